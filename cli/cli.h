@@ -1,0 +1,37 @@
+/* cli/cli.h: what the cmd_<name>.c files share.
+ *
+ * Each subcommand is `int cmd_<name>(int argc, char **argv)` with argv[0]
+ * the command name; it returns one of the TNREC_EXIT_* codes. Commands use
+ * libtnrec's public API only. */
+#ifndef TNREC_CLI_H
+#define TNREC_CLI_H
+
+#include <stdio.h>
+
+#include "tnrec/tnrec.h"
+
+#define TNREC_EXIT_OK 0
+#define TNREC_EXIT_FAIL 1
+#define TNREC_EXIT_USAGE 2
+
+typedef struct tnrec_cmd {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} tnrec_cmd;
+
+/* Prints "tnrec <cmd>: error: <library message>" to stderr (the message's
+ * own "hint:" lines kept) and returns TNREC_EXIT_FAIL. */
+int cli_fail(const char *cmd, tnrec_err err);
+/* Prints "tnrec <cmd>: <formatted message>" and the usage hint to stderr;
+ * returns TNREC_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True when argv has -h or --help. */
+int cli_wants_help(int argc, char **argv);
+/* Parses a non-negative integer option value; returns 0 on success. */
+int cli_parse_u64(const char *s, unsigned long long *out);
+
+int cmd_dump(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+
+#endif

@@ -1,0 +1,92 @@
+/* cli/main.c: `tnrec <command>`: one table, one dispatcher.
+ * Exit codes: 0 success, 1 failure, 2 usage error. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const tnrec_cmd commands[] = {
+    { "dump", cmd_dump, "summarise shards or a dataset; records, statistics, .npy" },
+    { "verify", cmd_verify, "check every checksum and the manifest" },
+    { NULL, NULL, NULL }
+};
+
+static void print_help(FILE *out)
+{
+    fprintf(out,
+            "usage: tnrec <command> [options]\n"
+            "       tnrec --version | --help\n"
+            "\n"
+            "TorNet radar archive to records to tornado detector.\n"
+            "\n"
+            "commands:\n");
+    for (const tnrec_cmd *c = commands; c->name; c++)
+        fprintf(out, "  %-8s  %s\n", c->name, c->summary);
+    fprintf(out, "\n'tnrec <command> --help' describes one command.\n");
+}
+
+int cli_fail(const char *cmd, tnrec_err err)
+{
+    const char *msg = tnrec_error_last();
+    fprintf(stderr, "tnrec %s: error: %s\n", cmd, msg[0] ? msg : tnrec_err_name(err));
+    return TNREC_EXIT_FAIL;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "tnrec %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nhint: see 'tnrec %s --help'\n", cmd);
+    return TNREC_EXIT_USAGE;
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int cli_parse_u64(const char *s, unsigned long long *out)
+{
+    char *end = NULL;
+    if (!s || !*s || *s == '-')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_help(stderr);
+        return TNREC_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        print_help(stdout);
+        return TNREC_EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        printf("tnrec %s\nfeatures: %s\n", tnrec_version(), tnrec_features());
+        return TNREC_EXIT_OK;
+    }
+    for (const tnrec_cmd *c = commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "tnrec: unknown command '%s'\nhint: 'tnrec --help' lists the commands\n", name);
+    return TNREC_EXIT_USAGE;
+}

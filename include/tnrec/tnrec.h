@@ -1,0 +1,21 @@
+/* tnrec/tnrec.h: the whole public API of libtnrec. */
+#ifndef TNREC_TNREC_H
+#define TNREC_TNREC_H
+
+#include "tnrec/config.h"
+#include "tnrec/error.h"
+#include "tnrec/records.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Library version string, e.g. "0.1.0". Static. */
+const char *tnrec_version(void);
+/* Space-separated compiled-in features, e.g. "openmp curl mpi". Static. */
+const char *tnrec_features(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
