@@ -10,6 +10,7 @@
 static const tnrec_cmd commands[] = {
     { "dump", cmd_dump, "summarise shards or a dataset; records, statistics, .npy" },
     { "verify", cmd_verify, "check every checksum and the manifest" },
+    { "mirror", cmd_mirror, "copy TorNet from Zenodo to a directory or S3 bucket; check a mirror" },
     { NULL, NULL, NULL }
 };
 
