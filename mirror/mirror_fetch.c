@@ -192,8 +192,11 @@ static int seg_sink(void *ud, const void *p, size_t n)
     seg *s = ud;
     fetch *f = s->f;
     uint64_t pos = s->pos;
-    if (s->end != UINT64_MAX && pos + n > s->end)
+    int clipped = 0;
+    if (s->end != UINT64_MAX && pos + n > s->end) {
         n = (size_t)(s->end - pos); /* the rest belongs to the next segment */
+        clipped = 1;
+    }
     const char *b = p;
     size_t left = n;
     while (left) {
@@ -215,8 +218,8 @@ static int seg_sink(void *ud, const void *p, size_t n)
         __atomic_add_fetch(f->done, (uint64_t)n, __ATOMIC_RELAXED);
     __atomic_add_fetch(&f->c->bytes_transferred, (uint64_t)n, __ATOMIC_RELAXED);
     maybe_checkpoint(f, s, 0);
-    if (s->end != UINT64_MAX && pos >= s->end)
-        return 1; /* segment complete: stop this transfer */
+    if (clipped)
+        return 1; /* the server sent more than the segment: stop here */
     return (f->cancel || (f->outer_cancel && *f->outer_cancel)) ? 1 : 0;
 }
 

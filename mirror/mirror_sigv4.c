@@ -239,20 +239,33 @@ tnrec_err tnrec_sigv4_sign(tnrec_sigv4_result *out, const tnrec_sigv4_input *in)
         if (add_kv(q, &nq, "X-Amz-Algorithm", "AWS4-HMAC-SHA256") ||
             add_kv(q, &nq, "X-Amz-Credential", cred) || add_kv(q, &nq, "X-Amz-Date", in->amz_date) ||
             add_kv(q, &nq, "X-Amz-Expires", exp) ||
-            (in->session_token && add_kv(q, &nq, "X-Amz-Security-Token", in->session_token)) ||
+            (in->session_token && !in->omit_session_token &&
+             add_kv(q, &nq, "X-Amz-Security-Token", in->session_token)) ||
             add_kv(q, &nq, "X-Amz-SignedHeaders", signed_hdrs.data ? signed_hdrs.data : "")) {
             err = tnrec__fail(TNREC_ENOMEM, "out of memory signing a request");
             goto done;
         }
     }
-    qsort(q, nq, sizeof *q, kv_cmp);
+    /* encoded first, then sorted: the order is that of the encoded bytes */
     for (size_t i = 0; i < nq; i++) {
-        if (i)
-            mir_buf_adds(&cq, "&");
-        mir_uri_encode(&cq, q[i].name, strlen(q[i].name), 0);
-        mir_buf_adds(&cq, "=");
-        mir_uri_encode(&cq, q[i].value, strlen(q[i].value), 0);
+        mir_uri_encode(&tmp, q[i].name, strlen(q[i].name), 0);
+        char *en = mir_buf_take(&tmp);
+        mir_uri_encode(&tmp, q[i].value, strlen(q[i].value), 0);
+        char *ev = mir_buf_take(&tmp);
+        if (!en || !ev) {
+            free(en);
+            free(ev);
+            err = tnrec__fail(TNREC_ENOMEM, "out of memory signing a request");
+            goto done;
+        }
+        free(q[i].name);
+        free(q[i].value);
+        q[i].name = en;
+        q[i].value = ev;
     }
+    qsort(q, nq, sizeof *q, kv_cmp);
+    for (size_t i = 0; i < nq; i++)
+        mir_buf_addf(&cq, "%s%s=%s", i ? "&" : "", q[i].name, q[i].value);
 
     mir_buf_addf(&creq, "%s\n", in->method);
     canonical_uri(&creq, in->path, in->normalize_path);
@@ -291,6 +304,10 @@ tnrec_err tnrec_sigv4_sign(tnrec_sigv4_result *out, const tnrec_sigv4_input *in)
 
     if (in->presign) {
         mir_buf_addf(&tmp, "%s&X-Amz-Signature=%s", cq.data ? cq.data : "", out->signature);
+        if (in->session_token && in->omit_session_token) {
+            mir_buf_adds(&tmp, "&X-Amz-Security-Token=");
+            mir_uri_encode(&tmp, in->session_token, strlen(in->session_token), 0);
+        }
         out->query = mir_buf_take(&tmp);
     } else {
         mir_buf_addf(&tmp, "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s",
