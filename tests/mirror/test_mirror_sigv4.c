@@ -1,7 +1,8 @@
 /* tests/mirror/test_mirror_sigv4.c: tnrec_sigv4_sign against AWS's
  * published Signature V4 vectors (header and query signing): canonical
  * request, string to sign, signature and Authorization header, each case.
- * The vectors' folder is passed as argv[1]; without it the test skips. */
+ * The vectors' folder is argv[1] or $TNREC_SIGV4_VECTORS (set by ctest from
+ * the CMake cache variable of that name); without them the test skips. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,20 +209,21 @@ static int run_case(const char *dir, const char *name)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: test_mirror_sigv4 VECTOR_DIR\n");
+    const char *dir = argc > 1 ? argv[1] : getenv("TNREC_SIGV4_VECTORS");
+    if (!dir) {
+        fprintf(stderr, "usage: test_mirror_sigv4 VECTOR_DIR (or set TNREC_SIGV4_VECTORS)\n");
         return 77;
     }
-    DIR *d = opendir(argv[1]);
+    DIR *d = opendir(dir);
     if (!d) {
-        fprintf(stderr, "no SigV4 vectors at '%s': skipped\n", argv[1]);
+        fprintf(stderr, "no SigV4 vectors at '%s': skipped (-DTNREC_SIGV4_VECTORS=...)\n", dir);
         return 77;
     }
     int cases = 0;
     struct dirent *e;
     while ((e = readdir(d)))
         if (e->d_name[0] != '.')
-            cases += run_case(argv[1], e->d_name);
+            cases += run_case(dir, e->d_name);
     closedir(d);
     printf("%d vector cases\n", cases);
     CHECK(cases >= 30);
