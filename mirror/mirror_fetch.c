@@ -24,7 +24,7 @@
 #include "mirror_internal.h"
 
 #define MIN_SEGMENT (4ull << 20)
-#define CHECKPOINT_BYTES (8ull << 20)
+#define CHECKPOINT_BYTES (256ull << 20) /* or once a second, whichever first */
 #define MAX_SEGMENTS 64
 
 typedef struct seg {
@@ -178,7 +178,7 @@ static void maybe_checkpoint(fetch *f, seg *s, int force)
     if (!force && s->since_ckpt < CHECKPOINT_BYTES && now - f->last_ckpt < 1.0)
         return;
     pthread_mutex_lock(&f->lock);
-    if (force || now - f->last_ckpt >= 0.25 || s->since_ckpt >= CHECKPOINT_BYTES) {
+    if (force || now - f->last_ckpt >= 1.0 || s->since_ckpt >= CHECKPOINT_BYTES) {
         if (write_state(f) != TNREC_OK)
             tnrec_error_clear(); /* a lost checkpoint only costs re-fetching */
         f->last_ckpt = now;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mirror_internal.h"
@@ -34,8 +35,11 @@ typedef struct run {
     int have_s3;
     int verify;
     unsigned next;              /* work counter (under lock) */
+    size_t finished;            /* files done, failed or skipped (under lock) */
     pthread_mutex_t lock;
+    pthread_cond_t changed;     /* signalled when `finished` grows */
     volatile int cancel;
+    int inited;                 /* locks set up */
 } run;
 
 static char *path_join(const char *a, const char *b)
@@ -371,6 +375,10 @@ static void *worker(void *arg)
                         : r->kind == DEST_DIR ? mirror_to_dir(r, i) : mirror_to_s3(r, i);
         if (err)
             set_failed(r, i, err);
+        pthread_mutex_lock(&r->lock);
+        r->finished++;
+        pthread_cond_signal(&r->changed);
+        pthread_mutex_unlock(&r->lock);
     }
     return NULL;
 }
@@ -431,6 +439,8 @@ static tnrec_err setup(run *r, const tnrec_mirror_options *opt)
     r->ctx.opt = &r->opt;
     pthread_mutex_init(&r->ctx.log_lock, NULL);
     pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->changed, NULL);
+    r->inited = 1;
     if (r->opt.limit_rate) {
         uint64_t n = (uint64_t)r->opt.connections * r->opt.jobs;
         r->ctx.per_transfer_rate = r->opt.limit_rate / n ? r->opt.limit_rate / n : 1;
@@ -460,8 +470,11 @@ static void teardown(run *r)
     free(r->ctx.access_key);
     free(r->ctx.secret_key);
     free(r->ctx.session_token);
-    pthread_mutex_destroy(&r->ctx.log_lock);
-    pthread_mutex_destroy(&r->lock);
+    if (r->inited) {
+        pthread_mutex_destroy(&r->ctx.log_lock);
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->changed);
+    }
 }
 
 /* Run the workers, report, build the report. */
@@ -488,10 +501,19 @@ static tnrec_err execute(run *r, tnrec_mirror_report **out)
         worker(r); /* no thread could start: do the work here */
     for (;;) {
         pthread_mutex_lock(&r->lock);
-        int busy = 0;
-        for (size_t i = 0; i < n; i++)
-            if (r->files[i].state == TNREC_MIRROR_PENDING || r->files[i].state == TNREC_MIRROR_ACTIVE)
-                busy = 1;
+        int busy = r->finished < n;
+        if (busy) {
+            /* wake every 200 ms for the progress report, or when a file ends */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&r->changed, &r->lock, &ts);
+            busy = r->finished < n;
+        }
         pthread_mutex_unlock(&r->lock);
         if (!busy)
             break;
@@ -500,7 +522,6 @@ static tnrec_err execute(run *r, tnrec_mirror_report **out)
             snapshot(r, copy, &p, t0, 0);
             r->opt.progress(r->opt.ud, &p);
         }
-        mir_sleep_ms(200);
     }
     for (size_t j = 0; j < nth; j++)
         pthread_join(th[j], NULL);
