@@ -33,7 +33,8 @@ typedef struct shard_result {
     const tnrec_shard *shard;
     uint64_t bad;       /* records reported bad */
     tnrec_err err;      /* tnrec_shard_verify's result */
-    char *fail_msg;     /* shard-level failure with no record named */
+    char *fail_msg;     /* shard-level failure (no record named, or verify stopped) */
+    char *hint;         /* first "hint: ..." line of the library's messages */
     bad_record *list;
     size_t nlist, cap;
     int oom;            /* some detail could not be kept */
@@ -76,10 +77,41 @@ static char *dup_str(const char *s)
     return d;
 }
 
+/* The library's message names the shard and the record, which our line
+ * already does: keep the reason (first line, prefixes dropped) and set the
+ * "hint:" line aside, to be printed once. */
+static char *reason_of(const char *msg, const char *shard_path, uint64_t index, char **hint)
+{
+    const char *p = msg;
+    size_t plen = strlen(shard_path);
+    if (strncmp(p, "shard '", 7) == 0 && strncmp(p + 7, shard_path, plen) == 0 && strncmp(p + 7 + plen, "': ", 3) == 0)
+        p += 7 + plen + 3;
+    char rec[48];
+    int n = snprintf(rec, sizeof rec, "record %" PRIu64, index);
+    if (n > 0 && strncmp(p, rec, (size_t)n) == 0 && (p[n] == ' ' || p[n] == ':')) {
+        p += n;
+        while (*p == ' ' || *p == ':')
+            p++;
+    }
+    size_t len = strcspn(p, "\n");
+    if (len == 0) {
+        p = msg;
+        len = strcspn(p, "\n");
+    }
+    const char *h = strstr(msg, "\nhint: ");
+    if (h && hint && !*hint)
+        *hint = dup_str(h + 1);
+    char *r = malloc(len + 1);
+    if (r) {
+        memcpy(r, p, len);
+        r[len] = '\0';
+    }
+    return r;
+}
+
 static int on_bad_record(void *ctx, const char *shard_path, uint64_t index, tnrec_err err, const char *msg)
 {
     shard_result *r = ctx;
-    (void)shard_path;
     r->bad++;
     if (r->nlist == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 8;
@@ -94,7 +126,7 @@ static int on_bad_record(void *ctx, const char *shard_path, uint64_t index, tnre
     bad_record *b = &r->list[r->nlist++];
     b->index = index;
     b->err = err;
-    b->msg = dup_str(msg && *msg ? msg : tnrec_err_name(err));
+    b->msg = reason_of(msg && *msg ? msg : tnrec_err_name(err), shard_path ? shard_path : "", index, &r->hint);
     if (!b->msg)
         r->oom = 1;
     return 0;
@@ -106,8 +138,8 @@ static void verify_shard(shard_result *r)
     r->err = tnrec_shard_verify(r->shard, on_bad_record, r, &bad);
     if (bad > r->bad)
         r->bad = bad;
-    if (r->err != TNREC_OK && r->bad == 0) {
-        /* A failure that names no record (e.g. the file became unreadable). */
+    if (r->err != TNREC_OK && (r->bad == 0 || r->err != TNREC_ECORRUPT)) {
+        /* A failure beyond bad records (e.g. out of memory, unreadable file). */
         const char *m = tnrec_error_last();
         r->fail_msg = dup_str(m && *m ? m : tnrec_err_name(r->err));
         if (!r->fail_msg)
@@ -156,6 +188,7 @@ static void free_results(shard_result *results, size_t n)
             free(results[s].list[i].msg);
         free(results[s].list);
         free(results[s].fail_msg);
+        free(results[s].hint);
     }
     free(results);
 }
@@ -194,13 +227,17 @@ static int verify_one(const char *path, unsigned jobs, int json, json_t **out)
     run_all(results, nshards, jobs);
 
     uint64_t bad = 0;
+    size_t unchecked = 0; /* shards whose check failed beyond bad records */
     int oom = 0;
+    const char *hint = NULL;
     json_t *errors = json ? json_array() : NULL;
     for (size_t s = 0; s < nshards; s++) {
         const shard_result *r = &results[s];
         const char *spath = tnrec_shard_path(r->shard);
-        bad += r->bad ? r->bad : (r->err != TNREC_OK);
+        bad += r->bad;
         oom |= r->oom;
+        if (!hint && r->hint)
+            hint = r->hint;
         for (size_t i = 0; i < r->nlist; i++) {
             const bad_record *b = &r->list[i];
             const char *msg = b->msg ? b->msg : tnrec_err_name(b->err);
@@ -217,6 +254,7 @@ static int verify_one(const char *path, unsigned jobs, int json, json_t **out)
         }
         if (r->fail_msg || (r->err != TNREC_OK && r->bad == 0)) {
             const char *msg = r->fail_msg ? r->fail_msg : tnrec_err_name(r->err);
+            unchecked++;
             if (!json) {
                 printf("%s: %s\n", spath, msg);
             } else {
@@ -236,20 +274,26 @@ static int verify_one(const char *path, unsigned jobs, int json, json_t **out)
     if (json) {
         json_t *o = json_object();
         json_object_set_new(o, "path", json_string(path));
-        json_object_set_new(o, "ok", json_boolean(bad == 0));
+        json_object_set_new(o, "ok", json_boolean(bad == 0 && unchecked == 0));
         json_object_set_new(o, "records", json_integer((json_int_t)n));
         json_object_set_new(o, "shards", json_integer((json_int_t)nshards));
         json_object_set_new(o, "bad_records", json_integer((json_int_t)bad));
+        json_object_set_new(o, "unchecked_shards", json_integer((json_int_t)unchecked));
         json_object_set_new(o, "errors", errors);
         *out = o;
-    } else if (bad == 0) {
+    } else if (bad == 0 && unchecked == 0) {
         printf("ok: %" PRIu64 " records in %zu shards (%s)\n", n, nshards, path);
-    } else {
+    } else if (unchecked == 0) {
         printf("FAILED: %" PRIu64 " bad records (%s)\n", bad, path);
+    } else {
+        printf("FAILED: %" PRIu64 " bad records, %zu shards not fully checked (%s)\n", bad, unchecked, path);
     }
+    if (hint && (bad || unchecked))
+        fprintf(stderr, "%s\n", hint);
+    int ok = bad == 0 && unchecked == 0;
     free_results(results, nshards);
     tnrec_dataset_close(ds);
-    return bad == 0 ? TNREC_EXIT_OK : TNREC_EXIT_FAIL;
+    return ok ? TNREC_EXIT_OK : TNREC_EXIT_FAIL;
 }
 
 static int emit_json(json_t *doc)
