@@ -589,16 +589,16 @@ static json_t *stats_view(record_ctx *rc, int json, int *failed)
         if (fl->encoding == TNREC_ENC_RAW)
             printf(" %s", safe_dtype_name(fl->dtype));
         printf(", %zu element%s)\n", n, n == 1 ? "" : "s");
-        printf("    %-10s %10s %10s %14s %14s %14s\n", chdim && chdim[0] ? chdim : "channel", "count",
+        printf("    %-10s %10s %10s %17s %17s %17s\n", chdim && chdim[0] ? chdim : "channel", "count",
                "nodata", "min", "max", "mean");
         for (size_t c = 0; c < nch; c++) {
             const chan_stats *st = &rc->stats[c];
             double frac = st->count ? (double)(st->count - st->data) / (double)st->count : 0.0;
             printf("    %-10zu %10" PRIu64 " %10.4f", c, st->count, frac);
             if (st->data)
-                printf(" %14.7g %14.7g %14.7g\n", st->min, st->max, st->sum / (double)st->data);
+                printf(" %17.12g %17.12g %17.12g\n", st->min, st->max, st->sum / (double)st->data);
             else
-                printf(" %14s %14s %14s\n", "-", "-", "-");
+                printf(" %17s %17s %17s\n", "-", "-", "-");
         }
     }
     if (!json)
