@@ -199,6 +199,20 @@ def main():
     both = json.loads(out)
     c.check(isinstance(both, list) and [s["records"] for s in both] == [7, 3], "two-path JSON %r" % out[:200])
 
+    # A dataset with no records.
+    empty = os.path.join(scratch, "empty")
+    rc, out, err = cf.run(tnrec, "dump", "--json", empty)
+    e = json.loads(out) if rc == 0 else {}
+    c.check(rc == 0 and e.get("records") == 0 and e.get("skipped") == 0
+            and e.get("class_counts") == expected_counts([])
+            and e.get("class_weights") == {"0": 0.0, "1": 0.0}, "empty dataset: %d %r %r" % (rc, out, err))
+    rc, out, err = cf.run(tnrec, "dump", empty)
+    c.check(rc == 0 and "records        0" in out, "empty dataset (text): %d %r" % (rc, err))
+    rc, out, err = cf.run(tnrec, "dump", "--records", empty)
+    c.check(rc == 0 and not [l for l in out.splitlines() if not l.startswith("#")], "empty --records: %r" % out)
+    rc, out, err = cf.run(tnrec, "dump", "--record", "0", empty)
+    c.check(rc == 1 and "no records" in err and empty in err, "empty --record 0: %d %r" % (rc, err))
+
     # --records.
     check_records(c, tnrec, ds, ds_recs)
     check_records(c, tnrec, single, single_recs)

@@ -44,6 +44,8 @@ def main():
         lines = out.splitlines()
         c.check(rc == 0, "%r: exit %d: %s" % (args, rc, err))
         c.check(lines and lines[-1].startswith(want), "%r: last line %r, want %r" % (args, lines[-1:], want))
+    rc, out, err = cf.run(tnrec, "verify", os.path.join(scratch, "empty"))
+    c.check(rc == 0 and out.startswith("ok: 0 records in "), "empty dataset: %d %r %r" % (rc, out, err))
     rc, out, err = cf.run(tnrec, "verify", ds, single)
     c.check(rc == 0 and len(out.splitlines()) == 2, "two good PATHs: exit %d, %r" % (rc, out))
     rc, out, err = cf.run(tnrec, "verify", "--json", ds)

@@ -5,6 +5,7 @@
  *   OUT_DIR/ds/          a dataset of 7 records in 3 shards (3 + 3 + 1),
  *                        with 2 skipped inputs;
  *   OUT_DIR/single.tnr   a bare shard of 3 records;
+ *   OUT_DIR/empty/       a dataset with no records;
  *   OUT_DIR/inputs/<set>_<i>_<field>.bin   each field's input values as
  *                        given to the encoder (float32 physical values for
  *                        the float encodings, with NaN gates; the field's
@@ -275,6 +276,13 @@ int main(int argc, char **argv)
     }
     if (sw)
         CHECK_OK(tnrec_shard_writer_close(sw, NULL));
+
+    /* A dataset with no records at all. */
+    snprintf(path, sizeof path, "%s/empty", out);
+    tnrec_dataset_writer *ew = NULL;
+    CHECK_OK(tnrec_dataset_writer_open(&ew, path, &schema, NULL));
+    if (ew)
+        CHECK_OK(tnrec_dataset_writer_close(ew, NULL));
 
     /* expected.json: schema and metadata, in the form the checks read. */
     snprintf(path, sizeof path, "%s/expected.json", out);
