@@ -232,6 +232,12 @@ def main():
         b = np.load(os.path.join(ref, f["name"] + ".npy"))
         c.check(a.tobytes() == b.tobytes(), "--npy default record is not record 0 (%s)" % f["name"])
 
+    dj = os.path.join(scratch, "npy_json")
+    rc, out, err = cf.run(tnrec, "dump", "--npy", dj, "--record", "2", "--json", ds)
+    files = json.loads(out).get("files", []) if rc == 0 else []
+    c.check(rc == 0 and sorted(f["field"] for f in files) == sorted(f["name"] for f in expected["fields"])
+            and all(os.path.exists(f["file"]) for f in files), "--npy --json: %d %r" % (rc, out))
+
     # Errors: exit 1 naming the file and the fix; usage errors exit 2.
     rc, out, err = cf.run(tnrec, "dump", "--record", "7", ds)
     c.check(rc == 1 and ds in err and "out of range" in err and "0 to 6" in err,

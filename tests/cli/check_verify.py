@@ -53,6 +53,10 @@ def main():
     c.check(rc == 0 and v.get("ok") is True and v.get("records") == 7 and v.get("shards") == 3
             and v.get("bad_records") == 0 and v.get("errors") == [], "verify --json: %d %r" % (rc, out))
 
+    rc, out, err = cf.run(tnrec, "verify", "--json", ds, single)
+    v = json.loads(out) if rc == 0 else []
+    c.check(rc == 0 and [x["records"] for x in v] == [7, 3], "verify --json of two PATHs: %d %r" % (rc, out))
+
     # One flipped byte inside record 4 (second record of the second shard).
     bad = os.path.join(scratch, "ds_bad")
     shutil.copytree(ds, bad)
