@@ -3,8 +3,7 @@
  * byte flip at every offset and truncation at every length (each detected
  * or provably harmless, never a crash), verify naming the bad record,
  * refusal of an unknown major version, reading a later minor version, and
- * writer failure paths that leave
- * no file under the final name. */
+ * writer failure paths that leave no file under the final name. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
