@@ -2,7 +2,7 @@
  * into <dir>/shard and <dir>/manifest: valid shards of each encoding (raw
  * and checksum-repairing mode), truncated and flipped copies, and a valid
  * manifest of fz_write_dataset with damaged variants.
- * Usage: fuzz_make_corpus <corpus dir> (the subdirectories must exist). */
+ * Usage: make_fuzz_corpus <corpus dir> (the subdirectories must exist). */
 #include <stdlib.h>
 #include <unistd.h>
 
