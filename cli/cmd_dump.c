@@ -29,6 +29,7 @@ typedef enum dump_view { VIEW_SUMMARY, VIEW_RECORDS, VIEW_RECORD, VIEW_NPY } dum
 typedef struct dump_opts {
     dump_view view;
     int json;
+    int stats;          /* --record given: statistics also with --npy */
     uint64_t record;
     const char *npy_dir;
 } dump_opts;
@@ -50,7 +51,8 @@ static void print_usage(FILE *out)
             "                 values as decoded: normalised units for float encodings\n"
             "  --npy DIR      write every field of record N (default 0) as DIR/<field>.npy;\n"
             "                 float encodings as float32 (no data = the field's nodata),\n"
-            "                 raw fields in their own type; creates DIR; one PATH only\n"
+            "                 raw fields in their own type; creates DIR; one PATH only;\n"
+            "                 with --record N also prints that record's statistics\n"
             "  --json         JSON instead of text (one object per PATH; an array of them\n"
             "                 when several PATHs are given). Summary keys: path, kind,\n"
             "                 records, shards, bytes, raw_bytes, ratio, schema,\n"
@@ -736,10 +738,22 @@ static int dump_one(const char *path, const dump_opts *opt, json_t **out)
             failed = 1;
             break;
         }
-        if (opt->view == VIEW_RECORD)
+        if (opt->view == VIEW_RECORD) {
             *out = stats_view(&rc, opt->json, &failed);
-        else
-            *out = npy_view(&rc, opt->npy_dir, opt->json, &failed);
+        } else {
+            json_t *files = npy_view(&rc, opt->npy_dir, opt->json, &failed);
+            if (!opt->stats || failed) {
+                *out = files;
+            } else {
+                /* --record N --npy DIR: the statistics, with the files under "npy". */
+                if (!opt->json)
+                    printf("\n");
+                *out = stats_view(&rc, opt->json, &failed);
+                if (*out)
+                    json_object_set(*out, "npy", files);
+                json_decref(files);
+            }
+        }
         record_ctx_free(&rc);
         break;
     }
@@ -759,7 +773,7 @@ int cmd_dump(int argc, char **argv)
         print_usage(stdout);
         return TNREC_EXIT_OK;
     }
-    dump_opts opt = { VIEW_SUMMARY, 0, 0, NULL };
+    dump_opts opt = { VIEW_SUMMARY, 0, 0, 0, NULL };
     int want_records = 0, want_record = 0;
     int only_paths = 0;
     const char **paths = calloc((size_t)argc, sizeof *paths);
@@ -811,6 +825,7 @@ int cmd_dump(int argc, char **argv)
         free(paths);
         return cli_usage_error(CMD, "--npy writes one record's fields: give exactly one PATH");
     }
+    opt.stats = want_record;
     opt.view = opt.npy_dir ? VIEW_NPY : want_record ? VIEW_RECORD : want_records ? VIEW_RECORDS : VIEW_SUMMARY;
 
     int rc = TNREC_EXIT_OK;

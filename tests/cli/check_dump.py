@@ -233,10 +233,22 @@ def main():
         c.check(a.tobytes() == b.tobytes(), "--npy default record is not record 0 (%s)" % f["name"])
 
     dj = os.path.join(scratch, "npy_json")
-    rc, out, err = cf.run(tnrec, "dump", "--npy", dj, "--record", "2", "--json", ds)
+    rc, out, err = cf.run(tnrec, "dump", "--npy", dj, "--json", ds)
     files = json.loads(out).get("files", []) if rc == 0 else []
     c.check(rc == 0 and sorted(f["field"] for f in files) == sorted(f["name"] for f in expected["fields"])
             and all(os.path.exists(f["file"]) for f in files), "--npy --json: %d %r" % (rc, out))
+
+    # --record N --npy DIR: statistics as well as the files (the README's example).
+    dj = os.path.join(scratch, "npy_stats")
+    rc, out, err = cf.run(tnrec, "dump", ds, "--record", "3", "--npy", dj, "--json")
+    both = json.loads(out) if rc == 0 else {}
+    rc2, out2, err2 = cf.run(tnrec, "dump", ds, "--record", "3", "--json")
+    alone = json.loads(out2) if rc2 == 0 else {}
+    c.check(rc == 0 and both.get("fields") == alone.get("fields") and both.get("fields")
+            and len(both.get("npy", {}).get("files", [])) == len(expected["fields"]),
+            "--record 3 --npy --json: %d %r" % (rc, out[:300]))
+    rc, out, err = cf.run(tnrec, "dump", ds, "--record", "3", "--npy", dj)
+    c.check(rc == 0 and "wrote " in out and "field DBZ" in out, "--record 3 --npy (text): %d %r" % (rc, out[:300]))
 
     # Errors: exit 1 naming the file and the fix; usage errors exit 2.
     rc, out, err = cf.run(tnrec, "dump", "--record", "7", ds)
