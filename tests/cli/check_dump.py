@@ -213,6 +213,12 @@ def main():
     rc, out, err = cf.run(tnrec, "dump", "--record", "0", empty)
     c.check(rc == 1 and "no records" in err and empty in err, "empty --record 0: %d %r" % (rc, err))
 
+    # A key that is not UTF-8 stays in the JSON, its odd byte as '?'.
+    latin1 = os.path.join(scratch, "latin1.tnr")
+    rc, out, err = cf.run(tnrec, "dump", "--records", "--json", latin1)
+    got = json.loads(out)["records"] if rc == 0 else []
+    c.check(rc == 0 and [r["key"] for r in got] == ["train/2013/caf?.nc"], "latin-1 key: %d %r %r" % (rc, out, err))
+
     # --records.
     check_records(c, tnrec, ds, ds_recs)
     check_records(c, tnrec, single, single_recs)
