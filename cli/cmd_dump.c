@@ -365,20 +365,55 @@ static json_t *record_json(uint64_t index, const tnrec_shard *sh, uint64_t local
     return o;
 }
 
-static json_t *records_view(const char *path, const tnrec_dataset *ds, int json)
+/* JSON documents on stdout: one, or an array of them for several PATHs,
+ * written as they are made so that no view holds a whole dataset's worth. */
+typedef struct json_stream {
+    int array;
+    size_t count;
+} json_stream;
+
+static void doc_begin(json_stream *js)
 {
-    json_t *list = json ? json_array() : NULL;
+    if (js->array && js->count)
+        fputs(",\n", stdout);
+    js->count++;
+}
+
+/* Prints v compactly (any JSON value); returns 0 on success. */
+static int put_compact(json_t *v)
+{
+    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY) : NULL;
+    json_decref(v);
+    if (!text)
+        return -1;
+    fputs(text, stdout);
+    free(text);
+    return 0;
+}
+
+/* Text: one tab-separated line per record. JSON: {"path", "records": [...]},
+ * streamed one record at a time. Returns 0 on success. */
+static int records_view(const char *path, const tnrec_dataset *ds, json_stream *js)
+{
     uint64_t index = 0;
-    if (!json)
+    int rc = 0;
+    if (js) {
+        doc_begin(js);
+        fputs("{\n  \"path\": ", stdout);
+        rc |= put_compact(json_text(path));
+        fputs(",\n  \"records\": [", stdout);
+    } else {
         printf("# %s\n# index\tlabel\tcategory\tef\tevent_id\ttime\tkey\n", path);
+    }
     for (size_t s = 0; s < tnrec_dataset_shard_count(ds); s++) {
         const tnrec_shard *sh = tnrec_dataset_shard(ds, s);
         for (uint64_t i = 0; i < tnrec_shard_count(sh); i++, index++) {
             const tnrec_record_info *info = tnrec_shard_info(sh, i);
             if (!info)
                 continue;
-            if (json) {
-                json_array_append_new(list, record_json(index, sh, i, info));
+            if (js) {
+                fputs(index ? ",\n    " : "\n    ", stdout);
+                rc |= put_compact(record_json(index, sh, i, info));
                 continue;
             }
             char when[64];
@@ -388,12 +423,11 @@ static json_t *records_view(const char *path, const tnrec_dataset *ds, int json)
                    when, info->meta.key);
         }
     }
-    if (!json)
-        return NULL;
-    json_t *o = json_object();
-    json_object_set_new(o, "path", json_text(path));
-    json_object_set_new(o, "records", list);
-    return o;
+    if (js)
+        fputs(index ? "\n  ]\n}\n" : "]\n}\n", stdout);
+    if (rc)
+        fprintf(stderr, "tnrec " CMD ": error: out of memory writing the records of '%s' as JSON\n", path);
+    return rc;
 }
 
 /* ---- --record N and --npy: one decoded record ---- */
@@ -731,8 +765,9 @@ static json_t *npy_view(record_ctx *rc, const char *dir, int json, int *failed)
 
 /* ---- driver ---- */
 
-/* One PATH in the chosen view. Returns 0 on success; *out gets the JSON. */
-static int dump_one(const char *path, const dump_opts *opt, json_t **out)
+/* One PATH in the chosen view. Returns an exit code; *out gets the JSON
+ * document of the views that build one (--records streams to js itself). */
+static int dump_one(const char *path, const dump_opts *opt, json_stream *js, json_t **out)
 {
     *out = NULL;
     tnrec_dataset *ds = NULL;
@@ -748,7 +783,8 @@ static int dump_one(const char *path, const dump_opts *opt, json_t **out)
             print_summary(path, ds);
         break;
     case VIEW_RECORDS:
-        *out = records_view(path, ds, opt->json);
+        if (records_view(path, ds, opt->json ? js : NULL) != 0)
+            failed = 1;
         break;
     case VIEW_RECORD:
     case VIEW_NPY: {
@@ -848,28 +884,24 @@ int cmd_dump(int argc, char **argv)
     opt.view = opt.npy_dir ? VIEW_NPY : want_record ? VIEW_RECORD : want_records ? VIEW_RECORDS : VIEW_SUMMARY;
 
     int rc = TNREC_EXIT_OK;
-    json_t *all = (opt.json && npaths > 1) ? json_array() : NULL;
+    json_stream js = { opt.json && npaths > 1, 0 };
+    if (js.array)
+        fputs("[\n", stdout);
     for (size_t p = 0; p < npaths; p++) {
         json_t *doc = NULL;
         if (p > 0 && !opt.json)
             printf("\n");
-        if (dump_one(paths[p], &opt, &doc) != TNREC_EXIT_OK)
+        if (dump_one(paths[p], &opt, &js, &doc) != TNREC_EXIT_OK)
             rc = TNREC_EXIT_FAIL;
         if (!opt.json || !doc)
             continue;
-        if (all) {
-            json_array_append_new(all, doc);
-        } else {
-            if (emit_json(doc) != 0)
-                rc = TNREC_EXIT_FAIL;
-            json_decref(doc);
-        }
-    }
-    if (all) {
-        if (emit_json(all) != 0)
+        doc_begin(&js);
+        if (emit_json(doc) != 0)
             rc = TNREC_EXIT_FAIL;
-        json_decref(all);
+        json_decref(doc);
     }
+    if (js.array)
+        fputs("]\n", stdout);
     free(paths);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "tnrec " CMD ": error: cannot write to standard output\n");

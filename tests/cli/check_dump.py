@@ -219,6 +219,10 @@ def main():
     got = json.loads(out)["records"] if rc == 0 else []
     c.check(rc == 0 and [r["key"] for r in got] == ["train/2013/caf?.nc"], "latin-1 key: %d %r %r" % (rc, out, err))
 
+    rc, out, err = cf.run(tnrec, "dump", "--records", "--json", empty, ds, single)
+    docs = json.loads(out) if rc == 0 else []
+    c.check(rc == 0 and [len(d["records"]) for d in docs] == [0, 7, 3], "--records --json, 3 PATHs: %d %r" % (rc, out[:200]))
+
     # --records.
     check_records(c, tnrec, ds, ds_recs)
     check_records(c, tnrec, single, single_recs)
