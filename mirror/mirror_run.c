@@ -402,6 +402,16 @@ static void snapshot(run *r, tnrec_mirror_file *copy, tnrec_mirror_progress *p, 
     p->final = final;
 }
 
+/* The message leaving the library holds no credential, whatever path
+ * built it (URLs with user:password included). */
+static void redact_last_error(run *r, tnrec_err err)
+{
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s", tnrec_error_last());
+    mir_redact(&r->ctx, buf);
+    tnrec__fail(err, "%s", buf);
+}
+
 static tnrec_err setup(run *r, const tnrec_mirror_options *opt)
 {
     if (opt)
@@ -656,6 +666,8 @@ tnrec_err tnrec_mirror_run(tnrec_mirror_report **out, const char *const *sources
         goto done;
     err = execute(r, out);
 done:
+    if (err)
+        redact_last_error(r, err);
     teardown(r);
     free(r->files);
     free(r);
@@ -727,6 +739,8 @@ tnrec_err tnrec_mirror_verify(tnrec_mirror_report **out, const char *target,
         goto done;
     err = execute(r, out);
 done:
+    if (err)
+        redact_last_error(r, err);
     for (size_t i = 0; i < nobj; i++)
         free(objs[i].key);
     free(objs);

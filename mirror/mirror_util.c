@@ -337,9 +337,27 @@ static void redact_one(char *s, const char *secret)
     }
 }
 
+/* The user:password part of any URL in s becomes three asterisks. */
+static void redact_userinfo(char *s)
+{
+    for (char *p = strstr(s, "://"); p; p = strstr(p, "://")) {
+        char *h = p + 3;
+        size_t n = strcspn(h, "/?# \n'\"");
+        char *at = memchr(h, '@', n);
+        if (at) {
+            memmove(h + 3, at, strlen(at) + 1);
+            memcpy(h, "***", 3);
+        }
+        p = h;
+    }
+}
+
 void mir_redact(const mir_ctx *c, char *s)
 {
-    if (!c || !s)
+    if (!s)
+        return;
+    redact_userinfo(s);
+    if (!c)
         return;
     redact_one(s, c->secret_key);
     redact_one(s, c->session_token);

@@ -209,6 +209,15 @@ def main():
         r = run(srv, "--connections", "4", srv.url + "/records/1001/files/big.bin?download=1", d)
         check(r.returncode == 0 and same_tree(r1, d, ["big.bin"]), "URL source: " + r.stderr)
 
+        # a password in a source URL is never shown (verbose log, table, errors)
+        d = out("userinfo")
+        pw_url = srv.url.replace("http://", "http://user:PASSWORDmark93@") + "/records/1001/files/small.txt?download=1"
+        r = run(srv, "-v", pw_url, d)
+        check(r.returncode == 0 and same_tree(r1, d, ["small.txt"]), "URL with user:password: " + r.stderr)
+        check("PASSWORDmark93" not in r.stdout + r.stderr, "URL password not shown")
+        r = run(srv, "-v", pw_url.replace("small.txt", "absent.txt"), d)
+        check(r.returncode == 1 and "PASSWORDmark93" not in r.stdout + r.stderr, "URL password not in errors")
+
         # the tornet alias: ten records and catalog.csv
         d = out("tornet")
         r = run(srv, "--jobs", "3", "tornet", d)
