@@ -54,7 +54,20 @@ typedef struct fetch {
     char fail_msg[600];
     uint64_t *done;
     double last_ckpt;
+    volatile int segs_over;  /* segment threads joined: the follower may finish */
+    volatile int follow_stop;/* give up hashing (failure, or the file starts over) */
 } fetch;
+
+/* The MD5 follower hashes the file's complete prefix while the segments
+ * are still arriving (the bytes below a segment's position never change
+ * again), so the check after the download has only the tail left to read. */
+typedef struct follower {
+    fetch *f;
+    mir_md5 m;
+    uint64_t pos;
+    int ok;
+    pthread_t th;
+} follower;
 
 static tnrec_err write_state(fetch *f)
 {
@@ -304,6 +317,48 @@ static void *seg_main(void *arg)
     return NULL;
 }
 
+static uint64_t complete_prefix(fetch *f)
+{
+    uint64_t p = 0;
+    for (size_t i = 0; i < f->nseg; i++) {
+        uint64_t sp = __atomic_load_n(&f->segs[i].pos, __ATOMIC_ACQUIRE);
+        if (sp < f->segs[i].end)
+            return sp;
+        p = f->segs[i].end;
+    }
+    return p;
+}
+
+static void *follow_main(void *arg)
+{
+    follower *fo = arg;
+    fetch *f = fo->f;
+    size_t cap = 4u << 20;
+    unsigned char *buf = malloc(cap);
+    int failed = !buf;
+    while (!failed && !f->follow_stop) {
+        int over = __atomic_load_n(&f->segs_over, __ATOMIC_ACQUIRE);
+        uint64_t avail = complete_prefix(f);
+        if (fo->pos < avail) {
+            size_t n = avail - fo->pos < cap ? (size_t)(avail - fo->pos) : cap;
+            if (tnrec__pread_full(f->fd, buf, n, fo->pos, f->part_path) != TNREC_OK) {
+                tnrec_error_clear();
+                failed = 1;
+                break;
+            }
+            mir_md5_update(&fo->m, buf, n);
+            fo->pos += n;
+            continue;
+        }
+        if (over)
+            break;
+        mir_sleep_ms(20);
+    }
+    fo->ok = !failed && !f->follow_stop && fo->pos == f->item->size;
+    free(buf);
+    return NULL;
+}
+
 static tnrec_err run_segments(fetch *f)
 {
     tnrec_err err = TNREC_OK;
@@ -344,6 +399,7 @@ static tnrec_err run_segments(fetch *f)
 tnrec_err mir_fetch_file(mir_ctx *c, mir_item *item, const char *final_path, mir_fetch_stats *st)
 {
     tnrec_err err = TNREC_OK;
+    follower fo = { 0 };
     fetch *f = calloc(1, sizeof *f);
     if (!f)
         return tnrec__fail(TNREC_ENOMEM, "out of memory");
@@ -382,7 +438,16 @@ tnrec_err mir_fetch_file(mir_ctx *c, mir_item *item, const char *final_path, mir
             resumed ? "resuming" : "starting", f->nseg, resumed ? "" : "");
     if (f->item->size != TNREC_MIRROR_SIZE_UNKNOWN && (err = write_state(f)))
         goto done;
+    fo.f = f;
+    int following = item->size != TNREC_MIRROR_SIZE_UNKNOWN && mir_md5_init(&fo.m) == TNREC_OK &&
+                    pthread_create(&fo.th, NULL, follow_main, &fo) == 0;
+    tnrec_error_clear();
     err = run_segments(f);
+    if (err || f->no_range)
+        f->follow_stop = 1;
+    __atomic_store_n(&f->segs_over, 1, __ATOMIC_RELEASE);
+    if (following)
+        pthread_join(fo.th, NULL);
     if (!err && f->no_range) {
         mir_log(c, "%s: the server ignores Range; fetching again on one connection", item->name);
         f->cancel = 0;
@@ -411,8 +476,15 @@ tnrec_err mir_fetch_file(mir_ctx *c, mir_item *item, const char *final_path, mir
         }
     }
     char md5[33];
-    if ((err = mir_md5_file(md5, f->part_path, NULL)))
+    if (following && fo.ok) {
+        unsigned char d[16];
+        mir_md5_final(&fo.m, d);
+        mir_hex(md5, d, 16);
+    } else if ((err = mir_md5_file(md5, f->part_path, NULL))) {
         goto done;
+    }
+    mir_log(c, "%s: MD5 %s (%s)", item->name, md5,
+            following && fo.ok ? "hashed while downloading" : "read back after the download");
     if (item->md5[0] && strcmp(md5, item->md5) != 0) {
         err = tnrec__fail(TNREC_ECORRUPT, "'%s' from '%s' has MD5 %s, the source says %s; the "
                           "download was deleted and nothing was written under '%s'\n"
@@ -443,6 +515,7 @@ tnrec_err mir_fetch_file(mir_ctx *c, mir_item *item, const char *final_path, mir
         free(dir);
     }
 done:
+    mir_md5_free(&fo.m);
     if (f->fd >= 0)
         close(f->fd);
     pthread_mutex_destroy(&f->lock);
