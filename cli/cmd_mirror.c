@@ -216,6 +216,8 @@ static void on_progress(void *ud, const tnrec_mirror_progress *p)
                     state_name(f->state, u->verify), sz);
         lines++;
     }
+    if (p->final && p->elapsed_s > 0)
+        total_rate = (double)p->bytes_done / p->elapsed_s; /* the average, at the end */
     char d[32], t[32], sp[32], et[32];
     human(d, sizeof d, (double)p->bytes_done);
     human(t, sizeof t, (double)p->bytes_total);
