@@ -15,6 +15,8 @@ Control (for tests):
   GET /_control?rate=BYTES_PER_S               throttle each file answer (0 = none)
   GET /_control?api_fault=429&count=N          fault the API answers
   GET /_control?unsafe=1                       add a file named ../evil to every record
+  GET /_control?raw=TEXT                       answer every API call with TEXT
+  GET /_control?raw_off=1                      back to real answers
   GET /_control?reset=1                        clear faults and statistics
   GET /_stats                                  {"bytes": body bytes sent, "requests": n, "ranges": [...]}
 Binds 127.0.0.1 on a free port and writes it to --port-file.
@@ -39,7 +41,7 @@ def reset_state():
     with LOCK:
         STATE.clear()
         STATE.update(faults=[], api_faults=[], badsum=set(), style="old", rate=0,
-                     bytes=0, requests=0, ranges=[], unsafe=False)
+                     bytes=0, requests=0, ranges=[], unsafe=False, raw=None)
 
 
 reset_state()
@@ -126,6 +128,10 @@ class Handler(BaseHTTPRequestHandler):
                 STATE["style"] = q["style"]
             if "rate" in q:
                 STATE["rate"] = int(q["rate"])
+            if "raw" in q:
+                STATE["raw"] = q["raw"]
+            if "raw_off" in q:
+                STATE["raw"] = None
             if "unsafe" in q:
                 STATE["unsafe"] = q["unsafe"] == "1"
             if "stats" in q:
@@ -143,6 +149,10 @@ class Handler(BaseHTTPRequestHandler):
                                                       "X-RateLimit-Remaining": "0"})
         if kind in ("500", "503"):
             return self.send_plain(int(kind), "busy")
+        with LOCK:
+            raw = STATE["raw"]
+        if raw is not None:
+            return self.send_plain(200, raw, {"Content-Type": "application/json"})
         d = os.path.join(self.root, rid)
         if not rid.isdigit() or not os.path.isdir(d):
             return self.send_plain(404, '{"status": 404, "message": "PID does not exist."}',

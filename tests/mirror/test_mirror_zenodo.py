@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -188,6 +189,25 @@ def main():
         check(r.returncode == 1 and "unknown source" in r.stderr, "bad source: " + r.stderr)
         r = subprocess.run([TNREC, "mirror", "--connections", "0", "tornet", out("bad")], capture_output=True, text=True)
         check(r.returncode == 2, "bad option value is a usage error")
+
+        # malformed API answers: a clear error each time, never a crash
+        good = json.dumps({"files": [{"key": "small.txt", "size": 20,
+                                      "checksum": "md5:" + md5(os.path.join(r1, "small.txt"))}]})
+        bodies = ["", "null", "[]", "{", '{"files": 3}', '{"files": [3]}', '{"files": [{}]}',
+                  '{"files": [{"key": 5, "size": 1}]}', '{"files": [{"key": "a", "size": -1}]}',
+                  '{"files": [{"key": "a", "size": "big"}]}', '{"files": [{"key": "a", "size": 1, "checksum": "sha1:00"}]}',
+                  '{"files": [{"key": "a", "size": 1, "checksum": "md5:zz"}]}', '{"files": {"entries": 7}}',
+                  '{"files": [{"key": "", "size": 1}]}', '{"files": [{"key": "/etc/passwd", "size": 1}]}',
+                  '{"files": [{"key": "a\\b", "size": 1}]}', '{"files": [{"key": "a", "size": 1e300}]}',
+                  '{"files": []}', "\u0000" * 10, "x" * 20000]
+        for cut in range(1, len(good), 7):
+            bodies.append(good[:cut])
+        for i, body in enumerate(bodies):
+            srv.ctl(raw=urllib.parse.quote(body))
+            r = run(srv, "--retries", "0", "zenodo:1001", out("garbage%d" % i))
+            check(r.returncode == 1 and "error:" in r.stderr,
+                  "malformed API answer %r: rc %d %s" % (body[:60], r.returncode, r.stderr[-300:]))
+        srv.ctl(raw_off=1)
 
         # names that would escape the destination
         srv.ctl(unsafe=1)
