@@ -430,7 +430,7 @@ typedef struct up {
     uint64_t part_size;
     unsigned n_parts;
     part_info *have;      /* [n_parts], listed before we start */
-    char (*etags)[40];    /* [n_parts], final */
+    char (*etags)[80];    /* [n_parts], as the server gave them, for Complete */
     unsigned next_part;   /* work counter (under lock) */
     unsigned next_hash;   /* stream mode: next part to feed the whole-file MD5 */
     mir_md5 whole;
@@ -746,15 +746,29 @@ static void *part_worker(void *arg)
             up_fail(p, err);
             break;
         }
-        char et[80];
-        snprintf(et, sizeof et, "%s", r.etag);
+        char raw[80], et[80];
+        snprintf(raw, sizeof raw, "%s", r.etag);
+        size_t rl = strlen(raw);
+        if (rl >= 2 && raw[0] == '"' && raw[rl - 1] == '"') {
+            memmove(raw, raw + 1, rl - 2);
+            raw[rl - 2] = '\0';
+        }
+        snprintf(et, sizeof et, "%s", raw);
         strip_quotes(et);
-        if (strcmp(et, hex) != 0) {
+        if (!raw[0]) {
+            up_fail(p, tnrec__fail(TNREC_EFORMAT, "s3://%s/%s: part %u was answered without an ETag",
+                                   s->bucket, u->key, idx + 1));
+            break;
+        }
+        /* The server checked Content-MD5 already; an ETag that is an MD5
+         * must also be ours. Other ETag forms (SSE-KMS, some S3-compatible
+         * stores) are accepted, such parts are just not reused on resume. */
+        if (mir_is_md5_hex(et) && strcmp(et, hex) != 0) {
             up_fail(p, tnrec__fail(TNREC_ECORRUPT, "s3://%s/%s: part %u stored with ETag %s, "
                                    "its MD5 is %s", s->bucket, u->key, idx + 1, et, hex));
             break;
         }
-        snprintf(p->etags[idx], sizeof p->etags[idx], "%s", hex);
+        snprintf(p->etags[idx], sizeof p->etags[idx], "%s", raw);
         __atomic_add_fetch(&s->ctx->bytes_transferred, (uint64_t)len, __ATOMIC_RELAXED);
         if (u->done && !u->hash_in_order)
             __atomic_add_fetch(u->done, (uint64_t)len, __ATOMIC_RELAXED);
