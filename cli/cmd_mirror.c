@@ -375,6 +375,8 @@ int cmd_mirror(int argc, char **argv)
     }
     if (rep)
         print_table(rep, verify);
+    else if (!err && opt.abort_incomplete)
+        printf("unfinished multipart uploads under %s aborted\n", pos[npos - 1]);
     fflush(stdout);
     rc = err ? cli_fail(cmd, err) : TNREC_EXIT_OK;
     tnrec_mirror_report_free(rep);
