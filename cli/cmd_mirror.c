@@ -4,6 +4,7 @@
  * Draws a progress bar per file (speed, ETA) and totals when stderr is a
  * terminal, plain lines otherwise, and a final table on stdout. Prints no
  * credential: they are read from the environment by the library. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,7 @@ typedef struct ui {
     double last_t;
     double last_plain;
     int verify;
+    pthread_mutex_t lock;      /* log lines (worker threads) and bars (caller) share stderr */
 } ui;
 
 static void human(char *out, size_t cap, double b)
@@ -136,9 +138,18 @@ static const char *state_name(tnrec_mirror_state s, int verify)
     return "?";
 }
 
+static void draw_progress(ui *u, const tnrec_mirror_progress *p);
+
 static void on_progress(void *ud, const tnrec_mirror_progress *p)
 {
     ui *u = ud;
+    pthread_mutex_lock(&u->lock);
+    draw_progress(u, p);
+    pthread_mutex_unlock(&u->lock);
+}
+
+static void draw_progress(ui *u, const tnrec_mirror_progress *p)
+{
     if (!u->last_state) {
         u->n = p->n_files;
         u->last_state = calloc(p->n_files ? p->n_files : 1, sizeof *u->last_state);
@@ -232,12 +243,14 @@ static void on_progress(void *ud, const tnrec_mirror_progress *p)
 static void on_log(void *ud, const char *line)
 {
     ui *u = ud;
+    pthread_mutex_lock(&u->lock);
     if (u->tty && u->lines) {
         /* keep the bars below the log lines */
         fprintf(stderr, "\033[%dA\033[J", u->lines);
         u->lines = 0;
     }
     fprintf(stderr, "tnrec mirror: %s\n", line);
+    pthread_mutex_unlock(&u->lock);
 }
 
 static void print_table(const tnrec_mirror_report *r, int verify)
@@ -354,6 +367,7 @@ int cmd_mirror(int argc, char **argv)
 #undef NEED_VALUE
     }
     ui u = { .tty = isatty(2), .verify = verify };
+    pthread_mutex_init(&u.lock, NULL);
     opt.progress = on_progress;
     opt.ud = &u;
     if (verbose)
@@ -383,6 +397,7 @@ int cmd_mirror(int argc, char **argv)
     free(u.last_state);
     free(u.last_done);
     free(u.rate);
+    pthread_mutex_destroy(&u.lock);
 done:
     free(pos);
     return rc;

@@ -31,7 +31,6 @@ typedef struct seg {
     uint64_t start, end;   /* [start, end); end UINT64_MAX when the size is unknown */
     uint64_t pos;          /* next byte to write (atomic) */
     uint64_t since_ckpt;
-    int finished;
     tnrec_err err;
     char msg[512];
     struct fetch *f;
@@ -313,7 +312,6 @@ static void *seg_main(void *arg)
     }
     mir_resp_free(&resp);
     maybe_checkpoint(f, s, 1);
-    s->finished = 1;
     return NULL;
 }
 

@@ -334,8 +334,6 @@ static tnrec_err verify_one(run *r, size_t i)
         mir_hex(got, d, 16);
         got_size = ms.n;
     }
-    const char *shown = r->kind == DEST_S3 ? "s3 object" : "";
-    (void)shown;
     if (it->size != TNREC_MIRROR_SIZE_UNKNOWN && got_size != it->size) {
         err = tnrec__fail(TNREC_ETRUNC, "'%s' has %llu bytes, expected %llu", where,
                           (unsigned long long)got_size, (unsigned long long)it->size);
