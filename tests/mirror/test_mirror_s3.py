@@ -247,6 +247,30 @@ def main():
         check(o and o["md5"] == md5(os.path.join(rec, "big.bin")), "kill test: object correct")
         check(moto.boto("uploads", prefix="kill/") == [], "kill test: no upload left over")
 
+        # the same with a staged copy: the rerun reuses the staged file and the parts
+        p = subprocess.Popen([TNREC, "mirror", "--zenodo-url", zen.url, "--endpoint", moto.url,
+                              "--staging", os.path.join(SCRATCH, "staging2"), "--limit-rate", "8M",
+                              "--jobs", "1", "--part-size", "5M", "--connections", "2",
+                              "zenodo:2001/big.bin", "s3://tornet/kill2"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        parts = 0
+        t0 = time.time()
+        while time.time() - t0 < 40 and parts < 2:
+            time.sleep(0.3)
+            ups = moto.boto("uploads", prefix="kill2/")
+            parts = ups[0]["parts"] if ups else 0
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        check(parts >= 2, "staged kill test: parts were uploaded before the kill (%d)" % parts)
+        r = run("--staging", os.path.join(SCRATCH, "staging2"), "--part-size", "5M", "-v",
+                "zenodo:2001/big.bin", "s3://tornet/kill2")
+        check(r.returncode == 0 and r.stderr.count("already uploaded") >= 2,
+              "staged kill test: parts reused: " + r.stderr[-3000:])
+        check("/records/2001/files/big.bin" not in r.stderr, "staged kill test: the staged copy was reused")
+        o = moto.boto("get", key="kill2/big.bin")
+        check(o and o["md5"] == md5(os.path.join(rec, "big.bin")), "staged kill test: object correct")
+        check(not os.listdir(os.path.join(SCRATCH, "staging2")), "staged kill test: staging emptied")
+
         # abandoned uploads are aborted on request
         moto.boto("start_upload", key="v1/abandoned.bin")
         check(len(moto.boto("uploads", prefix="v1/")) == 1, "an abandoned upload exists")
