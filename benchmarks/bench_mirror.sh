@@ -92,7 +92,7 @@ run_timed() {
     t1=$(date +%s.%N)
     local rss
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
-    echo "$(echo "$t1 - $t0" | bc -l) $rss" >> "$WORK/$name"
+    echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}') $rss" >> "$WORK/$name"
 }
 
 # median of column 1 and the max of column 2 of $WORK/NAME
@@ -104,7 +104,8 @@ declare -a ROWS=()
 row() { # NAME LABEL MIB
     local s; s=$(summary "$1")
     local t=${s% *} m=${s#* }
-    ROWS+=("$(printf '| %s | %d MiB | %.2f | %.0f | %.1f |' "$2" "$3" "$t" "$(echo "$3 / $t" | bc -l)" "$(echo "$m / 1024" | bc -l)")")
+    ROWS+=("$(awk -v l="$2" -v s="$3" -v t="$t" -v m="$m" \
+        'BEGIN {printf "| %s | %d MiB | %.2f | %.0f | %.1f |", l, s, t, s / t, m / 1024}')")
     echo "$2: ${t} s" >&2
 }
 
