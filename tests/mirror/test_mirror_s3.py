@@ -7,7 +7,8 @@ parts, an empty object), the source MD5 as x-amz-meta-md5, an idempotent
 rerun, resume after kill -9 in the middle of a multipart upload (uploaded
 parts reused), a wrong source checksum (upload aborted, no object),
 --abort-incomplete, --verify (listing and against the sources, damage
-found), B2_* credentials, a refused secret, and that no secret ever
+found), retries through a fault proxy (503 SlowDown with Retry-After, 500,
+resets on PUT/POST/HEAD) and a clear failure when they do not pass, B2_* credentials, a refused secret, and that no secret ever
 appears in any output (--verbose and errors included).
 usage: test_mirror_s3.py TNREC_BIN SCRATCH_DIR MOTO_PYTHON
 MOTO_PYTHON is a python with moto[server] and boto3; skipped (77) without.
@@ -170,14 +171,14 @@ def main():
     zen = Zenodo(root)
     outputs = []
 
-    def run(*args, env_extra=None, creds=True, timeout=120):
+    def run(*args, env_extra=None, creds=True, timeout=120, endpoint=None):
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("AWS_") and not k.startswith("B2_")}
         if creds:
             env["AWS_ACCESS_KEY_ID"] = moto.ak
             env["AWS_SECRET_ACCESS_KEY"] = moto.sk
         env.update(env_extra or {})
-        cmd = [TNREC, "mirror", "--zenodo-url", zen.url, "--endpoint", moto.url, "--retry-delay", "20",
+        cmd = [TNREC, "mirror", "--zenodo-url", zen.url, "--endpoint", endpoint or moto.url, "--retry-delay", "20",
                "--staging", os.path.join(SCRATCH, "staging")] + list(args)
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
         outputs.append(r.stdout + r.stderr)
@@ -270,6 +271,37 @@ def main():
         o = moto.boto("get", key="kill2/big.bin")
         check(o and o["md5"] == md5(os.path.join(rec, "big.bin")), "staged kill test: object correct")
         check(not os.listdir(os.path.join(SCRATCH, "staging2")), "staged kill test: staging emptied")
+
+        # faults between tnrec and the S3 server: 503 SlowDown, 500, resets
+        pf = os.path.join(SCRATCH, "pport")
+        proxy = subprocess.Popen([sys.executable, os.path.join(HERE, "fault_proxy.py"),
+                                  "--upstream", "127.0.0.1:%d" % moto.port, "--port-file", pf])
+        try:
+            for _ in range(100):
+                if os.path.exists(pf):
+                    break
+                time.sleep(0.05)
+            purl = "http://127.0.0.1:%s" % open(pf).read().strip()
+            ctl = lambda q: urllib.request.urlopen(purl + "/__control?" + q).read()
+            ctl("fault=503&count=2&method=PUT")
+            ctl("fault=reset&count=2&method=PUT")
+            ctl("fault=500&count=1&method=POST")
+            ctl("fault=reset&count=1&method=HEAD")
+            r = run("--part-size", "5M", "zenodo:2001", "s3://tornet/flaky", env_extra={}, timeout=120,
+                    endpoint=purl)
+            check(r.returncode == 0 and "copied 3" in r.stdout, "S3 through faults: " + r.stdout + r.stderr)
+            objects_ok("flaky/")
+            injected = json.loads(urllib.request.urlopen(purl + "/__stats").read())["faults"]
+            check(injected == 6, "S3 faults injected: %d of 6" % injected)
+            # a fault that does not pass: a clear failure and no object
+            ctl("reset=1")
+            ctl("fault=503&count=1000&method=PUT")
+            r = run("--retries", "1", "zenodo:2001/small.txt", "s3://tornet/down", endpoint=purl)
+            check(r.returncode == 1 and "503" in r.stderr, "S3 persistent 503: " + r.stderr)
+            check(moto.boto("get", key="down/small.txt") is None, "S3 persistent 503: no object")
+        finally:
+            proxy.terminate()
+            proxy.wait()
 
         # abandoned uploads are aborted on request
         moto.boto("start_upload", key="v1/abandoned.bin")
