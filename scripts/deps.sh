@@ -15,7 +15,7 @@ pkgs=(
   clang libclang-rt-14-dev
   nginx-light
   python3 python3-pip python3-venv python3-numpy python3-netcdf4 python3-xarray python3-sklearn
-  python3-botocore
+  python3-botocore openssl curl
 )
 if [ "${1:-}" = "--bench" ]; then
   pkgs+=(python3-torch hyperfine time)
@@ -37,4 +37,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "deps: all Debian packages present"
+fi
+
+# moto (an S3-compatible server for the mirror tests) comes from PyPI, in a
+# virtual environment so that Debian's python3-* packages stay untouched.
+moto_venv=${TNREC_MOTO_VENV:-/opt/tnrec-moto}
+if [ ! -x "$moto_venv/bin/moto_server" ]; then
+  echo "deps: installing moto[server] into $moto_venv"
+  $SUDO /usr/bin/python3 -m venv "$moto_venv"
+  $SUDO "$moto_venv/bin/pip" install -q 'moto[server]'
+else
+  echo "deps: moto present in $moto_venv"
 fi
