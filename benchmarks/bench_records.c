@@ -7,7 +7,8 @@
  * with byte shuffle on and off: encode N samples (encoder + shard writer),
  * then load and decode every record into float32 caller buffers. Each
  * measurement is repeated and the median reported. MB/s count the 5.76 MB
- * of decoded float32/uint8 data per sample on both sides.
+ * of decoded float32/uint8 data per sample on both sides; "load share" is
+ * the part of decode time spent in tnrec_decoder_load (pread, XXH3, zstd).
  * Usage: bench_records [samples (32)] [repeats (5)] [zstd level (3)] [dir (/tmp)] */
 #include <math.h>
 #include <stdint.h>
@@ -154,8 +155,8 @@ int main(int argc, char **argv)
     const double bytes_per_sample = (double)GATES * (4.0 * NVAR + 1.0);
     printf("samples %d (%d distinct, %.0f%% no echo), repeats %d, zstd level %d, %.2f MB decoded per sample\n\n",
            nsamples, NDISTINCT, 100.0 * nan_frac / GATES, repeats, level, bytes_per_sample / 1e6);
-    printf("| encoding | shuffle | MB/sample | encode MB/s | encode samples/s | decode MB/s | decode samples/s |\n");
-    printf("|---|---|---|---|---|---|---|\n");
+    printf("| encoding | shuffle | MB/sample | encode MB/s | encode samples/s | decode MB/s | decode samples/s | load share |\n");
+    printf("|---|---|---|---|---|---|---|---|\n");
     char path[4096];
     snprintf(path, sizeof path, "%s/bench_records_%ld.tnr", dir, (long)getpid());
     float *out = malloc(sizeof(float) * GATES);
@@ -166,7 +167,7 @@ int main(int argc, char **argv)
     const tnrec_encoding encs[4] = { TNREC_ENC_RAW, TNREC_ENC_FLOAT32, TNREC_ENC_FLOAT16, TNREC_ENC_UINT8 };
     if (repeats > MAXREP)
         repeats = MAXREP;
-    static double enc_t[NCONF][MAXREP], dec_t[NCONF][MAXREP];
+    static double enc_t[NCONF][MAXREP], dec_t[NCONF][MAXREP], load_t[NCONF][MAXREP];
     uint64_t file_size[NCONF] = { 0 };
     tnrec_blob blob = { 0 };
     for (int r = 0; r < repeats; r++) {
@@ -210,18 +211,23 @@ int main(int argc, char **argv)
                     die("decode mask");
             }
             dec_t[c][r] = now() - t0;
+            t0 = now(); /* the same loads without decoding fields: pread, XXH3, zstd */
+            for (int i = 0; i < nsamples; i++)
+                if (tnrec_decoder_load(dec, shard, (uint64_t)i))
+                    die("load");
+            load_t[c][r] = now() - t0;
             tnrec_decoder_free(dec);
             tnrec_shard_close(shard);
             unlink(path);
         }
     }
     for (int c = 0; c < NCONF; c++) {
-        double te = median(enc_t[c], repeats), td = median(dec_t[c], repeats);
+        double te = median(enc_t[c], repeats), td = median(dec_t[c], repeats), tl = median(load_t[c], repeats);
         tnrec_encoding e = encs[c / 2];
-        printf("| %s%s | %s | %.3f | %.0f | %.1f | %.0f | %.1f |\n", tnrec_encoding_name(e),
+        printf("| %s%s | %s | %.3f | %.0f | %.1f | %.0f | %.1f | %.0f %% |\n", tnrec_encoding_name(e),
                e == TNREC_ENC_RAW ? " (float32)" : "", c % 2 ? "on" : "off", (double)file_size[c] / nsamples / 1e6,
                bytes_per_sample * nsamples / te / 1e6, nsamples / te, bytes_per_sample * nsamples / td / 1e6,
-               nsamples / td);
+               nsamples / td, 100.0 * tl / td);
     }
     tnrec_blob_free(&blob);
     free(out);
