@@ -41,19 +41,6 @@ void tnrec_decoder_free(tnrec_decoder *d)
     free(d);
 }
 
-static tnrec_err reserve(uint8_t **buf, size_t *cap, uint64_t need, const char *path)
-{
-    if (need <= *cap)
-        return TNREC_OK;
-    uint8_t *p = realloc(*buf, (size_t)need);
-    if (!p)
-        return tnrec__fail(TNREC_ENOMEM, "out of memory (%llu bytes) decoding a record of '%s'",
-                           (unsigned long long)need, path);
-    *buf = p;
-    *cap = (size_t)need;
-    return TNREC_OK;
-}
-
 static tnrec_err load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i)
 {
     const char *path = s->path;
@@ -63,9 +50,9 @@ static tnrec_err load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i)
     const tnrec_record_info *r = &s->info[i];
     /* open() proved offset + size lies inside the record area and raw_size
      * equals the schema's, which is at most TNR_RECORD_MAX. */
-    tnrec_err e = reserve(&d->comp, &d->comp_cap, r->size, path);
+    tnrec_err e = tnr_reserve(&d->comp, &d->comp_cap, (size_t)r->size, path);
     if (!e)
-        e = reserve(&d->raw, &d->raw_cap, r->raw_size ? r->raw_size : 1, path);
+        e = tnr_reserve(&d->raw, &d->raw_cap, r->raw_size ? (size_t)r->raw_size : 1, path);
     if (!e)
         e = tnr_shard_read(s, d->comp, (size_t)r->size, r->offset);
     if (e)

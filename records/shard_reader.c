@@ -175,14 +175,12 @@ done:
 static tnrec_err shard_new(tnrec_shard **out, const char *name)
 {
     tnrec_shard *s = calloc(1, sizeof *s);
-    size_t n = strlen(name) + 1;
-    char *p = malloc(n);
+    char *p = strdup(name);
     if (!s || !p) {
         free(s);
         free(p);
         return tnrec__fail(TNREC_ENOMEM, "out of memory opening shard '%s'", name);
     }
-    memcpy(p, name, n);
     s->path = p;
     s->fd = -1;
     *out = s;
