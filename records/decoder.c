@@ -6,7 +6,6 @@
  * record. It borrows the shard of the last load: the shard must stay open
  * while fields of that record are decoded. */
 #include <stdlib.h>
-#include <xxhash.h>
 #include <zstd.h>
 
 #include "records_internal.h"
@@ -48,22 +47,12 @@ static tnrec_err load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i)
         return tnrec__fail(TNREC_ERANGE, "shard '%s': record %llu out of range (%llu records)", path,
                            (unsigned long long)i, (unsigned long long)s->count);
     const tnrec_record_info *r = &s->info[i];
-    /* open() proved offset + size lies inside the record area and raw_size
-     * equals the schema's, which is at most TNR_RECORD_MAX. */
-    tnrec_err e = tnr_reserve(&d->comp, &d->comp_cap, (size_t)r->size, path);
+    /* raw_size equals the schema's, which is at most TNR_RECORD_MAX. */
+    tnrec_err e = tnr_reserve(&d->raw, &d->raw_cap, r->raw_size ? (size_t)r->raw_size : 1, path);
     if (!e)
-        e = tnr_reserve(&d->raw, &d->raw_cap, r->raw_size ? (size_t)r->raw_size : 1, path);
-    if (!e)
-        e = tnr_shard_read(s, d->comp, (size_t)r->size, r->offset);
+        e = tnr_read_frame(s, i, &d->comp, &d->comp_cap);
     if (e)
         return e;
-    if (XXH3_64bits(d->comp, (size_t)r->size) != r->checksum)
-        return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu checksum mismatch\n"
-                                           "hint: the file is damaged; rebuild it or fetch it again",
-                           path, (unsigned long long)i);
-    if (!tnr_frame_ok(d->comp, (size_t)r->size, r->raw_size))
-        return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu is not one checksummed zstd frame of %llu bytes",
-                           path, (unsigned long long)i, (unsigned long long)r->raw_size);
     size_t n = ZSTD_decompressDCtx(d->dctx, d->raw, (size_t)r->raw_size, d->comp, (size_t)r->size);
     if (ZSTD_isError(n))
         return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu does not decompress: %s", path,

@@ -88,5 +88,8 @@ struct tnrec_shard {
 
 /* Reads len bytes at off of the shard (pread or memcpy); bounds already checked. */
 tnrec_err tnr_shard_read(const tnrec_shard *s, void *buf, size_t len, uint64_t off);
+/* Reads record i's frame (i < count) into *buf (grown as needed), checks
+ * its XXH3 and that it is one checksummed zstd frame of raw_size bytes. */
+tnrec_err tnr_read_frame(const tnrec_shard *s, uint64_t i, uint8_t **buf, size_t *cap);
 
 #endif
