@@ -3,7 +3,8 @@
  * is made to fail in turn, and then every file size limit in turn (as a
  * full disk would); each run must end in a clean error, leave no manifest,
  * no shard and no temporary file behind, and never crash. Reading under
- * allocation failure must fail cleanly or return the right data.
+ * allocation failure must fail cleanly or return the right data. Also
+ * counts allocations to show that warm encoders and decoders make none.
  * Replaces malloc, so it is skipped under AddressSanitizer. */
 #include <dirent.h>
 #include <errno.h>
@@ -29,10 +30,11 @@ extern void *__libc_calloc(size_t n, size_t m);
 extern void *__libc_realloc(void *p, size_t n);
 
 static long alloc_budget = -1; /* -1: unlimited; otherwise allocations left */
-static long alloc_failed;
+static long alloc_failed, alloc_count;
 
 static int take(void)
 {
+    alloc_count++;
     if (alloc_budget < 0)
         return 1;
     if (alloc_budget == 0) {
@@ -167,6 +169,58 @@ static void test_alloc_failures(void)
 }
 #endif
 
+#ifndef INJECT_SKIP
+/* A warm encoder and a warm decoder allocate nothing per record. */
+static void test_no_allocation_when_warm(void)
+{
+    char d[4200];
+    snprintf(d, sizeof d, "%s/warm", dir);
+    tnrec_schema schema;
+    fx_schema(&schema, TNREC_ENC_FLOAT16, 1);
+    tnrec_encoder *enc = NULL;
+    tnrec_blob blob = { 0 };
+    fx_record r[4];
+    CHECK_OK(tnrec_encoder_create(&enc, &schema, 3));
+    for (int i = 0; i < 4; i++) {
+        fx_fill(&r[i], (uint64_t)i);
+        CHECK_OK(tnrec_encoder_encode(enc, r[i].values, &blob));
+    }
+    long before = alloc_count;
+    for (int k = 0; k < 40; k++)
+        CHECK_OK(tnrec_encoder_encode(enc, r[k % 4].values, &blob));
+    CHECK(alloc_count == before);
+    tnrec_encoder_free(enc);
+    tnrec_blob_free(&blob);
+
+    CHECK_OK(build(d, 5));
+    tnrec_dataset *ds = NULL;
+    tnrec_decoder *dec = NULL;
+    before = alloc_count;
+    CHECK_OK(tnrec_dataset_open(&ds, d));
+    CHECK(alloc_count > before); /* the counter does see the library's allocations */
+    CHECK_OK(tnrec_decoder_create(&dec));
+    if (!ds || !dec)
+        return;
+    float out[60];
+    uint8_t mask[60];
+    for (int pass = 0; pass < 2; pass++) {
+        before = alloc_count;
+        for (uint64_t i = 0; i < tnrec_dataset_count(ds); i++) {
+            size_t s;
+            uint64_t local;
+            CHECK_OK(tnrec_dataset_locate(ds, i, &s, &local));
+            CHECK_OK(tnrec_decoder_load(dec, tnrec_dataset_shard(ds, s), local));
+            CHECK_OK(tnrec_decoder_field_mask(dec, 0, out, sizeof out, mask));
+            CHECK_OK(tnrec_decoder_field(dec, 1, TNREC_DTYPE_U8, mask, sizeof mask));
+        }
+        if (pass == 1) /* the first pass warmed the buffers */
+            CHECK(alloc_count == before);
+    }
+    tnrec_decoder_free(dec);
+    tnrec_dataset_close(ds);
+}
+#endif
+
 static void test_size_limits(void)
 {
     char d[4200];
@@ -202,6 +256,7 @@ int main(void)
     printf("allocation failure injection skipped: it replaces malloc, which AddressSanitizer owns\n");
 #else
     test_alloc_failures();
+    test_no_allocation_when_warm();
     test_size_limits();
 #endif
     return tnrec_test_result("test_inject");
