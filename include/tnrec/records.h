@@ -158,6 +158,11 @@ uint64_t tnrec_shard_index_checksum(const tnrec_shard *shard);
 uint32_t tnrec_shard_version(const tnrec_shard *shard);        /* (major << 16) | minor */
 /* Borrowed pointer into the index, or NULL if i is out of range. */
 const tnrec_record_info *tnrec_shard_info(const tnrec_shard *shard, uint64_t i);
+/* Reads record i's compressed frame, as written, into out (grown as
+ * needed, reusable) after checking its checksum: the way to copy records
+ * into another shard or dataset writer without decoding them. out's
+ * zstd_level is the shard header's. Any thread. */
+tnrec_err tnrec_shard_read_blob(tnrec_blob *out, const tnrec_shard *shard, uint64_t i);
 
 /* ---- decoding (one decoder per thread; no allocation per record once warm) ---- */
 typedef struct tnrec_decoder tnrec_decoder;
@@ -170,8 +175,9 @@ tnrec_err tnrec_decoder_load(tnrec_decoder *dec, const tnrec_shard *shard, uint6
  * Float encodings decode to TNREC_DTYPE_F32 (normalised, no data = nodata)
  * or TNREC_DTYPE_F16; RAW fields decode only to their own dtype. */
 tnrec_err tnrec_decoder_field(tnrec_decoder *dec, uint32_t f, tnrec_dtype as, void *dst, size_t dst_cap);
-/* Decodes field f and also marks no-data gates: mask[k] = 1 where element k
- * had no data (float encodings; all 0 for RAW). mask has tnrec_field_elems bytes. */
+/* Decodes field f as float32 and also marks no-data gates: mask[k] = 1 where
+ * element k had no data (float encodings; all 0 for a RAW float32 field, and
+ * TNREC_EINVAL for RAW fields of other dtypes). mask has tnrec_field_elems bytes. */
 tnrec_err tnrec_decoder_field_mask(tnrec_decoder *dec, uint32_t f, float *dst, size_t dst_cap, uint8_t *mask);
 
 /* ---- verification ---- */
