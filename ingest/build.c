@@ -644,7 +644,8 @@ static tnrec_err resume_load(run_state *st, uint64_t *out_next_input, int *out_r
             err = tnrec__fail(TNREC_ENOMEM, "out of memory");
             break;
         }
-        err = tn_copy_shard(st->w, path, &rec, &rec_cap, &st->sum.counts, &st->sum.samples);
+        err = tn_copy_shard(st->w, path, st->opt->zstd_level ? st->opt->zstd_level : 3, &rec, &rec_cap,
+                            &st->sum.counts, &st->sum.samples);
         free(path);
     }
     free(rec);

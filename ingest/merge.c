@@ -22,7 +22,7 @@
 #include "common.h"
 #include "tnrec/ingest.h"
 
-tnrec_err tn_copy_shard(tnrec_dataset_writer *w, const char *path, uint8_t **buf, size_t *cap,
+tnrec_err tn_copy_shard(tnrec_dataset_writer *w, const char *path, int zstd_level, uint8_t **buf, size_t *cap,
                         tnrec_class_counts *counts, uint64_t *n)
 {
     tnrec_shard *sh = NULL;
@@ -57,7 +57,7 @@ tnrec_err tn_copy_shard(tnrec_dataset_writer *w, const char *path, uint8_t **buf
                               "hint: rebuild that part", path, (unsigned long long)i);
             break;
         }
-        tnrec_blob blob = { *buf, (size_t)info->size, *cap, info->raw_size, info->checksum };
+        tnrec_blob blob = { *buf, (size_t)info->size, *cap, info->raw_size, info->checksum, zstd_level };
         if ((err = tnrec_dataset_writer_append(w, &blob, &info->meta)) != TNREC_OK)
             break;
         tnrec_class_counts_add(counts, &info->meta);
@@ -168,12 +168,15 @@ tnrec_err tnrec_merge_run(tnrec_build_summary *out, const char *out_dir, const c
     memset(&dopt, 0, sizeof dopt);
     dopt.max_shard_bytes = (uint64_t)json_integer_value(json_object_get(pv[0].params, "shard_bytes"));
     dopt.max_shard_records = (uint64_t)json_integer_value(json_object_get(pv[0].params, "shard_records"));
+    int level = (int)json_integer_value(json_object_get(pv[0].params, "zstd_level"));
+    if (level < 1 || level > 19)
+        level = 3;
     if ((err = tnrec_dataset_writer_open(&w, out_dir, tnrec_dataset_schema(pv[0].ds), &dopt)) != TNREC_OK)
         goto done;
     for (size_t i = 0; i < nparts && !err; i++) {
         for (size_t s = 0; s < tnrec_dataset_shard_count(pv[i].ds) && !err; s++)
-            err = tn_copy_shard(w, tnrec_shard_path(tnrec_dataset_shard(pv[i].ds, s)), &buf, &cap, &sum.counts,
-                                &sum.samples);
+            err = tn_copy_shard(w, tnrec_shard_path(tnrec_dataset_shard(pv[i].ds, s)), level, &buf, &cap,
+                                &sum.counts, &sum.samples);
         for (size_t k = 0; k < tnrec_dataset_skipped_count(pv[i].ds) && !err; k++) {
             const tnrec_skipped *sk = tnrec_dataset_skipped(pv[i].ds, k);
             err = tnrec_dataset_writer_skip(w, sk->input, sk->reason);
