@@ -327,9 +327,16 @@ static const char *item_key(const item *it)
     return it->in ? it->in->key : it->member_key;
 }
 
+/* The reason of a skip: the first line of the error, without the
+ * "'<input>': " the reader puts first (the manifest names the input). */
 static void item_set_error(item *it, tnrec_err err)
 {
     const char *msg = tnrec_error_last();
+    const char *key = item_key(it);
+    size_t kl = strlen(key);
+    if (msg[0] == '\'' && strncmp(msg + 1, key, kl) == 0 && msg[kl + 1] == '\'' && msg[kl + 2] == ':' &&
+        msg[kl + 3] == ' ')
+        msg += kl + 4;
     size_t n = strcspn(msg, "\n");
     free(it->reason);
     it->reason = strndup(msg[0] ? msg : tnrec_err_name(err), msg[0] ? n : strlen(tnrec_err_name(err)));
@@ -401,7 +408,6 @@ static void process_item(const job *j, worker *w, item *it)
             item_set_error(it, TNREC_ENOTFOUND);
             return;
         }
-        name = it->in->path;
         if ((err = read_file(it->in->path, &w->fbuf, &w->fcap, &size)) != TNREC_OK) {
             item_set_error(it, err);
             return;
@@ -703,9 +709,9 @@ static tnrec_err resume_load(run_state *st, uint64_t *out_next_input, int *out_r
     return TNREC_OK;
 }
 
-/* Removes temporary files left by a killed writer and shards past the
- * finished ones (they will be written again). */
-static void clean_out_dir(const char *dir, int keep_shards)
+/* Removes the temporary files left by a killed writer (tmp_only), or the
+ * shards numbered keep_shards and up (they will be written again). */
+static void clean_out_dir(const char *dir, int keep_shards, int tmp_only)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -713,10 +719,10 @@ static void clean_out_dir(const char *dir, int keep_shards)
     struct dirent *e;
     while ((e = readdir(d))) {
         const char *n = e->d_name;
-        int stale = strstr(n, ".tmp.") != NULL;
+        int is_tmp = strstr(n, ".tmp.") != NULL, stale = tmp_only && is_tmp;
         int num;
         char tail[8];
-        if (!stale && sscanf(n, "shard-%5d%7s", &num, tail) == 2 && strcmp(tail, TNREC_SHARD_EXT) == 0 &&
+        if (!tmp_only && !is_tmp && sscanf(n, "shard-%5d%7s", &num, tail) == 2 && strcmp(tail, TNREC_SHARD_EXT) == 0 &&
             num >= keep_shards)
             stale = 1;
         if (stale) {
@@ -981,14 +987,12 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     {
         uint64_t next_input = 0;
         int resumed = 0;
+        clean_out_dir(opt->out_dir, 0, 1); /* temporary files of a killed writer */
         if ((err = tnrec_dataset_writer_open(&st.w, opt->out_dir, &p.schema, &dopt)) != TNREC_OK)
             goto done;
         if ((err = resume_load(&st, &next_input, &resumed)) != TNREC_OK)
             goto done;
-        if (!resumed)
-            clean_out_dir(opt->out_dir, 0);
-        else
-            clean_out_dir(opt->out_dir, st.watch_shard);
+        clean_out_dir(opt->out_dir, resumed ? st.watch_shard : 0, 0); /* shards to be written again */
         /* pass over the inputs already done */
         uint64_t passed = 0;
         while (passed < next_input) {
