@@ -138,6 +138,11 @@ static int add_raw(tnrec_schema *s, const char *name, tnrec_dtype dt, uint32_t n
     return (int)s->nfields++;
 }
 
+static int zstd_level_of(const tnrec_build_options *opt)
+{
+    return opt->zstd_level ? opt->zstd_level : TNREC_BUILD_DEFAULT_ZSTD;
+}
+
 static const char *encoding_param(tnrec_encoding e)
 {
     return e == TNREC_ENC_FLOAT32 ? "float32" : e == TNREC_ENC_UINT8 ? "uint8" : "float16";
@@ -285,7 +290,7 @@ static tnrec_err plan_make(plan *p, const tnrec_build_options *opt)
     json_object_set_new(root, "shard_bytes",
                         json_integer((json_int_t)(opt->shard_bytes ? opt->shard_bytes : TNREC_DEFAULT_SHARD_BYTES)));
     json_object_set_new(root, "shard_records", json_integer((json_int_t)opt->shard_records));
-    json_object_set_new(root, "zstd_level", json_integer(opt->zstd_level ? opt->zstd_level : 3));
+    json_object_set_new(root, "zstd_level", json_integer(zstd_level_of(opt)));
     if (opt->part_count > 1)
         json_object_set_new(root, "part", json_pack("{s:i,s:i}", "index", (int)opt->part_index, "count",
                                                     (int)opt->part_count));
@@ -650,8 +655,8 @@ static tnrec_err resume_load(run_state *st, uint64_t *out_next_input, int *out_r
             err = tnrec__fail(TNREC_ENOMEM, "out of memory");
             break;
         }
-        err = tn_copy_shard(st->w, path, st->opt->zstd_level ? st->opt->zstd_level : 3, &rec, &rec_cap,
-                            &st->sum.counts, &st->sum.samples);
+        err = tn_copy_shard(st->w, path, zstd_level_of(st->opt), &rec, &rec_cap, &st->sum.counts,
+                            &st->sum.samples);
         free(path);
     }
     free(rec);
@@ -909,8 +914,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     }
     size_t nstream_total = 0;
     for (size_t s = 0; s < opt->nsources; s++)
-        nstream_total += tn_source_is_stream(opt->sources[s]) && access(opt->sources[s], F_OK) != 0 ? 1
-                         : tn_source_is_stream(opt->sources[s]);
+        nstream_total += tn_source_is_stream(opt->sources[s]) ? 1 : 0;
     if (nstream_total && pn > 1 && (nstream_total != opt->nsources || pn > nstream_total)) {
         err = tnrec__fail(TNREC_EUNSUPPORTED, "--part with tarball sources splits by tarball: give only tarballs, "
                           "at least as many as parts (%u)\nhint: or extract the tarballs and build from the directory",
@@ -1026,7 +1030,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     }
     for (int t = 0; t < nthreads; t++) {
         tn_sample_init(&workers[t].sample);
-        if ((err = tnrec_encoder_create(&workers[t].enc, &p.schema, opt->zstd_level ? opt->zstd_level : 3)) != TNREC_OK)
+        if ((err = tnrec_encoder_create(&workers[t].enc, &p.schema, zstd_level_of(opt))) != TNREC_OK)
             goto done;
     }
     job jb = { opt, &p };

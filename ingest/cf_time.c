@@ -144,8 +144,10 @@ static int parse_unit(const char *u, size_t len, int64_t *num, int64_t *den)
         { "minutes", 60, 1 }, { "minute", 60, 1 }, { "mins", 60, 1 }, { "min", 60, 1 },
         { "hours", 3600, 1 }, { "hour", 3600, 1 }, { "hrs", 3600, 1 }, { "hr", 3600, 1 }, { "h", 3600, 1 },
         { "days", 86400, 1 }, { "day", 86400, 1 }, { "d", 86400, 1 },
-        { "milliseconds", 1, 1000 }, { "millisecond", 1, 1000 }, { "msecs", 1, 1000 }, { "msec", 1, 1000 }, { "ms", 1, 1000 },
-        { "microseconds", 1, 1000000 }, { "microsecond", 1, 1000000 }, { "usecs", 1, 1000000 }, { "usec", 1, 1000000 }, { "us", 1, 1000000 },
+        { "milliseconds", 1, 1000 }, { "millisecond", 1, 1000 }, { "msecs", 1, 1000 },
+        { "msec", 1, 1000 }, { "ms", 1, 1000 },
+        { "microseconds", 1, 1000000 }, { "microsecond", 1, 1000000 }, { "usecs", 1, 1000000 },
+        { "usec", 1, 1000000 }, { "us", 1, 1000000 },
         { "nanoseconds", 1, 1000000000 }, { "nanosecond", 1, 1000000000 }, { "ns", 1, 1000000000 },
     };
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {

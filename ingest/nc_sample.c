@@ -481,8 +481,25 @@ static tnrec_err nc_read_locked(tn_sample *s, const tn_spec *spec, int ncid, con
 
 /* ---- outside the lock ---- */
 
+/* What counts as no data in a float variable: non-finite values (the NaN
+ * _FillValue), the MissingDataFlag and a non-NaN _FillValue, as bits. */
+typedef struct nodata_bits {
+    uint32_t flag, fill;
+    int has_flag, has_fill;
+} nodata_bits;
+
+static inline uint32_t fix_nodata(uint32_t u, const nodata_bits *nb)
+{
+    if ((u & 0x7f800000u) == 0x7f800000u || (nb->has_flag && u == nb->flag) || (nb->has_fill && u == nb->fill))
+        return 0x7fc00000u; /* NaN */
+    return u;
+}
+
+/* Inflates the chunk of `slot`, keeps the last `frames` frames and undoes
+ * the HDF5 shuffle (byte b of element i is at b * all + i) into dst. For
+ * float variables (nb not NULL) no-data gates become NaN in the same pass. */
 static tnrec_err inflate_slot(tn_sample *s, int slot, size_t elem, size_t T, uint32_t frames, void *dst,
-                              const char *name, const char *vname)
+                              const nodata_bits *nb, const char *name, const char *vname)
 {
     size_t total = T * TN_GATES * elem;
     const uint8_t *src = s->chunk[slot];
@@ -504,16 +521,25 @@ static tnrec_err inflate_slot(tn_sample *s, int slot, size_t elem, size_t T, uin
                            s->chunk_size[slot], total);
     }
     size_t first = (T - frames) * TN_GATES, n = (size_t)frames * TN_GATES, all = T * TN_GATES;
-    uint8_t *out = dst;
-    if ((s->chunk_filters[slot] & FILT_SHUFFLE) && elem > 1) {
-        /* HDF5 shuffle: byte b of element i is at b * all + i */
-        for (size_t b = 0; b < elem; b++) {
-            const uint8_t *plane = src + b * all + first;
+    if (elem == 4) {
+        uint8_t *out = dst;
+        if (s->chunk_filters[slot] & FILT_SHUFFLE) {
+            const uint8_t *p0 = src + first, *p1 = p0 + all, *p2 = p1 + all, *p3 = p2 + all;
+            for (size_t i = 0; i < n; i++) {
+                uint32_t u = (uint32_t)p0[i] | (uint32_t)p1[i] << 8 | (uint32_t)p2[i] << 16 | (uint32_t)p3[i] << 24;
+                u = fix_nodata(u, nb);
+                memcpy(out + 4 * i, &u, 4);
+            }
+        } else {
+            const uint8_t *p = src + first * 4;
             for (size_t i = 0; i < n; i++)
-                out[i * elem + b] = plane[i];
+            {
+                uint32_t u = fix_nodata(tnrec__get_u32(p + 4 * i), nb);
+                memcpy(out + 4 * i, &u, 4);
+            }
         }
     } else {
-        memcpy(out, src + first * elem, n * elem);
+        memcpy(dst, src + first * elem, n * elem); /* one-byte elements: shuffle changes nothing */
     }
     return TNREC_OK;
 }
@@ -553,31 +579,31 @@ tnrec_err tn_sample_read(tn_sample *s, const tn_spec *spec, const void *data, si
         return err;
 
     s->direct_chunks = 0;
+    float flagf = (float)x.missing_flag;
     for (uint32_t k = 0; k < spec->nmoments && !err; k++) {
         int m = spec->moment[k];
+        nodata_bits nb = { 0, 0, x.has_missing, x.has_fill[m] && !isnan(x.fill[m]) };
+        memcpy(&nb.flag, &flagf, 4);
+        memcpy(&nb.fill, &x.fill[m], 4);
         if ((direct & (1u << m)) && slot_t[m] == x.ntime) {
-            err = inflate_slot(s, m, 4, x.ntime, spec->frames, s->moment[m], name, tnrec__moment_names[m]);
+            err = inflate_slot(s, m, 4, x.ntime, spec->frames, s->moment[m], &nb, name, tnrec__moment_names[m]);
             s->direct_chunks++;
+        } else {
+            /* read through netcdf-c: mark no data here */
+            float *v = s->moment[m];
+            for (size_t i = 0; i < nelem; i++) {
+                uint32_t u;
+                memcpy(&u, &v[i], 4);
+                u = fix_nodata(u, &nb);
+                memcpy(&v[i], &u, 4);
+            }
         }
     }
     if (!err && spec->want_rfm && (direct & (1u << TN_RFM_SLOT)) && slot_t[TN_RFM_SLOT] == x.ntime) {
-        err = inflate_slot(s, TN_RFM_SLOT, 1, x.ntime, spec->frames, s->rfm, name, TN_RFM_NAME);
+        err = inflate_slot(s, TN_RFM_SLOT, 1, x.ntime, spec->frames, s->rfm, NULL, name, TN_RFM_NAME);
         s->direct_chunks++;
     }
     if (err)
         return err;
-    /* fill values and MissingDataFlag gates are no data */
-    float flag = (float)x.missing_flag;
-    for (uint32_t k = 0; k < spec->nmoments; k++) {
-        int m = spec->moment[k];
-        float *v = s->moment[m];
-        int fill = x.has_fill[m] && !isnan(x.fill[m]);
-        float fv = x.fill[m];
-        for (size_t i = 0; i < nelem; i++) {
-            float f = v[i];
-            if (!isfinite(f) || (x.has_missing && f == flag) || (fill && f == fv))
-                v[i] = NAN;
-        }
-    }
     return TNREC_OK;
 }

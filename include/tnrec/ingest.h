@@ -25,6 +25,8 @@ extern "C" {
 
 #define TNREC_INGEST_NVARS 6       /* DBZ VEL KDP RHOHV ZDR WIDTH */
 #define TNREC_INGEST_MAX_FRAMES 4
+/* Level 1: on TorNet-like fields as small as level 3 and faster. */
+#define TNREC_BUILD_DEFAULT_ZSTD 1
 
 /* Normalisation range of one radar variable: offset = (min + max) / 2,
  * scale = (max - min) / 2, so [min, max] maps to [-1, 1]. */
@@ -59,7 +61,7 @@ typedef struct tnrec_build_options {
     uint64_t shard_bytes;          /* 0: TNREC_DEFAULT_SHARD_BYTES */
     uint64_t shard_records;        /* 0: no limit */
     int threads;                   /* 0: OpenMP's default */
-    int zstd_level;                /* 0: 3 */
+    int zstd_level;                /* 1..19 (0: TNREC_BUILD_DEFAULT_ZSTD) */
     int strict;                    /* a bad input fails the build */
     uint32_t part_index, part_count; /* build part K of N (count 0 or 1: all) */
     uint32_t batch;                /* samples per parallel batch (0: 8 per thread) */
