@@ -1136,3 +1136,49 @@ done:
         *out = st.sum;
     return err;
 }
+
+tnrec_err tnrec_ingest_check_mem(const void *data, size_t size, const char *name)
+{
+    tnrec_build_options opt;
+    tnrec_build_options_init(&opt);
+    const char *src[1] = { "memory" };
+    opt.sources = src;
+    opt.nsources = 1;
+    opt.out_dir = "memory";
+    plan p;
+    tnrec_err err = plan_make(&p, &opt);
+    if (err)
+        return err;
+    tn_sample s;
+    tn_sample_init(&s);
+    tnrec_encoder *enc = NULL;
+    tnrec_blob blob;
+    memset(&blob, 0, sizeof blob);
+    worker w;
+    memset(&w, 0, sizeof w);
+    if ((err = tnrec_encoder_create(&enc, &p.schema, TNREC_BUILD_DEFAULT_ZSTD)) != TNREC_OK)
+        goto done;
+    w.enc = enc;
+    item it;
+    memset(&it, 0, sizeof it);
+    it.data = (uint8_t *)data;
+    it.size = size;
+    it.member_key = (char *)(name ? name : "memory");
+    it.year_known = 1;
+    it.blob = blob;
+    job jb = { &opt, &p };
+    w.sample = s;
+    process_item(&jb, &w, &it);
+    s = w.sample;
+    blob = it.blob;
+    if (it.status == ST_SKIP) {
+        err = tnrec__fail(it.err ? it.err : TNREC_ESCHEMA, "'%s': %s", it.member_key, it.reason);
+        free(it.reason);
+    }
+done:
+    tnrec_blob_free(&blob);
+    tnrec_encoder_free(enc);
+    tn_sample_release(&s);
+    free(p.params);
+    return err;
+}
