@@ -684,9 +684,16 @@ static tnrec_err resume_load(run_state *st, uint64_t *out_next_input, int *out_r
             st->skips = v;
             st->skip_cap = cap;
         }
-        st->skips[st->nskips].index = idx;
-        st->skips[st->nskips].input = strdup(in);
-        st->skips[st->nskips].reason = strdup(why);
+        skip_entry *se = &st->skips[st->nskips];
+        se->index = idx;
+        se->input = strdup(in);
+        se->reason = strdup(why);
+        if (!se->input || !se->reason) {
+            free(se->input);
+            free(se->reason);
+            err = tnrec__fail(TNREC_ENOMEM, "out of memory");
+            break;
+        }
         st->nskips++;
         st->sum.skipped++;
         err = tnrec_dataset_writer_skip(st->w, in, why);
