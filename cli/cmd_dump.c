@@ -29,6 +29,7 @@ typedef enum dump_view { VIEW_SUMMARY, VIEW_RECORDS, VIEW_RECORD, VIEW_NPY } dum
 typedef struct dump_opts {
     dump_view view;
     int json;
+    int stats;          /* --record given: statistics also with --npy */
     uint64_t record;
     const char *npy_dir;
 } dump_opts;
@@ -50,7 +51,8 @@ static void print_usage(FILE *out)
             "                 values as decoded: normalised units for float encodings\n"
             "  --npy DIR      write every field of record N (default 0) as DIR/<field>.npy;\n"
             "                 float encodings as float32 (no data = the field's nodata),\n"
-            "                 raw fields in their own type; creates DIR; one PATH only\n"
+            "                 raw fields in their own type; creates DIR; one PATH only;\n"
+            "                 with --record N also prints that record's statistics\n"
             "  --json         JSON instead of text (one object per PATH; an array of them\n"
             "                 when several PATHs are given). Summary keys: path, kind,\n"
             "                 records, shards, bytes, raw_bytes, ratio, schema,\n"
@@ -71,6 +73,25 @@ static void iso_time(int64_t t, char *buf, size_t cap)
     if ((int64_t)tt == t && gmtime_r(&tt, &tm) && strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
         return;
     snprintf(buf, cap, "%" PRId64, t);
+}
+
+/* A JSON string for text from a file (keys, paths, messages), which need
+ * not be UTF-8: jansson refuses such text, so bytes outside ASCII are
+ * replaced by '?' rather than the value being dropped. */
+static json_t *json_text(const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    if (j || !s)
+        return j;
+    size_t n = strlen(s);
+    char *copy = malloc(n + 1);
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i <= n; i++)
+        copy[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
 }
 
 /* jansson refuses NaN and infinities: they become null. */
@@ -157,11 +178,11 @@ static json_t *field_json(const tnrec_field *f)
     json_t *shape = json_array(), *dims = json_array();
     for (uint32_t d = 0; d < f->ndim && d < TNREC_MAX_DIMS; d++) {
         json_array_append_new(shape, json_integer(f->shape[d]));
-        json_array_append_new(dims, json_string(f->dims[d]));
+        json_array_append_new(dims, json_text(f->dims[d]));
     }
-    json_object_set_new(o, "name", json_string(f->name));
-    json_object_set_new(o, "dtype", json_string(safe_dtype_name(f->dtype)));
-    json_object_set_new(o, "encoding", json_string(safe_encoding_name(f->encoding)));
+    json_object_set_new(o, "name", json_text(f->name));
+    json_object_set_new(o, "dtype", json_text(safe_dtype_name(f->dtype)));
+    json_object_set_new(o, "encoding", json_text(safe_encoding_name(f->encoding)));
     json_object_set_new(o, "shape", shape);
     json_object_set_new(o, "dims", dims);
     json_object_set_new(o, "shuffle", json_boolean(f->shuffle));
@@ -202,9 +223,9 @@ static json_t *summary_json(const char *path, const tnrec_dataset *ds)
     json_t *o = json_object();
     const char *tool = tnrec_dataset_tool_version(ds);
     uint64_t bytes = total_bytes(ds), raw = total_raw_bytes(ds);
-    json_object_set_new(o, "path", json_string(path));
-    json_object_set_new(o, "kind", json_string(tool ? "dataset" : "shard"));
-    json_object_set_new(o, "tool_version", tool ? json_string(tool) : json_null());
+    json_object_set_new(o, "path", json_text(path));
+    json_object_set_new(o, "kind", json_text(tool ? "dataset" : "shard"));
+    json_object_set_new(o, "tool_version", tool ? json_text(tool) : json_null());
     json_object_set_new(o, "records", json_u64(tnrec_dataset_count(ds)));
     json_object_set_new(o, "bytes", json_u64(bytes));
     json_object_set_new(o, "raw_bytes", json_u64(raw));
@@ -218,11 +239,11 @@ static json_t *summary_json(const char *path, const tnrec_dataset *ds)
         snprintf(ver, sizeof ver, "%" PRIu32 ".%" PRIu32, v >> 16, v & 0xffffu);
         snprintf(sum, sizeof sum, "%016" PRIx64, tnrec_shard_index_checksum(sh));
         json_t *so = json_object();
-        json_object_set_new(so, "path", json_string(tnrec_shard_path(sh)));
+        json_object_set_new(so, "path", json_text(tnrec_shard_path(sh)));
         json_object_set_new(so, "records", json_u64(tnrec_shard_count(sh)));
         json_object_set_new(so, "bytes", json_u64(tnrec_shard_file_size(sh)));
-        json_object_set_new(so, "version", json_string(ver));
-        json_object_set_new(so, "index_checksum", json_string(sum));
+        json_object_set_new(so, "version", json_text(ver));
+        json_object_set_new(so, "index_checksum", json_text(sum));
         json_array_append_new(shards, so);
     }
     json_object_set_new(o, "shards", shards);
@@ -244,8 +265,8 @@ static json_t *summary_json(const char *path, const tnrec_dataset *ds)
     for (size_t i = 0; i < nskip; i++) {
         const tnrec_skipped *sk = tnrec_dataset_skipped(ds, i);
         json_t *so = json_object();
-        json_object_set_new(so, "input", json_string(sk->input ? sk->input : ""));
-        json_object_set_new(so, "reason", json_string(sk->reason ? sk->reason : ""));
+        json_object_set_new(so, "input", json_text(sk->input ? sk->input : ""));
+        json_object_set_new(so, "reason", json_text(sk->reason ? sk->reason : ""));
         json_array_append_new(skipped, so);
     }
     json_object_set_new(o, "skipped", json_u64(nskip));
@@ -328,36 +349,71 @@ static json_t *record_json(uint64_t index, const tnrec_shard *sh, uint64_t local
     json_t *o = json_object();
     json_object_set_new(o, "index", json_u64(index));
     json_object_set_new(o, "label", json_integer(m->label));
-    json_object_set_new(o, "category", json_string(tnrec_category_name(m->category)));
+    json_object_set_new(o, "category", json_text(tnrec_category_name(m->category)));
     json_object_set_new(o, "ef", json_integer(m->ef));
     json_object_set_new(o, "event_id", json_integer(m->event_id));
     json_object_set_new(o, "episode_id", json_integer(m->episode_id));
-    json_object_set_new(o, "time", json_string(when));
+    json_object_set_new(o, "time", json_text(when));
     json_object_set_new(o, "time_unix", json_integer(m->time));
-    json_object_set_new(o, "key", json_string(m->key));
-    json_object_set_new(o, "shard", json_string(tnrec_shard_path(sh)));
+    json_object_set_new(o, "key", json_text(m->key));
+    json_object_set_new(o, "shard", json_text(tnrec_shard_path(sh)));
     json_object_set_new(o, "shard_index", json_u64(local));
     json_object_set_new(o, "offset", json_u64(info->offset));
     json_object_set_new(o, "size", json_u64(info->size));
     json_object_set_new(o, "raw_size", json_u64(info->raw_size));
-    json_object_set_new(o, "checksum", json_string(sum));
+    json_object_set_new(o, "checksum", json_text(sum));
     return o;
 }
 
-static json_t *records_view(const char *path, const tnrec_dataset *ds, int json)
+/* JSON documents on stdout: one, or an array of them for several PATHs,
+ * written as they are made so that no view holds a whole dataset's worth. */
+typedef struct json_stream {
+    int array;
+    size_t count;
+} json_stream;
+
+static void doc_begin(json_stream *js)
 {
-    json_t *list = json ? json_array() : NULL;
+    if (js->array && js->count)
+        fputs(",\n", stdout);
+    js->count++;
+}
+
+/* Prints v compactly (any JSON value); returns 0 on success. */
+static int put_compact(json_t *v)
+{
+    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY) : NULL;
+    json_decref(v);
+    if (!text)
+        return -1;
+    fputs(text, stdout);
+    free(text);
+    return 0;
+}
+
+/* Text: one tab-separated line per record. JSON: {"path", "records": [...]},
+ * streamed one record at a time. Returns 0 on success. */
+static int records_view(const char *path, const tnrec_dataset *ds, json_stream *js)
+{
     uint64_t index = 0;
-    if (!json)
+    int rc = 0;
+    if (js) {
+        doc_begin(js);
+        fputs("{\n  \"path\": ", stdout);
+        rc |= put_compact(json_text(path));
+        fputs(",\n  \"records\": [", stdout);
+    } else {
         printf("# %s\n# index\tlabel\tcategory\tef\tevent_id\ttime\tkey\n", path);
+    }
     for (size_t s = 0; s < tnrec_dataset_shard_count(ds); s++) {
         const tnrec_shard *sh = tnrec_dataset_shard(ds, s);
         for (uint64_t i = 0; i < tnrec_shard_count(sh); i++, index++) {
             const tnrec_record_info *info = tnrec_shard_info(sh, i);
             if (!info)
                 continue;
-            if (json) {
-                json_array_append_new(list, record_json(index, sh, i, info));
+            if (js) {
+                fputs(index ? ",\n    " : "\n    ", stdout);
+                rc |= put_compact(record_json(index, sh, i, info));
                 continue;
             }
             char when[64];
@@ -367,12 +423,11 @@ static json_t *records_view(const char *path, const tnrec_dataset *ds, int json)
                    when, info->meta.key);
         }
     }
-    if (!json)
-        return NULL;
-    json_t *o = json_object();
-    json_object_set_new(o, "path", json_string(path));
-    json_object_set_new(o, "records", list);
-    return o;
+    if (js)
+        fputs(index ? "\n  ]\n}\n" : "]\n}\n", stdout);
+    if (rc)
+        fprintf(stderr, "tnrec " CMD ": error: out of memory writing the records of '%s' as JSON\n", path);
+    return rc;
 }
 
 /* ---- --record N and --npy: one decoded record ---- */
@@ -561,7 +616,7 @@ static json_t *stats_view(record_ctx *rc, int json, int *failed)
             json_t *fo = json_object(), *shape = json_array(), *dims = json_array(), *chans = json_array();
             for (uint32_t d = 0; d < fl->ndim && d < TNREC_MAX_DIMS; d++) {
                 json_array_append_new(shape, json_integer(fl->shape[d]));
-                json_array_append_new(dims, json_string(fl->dims[d]));
+                json_array_append_new(dims, json_text(fl->dims[d]));
             }
             for (size_t c = 0; c < nch; c++) {
                 const chan_stats *st = &rc->stats[c];
@@ -576,11 +631,11 @@ static json_t *stats_view(record_ctx *rc, int json, int *failed)
                 json_object_set_new(co, "mean", st->data ? json_num(st->sum / (double)st->data) : json_null());
                 json_array_append_new(chans, co);
             }
-            json_object_set_new(fo, "encoding", json_string(safe_encoding_name(fl->encoding)));
-            json_object_set_new(fo, "dtype", json_string(safe_dtype_name(dt)));
+            json_object_set_new(fo, "encoding", json_text(safe_encoding_name(fl->encoding)));
+            json_object_set_new(fo, "dtype", json_text(safe_dtype_name(dt)));
             json_object_set_new(fo, "shape", shape);
             json_object_set_new(fo, "dims", dims);
-            json_object_set_new(fo, "channel_dim", chdim ? json_string(chdim) : json_null());
+            json_object_set_new(fo, "channel_dim", chdim ? json_text(chdim) : json_null());
             json_object_set_new(fo, "channels", chans);
             json_object_set_new(fields, fl->name, fo);
             continue;
@@ -589,22 +644,22 @@ static json_t *stats_view(record_ctx *rc, int json, int *failed)
         if (fl->encoding == TNREC_ENC_RAW)
             printf(" %s", safe_dtype_name(fl->dtype));
         printf(", %zu element%s)\n", n, n == 1 ? "" : "s");
-        printf("    %-10s %10s %10s %14s %14s %14s\n", chdim && chdim[0] ? chdim : "channel", "count",
+        printf("    %-10s %10s %10s %17s %17s %17s\n", chdim && chdim[0] ? chdim : "channel", "count",
                "nodata", "min", "max", "mean");
         for (size_t c = 0; c < nch; c++) {
             const chan_stats *st = &rc->stats[c];
             double frac = st->count ? (double)(st->count - st->data) / (double)st->count : 0.0;
             printf("    %-10zu %10" PRIu64 " %10.4f", c, st->count, frac);
             if (st->data)
-                printf(" %14.7g %14.7g %14.7g\n", st->min, st->max, st->sum / (double)st->data);
+                printf(" %17.12g %17.12g %17.12g\n", st->min, st->max, st->sum / (double)st->data);
             else
-                printf(" %14s %14s %14s\n", "-", "-", "-");
+                printf(" %17s %17s %17s\n", "-", "-", "-");
         }
     }
     if (!json)
         return NULL;
     json_t *o = json_object();
-    json_object_set_new(o, "path", json_string(rc->path));
+    json_object_set_new(o, "path", json_text(rc->path));
     json_object_set_new(o, "index", json_u64(rc->index));
     json_object_set_new(o, "meta", meta_json(rc));
     json_object_set_new(o, "fields", fields);
@@ -685,9 +740,9 @@ static json_t *npy_view(record_ctx *rc, const char *dir, int json, int *failed)
             json_t *fo = json_object(), *shape = json_array();
             for (uint32_t d = 0; d < fl->ndim && d < TNREC_MAX_DIMS; d++)
                 json_array_append_new(shape, json_integer(fl->shape[d]));
-            json_object_set_new(fo, "field", json_string(fl->name));
-            json_object_set_new(fo, "file", json_string(file));
-            json_object_set_new(fo, "dtype", json_string(safe_dtype_name(dt)));
+            json_object_set_new(fo, "field", json_text(fl->name));
+            json_object_set_new(fo, "file", json_text(file));
+            json_object_set_new(fo, "dtype", json_text(safe_dtype_name(dt)));
             json_object_set_new(fo, "shape", shape);
             json_array_append_new(files, fo);
         } else {
@@ -701,17 +756,18 @@ static json_t *npy_view(record_ctx *rc, const char *dir, int json, int *failed)
     if (!json)
         return NULL;
     json_t *o = json_object();
-    json_object_set_new(o, "path", json_string(rc->path));
+    json_object_set_new(o, "path", json_text(rc->path));
     json_object_set_new(o, "index", json_u64(rc->index));
-    json_object_set_new(o, "dir", json_string(dir));
+    json_object_set_new(o, "dir", json_text(dir));
     json_object_set_new(o, "files", files);
     return o;
 }
 
 /* ---- driver ---- */
 
-/* One PATH in the chosen view. Returns 0 on success; *out gets the JSON. */
-static int dump_one(const char *path, const dump_opts *opt, json_t **out)
+/* One PATH in the chosen view. Returns an exit code; *out gets the JSON
+ * document of the views that build one (--records streams to js itself). */
+static int dump_one(const char *path, const dump_opts *opt, json_stream *js, json_t **out)
 {
     *out = NULL;
     tnrec_dataset *ds = NULL;
@@ -727,7 +783,8 @@ static int dump_one(const char *path, const dump_opts *opt, json_t **out)
             print_summary(path, ds);
         break;
     case VIEW_RECORDS:
-        *out = records_view(path, ds, opt->json);
+        if (records_view(path, ds, opt->json ? js : NULL) != 0)
+            failed = 1;
         break;
     case VIEW_RECORD:
     case VIEW_NPY: {
@@ -736,10 +793,22 @@ static int dump_one(const char *path, const dump_opts *opt, json_t **out)
             failed = 1;
             break;
         }
-        if (opt->view == VIEW_RECORD)
+        if (opt->view == VIEW_RECORD) {
             *out = stats_view(&rc, opt->json, &failed);
-        else
-            *out = npy_view(&rc, opt->npy_dir, opt->json, &failed);
+        } else {
+            json_t *files = npy_view(&rc, opt->npy_dir, opt->json, &failed);
+            if (!opt->stats || failed) {
+                *out = files;
+            } else {
+                /* --record N --npy DIR: the statistics, with the files under "npy". */
+                if (!opt->json)
+                    printf("\n");
+                *out = stats_view(&rc, opt->json, &failed);
+                if (*out)
+                    json_object_set(*out, "npy", files);
+                json_decref(files);
+            }
+        }
         record_ctx_free(&rc);
         break;
     }
@@ -759,7 +828,7 @@ int cmd_dump(int argc, char **argv)
         print_usage(stdout);
         return TNREC_EXIT_OK;
     }
-    dump_opts opt = { VIEW_SUMMARY, 0, 0, NULL };
+    dump_opts opt = { VIEW_SUMMARY, 0, 0, 0, NULL };
     int want_records = 0, want_record = 0;
     int only_paths = 0;
     const char **paths = calloc((size_t)argc, sizeof *paths);
@@ -811,31 +880,28 @@ int cmd_dump(int argc, char **argv)
         free(paths);
         return cli_usage_error(CMD, "--npy writes one record's fields: give exactly one PATH");
     }
+    opt.stats = want_record;
     opt.view = opt.npy_dir ? VIEW_NPY : want_record ? VIEW_RECORD : want_records ? VIEW_RECORDS : VIEW_SUMMARY;
 
     int rc = TNREC_EXIT_OK;
-    json_t *all = (opt.json && npaths > 1) ? json_array() : NULL;
+    json_stream js = { opt.json && npaths > 1, 0 };
+    if (js.array)
+        fputs("[\n", stdout);
     for (size_t p = 0; p < npaths; p++) {
         json_t *doc = NULL;
         if (p > 0 && !opt.json)
             printf("\n");
-        if (dump_one(paths[p], &opt, &doc) != TNREC_EXIT_OK)
+        if (dump_one(paths[p], &opt, &js, &doc) != TNREC_EXIT_OK)
             rc = TNREC_EXIT_FAIL;
         if (!opt.json || !doc)
             continue;
-        if (all) {
-            json_array_append_new(all, doc);
-        } else {
-            if (emit_json(doc) != 0)
-                rc = TNREC_EXIT_FAIL;
-            json_decref(doc);
-        }
-    }
-    if (all) {
-        if (emit_json(all) != 0)
+        doc_begin(&js);
+        if (emit_json(doc) != 0)
             rc = TNREC_EXIT_FAIL;
-        json_decref(all);
+        json_decref(doc);
     }
+    if (js.array)
+        fputs("]\n", stdout);
     free(paths);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "tnrec " CMD ": error: cannot write to standard output\n");

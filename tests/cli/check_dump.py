@@ -199,6 +199,30 @@ def main():
     both = json.loads(out)
     c.check(isinstance(both, list) and [s["records"] for s in both] == [7, 3], "two-path JSON %r" % out[:200])
 
+    # A dataset with no records.
+    empty = os.path.join(scratch, "empty")
+    rc, out, err = cf.run(tnrec, "dump", "--json", empty)
+    e = json.loads(out) if rc == 0 else {}
+    c.check(rc == 0 and e.get("records") == 0 and e.get("skipped") == 0
+            and e.get("class_counts") == expected_counts([])
+            and e.get("class_weights") == {"0": 0.0, "1": 0.0}, "empty dataset: %d %r %r" % (rc, out, err))
+    rc, out, err = cf.run(tnrec, "dump", empty)
+    c.check(rc == 0 and "records        0" in out, "empty dataset (text): %d %r" % (rc, err))
+    rc, out, err = cf.run(tnrec, "dump", "--records", empty)
+    c.check(rc == 0 and not [l for l in out.splitlines() if not l.startswith("#")], "empty --records: %r" % out)
+    rc, out, err = cf.run(tnrec, "dump", "--record", "0", empty)
+    c.check(rc == 1 and "no records" in err and empty in err, "empty --record 0: %d %r" % (rc, err))
+
+    # A key that is not UTF-8 stays in the JSON, its odd byte as '?'.
+    latin1 = os.path.join(scratch, "latin1.tnr")
+    rc, out, err = cf.run(tnrec, "dump", "--records", "--json", latin1)
+    got = json.loads(out)["records"] if rc == 0 else []
+    c.check(rc == 0 and [r["key"] for r in got] == ["train/2013/caf?.nc"], "latin-1 key: %d %r %r" % (rc, out, err))
+
+    rc, out, err = cf.run(tnrec, "dump", "--records", "--json", empty, ds, single)
+    docs = json.loads(out) if rc == 0 else []
+    c.check(rc == 0 and [len(d["records"]) for d in docs] == [0, 7, 3], "--records --json, 3 PATHs: %d %r" % (rc, out[:200]))
+
     # --records.
     check_records(c, tnrec, ds, ds_recs)
     check_records(c, tnrec, single, single_recs)
@@ -217,6 +241,24 @@ def main():
         a = np.load(os.path.join(d0, f["name"] + ".npy"))
         b = np.load(os.path.join(ref, f["name"] + ".npy"))
         c.check(a.tobytes() == b.tobytes(), "--npy default record is not record 0 (%s)" % f["name"])
+
+    dj = os.path.join(scratch, "npy_json")
+    rc, out, err = cf.run(tnrec, "dump", "--npy", dj, "--json", ds)
+    files = json.loads(out).get("files", []) if rc == 0 else []
+    c.check(rc == 0 and sorted(f["field"] for f in files) == sorted(f["name"] for f in expected["fields"])
+            and all(os.path.exists(f["file"]) for f in files), "--npy --json: %d %r" % (rc, out))
+
+    # --record N --npy DIR: statistics as well as the files (the README's example).
+    dj = os.path.join(scratch, "npy_stats")
+    rc, out, err = cf.run(tnrec, "dump", ds, "--record", "3", "--npy", dj, "--json")
+    both = json.loads(out) if rc == 0 else {}
+    rc2, out2, err2 = cf.run(tnrec, "dump", ds, "--record", "3", "--json")
+    alone = json.loads(out2) if rc2 == 0 else {}
+    c.check(rc == 0 and both.get("fields") == alone.get("fields") and both.get("fields")
+            and len(both.get("npy", {}).get("files", [])) == len(expected["fields"]),
+            "--record 3 --npy --json: %d %r" % (rc, out[:300]))
+    rc, out, err = cf.run(tnrec, "dump", ds, "--record", "3", "--npy", dj)
+    c.check(rc == 0 and "wrote " in out and "field DBZ" in out, "--record 3 --npy (text): %d %r" % (rc, out[:300]))
 
     # Errors: exit 1 naming the file and the fix; usage errors exit 2.
     rc, out, err = cf.run(tnrec, "dump", "--record", "7", ds)

@@ -54,6 +54,10 @@ def main():
     f16[1] = 0x3C00
     expect["f16_2d"] = f16.view(np.float16).reshape(4, 6)
 
+    expect["f32_grid"] = (np.arange(4 * 120 * 240 * 2, dtype=np.float32) * np.float32(0.001)).reshape(4, 120, 240, 2)
+    expect["replaced"] = expect["f64_1d"]
+    shapes = {"f32_grid": "'shape': (4, 120, 240, 2), }", "f64_0d": "'shape': (), }", "u8_1d": "'shape': (24,), }"}
+
     descr = {np.dtype(np.uint8): "|u1", np.dtype(np.int8): "|i1", np.dtype(np.float16): "<f2",
              np.dtype(np.float32): "<f4", np.dtype(np.float64): "<f8", np.dtype(np.int64): "<i8"}
     for name, want in expect.items():
@@ -71,6 +75,8 @@ def main():
         check(header.startswith("{'descr': "), name + ": header dict")
         if want.dtype in descr:
             check("'descr': '%s'" % descr[want.dtype] in header, name + ": descr in " + header)
+        if name in shapes:
+            check(shapes[name] in header, "%s: header %r lacks %r" % (name, header, shapes[name]))
         check(len(raw) == 10 + hlen + want.nbytes, name + ": file size %d" % len(raw))
         got = np.load(path, allow_pickle=False)
         check(got.dtype == want.dtype, "%s: dtype %s, want %s" % (name, got.dtype, want.dtype))

@@ -44,12 +44,18 @@ def main():
         lines = out.splitlines()
         c.check(rc == 0, "%r: exit %d: %s" % (args, rc, err))
         c.check(lines and lines[-1].startswith(want), "%r: last line %r, want %r" % (args, lines[-1:], want))
+    rc, out, err = cf.run(tnrec, "verify", os.path.join(scratch, "empty"))
+    c.check(rc == 0 and out.startswith("ok: 0 records in "), "empty dataset: %d %r %r" % (rc, out, err))
     rc, out, err = cf.run(tnrec, "verify", ds, single)
     c.check(rc == 0 and len(out.splitlines()) == 2, "two good PATHs: exit %d, %r" % (rc, out))
     rc, out, err = cf.run(tnrec, "verify", "--json", ds)
     v = json.loads(out) if rc == 0 else {}
     c.check(rc == 0 and v.get("ok") is True and v.get("records") == 7 and v.get("shards") == 3
             and v.get("bad_records") == 0 and v.get("errors") == [], "verify --json: %d %r" % (rc, out))
+
+    rc, out, err = cf.run(tnrec, "verify", "--json", ds, single)
+    v = json.loads(out) if rc == 0 else []
+    c.check(rc == 0 and [x["records"] for x in v] == [7, 3], "verify --json of two PATHs: %d %r" % (rc, out))
 
     # One flipped byte inside record 4 (second record of the second shard).
     bad = os.path.join(scratch, "ds_bad")

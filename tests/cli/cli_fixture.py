@@ -14,6 +14,11 @@ DTYPES = {"uint8": np.uint8, "int8": np.int8, "uint16": np.uint16, "int16": np.i
           "float16": np.float16, "float32": np.float32, "float64": np.float64}
 
 
+# Sanitizer reports seen in any run: an ASan/UBSan build exits 1 on an
+# error, the same code as an expected failure, so the text is checked too.
+SANITIZER_REPORTS = []
+
+
 class Checker:
     def __init__(self, name):
         self.name = name
@@ -26,6 +31,8 @@ class Checker:
         return cond
 
     def done(self):
+        for args, err in SANITIZER_REPORTS:
+            self.check(False, "sanitizer report from tnrec %r:\n%s" % (args, err))
         if self.failures:
             print("%s: %d check(s) failed" % (self.name, self.failures), file=sys.stderr)
             return 1
@@ -47,6 +54,8 @@ def make_fixture(fixture_bin, scratch):
 def run(tnrec, *args):
     """Runs tnrec; returns (exit code, stdout, stderr)."""
     r = subprocess.run([tnrec] + list(args), capture_output=True, text=True, timeout=120)
+    if "Sanitizer" in r.stderr or "runtime error:" in r.stderr:
+        SANITIZER_REPORTS.append((list(args), r.stderr))
     return r.returncode, r.stdout, r.stderr
 
 

@@ -3,18 +3,25 @@
 # usage: cli_usage.sh TNREC
 tnrec=$1
 fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 expect() { # expect CODE ARGS...: run tnrec ARGS, want exit CODE
     local want=$1; shift
-    "$tnrec" "$@" >/tmp/cli_usage.$$.out 2>/tmp/cli_usage.$$.err
+    "$tnrec" "$@" >$tmp/out 2>$tmp/err
     local got=$?
+    if grep -qE "Sanitizer|runtime error:" $tmp/err; then
+        echo "FAIL: sanitizer report from tnrec $*" >&2
+        cat $tmp/err >&2
+        fail=1
+    fi
     if [ "$got" != "$want" ]; then
         echo "FAIL: tnrec $* exited $got, want $want" >&2
-        cat /tmp/cli_usage.$$.err >&2
+        cat $tmp/err >&2
         fail=1
     fi
 }
 has() { # has FILE TEXT: the last run's FILE (out/err) contains TEXT
-    if ! grep -qF -- "$2" "/tmp/cli_usage.$$.$1"; then
+    if ! grep -qF -- "$2" "$tmp/$1"; then
         echo "FAIL: std$1 lacks '$2'" >&2
         fail=1
     fi
@@ -29,6 +36,5 @@ expect 2 dump --no-such-option x; has err "unknown option '--no-such-option'"; h
 expect 2 verify --no-such-option x; has err "unknown option '--no-such-option'"
 expect 2 dump;              has err "no PATH given"
 expect 2 verify;            has err "no PATH given"
-rm -f /tmp/cli_usage.$$.out /tmp/cli_usage.$$.err
 [ $fail = 0 ] && echo "cli_usage: all checks passed"
 exit $fail

@@ -5,6 +5,8 @@
  *   OUT_DIR/ds/          a dataset of 7 records in 3 shards (3 + 3 + 1),
  *                        with 2 skipped inputs;
  *   OUT_DIR/single.tnr   a bare shard of 3 records;
+ *   OUT_DIR/empty/       a dataset with no records;
+ *   OUT_DIR/latin1.tnr   one record whose key is not UTF-8 ("caf\xe9");
  *   OUT_DIR/inputs/<set>_<i>_<field>.bin   each field's input values as
  *                        given to the encoder (float32 physical values for
  *                        the float encodings, with NaN gates; the field's
@@ -275,6 +277,28 @@ int main(int argc, char **argv)
     }
     if (sw)
         CHECK_OK(tnrec_shard_writer_close(sw, NULL));
+
+    /* A key that is not UTF-8 (a Latin-1 file name). */
+    snprintf(path, sizeof path, "%s/latin1.tnr", out);
+    tnrec_shard_writer *lw = NULL;
+    CHECK_OK(tnrec_shard_writer_open(&lw, path, &schema));
+    if (lw) {
+        tnrec_record_meta m;
+        make_values(v, 7);
+        make_meta(&m, &ds_recs[0], 7);
+        snprintf(m.key, sizeof m.key, "train/2013/caf\xe9.nc");
+        values_ptrs(v, ptrs);
+        CHECK_OK(tnrec_encoder_encode(enc, ptrs, &blob));
+        CHECK_OK(tnrec_shard_writer_append(lw, &blob, &m));
+        CHECK_OK(tnrec_shard_writer_close(lw, NULL));
+    }
+
+    /* A dataset with no records at all. */
+    snprintf(path, sizeof path, "%s/empty", out);
+    tnrec_dataset_writer *ew = NULL;
+    CHECK_OK(tnrec_dataset_writer_open(&ew, path, &schema, NULL));
+    if (ew)
+        CHECK_OK(tnrec_dataset_writer_close(ew, NULL));
 
     /* expected.json: schema and metadata, in the form the checks read. */
     snprintf(path, sizeof path, "%s/expected.json", out);

@@ -85,6 +85,22 @@ int main(int argc, char **argv)
     put("f32_empty", TNREC_DTYPE_F32, 2, s0, NULL);
     put("u8_empty", TNREC_DTYPE_U8, 1, s0, NULL);
 
+    /* TorNet's grid (time, azimuth, range, sweep): element k is k / 1000 in float32. */
+    uint32_t grid[4] = { 4, 120, 240, 2 };
+    size_t ngrid = 4u * 120u * 240u * 2u;
+    float *big = malloc(ngrid * sizeof *big);
+    CHECK(big != NULL);
+    if (big) {
+        for (size_t k = 0; k < ngrid; k++)
+            big[k] = (float)k * 0.001f;
+        put("f32_grid", TNREC_DTYPE_F32, 4, grid, big);
+        free(big);
+    }
+
+    /* Writing over an existing file replaces it whole. */
+    put("replaced", TNREC_DTYPE_U8, 1, s1, u8);
+    put("replaced", TNREC_DTYPE_F64, 1, s1, f64);
+
     /* Refusals: unknown type, missing data, missing directory. None may
      * leave a file (or a temporary file) behind. */
     char path[4200];
