@@ -39,6 +39,12 @@ int cmd_synth(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         unsigned long long v = 0;
+        if (strncmp(a, "-j", 2) == 0 && a[2] != '\0') { /* -jN */
+            if (cli_parse_u64(a + 2, &v) != 0 || v < 1 || v > 1024)
+                return cli_usage_error(cmd, "bad value '%s' for '-j': want 1..1024", a + 2);
+            opt.threads = (int)v;
+            continue;
+        }
         if (strcmp(a, "--samples") == 0 || strcmp(a, "--seed") == 0 || strcmp(a, "-j") == 0 ||
             strcmp(a, "--jobs") == 0 || strcmp(a, "--deflate-level") == 0) {
             if (i + 1 >= argc)

@@ -478,6 +478,7 @@ void tnrec__synth_fields(tnrec_synth_sample *s, uint64_t seed)
     const float nan = NAN;
     size_t n_folded = 0;
     const float nyqv = s->nyquist_velocity[0];
+    const float vlim = floorf(2.0f * nyqv) / 2.0f;
 
     uint64_t kbg = rng_next(&r), ktex = rng_next(&r), kvel = rng_next(&r);
     uint64_t kwid = rng_next(&r), kzdr = rng_next(&r);
@@ -614,9 +615,7 @@ void tnrec__synth_fields(tnrec_synth_sample *s, uint64_t seed)
                     /* VEL: environment + smooth perturbation + vortices + noise, folded */
                     float vel = venv + vsm + vv + (0.8f + 3.0f * e) * gauss(&r);
                     vel -= 2.0f * nyqv * floorf((vel + nyqv) / (2.0f * nyqv));
-                    vel = quant(vel, 0.5f);
-                    if (vel >= nyqv)
-                        vel -= 2.0f * nyqv;
+                    vel = clampf(quant(vel, 0.5f), -vlim, vlim); /* stays on the 0.5 grid */
                     float wid = 1.2f + wsm + 2.5f * e + wv + 2.0f * dw + 0.4f * gauss(&r);
                     wid = quant(clampf(wid, 0.0f, width_cap), 0.5f);
                     float zdr = 0.2f + 0.07f * clampf(z - 15.0f, 0.0f, 45.0f) + zsm;
