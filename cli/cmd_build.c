@@ -194,6 +194,9 @@ static void print_summary(const char *cmd, const tnrec_build_summary *s)
     print_bytes(f, s->bytes_out);
     double rate = s->seconds > 0 ? (s->samples - s->resumed_records) / s->seconds : 0;
     fprintf(f, "; %.2f s, %.1f samples/s\n", s->seconds, rate);
+    if (s->work_seconds > 0)
+        fprintf(f, "  worker time %.2f s, of which %.0f%% inside NetCDF/HDF5 (serialised)\n", s->work_seconds,
+                100.0 * s->lock_seconds / s->work_seconds);
 }
 
 /* Option value: "--opt value" or "--opt=value". */

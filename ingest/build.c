@@ -324,6 +324,7 @@ typedef struct item {
 } item;
 
 typedef struct worker {
+    double work_seconds;
     tn_sample sample;
     tnrec_encoder *enc;
     uint8_t *fbuf;
@@ -1072,7 +1073,9 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
 #if TNREC_HAVE_OPENMP
             t = omp_get_thread_num();
 #endif
+            double w0 = now_seconds();
             process_item(&jb, &workers[t], &items[i]);
+            workers[t].work_seconds += now_seconds() - w0;
         }
         for (size_t i = 0; i < n && !err; i++, input_index++) {
             item *it = &items[i];
@@ -1122,6 +1125,8 @@ done:
     }
     if (workers) {
         for (int t = 0; t < nthreads; t++) {
+            st.sum.work_seconds += workers[t].work_seconds;
+            st.sum.lock_seconds += workers[t].sample.lock_seconds;
             tn_sample_release(&workers[t].sample);
             tnrec_encoder_free(workers[t].enc);
             free(workers[t].fbuf);

@@ -49,6 +49,7 @@ typedef struct tn_sample {
     int64_t first_time;                       /* first frame of the file */
     tnrec_record_meta meta;                   /* key left to the caller */
     int direct_chunks;                        /* variables read by direct chunk read */
+    double lock_seconds;                      /* time spent holding the NetCDF/HDF5 lock (sum) */
     /* scratch */
     uint8_t *chunk[TNREC_INGEST_NVARS + 1];
     size_t chunk_size[TNREC_INGEST_NVARS + 1], chunk_cap[TNREC_INGEST_NVARS + 1];

@@ -82,6 +82,8 @@ typedef struct tnrec_build_summary {
     uint64_t bytes_out;            /* bytes of all shards */
     tnrec_class_counts counts;
     double seconds;
+    double work_seconds;           /* summed over threads: reading, checking, encoding */
+    double lock_seconds;           /* of which inside NetCDF/HDF5 (serialised by one lock) */
     int up_to_date;                /* 1: the dataset was already complete */
 } tnrec_build_summary;
 

@@ -66,7 +66,7 @@ def sample_fields(rng, start, cat):
     return fields, rfm, labels, ef, times
 
 
-def write_netcdf4(path, rng, start, cat, site, event_id, time_style):
+def write_netcdf4(path, rng, start, cat, site, event_id, time_style, storage="chunked"):
     fields, rfm, labels, ef, times = sample_fields(rng, start, cat)
     ds = netCDF4.Dataset(path, "w", format="NETCDF4")
     ds.setncattr("site_name", site)
@@ -120,8 +120,17 @@ def write_netcdf4(path, rng, start, cat, site, event_id, time_style):
     dims4 = ("time", "azimuth", "range", "sweep")
     chunks = [NT, NAZ, NR, NS]
     for v in VARS:
-        var = ds.createVariable(v, "f4", dims4, zlib=True, complevel=4, shuffle=True,
-                                chunksizes=chunks, fill_value=np.float32(np.nan))
+        if storage == "contiguous":      # no chunks: the reader must use the NetCDF API
+            var = ds.createVariable(v, "f4", dims4, contiguous=True, fill_value=np.float32(np.nan))
+        elif storage == "noshuffle":     # deflate only, one chunk
+            var = ds.createVariable(v, "f4", dims4, zlib=True, complevel=1, shuffle=False,
+                                    chunksizes=chunks, fill_value=np.float32(np.nan))
+        elif storage == "chunks":        # one chunk per frame: the NetCDF API reads it
+            var = ds.createVariable(v, "f4", dims4, zlib=True, complevel=1, shuffle=True,
+                                    chunksizes=[1, NAZ, NR, NS], fill_value=np.float32(np.nan))
+        else:
+            var = ds.createVariable(v, "f4", dims4, zlib=True, complevel=4, shuffle=True,
+                                    chunksizes=chunks, fill_value=np.float32(np.nan))
         var.set_auto_maskandscale(False)
         var[:] = fields[v]
     m = ds.createVariable("range_folded_mask", "u1", dims4, zlib=True, complevel=4,
@@ -181,7 +190,8 @@ def make_root(root, count, seed, years):
         if style == "xarray":
             times = write_xarray(path, rng, day, cat, site, event_id)
         else:
-            times = write_netcdf4(path, rng, day, cat, site, event_id, style)
+            storage = {2: "contiguous", 5: "noshuffle", 6: "chunks"}.get(i % 7, "chunked")
+            times = write_netcdf4(path, rng, day, cat, site, event_id, style, storage)
         ef = -1
         with netCDF4.Dataset(path) as ds:
             ef = int(ds.getncattr("ef_number"))
