@@ -44,13 +44,17 @@ for r in $(seq 1 "$runs"); do
 done
 for f in "$work"/o1/*; do cmp "$f" "$work/o2/$(basename "$f")"; done  # -j1 and -j2 byte-identical
 
+# share of worker time spent inside NetCDF/HDF5 (serialised by one lock)
+rm -rf "$work/o3"
+"$tnrec" build "$work/root" -o "$work/o3" -j1 2>&1 | sed -n 's/.*of which \([0-9]*\)% inside.*/\1/p' > "$work/lock.txt"
+
 : > "$work/sizes.txt"
 for dt in float32 float16 uint8; do
     tnrec_run "$work/d_$dt" --dtype "$dt" -j2 > /dev/null
     echo "$dt $(du -cb "$work"/d_"$dt"/*.tnr | tail -1 | cut -f1)" >> "$work/sizes.txt"
 done
 
-"$py" - "$work/results.txt" "$work/sizes.txt" "$n" "$in_bytes" "$runs" <<'EOF'
+"$py" - "$work/results.txt" "$work/sizes.txt" "$n" "$in_bytes" "$runs" "$(cat "$work/lock.txt")" <<'EOF'
 import statistics, sys
 res = [list(map(float, l.split())) for l in open(sys.argv[1])]
 sizes = dict((l.split()[0], int(l.split()[1])) for l in open(sys.argv[2]))
@@ -70,6 +74,11 @@ for k in range(4):
 print()
 print("tnrec -j2 / -j1 wall: %.2fx (CPU per sample -j2 / -j1: %.2fx); "
       "tnrec -j1 / NetCDF read alone, per core: %.2fx" % (wall[3] / wall[2], cpu[2] / cpu[3], cpu[2] / cpu[1]))
+lock = float(sys.argv[6]) / 100 if len(sys.argv) > 6 and sys.argv[6] else None
+if lock is not None:
+    print()
+    print("serialised share of worker time (inside NetCDF/HDF5): %.0f%%; Amdahl bound for 2 threads: %.2fx"
+          % (lock * 100, 1 / (lock + (1 - lock) / 2)))
 print()
 print("| --dtype | bytes/sample | vs .nc input (%.0f bytes/sample) |" % (nc / n))
 print("|---|---:|---:|")
