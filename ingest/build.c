@@ -1086,10 +1086,10 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
                 if (opt->strict) {
                     err = tnrec__fail(it->err ? it->err : TNREC_ESCHEMA, "input '%s': %s\n"
                                       "hint: without --strict bad inputs are skipped and listed in the manifest",
-                                      item_key(it), it->reason);
+                                      item_key(it), it->reason ? it->reason : tnrec_err_name(it->err));
                     break;
                 }
-                err = note_skip(&st, input_index, item_key(it), it->reason);
+                err = note_skip(&st, input_index, item_key(it), it->reason ? it->reason : tnrec_err_name(it->err));
             } else {
                 err = note_record(&st, input_index, &it->blob, &it->meta);
                 if (!err)

@@ -10,6 +10,7 @@
  * Deliberately not here: normalisation and encoding (the records encoder
  * does both), file I/O (the caller hands bytes in).
  * Invariant: no netcdf-c or HDF5 call outside tnrec__nc_lock(). */
+#include <errno.h>
 #include <hdf5.h>
 #include <libdeflate.h>
 #include <math.h>
@@ -18,8 +19,12 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "ingest_internal.h"
@@ -717,6 +722,114 @@ static tnrec_err nc_read_locked(tn_sample *s, const tn_spec *spec, int ncid, con
     return TNREC_OK;
 }
 
+/* ---- the netcdf-c path, in a child process ---- */
+
+/* What the child hands back through shared memory. */
+typedef struct nc_result {
+    tnrec_err err;
+    char msg[1024];
+    nc_extra x;
+    tn_sample small;                          /* the fixed-size fields only */
+} nc_result;
+
+#define TN_CHILD_SECONDS 60
+
+/* Files that are not one shuffle/deflate chunk per variable, and damaged
+ * files, go through netcdf-c. HDF5 1.10.8 can crash (or loop) on damaged
+ * metadata (tests/fuzz found such files), so this runs in a forked child
+ * with the results in a shared mapping: a crash becomes an error naming the
+ * file. Called with the lock held, so no other thread is inside netcdf-c
+ * or HDF5 when the child starts. */
+static tnrec_err nc_read_isolated(tn_sample *s, const tn_spec *spec, const void *data, size_t size,
+                                  const char *name, unsigned direct, const hsize_t *slot_t, nc_extra *x)
+{
+    size_t nmom = (size_t)TNREC_INGEST_MAX_FRAMES * TN_GATES * sizeof(float);
+    size_t nrfm = (size_t)TNREC_INGEST_MAX_FRAMES * TN_GATES;
+    size_t total = sizeof(nc_result) + TNREC_INGEST_NVARS * nmom + nrfm;
+    uint8_t *shm = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shm == MAP_FAILED)
+        return tnrec__fail_errno(TNREC_ENOMEM, errno, "cannot map memory to read '%s'", name);
+    nc_result *res = (nc_result *)shm;
+    res->err = TNREC_EINTERNAL;
+    snprintf(res->msg, sizeof res->msg, "'%s': the reader process ended without a result", name);
+    tnrec_err err = TNREC_OK;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        err = tnrec__fail_errno(TNREC_EIO, errno, "cannot start a reader process for '%s'", name);
+        goto done;
+    }
+    if (pid == 0) {
+        alarm(TN_CHILD_SECONDS);
+        tn_sample cs = *s;
+        for (int m = 0; m < TNREC_INGEST_NVARS; m++)
+            cs.moment[m] = (float *)(shm + sizeof(nc_result) + (size_t)m * nmom);
+        cs.rfm = shm + sizeof(nc_result) + TNREC_INGEST_NVARS * nmom;
+        int ncid, rc = nc_open_mem(name, NC_NOWRITE, size, (void *)data, &ncid);
+        tnrec_err e;
+        if (rc != NC_NOERR) {
+            e = tnrec__fail(rc == NC_ENOTNC || rc == NC_EHDFERR ? TNREC_EFORMAT : TNREC_ECORRUPT,
+                            "'%s' cannot be opened as NetCDF-4: %s\n"
+                            "hint: the file is truncated or damaged; download it again", name, nc_strerror(rc));
+        } else {
+            e = nc_read_locked(&cs, spec, ncid, name, direct, slot_t, &res->x);
+            nc_close(ncid);
+        }
+        res->small = cs;
+        snprintf(res->msg, sizeof res->msg, "%s", e ? tnrec_error_last() : "");
+        res->err = e;
+        _exit(0);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            err = tnrec__fail_errno(TNREC_EIO, errno, "lost the reader process of '%s'", name);
+            goto done;
+        }
+    }
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        err = tnrec__fail(TNREC_ECORRUPT, "'%s': %s while reading it (signal %d): the file is damaged\n"
+                          "hint: download it again", name,
+                          sig == SIGALRM ? "the NetCDF/HDF5 library did not finish within 60 s"
+                                         : "the NetCDF/HDF5 library crashed", sig);
+        goto done;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || res->err == TNREC_EINTERNAL) {
+        /* e.g. a sanitizer build, which exits instead of dying by a signal */
+        err = tnrec__fail(TNREC_ECORRUPT, "'%s': the NetCDF/HDF5 library failed while reading it (exit %d): "
+                          "the file is damaged\nhint: download it again", name,
+                          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        goto done;
+    }
+    if (res->err) {
+        err = tnrec__fail(res->err, "%s", res->msg);
+        goto done;
+    }
+    *x = res->x;
+    const tn_sample *r = &res->small;
+    memcpy(s->time, r->time, sizeof s->time);
+    memcpy(s->frame_labels, r->frame_labels, sizeof s->frame_labels);
+    memcpy(s->nyquist, r->nyquist, sizeof s->nyquist);
+    memcpy(s->azimuth_limits, r->azimuth_limits, sizeof s->azimuth_limits);
+    memcpy(s->range_limits, r->range_limits, sizeof s->range_limits);
+    memcpy(s->elevation, r->elevation, sizeof s->elevation);
+    memcpy(s->site, r->site, sizeof s->site);
+    s->first_time = r->first_time;
+    s->meta = r->meta;
+    size_t n = (size_t)spec->frames * TN_GATES;
+    for (uint32_t k = 0; k < spec->nmoments; k++) {
+        int m = spec->moment[k];
+        if (!((direct & (1u << m)) && slot_t[m] == x->ntime))
+            memcpy(s->moment[m], shm + sizeof(nc_result) + (size_t)m * nmom, n * sizeof(float));
+    }
+    if (spec->want_rfm && !((direct & (1u << TN_RFM_SLOT)) && slot_t[TN_RFM_SLOT] == x->ntime))
+        memcpy(s->rfm, shm + sizeof(nc_result) + TNREC_INGEST_NVARS * nmom, n);
+done:
+    munmap(shm, total);
+    return err;
+}
+
 /* ---- outside the lock ---- */
 
 /* What counts as no data in a float variable: non-finite values (the NaN
@@ -805,17 +918,11 @@ tnrec_err tn_sample_read(tn_sample *s, const tn_spec *spec, const void *data, si
     tnrec__nc_lock();
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int fast = h5_read_all(s, spec, data, size, name, &direct, slot_t, &x) == 0;
-    int ncid, rc = NC_NOERR;
     if (fast) {
         tnrec_error_clear();
-    } else if ((rc = nc_open_mem(name, NC_NOWRITE, size, (void *)data, &ncid)) != NC_NOERR) {
-        err = tnrec__fail(rc == NC_ENOTNC || rc == NC_EHDFERR ? TNREC_EFORMAT : TNREC_ECORRUPT,
-                          "'%s' cannot be opened as NetCDF-4: %s\n"
-                          "hint: the file is truncated or damaged; download it again", name, nc_strerror(rc));
     } else {
         memset(&x, 0, sizeof x);
-        err = nc_read_locked(s, spec, ncid, name, direct, slot_t, &x);
-        nc_close(ncid);
+        err = nc_read_isolated(s, spec, data, size, name, direct, slot_t, &x);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     tnrec__nc_unlock();
