@@ -394,6 +394,21 @@ def scenario_tarball(a):
     run([a.tnrec, "build", tgz, "-o", tt, "--split", "test"] + args)
     run([a.tnrec, "build", root, "-o", dt, "--split", "test"] + args)
     check(records(a.tnrec, tt) == records(a.tnrec, dt), "tarball --split test")
+    # two year tarballs split over two parts, merged: equal to one build of both
+    samples.make_root(os.path.join(a.tmp, "root14"), 4, 19, [2014])
+    tgz14 = os.path.join(a.tmp, "srv", "tornet_2014.tar.gz")
+    with tarfile.open(tgz14, "w:gz") as t:
+        for rel in nc_files(os.path.join(a.tmp, "root14")):
+            t.add(os.path.join(a.tmp, "root14", rel), arcname=rel)
+    whole, p0, p1, m = (os.path.join(a.tmp, x) for x in ("tw", "tp0", "tp1", "tm"))
+    run([a.tnrec, "build", tgz, tgz14, "-o", whole] + args)
+    run([a.tnrec, "build", tgz, tgz14, "-o", p0, "--part", "0/2"] + args)
+    run([a.tnrec, "build", tgz, tgz14, "-o", p1, "--part", "1/2"] + args)
+    run([a.tnrec, "merge", p0, p1, "-o", m])
+    check(len(records(a.tnrec, whole)) == 11, "two tarballs: 11 records")
+    same_dirs(m, whole, "tarball parts merged vs one build")
+    p = run([a.tnrec, "build", tgz, root, "-o", os.path.join(a.tmp, "mixed"), "--part", "0/2"], ok=False)
+    check(p.returncode == 1 and "tarball" in p.stderr, "--part mixing tarballs and directories refused")
     port = free_port()
     srv = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
                             "--directory", os.path.dirname(tgz)],
