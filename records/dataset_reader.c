@@ -149,7 +149,12 @@ static tnrec_err open_manifest(tnrec_dataset *ds, const char *dir)
         goto done;
     }
     json_error_t jerr;
+    tnr_json_begin();
     root = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root && tnr_json_oom()) {
+        e = tnrec__fail(TNREC_ENOMEM, "out of memory reading '%s'", mpath);
+        goto done;
+    }
     if (!json_is_object(root)) {
         e = tnrec__fail(TNREC_ECORRUPT, "manifest '%s' is not a JSON object (line %d: %s)\nhint: %s", mpath,
                         jerr.line, root ? "not an object" : jerr.text, HINT_REBUILD);

@@ -136,6 +136,7 @@ static tnrec_err finish_shard(tnrec_dataset_writer *w)
     tnrec_err e = tnrec_shard_writer_close(w->cur, &checksum);
     w->cur = NULL;
     if (e) {
+        unlink(path); /* in case the error came after the rename */
         free(path);
         return e;
     }
@@ -215,9 +216,15 @@ tnrec_err tnrec_dataset_writer_close(tnrec_dataset_writer *w, const char *build_
     if (w->cur && (e = finish_shard(w)) != TNREC_OK)
         goto done;
     json_error_t jerr;
+    tnr_json_begin();
     build = build_params ? json_loads(build_params, JSON_REJECT_DUPLICATES, &jerr) : json_object();
+    if (!build && tnr_json_oom()) {
+        e = tnrec__fail(TNREC_ENOMEM, "out of memory writing the manifest of '%s'", w->dir);
+        goto done;
+    }
     if (!json_is_object(build)) {
-        e = tnrec__fail(TNREC_EINVAL, "dataset '%s': build parameters are not a JSON object", w->dir);
+        e = tnrec__fail(TNREC_EINVAL, "dataset '%s': build parameters are not a JSON object%s%s", w->dir,
+                        build ? "" : ": ", build ? "" : jerr.text);
         goto done;
     }
     root = json_pack("{s:s, s:i, s:s, s:o, s:I, s:O, s:o, s:o, s:O, s:O}", "format", TNR_MANIFEST_FORMAT,
@@ -240,6 +247,8 @@ tnrec_err tnrec_dataset_writer_close(tnrec_dataset_writer *w, const char *build_
     text = nl;
     text[len] = '\n';
     e = tnrec__write_file_atomic(path, text, len + 1);
+    if (e)
+        unlink(path); /* an error after the rename (directory fsync) must not leave it */
 done:
     json_decref(root);
     json_decref(build);

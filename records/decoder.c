@@ -7,6 +7,7 @@
  * while fields of that record are decoded. */
 #include <stdlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "records_internal.h"
 
@@ -54,6 +55,9 @@ static tnrec_err load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i)
     if (e)
         return e;
     size_t n = ZSTD_decompressDCtx(d->dctx, d->raw, (size_t)r->raw_size, d->comp, (size_t)r->size);
+    if (ZSTD_isError(n) && ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory decompressing record %llu of '%s'", (unsigned long long)i,
+                           path);
     if (ZSTD_isError(n))
         return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu does not decompress: %s", path,
                            (unsigned long long)i, ZSTD_getErrorName(n));

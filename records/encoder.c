@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <xxhash.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "records_internal.h"
 
@@ -98,7 +99,8 @@ tnrec_err tnrec_encoder_encode(tnrec_encoder *enc, const void *const *values, tn
     size_t n = ZSTD_compress2(enc->cctx, blob->data, blob->cap, enc->raw, enc->raw_size);
     if (ZSTD_isError(n)) {
         blob->size = 0;
-        return tnrec__fail(TNREC_EINTERNAL, "zstd compression failed: %s", ZSTD_getErrorName(n));
+        return tnrec__fail(ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation ? TNREC_ENOMEM : TNREC_EINTERNAL,
+                           "zstd compression failed: %s", ZSTD_getErrorName(n));
     }
     blob->size = n;
     blob->raw_size = enc->raw_size;

@@ -4,10 +4,32 @@
  * Parsing checks every type and range and names the manifest in errors;
  * it never trusts a count or an index from the JSON to size anything. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "manifest.h"
+
+static _Thread_local int json_oom;
+
+static void *json_alloc_noted(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        json_oom = 1;
+    return p;
+}
+
+static void json_install(void) { json_set_alloc_funcs(json_alloc_noted, free); }
+
+void tnr_json_begin(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, json_install);
+    json_oom = 0;
+}
+
+int tnr_json_oom(void) { return json_oom; }
 
 static const char *const ef_keys[7] = { "-1", "0", "1", "2", "3", "4", "5" };
 static const char *const label_keys[2] = { "0", "1" };

@@ -10,6 +10,14 @@
 #define TNR_MANIFEST_FORMAT "tnrec-dataset"
 #define TNR_MANIFEST_VERSION 1
 
+/* jansson reports a failed allocation while parsing as a syntax error (or
+ * not at all). Call tnr_json_begin() before a parse; if the parse fails,
+ * tnr_json_oom() says whether an allocation failed on this thread since.
+ * (Installs allocation functions that are malloc and free plus a
+ * thread-local note; nothing else about jansson changes.) */
+void tnr_json_begin(void);
+int tnr_json_oom(void);
+
 /* New references, or NULL when out of memory. */
 json_t *tnr_schema_to_json(const tnrec_schema *s);
 json_t *tnr_counts_to_json(const tnrec_class_counts *c);

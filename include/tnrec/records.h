@@ -175,8 +175,9 @@ tnrec_err tnrec_decoder_load(tnrec_decoder *dec, const tnrec_shard *shard, uint6
  * Float encodings decode to TNREC_DTYPE_F32 (normalised, no data = nodata)
  * or TNREC_DTYPE_F16; RAW fields decode only to their own dtype. */
 tnrec_err tnrec_decoder_field(tnrec_decoder *dec, uint32_t f, tnrec_dtype as, void *dst, size_t dst_cap);
-/* Decodes field f and also marks no-data gates: mask[k] = 1 where element k
- * had no data (float encodings; all 0 for RAW). mask has tnrec_field_elems bytes. */
+/* Decodes field f as float32 and also marks no-data gates: mask[k] = 1 where
+ * element k had no data (float encodings; all 0 for a RAW float32 field, and
+ * TNREC_EINVAL for RAW fields of other dtypes). mask has tnrec_field_elems bytes. */
 tnrec_err tnrec_decoder_field_mask(tnrec_decoder *dec, uint32_t f, float *dst, size_t dst_cap, uint8_t *mask);
 
 /* ---- verification ---- */
