@@ -411,6 +411,11 @@ static void process_item(const job *j, worker *w, item *it)
     if (it->status == ST_SKIP)
         return; /* the feeder already found it bad */
     it->status = ST_OK;
+    if (strlen(name) >= TNREC_KEY_MAX) {
+        tnrec__fail(TNREC_EINVAL, "its path is longer than the %d bytes a record key holds", TNREC_KEY_MAX - 1);
+        item_set_error(it, TNREC_EINVAL);
+        return;
+    }
     if (it->in) {
         if (!it->in->path) {
             tnrec__fail(TNREC_ENOTFOUND, "listed in catalog.csv but not found under the root");
@@ -845,8 +850,6 @@ static tnrec_err feeder_next(feeder *f, item *it, int skip_data, int *out_have)
             while (name[0] == '.' && name[1] == '/')
                 name += 2;
             if (f->split != TN_SPLIT_UNKNOWN && tn_split_from_key(name) != f->split)
-                continue;
-            if (strlen(name) >= TNREC_KEY_MAX)
                 continue;
             if (!(it->member_key = strdup(name)))
                 return tnrec__fail(TNREC_ENOMEM, "out of memory");

@@ -51,8 +51,6 @@ int tn_split_from_key(const char *key)
 
 static tnrec_err push(tn_input_list *l, const char *key, const char *path, int split, int year, int source)
 {
-    if (strlen(key) >= TNREC_KEY_MAX)
-        return tnrec__fail(TNREC_EINVAL, "input path '%s' is longer than %d bytes", key, TNREC_KEY_MAX - 1);
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
         tn_input *v = realloc(l->v, cap * sizeof *v);
