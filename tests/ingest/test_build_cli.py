@@ -325,6 +325,10 @@ def write_bad_files(root):
     bad["train/2013/bad_double.nc"] = "has type double"
     bad["train/2013/bad_dims.nc"] = "azimuth=100"
     bad["train/2013/bad_noef.nc"] = "ef_number"
+    # a file on which HDF5 1.10.8 itself crashes (found by fuzzing)
+    crash = os.path.join(HERE, "..", "fuzz", "corpus", "ingest", "hdf5_crash_dense_links.nc")
+    shutil.copy(crash, os.path.join(d, "bad_hdf5crash.nc"))
+    bad["train/2013/bad_hdf5crash.nc"] = ""
     return bad
 
 
