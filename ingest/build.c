@@ -959,18 +959,13 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
         }
         all.n = keep;
         size_t lo = all.n * pk / pn, hi = all.n * (pk + 1) / pn;
+        fd.inputs.cap = hi - lo + 1;
+        if (!(fd.inputs.v = malloc(fd.inputs.cap * sizeof *fd.inputs.v))) {
+            err = tnrec__fail(TNREC_ENOMEM, "out of memory");
+            goto done;
+        }
         for (size_t i = 0; i < all.n; i++) {
             if (i >= lo && i < hi) {
-                if (fd.inputs.n == fd.inputs.cap) {
-                    size_t cap = fd.inputs.cap ? fd.inputs.cap * 2 : 256;
-                    tn_input *v = realloc(fd.inputs.v, cap * sizeof *v);
-                    if (!v) {
-                        err = tnrec__fail(TNREC_ENOMEM, "out of memory");
-                        goto done;
-                    }
-                    fd.inputs.v = v;
-                    fd.inputs.cap = cap;
-                }
                 fd.inputs.v[fd.inputs.n++] = all.v[i];
             } else {
                 free(all.v[i].key);
