@@ -6,7 +6,7 @@ the held-out ROC-AUC, next to the AUC of a hand-made feature (the largest
 azimuthal gate-to-gate velocity difference of the last frame), which shows
 how far a single obvious cue gets.
 
-usage: synth_learnability.py ROOT [ROOT...] [--nontor-per-tor 2] [--epochs 10] [--threads 2]
+usage: synth_learnability.py ROOT [ROOT...] [--nontor-per-tor 2] [--epochs 10] [--batch 8] [--threads 2]
 
 All TOR samples of the ROOTs and a random subset of the others (WRN and NUL in
 their own proportion) are used; 70% train, 30% test, split by sample.
@@ -47,11 +47,14 @@ def shear_feature(x):
 
 
 class Net(nn.Module):
-    def __init__(self):
+    def __init__(self, norm):
         super().__init__()
 
         def block(i, o, stride):
-            return nn.Sequential(nn.Conv3d(i, o, 3, stride=stride, padding=1), nn.BatchNorm3d(o), nn.LeakyReLU(0.1))
+            layers = [nn.Conv3d(i, o, 3, stride=stride, padding=1)]
+            if norm:
+                layers.append(nn.BatchNorm3d(o))
+            return nn.Sequential(*layers, nn.LeakyReLU(0.1))
 
         self.f = nn.Sequential(block(12, 12, (1, 2, 2)), block(12, 24, (1, 2, 2)), block(24, 32, (2, 2, 2)),
                                block(32, 32, (1, 1, 1)))
@@ -67,7 +70,9 @@ def main():
     ap.add_argument("roots", nargs="+")
     ap.add_argument("--nontor-per-tor", type=float, default=2.0)
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--batchnorm", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
@@ -93,7 +98,7 @@ def main():
     feat = np.array([shear_feature(x) for x in Xte])
     print(f"hand-made max-shear feature: test ROC-AUC {roc_auc_score(yte, feat):.3f}", flush=True)
 
-    net = Net()
+    net = Net(a.batchnorm)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.epochs)
     posw = torch.tensor((1 - ytr.mean()) / ytr.mean())
@@ -103,8 +108,8 @@ def main():
         net.train()
         perm = rng.permutation(ntr)
         t0 = time.time()
-        for b in range(0, ntr, 16):
-            idx = perm[b:b + 16]
+        for b in range(0, ntr, a.batch):
+            idx = perm[b:b + a.batch]
             xb = torch.from_numpy(Xtr[idx].astype(np.float32))
             # random flips keep the model from memorising positions
             if rng.random() < 0.5:
