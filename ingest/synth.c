@@ -530,8 +530,9 @@ tnrec_err tnrec_synth_run(tnrec_synth_stats *out, const tnrec_synth_options *opt
 
     err = make_dirs(dir);
     if (err) {
-        return tnrec__fail(err, "%s\nhint: check that the parent of '%s' exists and is writable",
-                           tnrec_error_last(), dir);
+        char why[1024];
+        snprintf(why, sizeof why, "%s", tnrec_error_last());
+        return tnrec__fail(err, "%s\nhint: check the path, and that you may write there", why);
     }
     if (access(dir, W_OK | X_OK) != 0)
         return tnrec__fail_errno(TNREC_EIO, errno, "output directory '%s' is not writable", dir);
