@@ -656,19 +656,18 @@ static tnrec_err resume_load(run_state *st, uint64_t *out_next_input, int *out_r
         }
     }
     /* copy the finished shards' records through the new writer */
-    uint8_t *rec = NULL;
-    size_t rec_cap = 0;
+    tnrec_blob blob;
+    memset(&blob, 0, sizeof blob);
     for (int s = 0; s < shards && !err; s++) {
         char *path = shard_path(st->opt->out_dir, s);
         if (!path) {
             err = tnrec__fail(TNREC_ENOMEM, "out of memory");
             break;
         }
-        err = tn_copy_shard(st->w, path, zstd_level_of(st->opt), &rec, &rec_cap, &st->sum.counts,
-                            &st->sum.samples);
+        err = tn_copy_shard(st->w, path, &blob, &st->sum.counts, &st->sum.samples);
         free(path);
     }
-    free(rec);
+    tnrec_blob_free(&blob);
     size_t i;
     json_t *e;
     json_array_foreach(sk, i, e)

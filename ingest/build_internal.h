@@ -7,11 +7,10 @@
 
 #include "tnrec/records.h"
 
-/* Appends every record of the shard at path to w unchanged (the stored
- * compressed bytes and index metadata), in order; zstd_level is the
- * level the records were made with (the build parameters say). buf/cap: a reusable
- * buffer. Adds the records to *counts and *n. */
-tnrec_err tn_copy_shard(tnrec_dataset_writer *w, const char *path, int zstd_level, uint8_t **buf, size_t *cap,
-                        tnrec_class_counts *counts, uint64_t *n);
+/* Appends every record of the shard at path to w unchanged (its checked
+ * compressed frame and index metadata), in order. blob: a reusable buffer.
+ * Adds the records to *counts and *n. */
+tnrec_err tn_copy_shard(tnrec_dataset_writer *w, const char *path, tnrec_blob *blob, tnrec_class_counts *counts,
+                        uint64_t *n);
 
 #endif

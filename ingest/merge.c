@@ -6,66 +6,31 @@
  * one-machine build in its order. Merging appends them in that order to a
  * new dataset writer with the build's shard limits: the writer cuts shards
  * at the same places, so shards, manifest and records equal those of the
- * one-machine build. Records are copied as stored (compressed bytes and
- * index metadata, checksum checked), never decoded.
+ * one-machine build. Records are copied as stored (compressed frame,
+ * checksum checked, and index metadata), never decoded.
  * Deliberately not here: merging datasets of different builds (refused). */
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <xxhash.h>
 
 #include "build_internal.h"
 #include "common.h"
 #include "tnrec/ingest.h"
 
-tnrec_err tn_copy_shard(tnrec_dataset_writer *w, const char *path, int zstd_level, uint8_t **buf, size_t *cap,
-                        tnrec_class_counts *counts, uint64_t *n)
+tnrec_err tn_copy_shard(tnrec_dataset_writer *w, const char *path, tnrec_blob *blob, tnrec_class_counts *counts,
+                        uint64_t *n)
 {
     tnrec_shard *sh = NULL;
     tnrec_err err = tnrec_shard_open(&sh, path);
-    if (err)
-        return err;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        err = tnrec__fail_errno(TNREC_EIO, errno, "cannot open shard '%s'", path);
-        goto done;
-    }
-    for (uint64_t i = 0; i < tnrec_shard_count(sh) && !err; i++) {
+    for (uint64_t i = 0; !err && i < tnrec_shard_count(sh); i++) {
         const tnrec_record_info *info = tnrec_shard_info(sh, i);
-        if (!info || info->size > ((uint64_t)1 << 34)) {
-            err = tnrec__fail(TNREC_ECORRUPT, "shard '%s' record %llu has a bad index entry", path,
-                              (unsigned long long)i);
-            break;
-        }
-        if (*cap < info->size) {
-            uint8_t *p = realloc(*buf, (size_t)info->size);
-            if (!p) {
-                err = tnrec__fail(TNREC_ENOMEM, "out of memory copying '%s'", path);
-                break;
-            }
-            *buf = p;
-            *cap = (size_t)info->size;
-        }
-        if ((err = tnrec__pread_full(fd, *buf, (size_t)info->size, info->offset, path)) != TNREC_OK)
-            break;
-        if (XXH3_64bits(*buf, (size_t)info->size) != info->checksum) {
-            err = tnrec__fail(TNREC_ECORRUPT, "shard '%s' record %llu fails its checksum\n"
-                              "hint: rebuild that part", path, (unsigned long long)i);
-            break;
-        }
-        tnrec_blob blob = { *buf, (size_t)info->size, *cap, info->raw_size, info->checksum, zstd_level };
-        if ((err = tnrec_dataset_writer_append(w, &blob, &info->meta)) != TNREC_OK)
+        if ((err = tnrec_shard_read_blob(blob, sh, i)) != TNREC_OK ||
+            (err = tnrec_dataset_writer_append(w, blob, &info->meta)) != TNREC_OK)
             break;
         tnrec_class_counts_add(counts, &info->meta);
         (*n)++;
     }
-done:
-    if (fd >= 0)
-        close(fd);
     tnrec_shard_close(sh);
     return err;
 }
@@ -104,8 +69,8 @@ tnrec_err tnrec_merge_run(tnrec_build_summary *out, const char *out_dir, const c
     part *pv = NULL;
     tnrec_dataset_writer *w = NULL;
     char *params = NULL;
-    uint8_t *buf = NULL;
-    size_t cap = 0;
+    tnrec_blob blob;
+    memset(&blob, 0, sizeof blob);
     tnrec_build_summary sum;
     memset(&sum, 0, sizeof sum);
     if (out)
@@ -168,15 +133,12 @@ tnrec_err tnrec_merge_run(tnrec_build_summary *out, const char *out_dir, const c
     memset(&dopt, 0, sizeof dopt);
     dopt.max_shard_bytes = (uint64_t)json_integer_value(json_object_get(pv[0].params, "shard_bytes"));
     dopt.max_shard_records = (uint64_t)json_integer_value(json_object_get(pv[0].params, "shard_records"));
-    int level = (int)json_integer_value(json_object_get(pv[0].params, "zstd_level"));
-    if (level < 1 || level > 19)
-        level = 3;
     if ((err = tnrec_dataset_writer_open(&w, out_dir, tnrec_dataset_schema(pv[0].ds), &dopt)) != TNREC_OK)
         goto done;
     for (size_t i = 0; i < nparts && !err; i++) {
         for (size_t s = 0; s < tnrec_dataset_shard_count(pv[i].ds) && !err; s++)
-            err = tn_copy_shard(w, tnrec_shard_path(tnrec_dataset_shard(pv[i].ds, s)), level, &buf, &cap,
-                                &sum.counts, &sum.samples);
+            err = tn_copy_shard(w, tnrec_shard_path(tnrec_dataset_shard(pv[i].ds, s)), &blob, &sum.counts,
+                                &sum.samples);
         for (size_t k = 0; k < tnrec_dataset_skipped_count(pv[i].ds) && !err; k++) {
             const tnrec_skipped *sk = tnrec_dataset_skipped(pv[i].ds, k);
             err = tnrec_dataset_writer_skip(w, sk->input, sk->reason);
@@ -199,7 +161,7 @@ tnrec_err tnrec_merge_run(tnrec_build_summary *out, const char *out_dir, const c
     }
 done:
     tnrec_dataset_writer_abort(w);
-    free(buf);
+    tnrec_blob_free(&blob);
     free(params);
     for (size_t i = 0; pv && i < nparts; i++) {
         tnrec_dataset_close(pv[i].ds);
