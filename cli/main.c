@@ -11,6 +11,9 @@ static const tnrec_cmd commands[] = {
     { "dump", cmd_dump, "summarise shards or a dataset; records, statistics, .npy" },
     { "verify", cmd_verify, "check every checksum and the manifest" },
     { "mirror", cmd_mirror, "copy TorNet from Zenodo to a directory or S3 bucket; check a mirror" },
+    { "synth", cmd_synth, "write a synthetic TorNet archive (catalog + NetCDF samples)" },
+    { "build", cmd_build, "TorNet NetCDF samples -> record shards + manifest" },
+    { "merge", cmd_merge, "join the parts of a 'build --part K/N' into one dataset" },
     { NULL, NULL, NULL }
 };
 

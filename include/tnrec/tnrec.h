@@ -6,6 +6,8 @@
 #include "tnrec/error.h"
 #include "tnrec/records.h"
 #include "tnrec/mirror.h"
+#include "tnrec/synth.h"
+#include "tnrec/ingest.h"
 
 #ifdef __cplusplus
 extern "C" {
