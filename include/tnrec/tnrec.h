@@ -5,6 +5,7 @@
 #include "tnrec/config.h"
 #include "tnrec/error.h"
 #include "tnrec/records.h"
+#include "tnrec/train.h"
 
 #ifdef __cplusplus
 extern "C" {
