@@ -41,10 +41,12 @@ typedef enum tnrec_dtype {
  * RAW keeps the input elements of `dtype` bit for bit. The three float
  * encodings take float32 physical values (NaN = no data), normalise them
  * in float32 as (x - offset) / scale and store:
- *   FLOAT32: the normalised value, no-data as `nodata`;
- *   FLOAT16: the same rounded to IEEE half (nearest even), no-data as `nodata`;
+ *   FLOAT32: the normalised value, no-data as NaN (decoded as `nodata`);
+ *   FLOAT16: the same rounded to IEEE half (nearest even), no-data as NaN
+ *            (decoded as `nodata`);
  *   UINT8:   code 1 + round((clamp(n, qmin, qmax) - qmin) / (qmax - qmin) * 254),
- *            code 0 reserved for no data (decoded as `nodata`). */
+ *            code 0 reserved for no data (decoded as `nodata`).
+ * Because no-data is stored apart from every value, the decoded mask is exact. */
 typedef enum tnrec_encoding {
     TNREC_ENC_RAW = 0, TNREC_ENC_FLOAT32 = 1, TNREC_ENC_FLOAT16 = 2, TNREC_ENC_UINT8 = 3
 } tnrec_encoding;
@@ -97,6 +99,7 @@ typedef struct tnrec_blob {
     size_t size, cap;
     uint64_t raw_size;
     uint64_t checksum;
+    int zstd_level;                         /* level the encoder used (the shard header records it) */
 } tnrec_blob;
 void tnrec_blob_free(tnrec_blob *blob);     /* frees data; blob itself is the caller's */
 
@@ -143,6 +146,9 @@ void tnrec_shard_writer_abort(tnrec_shard_writer *w);
 typedef struct tnrec_shard tnrec_shard;
 /* Reads and checks header, trailer and index. Errors name the path. */
 tnrec_err tnrec_shard_open(tnrec_shard **out, const char *path);
+/* The same for a shard held in memory (e.g. fetched over the network).
+ * data is borrowed and must outlive the shard; name is used in messages. */
+tnrec_err tnrec_shard_open_mem(tnrec_shard **out, const char *name, const void *data, size_t size);
 void tnrec_shard_close(tnrec_shard *shard);                     /* accepts NULL */
 const char *tnrec_shard_path(const tnrec_shard *shard);         /* borrowed, lives with shard */
 const tnrec_schema *tnrec_shard_schema(const tnrec_shard *shard);

@@ -1,0 +1,293 @@
+/* records/codec.c: element kernels: normalisation, IEEE half conversion,
+ * uint8 quantisation, byte shuffle (docs/format.md 2.3, 2.4).
+ *
+ * Portable C, no SIMD intrinsics: the loops are simple enough for the
+ * compiler to vectorise. No allocation: callers pass every buffer.
+ * No-data of the float encodings is stored as a canonical NaN (float32,
+ * float16) or code 0 (uint8), so a decoded mask is exact; the decoder
+ * substitutes the field's nodata value. */
+#include <math.h>
+
+#include "records_internal.h"
+
+#define F16_NAN 0x7e00u
+#define F32_NAN_BITS 0x7fc00000u
+
+/* ---- IEEE binary16 <-> binary32 ---- */
+
+uint16_t tnr_f32_to_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) {
+        if (ax == 0x7f800000u)
+            return (uint16_t)(sign | 0x7c00u);
+        /* NaN: keep it quiet and keep the top payload bits. */
+        return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
+    }
+    if (ax >= 0x477ff000u) /* >= 65520: rounds to infinity */
+        return (uint16_t)(sign | 0x7c00u);
+    if (ax < 0x38800000u) { /* below 2^-14: half subnormal or zero */
+        if (ax < 0x33000000u) /* below 2^-25: rounds to zero */
+            return sign;
+        uint32_t e = ax >> 23;               /* 102..112 */
+        uint32_t m = (ax & 0x7fffffu) | 0x800000u;
+        uint32_t shift = 126u - e;           /* 14..24 */
+        uint32_t r = m >> shift;
+        uint32_t rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+        if (rem > half || (rem == half && (r & 1u)))
+            r++;
+        return (uint16_t)(sign | r);
+    }
+    uint32_t h = ((ax >> 23) - 112u) << 10 | ((ax >> 13) & 0x3ffu);
+    uint32_t rem = ax & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u)))
+        h++; /* a carry into the exponent is the right result */
+    return (uint16_t)(sign | h);
+}
+
+float tnr_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t em = h & 0x7fffu;
+    uint32_t bits;
+    float f;
+    if (em >= 0x7c00u) {
+        bits = sign | 0x7f800000u | ((em & 0x3ffu) << 13);
+        memcpy(&f, &bits, 4);
+        return f;
+    }
+    /* Exact for normals and subnormals: rebias by multiplying by 2^112. */
+    bits = em << 13;
+    memcpy(&f, &bits, 4);
+    f *= 0x1p112f;
+    memcpy(&bits, &f, 4);
+    bits |= sign;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* ---- byte shuffle ---- */
+
+static void shuffle(uint8_t *dst, const uint8_t *src, size_t n, size_t es)
+{
+    for (size_t b = 0; b < es; b++) {
+        uint8_t *d = dst + b * n;
+        const uint8_t *s = src + b;
+        for (size_t k = 0; k < n; k++)
+            d[k] = s[k * es];
+    }
+}
+
+static void unshuffle(uint8_t *dst, const uint8_t *src, size_t n, size_t es)
+{
+    if (es == 2) {
+        const uint8_t *lo = src, *hi = src + n;
+        for (size_t k = 0; k < n; k++) {
+            dst[2 * k] = lo[k];
+            dst[2 * k + 1] = hi[k];
+        }
+        return;
+    }
+    if (es == 4) {
+        const uint8_t *b0 = src, *b1 = src + n, *b2 = src + 2 * n, *b3 = src + 3 * n;
+        for (size_t k = 0; k < n; k++) {
+            uint32_t v = (uint32_t)b0[k] | (uint32_t)b1[k] << 8 | (uint32_t)b2[k] << 16 | (uint32_t)b3[k] << 24;
+            memcpy(dst + 4 * k, &v, 4);
+        }
+        return;
+    }
+    for (size_t b = 0; b < es; b++) {
+        const uint8_t *s = src + b * n;
+        uint8_t *d = dst + b;
+        for (size_t k = 0; k < n; k++)
+            d[k * es] = s[k];
+    }
+}
+
+/* ---- encode ---- */
+
+void tnr_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8_t *scratch)
+{
+    size_t n = tnrec_field_elems(f), es = tnr_stored_elem_size(f);
+    int shuf = f->shuffle && es > 1;
+    uint8_t *out = shuf ? scratch : dst;
+    const float *x = src;
+    const float off = f->offset, scale = f->scale;
+    switch (f->encoding) {
+    case TNREC_ENC_RAW:
+        if (shuf) {
+            shuffle(dst, src, n, es);
+            return;
+        }
+        memcpy(dst, src, n * es);
+        return;
+    case TNREC_ENC_FLOAT32:
+        for (size_t k = 0; k < n; k++) {
+            float v = isnan(x[k]) ? 0.0f : (x[k] - off) / scale;
+            uint32_t bits;
+            memcpy(&bits, &v, 4);
+            if (isnan(x[k]))
+                bits = F32_NAN_BITS;
+            memcpy(out + 4 * k, &bits, 4);
+        }
+        break;
+    case TNREC_ENC_FLOAT16:
+        for (size_t k = 0; k < n; k++) {
+            uint16_t h = isnan(x[k]) ? (uint16_t)F16_NAN : tnr_f32_to_f16((x[k] - off) / scale);
+            memcpy(out + 2 * k, &h, 2);
+        }
+        break;
+    case TNREC_ENC_UINT8: {
+        const float qmin = f->qmin, span = f->qmax - f->qmin;
+        for (size_t k = 0; k < n; k++) {
+            if (isnan(x[k])) {
+                dst[k] = 0;
+                continue;
+            }
+            float v = (x[k] - off) / scale;
+            v = v < f->qmin ? f->qmin : (v > f->qmax ? f->qmax : v);
+            float c = floorf((v - qmin) / span * 254.0f + 0.5f);
+            c = c < 0.0f ? 0.0f : (c > 254.0f ? 254.0f : c);
+            dst[k] = (uint8_t)(1 + (int)c);
+        }
+        return;
+    }
+    }
+    if (shuf)
+        shuffle(dst, scratch, n, es);
+}
+
+/* ---- decode ---- */
+
+static inline uint32_t load_u32(const uint8_t *stored, size_t n, size_t k, int shuf)
+{
+    if (shuf)
+        return (uint32_t)stored[k] | (uint32_t)stored[n + k] << 8 | (uint32_t)stored[2 * n + k] << 16 |
+               (uint32_t)stored[3 * n + k] << 24;
+    uint32_t v;
+    memcpy(&v, stored + 4 * k, 4);
+    return v;
+}
+
+static inline uint16_t load_u16(const uint8_t *stored, size_t n, size_t k, int shuf)
+{
+    if (shuf)
+        return (uint16_t)(stored[k] | stored[n + k] << 8);
+    uint16_t v;
+    memcpy(&v, stored + 2 * k, 2);
+    return v;
+}
+
+static inline int f32_bits_nan(uint32_t b) { return (b & 0x7fffffffu) > 0x7f800000u; }
+static inline int f16_bits_nan(uint16_t h) { return (h & 0x7fffu) > 0x7c00u; }
+
+static void decode_float32(const tnrec_field *f, const uint8_t *stored, size_t n, int shuf, tnrec_dtype as,
+                           void *dst, uint8_t *mask)
+{
+    if (as == TNREC_DTYPE_F32) {
+        float *out = dst;
+        if (shuf)
+            unshuffle(dst, stored, n, 4);
+        else
+            memcpy(dst, stored, n * 4);
+        for (size_t k = 0; k < n; k++) {
+            int nd = isnan(out[k]);
+            if (nd)
+                out[k] = f->nodata;
+            if (mask)
+                mask[k] = (uint8_t)nd;
+        }
+        return;
+    }
+    uint16_t *out = dst, nodata16 = tnr_f32_to_f16(f->nodata);
+    for (size_t k = 0; k < n; k++) {
+        uint32_t b = load_u32(stored, n, k, shuf);
+        float v;
+        memcpy(&v, &b, 4);
+        int nd = f32_bits_nan(b);
+        out[k] = nd ? nodata16 : tnr_f32_to_f16(v);
+        if (mask)
+            mask[k] = (uint8_t)nd;
+    }
+}
+
+static void decode_float16(const tnrec_field *f, const uint8_t *stored, size_t n, int shuf, tnrec_dtype as,
+                           void *dst, uint8_t *mask)
+{
+    if (as == TNREC_DTYPE_F16) {
+        uint16_t *out = dst, nodata16 = tnr_f32_to_f16(f->nodata);
+        if (shuf)
+            unshuffle(dst, stored, n, 2);
+        else
+            memcpy(dst, stored, n * 2);
+        for (size_t k = 0; k < n; k++) {
+            int nd = f16_bits_nan(out[k]);
+            if (nd)
+                out[k] = nodata16;
+            if (mask)
+                mask[k] = (uint8_t)nd;
+        }
+        return;
+    }
+    float *out = dst;
+    const float nodata = f->nodata;
+    for (size_t k = 0; k < n; k++) {
+        uint16_t h = load_u16(stored, n, k, shuf);
+        int nd = f16_bits_nan(h);
+        out[k] = nd ? nodata : tnr_f16_to_f32(h);
+        if (mask)
+            mask[k] = (uint8_t)nd;
+    }
+}
+
+static void decode_uint8(const tnrec_field *f, const uint8_t *stored, size_t n, tnrec_dtype as, void *dst,
+                         uint8_t *mask)
+{
+    float lut[256];
+    lut[0] = f->nodata;
+    const float span = f->qmax - f->qmin;
+    for (int c = 1; c < 256; c++)
+        lut[c] = f->qmin + (float)(c - 1) * span / 254.0f;
+    if (as == TNREC_DTYPE_F32) {
+        float *out = dst;
+        for (size_t k = 0; k < n; k++)
+            out[k] = lut[stored[k]];
+    } else {
+        uint16_t lut16[256], *out = dst;
+        for (int c = 0; c < 256; c++)
+            lut16[c] = tnr_f32_to_f16(lut[c]);
+        for (size_t k = 0; k < n; k++)
+            out[k] = lut16[stored[k]];
+    }
+    if (mask)
+        for (size_t k = 0; k < n; k++)
+            mask[k] = stored[k] == 0;
+}
+
+void tnr_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype as, void *dst, uint8_t *mask)
+{
+    size_t n = tnrec_field_elems(f), es = tnr_stored_elem_size(f);
+    int shuf = f->shuffle && es > 1;
+    switch (f->encoding) {
+    case TNREC_ENC_RAW:
+        if (shuf)
+            unshuffle(dst, stored, n, es);
+        else
+            memcpy(dst, stored, n * es);
+        if (mask)
+            memset(mask, 0, n);
+        return;
+    case TNREC_ENC_FLOAT32:
+        decode_float32(f, stored, n, shuf, as, dst, mask);
+        return;
+    case TNREC_ENC_FLOAT16:
+        decode_float16(f, stored, n, shuf, as, dst, mask);
+        return;
+    case TNREC_ENC_UINT8:
+        decode_uint8(f, stored, n, as, dst, mask);
+        return;
+    }
+}
