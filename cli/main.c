@@ -10,6 +10,9 @@
 static const tnrec_cmd commands[] = {
     { "dump", cmd_dump, "summarise shards or a dataset; records, statistics, .npy" },
     { "verify", cmd_verify, "check every checksum and the manifest" },
+    { "train", cmd_train, "train the tornado detector; --summary prints a model" },
+    { "eval", cmd_eval, "metrics of a checkpoint on a dataset" },
+    { "predict", cmd_predict, "per-sample probabilities of a checkpoint, as CSV" },
     { NULL, NULL, NULL }
 };
 
