@@ -2,7 +2,8 @@
  * uint8 quantisation, byte shuffle (docs/format.md 2.3, 2.4).
  *
  * Portable C, no SIMD intrinsics: the loops are simple enough for the
- * compiler to vectorise. No allocation: callers pass every buffer.
+ * compiler to vectorise. No allocation: callers pass every buffer, and
+ * no alignment is assumed of them (element access goes through memcpy).
  * No-data of the float encodings is stored as a canonical NaN (float32,
  * float16) or code 0 (uint8), so a decoded mask is exact; the decoder
  * substitutes the field's nodata value. */
@@ -12,6 +13,22 @@
 
 #define F16_NAN 0x7e00u
 #define F32_NAN_BITS 0x7fc00000u
+
+/* Element access through memcpy: caller buffers need no alignment. */
+static inline float ld_f32(const void *p, size_t k)
+{
+    float v;
+    memcpy(&v, (const uint8_t *)p + 4 * k, 4);
+    return v;
+}
+static inline void st_f32(void *p, size_t k, float v) { memcpy((uint8_t *)p + 4 * k, &v, 4); }
+static inline uint16_t ld_u16(const void *p, size_t k)
+{
+    uint16_t v;
+    memcpy(&v, (const uint8_t *)p + 2 * k, 2);
+    return v;
+}
+static inline void st_u16(void *p, size_t k, uint16_t v) { memcpy((uint8_t *)p + 2 * k, &v, 2); }
 
 /* ---- IEEE binary16 <-> binary32 ---- */
 
@@ -114,7 +131,6 @@ void tnr_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8
     size_t n = tnrec_field_elems(f), es = tnr_stored_elem_size(f);
     int shuf = f->shuffle && es > 1;
     uint8_t *out = shuf ? scratch : dst;
-    const float *x = src;
     const float off = f->offset, scale = f->scale;
     switch (f->encoding) {
     case TNREC_ENC_RAW:
@@ -126,28 +142,29 @@ void tnr_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8
         return;
     case TNREC_ENC_FLOAT32:
         for (size_t k = 0; k < n; k++) {
-            float v = isnan(x[k]) ? 0.0f : (x[k] - off) / scale;
+            float x = ld_f32(src, k), v = (x - off) / scale;
             uint32_t bits;
             memcpy(&bits, &v, 4);
-            if (isnan(x[k]))
+            if (isnan(x))
                 bits = F32_NAN_BITS;
             memcpy(out + 4 * k, &bits, 4);
         }
         break;
     case TNREC_ENC_FLOAT16:
         for (size_t k = 0; k < n; k++) {
-            uint16_t h = isnan(x[k]) ? (uint16_t)F16_NAN : tnr_f32_to_f16((x[k] - off) / scale);
-            memcpy(out + 2 * k, &h, 2);
+            float x = ld_f32(src, k);
+            st_u16(out, k, isnan(x) ? (uint16_t)F16_NAN : tnr_f32_to_f16((x - off) / scale));
         }
         break;
     case TNREC_ENC_UINT8: {
         const float qmin = f->qmin, span = f->qmax - f->qmin;
         for (size_t k = 0; k < n; k++) {
-            if (isnan(x[k])) {
+            float x = ld_f32(src, k);
+            if (isnan(x)) {
                 dst[k] = 0;
                 continue;
             }
-            float v = (x[k] - off) / scale;
+            float v = (x - off) / scale;
             v = v < f->qmin ? f->qmin : (v > f->qmax ? f->qmax : v);
             float c = floorf((v - qmin) / span * 254.0f + 0.5f);
             c = c < 0.0f ? 0.0f : (c > 254.0f ? 254.0f : c);
@@ -188,27 +205,26 @@ static void decode_float32(const tnrec_field *f, const uint8_t *stored, size_t n
                            void *dst, uint8_t *mask)
 {
     if (as == TNREC_DTYPE_F32) {
-        float *out = dst;
         if (shuf)
             unshuffle(dst, stored, n, 4);
         else
             memcpy(dst, stored, n * 4);
         for (size_t k = 0; k < n; k++) {
-            int nd = isnan(out[k]);
+            int nd = isnan(ld_f32(dst, k));
             if (nd)
-                out[k] = f->nodata;
+                st_f32(dst, k, f->nodata);
             if (mask)
                 mask[k] = (uint8_t)nd;
         }
         return;
     }
-    uint16_t *out = dst, nodata16 = tnr_f32_to_f16(f->nodata);
+    uint16_t nodata16 = tnr_f32_to_f16(f->nodata);
     for (size_t k = 0; k < n; k++) {
         uint32_t b = load_u32(stored, n, k, shuf);
         float v;
         memcpy(&v, &b, 4);
         int nd = f32_bits_nan(b);
-        out[k] = nd ? nodata16 : tnr_f32_to_f16(v);
+        st_u16(dst, k, nd ? nodata16 : tnr_f32_to_f16(v));
         if (mask)
             mask[k] = (uint8_t)nd;
     }
@@ -218,26 +234,25 @@ static void decode_float16(const tnrec_field *f, const uint8_t *stored, size_t n
                            void *dst, uint8_t *mask)
 {
     if (as == TNREC_DTYPE_F16) {
-        uint16_t *out = dst, nodata16 = tnr_f32_to_f16(f->nodata);
+        uint16_t nodata16 = tnr_f32_to_f16(f->nodata);
         if (shuf)
             unshuffle(dst, stored, n, 2);
         else
             memcpy(dst, stored, n * 2);
         for (size_t k = 0; k < n; k++) {
-            int nd = f16_bits_nan(out[k]);
+            int nd = f16_bits_nan(ld_u16(dst, k));
             if (nd)
-                out[k] = nodata16;
+                st_u16(dst, k, nodata16);
             if (mask)
                 mask[k] = (uint8_t)nd;
         }
         return;
     }
-    float *out = dst;
     const float nodata = f->nodata;
     for (size_t k = 0; k < n; k++) {
         uint16_t h = load_u16(stored, n, k, shuf);
         int nd = f16_bits_nan(h);
-        out[k] = nd ? nodata : tnr_f16_to_f32(h);
+        st_f32(dst, k, nd ? nodata : tnr_f16_to_f32(h));
         if (mask)
             mask[k] = (uint8_t)nd;
     }
@@ -252,15 +267,14 @@ static void decode_uint8(const tnrec_field *f, const uint8_t *stored, size_t n, 
     for (int c = 1; c < 256; c++)
         lut[c] = f->qmin + (float)(c - 1) * span / 254.0f;
     if (as == TNREC_DTYPE_F32) {
-        float *out = dst;
         for (size_t k = 0; k < n; k++)
-            out[k] = lut[stored[k]];
+            st_f32(dst, k, lut[stored[k]]);
     } else {
-        uint16_t lut16[256], *out = dst;
+        uint16_t lut16[256];
         for (int c = 0; c < 256; c++)
             lut16[c] = tnr_f32_to_f16(lut[c]);
         for (size_t k = 0; k < n; k++)
-            out[k] = lut16[stored[k]];
+            st_u16(dst, k, lut16[stored[k]]);
     }
     if (mask)
         for (size_t k = 0; k < n; k++)

@@ -31,6 +31,13 @@ static tnrec_err mfail(tnrec_err err, const char *path, const char *what, const 
     return tnrec__fail(err, "manifest '%s': %s\nhint: %s", path, what, hint);
 }
 
+static tnrec_err disagrees(tnrec_err err, const char *mpath, const char *shard, const char *what)
+{
+    return tnrec__fail(err, "manifest '%s' disagrees with shard '%s': %s\n"
+                            "hint: a shard was replaced or removed after the build; rerun the build with the same arguments",
+                       mpath, shard, what);
+}
+
 #define HINT_REBUILD "the dataset is incomplete or was changed after it was built; rebuild it with 'tnrec build'"
 
 static tnrec_err add_shard(tnrec_dataset *ds, tnrec_shard *s)
@@ -82,20 +89,19 @@ static tnrec_err open_listed_shard(tnrec_dataset *ds, const char *dir, const cha
         snprintf(what, sizeof what, "shard '%s' is missing", path);
         e = mfail(TNREC_ENOTFOUND, mpath, what, HINT_REBUILD);
     } else if (!e && tnrec_shard_count(s) != (uint64_t)json_integer_value(jrec)) {
-        snprintf(what, sizeof what, "shard '%s' has %" PRIu64 " records, the manifest says %" PRIu64, path,
-                 tnrec_shard_count(s), (uint64_t)json_integer_value(jrec));
-        e = mfail(TNREC_ECORRUPT, mpath, what, HINT_REBUILD);
+        snprintf(what, sizeof what, "%" PRIu64 " records in the shard, %" PRIu64 " in the manifest", tnrec_shard_count(s),
+                 (uint64_t)json_integer_value(jrec));
+        e = disagrees(TNREC_ECORRUPT, mpath, path, what);
     } else if (!e && tnrec_shard_index_checksum(s) != checksum) {
-        snprintf(what, sizeof what, "shard '%s' has index checksum %016" PRIx64 ", the manifest says %016" PRIx64,
-                 path, tnrec_shard_index_checksum(s), checksum);
-        e = mfail(TNREC_ECORRUPT, mpath, what, HINT_REBUILD);
+        snprintf(what, sizeof what, "index checksum %016" PRIx64 " in the shard, %016" PRIx64 " in the manifest",
+                 tnrec_shard_index_checksum(s), checksum);
+        e = disagrees(TNREC_ECORRUPT, mpath, path, what);
     } else if (!e && tnrec_shard_file_size(s) != (uint64_t)json_integer_value(jbytes)) {
-        snprintf(what, sizeof what, "shard '%s' has %" PRIu64 " bytes, the manifest says %" PRIu64, path,
-                 tnrec_shard_file_size(s), (uint64_t)json_integer_value(jbytes));
-        e = mfail(TNREC_ECORRUPT, mpath, what, HINT_REBUILD);
+        snprintf(what, sizeof what, "%" PRIu64 " bytes in the shard, %" PRIu64 " in the manifest", tnrec_shard_file_size(s),
+                 (uint64_t)json_integer_value(jbytes));
+        e = disagrees(TNREC_ECORRUPT, mpath, path, what);
     } else if (!e && !tnr_schema_equal(tnrec_shard_schema(s), &ds->schema)) {
-        snprintf(what, sizeof what, "shard '%s' has a different schema from the manifest", path);
-        e = mfail(TNREC_ESCHEMA, mpath, what, HINT_REBUILD);
+        e = disagrees(TNREC_ESCHEMA, mpath, path, "the shard has a different schema");
     }
     free(path);
     if (e) {

@@ -166,7 +166,7 @@ tnrec_err tnrec_dataset_writer_append(tnrec_dataset_writer *w, const tnrec_blob 
         return tnrec__fail(TNREC_EINVAL, "tnrec_dataset_writer_append: NULL argument");
     tnrec_err e;
     if (w->cur && tnrec_shard_writer_count(w->cur) > 0) {
-        uint64_t grown = tnrec_shard_writer_size(w->cur) + rec->size + 80 + strnlen(meta->key, TNREC_KEY_MAX);
+        uint64_t grown = tnrec_shard_writer_size(w->cur) + rec->size + TNR_INDEX_ENTRY + strnlen(meta->key, TNREC_KEY_MAX);
         int full = (w->max_records && tnrec_shard_writer_count(w->cur) >= w->max_records) || grown > w->max_bytes;
         if (full && (e = finish_shard(w)) != TNREC_OK)
             return e;

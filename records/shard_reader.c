@@ -126,7 +126,7 @@ static tnrec_err open_checked(tnrec_shard *s)
     if ((e = tnr_shard_read(s, tr, TNR_TRAILER, size - TNR_TRAILER)) != TNREC_OK)
         goto done;
     if (memcmp(tr + 40, TNR_END_MAGIC, 8) != 0) {
-        e = tnrec__fail(TNREC_ETRUNC, "shard '%s' is incomplete: no end marker (%llu bytes)\n"
+        e = tnrec__fail(TNREC_ETRUNC, "shard '%s' truncated: no end marker after %llu bytes\n"
                                       "hint: the file was cut short (interrupted copy?); fetch or rebuild it",
                         path, (unsigned long long)size);
         goto done;

@@ -245,6 +245,7 @@ static void test_manifest_mismatch(void)
     tnrec_dataset *ds = NULL;
     CHECK_OK(tnrec_dataset_open(&ds, d));
     tnrec_dataset_close(ds);
+    expect_rejected(d, edit_records, TNREC_ECORRUPT, "disagrees with shard '");
     expect_rejected(d, edit_records, TNREC_ECORRUPT, "shard-00000.tnr");
     expect_rejected(d, edit_checksum, TNREC_ECORRUPT, "index checksum");
     expect_rejected(d, edit_file, TNREC_ENOTFOUND, "shard-00099.tnr");
@@ -253,7 +254,7 @@ static void test_manifest_mismatch(void)
     expect_rejected(d, edit_counts, TNREC_ECORRUPT, "class_counts");
     expect_rejected(d, edit_version, TNREC_EFORMAT, "upgrade tnrec");
     expect_rejected(d, edit_format, TNREC_EFORMAT, "manifest.json");
-    expect_rejected(d, edit_schema, TNREC_ESCHEMA, "different schema");
+    expect_rejected(d, edit_schema, TNREC_ESCHEMA, "disagrees with shard");
     expect_rejected(d, edit_drop_shard, TNREC_ECORRUPT, "\"records\"");
     /* A shard deleted from disk. */
     char p[4300], q[4300];

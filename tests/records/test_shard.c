@@ -2,14 +2,15 @@
  * random access in random order, several threads decoding one shard, a
  * byte flip at every offset and truncation at every length (each detected
  * or provably harmless, never a crash), verify naming the bad record,
- * refusal of an unknown major version, and writer failure paths that leave
- * no file under the final name. */
+ * refusal of an unknown major version, reading a later minor version, and
+ * writer failure paths that leave no file under the final name. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "rec_fixture.h"
 #include "tnrec_test.h"
@@ -289,6 +290,66 @@ static void test_future_major(const char *path)
     free(bytes);
 }
 
+/* A later minor version that appends bytes to the header still opens and
+ * reads the same (docs/format.md 1). The shard is rebuilt by hand. */
+static uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void test_future_minor(const char *path)
+{
+    enum { EXTRA = 24 };
+    uint8_t *b = NULL;
+    size_t len = 0;
+    CHECK(fx_read_all(path, &b, &len) == 0);
+    if (!b)
+        return;
+    uint32_t hl = (uint32_t)b[12] | (uint32_t)b[13] << 8 | (uint32_t)b[14] << 16 | (uint32_t)b[15] << 24;
+    size_t n = len + EXTRA;
+    uint8_t *c = calloc(1, n);
+    memcpy(c, b, hl - 8);
+    memset(c + hl - 8, 0xab, EXTRA); /* what a newer minor might add */
+    memcpy(c + hl + EXTRA, b + hl, len - hl);
+    c[10] = 7; /* minor 7 */
+    uint32_t nhl = hl + EXTRA;
+    for (int i = 0; i < 4; i++)
+        c[12 + i] = (uint8_t)(nhl >> (8 * i));
+    put_le64(c + nhl - 8, XXH3_64bits(c, nhl - 8));
+    uint8_t *tr = c + n - 48;
+    uint64_t io = le64(tr) + EXTRA, is = le64(tr + 8), count = le64(tr + 16);
+    for (uint64_t i = 0; i < count; i++)
+        put_le64(c + io + 80 * i, le64(c + io + 80 * i) + EXTRA);
+    put_le64(tr, io);
+    put_le64(tr + 24, XXH3_64bits(c + io, is));
+    put_le64(tr + 32, XXH3_64bits(tr, 32));
+    tnrec_shard *s = NULL;
+    tnrec_decoder *dec = NULL;
+    CHECK_OK(tnrec_shard_open_mem(&s, "minor7.tnr", c, n));
+    CHECK_OK(tnrec_decoder_create(&dec));
+    if (s && dec) {
+        CHECK(tnrec_shard_version(s) == ((1u << 16) | 7));
+        uint8_t buf[RAW_BYTES];
+        for (uint64_t i = 0; i < NREC; i++) {
+            CHECK_OK(decode_record(dec, s, i, buf));
+            CHECK(memcmp(buf, ref[i], RAW_BYTES) == 0);
+        }
+    }
+    tnrec_decoder_free(dec);
+    tnrec_shard_close(s);
+    free(b);
+    free(c);
+}
+
 /* ---- writer failure paths ---- */
 
 static int exists(const char *p)
@@ -415,6 +476,7 @@ int main(void)
     test_flips_and_truncation(path);
     test_verify(path);
     test_future_major(path);
+    test_future_minor(path);
     test_writer_failures();
     return tnrec_test_result("test_shard");
 }
