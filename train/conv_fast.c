@@ -35,6 +35,13 @@
 
 const char *tnrec_conv3d_impl(void) { return "direct"; }
 
+/* 16 floats as one vector (GCC vector extension): one AVX-512 register,
+ * two AVX2 registers; loads and stores through the unaligned type. */
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+#define LOADV(p) (*(const v16u *)(p))
+#define STOREV(p, v) (*(v16u *)(p) = (v))
+
 /* yrow[q][o] += sum_{kx,c} xrow[q+kx-1][c] * kt[kx][c][o] for one row. */
 HOT static void row_forward(float *restrict yrow, const float *restrict xrow,
                             const float *restrict kt, int w, int ci, int co)
@@ -56,49 +63,45 @@ HOT static void row_forward(float *restrict yrow, const float *restrict xrow,
         return;
     }
     for (int ob = 0; ob < co; ob += CB) {
-        int q = 0;
-        /* Interior blocks: every tap inside the row. */
+        int q;
+        /* Interior blocks of QB positions: every tap inside the row; eight
+         * accumulators stay in registers while (kx, c) runs. */
         for (q = 1; q + QB + 1 <= w; q += QB) {
-            float acc[QB][CB];
-            for (int j = 0; j < QB; j++)
-                for (int o = 0; o < CB; o++)
-                    acc[j][o] = yrow[(size_t)(q + j) * co + ob + o];
+            float *y0 = yrow + (size_t)q * co + ob;
+            v16 a0 = LOADV(y0), a1 = LOADV(y0 + co), a2 = LOADV(y0 + 2 * co), a3 = LOADV(y0 + 3 * co);
+            v16 a4 = LOADV(y0 + 4 * co), a5 = LOADV(y0 + 5 * co), a6 = LOADV(y0 + 6 * co), a7 = LOADV(y0 + 7 * co);
             for (int kx = 0; kx < 3; kx++) {
                 const float *xb = xrow + (size_t)(q + kx - 1) * ci;
                 const float *kb = kt + (size_t)kx * ci * co + ob;
                 for (int c = 0; c < ci; c++) {
-                    const float *kp = kb + (size_t)c * co;
-                    for (int j = 0; j < QB; j++) {
-                        float a = xb[(size_t)j * ci + c];
-                        for (int o = 0; o < CB; o++)
-                            acc[j][o] += a * kp[o];
-                    }
+                    v16 kv = LOADV(kb + (size_t)c * co);
+                    const float *xc = xb + c;
+                    a0 += xc[0] * kv;
+                    a1 += xc[(size_t)ci] * kv;
+                    a2 += xc[(size_t)2 * ci] * kv;
+                    a3 += xc[(size_t)3 * ci] * kv;
+                    a4 += xc[(size_t)4 * ci] * kv;
+                    a5 += xc[(size_t)5 * ci] * kv;
+                    a6 += xc[(size_t)6 * ci] * kv;
+                    a7 += xc[(size_t)7 * ci] * kv;
                 }
             }
-            for (int j = 0; j < QB; j++)
-                for (int o = 0; o < CB; o++)
-                    yrow[(size_t)(q + j) * co + ob + o] = acc[j][o];
+            STOREV(y0, a0); STOREV(y0 + co, a1); STOREV(y0 + 2 * co, a2); STOREV(y0 + 3 * co, a3);
+            STOREV(y0 + 4 * co, a4); STOREV(y0 + 5 * co, a5); STOREV(y0 + 6 * co, a6); STOREV(y0 + 7 * co, a7);
         }
         /* Edges and the remainder, one position at a time. */
         for (int qq = 0; qq < w; qq++) {
             if (qq >= 1 && qq < q)
                 continue;
-            float acc[CB];
-            for (int o = 0; o < CB; o++)
-                acc[o] = yrow[(size_t)qq * co + ob + o];
+            v16 acc = LOADV(yrow + (size_t)qq * co + ob);
             for (int kx = 0; kx < 3; kx++) {
                 int xx = qq + kx - 1;
                 if (xx < 0 || xx >= w)
                     continue;
-                for (int c = 0; c < ci; c++) {
-                    float a = xrow[(size_t)xx * ci + c];
-                    const float *kp = kt + ((size_t)kx * ci + c) * co + ob;
-                    for (int o = 0; o < CB; o++)
-                        acc[o] += a * kp[o];
-                }
+                for (int c = 0; c < ci; c++)
+                    acc += xrow[(size_t)xx * ci + c] * LOADV(kt + ((size_t)kx * ci + c) * co + ob);
             }
-            for (int o = 0; o < CB; o++)
-                yrow[(size_t)qq * co + ob + o] = acc[o];
+            STOREV(yrow + (size_t)qq * co + ob, acc);
         }
     }
 }
@@ -158,31 +161,31 @@ HOT static void row_weights(float *restrict dk, const float *restrict xrow,
         }
         for (int ob = 0; ob < co; ob += CB) {
             int c = 0;
-            for (; c + 4 <= ci; c += 4) {
-                float acc[4][CB];
-                memset(acc, 0, sizeof acc);
+            /* Eight input channels at a time: eight accumulators over the row. */
+            for (; c + 8 <= ci; c += 8) {
+                v16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 }, a4 = { 0 }, a5 = { 0 }, a6 = { 0 }, a7 = { 0 };
                 for (int q = q0; q < q1; q++) {
                     const float *xp = xrow + (size_t)(q + kx - 1) * ci + c;
-                    const float *gp = dyrow + (size_t)q * co + ob;
-                    for (int j = 0; j < 4; j++)
-                        for (int o = 0; o < CB; o++)
-                            acc[j][o] += xp[j] * gp[o];
+                    v16 g = LOADV(dyrow + (size_t)q * co + ob);
+                    a0 += xp[0] * g; a1 += xp[1] * g; a2 += xp[2] * g; a3 += xp[3] * g;
+                    a4 += xp[4] * g; a5 += xp[5] * g; a6 += xp[6] * g; a7 += xp[7] * g;
                 }
-                for (int j = 0; j < 4; j++)
-                    for (int o = 0; o < CB; o++)
-                        dkx[(size_t)(c + j) * co + ob + o] += acc[j][o];
+                float *d0 = dkx + (size_t)c * co + ob;
+                STOREV(d0, LOADV(d0) + a0);
+                STOREV(d0 + co, LOADV(d0 + co) + a1);
+                STOREV(d0 + 2 * co, LOADV(d0 + 2 * co) + a2);
+                STOREV(d0 + 3 * co, LOADV(d0 + 3 * co) + a3);
+                STOREV(d0 + 4 * co, LOADV(d0 + 4 * co) + a4);
+                STOREV(d0 + 5 * co, LOADV(d0 + 5 * co) + a5);
+                STOREV(d0 + 6 * co, LOADV(d0 + 6 * co) + a6);
+                STOREV(d0 + 7 * co, LOADV(d0 + 7 * co) + a7);
             }
             for (; c < ci; c++) {
-                float acc[CB];
-                memset(acc, 0, sizeof acc);
-                for (int q = q0; q < q1; q++) {
-                    float a = xrow[(size_t)(q + kx - 1) * ci + c];
-                    const float *gp = dyrow + (size_t)q * co + ob;
-                    for (int o = 0; o < CB; o++)
-                        acc[o] += a * gp[o];
-                }
-                for (int o = 0; o < CB; o++)
-                    dkx[(size_t)c * co + ob + o] += acc[o];
+                v16 acc = { 0 };
+                for (int q = q0; q < q1; q++)
+                    acc += xrow[(size_t)(q + kx - 1) * ci + c] * LOADV(dyrow + (size_t)q * co + ob);
+                float *d0 = dkx + (size_t)c * co + ob;
+                STOREV(d0, LOADV(d0) + acc);
             }
         }
     }

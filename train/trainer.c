@@ -643,7 +643,6 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         memcpy(r->st.part_cat, st.part_cat, st.npart * sizeof(int32_t));
         float *pp = r->st.part_prob;
         int32_t *pl = r->st.part_label, *pc = r->st.part_cat;
-        tnrec__train_state_clear(&r->st);
         free(st.part_prob);
         free(st.part_label);
         free(st.part_cat);
