@@ -110,8 +110,11 @@ static void conv_rows(float *y, const float *x, const float *k, const float *b, 
                       int h, int w, int ci, int co)
 {
     long rows = (long)n * d * h;
+    /* Threads only where there is enough work to pay for waking them. */
+    int par = (double)rows * w * ci * co * 27 > 4e6;
+    (void)par;
 #if TNREC_HAVE_OPENMP
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
 #endif
     for (long row = 0; row < rows; row++) {
         int r = (int)(row % h), z = (int)((row / h) % d);
@@ -197,7 +200,8 @@ tnrec_err tnrec_conv3d_backward(float *dx, float *dk, float *db, const float *x,
     size_t klen = (size_t)27 * ci * co;
     int nth = 1;
 #if TNREC_HAVE_OPENMP
-    nth = omp_get_max_threads();
+    if ((double)n * d * h * w * ci * co * 27 > 4e6)
+        nth = omp_get_max_threads();
 #endif
     float *part = dk ? calloc((size_t)nth * klen, sizeof *part) : NULL;
     float *kflip = dx ? malloc(klen * sizeof *kflip) : NULL;

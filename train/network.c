@@ -105,11 +105,14 @@ oom:
                        max_batch, m->spec);
 }
 
-static int n_threads(void)
+/* Threads for an elementwise pass over `work` values: one below a size
+ * where waking threads costs more than it saves. */
+static int n_threads(size_t work)
 {
 #if TNREC_HAVE_OPENMP
-    return omp_get_max_threads();
+    return work > ((size_t)1 << 18) ? omp_get_max_threads() : 1;
 #else
+    (void)work;
     return 1;
 #endif
 }
@@ -120,7 +123,7 @@ static tnrec_err bn_forward_train(float *y, const float *x, size_t m, size_t m_g
                                   const float *gamma, const float *beta, float *mean_out,
                                   float *var_out, float *moving, tnrec__allreduce *ar)
 {
-    int nt = n_threads();
+    int nt = n_threads(m * (size_t)c);
     double *part = calloc((size_t)nt * 2 * c + 2 * (size_t)c, sizeof *part);
     float *scale = malloc(2 * (size_t)c * sizeof *scale);
     if (!part || !scale) {
@@ -170,7 +173,7 @@ static tnrec_err bn_forward_train(float *y, const float *x, size_t m, size_t m_g
         moving[c + ch] = (float)(TNREC__BN_MOMENTUM * moving[c + ch] + (1 - TNREC__BN_MOMENTUM) * var);
     }
 #if TNREC_HAVE_OPENMP
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(nt)
 #endif
     for (size_t p = 0; p < m; p++)
         for (int ch = 0; ch < c; ch++)
@@ -185,7 +188,7 @@ static tnrec_err bn_backward(float *dx, float *dgamma, float *dbeta, const float
                              const float *gamma, const float *mean, const float *var,
                              tnrec__allreduce *ar)
 {
-    int nt = n_threads();
+    int nt = n_threads(m * (size_t)c);
     double *part = calloc((size_t)nt * 2 * c + 2 * (size_t)c, sizeof *part);
     float *coef = malloc(3 * (size_t)c * sizeof *coef);
     if (!part || !coef) {
@@ -238,7 +241,7 @@ static tnrec_err bn_backward(float *dx, float *dgamma, float *dbeta, const float
             coef[2 * c + ch] = (float)(f * inv * tot[c + ch] / (double)m_global);
         }
 #if TNREC_HAVE_OPENMP
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(nt)
 #endif
         for (size_t p = 0; p < m; p++)
             for (int ch = 0; ch < c; ch++)

@@ -195,7 +195,7 @@ static void test_resume(const char *dir)
     CHECK_OK(tnrec_train_run(&c, on_epoch, NULL));
     /* The same run interrupted mid-epoch twice, then resumed. */
     base_config(&c, b);
-    c.max_steps = 9; /* epoch 2 of 6 steps: stops at step 3 */
+    c.max_steps = 15; /* 12 steps an epoch: stops at step 3 of epoch 2 */
     c.checkpoint_every = 4;
     CHECK_OK(tnrec_train_run(&c, on_epoch, NULL));
     snprintf(pb, sizeof pb, "%s/metrics.jsonl", b);
@@ -270,7 +270,9 @@ static void test_learning_and_eval(const char *dir)
     snprintf(run, sizeof run, "%s/run_learn", dir);
     tnrec_train_config c;
     base_config(&c, run);
-    c.epochs = 8;
+    c.epochs = 10;
+    c.lr = 0.01;
+    c.model = "c8,p122,c8,p222,g,d8,o";
     c.monitor = "val_roc_auc";
     CHECK_OK(tnrec_train_run(&c, on_epoch, NULL));
     tnrec_metrics m;
@@ -341,7 +343,7 @@ int main(void)
     snprintf(train_dir, sizeof train_dir, "%s/train", dir);
     snprintf(val_dir, sizeof val_dir, "%s/val", dir);
     snprintf(bad_dir, sizeof bad_dir, "%s/bad", dir);
-    CHECK_OK(fixture_write(train_dir, 48, T_FR, T_AZ, T_RG, 1, 0));
+    CHECK_OK(fixture_write(train_dir, 96, T_FR, T_AZ, T_RG, 1, 0));
     CHECK_OK(fixture_write(val_dir, 40, T_FR, T_AZ, T_RG, 2, 0));
     test_loader();
     test_resume(dir);

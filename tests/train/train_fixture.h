@@ -4,9 +4,10 @@
  * Schema as 'tnrec build' makes it: DBZ, VEL, KDP, RHOHV, ZDR, WIDTH as
  * float16 (time, azimuth, range, sweep), no data decoded as -3, and
  * range_folded_mask raw uint8. Tornadic samples (label 1, category TOR)
- * carry a velocity couplet (+/- neighbours in azimuth) in the last frames;
- * the others have noise and, for WRN, a one-signed velocity blob. About
- * a third of the samples are tornadic. */
+ * carry a velocity couplet (+/- neighbours in azimuth) in every frame;
+ * the others have noise and, for WRN, a one-signed velocity blob. No
+ * echo (NaN) covers a far-range patch of sweep 1. About a third of the
+ * samples are tornadic. */
 #ifndef TNREC_TRAIN_FIXTURE_H
 #define TNREC_TRAIN_FIXTURE_H
 
@@ -71,13 +72,13 @@ static tnrec_err fixture_write(const char *dir, int n, int T, int A, int R, uint
         for (int v = 0; v < 6; v++)
             for (size_t k = 0; k < elems; k++) {
                 int a = (int)((k / ((size_t)R * S)) % (size_t)A), r = (int)((k / (size_t)S) % (size_t)R);
-                vals[v][k] = (a >= na && a < na + 3 && r >= nr) ? NAN : 0.3f * (fixture_unif(&rs) - 0.5f);
+                vals[v][k] = (k % (size_t)S == 1 && a >= na && a < na + 3 && r >= nr) ? NAN : 0.2f * (fixture_unif(&rs) - 0.5f);
             }
         for (size_t k = 0; k < elems; k++)
             mask[k] = fixture_unif(&rs) < 0.05f;
-        int a0 = 1 + (int)(fixture_unif(&rs) * (float)(A - 4)), r0 = 1 + (int)(fixture_unif(&rs) * (float)(R - 5));
-        for (int t = T / 2; t < T; t++)
-            for (int dr = 0; dr < 3; dr++)
+        int a0 = 1 + (int)(fixture_unif(&rs) * (float)(A - 4)), r0 = 1 + (int)(fixture_unif(&rs) * (float)(R - 6));
+        for (int t = 0; t < T; t++)
+            for (int dr = 0; dr < 4; dr++)
                 for (int s = 0; s < S; s++) {
                     size_t k0 = (((size_t)t * A + a0) * R + r0 + dr) * S + s;
                     size_t k1 = (((size_t)t * A + a0 + 1) * R + r0 + dr) * S + s;
