@@ -17,7 +17,14 @@ struct tnrec__allreduce {
     int rank, size;
     int mpi;            /* 1: MPI backend */
     int mpi_owner;      /* 1: we called MPI_Init and must finalize */
+    int failed;         /* 1: skip MPI_Finalize (other ranks may be waiting) */
 };
+
+void tnrec__allreduce_fail(tnrec__allreduce *ar)
+{
+    if (ar)
+        ar->failed = 1;
+}
 
 static int launched_by_mpi(void)
 {
@@ -63,7 +70,7 @@ void tnrec__allreduce_free(tnrec__allreduce *ar)
     if (!ar)
         return;
 #if TNREC_HAVE_MPI
-    if (ar->mpi_owner) {
+    if (ar->mpi_owner && !(ar->failed && ar->size > 1)) {
         int fin = 0;
         MPI_Finalized(&fin);
         if (!fin)

@@ -17,7 +17,12 @@ typedef struct tnrec__allreduce tnrec__allreduce;
 /* Starts the backend the environment asks for (MPI under a launcher, else
  * single process). */
 tnrec_err tnrec__allreduce_init(tnrec__allreduce **out);
-/* Ends it (MPI_Finalize for MPI). Accepts NULL. */
+/* Marks this rank as failed: tnrec__allreduce_free then leaves MPI
+ * without MPI_Finalize (which would wait for ranks still inside a
+ * collective), so the launcher sees the failed rank and ends the job
+ * after the caller has reported the error. Accepts NULL. */
+void tnrec__allreduce_fail(tnrec__allreduce *ar);
+/* Ends it (MPI_Finalize for MPI, unless failed). Accepts NULL. */
 void tnrec__allreduce_free(tnrec__allreduce *ar);
 int tnrec__allreduce_rank(const tnrec__allreduce *ar);
 int tnrec__allreduce_size(const tnrec__allreduce *ar);

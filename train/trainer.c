@@ -570,6 +570,7 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         goto done;
     if (r->val_ds) {
         tnrec_loader_config vc = lc;
+        vc.batch = (r->c.batch + r->world - 1) / r->world; /* fits the workspace */
         vc.shuffle = 0;
         vc.rank = 0;
         vc.world = 1;
@@ -749,6 +750,8 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         memcpy(r->model->state, r->best_state, r->model->nstate * sizeof(float));
     }
 done:
+    if (err)
+        tnrec__allreduce_fail(r->ar);
     free(resume_text);
     tnrec_model_free(resume_model);
     run_free(r);
