@@ -7,7 +7,8 @@
  * with byte shuffle on and off: encode N samples (encoder + shard writer),
  * then load and decode every record into float32 caller buffers. Each
  * measurement is repeated and the median reported. MB/s count the 5.76 MB
- * of decoded float32/uint8 data per sample on both sides.
+ * of decoded float32/uint8 data per sample on both sides; "load share" is
+ * the part of decode time spent in tnrec_decoder_load (pread, XXH3, zstd).
  * Usage: bench_records [samples (32)] [repeats (5)] [zstd level (3)] [dir (/tmp)] */
 #include <math.h>
 #include <stdint.h>
@@ -154,74 +155,81 @@ int main(int argc, char **argv)
     const double bytes_per_sample = (double)GATES * (4.0 * NVAR + 1.0);
     printf("samples %d (%d distinct, %.0f%% no echo), repeats %d, zstd level %d, %.2f MB decoded per sample\n\n",
            nsamples, NDISTINCT, 100.0 * nan_frac / GATES, repeats, level, bytes_per_sample / 1e6);
-    printf("| encoding | shuffle | MB/sample | encode MB/s | encode samples/s | decode MB/s | decode samples/s |\n");
-    printf("|---|---|---|---|---|---|---|\n");
+    printf("| encoding | shuffle | MB/sample | encode MB/s | encode samples/s | decode MB/s | decode samples/s | load share |\n");
+    printf("|---|---|---|---|---|---|---|---|\n");
     char path[4096];
     snprintf(path, sizeof path, "%s/bench_records_%ld.tnr", dir, (long)getpid());
     float *out = malloc(sizeof(float) * GATES);
     uint8_t *mask_out = malloc(GATES);
+    /* Repeats are the outer loop, so that load on the machine falls on all
+     * configurations alike; each configuration reports its median. */
+    enum { NCONF = 8, MAXREP = 64 };
     const tnrec_encoding encs[4] = { TNREC_ENC_RAW, TNREC_ENC_FLOAT32, TNREC_ENC_FLOAT16, TNREC_ENC_UINT8 };
-    for (int e = 0; e < 4; e++) {
-        for (uint32_t sh = 0; sh < 2; sh++) {
+    if (repeats > MAXREP)
+        repeats = MAXREP;
+    static double enc_t[NCONF][MAXREP], dec_t[NCONF][MAXREP], load_t[NCONF][MAXREP];
+    uint64_t file_size[NCONF] = { 0 };
+    tnrec_blob blob = { 0 };
+    for (int r = 0; r < repeats; r++) {
+        for (int c = 0; c < NCONF; c++) {
             tnrec_schema sc;
-            make_schema(&sc, encs[e], sh);
+            make_schema(&sc, encs[c / 2], (uint32_t)(c % 2));
             tnrec_encoder *enc;
-            if (tnrec_encoder_create(&enc, &sc, level))
+            tnrec_shard_writer *w;
+            if (tnrec_encoder_create(&enc, &sc, level) || tnrec_shard_writer_open(&w, path, &sc))
                 die("encoder");
-            tnrec_blob blob = { 0 };
-            double enc_t[64], dec_t[64];
-            uint64_t file_size = 0;
-            for (int r = 0; r < repeats && r < 64; r++) {
-                tnrec_shard_writer *w;
-                if (tnrec_shard_writer_open(&w, path, &sc))
-                    die("writer");
-                double t0 = now();
-                for (int i = 0; i < nsamples; i++) {
-                    const sample *s = &smp[i % NDISTINCT];
-                    const void *values[NVAR + 1];
-                    for (int v = 0; v < NVAR; v++)
-                        values[v] = s->var[v];
-                    values[NVAR] = s->mask;
-                    tnrec_record_meta m = { .label = i % 2, .category = TNREC_CAT_NUL, .ef = -1 };
-                    snprintf(m.key, sizeof m.key, "bench/%d.nc", i);
-                    if (tnrec_encoder_encode(enc, values, &blob) || tnrec_shard_writer_append(w, &blob, &m))
-                        die("encode");
-                }
-                if (tnrec_shard_writer_close(w, NULL))
-                    die("close");
-                enc_t[r] = now() - t0;
-
-                tnrec_shard *shard;
-                tnrec_decoder *dec;
-                if (tnrec_shard_open(&shard, path) || tnrec_decoder_create(&dec))
-                    die("open");
-                file_size = tnrec_shard_file_size(shard);
-                t0 = now();
-                for (int i = 0; i < nsamples; i++) {
-                    if (tnrec_decoder_load(dec, shard, (uint64_t)i))
-                        die("load");
-                    for (uint32_t v = 0; v < NVAR; v++)
-                        if (tnrec_decoder_field(dec, v, TNREC_DTYPE_F32, out, sizeof(float) * GATES))
-                            die("decode");
-                    if (tnrec_decoder_field(dec, NVAR, TNREC_DTYPE_U8, mask_out, GATES))
-                        die("decode mask");
-                }
-                dec_t[r] = now() - t0;
-                tnrec_decoder_free(dec);
-                tnrec_shard_close(shard);
+            double t0 = now();
+            for (int i = 0; i < nsamples; i++) {
+                const sample *s = &smp[i % NDISTINCT];
+                const void *values[NVAR + 1];
+                for (int v = 0; v < NVAR; v++)
+                    values[v] = s->var[v];
+                values[NVAR] = s->mask;
+                tnrec_record_meta m = { .label = i % 2, .category = TNREC_CAT_NUL, .ef = -1 };
+                snprintf(m.key, sizeof m.key, "bench/%d.nc", i);
+                if (tnrec_encoder_encode(enc, values, &blob) || tnrec_shard_writer_append(w, &blob, &m))
+                    die("encode");
             }
-            unlink(path);
-            int n = repeats < 64 ? repeats : 64;
-            double te = median(enc_t, n), td = median(dec_t, n);
-            printf("| %s%s | %s | %.3f | %.0f | %.1f | %.0f | %.1f |\n", tnrec_encoding_name(encs[e]),
-                   encs[e] == TNREC_ENC_RAW ? " (float32)" : "", sh ? "on" : "off", (double)file_size / nsamples / 1e6,
-                   bytes_per_sample * nsamples / te / 1e6, nsamples / te, bytes_per_sample * nsamples / td / 1e6,
-                   nsamples / td);
-            fflush(stdout);
-            tnrec_blob_free(&blob);
+            if (tnrec_shard_writer_close(w, NULL))
+                die("close");
+            enc_t[c][r] = now() - t0;
             tnrec_encoder_free(enc);
+
+            tnrec_shard *shard;
+            tnrec_decoder *dec;
+            if (tnrec_shard_open(&shard, path) || tnrec_decoder_create(&dec))
+                die("open");
+            file_size[c] = tnrec_shard_file_size(shard);
+            t0 = now();
+            for (int i = 0; i < nsamples; i++) {
+                if (tnrec_decoder_load(dec, shard, (uint64_t)i))
+                    die("load");
+                for (uint32_t v = 0; v < NVAR; v++)
+                    if (tnrec_decoder_field(dec, v, TNREC_DTYPE_F32, out, sizeof(float) * GATES))
+                        die("decode");
+                if (tnrec_decoder_field(dec, NVAR, TNREC_DTYPE_U8, mask_out, GATES))
+                    die("decode mask");
+            }
+            dec_t[c][r] = now() - t0;
+            t0 = now(); /* the same loads without decoding fields: pread, XXH3, zstd */
+            for (int i = 0; i < nsamples; i++)
+                if (tnrec_decoder_load(dec, shard, (uint64_t)i))
+                    die("load");
+            load_t[c][r] = now() - t0;
+            tnrec_decoder_free(dec);
+            tnrec_shard_close(shard);
+            unlink(path);
         }
     }
+    for (int c = 0; c < NCONF; c++) {
+        double te = median(enc_t[c], repeats), td = median(dec_t[c], repeats), tl = median(load_t[c], repeats);
+        tnrec_encoding e = encs[c / 2];
+        printf("| %s%s | %s | %.3f | %.0f | %.1f | %.0f | %.1f | %.0f %% |\n", tnrec_encoding_name(e),
+               e == TNREC_ENC_RAW ? " (float32)" : "", c % 2 ? "on" : "off", (double)file_size[c] / nsamples / 1e6,
+               bytes_per_sample * nsamples / te / 1e6, nsamples / te, bytes_per_sample * nsamples / td / 1e6,
+               nsamples / td, 100.0 * tl / td);
+    }
+    tnrec_blob_free(&blob);
     free(out);
     free(mask_out);
     for (int i = 0; i < NDISTINCT; i++) {

@@ -32,7 +32,7 @@ static inline void st_u16(void *p, size_t k, uint16_t v) { memcpy((uint8_t *)p +
 
 /* ---- IEEE binary16 <-> binary32 ---- */
 
-uint16_t tnr_f32_to_f16(float f)
+static uint16_t f32_to_f16(float f)
 {
     uint32_t x;
     memcpy(&x, &f, 4);
@@ -65,25 +65,19 @@ uint16_t tnr_f32_to_f16(float f)
     return (uint16_t)(sign | h);
 }
 
-float tnr_f16_to_f32(uint16_t h)
+/* binary16 bits -> binary32 bits, exact for every value, without branches
+ * (vectorisable): normals and subnormals are rebiased by multiplying by
+ * 2^112; infinities and NaNs keep their payload. */
+static inline uint32_t h2f_bits(uint32_t h)
 {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t em = h & 0x7fffu;
-    uint32_t bits;
+    uint32_t em = h & 0x7fffu, bits = em << 13;
     float f;
-    if (em >= 0x7c00u) {
-        bits = sign | 0x7f800000u | ((em & 0x3ffu) << 13);
-        memcpy(&f, &bits, 4);
-        return f;
-    }
-    /* Exact for normals and subnormals: rebias by multiplying by 2^112. */
-    bits = em << 13;
     memcpy(&f, &bits, 4);
     f *= 0x1p112f;
     memcpy(&bits, &f, 4);
-    bits |= sign;
-    memcpy(&f, &bits, 4);
-    return f;
+    uint32_t special = 0x7f800000u | ((em & 0x3ffu) << 13);
+    bits = em >= 0x7c00u ? special : bits;
+    return bits | (h & 0x8000u) << 16;
 }
 
 /* ---- byte shuffle ---- */
@@ -153,7 +147,7 @@ void tnr_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8
     case TNREC_ENC_FLOAT16:
         for (size_t k = 0; k < n; k++) {
             float x = ld_f32(src, k);
-            st_u16(out, k, isnan(x) ? (uint16_t)F16_NAN : tnr_f32_to_f16((x - off) / scale));
+            st_u16(out, k, isnan(x) ? (uint16_t)F16_NAN : f32_to_f16((x - off) / scale));
         }
         break;
     case TNREC_ENC_UINT8: {
@@ -201,30 +195,42 @@ static inline uint16_t load_u16(const uint8_t *stored, size_t n, size_t k, int s
 static inline int f32_bits_nan(uint32_t b) { return (b & 0x7fffffffu) > 0x7f800000u; }
 static inline int f16_bits_nan(uint16_t h) { return (h & 0x7fffu) > 0x7c00u; }
 
+static inline uint32_t ld_u32(const void *p, size_t k)
+{
+    uint32_t v;
+    memcpy(&v, (const uint8_t *)p + 4 * k, 4);
+    return v;
+}
+static inline void st_u32(void *p, size_t k, uint32_t v) { memcpy((uint8_t *)p + 4 * k, &v, 4); }
+
+/* No-data elements are NaN in the stored form; masks are taken before
+ * NaN is replaced. Loops are kept branch-free for the vectoriser. */
 static void decode_float32(const tnrec_field *f, const uint8_t *stored, size_t n, int shuf, tnrec_dtype as,
                            void *dst, uint8_t *mask)
 {
     if (as == TNREC_DTYPE_F32) {
+        uint32_t nodata;
+        memcpy(&nodata, &f->nodata, 4);
         if (shuf)
             unshuffle(dst, stored, n, 4);
         else
             memcpy(dst, stored, n * 4);
+        if (mask)
+            for (size_t k = 0; k < n; k++)
+                mask[k] = (uint8_t)f32_bits_nan(ld_u32(dst, k));
         for (size_t k = 0; k < n; k++) {
-            int nd = isnan(ld_f32(dst, k));
-            if (nd)
-                st_f32(dst, k, f->nodata);
-            if (mask)
-                mask[k] = (uint8_t)nd;
+            uint32_t b = ld_u32(dst, k);
+            st_u32(dst, k, f32_bits_nan(b) ? nodata : b);
         }
         return;
     }
-    uint16_t nodata16 = tnr_f32_to_f16(f->nodata);
+    uint16_t nodata16 = f32_to_f16(f->nodata);
     for (size_t k = 0; k < n; k++) {
         uint32_t b = load_u32(stored, n, k, shuf);
         float v;
         memcpy(&v, &b, 4);
         int nd = f32_bits_nan(b);
-        st_u16(dst, k, nd ? nodata16 : tnr_f32_to_f16(v));
+        st_u16(dst, k, nd ? nodata16 : f32_to_f16(v));
         if (mask)
             mask[k] = (uint8_t)nd;
     }
@@ -233,28 +239,34 @@ static void decode_float32(const tnrec_field *f, const uint8_t *stored, size_t n
 static void decode_float16(const tnrec_field *f, const uint8_t *stored, size_t n, int shuf, tnrec_dtype as,
                            void *dst, uint8_t *mask)
 {
+    if (mask)
+        for (size_t k = 0; k < n; k++)
+            mask[k] = (uint8_t)f16_bits_nan(load_u16(stored, n, k, shuf));
     if (as == TNREC_DTYPE_F16) {
-        uint16_t nodata16 = tnr_f32_to_f16(f->nodata);
+        uint16_t nodata16 = f32_to_f16(f->nodata);
         if (shuf)
             unshuffle(dst, stored, n, 2);
         else
             memcpy(dst, stored, n * 2);
         for (size_t k = 0; k < n; k++) {
-            int nd = f16_bits_nan(ld_u16(dst, k));
-            if (nd)
-                st_u16(dst, k, nodata16);
-            if (mask)
-                mask[k] = (uint8_t)nd;
+            uint16_t h = ld_u16(dst, k);
+            st_u16(dst, k, f16_bits_nan(h) ? nodata16 : h);
         }
         return;
     }
-    const float nodata = f->nodata;
-    for (size_t k = 0; k < n; k++) {
-        uint16_t h = load_u16(stored, n, k, shuf);
-        int nd = f16_bits_nan(h);
-        st_f32(dst, k, nd ? nodata : tnr_f16_to_f32(h));
-        if (mask)
-            mask[k] = (uint8_t)nd;
+    uint32_t nodata;
+    memcpy(&nodata, &f->nodata, 4);
+    if (shuf) {
+        const uint8_t *lo = stored, *hi = stored + n;
+        for (size_t k = 0; k < n; k++) {
+            uint32_t h = (uint32_t)lo[k] | (uint32_t)hi[k] << 8;
+            st_u32(dst, k, f16_bits_nan((uint16_t)h) ? nodata : h2f_bits(h));
+        }
+    } else {
+        for (size_t k = 0; k < n; k++) {
+            uint32_t h = ld_u16(stored, k);
+            st_u32(dst, k, f16_bits_nan((uint16_t)h) ? nodata : h2f_bits(h));
+        }
     }
 }
 
@@ -272,7 +284,7 @@ static void decode_uint8(const tnrec_field *f, const uint8_t *stored, size_t n, 
     } else {
         uint16_t lut16[256];
         for (int c = 0; c < 256; c++)
-            lut16[c] = tnr_f32_to_f16(lut[c]);
+            lut16[c] = f32_to_f16(lut[c]);
         for (size_t k = 0; k < n; k++)
             st_u16(dst, k, lut16[stored[k]]);
     }

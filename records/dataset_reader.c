@@ -78,11 +78,9 @@ static tnrec_err open_listed_shard(tnrec_dataset *ds, const char *dir, const cha
         snprintf(what, sizeof what, "shard entry %zu is malformed", k);
         return mfail(TNREC_ECORRUPT, mpath, what, HINT_REBUILD);
     }
-    size_t n = strlen(dir) + strlen(file) + 2;
-    char *path = malloc(n);
+    char *path = tnr_path_join(dir, file);
     if (!path)
         return tnrec__fail(TNREC_ENOMEM, "out of memory opening dataset '%s'", dir);
-    snprintf(path, n, "%s/%s", dir, file);
     tnrec_shard *s = NULL;
     tnrec_err e = tnrec_shard_open(&s, path);
     if (e == TNREC_ENOTFOUND) {
@@ -136,15 +134,13 @@ static tnrec_err parse_skipped(tnrec_dataset *ds, const json_t *arr, const char 
 
 static tnrec_err open_manifest(tnrec_dataset *ds, const char *dir)
 {
-    size_t n = strlen(dir) + sizeof TNREC_MANIFEST_NAME + 1;
-    char *mpath = malloc(n);
+    char *mpath = tnr_path_join(dir, TNREC_MANIFEST_NAME);
     uint8_t *text = NULL;
     size_t len = 0;
     json_t *root = NULL;
     tnrec_err e;
     if (!mpath)
         return tnrec__fail(TNREC_ENOMEM, "out of memory opening dataset '%s'", dir);
-    snprintf(mpath, n, "%s/%s", dir, TNREC_MANIFEST_NAME);
     if ((e = tnrec__read_file(mpath, &text, &len)) != TNREC_OK) {
         if (e == TNREC_ENOTFOUND)
             e = tnrec__fail(TNREC_ENOTFOUND, "dataset '%s' has no %s\n"

@@ -34,18 +34,9 @@ struct tnrec_dataset_writer {
     uint64_t records;
 };
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 static tnrec_err mkdir_p(const char *dir)
 {
-    char *p = join(dir, "");
+    char *p = tnr_path_join(dir, "");
     if (!p)
         return tnrec__fail(TNREC_ENOMEM, "out of memory creating '%s'", dir);
     tnrec_err e = TNREC_OK;
@@ -66,7 +57,7 @@ static tnrec_err mkdir_p(const char *dir)
 
 static tnrec_err remove_stale_manifest(const char *dir)
 {
-    char *m = join(dir, TNREC_MANIFEST_NAME);
+    char *m = tnr_path_join(dir, TNREC_MANIFEST_NAME);
     if (!m)
         return tnrec__fail(TNREC_ENOMEM, "out of memory opening dataset '%s'", dir);
     tnrec_err e = TNREC_OK;
@@ -111,7 +102,7 @@ static tnrec_err start_shard(tnrec_dataset_writer *w)
 {
     char name[TNR_PREFIX_MAX + 32];
     snprintf(name, sizeof name, "%s-%05d%s", w->prefix, w->next_shard, TNREC_SHARD_EXT);
-    char *path = join(w->dir, name);
+    char *path = tnr_path_join(w->dir, name);
     char *nm = strdup(name);
     if (!path || !nm) {
         free(path);
@@ -132,7 +123,7 @@ static tnrec_err start_shard(tnrec_dataset_writer *w)
 static tnrec_err finish_shard(tnrec_dataset_writer *w)
 {
     uint64_t records = tnrec_shard_writer_count(w->cur), bytes = tnrec_shard_writer_size(w->cur), checksum = 0;
-    char *path = join(w->dir, w->cur_name);
+    char *path = tnr_path_join(w->dir, w->cur_name);
     char **done = w->ndone < w->done_cap ? w->done : realloc(w->done, (w->done_cap * 2 + 4) * sizeof *done);
     if (!path || !done) {
         free(path);
@@ -235,7 +226,7 @@ tnrec_err tnrec_dataset_writer_close(tnrec_dataset_writer *w, const char *build_
                      "class_counts", tnr_counts_to_json(&w->counts), "class_weights",
                      tnr_weights_to_json(&w->counts), "skipped", w->skipped, "build", build);
     text = root ? json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) : NULL;
-    path = join(w->dir, TNREC_MANIFEST_NAME);
+    path = tnr_path_join(w->dir, TNREC_MANIFEST_NAME);
     if (!text || !path) {
         e = tnrec__fail(TNREC_ENOMEM, "out of memory writing the manifest of '%s'", w->dir);
         goto done;

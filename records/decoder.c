@@ -6,7 +6,6 @@
  * record. It borrows the shard of the last load: the shard must stay open
  * while fields of that record are decoded. */
 #include <stdlib.h>
-#include <xxhash.h>
 #include <zstd.h>
 
 #include "records_internal.h"
@@ -41,19 +40,6 @@ void tnrec_decoder_free(tnrec_decoder *d)
     free(d);
 }
 
-static tnrec_err reserve(uint8_t **buf, size_t *cap, uint64_t need, const char *path)
-{
-    if (need <= *cap)
-        return TNREC_OK;
-    uint8_t *p = realloc(*buf, (size_t)need);
-    if (!p)
-        return tnrec__fail(TNREC_ENOMEM, "out of memory (%llu bytes) decoding a record of '%s'",
-                           (unsigned long long)need, path);
-    *buf = p;
-    *cap = (size_t)need;
-    return TNREC_OK;
-}
-
 static tnrec_err load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i)
 {
     const char *path = s->path;
@@ -61,22 +47,12 @@ static tnrec_err load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i)
         return tnrec__fail(TNREC_ERANGE, "shard '%s': record %llu out of range (%llu records)", path,
                            (unsigned long long)i, (unsigned long long)s->count);
     const tnrec_record_info *r = &s->info[i];
-    /* open() proved offset + size lies inside the record area and raw_size
-     * equals the schema's, which is at most TNR_RECORD_MAX. */
-    tnrec_err e = reserve(&d->comp, &d->comp_cap, r->size, path);
+    /* raw_size equals the schema's, which is at most TNR_RECORD_MAX. */
+    tnrec_err e = tnr_reserve(&d->raw, &d->raw_cap, r->raw_size ? (size_t)r->raw_size : 1, path);
     if (!e)
-        e = reserve(&d->raw, &d->raw_cap, r->raw_size ? r->raw_size : 1, path);
-    if (!e)
-        e = tnr_shard_read(s, d->comp, (size_t)r->size, r->offset);
+        e = tnr_read_frame(s, i, &d->comp, &d->comp_cap);
     if (e)
         return e;
-    if (XXH3_64bits(d->comp, (size_t)r->size) != r->checksum)
-        return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu checksum mismatch\n"
-                                           "hint: the file is damaged; rebuild it or fetch it again",
-                           path, (unsigned long long)i);
-    if (!tnr_frame_ok(d->comp, (size_t)r->size, r->raw_size))
-        return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu is not one checksummed zstd frame of %llu bytes",
-                           path, (unsigned long long)i, (unsigned long long)r->raw_size);
     size_t n = ZSTD_decompressDCtx(d->dctx, d->raw, (size_t)r->raw_size, d->comp, (size_t)r->size);
     if (ZSTD_isError(n))
         return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu does not decompress: %s", path,

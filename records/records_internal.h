@@ -37,11 +37,17 @@ static inline uint32_t tnr_header_len(uint32_t nfields)
     return TNR_HEADER_FIXED + TNR_FIELD_DESC * nfields + 8u;
 }
 
+/* Grows *buf to at least need bytes (doubling); TNREC_ENOMEM names `what`. */
+tnrec_err tnr_reserve(uint8_t **buf, size_t *cap, size_t need, const char *what);
+/* "dir/name" in a new malloc'd string, or NULL. */
+char *tnr_path_join(const char *dir, const char *name);
+
 /* ---- format.c: byte layouts ---- */
 /* Serialise the header of a checked schema into buf (tnr_header_len bytes). */
 void tnr_header_put(uint8_t *buf, const tnrec_schema *s, int zstd_level);
 /* Parse and check a header. buf holds header_len bytes (taken from the
- * header itself and already bounded). name is for messages. */
+ * header itself and already bounded); the caller has checked the magic and
+ * the major version. name is for messages. */
 tnrec_err tnr_header_parse(const uint8_t *buf, uint32_t header_len, const char *name,
                            tnrec_schema *out_schema, uint32_t *out_version, int *out_level);
 void tnr_index_entry_put(uint8_t *p, const tnrec_record_info *info, uint32_t key_len, uint64_t key_off);
@@ -54,8 +60,6 @@ int tnr_frame_ok(const uint8_t *data, size_t size, uint64_t raw_size);
 uint64_t tnr_record_raw_size(const tnrec_schema *s);
 
 /* ---- codec.c: element kernels ---- */
-uint16_t tnr_f32_to_f16(float f);
-float tnr_f16_to_f32(uint16_t h);
 size_t tnr_stored_elem_size(const tnrec_field *f);
 /* Turns one field's input into its stored, possibly shuffled, bytes.
  * dst has tnrec_field_stored_bytes(f) bytes; scratch too (used for shuffle). */
@@ -84,5 +88,8 @@ struct tnrec_shard {
 
 /* Reads len bytes at off of the shard (pread or memcpy); bounds already checked. */
 tnrec_err tnr_shard_read(const tnrec_shard *s, void *buf, size_t len, uint64_t off);
+/* Reads record i's frame (i < count) into *buf (grown as needed), checks
+ * its XXH3 and that it is one checksummed zstd frame of raw_size bytes. */
+tnrec_err tnr_read_frame(const tnrec_shard *s, uint64_t i, uint8_t **buf, size_t *cap);
 
 #endif

@@ -30,6 +30,43 @@ tnrec_err tnr_shard_read(const tnrec_shard *s, void *buf, size_t len, uint64_t o
     return tnrec__pread_full(s->fd, buf, len, off, s->path);
 }
 
+tnrec_err tnr_read_frame(const tnrec_shard *s, uint64_t i, uint8_t **buf, size_t *cap)
+{
+    /* open() proved that offset + size lies inside the record area. */
+    const tnrec_record_info *r = &s->info[i];
+    tnrec_err e = tnr_reserve(buf, cap, (size_t)r->size, s->path);
+    if (!e)
+        e = tnr_shard_read(s, *buf, (size_t)r->size, r->offset);
+    if (e)
+        return e;
+    if (XXH3_64bits(*buf, (size_t)r->size) != r->checksum)
+        return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu checksum mismatch\n"
+                                           "hint: the file is damaged; rebuild it or fetch it again",
+                           s->path, (unsigned long long)i);
+    if (!tnr_frame_ok(*buf, (size_t)r->size, r->raw_size))
+        return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu is not one checksummed zstd frame of %llu bytes",
+                           s->path, (unsigned long long)i, (unsigned long long)r->raw_size);
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_shard_read_blob(tnrec_blob *out, const tnrec_shard *s, uint64_t i)
+{
+    if (!out || !s)
+        return tnrec__fail(TNREC_EINVAL, "tnrec_shard_read_blob: NULL argument");
+    out->size = 0;
+    if (i >= s->count)
+        return tnrec__fail(TNREC_ERANGE, "shard '%s': record %llu out of range (%llu records)", s->path,
+                           (unsigned long long)i, (unsigned long long)s->count);
+    tnrec_err e = tnr_read_frame(s, i, &out->data, &out->cap);
+    if (e)
+        return e;
+    out->size = (size_t)s->info[i].size;
+    out->raw_size = s->info[i].raw_size;
+    out->checksum = s->info[i].checksum;
+    out->zstd_level = s->zstd_level;
+    return TNREC_OK;
+}
+
 static tnrec_err parse_index(tnrec_shard *s, const uint8_t *idx)
 {
     const char *path = s->path;
@@ -175,14 +212,12 @@ done:
 static tnrec_err shard_new(tnrec_shard **out, const char *name)
 {
     tnrec_shard *s = calloc(1, sizeof *s);
-    size_t n = strlen(name) + 1;
-    char *p = malloc(n);
+    char *p = strdup(name);
     if (!s || !p) {
         free(s);
         free(p);
         return tnrec__fail(TNREC_ENOMEM, "out of memory opening shard '%s'", name);
     }
-    memcpy(p, name, n);
     s->path = p;
     s->fd = -1;
     *out = s;

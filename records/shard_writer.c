@@ -48,21 +48,6 @@ tnrec_err tnrec_shard_writer_open(tnrec_shard_writer **out, const char *path, co
     return TNREC_OK;
 }
 
-static tnrec_err grow(uint8_t **buf, size_t *cap, size_t need, const char *path)
-{
-    if (need <= *cap)
-        return TNREC_OK;
-    size_t n = *cap ? *cap : 4096;
-    while (n < need)
-        n *= 2;
-    uint8_t *p = realloc(*buf, n);
-    if (!p)
-        return tnrec__fail(TNREC_ENOMEM, "out of memory growing the index of shard '%s'", path);
-    *buf = p;
-    *cap = n;
-    return TNREC_OK;
-}
-
 static tnrec_err write_header(tnrec_shard_writer *w, int level)
 {
     uint8_t buf[TNR_HEADER_FIXED + TNR_FIELD_DESC * TNREC_MAX_FIELDS + 8];
@@ -114,9 +99,9 @@ tnrec_err tnrec_shard_writer_append(tnrec_shard_writer *w, const tnrec_blob *rec
     if (e)
         return e;
     uint32_t key_len = (uint32_t)strlen(meta->key);
-    e = grow(&w->index, &w->index_cap, (size_t)(w->count + 1) * TNR_INDEX_ENTRY, w->file.path);
+    e = tnr_reserve(&w->index, &w->index_cap, (size_t)(w->count + 1) * TNR_INDEX_ENTRY, w->file.path);
     if (!e)
-        e = grow(&w->keys, &w->keys_cap, w->keys_len + key_len, w->file.path);
+        e = tnr_reserve(&w->keys, &w->keys_cap, w->keys_len + key_len, w->file.path);
     if (e)
         return e;
     if (!w->header_written)
@@ -174,7 +159,7 @@ tnrec_err tnrec_shard_writer_close(tnrec_shard_writer *w, uint64_t *out_index_ch
         goto fail;
     /* Index = entries then keys; written as one piece so its checksum is one pass. */
     size_t entries = (size_t)w->count * TNR_INDEX_ENTRY;
-    if ((e = grow(&w->index, &w->index_cap, entries + w->keys_len, w->file.path)) != TNREC_OK)
+    if ((e = tnr_reserve(&w->index, &w->index_cap, entries + w->keys_len, w->file.path)) != TNREC_OK)
         goto fail;
     if (w->keys_len)
         memcpy(w->index + entries, w->keys, w->keys_len);

@@ -158,6 +158,11 @@ uint64_t tnrec_shard_index_checksum(const tnrec_shard *shard);
 uint32_t tnrec_shard_version(const tnrec_shard *shard);        /* (major << 16) | minor */
 /* Borrowed pointer into the index, or NULL if i is out of range. */
 const tnrec_record_info *tnrec_shard_info(const tnrec_shard *shard, uint64_t i);
+/* Reads record i's compressed frame, as written, into out (grown as
+ * needed, reusable) after checking its checksum: the way to copy records
+ * into another shard or dataset writer without decoding them. out's
+ * zstd_level is the shard header's. Any thread. */
+tnrec_err tnrec_shard_read_blob(tnrec_blob *out, const tnrec_shard *shard, uint64_t i);
 
 /* ---- decoding (one decoder per thread; no allocation per record once warm) ---- */
 typedef struct tnrec_decoder tnrec_decoder;

@@ -5,6 +5,8 @@
 #include "tnrec/config.h"
 #include "tnrec/error.h"
 #include "tnrec/records.h"
+#include "tnrec/synth.h"
+#include "tnrec/ingest.h"
 #include "tnrec/train.h"
 
 #ifdef __cplusplus

@@ -144,7 +144,7 @@ done:
 
 /* float16 conversion on every half value, every tie and its neighbours,
  * overflow and subnormal edges, and random floats. */
-static void test_float16_exhaustive(void)
+static void test_float16_exhaustive(uint32_t shuffle)
 {
     enum { N = 65536 * 4 + 4096 };
     float *x = malloc(N * sizeof *x), *back = malloc(N * sizeof *back);
@@ -182,13 +182,13 @@ static void test_float16_exhaustive(void)
     memset(&schema, 0, sizeof schema);
     schema.nfields = 1;
     uint32_t shape[1] = { (uint32_t)n };
-    fx_field(&schema.fields[0], "x", TNREC_ENC_FLOAT16, TNREC_DTYPE_F32, 1, shape, 1);
+    fx_field(&schema.fields[0], "x", TNREC_ENC_FLOAT16, TNREC_DTYPE_F32, 1, shape, shuffle);
     schema.fields[0].offset = 0.0f;
     schema.fields[0].scale = 1.0f;
     const void *values[1] = { x };
     tnrec_shard *shard = NULL;
     tnrec_decoder *dec = NULL;
-    if (roundtrip(&schema, values, "f16_exhaustive", &shard, &dec)) {
+    if (roundtrip(&schema, values, shuffle ? "f16_exhaustive_shuffled" : "f16_exhaustive", &shard, &dec)) {
         CHECK_OK(tnrec_decoder_field(dec, 0, TNREC_DTYPE_F16, h, N * sizeof *h));
         CHECK_OK(tnrec_decoder_field(dec, 0, TNREC_DTYPE_F32, back, N * sizeof *back));
         size_t bad = 0;
@@ -249,7 +249,8 @@ int main(void)
     for (int e = 0; e < 4; e++)
         for (uint32_t sh = 0; sh < 2; sh++)
             test_encoding(encs[e], sh);
-    test_float16_exhaustive();
+    test_float16_exhaustive(0);
+    test_float16_exhaustive(1);
     test_schema_rules();
     return tnrec_test_result("test_codec");
 }

@@ -1,0 +1,16 @@
+/* ingest/synth_private.h: what the synthesiser's two files share.
+ * synth_storm.c makes a sample (attributes, then fields); synth.c writes
+ * samples as NetCDF-4 files and runs the whole archive. Not installed. */
+#ifndef TNREC_SYNTH_PRIVATE_H
+#define TNREC_SYNTH_PRIVATE_H
+
+#include "tnrec/synth.h"
+
+/* Attributes, coordinates and catalog fields of sample `index` (no big
+ * arrays touched; cheap). Everything is a function of (seed, index). */
+void tnrec__synth_meta(tnrec_synth_sample *out, uint64_t seed, uint64_t index);
+/* The six moments and the range-folded mask of s, whose metadata
+ * tnrec__synth_meta filled for the same seed. */
+void tnrec__synth_fields(tnrec_synth_sample *s, uint64_t seed);
+
+#endif
