@@ -18,7 +18,7 @@
 static const struct { const char *name, *spec; } presets[] = {
     { "seed3d", "c32/0.001,c32/0.001,p122,s0.1,c64/0.001,c64/0.001,p122,s0.1,"
                 "c128/0.001,c128/0.001,p222,s0.1,g,d128/0.01,x0.1,o" },
-    { "tiny", "p122,c8,p222,c16,p122,c16,g,d16,o" },
+    { "tiny", "p122,c16,p122,c16,p222,c32,g,d16,o" },
     { NULL, NULL }
 };
 

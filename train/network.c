@@ -327,11 +327,15 @@ tnrec_err tnrec__net_train_step(tnrec_net *net, const float *x, const float *lab
         return err;
     int cur = 0;
     const float *g = net->dlogits;
-    for (int i = nl - 1; i >= 0; i--) {
+    /* Gradients flow back only as far as the first layer with parameters. */
+    int first = 0;
+    while (first < nl - 1 && m->layers[first].w_len == 0)
+        first++;
+    for (int i = nl - 1; i >= first; i--) {
         const tnrec__layer *L = &m->layers[i];
         const float *in = i ? net->out[i - 1] : x;
         size_t pos = (size_t)n * L->d * L->h * L->w;
-        float *dx = i > 0 ? net->gbuf[cur] : NULL;
+        float *dx = i > first ? net->gbuf[cur] : NULL;
         const float *pw = m->params + L->w_off;
         float *gw = m->grads + L->w_off, *gb = m->grads + L->b_off;
         switch (L->kind) {
