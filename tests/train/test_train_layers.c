@@ -396,10 +396,19 @@ int main(void)
 {
     test_layers();
     test_network_gradcheck();
-    compare_conv(2, 3, 4, 21, 5, 16);
-    compare_conv(1, 2, 3, 19, 12, 32);
-    compare_conv(2, 2, 3, 7, 4, 6);
-    compare_conv(1, 1, 1, 1, 3, 16);
+    /* Every implementation this build has: the direct loops, then oneDNN. */
+    const char *impls[2] = { "direct", "dnnl" };
+    for (int i = 0; i < 2; i++) {
+        if (tnrec_conv3d_use(impls[i]) != TNREC_OK) {
+            printf("conv3d implementation %s not compiled in\n", impls[i]);
+            continue;
+        }
+        compare_conv(2, 3, 4, 21, 5, 16);
+        compare_conv(1, 2, 3, 19, 12, 32);
+        compare_conv(2, 2, 3, 7, 4, 6);
+        compare_conv(1, 1, 1, 1, 3, 16);
+    }
+    CHECK(tnrec_conv3d_use("winograd") == TNREC_EINVAL);
     test_models();
     test_adam();
     return tnrec_test_result("test_train_layers");
