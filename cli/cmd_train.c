@@ -65,7 +65,8 @@ static void progress(void *ctx, const tnrec_epoch_report *r)
     if (!isnan(r->val.loss))
         printf("  val_loss %.4f  val_roc_auc %.4f  val_pr_auc %.4f  val_csi %.4f", r->val.loss, r->val.all.roc_auc,
                r->val.all.pr_auc, r->val.all.csi);
-    printf("  lr %.3g  %.1f s  %.1f samples/s%s%s\n", r->lr, r->seconds, r->samples_per_s, r->improved ? "  *" : "",
+    printf("  lr %.3g  %.1f s (data wait %.1f s)  %.1f samples/s%s%s\n", r->lr, r->seconds, r->data_wait_s, r->samples_per_s,
+           r->improved ? "  *" : "",
            r->stopped ? "  (early stop)" : "");
     fflush(stdout);
 }

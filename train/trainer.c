@@ -327,6 +327,7 @@ typedef struct run {
     int32_t *val_label, *val_cat;
     float cw[2];
     schedule sched;
+    double data_wait;       /* seconds this epoch spent waiting for batches */
 } run;
 
 static tnrec_err write_ckpt(run *r, const char *path)
@@ -347,6 +348,7 @@ static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progre
     rep.lr = r->st.lr;
     rep.seconds = t_epoch;
     rep.samples_per_s = t_epoch > 0 ? (double)r->st.samples / t_epoch : 0;
+    rep.data_wait_s = r->data_wait;
     if ((err = tnrec_metrics_compute(&rep.train, r->st.part_prob, r->st.part_label, r->st.part_cat, r->st.npart)))
         return err;
     rep.train.loss = rep.loss;
@@ -414,6 +416,7 @@ static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progre
         json_object_set_new(line, "lr", json_real(rep.lr));
         json_object_set_new(line, "seconds", json_real(rep.seconds));
         json_object_set_new(line, "samples_per_s", json_real(rep.samples_per_s));
+        json_object_set_new(line, "data_wait_s", json_real(rep.data_wait_s));
         const char *keys[] = { "roc_auc", "pr_auc", "accuracy", "precision", "recall", "far", "f1", "csi", "csi_best", NULL };
         double vals[2][9] = {
             { rep.train.all.roc_auc, rep.train.all.pr_auc, rep.train.all.accuracy, rep.train.all.precision, rep.train.all.recall,
@@ -690,9 +693,13 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
             break;
         double t0 = now_s(), seconds_before = r->st.seconds;
         int interrupted = 0;
+        r->data_wait = 0;
         for (;;) {
             const tnrec_batch *b = NULL;
-            if ((err = tnrec_loader_next(r->train_ld, &b)) || !b)
+            double tw = now_s();
+            err = tnrec_loader_next(r->train_ld, &b);
+            r->data_wait += now_s() - tw;
+            if (err || !b)
                 break;
             double lr = r->st.lr;
             if (r->sched.kind == 1)

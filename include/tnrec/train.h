@@ -253,6 +253,7 @@ void tnrec_train_config_default(tnrec_train_config *out);
 typedef struct tnrec_epoch_report {
     int epoch, epochs;
     double loss, lr, seconds, samples_per_s;
+    double data_wait_s;     /* of seconds, time spent waiting for the loader */
     tnrec_metrics train, val;
     int improved, stopped;
     const char *monitor;
