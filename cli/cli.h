@@ -37,5 +37,8 @@ int cmd_mirror(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 #endif

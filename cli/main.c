@@ -14,6 +14,9 @@ static const tnrec_cmd commands[] = {
     { "synth", cmd_synth, "write a synthetic TorNet archive (catalog + NetCDF samples)" },
     { "build", cmd_build, "TorNet NetCDF samples -> record shards + manifest" },
     { "merge", cmd_merge, "join the parts of a 'build --part K/N' into one dataset" },
+    { "train", cmd_train, "train the tornado detector; --summary prints a model" },
+    { "eval", cmd_eval, "metrics of a checkpoint on a dataset" },
+    { "predict", cmd_predict, "per-sample probabilities of a checkpoint, as CSV" },
     { NULL, NULL, NULL }
 };
 

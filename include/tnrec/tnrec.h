@@ -8,6 +8,7 @@
 #include "tnrec/mirror.h"
 #include "tnrec/synth.h"
 #include "tnrec/ingest.h"
+#include "tnrec/train.h"
 
 #ifdef __cplusplus
 extern "C" {
