@@ -8,8 +8,6 @@
 #include "cli.h"
 
 static const tnrec_cmd commands[] = {
-    { "dump", cmd_dump, "summarise shards or a dataset; records, statistics, .npy" },
-    { "verify", cmd_verify, "check every checksum and the manifest" },
     { "mirror", cmd_mirror, "copy TorNet from Zenodo to a directory or S3 bucket; check a mirror" },
     { "synth", cmd_synth, "write a synthetic TorNet archive (catalog + NetCDF samples)" },
     { "build", cmd_build, "TorNet NetCDF samples -> record shards + manifest" },
@@ -17,6 +15,8 @@ static const tnrec_cmd commands[] = {
     { "train", cmd_train, "train the tornado detector; --summary prints a model" },
     { "eval", cmd_eval, "metrics of a checkpoint on a dataset" },
     { "predict", cmd_predict, "per-sample probabilities of a checkpoint, as CSV" },
+    { "dump", cmd_dump, "summarise shards or a dataset; records, statistics, .npy" },
+    { "verify", cmd_verify, "check every checksum and the manifest" },
     { NULL, NULL, NULL }
 };
 
