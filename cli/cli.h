@@ -33,6 +33,12 @@ int cli_parse_u64(const char *s, unsigned long long *out);
 
 int cmd_dump(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_mirror(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 #endif

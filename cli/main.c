@@ -8,9 +8,15 @@
 #include "cli.h"
 
 static const tnrec_cmd commands[] = {
+    { "mirror", cmd_mirror, "copy TorNet from Zenodo to a directory or S3 bucket; check a mirror" },
+    { "synth", cmd_synth, "write a synthetic TorNet archive (catalog + NetCDF samples)" },
+    { "build", cmd_build, "TorNet NetCDF samples -> record shards + manifest" },
+    { "merge", cmd_merge, "join the parts of a 'build --part K/N' into one dataset" },
+    { "train", cmd_train, "train the tornado detector; --summary prints a model" },
+    { "eval", cmd_eval, "metrics of a checkpoint on a dataset" },
+    { "predict", cmd_predict, "per-sample probabilities of a checkpoint, as CSV" },
     { "dump", cmd_dump, "summarise shards or a dataset; records, statistics, .npy" },
     { "verify", cmd_verify, "check every checksum and the manifest" },
-    { "synth", cmd_synth, "write a synthetic TorNet archive (catalog + NetCDF samples)" },
     { NULL, NULL, NULL }
 };
 

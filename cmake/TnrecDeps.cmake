@@ -19,6 +19,11 @@ tnrec_require_pkg(HDF5 hdf5 libhdf5-dev)
 tnrec_require_pkg(ZLIB zlib zlib1g-dev)
 list(APPEND TNREC_PRIVATE_LIBS PkgConfig::ZSTD PkgConfig::XXHASH PkgConfig::JANSSON
      PkgConfig::NETCDF PkgConfig::HDF5 PkgConfig::ZLIB m)
+# tnrec build: libdeflate inflates HDF5 chunks outside the HDF5 lock;
+# libarchive streams the year tarballs.
+tnrec_require_pkg(LIBDEFLATE libdeflate libdeflate-dev)
+tnrec_require_pkg(LIBARCHIVE libarchive libarchive-dev)
+list(APPEND TNREC_PRIVATE_LIBS PkgConfig::LIBDEFLATE PkgConfig::LIBARCHIVE)
 find_package(Threads REQUIRED)
 list(APPEND TNREC_PRIVATE_LIBS Threads::Threads)
 

@@ -97,12 +97,22 @@ void tnrec__atomic_abort(tnrec_atomic_file *f)
 
 tnrec_err tnrec__atomic_commit(tnrec_atomic_file *f)
 {
+    /* Everything that can fail for lack of memory happens before the
+     * rename, so that an error never comes after the file appeared. */
+    char *dir_copy = dup_str(f->path);
+    if (!dir_copy) {
+        tnrec_err e = tnrec__fail(TNREC_ENOMEM, "out of memory committing '%s'", f->path);
+        tnrec__atomic_abort(f);
+        return e;
+    }
     if (fsync(f->fd) != 0) {
+        free(dir_copy);
         tnrec_err e = tnrec__fail_errno(TNREC_EIO, errno, "cannot fsync '%s'", f->tmp_path);
         tnrec__atomic_abort(f);
         return e;
     }
     if (close(f->fd) != 0) {
+        free(dir_copy);
         tnrec_err e = tnrec__fail_errno(TNREC_EIO, errno, "cannot close '%s'", f->tmp_path);
         unlink(f->tmp_path);
         atomic_release(f);
@@ -110,17 +120,13 @@ tnrec_err tnrec__atomic_commit(tnrec_atomic_file *f)
     }
     f->fd = -1;
     if (rename(f->tmp_path, f->path) != 0) {
+        free(dir_copy);
         tnrec_err e = tnrec__fail_errno(TNREC_EIO, errno, "cannot rename '%s' to '%s'", f->tmp_path, f->path);
         unlink(f->tmp_path);
         atomic_release(f);
         return e;
     }
-    char *dir_copy = dup_str(f->path);
-    tnrec_err e = TNREC_OK;
-    if (!dir_copy)
-        e = tnrec__fail(TNREC_ENOMEM, "out of memory after writing '%s'", f->path);
-    else
-        e = tnrec__fsync_dir(dirname(dir_copy));
+    tnrec_err e = tnrec__fsync_dir(dirname(dir_copy));
     free(dir_copy);
     atomic_release(f);
     return e;

@@ -41,10 +41,12 @@ typedef enum tnrec_dtype {
  * RAW keeps the input elements of `dtype` bit for bit. The three float
  * encodings take float32 physical values (NaN = no data), normalise them
  * in float32 as (x - offset) / scale and store:
- *   FLOAT32: the normalised value, no-data as `nodata`;
- *   FLOAT16: the same rounded to IEEE half (nearest even), no-data as `nodata`;
+ *   FLOAT32: the normalised value, no-data as NaN (decoded as `nodata`);
+ *   FLOAT16: the same rounded to IEEE half (nearest even), no-data as NaN
+ *            (decoded as `nodata`);
  *   UINT8:   code 1 + round((clamp(n, qmin, qmax) - qmin) / (qmax - qmin) * 254),
- *            code 0 reserved for no data (decoded as `nodata`). */
+ *            code 0 reserved for no data (decoded as `nodata`).
+ * Because no-data is stored apart from every value, the decoded mask is exact. */
 typedef enum tnrec_encoding {
     TNREC_ENC_RAW = 0, TNREC_ENC_FLOAT32 = 1, TNREC_ENC_FLOAT16 = 2, TNREC_ENC_UINT8 = 3
 } tnrec_encoding;
@@ -97,6 +99,7 @@ typedef struct tnrec_blob {
     size_t size, cap;
     uint64_t raw_size;
     uint64_t checksum;
+    int zstd_level;                         /* level the encoder used (the shard header records it) */
 } tnrec_blob;
 void tnrec_blob_free(tnrec_blob *blob);     /* frees data; blob itself is the caller's */
 
@@ -143,6 +146,9 @@ void tnrec_shard_writer_abort(tnrec_shard_writer *w);
 typedef struct tnrec_shard tnrec_shard;
 /* Reads and checks header, trailer and index. Errors name the path. */
 tnrec_err tnrec_shard_open(tnrec_shard **out, const char *path);
+/* The same for a shard held in memory (e.g. fetched over the network).
+ * data is borrowed and must outlive the shard; name is used in messages. */
+tnrec_err tnrec_shard_open_mem(tnrec_shard **out, const char *name, const void *data, size_t size);
 void tnrec_shard_close(tnrec_shard *shard);                     /* accepts NULL */
 const char *tnrec_shard_path(const tnrec_shard *shard);         /* borrowed, lives with shard */
 const tnrec_schema *tnrec_shard_schema(const tnrec_shard *shard);
@@ -152,6 +158,11 @@ uint64_t tnrec_shard_index_checksum(const tnrec_shard *shard);
 uint32_t tnrec_shard_version(const tnrec_shard *shard);        /* (major << 16) | minor */
 /* Borrowed pointer into the index, or NULL if i is out of range. */
 const tnrec_record_info *tnrec_shard_info(const tnrec_shard *shard, uint64_t i);
+/* Reads record i's compressed frame, as written, into out (grown as
+ * needed, reusable) after checking its checksum: the way to copy records
+ * into another shard or dataset writer without decoding them. out's
+ * zstd_level is the shard header's. Any thread. */
+tnrec_err tnrec_shard_read_blob(tnrec_blob *out, const tnrec_shard *shard, uint64_t i);
 
 /* ---- decoding (one decoder per thread; no allocation per record once warm) ---- */
 typedef struct tnrec_decoder tnrec_decoder;
@@ -164,8 +175,9 @@ tnrec_err tnrec_decoder_load(tnrec_decoder *dec, const tnrec_shard *shard, uint6
  * Float encodings decode to TNREC_DTYPE_F32 (normalised, no data = nodata)
  * or TNREC_DTYPE_F16; RAW fields decode only to their own dtype. */
 tnrec_err tnrec_decoder_field(tnrec_decoder *dec, uint32_t f, tnrec_dtype as, void *dst, size_t dst_cap);
-/* Decodes field f and also marks no-data gates: mask[k] = 1 where element k
- * had no data (float encodings; all 0 for RAW). mask has tnrec_field_elems bytes. */
+/* Decodes field f as float32 and also marks no-data gates: mask[k] = 1 where
+ * element k had no data (float encodings; all 0 for a RAW float32 field, and
+ * TNREC_EINVAL for RAW fields of other dtypes). mask has tnrec_field_elems bytes. */
 tnrec_err tnrec_decoder_field_mask(tnrec_decoder *dec, uint32_t f, float *dst, size_t dst_cap, uint8_t *mask);
 
 /* ---- verification ---- */

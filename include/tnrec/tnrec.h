@@ -5,7 +5,10 @@
 #include "tnrec/config.h"
 #include "tnrec/error.h"
 #include "tnrec/records.h"
+#include "tnrec/mirror.h"
 #include "tnrec/synth.h"
+#include "tnrec/ingest.h"
+#include "tnrec/train.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,88 @@
+/* cli/cmd_eval.c: `tnrec eval`: metrics of a checkpoint on a dataset. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define CMD "eval"
+
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: tnrec eval [options] CHECKPOINT DATASET\n"
+            "\n"
+            "Run a trained model over DATASET and print its metrics: ROC-AUC, PR-AUC\n"
+            "(average precision), and at probability 0.5 accuracy, precision, recall\n"
+            "(POD), false-alarm ratio, F1, CSI; the best CSI over all thresholds; the\n"
+            "same per category (TOR, NUL, WRN). CHECKPOINT is a .tnck file or a run\n"
+            "directory (its best.tnck).\n"
+            "\n"
+            "options:\n"
+            "  --json        one JSON object: roc_auc, pr_auc, accuracy, precision, recall,\n"
+            "                far, f1, csi, csi_best, csi_best_threshold, n, positives, tp,\n"
+            "                fp, fn, tn, loss, categories {TOR, NUL, WRN}\n"
+            "  --batch N     inference batch (default 32)\n"
+            "  --threads N   decode threads (default 2)\n"
+            "  -h, --help    this text\n"
+            "\n"
+            "example: tnrec eval runs/tiny data/test\n");
+}
+
+static void row(const char *name, const tnrec_binary_metrics *b)
+{
+    printf("%-6s %7llu %6llu  %7.4f %7.4f  %7.4f %7.4f %7.4f %7.4f %7.4f %7.4f  %7.4f @ %.3f\n", name,
+           (unsigned long long)b->n, (unsigned long long)b->positives, b->roc_auc, b->pr_auc, b->accuracy,
+           b->precision, b->recall, b->far, b->f1, b->csi, b->csi_best, b->csi_best_threshold);
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        print_usage(stdout);
+        return TNREC_EXIT_OK;
+    }
+    int json = 0;
+    unsigned long long batch = 32, threads = 2;
+    const char *pos[2] = { NULL, NULL };
+    int npos = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(argv[i], "--batch") == 0 || strcmp(argv[i], "--threads") == 0) {
+            unsigned long long *dst = argv[i][2] == 'b' ? &batch : &threads;
+            if (i + 1 >= argc || cli_parse_u64(argv[i + 1], dst) || *dst < 1 || *dst > 65536)
+                return cli_usage_error(CMD, "%s needs a positive integer", argv[i]);
+            i++;
+        } else if (argv[i][0] == '-' && argv[i][1])
+            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+        else if (npos < 2)
+            pos[npos++] = argv[i];
+        else
+            return cli_usage_error(CMD, "too many arguments ('%s')", argv[i]);
+    }
+    if (npos != 2)
+        return cli_usage_error(CMD, "need CHECKPOINT and DATASET");
+    tnrec_metrics m;
+    tnrec_err err = tnrec_eval_run(&m, pos[0], pos[1], NULL, (int)batch, (int)threads);
+    if (err)
+        return cli_fail(CMD, err);
+    if (json) {
+        char *s = NULL;
+        if ((err = tnrec_metrics_json(&m, &s)))
+            return cli_fail(CMD, err);
+        puts(s);
+        free(s);
+        return TNREC_EXIT_OK;
+    }
+    printf("checkpoint %s\ndataset    %s\nloss       %.4f\n\n", pos[0], pos[1], m.loss);
+    printf("%-6s %7s %6s  %7s %7s  %7s %7s %7s %7s %7s %7s  %s\n", "", "n", "pos", "roc_auc", "pr_auc", "acc", "prec",
+           "recall", "far", "f1", "csi", "csi_best @ threshold");
+    row("all", &m.all);
+    const char *names[3] = { "TOR", "NUL", "WRN" };
+    for (int c = 0; c < 3; c++)
+        if (m.category[c].n)
+            row(names[c], &m.category[c]);
+    printf("\nthreshold 0.5 (p > 0.5 is a detection); NaN where a category has one class\n");
+    return TNREC_EXIT_OK;
+}

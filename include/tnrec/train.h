@@ -1,0 +1,285 @@
+/* tnrec/train.h: the tornado detector: layers, models, optimiser, metrics,
+ * loader, training runs, checkpoints, evaluation.
+ *
+ * Tensors are float arrays in NDHWC order (batch, frame, azimuth, range,
+ * channel), C order. Conv3D kernels are laid out [kd][kh][kw][cin][cout]
+ * and Dense weights [in][out], as Keras stores them.
+ *
+ * Three levels:
+ *  - tnrec_ref_*: the reference layers in double precision (plain loops, the
+ *    ground truth for gradient checks and for the fast path);
+ *  - tnrec_conv3d_*: the fast float kernels the trainer runs;
+ *  - models (tnrec_model), workspaces (tnrec_net), optimiser, loader and
+ *    the training / evaluation runs built on them. */
+#ifndef TNREC_TRAIN_H
+#define TNREC_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tnrec/error.h"
+#include "tnrec/records.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- reference layers (double precision; outputs first) ----
+ * Shapes: n batch, d frames, h azimuth, w range, c / ci / co channels.
+ * Backward functions overwrite (never accumulate into) their outputs; any
+ * output pointer of a backward function may be NULL to skip it. */
+void tnrec_ref_conv3d_forward(double *y, const double *x, const double *k, const double *b,
+                              int n, int d, int h, int w, int ci, int co);
+void tnrec_ref_conv3d_backward(double *dx, double *dk, double *db, const double *x,
+                               const double *k, const double *dy, int n, int d, int h, int w,
+                               int ci, int co);
+/* m = number of positions (n*d*h*w); mean and var (biased) per channel out. */
+void tnrec_ref_batchnorm_forward_train(double *y, double *mean, double *var, const double *x,
+                                       const double *gamma, const double *beta, size_t m, int c,
+                                       double eps);
+void tnrec_ref_batchnorm_forward_infer(double *y, const double *x, const double *gamma,
+                                       const double *beta, const double *moving_mean,
+                                       const double *moving_var, size_t m, int c, double eps);
+void tnrec_ref_batchnorm_backward(double *dx, double *dgamma, double *dbeta, const double *x,
+                                  const double *gamma, const double *mean, const double *var,
+                                  const double *dy, size_t m, int c, double eps);
+void tnrec_ref_leaky_relu_forward(double *y, const double *x, size_t len, double alpha);
+void tnrec_ref_leaky_relu_backward(double *dx, const double *x, const double *dy, size_t len,
+                                   double alpha);
+/* 'valid' pooling: output extent floor(d/pd) x floor(h/ph) x floor(w/pw). */
+void tnrec_ref_maxpool3d_forward(double *y, const double *x, int n, int d, int h, int w, int c,
+                                 int pd, int ph, int pw);
+void tnrec_ref_maxpool3d_backward(double *dx, const double *x, const double *dy, int n, int d,
+                                  int h, int w, int c, int pd, int ph, int pw);
+/* Multiplies x[i][p][ch] by scale[i][ch] for p < s: SpatialDropout3D (s =
+ * d*h*w) and Dropout (s = 1) once the mask is drawn. */
+void tnrec_ref_channel_scale_forward(double *y, const double *x, const double *scale, int n,
+                                     size_t s, int c);
+void tnrec_ref_channel_scale_backward(double *dx, const double *dy, const double *scale, int n,
+                                      size_t s, int c);
+/* Dropout masks: scale[i] = 0 with probability rate, else 1/(1-rate),
+ * drawn from (seed, stream, i) alone so any rank can draw any part. */
+void tnrec_ref_dropout_mask(double *scale, size_t count, double rate, uint64_t seed,
+                            uint64_t stream, uint64_t first);
+void tnrec_ref_global_maxpool_forward(double *y, const double *x, int n, size_t s, int c);
+void tnrec_ref_global_maxpool_backward(double *dx, const double *x, const double *dy, int n,
+                                       size_t s, int c);
+void tnrec_ref_dense_forward(double *y, const double *x, const double *wt, const double *b,
+                             int n, int in, int out);
+void tnrec_ref_dense_backward(double *dx, double *dw, double *db, const double *x,
+                              const double *wt, const double *dy, int n, int in, int out);
+/* Weighted binary cross-entropy from logits z (stable form):
+ * sum_i weight_i * (max(z,0) - z*y + log(1 + exp(-|z|))) / denom.
+ * dz (may be NULL) receives the gradient. */
+double tnrec_ref_bce_logits(double *dz, const double *z, const double *label,
+                            const double *weight, int n, double denom);
+
+/* ---- fast float kernels (the trainer's path; checked against the reference) ---- */
+tnrec_err tnrec_conv3d_forward(float *y, const float *x, const float *k, const float *b, int n,
+                               int d, int h, int w, int ci, int co);
+/* dx may be NULL (first layer). dk and db are overwritten. */
+tnrec_err tnrec_conv3d_backward(float *dx, float *dk, float *db, const float *x, const float *k,
+                                const float *dy, int n, int d, int h, int w, int ci, int co);
+/* Name of the convolution implementation in use: "direct" (the built-in
+ * loops, the default) or "dnnl" (oneDNN, when compiled in and chosen by
+ * TNREC_CONV=dnnl in the environment or tnrec_conv3d_use). */
+const char *tnrec_conv3d_impl(void);
+/* Selects the implementation ("direct" or "dnnl") for this process. */
+tnrec_err tnrec_conv3d_use(const char *name);
+
+/* ---- models ---- */
+typedef struct tnrec_model tnrec_model;
+
+/* Input of a model: frames x azimuth x range x channels. */
+typedef struct tnrec_input_shape {
+    int frames, height, width, channels;
+} tnrec_input_shape;
+
+/* Creates a model from a preset name ("seed3d", "tiny") or a text spec
+ * (see docs/train.md): comma-separated layers
+ *   cN[/L2]  Conv3D N filters 3x3x3 'same' + BatchNorm + LeakyReLU(0.1)
+ *   pDHW     MaxPool3D with pool size (D,H,W), e.g. p122
+ *   sR       SpatialDropout3D with rate R, e.g. s0.1
+ *   g        GlobalMaxPool3D
+ *   dN[/L2]  Dense N + LeakyReLU(0.1)
+ *   xR       Dropout with rate R
+ *   o        Dense 1, the logit of the sigmoid output (last, once)
+ * /L2 sets that layer's kernel L2 factor (Keras: lambda * sum w^2).
+ * Weights are initialised as Keras does (Glorot uniform kernels, zero
+ * biases, BN gamma 1, beta 0, moving mean 0, variance 1) from seed. */
+tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_input_shape *in,
+                             uint64_t seed);
+void tnrec_model_free(tnrec_model *m);                 /* accepts NULL */
+/* The expanded spec (presets resolved). Borrowed, lives with m. */
+const char *tnrec_model_spec(const tnrec_model *m);
+const tnrec_input_shape *tnrec_model_input(const tnrec_model *m);
+/* Parameters counted as Keras does (BN's moving mean and variance included). */
+uint64_t tnrec_model_param_count(const tnrec_model *m);
+/* Trainable parameters, one flat array (borrowed, lives with m) and its length. */
+float *tnrec_model_params(tnrec_model *m);
+size_t tnrec_model_trainable_count(const tnrec_model *m);
+/* Gradient of the last training step, same layout as the parameters. */
+float *tnrec_model_grads(tnrec_model *m);
+/* Non-trainable state (BN moving means and variances), flat. */
+float *tnrec_model_state(tnrec_model *m);
+size_t tnrec_model_state_count(const tnrec_model *m);
+/* The layer table as text (layer, output shape, parameters, total), like
+ * Keras' model.summary(). *out is malloc'd; free() it. */
+tnrec_err tnrec_model_summary(const tnrec_model *m, char **out);
+
+/* Whole-network loss and gradient in double precision with the reference
+ * layers, for gradient checks: training mode (batch statistics, dropout
+ * masks from dropout_seed), params in the layout of tnrec_model_params.
+ * Loss = sum_i w_i bce_i / n + L2 terms. grad may be NULL. */
+tnrec_err tnrec_model_ref_loss(double *out_loss, double *grad, const tnrec_model *m,
+                               const double *params, const double *x, const double *label,
+                               const double *weight, int n, uint64_t dropout_seed);
+
+/* ---- workspaces: running a model on batches ---- */
+typedef struct tnrec_net tnrec_net;
+tnrec_err tnrec_net_create(tnrec_net **out, tnrec_model *m, int max_batch);
+void tnrec_net_free(tnrec_net *net);                   /* accepts NULL */
+/* One training step's forward and backward in float on the fast path:
+ * batch statistics (BN moving statistics updated), dropout from
+ * dropout_seed, loss as tnrec_model_ref_loss, gradient into
+ * tnrec_model_grads (overwritten). logits (may be NULL) receives n values. */
+tnrec_err tnrec_net_train_step(tnrec_net *net, const float *x, const float *label,
+                               const float *weight, int n, uint64_t dropout_seed,
+                               float *logits, double *out_loss);
+/* Inference: moving statistics, no dropout. logits receives n values. */
+tnrec_err tnrec_net_predict(tnrec_net *net, const float *x, int n, float *logits);
+
+/* ---- optimiser ---- */
+typedef enum tnrec_optimizer_kind { TNREC_OPT_ADAM = 0, TNREC_OPT_ADAMW = 1 } tnrec_optimizer_kind;
+typedef struct tnrec_optim_config {
+    tnrec_optimizer_kind kind;
+    double beta1, beta2, epsilon;   /* Keras defaults 0.9, 0.999, 1e-7 */
+    double weight_decay;            /* AdamW only (Keras default 0.004) */
+    double clipvalue;               /* > 0: clip each gradient element to [-v, v] */
+    double clipnorm;                /* > 0: rescale each tensor's gradient to norm <= v */
+} tnrec_optim_config;
+void tnrec_optim_config_default(tnrec_optim_config *out, tnrec_optimizer_kind kind);
+typedef struct tnrec_optim tnrec_optim;
+tnrec_err tnrec_optim_create(tnrec_optim **out, const tnrec_optim_config *cfg, const tnrec_model *m);
+void tnrec_optim_free(tnrec_optim *opt);               /* accepts NULL */
+/* Applies clipping, then one Adam(W) update with learning rate lr using
+ * the model's current gradient. */
+tnrec_err tnrec_optim_step(tnrec_optim *opt, tnrec_model *m, double lr);
+uint64_t tnrec_optim_iterations(const tnrec_optim *opt);
+
+/* ---- metrics ---- */
+typedef struct tnrec_binary_metrics {
+    uint64_t n, positives;
+    double roc_auc, pr_auc;          /* exact (sklearn roc_auc_score, average_precision_score); NaN if one class */
+    double accuracy, precision, recall, far, f1, csi;  /* at threshold 0.5 */
+    uint64_t tp, fp, fn, tn;
+    double csi_best, csi_best_threshold;  /* best CSI over all thresholds (predict positive if p >= t) */
+    double mean_probability;
+} tnrec_binary_metrics;
+typedef struct tnrec_metrics {
+    double loss;                      /* NaN unless set by the caller */
+    tnrec_binary_metrics all;
+    tnrec_binary_metrics category[3]; /* TOR, NUL, WRN */
+} tnrec_metrics;
+/* category may be NULL (per-category parts then have n = 0). */
+tnrec_err tnrec_metrics_compute(tnrec_metrics *out, const float *prob, const int32_t *label,
+                                const int32_t *category, size_t n);
+/* JSON object text of the metrics (keys roc_auc, pr_auc, accuracy,
+ * precision, recall, far, f1, csi, csi_best, csi_best_threshold, n,
+ * positives, tp, fp, fn, tn, loss and "categories": {"TOR": {...}, ...}).
+ * *out is malloc'd; free() it. */
+tnrec_err tnrec_metrics_json(const tnrec_metrics *m, char **out);
+
+/* ---- loader ---- */
+typedef struct tnrec_loader_config {
+    const char *variables;  /* comma-separated fields; NULL: "DBZ,VEL,KDP,RHOHV,ZDR,WIDTH" */
+    int frames;             /* last N frames; 0: all */
+    int mask;               /* 1: add range_folded_mask as one channel per sweep */
+    int batch;              /* global batch size */
+    int threads;            /* decode threads (0: 2) */
+    int prefetch;           /* batches decoded ahead (0: 2) */
+    int shuffle;            /* 1: new permutation every epoch from seed */
+    uint64_t seed;
+    int rank, world;        /* this process' part of each global batch; world 0 means 1 */
+    float class_weight[2];  /* per-sample weight by label; 0,0 means 1,1 */
+} tnrec_loader_config;
+
+typedef struct tnrec_batch {
+    int n;                  /* samples of this rank in this batch */
+    int global_n;           /* samples in the whole global batch */
+    int global_first;       /* position of this rank's first sample in the global batch */
+    uint64_t step;          /* batch number within the epoch */
+    float *x;               /* n x frames x height x width x channels */
+    float *label, *weight;  /* n each */
+    int32_t *category;      /* n */
+    uint64_t *index;        /* dataset record index of each sample */
+} tnrec_batch;
+
+typedef struct tnrec_loader tnrec_loader;
+/* ds is borrowed and must outlive the loader. */
+tnrec_err tnrec_loader_create(tnrec_loader **out, const tnrec_dataset *ds,
+                              const tnrec_loader_config *cfg);
+void tnrec_loader_free(tnrec_loader *l);               /* accepts NULL; stops the threads */
+/* Input shape of the batches this loader makes. */
+tnrec_input_shape tnrec_loader_shape(const tnrec_loader *l);
+uint64_t tnrec_loader_steps(const tnrec_loader *l);   /* batches per epoch */
+/* Starts (or restarts) decoding epoch `epoch` at batch `step`. */
+tnrec_err tnrec_loader_start(tnrec_loader *l, uint64_t epoch, uint64_t step);
+/* Next ready batch: *out borrowed, valid until the next call; NULL at the
+ * end of the epoch. A bad record fails with the shard and record named. */
+tnrec_err tnrec_loader_next(tnrec_loader *l, const tnrec_batch **out);
+
+/* ---- training runs ---- */
+typedef struct tnrec_train_config {
+    const char *train_path, *val_path, *run_dir;
+    const char *model;                /* preset or spec; NULL: "tiny" */
+    int epochs, batch;
+    uint64_t seed;
+    double lr;
+    tnrec_optim_config optim;
+    const char *schedule;   /* "constant", "exp:RATE:STEPS", "plateau:FACTOR:PATIENCE[:MIN_LR]" */
+    int patience;           /* early stopping; 0: off */
+    const char *monitor;    /* "val_loss" (min) or val_roc_auc, val_pr_auc, val_csi, val_accuracy, loss ... */
+    const char *class_weights; /* "balanced" (NULL), "none" or "W0,W1" */
+    const char *variables;
+    int frames, mask;
+    int threads;            /* loader threads */
+    uint64_t checkpoint_every; /* also checkpoint every N steps mid-epoch; 0: epoch ends only */
+    uint64_t max_steps;     /* stop (with a checkpoint) after N steps in this call; 0: no limit */
+    int resume;             /* continue from run_dir/last.tnck */
+} tnrec_train_config;
+void tnrec_train_config_default(tnrec_train_config *out);
+
+typedef struct tnrec_epoch_report {
+    int epoch, epochs;
+    double loss, lr, seconds, samples_per_s;
+    double data_wait_s;     /* of seconds, time spent waiting for the loader */
+    tnrec_metrics train, val;
+    int improved, stopped;
+    const char *monitor;
+    double monitor_value;
+} tnrec_epoch_report;
+typedef void (*tnrec_train_progress_cb)(void *ctx, const tnrec_epoch_report *r);
+
+/* Runs a training: checkpoints go to run_dir (last.tnck each epoch,
+ * best.tnck when the monitored metric improves), metrics to
+ * run_dir/metrics.jsonl. With MPI compiled in and several ranks, gradients
+ * are all-reduced and only rank 0 writes. */
+tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb cb, void *ctx);
+
+/* Checkpoint path for a file or a run directory (its best.tnck, else
+ * last.tnck). *out is malloc'd; free() it. */
+tnrec_err tnrec_checkpoint_resolve(char **out, const char *path);
+/* Loads the model (weights and BN state) of a checkpoint. */
+tnrec_err tnrec_checkpoint_load_model(tnrec_model **out, const char *path);
+
+/* Evaluates a checkpoint on a dataset: metrics into out; if csv_path is not
+ * NULL, also writes one row per sample atomically with the columns
+ * key,event_id,time,category,label,probability. */
+tnrec_err tnrec_eval_run(tnrec_metrics *out, const char *checkpoint, const char *dataset,
+                         const char *csv_path, int batch, int threads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

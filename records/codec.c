@@ -1,0 +1,387 @@
+/* records/codec.c: element kernels: normalisation, IEEE half conversion,
+ * uint8 quantisation, byte shuffle (docs/format.md 2.3, 2.4).
+ *
+ * Portable C whose loops the compiler can vectorise, plus one x86-64 path
+ * for the float16 encoder (F16C's vcvtps2ph rounds to nearest even like
+ * f32_to_f16, so both give the same bits; test_codec runs both, the
+ * portable one with TNREC_CODEC_PORTABLE=1). The branchy scalar
+ * conversion was the largest single cost of `tnrec build`. No allocation: callers pass every buffer, and
+ * no alignment is assumed of them (element access goes through memcpy).
+ * No-data of the float encodings is stored as a canonical NaN (float32,
+ * float16) or code 0 (uint8), so a decoded mask is exact; the decoder
+ * substitutes the field's nodata value. */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define TNR_HAVE_F16C_PATH 1
+#else
+#define TNR_HAVE_F16C_PATH 0
+#endif
+
+#include "records_internal.h"
+
+#define F16_NAN 0x7e00u
+#define F32_NAN_BITS 0x7fc00000u
+
+/* Element access through memcpy: caller buffers need no alignment. */
+static inline float ld_f32(const void *p, size_t k)
+{
+    float v;
+    memcpy(&v, (const uint8_t *)p + 4 * k, 4);
+    return v;
+}
+static inline void st_f32(void *p, size_t k, float v) { memcpy((uint8_t *)p + 4 * k, &v, 4); }
+static inline uint16_t ld_u16(const void *p, size_t k)
+{
+    uint16_t v;
+    memcpy(&v, (const uint8_t *)p + 2 * k, 2);
+    return v;
+}
+static inline void st_u16(void *p, size_t k, uint16_t v) { memcpy((uint8_t *)p + 2 * k, &v, 2); }
+
+/* ---- IEEE binary16 <-> binary32 ---- */
+
+static uint16_t f32_to_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) {
+        if (ax == 0x7f800000u)
+            return (uint16_t)(sign | 0x7c00u);
+        /* NaN: keep it quiet and keep the top payload bits. */
+        return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
+    }
+    if (ax >= 0x477ff000u) /* >= 65520: rounds to infinity */
+        return (uint16_t)(sign | 0x7c00u);
+    if (ax < 0x38800000u) { /* below 2^-14: half subnormal or zero */
+        if (ax < 0x33000000u) /* below 2^-25: rounds to zero */
+            return sign;
+        uint32_t e = ax >> 23;               /* 102..112 */
+        uint32_t m = (ax & 0x7fffffu) | 0x800000u;
+        uint32_t shift = 126u - e;           /* 14..24 */
+        uint32_t r = m >> shift;
+        uint32_t rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+        if (rem > half || (rem == half && (r & 1u)))
+            r++;
+        return (uint16_t)(sign | r);
+    }
+    uint32_t h = ((ax >> 23) - 112u) << 10 | ((ax >> 13) & 0x3ffu);
+    uint32_t rem = ax & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u)))
+        h++; /* a carry into the exponent is the right result */
+    return (uint16_t)(sign | h);
+}
+
+/* binary16 bits -> binary32 bits, exact for every value, without branches
+ * (vectorisable): normals and subnormals are rebiased by multiplying by
+ * 2^112; infinities and NaNs keep their payload. */
+static inline uint32_t h2f_bits(uint32_t h)
+{
+    uint32_t em = h & 0x7fffu, bits = em << 13;
+    float f;
+    memcpy(&f, &bits, 4);
+    f *= 0x1p112f;
+    memcpy(&bits, &f, 4);
+    uint32_t special = 0x7f800000u | ((em & 0x3ffu) << 13);
+    bits = em >= 0x7c00u ? special : bits;
+    return bits | (h & 0x8000u) << 16;
+}
+
+/* ---- float16 encode loop: portable and F16C ---- */
+
+static void encode_f16_portable(const void *src, uint8_t *out, size_t from, size_t n, float off, float scale)
+{
+    for (size_t k = from; k < n; k++) {
+        float x = ld_f32(src, k);
+        st_u16(out, k, isnan(x) ? (uint16_t)F16_NAN : f32_to_f16((x - off) / scale));
+    }
+}
+
+#if TNR_HAVE_F16C_PATH
+__attribute__((target("avx,f16c")))
+static void encode_f16_f16c(const void *src, uint8_t *out, size_t n, float off, float scale)
+{
+    const __m256 voff = _mm256_set1_ps(off), vscale = _mm256_set1_ps(scale);
+    const __m128i vnan = _mm_set1_epi16((short)F16_NAN);
+    const uint8_t *s = src;
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256 x = _mm256_loadu_ps((const float *)(const void *)(s + 4 * k));
+        __m256 v = _mm256_div_ps(_mm256_sub_ps(x, voff), vscale);
+        __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m256i nan32 = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+        __m128i nan16 = _mm_packs_epi32(_mm256_castsi256_si128(nan32), _mm256_extractf128_si256(nan32, 1));
+        _mm_storeu_si128((__m128i *)(void *)(out + 2 * k), _mm_blendv_epi8(h, vnan, nan16));
+    }
+    encode_f16_portable(src, out, k, n, off, scale);
+}
+#endif
+
+/* 1 when the F16C path is usable and not switched off by the environment.
+ * Decided once; every thread computes the same answer. */
+static int use_f16c(void)
+{
+#if TNR_HAVE_F16C_PATH
+    static atomic_int state = -1;
+    int v = atomic_load_explicit(&state, memory_order_relaxed);
+    if (v < 0) {
+        const char *env = getenv("TNREC_CODEC_PORTABLE");
+        v = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c") && !(env && env[0] == '1');
+        atomic_store_explicit(&state, v, memory_order_relaxed);
+    }
+    return v;
+#else
+    return 0;
+#endif
+}
+
+static void encode_f16(const void *src, uint8_t *out, size_t n, float off, float scale)
+{
+#if TNR_HAVE_F16C_PATH
+    if (use_f16c()) {
+        encode_f16_f16c(src, out, n, off, scale);
+        return;
+    }
+#endif
+    encode_f16_portable(src, out, 0, n, off, scale);
+}
+
+/* ---- byte shuffle ---- */
+
+static void shuffle(uint8_t *dst, const uint8_t *src, size_t n, size_t es)
+{
+    for (size_t b = 0; b < es; b++) {
+        uint8_t *d = dst + b * n;
+        const uint8_t *s = src + b;
+        for (size_t k = 0; k < n; k++)
+            d[k] = s[k * es];
+    }
+}
+
+static void unshuffle(uint8_t *dst, const uint8_t *src, size_t n, size_t es)
+{
+    if (es == 2) {
+        const uint8_t *lo = src, *hi = src + n;
+        for (size_t k = 0; k < n; k++) {
+            dst[2 * k] = lo[k];
+            dst[2 * k + 1] = hi[k];
+        }
+        return;
+    }
+    if (es == 4) {
+        const uint8_t *b0 = src, *b1 = src + n, *b2 = src + 2 * n, *b3 = src + 3 * n;
+        for (size_t k = 0; k < n; k++) {
+            uint32_t v = (uint32_t)b0[k] | (uint32_t)b1[k] << 8 | (uint32_t)b2[k] << 16 | (uint32_t)b3[k] << 24;
+            memcpy(dst + 4 * k, &v, 4);
+        }
+        return;
+    }
+    for (size_t b = 0; b < es; b++) {
+        const uint8_t *s = src + b * n;
+        uint8_t *d = dst + b;
+        for (size_t k = 0; k < n; k++)
+            d[k * es] = s[k];
+    }
+}
+
+/* ---- encode ---- */
+
+void tnr_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8_t *scratch)
+{
+    size_t n = tnrec_field_elems(f), es = tnr_stored_elem_size(f);
+    int shuf = f->shuffle && es > 1;
+    uint8_t *out = shuf ? scratch : dst;
+    const float off = f->offset, scale = f->scale;
+    switch (f->encoding) {
+    case TNREC_ENC_RAW:
+        if (shuf) {
+            shuffle(dst, src, n, es);
+            return;
+        }
+        memcpy(dst, src, n * es);
+        return;
+    case TNREC_ENC_FLOAT32:
+        for (size_t k = 0; k < n; k++) {
+            float x = ld_f32(src, k), v = (x - off) / scale;
+            uint32_t bits;
+            memcpy(&bits, &v, 4);
+            if (isnan(x))
+                bits = F32_NAN_BITS;
+            memcpy(out + 4 * k, &bits, 4);
+        }
+        break;
+    case TNREC_ENC_FLOAT16:
+        encode_f16(src, out, n, off, scale);
+        break;
+    case TNREC_ENC_UINT8: {
+        const float qmin = f->qmin, span = f->qmax - f->qmin;
+        for (size_t k = 0; k < n; k++) {
+            float x = ld_f32(src, k);
+            if (isnan(x)) {
+                dst[k] = 0;
+                continue;
+            }
+            float v = (x - off) / scale;
+            v = v < f->qmin ? f->qmin : (v > f->qmax ? f->qmax : v);
+            float c = floorf((v - qmin) / span * 254.0f + 0.5f);
+            c = c < 0.0f ? 0.0f : (c > 254.0f ? 254.0f : c);
+            dst[k] = (uint8_t)(1 + (int)c);
+        }
+        return;
+    }
+    }
+    if (shuf)
+        shuffle(dst, scratch, n, es);
+}
+
+/* ---- decode ---- */
+
+static inline uint32_t load_u32(const uint8_t *stored, size_t n, size_t k, int shuf)
+{
+    if (shuf)
+        return (uint32_t)stored[k] | (uint32_t)stored[n + k] << 8 | (uint32_t)stored[2 * n + k] << 16 |
+               (uint32_t)stored[3 * n + k] << 24;
+    uint32_t v;
+    memcpy(&v, stored + 4 * k, 4);
+    return v;
+}
+
+static inline uint16_t load_u16(const uint8_t *stored, size_t n, size_t k, int shuf)
+{
+    if (shuf)
+        return (uint16_t)(stored[k] | stored[n + k] << 8);
+    uint16_t v;
+    memcpy(&v, stored + 2 * k, 2);
+    return v;
+}
+
+static inline int f32_bits_nan(uint32_t b) { return (b & 0x7fffffffu) > 0x7f800000u; }
+static inline int f16_bits_nan(uint16_t h) { return (h & 0x7fffu) > 0x7c00u; }
+
+static inline uint32_t ld_u32(const void *p, size_t k)
+{
+    uint32_t v;
+    memcpy(&v, (const uint8_t *)p + 4 * k, 4);
+    return v;
+}
+static inline void st_u32(void *p, size_t k, uint32_t v) { memcpy((uint8_t *)p + 4 * k, &v, 4); }
+
+/* No-data elements are NaN in the stored form; masks are taken before
+ * NaN is replaced. Loops are kept branch-free for the vectoriser. */
+static void decode_float32(const tnrec_field *f, const uint8_t *stored, size_t n, int shuf, tnrec_dtype as,
+                           void *dst, uint8_t *mask)
+{
+    if (as == TNREC_DTYPE_F32) {
+        uint32_t nodata;
+        memcpy(&nodata, &f->nodata, 4);
+        if (shuf)
+            unshuffle(dst, stored, n, 4);
+        else
+            memcpy(dst, stored, n * 4);
+        if (mask)
+            for (size_t k = 0; k < n; k++)
+                mask[k] = (uint8_t)f32_bits_nan(ld_u32(dst, k));
+        for (size_t k = 0; k < n; k++) {
+            uint32_t b = ld_u32(dst, k);
+            st_u32(dst, k, f32_bits_nan(b) ? nodata : b);
+        }
+        return;
+    }
+    uint16_t nodata16 = f32_to_f16(f->nodata);
+    for (size_t k = 0; k < n; k++) {
+        uint32_t b = load_u32(stored, n, k, shuf);
+        float v;
+        memcpy(&v, &b, 4);
+        int nd = f32_bits_nan(b);
+        st_u16(dst, k, nd ? nodata16 : f32_to_f16(v));
+        if (mask)
+            mask[k] = (uint8_t)nd;
+    }
+}
+
+static void decode_float16(const tnrec_field *f, const uint8_t *stored, size_t n, int shuf, tnrec_dtype as,
+                           void *dst, uint8_t *mask)
+{
+    if (mask)
+        for (size_t k = 0; k < n; k++)
+            mask[k] = (uint8_t)f16_bits_nan(load_u16(stored, n, k, shuf));
+    if (as == TNREC_DTYPE_F16) {
+        uint16_t nodata16 = f32_to_f16(f->nodata);
+        if (shuf)
+            unshuffle(dst, stored, n, 2);
+        else
+            memcpy(dst, stored, n * 2);
+        for (size_t k = 0; k < n; k++) {
+            uint16_t h = ld_u16(dst, k);
+            st_u16(dst, k, f16_bits_nan(h) ? nodata16 : h);
+        }
+        return;
+    }
+    uint32_t nodata;
+    memcpy(&nodata, &f->nodata, 4);
+    if (shuf) {
+        const uint8_t *lo = stored, *hi = stored + n;
+        for (size_t k = 0; k < n; k++) {
+            uint32_t h = (uint32_t)lo[k] | (uint32_t)hi[k] << 8;
+            st_u32(dst, k, f16_bits_nan((uint16_t)h) ? nodata : h2f_bits(h));
+        }
+    } else {
+        for (size_t k = 0; k < n; k++) {
+            uint32_t h = ld_u16(stored, k);
+            st_u32(dst, k, f16_bits_nan((uint16_t)h) ? nodata : h2f_bits(h));
+        }
+    }
+}
+
+static void decode_uint8(const tnrec_field *f, const uint8_t *stored, size_t n, tnrec_dtype as, void *dst,
+                         uint8_t *mask)
+{
+    float lut[256];
+    lut[0] = f->nodata;
+    const float span = f->qmax - f->qmin;
+    for (int c = 1; c < 256; c++)
+        lut[c] = f->qmin + (float)(c - 1) * span / 254.0f;
+    if (as == TNREC_DTYPE_F32) {
+        for (size_t k = 0; k < n; k++)
+            st_f32(dst, k, lut[stored[k]]);
+    } else {
+        uint16_t lut16[256];
+        for (int c = 0; c < 256; c++)
+            lut16[c] = f32_to_f16(lut[c]);
+        for (size_t k = 0; k < n; k++)
+            st_u16(dst, k, lut16[stored[k]]);
+    }
+    if (mask)
+        for (size_t k = 0; k < n; k++)
+            mask[k] = stored[k] == 0;
+}
+
+void tnr_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype as, void *dst, uint8_t *mask)
+{
+    size_t n = tnrec_field_elems(f), es = tnr_stored_elem_size(f);
+    int shuf = f->shuffle && es > 1;
+    switch (f->encoding) {
+    case TNREC_ENC_RAW:
+        if (shuf)
+            unshuffle(dst, stored, n, es);
+        else
+            memcpy(dst, stored, n * es);
+        if (mask)
+            memset(mask, 0, n);
+        return;
+    case TNREC_ENC_FLOAT32:
+        decode_float32(f, stored, n, shuf, as, dst, mask);
+        return;
+    case TNREC_ENC_FLOAT16:
+        decode_float16(f, stored, n, shuf, as, dst, mask);
+        return;
+    case TNREC_ENC_UINT8:
+        decode_uint8(f, stored, n, as, dst, mask);
+        return;
+    }
+}

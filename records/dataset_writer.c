@@ -1,0 +1,259 @@
+/* records/dataset_writer.c: a directory of shards plus manifest.json.
+ *
+ * Starts a new shard when the next record would push the current one past
+ * max_shard_bytes or max_shard_records (a record alone may exceed the byte
+ * limit). Counts classes as records arrive and writes the manifest last,
+ * atomically. An old manifest in the directory is removed before the first
+ * shard is written, so a directory with a manifest is always complete. On
+ * failure or abort every shard this writer renamed into place is removed.
+ * Records are written in append order: the caller decides the order. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "manifest.h"
+#include "tnrec/tnrec.h"
+
+#define TNR_PREFIX_MAX 128
+
+struct tnrec_dataset_writer {
+    char *dir;
+    tnrec_schema schema;
+    uint64_t max_bytes, max_records;
+    char prefix[TNR_PREFIX_MAX];
+    int next_shard;
+    tnrec_shard_writer *cur;
+    char *cur_name;          /* file name of cur */
+    json_t *shards;          /* manifest "shards" entries of closed shards */
+    json_t *skipped;
+    char **done;             /* paths of closed shards, removed on failure */
+    size_t ndone, done_cap;
+    tnrec_class_counts counts;
+    uint64_t records;
+};
+
+static tnrec_err mkdir_p(const char *dir)
+{
+    char *p = tnr_path_join(dir, "");
+    if (!p)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory creating '%s'", dir);
+    tnrec_err e = TNREC_OK;
+    for (char *s = p + 1; *s && !e; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            e = tnrec__fail_errno(TNREC_EIO, errno, "cannot create directory '%s'", p);
+        *s = '/';
+    }
+    struct stat st;
+    if (!e && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        e = tnrec__fail(TNREC_EIO, "'%s' is not a directory", dir);
+    free(p);
+    return e;
+}
+
+static tnrec_err remove_stale_manifest(const char *dir)
+{
+    char *m = tnr_path_join(dir, TNREC_MANIFEST_NAME);
+    if (!m)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory opening dataset '%s'", dir);
+    tnrec_err e = TNREC_OK;
+    if (unlink(m) == 0)
+        e = tnrec__fsync_dir(dir);
+    else if (errno != ENOENT)
+        e = tnrec__fail_errno(TNREC_EIO, errno, "cannot remove the old manifest '%s'", m);
+    free(m);
+    return e;
+}
+
+tnrec_err tnrec_dataset_writer_open(tnrec_dataset_writer **out, const char *dir, const tnrec_schema *schema,
+                                    const tnrec_dataset_options *opt)
+{
+    *out = NULL;
+    tnrec_err e = tnrec_schema_check(schema);
+    if (e)
+        return e;
+    const char *prefix = opt && opt->prefix ? opt->prefix : "shard";
+    if (!*prefix || strlen(prefix) >= TNR_PREFIX_MAX || strchr(prefix, '/'))
+        return tnrec__fail(TNREC_EINVAL, "shard prefix '%s' must be 1..%d characters without '/'", prefix,
+                           TNR_PREFIX_MAX - 1);
+    if (opt && opt->first_shard < 0)
+        return tnrec__fail(TNREC_EINVAL, "first shard number %d is negative", opt->first_shard);
+    if ((e = mkdir_p(dir)) != TNREC_OK || (e = remove_stale_manifest(dir)) != TNREC_OK)
+        return e;
+    tnrec_dataset_writer *w = calloc(1, sizeof *w);
+    if (!w || !(w->dir = strdup(dir)) || !(w->shards = json_array()) || !(w->skipped = json_array())) {
+        tnrec_dataset_writer_abort(w);
+        return tnrec__fail(TNREC_ENOMEM, "out of memory opening dataset '%s'", dir);
+    }
+    w->schema = *schema;
+    w->max_bytes = opt && opt->max_shard_bytes ? opt->max_shard_bytes : TNREC_DEFAULT_SHARD_BYTES;
+    w->max_records = opt ? opt->max_shard_records : 0;
+    snprintf(w->prefix, sizeof w->prefix, "%s", prefix);
+    w->next_shard = opt ? opt->first_shard : 0;
+    *out = w;
+    return TNREC_OK;
+}
+
+static tnrec_err start_shard(tnrec_dataset_writer *w)
+{
+    char name[TNR_PREFIX_MAX + 32];
+    snprintf(name, sizeof name, "%s-%05d%s", w->prefix, w->next_shard, TNREC_SHARD_EXT);
+    char *path = tnr_path_join(w->dir, name);
+    char *nm = strdup(name);
+    if (!path || !nm) {
+        free(path);
+        free(nm);
+        return tnrec__fail(TNREC_ENOMEM, "out of memory starting a shard in '%s'", w->dir);
+    }
+    tnrec_err e = tnrec_shard_writer_open(&w->cur, path, &w->schema);
+    free(path);
+    if (e) {
+        free(nm);
+        return e;
+    }
+    w->cur_name = nm;
+    w->next_shard++;
+    return TNREC_OK;
+}
+
+static tnrec_err finish_shard(tnrec_dataset_writer *w)
+{
+    uint64_t records = tnrec_shard_writer_count(w->cur), bytes = tnrec_shard_writer_size(w->cur), checksum = 0;
+    char *path = tnr_path_join(w->dir, w->cur_name);
+    char **done = w->ndone < w->done_cap ? w->done : realloc(w->done, (w->done_cap * 2 + 4) * sizeof *done);
+    if (!path || !done) {
+        free(path);
+        return tnrec__fail(TNREC_ENOMEM, "out of memory closing a shard in '%s'", w->dir);
+    }
+    if (done != w->done) {
+        w->done = done;
+        w->done_cap = w->done_cap * 2 + 4;
+    }
+    tnrec_err e = tnrec_shard_writer_close(w->cur, &checksum);
+    w->cur = NULL;
+    if (e) {
+        unlink(path); /* in case the error came after the rename */
+        free(path);
+        return e;
+    }
+    w->done[w->ndone++] = path;
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)checksum);
+    json_t *o = json_pack("{s:s, s:I, s:I, s:s}", "file", w->cur_name, "records", (json_int_t)records, "bytes",
+                          (json_int_t)bytes, "index_checksum", hex);
+    free(w->cur_name);
+    w->cur_name = NULL;
+    if (!o || json_array_append_new(w->shards, o) != 0)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory recording a shard of '%s'", w->dir);
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_dataset_writer_append(tnrec_dataset_writer *w, const tnrec_blob *rec, const tnrec_record_meta *meta)
+{
+    if (!w || !rec || !meta)
+        return tnrec__fail(TNREC_EINVAL, "tnrec_dataset_writer_append: NULL argument");
+    tnrec_err e;
+    if (w->cur && tnrec_shard_writer_count(w->cur) > 0) {
+        uint64_t grown = tnrec_shard_writer_size(w->cur) + rec->size + TNR_INDEX_ENTRY + strnlen(meta->key, TNREC_KEY_MAX);
+        int full = (w->max_records && tnrec_shard_writer_count(w->cur) >= w->max_records) || grown > w->max_bytes;
+        if (full && (e = finish_shard(w)) != TNREC_OK)
+            return e;
+    }
+    if (!w->cur && (e = start_shard(w)) != TNREC_OK)
+        return e;
+    if ((e = tnrec_shard_writer_append(w->cur, rec, meta)) != TNREC_OK)
+        return e;
+    tnrec_class_counts_add(&w->counts, meta);
+    w->records++;
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_dataset_writer_skip(tnrec_dataset_writer *w, const char *input, const char *reason)
+{
+    if (!w || !input || !reason)
+        return tnrec__fail(TNREC_EINVAL, "tnrec_dataset_writer_skip: NULL argument");
+    json_t *o = json_pack("{s:s, s:s}", "input", input, "reason", reason);
+    if (!o || json_array_append_new(w->skipped, o) != 0)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory (or input name not UTF-8) listing skipped '%s'", input);
+    return TNREC_OK;
+}
+
+static void writer_free(tnrec_dataset_writer *w, int remove_shards)
+{
+    tnrec_shard_writer_abort(w->cur);
+    for (size_t i = 0; i < w->ndone; i++) {
+        if (remove_shards)
+            unlink(w->done[i]);
+        free(w->done[i]);
+    }
+    if (remove_shards && w->ndone)
+        tnrec__fsync_dir(w->dir);
+    free(w->done);
+    free(w->cur_name);
+    json_decref(w->shards);
+    json_decref(w->skipped);
+    free(w->dir);
+    free(w);
+}
+
+void tnrec_dataset_writer_abort(tnrec_dataset_writer *w)
+{
+    if (w)
+        writer_free(w, 1);
+}
+
+tnrec_err tnrec_dataset_writer_close(tnrec_dataset_writer *w, const char *build_params)
+{
+    if (!w)
+        return tnrec__fail(TNREC_EINVAL, "tnrec_dataset_writer_close: NULL writer");
+    tnrec_err e = TNREC_OK;
+    json_t *root = NULL, *build = NULL;
+    char *text = NULL, *path = NULL;
+    if (w->cur && (e = finish_shard(w)) != TNREC_OK)
+        goto done;
+    json_error_t jerr;
+    tnr_json_begin();
+    build = build_params ? json_loads(build_params, JSON_REJECT_DUPLICATES, &jerr) : json_object();
+    if (!build && tnr_json_oom()) {
+        e = tnrec__fail(TNREC_ENOMEM, "out of memory writing the manifest of '%s'", w->dir);
+        goto done;
+    }
+    if (!json_is_object(build)) {
+        e = tnrec__fail(TNREC_EINVAL, "dataset '%s': build parameters are not a JSON object%s%s", w->dir,
+                        build ? "" : ": ", build ? "" : jerr.text);
+        goto done;
+    }
+    root = json_pack("{s:s, s:i, s:s, s:o, s:I, s:O, s:o, s:o, s:O, s:O}", "format", TNR_MANIFEST_FORMAT,
+                     "format_version", TNR_MANIFEST_VERSION, "tnrec_version", tnrec_version(), "schema",
+                     tnr_schema_to_json(&w->schema), "records", (json_int_t)w->records, "shards", w->shards,
+                     "class_counts", tnr_counts_to_json(&w->counts), "class_weights",
+                     tnr_weights_to_json(&w->counts), "skipped", w->skipped, "build", build);
+    text = root ? json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) : NULL;
+    path = tnr_path_join(w->dir, TNREC_MANIFEST_NAME);
+    if (!text || !path) {
+        e = tnrec__fail(TNREC_ENOMEM, "out of memory writing the manifest of '%s'", w->dir);
+        goto done;
+    }
+    size_t len = strlen(text);
+    char *nl = realloc(text, len + 2); /* end the file with a newline */
+    if (!nl) {
+        e = tnrec__fail(TNREC_ENOMEM, "out of memory writing the manifest of '%s'", w->dir);
+        goto done;
+    }
+    text = nl;
+    text[len] = '\n';
+    e = tnrec__write_file_atomic(path, text, len + 1);
+    if (e)
+        unlink(path); /* an error after the rename (directory fsync) must not leave it */
+done:
+    json_decref(root);
+    json_decref(build);
+    free(text);
+    free(path);
+    writer_free(w, e != TNREC_OK);
+    return e;
+}

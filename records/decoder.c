@@ -1,0 +1,126 @@
+/* records/decoder.c: loads one record (one pread, checksum, zstd) and
+ * decodes its fields into caller buffers.
+ *
+ * One decoder per thread; it keeps its compressed and decompressed
+ * buffers and only grows them, so a warm decoder allocates nothing per
+ * record. It borrows the shard of the last load: the shard must stay open
+ * while fields of that record are decoded. */
+#include <stdlib.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "records_internal.h"
+
+struct tnrec_decoder {
+    ZSTD_DCtx *dctx;
+    uint8_t *comp, *raw;
+    size_t comp_cap, raw_cap;
+    const tnrec_shard *shard;   /* of the loaded record; NULL when none */
+    uint64_t index;
+};
+
+tnrec_err tnrec_decoder_create(tnrec_decoder **out)
+{
+    *out = NULL;
+    tnrec_decoder *d = calloc(1, sizeof *d);
+    if (!d || !(d->dctx = ZSTD_createDCtx())) {
+        free(d);
+        return tnrec__fail(TNREC_ENOMEM, "out of memory creating a decoder");
+    }
+    *out = d;
+    return TNREC_OK;
+}
+
+void tnrec_decoder_free(tnrec_decoder *d)
+{
+    if (!d)
+        return;
+    ZSTD_freeDCtx(d->dctx);
+    free(d->comp);
+    free(d->raw);
+    free(d);
+}
+
+static tnrec_err load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i)
+{
+    const char *path = s->path;
+    if (i >= s->count)
+        return tnrec__fail(TNREC_ERANGE, "shard '%s': record %llu out of range (%llu records)", path,
+                           (unsigned long long)i, (unsigned long long)s->count);
+    const tnrec_record_info *r = &s->info[i];
+    /* raw_size equals the schema's, which is at most TNR_RECORD_MAX. */
+    tnrec_err e = tnr_reserve(&d->raw, &d->raw_cap, r->raw_size ? (size_t)r->raw_size : 1, path);
+    if (!e)
+        e = tnr_read_frame(s, i, &d->comp, &d->comp_cap);
+    if (e)
+        return e;
+    size_t n = ZSTD_decompressDCtx(d->dctx, d->raw, (size_t)r->raw_size, d->comp, (size_t)r->size);
+    if (ZSTD_isError(n) && ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory decompressing record %llu of '%s'", (unsigned long long)i,
+                           path);
+    if (ZSTD_isError(n))
+        return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu does not decompress: %s", path,
+                           (unsigned long long)i, ZSTD_getErrorName(n));
+    if (n != r->raw_size)
+        return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu decompressed to %zu bytes, expected %llu", path,
+                           (unsigned long long)i, n, (unsigned long long)r->raw_size);
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_decoder_load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i)
+{
+    if (!d || !s)
+        return tnrec__fail(TNREC_EINVAL, "tnrec_decoder_load: NULL argument");
+    d->shard = NULL;
+    tnrec_err e = load(d, s, i);
+    if (e)
+        return e;
+    d->shard = s;
+    d->index = i;
+    return TNREC_OK;
+}
+
+static tnrec_err field_check(const tnrec_decoder *d, uint32_t f, tnrec_dtype as, size_t dst_cap,
+                             const tnrec_field **out)
+{
+    if (!d || !d->shard)
+        return tnrec__fail(TNREC_EINVAL, "decode: no record loaded");
+    const tnrec_shard *s = d->shard;
+    if (f >= s->schema.nfields)
+        return tnrec__fail(TNREC_ENOTFOUND, "shard '%s': no field %u (schema has %u)", s->path, f, s->schema.nfields);
+    const tnrec_field *fd = &s->schema.fields[f];
+    int ok = fd->encoding == TNREC_ENC_RAW ? as == fd->dtype : (as == TNREC_DTYPE_F32 || as == TNREC_DTYPE_F16);
+    if (!ok)
+        return tnrec__fail(TNREC_EINVAL, "shard '%s': field '%s' (%s, %s) cannot be decoded as %s", s->path, fd->name,
+                           tnrec_encoding_name(fd->encoding), tnrec_dtype_name(fd->dtype), tnrec_dtype_name(as));
+    size_t need = tnrec_field_elems(fd) * tnrec_dtype_size(as);
+    if (dst_cap < need)
+        return tnrec__fail(TNREC_ERANGE, "shard '%s': field '%s' needs %zu bytes, buffer has %zu", s->path, fd->name,
+                           need, dst_cap);
+    *out = fd;
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_decoder_field(tnrec_decoder *d, uint32_t f, tnrec_dtype as, void *dst, size_t dst_cap)
+{
+    const tnrec_field *fd;
+    tnrec_err e = field_check(d, f, as, dst_cap, &fd);
+    if (e)
+        return e;
+    if (!dst)
+        return tnrec__fail(TNREC_EINVAL, "decode: NULL destination");
+    tnr_field_decode(fd, d->raw + d->shard->field_off[f], as, dst, NULL);
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_decoder_field_mask(tnrec_decoder *d, uint32_t f, float *dst, size_t dst_cap, uint8_t *mask)
+{
+    const tnrec_field *fd;
+    tnrec_err e = field_check(d, f, TNREC_DTYPE_F32, dst_cap, &fd);
+    if (e)
+        return e;
+    if (!dst || !mask)
+        return tnrec__fail(TNREC_EINVAL, "decode: NULL destination or mask");
+    tnr_field_decode(fd, d->raw + d->shard->field_off[f], TNREC_DTYPE_F32, dst, mask);
+    return TNREC_OK;
+}

@@ -1,0 +1,95 @@
+/* records/records_internal.h: what the files of records/ share and nothing
+ * else may use: the on-disk constants of docs/format.md, the encode and
+ * decode kernels, the layout of an open shard.
+ *
+ * Invariant: a tnrec_shard is immutable after open, so any number of
+ * threads may read it; per-thread state lives in encoders and decoders. */
+#ifndef TNREC_RECORDS_INTERNAL_H
+#define TNREC_RECORDS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "tnrec/records.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "tnrec records are little-endian and this build supports little-endian hosts only"
+#endif
+
+/* ---- on-disk constants (docs/format.md) ---- */
+#define TNR_MAJOR 1u
+#define TNR_MINOR 0u
+#define TNR_MAGIC "\x89TNR\r\n\x1a\n"
+#define TNR_END_MAGIC "TNRIDX\r\n"
+#define TNR_HEADER_FIXED 28u
+#define TNR_FIELD_DESC 200u
+#define TNR_HEADER_MAX 65536u
+#define TNR_INDEX_ENTRY 80u
+#define TNR_TRAILER 48u
+#define TNR_KEY_LEN_MAX (TNREC_KEY_MAX - 1)
+/* Largest decoded record (and field) accepted, in bytes. */
+#define TNR_RECORD_MAX ((uint64_t)1 << 30)
+
+/* Header bytes for a schema (without later-minor extensions). */
+static inline uint32_t tnr_header_len(uint32_t nfields)
+{
+    return TNR_HEADER_FIXED + TNR_FIELD_DESC * nfields + 8u;
+}
+
+/* Grows *buf to at least need bytes (doubling); TNREC_ENOMEM names `what`. */
+tnrec_err tnr_reserve(uint8_t **buf, size_t *cap, size_t need, const char *what);
+/* "dir/name" in a new malloc'd string, or NULL. */
+char *tnr_path_join(const char *dir, const char *name);
+
+/* ---- format.c: byte layouts ---- */
+/* Serialise the header of a checked schema into buf (tnr_header_len bytes). */
+void tnr_header_put(uint8_t *buf, const tnrec_schema *s, int zstd_level);
+/* Parse and check a header. buf holds header_len bytes (taken from the
+ * header itself and already bounded); the caller has checked the magic and
+ * the major version. name is for messages. */
+tnrec_err tnr_header_parse(const uint8_t *buf, uint32_t header_len, const char *name,
+                           tnrec_schema *out_schema, uint32_t *out_version, int *out_level);
+void tnr_index_entry_put(uint8_t *p, const tnrec_record_info *info, uint32_t key_len, uint64_t key_off);
+void tnr_trailer_put(uint8_t *p, uint64_t index_offset, uint64_t index_size, uint64_t count,
+                     uint64_t index_checksum);
+/* 1 if data is exactly one zstd frame (RFC 8878) with the content
+ * checksum flag set and a declared content size of raw_size. */
+int tnr_frame_ok(const uint8_t *data, size_t size, uint64_t raw_size);
+/* Byte size a record of schema s decodes to (fields back to back). */
+uint64_t tnr_record_raw_size(const tnrec_schema *s);
+
+/* ---- codec.c: element kernels ---- */
+size_t tnr_stored_elem_size(const tnrec_field *f);
+/* Turns one field's input into its stored, possibly shuffled, bytes.
+ * dst has tnrec_field_stored_bytes(f) bytes; scratch too (used for shuffle). */
+void tnr_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8_t *scratch);
+/* Decodes a field's stored bytes into dst as `as` (checked by the caller:
+ * raw -> own dtype, float encodings -> F32 or F16). mask may be NULL. */
+void tnr_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype as, void *dst,
+                      uint8_t *mask);
+
+/* ---- shard_reader.c: an open shard ---- */
+struct tnrec_shard {
+    char *path;                 /* for messages; "<memory>" style name for mem shards */
+    int fd;                     /* -1 for a shard held in memory */
+    const uint8_t *mem;         /* borrowed bytes of a memory shard */
+    uint64_t file_size;
+    uint32_t version;
+    int zstd_level;
+    uint32_t header_len;
+    tnrec_schema schema;
+    uint64_t field_off[TNREC_MAX_FIELDS]; /* offset of each field in the raw record */
+    uint64_t raw_size;
+    uint64_t count;
+    uint64_t index_offset, index_size, index_checksum;
+    tnrec_record_info *info;
+};
+
+/* Reads len bytes at off of the shard (pread or memcpy); bounds already checked. */
+tnrec_err tnr_shard_read(const tnrec_shard *s, void *buf, size_t len, uint64_t off);
+/* Reads record i's frame (i < count) into *buf (grown as needed), checks
+ * its XXH3 and that it is one checksummed zstd frame of raw_size bytes. */
+tnrec_err tnr_read_frame(const tnrec_shard *s, uint64_t i, uint8_t **buf, size_t *cap);
+
+#endif

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# scripts/test.sh: configure, build (warnings as errors) and run every test.
+#   scripts/test.sh              normal build in build/
+#   scripts/test.sh --sanitize   ASan + UBSan build in build-asan/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir=build
+flags=(-DTNREC_WERROR=ON)
+if [ "${1:-}" = "--sanitize" ]; then
+  dir=build-asan
+  flags+=(-DTNREC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
+  # Leak checks are on; tests run the real binary many times.
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
+fi
+# mpirun refuses root unless told; tests run as whoever runs this script.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+cmake -S . -B "$dir" "${flags[@]}"
+cmake --build "$dir" -j"$(nproc)"
+ctest --test-dir "$dir" --output-on-failure -j2

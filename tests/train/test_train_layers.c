@@ -1,0 +1,415 @@
+/* tests/train/test_train_layers.c: gradient checks of every reference layer
+ * and of a whole small network (double precision, central differences),
+ * the fast float path against the reference, the model presets' parameter
+ * counts, spec errors and one Adam step. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tnrec_test.h"
+
+static uint64_t rng_state = 12345;
+static double urand(void) /* uniform in [-1, 1) */
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(rng_state >> 11) * 0x1.0p-53 * 2 - 1;
+}
+static double *rand_array(size_t n)
+{
+    double *a = malloc(n * sizeof *a);
+    for (size_t i = 0; i < n; i++)
+        a[i] = urand();
+    return a;
+}
+static double dot(const double *a, const double *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* Relative error with an absolute floor: gradients that are zero in
+ * exact arithmetic (a conv bias followed by BN) differ from their finite
+ * difference only by rounding noise. */
+static double rel_floor = 1e-4;
+static double rel_err(double a, double b) { return fabs(a - b) / fmax(rel_floor, fmax(fabs(a), fabs(b))); }
+
+static double worst;
+static void expect_close(const char *what, double analytic, double numeric, double tol)
+{
+    double e = rel_err(analytic, numeric);
+    if (e > worst)
+        worst = e;
+    if (e > tol) {
+        fprintf(stderr, "%s: analytic %.10g numeric %.10g (rel err %.3g)\n", what, analytic, numeric, e);
+        tnrec_test_failures++;
+    }
+}
+
+/* Layer under test: y = f(x; params); loss = <y, r>. */
+typedef struct layer_case {
+    const char *name;
+    size_t nx, ny, np;          /* np: parameters (kernel+bias etc.) */
+    void (*fwd)(struct layer_case *c, double *y, const double *x, const double *p);
+    void (*bwd)(struct layer_case *c, double *dx, double *dp, const double *x, const double *p, const double *dy);
+    int dims[8];
+} layer_case;
+
+static void check_layer(layer_case *c)
+{
+    double *x = rand_array(c->nx), *p = rand_array(c->np ? c->np : 1), *r = rand_array(c->ny);
+    double *y = malloc(c->ny * sizeof *y), *dx = malloc(c->nx * sizeof *dx);
+    double *dp = malloc((c->np ? c->np : 1) * sizeof *dp);
+    c->bwd(c, dx, dp, x, p, r);
+    const double h = 1e-5;
+    worst = 0;
+    for (size_t i = 0; i < c->nx; i++) {
+        double keep = x[i];
+        x[i] = keep + h;
+        c->fwd(c, y, x, p);
+        double up = dot(y, r, c->ny);
+        x[i] = keep - h;
+        c->fwd(c, y, x, p);
+        double dn = dot(y, r, c->ny);
+        x[i] = keep;
+        expect_close(c->name, dx[i], (up - dn) / (2 * h), 1e-5);
+    }
+    for (size_t i = 0; i < c->np; i++) {
+        double keep = p[i];
+        p[i] = keep + h;
+        c->fwd(c, y, x, p);
+        double up = dot(y, r, c->ny);
+        p[i] = keep - h;
+        c->fwd(c, y, x, p);
+        double dn = dot(y, r, c->ny);
+        p[i] = keep;
+        expect_close(c->name, dp[i], (up - dn) / (2 * h), 1e-5);
+    }
+    printf("gradcheck %-18s worst relative error %.2e\n", c->name, worst);
+    free(x); free(p); free(r); free(y); free(dx); free(dp);
+}
+
+/* dims: n d h w ci co */
+static void conv_f(layer_case *c, double *y, const double *x, const double *p)
+{
+    int *d = c->dims;
+    tnrec_ref_conv3d_forward(y, x, p, p + 27 * d[4] * d[5], d[0], d[1], d[2], d[3], d[4], d[5]);
+}
+static void conv_b(layer_case *c, double *dx, double *dp, const double *x, const double *p, const double *dy)
+{
+    int *d = c->dims;
+    tnrec_ref_conv3d_backward(dx, dp, dp + 27 * d[4] * d[5], x, p, dy, d[0], d[1], d[2], d[3], d[4], d[5]);
+}
+/* dims: m c */
+static void bn_f(layer_case *c, double *y, const double *x, const double *p)
+{
+    double mean[16], var[16];
+    tnrec_ref_batchnorm_forward_train(y, mean, var, x, p, p + c->dims[1], (size_t)c->dims[0], c->dims[1], 1e-3);
+}
+static void bn_b(layer_case *c, double *dx, double *dp, const double *x, const double *p, const double *dy)
+{
+    double mean[16], var[16], *y = malloc(c->ny * sizeof *y);
+    tnrec_ref_batchnorm_forward_train(y, mean, var, x, p, p + c->dims[1], (size_t)c->dims[0], c->dims[1], 1e-3);
+    tnrec_ref_batchnorm_backward(dx, dp, dp + c->dims[1], x, p, mean, var, dy, (size_t)c->dims[0], c->dims[1], 1e-3);
+    free(y);
+}
+static void lrelu_f(layer_case *c, double *y, const double *x, const double *p)
+{
+    tnrec_ref_leaky_relu_forward(y, x, c->nx, 0.1);
+}
+static void lrelu_b(layer_case *c, double *dx, double *dp, const double *x, const double *p, const double *dy)
+{
+    tnrec_ref_leaky_relu_backward(dx, x, dy, c->nx, 0.1);
+}
+/* dims: n d h w c pd ph pw */
+static void pool_f(layer_case *c, double *y, const double *x, const double *p)
+{
+    int *d = c->dims;
+    tnrec_ref_maxpool3d_forward(y, x, d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
+}
+static void pool_b(layer_case *c, double *dx, double *dp, const double *x, const double *p, const double *dy)
+{
+    int *d = c->dims;
+    tnrec_ref_maxpool3d_backward(dx, x, dy, d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
+}
+/* dims: n s c; mask drawn with rate 0.4 */
+static double drop_mask[64];
+static void drop_f(layer_case *c, double *y, const double *x, const double *p)
+{
+    tnrec_ref_channel_scale_forward(y, x, drop_mask, c->dims[0], (size_t)c->dims[1], c->dims[2]);
+}
+static void drop_b(layer_case *c, double *dx, double *dp, const double *x, const double *p, const double *dy)
+{
+    tnrec_ref_channel_scale_backward(dx, dy, drop_mask, c->dims[0], (size_t)c->dims[1], c->dims[2]);
+}
+static void gpool_f(layer_case *c, double *y, const double *x, const double *p)
+{
+    tnrec_ref_global_maxpool_forward(y, x, c->dims[0], (size_t)c->dims[1], c->dims[2]);
+}
+static void gpool_b(layer_case *c, double *dx, double *dp, const double *x, const double *p, const double *dy)
+{
+    tnrec_ref_global_maxpool_backward(dx, x, dy, c->dims[0], (size_t)c->dims[1], c->dims[2]);
+}
+/* dims: n in out */
+static void dense_f(layer_case *c, double *y, const double *x, const double *p)
+{
+    int *d = c->dims;
+    tnrec_ref_dense_forward(y, x, p, p + d[1] * d[2], d[0], d[1], d[2]);
+}
+static void dense_b(layer_case *c, double *dx, double *dp, const double *x, const double *p, const double *dy)
+{
+    int *d = c->dims;
+    tnrec_ref_dense_backward(dx, dp, dp + d[1] * d[2], x, p, dy, d[0], d[1], d[2]);
+}
+
+static void test_layers(void)
+{
+    layer_case conv = { "conv3d", 2 * 3 * 4 * 5 * 3, 2 * 3 * 4 * 5 * 4, 27 * 3 * 4 + 4, conv_f, conv_b, { 2, 3, 4, 5, 3, 4 } };
+    check_layer(&conv);
+    layer_case bn = { "batchnorm", 24 * 3, 24 * 3, 6, bn_f, bn_b, { 24, 3 } };
+    check_layer(&bn);
+    layer_case lr = { "leaky_relu", 200, 200, 0, lrelu_f, lrelu_b, { 0 } };
+    check_layer(&lr);
+    layer_case p122 = { "maxpool(1,2,2)", 2 * 3 * 5 * 4 * 2, 2 * 3 * 2 * 2 * 2, 0, pool_f, pool_b, { 2, 3, 5, 4, 2, 1, 2, 2 } };
+    check_layer(&p122);
+    layer_case p222 = { "maxpool(2,2,2)", 1 * 5 * 4 * 6 * 3, 1 * 2 * 2 * 3 * 3, 0, pool_f, pool_b, { 1, 5, 4, 6, 3, 2, 2, 2 } };
+    check_layer(&p222);
+    tnrec_ref_dropout_mask(drop_mask, 3 * 4, 0.4, 99, 1, 0);
+    int dropped = 0;
+    for (int i = 0; i < 12; i++) {
+        CHECK(drop_mask[i] == 0 || fabs(drop_mask[i] - 1 / 0.6) < 1e-12);
+        dropped += drop_mask[i] == 0;
+    }
+    CHECK(dropped > 0 && dropped < 12);
+    layer_case sd = { "spatial_dropout", 3 * 10 * 4, 3 * 10 * 4, 0, drop_f, drop_b, { 3, 10, 4 } };
+    check_layer(&sd);
+    layer_case gp = { "global_maxpool", 2 * 30 * 5, 2 * 5, 0, gpool_f, gpool_b, { 2, 30, 5 } };
+    check_layer(&gp);
+    layer_case de = { "dense", 3 * 7, 3 * 5, 7 * 5 + 5, dense_f, dense_b, { 3, 7, 5 } };
+    check_layer(&de);
+
+    /* Dropout masks: same element, same value, whoever draws it. */
+    double a[10], b[4];
+    tnrec_ref_dropout_mask(a, 10, 0.5, 7, 3, 0);
+    tnrec_ref_dropout_mask(b, 4, 0.5, 7, 3, 6);
+    CHECK(memcmp(a + 6, b, sizeof b) == 0);
+
+    /* BCE from logits: value, stability, gradient. */
+    double z[4] = { -3.0, 0.5, 800.0, -800.0 }, y[4] = { 0, 1, 1, 0 }, w[4] = { 0.5, 7.0, 1.0, 2.0 }, dz[4];
+    double loss = tnrec_ref_bce_logits(dz, z, y, w, 4, 4.0);
+    double expect = (0.5 * log1p(exp(-3.0)) + 7.0 * log1p(exp(-0.5))) / 4.0;
+    CHECK(fabs(loss - expect) < 1e-12);
+    CHECK(isfinite(loss) && dz[2] == 0 && dz[3] == 0);
+    worst = 0;
+    for (int i = 0; i < 2; i++) {
+        double keep = z[i], h = 1e-6;
+        z[i] = keep + h;
+        double up = tnrec_ref_bce_logits(NULL, z, y, w, 4, 4.0);
+        z[i] = keep - h;
+        double dn = tnrec_ref_bce_logits(NULL, z, y, w, 4, 4.0);
+        z[i] = keep;
+        expect_close("bce_logits", dz[i], (up - dn) / (2 * h), 1e-6);
+    }
+    printf("gradcheck %-18s worst relative error %.2e\n", "bce_logits", worst);
+}
+
+/* A whole small network: gradient of the double-precision loss. */
+static void test_network_gradcheck(void)
+{
+    tnrec_input_shape in = { 4, 6, 8, 3 };
+    tnrec_model *m = NULL;
+    CHECK_OK(tnrec_model_create(&m, "c4/0.01,p122,s0.3,c5,p222,g,d6/0.02,x0.2,o", &in, 5));
+    if (!m)
+        return;
+    int n = 3;
+    size_t np = tnrec_model_trainable_count(m), nx = (size_t)n * 4 * 6 * 8 * 3;
+    double *params = malloc(np * sizeof *params), *grad = malloc(np * sizeof *grad);
+    const float *fp = tnrec_model_params(m);
+    for (size_t i = 0; i < np; i++)
+        params[i] = fp[i] + 0.05 * urand(); /* BN gamma/beta away from 1/0 too */
+    double *x = rand_array(nx);
+    double label[3] = { 1, 0, 1 }, weight[3] = { 2.0, 0.5, 2.0 };
+    double loss = 0;
+    CHECK_OK(tnrec_model_ref_loss(&loss, grad, m, params, x, label, weight, n, 42));
+    CHECK(isfinite(loss) && loss > 0);
+    worst = 0;
+    const double h = 1e-6;
+    int checked = 0;
+    for (size_t i = 0; i < np; i += 3) {
+        double keep = params[i], up = 0, dn = 0;
+        params[i] = keep + h;
+        CHECK_OK(tnrec_model_ref_loss(&up, NULL, m, params, x, label, weight, n, 42));
+        params[i] = keep - h;
+        CHECK_OK(tnrec_model_ref_loss(&dn, NULL, m, params, x, label, weight, n, 42));
+        params[i] = keep;
+        expect_close("network", grad[i], (up - dn) / (2 * h), 1e-4);
+        checked++;
+    }
+    printf("gradcheck %-18s %d of %zu parameters, worst relative error %.2e\n", "whole network", checked, np, worst);
+
+    /* The float training step (fast conv, float layers) against it. */
+    float *xf = malloc(nx * sizeof *xf), lf[3], wf[3], logits[3];
+    for (size_t i = 0; i < nx; i++)
+        xf[i] = (float)x[i];
+    for (int i = 0; i < 3; i++) {
+        lf[i] = (float)label[i];
+        wf[i] = (float)weight[i];
+    }
+    float *pw = tnrec_model_params(m);
+    for (size_t i = 0; i < np; i++)
+        pw[i] = (float)params[i];
+    tnrec_net *net = NULL;
+    CHECK_OK(tnrec_net_create(&net, m, 3));
+    double floss = 0;
+    CHECK_OK(tnrec_net_train_step(net, xf, lf, wf, n, 42, logits, &floss));
+    CHECK(fabs(floss - loss) < 1e-5 * fabs(loss) + 1e-6);
+    const float *g = tnrec_model_grads(m);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < np; i++) {
+        num += (g[i] - grad[i]) * (g[i] - grad[i]);
+        den += grad[i] * grad[i];
+    }
+    printf("float step vs reference: loss %.9g vs %.9g, gradient relative L2 error %.2e\n", floss, loss, sqrt(num / den));
+    CHECK(sqrt(num / den) < 1e-4);
+    /* BN moving statistics moved towards the batch statistics. */
+    const float *st = tnrec_model_state(m);
+    CHECK(st[0] != 0.0f && st[4] != 1.0f);
+    tnrec_net_free(net);
+    tnrec_model_free(m);
+    free(params); free(grad); free(x); free(xf);
+}
+
+static void compare_conv(int n, int d, int h, int w, int ci, int co)
+{
+    size_t nx = (size_t)n * d * h * w * ci, ny = (size_t)n * d * h * w * co, nk = (size_t)27 * ci * co;
+    double *x = rand_array(nx), *k = rand_array(nk), *b = rand_array((size_t)co), *dy = rand_array(ny);
+    double *y = malloc(ny * sizeof *y), *dx = malloc(nx * sizeof *dx), *dk = malloc(nk * sizeof *dk), *db = malloc((size_t)co * sizeof *db);
+    float *xf = malloc(nx * 4), *kf = malloc(nk * 4), *bf = malloc((size_t)co * 4), *dyf = malloc(ny * 4);
+    float *yf = malloc(ny * 4), *dxf = malloc(nx * 4), *dkf = malloc(nk * 4), *dbf = malloc((size_t)co * 4);
+    for (size_t i = 0; i < nx; i++) xf[i] = (float)x[i];
+    for (size_t i = 0; i < nk; i++) kf[i] = (float)k[i];
+    for (int i = 0; i < co; i++) bf[i] = (float)b[i];
+    for (size_t i = 0; i < ny; i++) dyf[i] = (float)dy[i];
+    tnrec_ref_conv3d_forward(y, x, k, b, n, d, h, w, ci, co);
+    tnrec_ref_conv3d_backward(dx, dk, db, x, k, dy, n, d, h, w, ci, co);
+    CHECK_OK(tnrec_conv3d_forward(yf, xf, kf, bf, n, d, h, w, ci, co));
+    CHECK_OK(tnrec_conv3d_backward(dxf, dkf, dbf, xf, kf, dyf, n, d, h, w, ci, co));
+    double ey = 0, ex = 0, ek = 0, eb = 0;
+    /* Each output sums up to 27*ci terms of size ~1: scale errors by that. */
+    double scale_x = sqrt(27.0 * co), scale_y = sqrt(27.0 * ci), scale_k = sqrt((double)n * d * h * w);
+    for (size_t i = 0; i < ny; i++) ey = fmax(ey, fabs(yf[i] - y[i]) / scale_y);
+    for (size_t i = 0; i < nx; i++) ex = fmax(ex, fabs(dxf[i] - dx[i]) / scale_x);
+    for (size_t i = 0; i < nk; i++) ek = fmax(ek, fabs(dkf[i] - dk[i]) / scale_k);
+    for (int i = 0; i < co; i++) eb = fmax(eb, fabs(dbf[i] - db[i]) / scale_k);
+    printf("fast conv3d n%d %dx%dx%d %d->%d (%s): max scaled error y %.1e dx %.1e dk %.1e db %.1e\n", n, d, h, w, ci, co,
+           tnrec_conv3d_impl(), ey, ex, ek, eb);
+    CHECK(ey < 1e-5 && ex < 1e-5 && ek < 1e-5 && eb < 1e-5);
+    free(x); free(k); free(b); free(dy); free(y); free(dx); free(dk); free(db);
+    free(xf); free(kf); free(bf); free(dyf); free(yf); free(dxf); free(dkf); free(dbf);
+}
+
+static void test_models(void)
+{
+    tnrec_input_shape in = { 4, 120, 240, 12 };
+    tnrec_model *m = NULL;
+    CHECK_OK(tnrec_model_create(&m, "seed3d", &in, 1));
+    if (m) {
+        CHECK(tnrec_model_param_count(m) == 886337);
+        CHECK(tnrec_model_trainable_count(m) == 885441);
+        char *s = NULL;
+        CHECK_OK(tnrec_model_summary(m, &s));
+        CHECK(s && strstr(s, "Total params: 886,337"));
+        CHECK(s && strstr(s, "(None, 2, 15, 30, 128)"));
+        free(s);
+        /* Glorot uniform: first kernel within sqrt(6 / (27*12 + 27*32)). */
+        const float *p = tnrec_model_params(m);
+        double lim = sqrt(6.0 / (27.0 * 12 + 27.0 * 32)), mx = 0;
+        for (int i = 0; i < 27 * 12 * 32; i++)
+            mx = fmax(mx, fabs(p[i]));
+        CHECK(mx <= lim && mx > 0.9 * lim);
+        tnrec_model_free(m);
+        m = NULL;
+    }
+    CHECK_OK(tnrec_model_create(&m, "tiny", &in, 1));
+    if (m) {
+        printf("tiny: %llu parameters\n", (unsigned long long)tnrec_model_param_count(m));
+        CHECK(tnrec_model_param_count(m) < 50000);
+        tnrec_model_free(m);
+        m = NULL;
+    }
+    const char *bad[] = { "c0,g,o", "c8,p1x2,g,o", "c8,g", "g,c8,o", "c8,q3,g,o", "c8,p999,g,o", "c8,s1.5,g,o",
+                          "c8,g,o,d4", "c8/abc,g,o", "d8,o", NULL };
+    for (int i = 0; bad[i]; i++) {
+        CHECK(tnrec_model_create(&m, bad[i], &in, 1) == TNREC_EINVAL && m == NULL);
+        CHECK(strstr(tnrec_error_last(), "model spec") != NULL);
+    }
+}
+
+static void test_adam(void)
+{
+    tnrec_input_shape in = { 1, 2, 2, 1 };
+    tnrec_model *m = NULL;
+    CHECK_OK(tnrec_model_create(&m, "g,o", &in, 3));
+    if (!m)
+        return;
+    CHECK(tnrec_model_trainable_count(m) == 2);
+    float *p = tnrec_model_params(m), *g = tnrec_model_grads(m);
+    p[0] = 0.5f; p[1] = -0.25f;
+    tnrec_optim_config cfg;
+    tnrec_optim_config_default(&cfg, TNREC_OPT_ADAM);
+    CHECK(cfg.beta1 == 0.9 && cfg.beta2 == 0.999 && cfg.epsilon == 1e-7);
+    cfg.clipvalue = 1.0;
+    tnrec_optim *o = NULL;
+    CHECK_OK(tnrec_optim_create(&o, &cfg, m));
+    g[0] = 3.0f;  /* clipped to 1 */
+    g[1] = -0.2f;
+    CHECK_OK(tnrec_optim_step(o, m, 1e-3));
+    /* First Adam step moves each weight by lr * sign(g) (up to eps). */
+    CHECK(fabs(p[0] - (0.5 - 1e-3)) < 1e-6);
+    CHECK(fabs(p[1] - (-0.25 + 1e-3)) < 1e-6);
+    CHECK(tnrec_optim_iterations(o) == 1);
+    /* Second step by hand. */
+    double m0 = 0.1 * 1.0, v0 = 0.001 * 1.0;
+    g[0] = 0.5f; g[1] = 0.0f;
+    double m1 = 0.9 * m0 + 0.1 * 0.5, v1 = 0.999 * v0 + 0.001 * 0.25;
+    double alpha = 1e-3 * sqrt(1 - 0.999 * 0.999) / (1 - 0.9 * 0.9);
+    double expect = (0.5 - 1e-3) - alpha * m1 / (sqrt(v1) + 1e-7);
+    CHECK_OK(tnrec_optim_step(o, m, 1e-3));
+    CHECK(fabs(p[0] - expect) < 1e-6);
+    g[0] = NAN;
+    CHECK(tnrec_optim_step(o, m, 1e-3) == TNREC_ERANGE);
+    tnrec_optim_free(o);
+    /* clipnorm rescales each tensor to that norm. */
+    cfg.clipvalue = 0;
+    cfg.clipnorm = 0.5;
+    CHECK_OK(tnrec_optim_create(&o, &cfg, m));
+    g[0] = 3.0f; g[1] = 4.0f;
+    CHECK_OK(tnrec_optim_step(o, m, 1e-3));
+    CHECK(fabs(g[0] - 0.5f) < 1e-6 && fabs(g[1] - 0.5f) < 1e-6); /* two tensors of one element */
+    tnrec_optim_free(o);
+    tnrec_model_free(m);
+}
+
+int main(void)
+{
+    test_layers();
+    test_network_gradcheck();
+    /* Every implementation this build has: the direct loops, then oneDNN. */
+    const char *impls[2] = { "direct", "dnnl" };
+    for (int i = 0; i < 2; i++) {
+        if (tnrec_conv3d_use(impls[i]) != TNREC_OK) {
+            printf("conv3d implementation %s not compiled in\n", impls[i]);
+            continue;
+        }
+        compare_conv(2, 3, 4, 21, 5, 16);
+        compare_conv(1, 2, 3, 19, 12, 32);
+        compare_conv(2, 2, 3, 7, 4, 6);
+        compare_conv(1, 1, 1, 1, 3, 16);
+    }
+    CHECK(tnrec_conv3d_use("winograd") == TNREC_EINVAL);
+    test_models();
+    test_adam();
+    return tnrec_test_result("test_train_layers");
+}

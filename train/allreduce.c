@@ -1,0 +1,117 @@
+/* train/allreduce.c: the single-process and MPI backends of allreduce.h.
+ *
+ * MPI is used only when compiled in and the process was started by a
+ * launcher that says so (OMPI_COMM_WORLD_SIZE, PMI_SIZE or
+ * PMIX_RANK in the environment): a plain `tnrec train` never touches MPI. */
+#include <stdlib.h>
+
+#include "allreduce.h"
+#include "common.h"
+#include "tnrec/config.h"
+
+#if TNREC_HAVE_MPI
+#include <mpi.h>
+#endif
+
+struct tnrec__allreduce {
+    int rank, size;
+    int mpi;            /* 1: MPI backend */
+    int mpi_owner;      /* 1: we called MPI_Init and must finalize */
+    int failed;         /* 1: skip MPI_Finalize (other ranks may be waiting) */
+};
+
+void tnrec__allreduce_fail(tnrec__allreduce *ar)
+{
+    if (ar)
+        ar->failed = 1;
+}
+
+static int launched_by_mpi(void)
+{
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
+tnrec_err tnrec__allreduce_init(tnrec__allreduce **out)
+{
+    *out = NULL;
+    tnrec__allreduce *ar = calloc(1, sizeof *ar);
+    if (!ar)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory starting the allreduce backend");
+    ar->rank = 0;
+    ar->size = 1;
+#if TNREC_HAVE_MPI
+    if (launched_by_mpi()) {
+        int inited = 0;
+        MPI_Initialized(&inited);
+        if (!inited) {
+            if (MPI_Init(NULL, NULL) != MPI_SUCCESS) {
+                free(ar);
+                return tnrec__fail(TNREC_ENET, "MPI_Init failed\nhint: check the mpirun command line");
+            }
+            ar->mpi_owner = 1;
+        }
+        MPI_Comm_rank(MPI_COMM_WORLD, &ar->rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &ar->size);
+        ar->mpi = 1;
+    }
+#else
+    if (launched_by_mpi() && getenv("OMPI_COMM_WORLD_SIZE") && atoi(getenv("OMPI_COMM_WORLD_SIZE")) > 1) {
+        free(ar);
+        return tnrec__fail(TNREC_EUNSUPPORTED, "started by mpirun but this tnrec was built without MPI\n"
+                                               "hint: install libopenmpi-dev and rebuild");
+    }
+#endif
+    *out = ar;
+    return TNREC_OK;
+}
+
+void tnrec__allreduce_free(tnrec__allreduce *ar)
+{
+    if (!ar)
+        return;
+#if TNREC_HAVE_MPI
+    if (ar->mpi_owner && !(ar->failed && ar->size > 1)) {
+        int fin = 0;
+        MPI_Finalized(&fin);
+        if (!fin)
+            MPI_Finalize();
+    }
+#endif
+    free(ar);
+}
+
+int tnrec__allreduce_rank(const tnrec__allreduce *ar) { return ar ? ar->rank : 0; }
+int tnrec__allreduce_size(const tnrec__allreduce *ar) { return ar ? ar->size : 1; }
+const char *tnrec__allreduce_name(const tnrec__allreduce *ar) { return ar && ar->mpi ? "mpi" : "single"; }
+
+tnrec_err tnrec__allreduce_sum(tnrec__allreduce *ar, float *buf, size_t n)
+{
+    if (!ar || !ar->mpi || ar->size == 1)
+        return TNREC_OK;
+#if TNREC_HAVE_MPI
+    while (n > 0) {
+        int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
+        if (MPI_Allreduce(MPI_IN_PLACE, buf, chunk, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+            return tnrec__fail(TNREC_ENET, "MPI_Allreduce of %d floats failed", chunk);
+        buf += chunk;
+        n -= (size_t)chunk;
+    }
+#endif
+    return TNREC_OK;
+}
+
+tnrec_err tnrec__allreduce_sum_double(tnrec__allreduce *ar, double *buf, size_t n)
+{
+    if (!ar || !ar->mpi || ar->size == 1)
+        return TNREC_OK;
+#if TNREC_HAVE_MPI
+    while (n > 0) {
+        int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
+        if (MPI_Allreduce(MPI_IN_PLACE, buf, chunk, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+            return tnrec__fail(TNREC_ENET, "MPI_Allreduce of %d doubles failed", chunk);
+        buf += chunk;
+        n -= (size_t)chunk;
+    }
+#endif
+    return TNREC_OK;
+}

@@ -1,0 +1,35 @@
+/* train/allreduce.h: summing arrays over the processes of a data-parallel
+ * run, behind one small interface.
+ *
+ * Backends: a single process (sums are the identity) and MPI (chosen when
+ * the program was started by mpirun / srun with more than one rank and MPI
+ * is compiled in). A NCCL backend fits the same interface. Every rank must
+ * make the same calls in the same order. */
+#ifndef TNREC_TRAIN_ALLREDUCE_H
+#define TNREC_TRAIN_ALLREDUCE_H
+
+#include <stddef.h>
+
+#include "tnrec/error.h"
+
+typedef struct tnrec__allreduce tnrec__allreduce;
+
+/* Starts the backend the environment asks for (MPI under a launcher, else
+ * single process). */
+tnrec_err tnrec__allreduce_init(tnrec__allreduce **out);
+/* Marks this rank as failed: tnrec__allreduce_free then leaves MPI
+ * without MPI_Finalize (which would wait for ranks still inside a
+ * collective), so the launcher sees the failed rank and ends the job
+ * after the caller has reported the error. Accepts NULL. */
+void tnrec__allreduce_fail(tnrec__allreduce *ar);
+/* Ends it (MPI_Finalize for MPI, unless failed). Accepts NULL. */
+void tnrec__allreduce_free(tnrec__allreduce *ar);
+int tnrec__allreduce_rank(const tnrec__allreduce *ar);
+int tnrec__allreduce_size(const tnrec__allreduce *ar);
+/* In-place element-wise sum over all ranks. */
+tnrec_err tnrec__allreduce_sum(tnrec__allreduce *ar, float *buf, size_t n);
+tnrec_err tnrec__allreduce_sum_double(tnrec__allreduce *ar, double *buf, size_t n);
+/* Name of the backend ("single", "mpi"). */
+const char *tnrec__allreduce_name(const tnrec__allreduce *ar);
+
+#endif

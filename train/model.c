@@ -1,0 +1,367 @@
+/* train/model.c: model descriptions: presets, the text spec, the layer
+ * table with shapes and parameter offsets, Keras-style initialisation and
+ * the summary.
+ *
+ * Does not run the model (train/network.c does, reference_net.c in double).
+ * Invariant: after tnrec_model_create every layer's shapes are positive and
+ * params/grads/state are allocated with nparams/nparams/nstate floats. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "nn.h"
+
+static const struct { const char *name, *spec; } presets[] = {
+    { "seed3d", "c32/0.001,c32/0.001,p122,s0.1,c64/0.001,c64/0.001,p122,s0.1,"
+                "c128/0.001,c128/0.001,p222,s0.1,g,d128/0.01,x0.1,o" },
+    { "tiny", "p122,c16,p122,c16,p222,c32,g,d16,o" },
+    { NULL, NULL }
+};
+
+const char *tnrec__layer_kind_name(int kind)
+{
+    switch (kind) {
+    case TNREC__CONV: return "Conv3D";
+    case TNREC__BN: return "BatchNormalization";
+    case TNREC__LRELU: return "LeakyReLU";
+    case TNREC__POOL: return "MaxPooling3D";
+    case TNREC__SDROP: return "SpatialDropout3D";
+    case TNREC__GPOOL: return "GlobalMaxPooling3D";
+    case TNREC__DENSE: return "Dense";
+    case TNREC__DROP: return "Dropout";
+    }
+    return "?";
+}
+
+/* splitmix64 stream for initialisation. */
+static uint64_t init_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static tnrec_err add_layer(tnrec_model *m, const tnrec__layer *L)
+{
+    tnrec__layer *nl = realloc(m->layers, (size_t)(m->nlayers + 1) * sizeof *nl);
+    if (!nl)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory building the model");
+    m->layers = nl;
+    m->layers[m->nlayers++] = *L;
+    return TNREC_OK;
+}
+
+/* Parses "N" or "N/L2" after a layer letter. */
+static int parse_units(const char *s, int *units, double *l2)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || v <= 0 || v > 65536)
+        return -1;
+    *units = (int)v;
+    *l2 = 0;
+    if (*end == '/') {
+        const char *p = end + 1;
+        *l2 = strtod(p, &end);
+        if (end == p || !(*l2 >= 0))
+            return -1;
+    }
+    return *end ? -1 : 0;
+}
+
+static int parse_rate(const char *s, double *rate)
+{
+    char *end;
+    *rate = strtod(s, &end);
+    return (end == s || *end || !(*rate >= 0 && *rate < 1)) ? -1 : 0;
+}
+
+/* Appends the layers of one token, tracking the current shape in cur. */
+static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, int *flat, int *has_out)
+{
+    tnrec__layer L;
+    memset(&L, 0, sizeof L);
+    L.in_d = cur->d; L.in_h = cur->h; L.in_w = cur->w; L.in_c = cur->c;
+    L.d = cur->d; L.h = cur->h; L.w = cur->w; L.c = cur->c;
+    tnrec_err err = TNREC_OK;
+    int units = 0;
+    double l2 = 0, rate = 0;
+    if (*has_out)
+        return tnrec__fail(TNREC_EINVAL, "model spec: layer '%s' after 'o'\nhint: 'o' (the output) must be the last layer", tok);
+    switch (tok[0]) {
+    case 'c':
+        if (*flat)
+            return tnrec__fail(TNREC_EINVAL, "model spec: conv '%s' after 'g'\nhint: convolutions come before the global pooling", tok);
+        if (parse_units(tok + 1, &units, &l2))
+            return tnrec__fail(TNREC_EINVAL, "model spec: bad conv layer '%s'\nhint: write cN or cN/L2, e.g. c32/0.001", tok);
+        L.kind = TNREC__CONV; L.c = units; L.l2 = l2;
+        if ((err = add_layer(m, &L)))
+            return err;
+        L.in_c = units; L.kind = TNREC__BN; L.l2 = 0;
+        if ((err = add_layer(m, &L)))
+            return err;
+        L.kind = TNREC__LRELU; L.alpha = TNREC__LEAKY_ALPHA; L.inplace = 1;
+        err = add_layer(m, &L);
+        cur->c = units;
+        return err;
+    case 'p':
+        if (*flat || strlen(tok) != 4 || !isdigit((unsigned char)tok[1]) || !isdigit((unsigned char)tok[2]) ||
+            !isdigit((unsigned char)tok[3]) || tok[1] == '0' || tok[2] == '0' || tok[3] == '0')
+            return tnrec__fail(TNREC_EINVAL, "model spec: bad pooling layer '%s'\nhint: write pDHW with three digits 1-9, e.g. p122", tok);
+        L.kind = TNREC__POOL;
+        L.pool[0] = tok[1] - '0'; L.pool[1] = tok[2] - '0'; L.pool[2] = tok[3] - '0';
+        L.d = cur->d / L.pool[0]; L.h = cur->h / L.pool[1]; L.w = cur->w / L.pool[2];
+        if (L.d < 1 || L.h < 1 || L.w < 1)
+            return tnrec__fail(TNREC_EINVAL, "model spec: pooling '%s' leaves an empty output (input %dx%dx%d)\nhint: pool less or give more frames",
+                               tok, cur->d, cur->h, cur->w);
+        cur->d = L.d; cur->h = L.h; cur->w = L.w;
+        return add_layer(m, &L);
+    case 's':
+    case 'x':
+        if (parse_rate(tok + 1, &rate))
+            return tnrec__fail(TNREC_EINVAL, "model spec: bad dropout '%s'\nhint: write s0.1 or x0.1 (rate in [0,1))", tok);
+        if (tok[0] == 's' && *flat)
+            return tnrec__fail(TNREC_EINVAL, "model spec: spatial dropout '%s' after 'g'\nhint: use xR for dropout of dense features", tok);
+        L.kind = tok[0] == 's' ? TNREC__SDROP : TNREC__DROP;
+        L.rate = rate; L.inplace = 1;
+        return add_layer(m, &L);
+    case 'g':
+        if (tok[1] || *flat)
+            return tnrec__fail(TNREC_EINVAL, "model spec: bad global pooling '%s'", tok);
+        L.kind = TNREC__GPOOL; L.d = L.h = L.w = 1;
+        cur->d = cur->h = cur->w = 1;
+        *flat = 1;
+        return add_layer(m, &L);
+    case 'd':
+    case 'o':
+        if (!*flat)
+            return tnrec__fail(TNREC_EINVAL, "model spec: dense '%s' before 'g'\nhint: put g (global max pooling) before dense layers", tok);
+        if (tok[0] == 'o') {
+            if (tok[1])
+                return tnrec__fail(TNREC_EINVAL, "model spec: bad output layer '%s'\nhint: write o", tok);
+            units = 1;
+            *has_out = 1;
+        } else if (parse_units(tok + 1, &units, &l2)) {
+            return tnrec__fail(TNREC_EINVAL, "model spec: bad dense layer '%s'\nhint: write dN or dN/L2, e.g. d128/0.01", tok);
+        }
+        L.kind = TNREC__DENSE; L.c = units; L.l2 = l2;
+        if ((err = add_layer(m, &L)))
+            return err;
+        cur->c = units;
+        if (tok[0] == 'd') {
+            L.in_c = units; L.kind = TNREC__LRELU; L.alpha = TNREC__LEAKY_ALPHA; L.inplace = 1; L.l2 = 0;
+            err = add_layer(m, &L);
+        }
+        return err;
+    default:
+        return tnrec__fail(TNREC_EINVAL, "model spec: unknown layer '%s'\nhint: layers are cN, pDHW, sR, g, dN, xR, o; or a preset: seed3d, tiny", tok);
+    }
+}
+
+tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_input_shape *in, uint64_t seed)
+{
+    *out = NULL;
+    if (!spec || !*spec)
+        spec = "tiny";
+    if (!in || in->frames < 1 || in->height < 1 || in->width < 1 || in->channels < 1)
+        return tnrec__fail(TNREC_EINVAL, "model input shape must be positive");
+    for (int i = 0; presets[i].name; i++)
+        if (strcmp(spec, presets[i].name) == 0)
+            spec = presets[i].spec;
+    tnrec_err err = TNREC_OK;
+    char *copy = NULL;
+    tnrec_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->spec = strdup(spec)) || !(copy = strdup(spec))) {
+        err = tnrec__fail(TNREC_ENOMEM, "out of memory building the model");
+        goto done;
+    }
+    m->in = *in;
+    tnrec__layer cur = { .d = in->frames, .h = in->height, .w = in->width, .c = in->channels };
+    int flat = 0, has_out = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (isspace((unsigned char)*tok))
+            tok++;
+        size_t tl = strlen(tok);
+        while (tl && isspace((unsigned char)tok[tl - 1]))
+            tok[--tl] = '\0';
+        if ((err = add_token(m, tok, &cur, &flat, &has_out)))
+            goto done;
+    }
+    if (!has_out) {
+        err = tnrec__fail(TNREC_EINVAL, "model spec '%s' has no output layer\nhint: end the spec with ',g,o' (or ',o' after g)", spec);
+        goto done;
+    }
+    /* Parameter and state offsets. */
+    for (int i = 0; i < m->nlayers; i++) {
+        tnrec__layer *L = &m->layers[i];
+        if (L->kind == TNREC__CONV) {
+            L->w_len = (size_t)27 * L->in_c * L->c;
+            L->b_len = (size_t)L->c;
+        } else if (L->kind == TNREC__DENSE) {
+            L->w_len = (size_t)L->in_c * L->c;
+            L->b_len = (size_t)L->c;
+        } else if (L->kind == TNREC__BN) {
+            L->w_len = L->b_len = (size_t)L->c;
+            L->s_off = m->nstate;
+            m->nstate += 2 * (size_t)L->c;
+        }
+        L->w_off = m->nparams;
+        L->b_off = L->w_off + L->w_len;
+        m->nparams += L->w_len + L->b_len;
+    }
+    m->params = calloc(m->nparams, sizeof *m->params);
+    m->grads = calloc(m->nparams, sizeof *m->grads);
+    m->state = calloc(m->nstate ? m->nstate : 1, sizeof *m->state);
+    if (!m->params || !m->grads || !m->state) {
+        err = tnrec__fail(TNREC_ENOMEM, "out of memory for %zu model parameters", m->nparams);
+        goto done;
+    }
+    uint64_t rs = seed;
+    for (int i = 0; i < m->nlayers; i++) {
+        tnrec__layer *L = &m->layers[i];
+        if (L->kind == TNREC__CONV || L->kind == TNREC__DENSE) {
+            double rf = L->kind == TNREC__CONV ? 27.0 : 1.0;
+            double limit = sqrt(6.0 / (rf * L->in_c + rf * L->c)); /* Glorot uniform */
+            for (size_t j = 0; j < L->w_len; j++) {
+                double u = (double)(init_next(&rs) >> 11) * 0x1.0p-53;
+                m->params[L->w_off + j] = (float)((2 * u - 1) * limit);
+            }
+        } else if (L->kind == TNREC__BN) {
+            for (int c = 0; c < L->c; c++) {
+                m->params[L->w_off + c] = 1.0f;               /* gamma */
+                m->state[L->s_off + (size_t)L->c + c] = 1.0f; /* moving variance */
+            }
+        }
+    }
+    *out = m;
+    m = NULL;
+done:
+    free(copy);
+    tnrec_model_free(m);
+    return err;
+}
+
+void tnrec_model_free(tnrec_model *m)
+{
+    if (!m)
+        return;
+    free(m->spec);
+    free(m->layers);
+    free(m->params);
+    free(m->grads);
+    free(m->state);
+    free(m);
+}
+
+const char *tnrec_model_spec(const tnrec_model *m) { return m->spec; }
+const tnrec_input_shape *tnrec_model_input(const tnrec_model *m) { return &m->in; }
+uint64_t tnrec_model_param_count(const tnrec_model *m) { return m->nparams + m->nstate; }
+float *tnrec_model_params(tnrec_model *m) { return m->params; }
+size_t tnrec_model_trainable_count(const tnrec_model *m) { return m->nparams; }
+float *tnrec_model_grads(tnrec_model *m) { return m->grads; }
+float *tnrec_model_state(tnrec_model *m) { return m->state; }
+size_t tnrec_model_state_count(const tnrec_model *m) { return m->nstate; }
+
+double tnrec__model_l2(const tnrec_model *m)
+{
+    double total = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        const tnrec__layer *L = &m->layers[i];
+        if (L->l2 <= 0)
+            continue;
+        double s = 0;
+        for (size_t j = 0; j < L->w_len; j++)
+            s += (double)m->params[L->w_off + j] * m->params[L->w_off + j];
+        total += L->l2 * s;
+    }
+    return total;
+}
+
+/* Growable text for the summary. */
+typedef struct text { char *s; size_t len, cap; int oom; } text;
+
+static void text_add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_add(text *t, const char *fmt, ...)
+{
+    if (t->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->oom = 1;
+            return;
+        }
+        if (t->s && t->len + (size_t)n < t->cap) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t ncap = (t->cap ? t->cap * 2 : 1024) + (size_t)n;
+        char *ns = realloc(t->s, ncap);
+        if (!ns) {
+            t->oom = 1;
+            return;
+        }
+        t->s = ns;
+        t->cap = ncap;
+    }
+}
+
+static void group_digits(char *buf, size_t cap, uint64_t v)
+{
+    char raw[32];
+    int n = snprintf(raw, sizeof raw, "%llu", (unsigned long long)v);
+    size_t o = 0;
+    for (int i = 0; i < n && o + 2 < cap; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = raw[i];
+    }
+    buf[o] = '\0';
+}
+
+tnrec_err tnrec_model_summary(const tnrec_model *m, char **out)
+{
+    *out = NULL;
+    text t = { 0 };
+    text_add(&t, "Model: %s\ninput: (None, %d, %d, %d, %d)\n", m->spec, m->in.frames, m->in.height,
+             m->in.width, m->in.channels);
+    text_add(&t, "%-4s %-22s %-28s %12s\n", "#", "Layer (type)", "Output Shape", "Param #");
+    for (int i = 0; i < m->nlayers; i++) {
+        const tnrec__layer *L = &m->layers[i];
+        char shape[64], np[32];
+        if (L->kind == TNREC__GPOOL || L->kind == TNREC__DENSE || (L->d == 1 && L->h == 1 && L->w == 1 &&
+            (L->kind == TNREC__DROP || (L->kind == TNREC__LRELU && i > 0 && m->layers[i - 1].kind == TNREC__DENSE))))
+            snprintf(shape, sizeof shape, "(None, %d)", L->c);
+        else
+            snprintf(shape, sizeof shape, "(None, %d, %d, %d, %d)", L->d, L->h, L->w, L->c);
+        uint64_t count = L->w_len + L->b_len + (L->kind == TNREC__BN ? 2 * (uint64_t)L->c : 0);
+        group_digits(np, sizeof np, count);
+        char desc[64];
+        if (L->kind == TNREC__CONV || L->kind == TNREC__DENSE)
+            snprintf(desc, sizeof desc, "%s%s", tnrec__layer_kind_name(L->kind), L->l2 > 0 ? "+L2" : "");
+        else
+            snprintf(desc, sizeof desc, "%s", tnrec__layer_kind_name(L->kind));
+        text_add(&t, "%-4d %-22s %-28s %12s\n", i, desc, shape, np);
+    }
+    char total[32], train[32], non[32];
+    group_digits(total, sizeof total, tnrec_model_param_count(m));
+    group_digits(train, sizeof train, m->nparams);
+    group_digits(non, sizeof non, m->nstate);
+    text_add(&t, "Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n", total, train, non);
+    text_add(&t, "Output: sigmoid of the last Dense (trained from logits)\n");
+    if (t.oom) {
+        free(t.s);
+        return tnrec__fail(TNREC_ENOMEM, "out of memory writing the model summary");
+    }
+    *out = t.s;
+    return TNREC_OK;
+}

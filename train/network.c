@@ -1,0 +1,419 @@
+/* train/network.c: running a model on batches in float: the training step
+ * (forward, loss, backward, gradient all-reduce, L2) and inference.
+ *
+ * Convolutions go to the fast kernels (conv_fast.c); the other layers use
+ * the float reference layers, except BatchNorm, which is written here
+ * because its statistics are summed over ranks (synchronised batch norm):
+ * a 2-process run then computes exactly what a 1-process run with the same
+ * global batch computes, up to the order of float sums.
+ *
+ * Buffers: one output buffer per layer, except LeakyReLU and dropout, which
+ * work in place on their input (their backward needs only their output or
+ * their mask); two gradient buffers used in turn. All sized once for
+ * max_batch. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "nn.h"
+#include "tnrec/config.h"
+
+#if TNREC_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+struct tnrec_net {
+    tnrec_model *m;
+    int max_batch;
+    float **out;           /* out[i]: output buffer of layer i (may alias) */
+    int *owned;            /* out[i] was allocated for layer i */
+    float *gbuf[2];
+    float *bn_mean, *bn_var; /* batch statistics, indexed like the model state */
+    float *masks;
+    size_t *mask_off;
+    float *dlogits;
+};
+
+void tnrec_net_free(tnrec_net *net)
+{
+    if (!net)
+        return;
+    if (net->out)
+        for (int i = 0; i < net->m->nlayers; i++)
+            if (net->owned[i])
+                free(net->out[i]);
+    free(net->out);
+    free(net->owned);
+    free(net->gbuf[0]);
+    free(net->gbuf[1]);
+    free(net->bn_mean);
+    free(net->bn_var);
+    free(net->masks);
+    free(net->mask_off);
+    free(net->dlogits);
+    free(net);
+}
+
+tnrec_err tnrec_net_create(tnrec_net **out, tnrec_model *m, int max_batch)
+{
+    *out = NULL;
+    if (max_batch < 1)
+        return tnrec__fail(TNREC_EINVAL, "batch size must be at least 1");
+    tnrec_net *net = calloc(1, sizeof *net);
+    if (!net)
+        goto oom;
+    net->m = m;
+    net->max_batch = max_batch;
+    int nl = m->nlayers;
+    net->out = calloc((size_t)nl, sizeof *net->out);
+    net->owned = calloc((size_t)nl, sizeof *net->owned);
+    net->mask_off = calloc((size_t)nl, sizeof *net->mask_off);
+    if (!net->out || !net->owned || !net->mask_off)
+        goto oom;
+    size_t maxe = (size_t)m->in.frames * m->in.height * m->in.width * m->in.channels, nmask = 0;
+    for (int i = 0; i < nl; i++) {
+        const tnrec__layer *L = &m->layers[i];
+        size_t e = tnrec__layer_out_elems(L);
+        if (e > maxe)
+            maxe = e;
+        if (L->inplace && i > 0) {
+            net->out[i] = net->out[i - 1];
+        } else {
+            if (!(net->out[i] = malloc((size_t)max_batch * e * sizeof(float))))
+                goto oom;
+            net->owned[i] = 1;
+        }
+        if (L->kind == TNREC__SDROP || L->kind == TNREC__DROP) {
+            net->mask_off[i] = nmask;
+            nmask += (size_t)max_batch * L->c;
+        }
+    }
+    net->gbuf[0] = malloc((size_t)max_batch * maxe * sizeof(float));
+    net->gbuf[1] = malloc((size_t)max_batch * maxe * sizeof(float));
+    net->bn_mean = calloc(m->nstate + 1, sizeof(float));
+    net->bn_var = calloc(m->nstate + 1, sizeof(float));
+    net->masks = malloc((nmask + 1) * sizeof(float));
+    net->dlogits = malloc((size_t)max_batch * sizeof(float));
+    if (!net->gbuf[0] || !net->gbuf[1] || !net->bn_mean || !net->bn_var || !net->masks || !net->dlogits)
+        goto oom;
+    *out = net;
+    return TNREC_OK;
+oom:
+    tnrec_net_free(net);
+    return tnrec__fail(TNREC_ENOMEM, "out of memory for a batch of %d on model '%s'\nhint: use a smaller --batch",
+                       max_batch, m->spec);
+}
+
+/* Threads for an elementwise pass over `work` values: one below a size
+ * where waking threads costs more than it saves. */
+static int n_threads(size_t work)
+{
+#if TNREC_HAVE_OPENMP
+    return work > ((size_t)1 << 18) ? omp_get_max_threads() : 1;
+#else
+    (void)work;
+    return 1;
+#endif
+}
+
+/* Batch-norm forward in training mode: sums over this rank's m positions,
+ * summed over ranks, normalised with the global count. */
+static tnrec_err bn_forward_train(float *y, const float *x, size_t m, size_t m_global, int c,
+                                  const float *gamma, const float *beta, float *mean_out,
+                                  float *var_out, float *moving, tnrec__allreduce *ar)
+{
+    int nt = n_threads(m * (size_t)c);
+    double *part = calloc((size_t)nt * 2 * c + 2 * (size_t)c, sizeof *part);
+    float *scale = malloc(2 * (size_t)c * sizeof *scale);
+    if (!part || !scale) {
+        free(part);
+        free(scale);
+        return tnrec__fail(TNREC_ENOMEM, "out of memory in batch norm");
+    }
+    double *tot = part + (size_t)nt * 2 * c;
+#if TNREC_HAVE_OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+        int tid = 0, th = 1;
+#if TNREC_HAVE_OPENMP
+        tid = omp_get_thread_num();
+        th = omp_get_num_threads();
+#endif
+        double *s = part + (size_t)tid * 2 * c, *ss = s + c;
+        size_t lo = m * (size_t)tid / (size_t)th, hi = m * (size_t)(tid + 1) / (size_t)th;
+        for (size_t p = lo; p < hi; p++)
+            for (int ch = 0; ch < c; ch++) {
+                double v = x[p * c + ch];
+                s[ch] += v;
+                ss[ch] += v * v;
+            }
+    }
+    for (int t = 0; t < nt; t++)
+        for (int j = 0; j < 2 * c; j++)
+            tot[j] += part[(size_t)t * 2 * c + j];
+    tnrec_err err = tnrec__allreduce_sum_double(ar, tot, 2 * (size_t)c);
+    if (err) {
+        free(part);
+        free(scale);
+        return err;
+    }
+    for (int ch = 0; ch < c; ch++) {
+        double mu = tot[ch] / (double)m_global;
+        double var = tot[c + ch] / (double)m_global - mu * mu;
+        if (var < 0)
+            var = 0;
+        mean_out[ch] = (float)mu;
+        var_out[ch] = (float)var;
+        double inv = 1.0 / sqrt(var + TNREC__BN_EPSILON);
+        scale[ch] = (float)(gamma[ch] * inv);
+        scale[c + ch] = (float)(beta[ch] - mu * gamma[ch] * inv);
+        moving[ch] = (float)(TNREC__BN_MOMENTUM * moving[ch] + (1 - TNREC__BN_MOMENTUM) * mu);
+        moving[c + ch] = (float)(TNREC__BN_MOMENTUM * moving[c + ch] + (1 - TNREC__BN_MOMENTUM) * var);
+    }
+#if TNREC_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt)
+#endif
+    for (size_t p = 0; p < m; p++)
+        for (int ch = 0; ch < c; ch++)
+            y[p * c + ch] = x[p * c + ch] * scale[ch] + scale[c + ch];
+    free(part);
+    free(scale);
+    return TNREC_OK;
+}
+
+static tnrec_err bn_backward(float *dx, float *dgamma, float *dbeta, const float *x,
+                             const float *dy, size_t m, size_t m_global, int c,
+                             const float *gamma, const float *mean, const float *var,
+                             tnrec__allreduce *ar)
+{
+    int nt = n_threads(m * (size_t)c);
+    double *part = calloc((size_t)nt * 2 * c + 2 * (size_t)c, sizeof *part);
+    float *coef = malloc(3 * (size_t)c * sizeof *coef);
+    if (!part || !coef) {
+        free(part);
+        free(coef);
+        return tnrec__fail(TNREC_ENOMEM, "out of memory in batch norm");
+    }
+    double *tot = part + (size_t)nt * 2 * c;
+#if TNREC_HAVE_OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+        int tid = 0, th = 1;
+#if TNREC_HAVE_OPENMP
+        tid = omp_get_thread_num();
+        th = omp_get_num_threads();
+#endif
+        double *s = part + (size_t)tid * 2 * c, *sx = s + c;
+        size_t lo = m * (size_t)tid / (size_t)th, hi = m * (size_t)(tid + 1) / (size_t)th;
+        for (size_t p = lo; p < hi; p++)
+            for (int ch = 0; ch < c; ch++) {
+                double g = dy[p * c + ch];
+                s[ch] += g;
+                sx[ch] += g * (x[p * c + ch] - mean[ch]);
+            }
+    }
+    for (int t = 0; t < nt; t++)
+        for (int j = 0; j < 2 * c; j++)
+            tot[j] += part[(size_t)t * 2 * c + j];
+    for (int ch = 0; ch < c; ch++) {
+        double inv = 1.0 / sqrt((double)var[ch] + TNREC__BN_EPSILON);
+        tot[c + ch] *= inv; /* sum dy * xhat */
+        /* This rank's share; the gradient all-reduce sums the shares. */
+        dgamma[ch] = (float)tot[c + ch];
+        dbeta[ch] = (float)tot[ch];
+    }
+    tnrec_err err = tnrec__allreduce_sum_double(ar, tot, 2 * (size_t)c);
+    if (err) {
+        free(part);
+        free(coef);
+        return err;
+    }
+    if (dx) {
+        for (int ch = 0; ch < c; ch++) {
+            double inv = 1.0 / sqrt((double)var[ch] + TNREC__BN_EPSILON);
+            double f = gamma[ch] * inv;
+            /* dx = f * (dy - sdy/M - xhat * sdyx/M), xhat = (x - mean) * inv */
+            coef[ch] = (float)f;
+            coef[c + ch] = (float)(f * tot[ch] / (double)m_global);
+            coef[2 * c + ch] = (float)(f * inv * tot[c + ch] / (double)m_global);
+        }
+#if TNREC_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt)
+#endif
+        for (size_t p = 0; p < m; p++)
+            for (int ch = 0; ch < c; ch++)
+                dx[p * c + ch] = coef[ch] * dy[p * c + ch] - coef[c + ch] -
+                                 coef[2 * c + ch] * (x[p * c + ch] - mean[ch]);
+    }
+    free(part);
+    free(coef);
+    return TNREC_OK;
+}
+
+static tnrec_err forward(tnrec_net *net, const float *x, int n, int global_n, int global_first,
+                         int training, uint64_t seed, tnrec__allreduce *ar)
+{
+    tnrec_model *m = net->m;
+    tnrec_err err = TNREC_OK;
+    for (int i = 0; i < m->nlayers; i++) {
+        const tnrec__layer *L = &m->layers[i];
+        const float *in = i ? net->out[i - 1] : x;
+        float *y = net->out[i];
+        size_t pos = (size_t)n * L->d * L->h * L->w;
+        size_t outn = pos * L->c;
+        const float *pw = m->params + L->w_off, *pb = m->params + L->b_off;
+        switch (L->kind) {
+        case TNREC__CONV:
+            err = tnrec_conv3d_forward(y, in, pw, pb, n, L->d, L->h, L->w, L->in_c, L->c);
+            break;
+        case TNREC__BN:
+            if (training)
+                err = bn_forward_train(y, in, pos, (size_t)global_n * L->d * L->h * L->w, L->c, pw, pb,
+                                       net->bn_mean + L->s_off, net->bn_var + L->s_off, m->state + L->s_off, ar);
+            else
+                tnrec__reff_batchnorm_forward_infer(y, in, pw, pb, m->state + L->s_off,
+                                                    m->state + L->s_off + L->c, pos, L->c, (float)TNREC__BN_EPSILON);
+            break;
+        case TNREC__LRELU:
+            tnrec__reff_leaky_relu_forward(y, in, outn, (float)L->alpha);
+            break;
+        case TNREC__POOL:
+            tnrec__reff_maxpool3d_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+            break;
+        case TNREC__SDROP:
+        case TNREC__DROP:
+            if (training && L->rate > 0) {
+                float *mask = net->masks + net->mask_off[i];
+                tnrec__reff_dropout_mask(mask, (size_t)n * L->c, L->rate, seed, (uint64_t)i,
+                                         (uint64_t)global_first * L->c);
+                tnrec__reff_channel_scale_forward(y, in, mask, n, (size_t)L->d * L->h * L->w, L->c);
+            } else if (y != in) {
+                memcpy(y, in, outn * sizeof *y);
+            }
+            break;
+        case TNREC__GPOOL:
+            tnrec__reff_global_maxpool_forward(y, in, n, (size_t)L->in_d * L->in_h * L->in_w, L->c);
+            break;
+        case TNREC__DENSE:
+            tnrec__reff_dense_forward(y, in, pw, pb, n, L->in_c, L->c);
+            break;
+        }
+        if (err)
+            return err;
+    }
+    return TNREC_OK;
+}
+
+tnrec_err tnrec__net_train_step(tnrec_net *net, const float *x, const float *label,
+                                const float *weight, int n, int global_n, int global_first,
+                                uint64_t dropout_seed, tnrec__allreduce *ar, float *logits,
+                                double *out_loss)
+{
+    tnrec_model *m = net->m;
+    if (n < 0 || n > net->max_batch || global_n < 1 || global_n < n)
+        return tnrec__fail(TNREC_EINVAL, "batch of %d (global %d) does not fit a workspace of %d", n, global_n, net->max_batch);
+    tnrec_err err = forward(net, x, n, global_n, global_first, 1, dropout_seed, ar);
+    if (err)
+        return err;
+    int nl = m->nlayers;
+    const float *z = net->out[nl - 1];
+    if (logits)
+        memcpy(logits, z, (size_t)n * sizeof *logits);
+    double loss = tnrec__reff_bce_logits(net->dlogits, z, label, weight, n, (double)global_n);
+    if ((err = tnrec__allreduce_sum_double(ar, &loss, 1)))
+        return err;
+    int cur = 0;
+    const float *g = net->dlogits;
+    /* Gradients flow back only as far as the first layer with parameters. */
+    int first = 0;
+    while (first < nl - 1 && m->layers[first].w_len == 0)
+        first++;
+    for (int i = nl - 1; i >= first; i--) {
+        const tnrec__layer *L = &m->layers[i];
+        const float *in = i ? net->out[i - 1] : x;
+        size_t pos = (size_t)n * L->d * L->h * L->w;
+        float *dx = i > first ? net->gbuf[cur] : NULL;
+        const float *pw = m->params + L->w_off;
+        float *gw = m->grads + L->w_off, *gb = m->grads + L->b_off;
+        switch (L->kind) {
+        case TNREC__CONV:
+            err = tnrec_conv3d_backward(dx, gw, gb, in, pw, g, n, L->d, L->h, L->w, L->in_c, L->c);
+            break;
+        case TNREC__BN:
+            err = bn_backward(dx, gw, gb, in, g, pos, (size_t)global_n * L->d * L->h * L->w, L->c, pw,
+                              net->bn_mean + L->s_off, net->bn_var + L->s_off, ar);
+            break;
+        case TNREC__LRELU:
+            /* In place: the output has the sign of the input (alpha > 0). */
+            if (dx)
+                tnrec__reff_leaky_relu_backward(dx, net->out[i], g, pos * L->c, (float)L->alpha);
+            break;
+        case TNREC__POOL:
+            if (dx)
+                tnrec__reff_maxpool3d_backward(dx, in, g, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+            break;
+        case TNREC__SDROP:
+        case TNREC__DROP:
+            if (dx) {
+                if (L->rate > 0)
+                    tnrec__reff_channel_scale_backward(dx, g, net->masks + net->mask_off[i], n,
+                                                       (size_t)L->d * L->h * L->w, L->c);
+                else
+                    memmove(dx, g, pos * L->c * sizeof *dx);
+            }
+            break;
+        case TNREC__GPOOL:
+            if (dx)
+                tnrec__reff_global_maxpool_backward(dx, in, g, n, (size_t)L->in_d * L->in_h * L->in_w, L->c);
+            break;
+        case TNREC__DENSE:
+            tnrec__reff_dense_backward(dx, gw, gb, in, pw, g, n, L->in_c, L->c);
+            break;
+        }
+        if (err)
+            return err;
+        if (dx) {
+            g = dx;
+            cur ^= 1;
+        }
+    }
+    if ((err = tnrec__allreduce_sum(ar, m->grads, m->nparams)))
+        return err;
+    for (int i = 0; i < nl; i++) {
+        const tnrec__layer *L = &m->layers[i];
+        if (L->l2 <= 0)
+            continue;
+        double s = 0;
+        for (size_t j = 0; j < L->w_len; j++) {
+            float wv = m->params[L->w_off + j];
+            s += (double)wv * wv;
+            m->grads[L->w_off + j] += (float)(2 * L->l2) * wv;
+        }
+        loss += L->l2 * s;
+    }
+    *out_loss = loss;
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_net_train_step(tnrec_net *net, const float *x, const float *label,
+                               const float *weight, int n, uint64_t dropout_seed,
+                               float *logits, double *out_loss)
+{
+    return tnrec__net_train_step(net, x, label, weight, n, n, 0, dropout_seed, NULL, logits, out_loss);
+}
+
+tnrec_err tnrec_net_predict(tnrec_net *net, const float *x, int n, float *logits)
+{
+    if (n < 0 || n > net->max_batch)
+        return tnrec__fail(TNREC_EINVAL, "batch of %d does not fit a workspace of %d", n, net->max_batch);
+    if (n == 0)
+        return TNREC_OK;
+    tnrec_err err = forward(net, x, n, n, 0, 0, 0, NULL);
+    if (err)
+        return err;
+    memcpy(logits, net->out[net->m->nlayers - 1], (size_t)n * sizeof *logits);
+    return TNREC_OK;
+}

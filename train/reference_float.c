@@ -1,0 +1,6 @@
+/* train/reference_float.c: the reference layers again, in float.
+ * The trainer runs the cheap layers (BN, activations, pooling, dropout,
+ * dense, loss) with these; see train/reference.c for the code itself. */
+#define REF_REAL float
+#define REF_FN(name) tnrec__reff_##name
+#include "reference.c"
