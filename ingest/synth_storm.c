@@ -331,6 +331,18 @@ typedef struct debris {
     double rd, rho, zdr, dbz;
 } debris;
 
+/* A vortex of core radius rc (km) and peak wind vm (m/s) as the radar sees
+ * it: the beam and the gate spread the core (smear2, km^2, added to rc^2)
+ * and the peak drops in proportion, keeping the circulation. */
+static void vortex_observe(vortex *v, double x, double y, double rc, double vm, double smear2)
+{
+    double rce = sqrt(rc * rc + smear2);
+    v->x = x;
+    v->y = y;
+    v->rc = rce;
+    v->vmax = vm * rc / rce;
+}
+
 static float quant(float v, float step) { return roundf(v / step) * step; }
 
 static float clampf(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -398,13 +410,11 @@ void tnrec__synth_fields(tnrec_synth_sample *s, uint64_t seed)
         int meso = tor || (wrn && chance(&r, 0.75)) || (!wrn && chance(&r, 0.10));
         if (meso) {
             vortex *v = &vort[nv++];
-            v->x = px + urange(&r, -1, 1);
-            v->y = py + urange(&r, -1, 1);
+            double x = px + urange(&r, -1, 1);
+            double y = py + urange(&r, -1, 1);
             double rc = tor ? urange(&r, 1.5, 3.5) : wrn ? urange(&r, 2, 5) : urange(&r, 3, 6);
             double vm = tor ? urange(&r, 14, 26) : wrn ? urange(&r, 10, 22) : urange(&r, 7, 14);
-            double rce = sqrt(rc * rc + 0.2 * beam * beam);
-            v->rc = rce;
-            v->vmax = vm * rc / rce;
+            vortex_observe(v, x, y, rc, vm, 0.2 * beam * beam);
             v->sign = chance(&r, 0.95) ? 1 : -1;
             for (int t = 0; t < NT; t++)
                 v->strength[t] = urange(&r, 0.8, 1.1);
@@ -412,15 +422,12 @@ void tnrec__synth_fields(tnrec_synth_sample *s, uint64_t seed)
         if (tor) {
             static const double vlo[] = { 22, 30, 38, 48, 58, 65 }, vhi[] = { 32, 42, 52, 62, 72, 85 };
             vortex *v = &vort[nv++];
-            v->x = px;
-            v->y = py;
             double rc = urange(&r, 0.25, 0.8);
             double vm = urange(&r, vlo[ef], vhi[ef]);
             if (chance(&r, 0.12))
                 vm *= 0.5; /* weak or poorly sampled tornadoes exist */
-            double rce = sqrt(rc * rc + 0.2 * beam * beam + 0.015);
-            v->rc = rce;
-            v->vmax = vm * rc / rce;
+            vortex_observe(v, px, py, rc, vm, 0.2 * beam * beam + 0.015);
+            double rce = v->rc;
             v->sign = nv > 1 ? vort[0].sign : 1;
             for (int t = 0; t < NT; t++)
                 v->strength[t] = t >= k0 ? urange(&r, 0.85, 1.15) : urange(&r, 0.2, 0.5);
@@ -434,12 +441,8 @@ void tnrec__synth_fields(tnrec_synth_sample *s, uint64_t seed)
             }
         } else if (wrn && chance(&r, 0.15)) {
             vortex *v = &vort[nv++]; /* tight but weak: a hard negative */
-            v->x = px;
-            v->y = py;
             double rc = urange(&r, 0.8, 1.5);
-            double rce = sqrt(rc * rc + 0.2 * beam * beam);
-            v->rc = rce;
-            v->vmax = urange(&r, 12, 20) * rc / rce;
+            vortex_observe(v, px, py, rc, urange(&r, 12, 20), 0.2 * beam * beam);
             v->sign = 1;
             for (int t = 0; t < NT; t++)
                 v->strength[t] = urange(&r, 0.7, 1.0);
