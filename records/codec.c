@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define TNR_HAVE_F16C_PATH 1
 #else
@@ -122,6 +123,23 @@ static void encode_f16_f16c(const void *src, uint8_t *out, size_t n, float off, 
 }
 #endif
 
+#if TNR_HAVE_F16C_PATH
+/* AVX and F16C from CPUID leaf 1, and the OS saving YMM state (XGETBV).
+ * Read directly: gcc and clang disagree on __builtin_cpu_supports names. */
+static int cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return 0;
+    const unsigned osxsave = 1u << 27, avx = 1u << 28, f16c = 1u << 29;
+    if ((c & (osxsave | avx | f16c)) != (osxsave | avx | f16c))
+        return 0;
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 6u) == 6u; /* XMM and YMM state enabled */
+}
+#endif
+
 /* 1 when the F16C path is usable and not switched off by the environment.
  * Decided once; every thread computes the same answer. */
 static int use_f16c(void)
@@ -131,7 +149,7 @@ static int use_f16c(void)
     int v = atomic_load_explicit(&state, memory_order_relaxed);
     if (v < 0) {
         const char *env = getenv("TNREC_CODEC_PORTABLE");
-        v = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c") && !(env && env[0] == '1');
+        v = cpu_has_f16c() && !(env && env[0] == '1');
         atomic_store_explicit(&state, v, memory_order_relaxed);
     }
     return v;
