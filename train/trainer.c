@@ -181,8 +181,20 @@ static char *join_path(const char *dir, const char *name)
     return p;
 }
 
+/* mkdir -p */
 static tnrec_err ensure_dir(const char *dir)
 {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return tnrec__fail(TNREC_EINVAL, "run directory name too long: '%s'", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return tnrec__fail_errno(TNREC_EIO, errno, "cannot create directory '%s' for run directory '%s'", buf, dir);
+        *p = '/';
+    }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return tnrec__fail_errno(TNREC_EIO, errno, "cannot create run directory '%s'", dir);
     struct stat sb;

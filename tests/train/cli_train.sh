@@ -23,24 +23,24 @@ set -e
 
 "$FIXTURE" "$WORK/data" 24 3
 M="c8,p122,c8,g,d8,o"
-"$TNREC" train "$WORK/data" --val "$WORK/data" -o "$WORK/run" --epochs 2 --batch 8 --model "$M" --lr 0.01 > "$WORK/train.txt"
+"$TNREC" train "$WORK/data" --val "$WORK/data" -o "$WORK/runs/run" --epochs 2 --batch 8 --model "$M" --lr 0.01 > "$WORK/train.txt"
 [ "$(grep -c '^epoch ' "$WORK/train.txt")" -eq 2 ] || fail "two progress lines"
-[ "$(wc -l < "$WORK/run/metrics.jsonl")" -eq 2 ] || fail "metrics.jsonl lines"
-for f in epoch-0001.tnck epoch-0002.tnck last.tnck best.tnck; do [ -f "$WORK/run/$f" ] || fail "missing $f"; done
+[ "$(wc -l < "$WORK/runs/run/metrics.jsonl")" -eq 2 ] || fail "metrics.jsonl lines"
+for f in epoch-0001.tnck epoch-0002.tnck last.tnck best.tnck; do [ -f "$WORK/runs/run/$f" ] || fail "missing $f"; done
 set +e
-"$TNREC" train "$WORK/data" --val "$WORK/data" -o "$WORK/run" --model "$M" 2> "$WORK/err.txt"; rc=$?
+"$TNREC" train "$WORK/data" --val "$WORK/data" -o "$WORK/runs/run" --model "$M" 2> "$WORK/err.txt"; rc=$?
 set -e
 [ $rc -eq 1 ] && grep -q -- "--resume" "$WORK/err.txt" || fail "second run in the same directory"
-"$TNREC" train --resume "$WORK/run" --epochs 3 > "$WORK/resume.txt"
+"$TNREC" train --resume "$WORK/runs/run" --epochs 3 > "$WORK/resume.txt"
 grep -q '^epoch 3/3' "$WORK/resume.txt" || fail "resume to epoch 3"
-[ "$(wc -l < "$WORK/run/metrics.jsonl")" -eq 3 ] || fail "metrics.jsonl after resume"
+[ "$(wc -l < "$WORK/runs/run/metrics.jsonl")" -eq 3 ] || fail "metrics.jsonl after resume"
 
-"$TNREC" eval --json "$WORK/run" "$WORK/data" > "$WORK/eval.json"
+"$TNREC" eval --json "$WORK/runs/run" "$WORK/data" > "$WORK/eval.json"
 for k in roc_auc pr_auc accuracy precision recall far f1 csi csi_best categories TOR NUL WRN; do
   grep -q "\"$k\"" "$WORK/eval.json" || fail "eval --json lacks $k"
 done
-"$TNREC" eval "$WORK/run/last.tnck" "$WORK/data" | grep -q "^all " || fail "eval table"
-"$TNREC" predict "$WORK/run" "$WORK/data" -o "$WORK/scores.csv" 2> /dev/null
+"$TNREC" eval "$WORK/runs/run/last.tnck" "$WORK/data" | grep -q "^all " || fail "eval table"
+"$TNREC" predict "$WORK/runs/run" "$WORK/data" -o "$WORK/scores.csv" 2> /dev/null
 [ "$(head -1 "$WORK/scores.csv")" = "key,event_id,time,category,label,probability" ] || fail "csv header"
 [ "$(wc -l < "$WORK/scores.csv")" -eq 25 ] || fail "csv rows"
 set +e

@@ -192,9 +192,11 @@ static void test_resume(const char *dir)
     tnrec_train_config c;
     base_config(&c, a);
     c.checkpoint_every = 4;
+    c.schedule = "exp:0.7:10";
     CHECK_OK(tnrec_train_run(&c, on_epoch, NULL));
     /* The same run interrupted mid-epoch twice, then resumed. */
     base_config(&c, b);
+    c.schedule = "exp:0.7:10";
     c.max_steps = 15; /* 12 steps an epoch: stops at step 3 of epoch 2 */
     c.checkpoint_every = 4;
     CHECK_OK(tnrec_train_run(&c, on_epoch, NULL));
@@ -232,6 +234,7 @@ static void test_early_stopping(const char *dir)
     c.epochs = 12;
     c.lr = 0.05; /* large steps: validation loss soon stops improving */
     c.patience = 2;
+    c.schedule = "plateau:0.5:1";
     stopped_epoch = 0;
     CHECK_OK(tnrec_train_run(&c, on_epoch, NULL));
     CHECK(stopped_epoch > 0 && stopped_epoch < 12);
@@ -239,21 +242,29 @@ static void test_early_stopping(const char *dir)
     snprintf(p, sizeof p, "%s/metrics.jsonl", run);
     FILE *f = fopen(p, "r");
     CHECK(f != NULL);
-    double best = INFINITY;
-    int best_epoch = 0, epochs = 0;
+    double best = INFINITY, prev_lr = 0;
+    int best_epoch = 0, epochs = 0, prev_improved = 1, halvings = 0;
     char line[65536];
     while (f && fgets(line, sizeof line, f)) {
-        const char *k = strstr(line, "\"val_loss\": ");
-        CHECK(k != NULL);
-        if (!k)
+        const char *k = strstr(line, "\"val_loss\": "), *l = strstr(line, "\"lr\": ");
+        CHECK(k != NULL && l != NULL);
+        if (!k || !l)
             break;
-        double v = atof(k + 12);
+        double v = atof(k + 12), lr = atof(l + 6);
         epochs++;
+        /* plateau:0.5:1 halves the rate after every epoch without improvement */
+        if (epochs > 1) {
+            CHECK(fabs(lr - (prev_improved ? prev_lr : prev_lr * 0.5)) < 1e-9 * prev_lr);
+            halvings += !prev_improved;
+        }
+        prev_improved = v < best;
+        prev_lr = lr;
         if (v < best) {
             best = v;
             best_epoch = epochs;
         }
     }
+    CHECK(halvings > 0);
     if (f)
         fclose(f);
     CHECK(epochs == stopped_epoch && best_epoch == stopped_epoch - 2);
