@@ -733,15 +733,10 @@ static tnrec_err backward(tnrec_gpu_net *g, plan *p, int n)
     return TNREC_OK;
 }
 
-tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *g, const float *x, const float *label, const float *weight,
-                                    int n, int global_n, int global_first, uint64_t dropout_seed, float *logits,
-                                    double *out_loss)
+/* Forward, loss and backward of this rank's n > 0 samples. */
+static tnrec_err train_local(tnrec_gpu_net *g, const float *x, const float *label, const float *weight, int n,
+                             int global_n, int global_first, uint64_t dropout_seed)
 {
-    tnrec_model *m = g->m;
-    if (n < 1 || n > g->max_batch || global_n < n)
-        return tnrec__fail(TNREC_EINVAL, "batch of %d (global %d) does not fit a GPU workspace of %d", n, global_n,
-                           g->max_batch);
-    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
     plan *p = NULL;
     TRY(plan_get(g, n, &p));
     TRY(put_input(g, x, n));
@@ -760,6 +755,25 @@ tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *g, const float *x, const floa
                         (float)g->loss_scale, g->stream),
            "loss"));
     TRY(backward(g, p, n));
+    return TNREC_OK;
+}
+
+tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *g, const float *x, const float *label, const float *weight,
+                                    int n, int global_n, int global_first, uint64_t dropout_seed, float *logits,
+                                    double *out_loss)
+{
+    tnrec_model *m = g->m;
+    if (n < 0 || n > g->max_batch || global_n < 1 || global_n < n)
+        return tnrec__fail(TNREC_EINVAL, "batch of %d (global %d) does not fit a GPU workspace of %d", n, global_n,
+                           g->max_batch);
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
+    const float *z = g->L[g->nl - 1].out;
+    if (n == 0) {
+        /* A rank without samples in a small last batch still joins the sums. */
+        TRY(cu(cudaMemsetAsync(g->grads, 0, m->nparams * sizeof(float), g->stream), "cudaMemset"));
+    } else {
+        TRY(train_local(g, x, label, weight, n, global_n, global_first, dropout_seed));
+    }
     if (g->loss_scale != 1.0)
         TRY(kr(tnrec__k_scale(g->grads, m->nparams, (float)(1.0 / g->loss_scale), g->stream), "gradient unscaling"));
     TRY(sum_over_ranks(g, g->grads, m->grads, m->nparams));
