@@ -142,10 +142,14 @@ static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
     int got = 0, found = 0;
     cudnnConvolutionFwdAlgoPerf_t fp[MAXA];
     DNN(cudnnGetConvolutionForwardAlgorithm_v7(dnn->h, c->x, c->f, c->conv, c->y, MAXA, &got, fp), what);
+    size_t need = 0;
+    /* The heuristics' memory figure is an estimate: ask for the exact size. */
     for (int i = 0; i < got && !found; i++)
-        if (algo_ok(dnn, fp[i].status, fp[i].memory, fp[i].determinism, fp[i].mathType, ws_limit)) {
+        if (algo_ok(dnn, fp[i].status, fp[i].memory, fp[i].determinism, fp[i].mathType, ws_limit) &&
+            cudnnGetConvolutionForwardWorkspaceSize(dnn->h, c->x, c->f, c->conv, c->y, fp[i].algo, &need) ==
+                CUDNN_STATUS_SUCCESS && need <= ws_limit) {
             c->fwd = fp[i].algo;
-            c->ws = fp[i].memory > c->ws ? fp[i].memory : c->ws;
+            c->ws = need > c->ws ? need : c->ws;
             found = 1;
         }
     if (!found)
@@ -156,9 +160,11 @@ static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
     DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn->h, c->f, c->y, c->conv, c->x, MAXA, &got, dp), what);
     found = 0;
     for (int i = 0; i < got && !found; i++)
-        if (algo_ok(dnn, dp[i].status, dp[i].memory, dp[i].determinism, dp[i].mathType, ws_limit)) {
+        if (algo_ok(dnn, dp[i].status, dp[i].memory, dp[i].determinism, dp[i].mathType, ws_limit) &&
+            cudnnGetConvolutionBackwardDataWorkspaceSize(dnn->h, c->f, c->y, c->conv, c->x, dp[i].algo, &need) ==
+                CUDNN_STATUS_SUCCESS && need <= ws_limit) {
             c->bwd_data = dp[i].algo;
-            c->ws = dp[i].memory > c->ws ? dp[i].memory : c->ws;
+            c->ws = need > c->ws ? need : c->ws;
             found = 1;
         }
     if (!found)
@@ -169,9 +175,11 @@ static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
     DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn->h, c->x, c->y, c->conv, c->f, MAXA, &got, bp), what);
     found = 0;
     for (int i = 0; i < got && !found; i++)
-        if (algo_ok(dnn, bp[i].status, bp[i].memory, bp[i].determinism, bp[i].mathType, ws_limit)) {
+        if (algo_ok(dnn, bp[i].status, bp[i].memory, bp[i].determinism, bp[i].mathType, ws_limit) &&
+            cudnnGetConvolutionBackwardFilterWorkspaceSize(dnn->h, c->x, c->y, c->conv, c->f, bp[i].algo, &need) ==
+                CUDNN_STATUS_SUCCESS && need <= ws_limit) {
             c->bwd_filter = bp[i].algo;
-            c->ws = bp[i].memory > c->ws ? bp[i].memory : c->ws;
+            c->ws = need > c->ws ? need : c->ws;
             found = 1;
         }
     if (!found)
