@@ -171,7 +171,16 @@ static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *l
             break;
         }
         logits = nl;
-        if ((err = gpu ? tnrec_gpu_net_predict(gpu, b->x, b->n, logits) : tnrec_net_predict(net, b->x, b->n, logits)))
+        if (gpu) {
+            tnrec_input_shape sh = tnrec_loader_shape(ld);
+            /* The loader's batch buffers outlive the GPU net: copy from them directly. */
+            err = tnrec__gpu_net_pin(gpu, b->x, (size_t)b->n * sh.frames * sh.height * sh.width * sh.channels * sizeof(float));
+            if (!err)
+                err = tnrec_gpu_net_predict(gpu, b->x, b->n, logits);
+        } else {
+            err = tnrec_net_predict(net, b->x, b->n, logits);
+        }
+        if (err)
             break;
         for (int i = 0; i < b->n; i++, k++) {
             double z = logits[i], y = b->label[i];
@@ -750,9 +759,13 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
                 lr = r->c.lr * pow(r->sched.rate, (double)r->st.global_step / r->sched.steps);
             double loss = 0;
             uint64_t dseed = mix64(r->c.seed ^ mix64(r->st.global_step + 1));
-            if (r->gpu)
-                err = tnrec__gpu_net_train_step(r->gpu, b->x, b->label, b->weight, b->n, b->global_n, b->global_first,
-                                                dseed, logits, &loss);
+            if (r->gpu) {
+                tnrec_input_shape sh = tnrec_loader_shape(r->train_ld);
+                err = tnrec__gpu_net_pin(r->gpu, b->x, (size_t)b->n * sh.frames * sh.height * sh.width * sh.channels * sizeof(float));
+                if (!err)
+                    err = tnrec__gpu_net_train_step(r->gpu, b->x, b->label, b->weight, b->n, b->global_n, b->global_first,
+                                                    dseed, logits, &loss);
+            }
             else
                 err = tnrec__net_train_step(r->net, b->x, b->label, b->weight, b->n, b->global_n, b->global_first,
                                             dseed, r->ar, logits, &loss);

@@ -43,6 +43,7 @@
 #define PLAN_MAX 8
 #define WS_CAP ((size_t)1 << 30)
 #define SCALE_GROWTH_STEPS 2000
+#define PIN_MAX 16
 
 typedef struct glayer {
     void *out;              /* output activations (aliases the input when in place) */
@@ -92,6 +93,8 @@ struct tnrec_gpu_net {
     float *h_x, *h_small;              /* pinned: input; labels, weights, logits */
     double *h_dbl;                     /* pinned: loss terms, L2 partials */
     int *h_flag;
+    struct { const char *p; size_t bytes; } pins[PIN_MAX]; /* host ranges registered with CUDA */
+    int npins;
     double loss_scale;
     int good_steps, weights_dirty;
     char desc[512];
@@ -226,6 +229,10 @@ void tnrec_gpu_net_free(tnrec_gpu_net *g)
         return;
     if (g->stream)
         cudaStreamSynchronize(g->stream);
+    if (g->copy_stream)
+        cudaStreamSynchronize(g->copy_stream);
+    for (int i = 0; i < g->npins; i++)
+        cudaHostUnregister((void *)g->pins[i].p);
     for (int i = 0; i < g->nplans; i++)
         plan_clear(g, &g->plans[i]);
     if (g->L)
@@ -573,14 +580,48 @@ static tnrec_err pack_weights(tnrec_gpu_net *g)
     return TNREC_OK;
 }
 
-/* Copies the batch in: host -> pinned -> device on the copy stream; the
- * compute stream waits for it. */
+tnrec_err tnrec__gpu_net_pin(tnrec_gpu_net *g, const void *p, size_t bytes)
+{
+    for (int i = 0; i < g->npins; i++)
+        if (g->pins[i].p == p && g->pins[i].bytes >= bytes)
+            return TNREC_OK;
+    if (g->npins == PIN_MAX || bytes == 0)
+        return TNREC_OK;
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
+    if (cudaHostRegister((void *)p, bytes, cudaHostRegisterDefault) != cudaSuccess) {
+        /* E.g. a page shared with a range already registered: the
+         * staging buffer still works. Forget the error. */
+        cudaGetLastError();
+        return TNREC_OK;
+    }
+    g->pins[g->npins].p = p;
+    g->pins[g->npins].bytes = bytes;
+    g->npins++;
+    return TNREC_OK;
+}
+
+static int is_pinned(const tnrec_gpu_net *g, const void *p, size_t bytes)
+{
+    const char *c = p;
+    for (int i = 0; i < g->npins; i++)
+        if (c >= g->pins[i].p && c + bytes <= g->pins[i].p + g->pins[i].bytes)
+            return 1;
+    return 0;
+}
+
+/* Copies the batch in on the copy stream (straight from registered host
+ * memory, else through the pinned staging buffer); the compute stream
+ * waits for it. */
 static tnrec_err put_input(tnrec_gpu_net *g, const float *x, int n)
 {
     tnrec_model *m = g->m;
     size_t pos = (size_t)n * m->in.frames * m->in.height * m->in.width, bytes = pos * m->in.channels * sizeof(float);
-    memcpy(g->h_x, x, bytes);
-    TRY(cu(cudaMemcpyAsync(g->x_f32, g->h_x, bytes, cudaMemcpyHostToDevice, g->copy_stream), "input copy"));
+    const float *src = x;
+    if (!is_pinned(g, x, bytes)) {
+        memcpy(g->h_x, x, bytes);
+        src = g->h_x;
+    }
+    TRY(cu(cudaMemcpyAsync(g->x_f32, src, bytes, cudaMemcpyHostToDevice, g->copy_stream), "input copy"));
     TRY(cu(cudaEventRecord(g->copied, g->copy_stream), "cudaEventRecord"));
     TRY(cu(cudaStreamWaitEvent(g->stream, g->copied, 0), "cudaStreamWaitEvent"));
     if (g->x_in != g->x_f32)

@@ -66,6 +66,11 @@ tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *net, const float *x, const fl
     return no_cuda();
 }
 tnrec_err tnrec__gpu_net_sync(tnrec_gpu_net *net) { (void)net; return no_cuda(); }
+tnrec_err tnrec__gpu_net_pin(tnrec_gpu_net *net, const void *p, size_t bytes)
+{
+    (void)net; (void)p; (void)bytes;
+    return no_cuda();
+}
 
 tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi, int device)
 {

@@ -22,6 +22,12 @@ tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int 
 tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *net, const float *x, const float *label,
                                     const float *weight, int n, int global_n, int global_first,
                                     uint64_t dropout_seed, float *logits, double *out_loss);
+/* Registers [p, p + bytes) of host memory with CUDA (page-locked) so
+ * batches there are copied to the GPU directly, without the staging
+ * buffer: for the loader's batch buffers, which live as long as the
+ * loader. The net must be freed before that memory is. Best effort: a
+ * range that cannot be registered is simply copied through staging. */
+tnrec_err tnrec__gpu_net_pin(tnrec_gpu_net *net, const void *p, size_t bytes);
 /* Makes BN moving statistics equal on all ranks (their mean), then
  * downloads weights, state, gradient and Adam moments to the host. */
 tnrec_err tnrec__gpu_net_sync(tnrec_gpu_net *net);
