@@ -53,9 +53,14 @@ fi
 say ""
 say "## GPU tests"
 if timeout 200 ctest --test-dir "$BUILD" -R 'gpu' --output-on-failure -V > "$OUTDIR/tests.log" 2>&1; then
-  say "passed ($(elapsed) s so far)"
+  if grep -q '\*\*\*Skipped' "$OUTDIR/tests.log"; then
+    say "SKIPPED: no usable GPU (see tests.log); nothing on the device was checked"
+    status=1
+  else
+    say "passed ($(elapsed) s so far)"
+  fi
 else
-  say "FAILED or skipped (see tests.log)"
+  say "FAILED (see tests.log)"
   status=1
 fi
 grep -E '^[0-9]+: (  |test_gpu_net|train_gpu_cli)' "$OUTDIR/tests.log" |
@@ -68,7 +73,8 @@ say "## Training samples/s (seed3d, 4x120x240x12, forward+backward+Adam, one GPU
 : > "$OUTDIR/bench_gpu.jsonl"
 for prec in fp16 fp32; do
   timeout 100 "$BUILD/benchmarks/bench_gpu_train" --model seed3d --batch 32,64,128 --steps 15 --warmup 3 \
-      --precision "$prec" >> "$OUTDIR/bench_gpu.jsonl" 2>> "$OUTDIR/bench_gpu.err" || say "bench_gpu_train $prec failed"
+      --precision "$prec" >> "$OUTDIR/bench_gpu.jsonl" 2>> "$OUTDIR/bench_gpu.err" ||
+    say "bench_gpu_train $prec failed: $(tail -1 "$OUTDIR/bench_gpu.err")"
 done
 say ""
 say "| precision | batch | step s | train samples/s | infer samples/s | 171,666-sample epoch s |"

@@ -644,7 +644,8 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
     if ((err = tnrec_optim_create(&r->opt, &r->c.optim, r->model)))
         goto done;
     int local_max = (r->c.batch + r->world - 1) / r->world;
-    if ((err = tnrec_net_create(&r->net, r->model, local_max)))
+    /* The CPU workspace is not needed when the steps run on the GPU. */
+    if (!is_cuda(r->c.device) && (err = tnrec_net_create(&r->net, r->model, local_max)))
         goto done;
     r->best_params = malloc(r->model->nparams * sizeof(float));
     r->best_state = malloc((r->model->nstate + 1) * sizeof(float));

@@ -185,7 +185,6 @@ static void compare_step(const char *spec, tnrec_input_shape in, int n, tnrec_pr
     tnrec_gpu_options o;
     tnrec_gpu_options_default(&o);
     o.precision = prec;
-    o.deterministic = 1;
     o.loss_scale = 1024;
     tnrec_gpu_net *g = NULL;
     CHECK_OK(tnrec_gpu_net_create(&g, m, n, &o));
@@ -248,7 +247,6 @@ static void compare_training(const char *spec, tnrec_input_shape in, int n, tnre
     tnrec_gpu_options o;
     tnrec_gpu_options_default(&o);
     o.precision = prec;
-    o.deterministic = 1;
     o.loss_scale = 1024;
     if (mc && mg) {
         CHECK_OK(tnrec_optim_create(&optc, &oc, mc));
