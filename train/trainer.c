@@ -766,10 +766,10 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
                 if (!err)
                     err = tnrec__gpu_net_train_step(r->gpu, b->x, b->label, b->weight, b->n, b->global_n, b->global_first,
                                                     dseed, logits, &loss);
-            }
-            else
+            } else {
                 err = tnrec__net_train_step(r->net, b->x, b->label, b->weight, b->n, b->global_n, b->global_first,
                                             dseed, r->ar, logits, &loss);
+            }
             if (err)
                 break;
             if (!isfinite(loss)) {
