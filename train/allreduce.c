@@ -89,7 +89,10 @@ void tnrec__allreduce_free(tnrec__allreduce *ar)
 {
     if (!ar)
         return;
-    tnrec__nccl_free(ar->nccl);
+    if (ar->failed)
+        tnrec__nccl_abort(ar->nccl);
+    else
+        tnrec__nccl_free(ar->nccl);
 #if TNREC_HAVE_MPI
     if (ar->mpi_owner && !(ar->failed && ar->size > 1)) {
         int fin = 0;

@@ -141,6 +141,20 @@ done:
     return err;
 }
 
+void tnrec__nccl_abort(tnrec__nccl *c)
+{
+    if (!c)
+        return;
+    if (c->comm)
+        ncclCommAbort(c->comm);
+    c->comm = NULL;
+    if (c->stage)
+        cudaFree(c->stage);
+    if (c->stream)
+        cudaStreamDestroy(c->stream);
+    free(c);
+}
+
 void tnrec__nccl_free(tnrec__nccl *c)
 {
     if (!c)

@@ -18,6 +18,9 @@ typedef struct tnrec__nccl tnrec__nccl;
 /* Joins the communicator of `size` ranks on CUDA device `device`. */
 tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi, int device);
 void tnrec__nccl_free(tnrec__nccl *c);                  /* accepts NULL */
+/* As tnrec__nccl_free after a failure: ncclCommAbort instead of waiting
+ * for operations other ranks may never join. Accepts NULL. */
+void tnrec__nccl_abort(tnrec__nccl *c);
 /* In-place sum of n floats in device memory, ordered on `stream` (a
  * cudaStream_t); returns once the sum is enqueued. */
 tnrec_err tnrec__nccl_sum_device(tnrec__nccl *c, float *dev_buf, size_t n, void *stream);
