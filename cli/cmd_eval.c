@@ -24,6 +24,7 @@ static void print_usage(FILE *out)
             "                fp, fn, tn, loss, categories {TOR, NUL, WRN}\n"
             "  --batch N     inference batch (default 32)\n"
             "  --threads N   decode threads (default 2)\n"
+            "  --device D    cpu (default) or cuda\n"
             "  -h, --help    this text\n"
             "\n"
             "example: tnrec eval runs/tiny data/test\n");
@@ -44,12 +45,17 @@ int cmd_eval(int argc, char **argv)
     }
     int json = 0;
     unsigned long long batch = 32, threads = 2;
+    const char *device = "cpu";
     const char *pos[2] = { NULL, NULL };
     int npos = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             json = 1;
-        else if (strcmp(argv[i], "--batch") == 0 || strcmp(argv[i], "--threads") == 0) {
+        else if (strcmp(argv[i], "--device") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error(CMD, "--device needs cpu or cuda");
+            device = argv[++i];
+        } else if (strcmp(argv[i], "--batch") == 0 || strcmp(argv[i], "--threads") == 0) {
             unsigned long long *dst = argv[i][2] == 'b' ? &batch : &threads;
             if (i + 1 >= argc || cli_parse_u64(argv[i + 1], dst) || *dst < 1 || *dst > 65536)
                 return cli_usage_error(CMD, "%s needs a positive integer", argv[i]);
@@ -64,7 +70,7 @@ int cmd_eval(int argc, char **argv)
     if (npos != 2)
         return cli_usage_error(CMD, "need CHECKPOINT and DATASET");
     tnrec_metrics m;
-    tnrec_err err = tnrec_eval_run(&m, pos[0], pos[1], NULL, (int)batch, (int)threads);
+    tnrec_err err = tnrec_eval_run_device(&m, pos[0], pos[1], NULL, (int)batch, (int)threads, device);
     if (err)
         return cli_fail(CMD, err);
     if (json) {

@@ -20,6 +20,7 @@ static void print_usage(FILE *out)
             "  -o, --output FILE  the CSV file (required)\n"
             "  --batch N          inference batch (default 32)\n"
             "  --threads N        decode threads (default 2)\n"
+            "  --device D         cpu (default) or cuda\n"
             "  -h, --help         this text\n"
             "\n"
             "example: tnrec predict runs/tiny data/test -o scores.csv\n");
@@ -32,6 +33,7 @@ int cmd_predict(int argc, char **argv)
         return TNREC_EXIT_OK;
     }
     unsigned long long batch = 32, threads = 2;
+    const char *device = "cpu";
     const char *pos[2] = { NULL, NULL }, *outp = NULL;
     int npos = 0;
     for (int i = 1; i < argc; i++) {
@@ -39,6 +41,10 @@ int cmd_predict(int argc, char **argv)
             if (i + 1 >= argc)
                 return cli_usage_error(CMD, "%s needs a file name", argv[i]);
             outp = argv[++i];
+        } else if (strcmp(argv[i], "--device") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error(CMD, "--device needs cpu or cuda");
+            device = argv[++i];
         } else if (strcmp(argv[i], "--batch") == 0 || strcmp(argv[i], "--threads") == 0) {
             unsigned long long *dst = argv[i][2] == 'b' ? &batch : &threads;
             if (i + 1 >= argc || cli_parse_u64(argv[i + 1], dst) || *dst < 1 || *dst > 65536)
@@ -56,7 +62,7 @@ int cmd_predict(int argc, char **argv)
     if (!outp)
         return cli_usage_error(CMD, "no output file given (-o SCORES.csv)");
     tnrec_metrics m;
-    tnrec_err err = tnrec_eval_run(&m, pos[0], pos[1], outp, (int)batch, (int)threads);
+    tnrec_err err = tnrec_eval_run_device(&m, pos[0], pos[1], outp, (int)batch, (int)threads, device);
     if (err)
         return cli_fail(CMD, err);
     fprintf(stderr, "wrote %llu rows to %s (roc_auc %.4f)\n", (unsigned long long)m.all.n, outp, m.all.roc_auc);

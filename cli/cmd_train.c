@@ -48,6 +48,11 @@ static void print_usage(FILE *out)
             "  --frames N           last N frames (default 4)\n"
             "  --mask               add range_folded_mask as input channels\n"
             "  --threads N          loader decode threads (default 2)\n"
+            "  --device D           cpu (default) or cuda (cuDNN; one GPU per process)\n"
+            "  --precision P        cuda: fp32 (default, TF32 off), fp16 (mixed, loss\n"
+            "                       scaling) or bf16\n"
+            "  --deterministic      cuda: deterministic cuDNN algorithms only\n"
+            "  --gpu N              cuda: device ordinal (default: the local rank)\n"
             "  --checkpoint-every N also write last.tnck every N steps\n"
             "  --max-steps N        stop after N steps (with a checkpoint to resume from)\n"
             "  --resume DIR         continue the run in DIR exactly where it stopped\n"
@@ -134,6 +139,10 @@ int cmd_train(int argc, char **argv)
         else if (strcmp(a, "--frames") == 0) NEED_U64(c.frames);
         else if (strcmp(a, "--mask") == 0) c.mask = 1;
         else if (strcmp(a, "--threads") == 0) NEED_U64(c.threads);
+        else if (strcmp(a, "--device") == 0) NEED_STR(c.device);
+        else if (strcmp(a, "--precision") == 0) NEED_STR(c.precision);
+        else if (strcmp(a, "--deterministic") == 0) c.deterministic = 1;
+        else if (strcmp(a, "--gpu") == 0) NEED_U64(c.gpu);
         else if (strcmp(a, "--checkpoint-every") == 0) NEED_U64(c.checkpoint_every);
         else if (strcmp(a, "--max-steps") == 0) NEED_U64(c.max_steps);
         else if (strcmp(a, "--resume") == 0) NEED_STR(resume);

@@ -2,11 +2,14 @@
  *
  * MPI is used only when compiled in and the process was started by a
  * launcher that says so (OMPI_COMM_WORLD_SIZE, PMI_SIZE or
- * PMIX_RANK in the environment): a plain `tnrec train` never touches MPI. */
+ * PMIX_RANK in the environment): a plain `tnrec train` never touches MPI.
+ * NCCL (train/gpu/allreduce_nccl.c) is attached by the GPU trainer; a run
+ * started without MPI (TNREC_WORLD_SIZE > 1) can only sum through it. */
 #include <stdlib.h>
 
 #include "allreduce.h"
 #include "common.h"
+#include "gpu/allreduce_nccl.h"
 #include "tnrec/config.h"
 
 #if TNREC_HAVE_MPI
@@ -18,6 +21,8 @@ struct tnrec__allreduce {
     int mpi;            /* 1: MPI backend */
     int mpi_owner;      /* 1: we called MPI_Init and must finalize */
     int failed;         /* 1: skip MPI_Finalize (other ranks may be waiting) */
+    int file_rendezvous;/* 1: ranks from TNREC_RANK / TNREC_WORLD_SIZE; sums need NCCL */
+    tnrec__nccl *nccl;  /* attached by the GPU trainer, or NULL */
 };
 
 void tnrec__allreduce_fail(tnrec__allreduce *ar)
@@ -53,6 +58,8 @@ tnrec_err tnrec__allreduce_init(tnrec__allreduce **out)
         MPI_Comm_rank(MPI_COMM_WORLD, &ar->rank);
         MPI_Comm_size(MPI_COMM_WORLD, &ar->size);
         ar->mpi = 1;
+        *out = ar;
+        return TNREC_OK;
     }
 #else
     if (launched_by_mpi() && getenv("OMPI_COMM_WORLD_SIZE") && atoi(getenv("OMPI_COMM_WORLD_SIZE")) > 1) {
@@ -61,6 +68,19 @@ tnrec_err tnrec__allreduce_init(tnrec__allreduce **out)
                                                "hint: install libopenmpi-dev and rebuild");
     }
 #endif
+    const char *ws = getenv("TNREC_WORLD_SIZE");
+    if (ws && atoi(ws) > 1) {
+        const char *rk = getenv("TNREC_RANK");
+        int size = atoi(ws), rank = rk ? atoi(rk) : -1;
+        if (!rk || rank < 0 || rank >= size || !getenv("TNREC_NCCL_ID_FILE")) {
+            free(ar);
+            return tnrec__fail(TNREC_EINVAL, "TNREC_WORLD_SIZE=%d needs TNREC_RANK (0..%d) and TNREC_NCCL_ID_FILE\n"
+                                             "hint: see docs/gpu.md, or start the ranks with mpirun / srun", size, size - 1);
+        }
+        ar->rank = rank;
+        ar->size = size;
+        ar->file_rendezvous = 1;
+    }
     *out = ar;
     return TNREC_OK;
 }
@@ -69,6 +89,10 @@ void tnrec__allreduce_free(tnrec__allreduce *ar)
 {
     if (!ar)
         return;
+    if (ar->failed)
+        tnrec__nccl_abort(ar->nccl);
+    else
+        tnrec__nccl_free(ar->nccl);
 #if TNREC_HAVE_MPI
     if (ar->mpi_owner && !(ar->failed && ar->size > 1)) {
         int fin = 0;
@@ -82,10 +106,47 @@ void tnrec__allreduce_free(tnrec__allreduce *ar)
 
 int tnrec__allreduce_rank(const tnrec__allreduce *ar) { return ar ? ar->rank : 0; }
 int tnrec__allreduce_size(const tnrec__allreduce *ar) { return ar ? ar->size : 1; }
-const char *tnrec__allreduce_name(const tnrec__allreduce *ar) { return ar && ar->mpi ? "mpi" : "single"; }
+const char *tnrec__allreduce_name(const tnrec__allreduce *ar)
+{
+    if (ar && ar->nccl)
+        return ar->mpi ? "mpi+nccl" : "nccl";
+    return ar && ar->mpi ? "mpi" : "single";
+}
+
+int tnrec__allreduce_local_rank(const tnrec__allreduce *ar)
+{
+    const char *names[] = { "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "TNREC_LOCAL_RANK",
+                            "LOCAL_RANK", NULL };
+    for (int i = 0; names[i]; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v)
+            return atoi(v);
+    }
+    return ar ? ar->rank : 0;
+}
+
+tnrec_err tnrec__allreduce_attach_nccl(tnrec__allreduce *ar, int device)
+{
+    if (!ar || ar->size == 1 || ar->nccl)
+        return TNREC_OK;
+    return tnrec__nccl_create(&ar->nccl, ar->rank, ar->size, ar->mpi, device);
+}
+
+struct tnrec__nccl *tnrec__allreduce_nccl(const tnrec__allreduce *ar) { return ar ? ar->nccl : NULL; }
+
+/* Sums that MPI cannot do: NCCL after a file rendezvous. */
+static tnrec_err sum_without_mpi(tnrec__allreduce *ar, void *buf, size_t n, int is_double)
+{
+    if (ar->nccl)
+        return tnrec__nccl_sum_host(ar->nccl, buf, n, is_double);
+    return tnrec__fail(TNREC_EUNSUPPORTED, "rank %d of %d was started without MPI, so it can only sum through NCCL\n"
+                                           "hint: add --device cuda, or start the ranks with mpirun / srun", ar->rank, ar->size);
+}
 
 tnrec_err tnrec__allreduce_sum(tnrec__allreduce *ar, float *buf, size_t n)
 {
+    if (ar && ar->file_rendezvous)
+        return sum_without_mpi(ar, buf, n, 0);
     if (!ar || !ar->mpi || ar->size == 1)
         return TNREC_OK;
 #if TNREC_HAVE_MPI
@@ -102,6 +163,8 @@ tnrec_err tnrec__allreduce_sum(tnrec__allreduce *ar, float *buf, size_t n)
 
 tnrec_err tnrec__allreduce_sum_double(tnrec__allreduce *ar, double *buf, size_t n)
 {
+    if (ar && ar->file_rendezvous)
+        return sum_without_mpi(ar, buf, n, 1);
     if (!ar || !ar->mpi || ar->size == 1)
         return TNREC_OK;
 #if TNREC_HAVE_MPI

@@ -3,8 +3,11 @@
  *
  * Backends: a single process (sums are the identity) and MPI (chosen when
  * the program was started by mpirun / srun with more than one rank and MPI
- * is compiled in). A NCCL backend fits the same interface. Every rank must
- * make the same calls in the same order. */
+ * is compiled in). The GPU trainer attaches NCCL (train/gpu/) to the same
+ * object: device sums then go through NCCL, and with a file rendezvous
+ * (TNREC_WORLD_SIZE, TNREC_RANK, TNREC_NCCL_ID_FILE in the environment,
+ * no MPI launcher) the host sums too. Every rank must make the same calls
+ * in the same order. */
 #ifndef TNREC_TRAIN_ALLREDUCE_H
 #define TNREC_TRAIN_ALLREDUCE_H
 
@@ -29,7 +32,16 @@ int tnrec__allreduce_size(const tnrec__allreduce *ar);
 /* In-place element-wise sum over all ranks. */
 tnrec_err tnrec__allreduce_sum(tnrec__allreduce *ar, float *buf, size_t n);
 tnrec_err tnrec__allreduce_sum_double(tnrec__allreduce *ar, double *buf, size_t n);
-/* Name of the backend ("single", "mpi"). */
+/* Name of the backend ("single", "mpi", "nccl", "mpi+nccl"). */
 const char *tnrec__allreduce_name(const tnrec__allreduce *ar);
+
+/* GPU runs: this process' index among the ranks on its host (from the
+ * launcher's environment; else the rank), to pick its GPU. */
+int tnrec__allreduce_local_rank(const tnrec__allreduce *ar);
+/* Joins a NCCL communicator on CUDA device `device` (nothing with one
+ * rank). The NCCL id travels over MPI, or through TNREC_NCCL_ID_FILE. */
+tnrec_err tnrec__allreduce_attach_nccl(tnrec__allreduce *ar, int device);
+/* The attached communicator, or NULL. */
+struct tnrec__nccl *tnrec__allreduce_nccl(const tnrec__allreduce *ar);
 
 #endif

@@ -13,7 +13,10 @@
  * files and validates; the validation result reaches the other ranks
  * through the same sum (they contribute zeros). Early stopping follows
  * Keras (patience epochs without improvement; restore_best_weights: the
- * best epoch's weights end up in the model and in best.tnck). */
+ * best epoch's weights end up in the model and in best.tnck).
+ * With device "cuda" the steps run on the GPU (train/gpu/): weights and
+ * Adam moments live there and are brought back (BN statistics averaged
+ * over ranks) before each validation and checkpoint. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -25,6 +28,7 @@
 
 #include "checkpoint.h"
 #include "common.h"
+#include "gpu/gpu_train.h"
 #include "nn.h"
 #include "tnrec/tnrec.h"
 #include "optim.h"
@@ -42,6 +46,8 @@ void tnrec_train_config_default(tnrec_train_config *out)
     tnrec_optim_config_default(&out->optim, TNREC_OPT_ADAM);
     out->schedule = "constant";
     out->frames = 4;
+    out->device = "cpu";
+    out->gpu = -1;
 }
 
 static double now_s(void)
@@ -57,6 +63,16 @@ static uint64_t mix64(uint64_t z)
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
+}
+
+/* Device names: NULL or "cpu", and "cuda". */
+static int is_cuda(const char *device) { return device && strcmp(device, "cuda") == 0; }
+
+static tnrec_err check_device(const char *device)
+{
+    if (device && strcmp(device, "cpu") != 0 && strcmp(device, "cuda") != 0)
+        return tnrec__fail(TNREC_EINVAL, "unknown device '%s'\nhint: cpu or cuda", device);
+    return is_cuda(device) ? tnrec_gpu_check() : TNREC_OK;
 }
 
 static double sigmoid(double z) { return z >= 0 ? 1 / (1 + exp(-z)) : exp(z) / (1 + exp(z)); }
@@ -134,7 +150,7 @@ static int lower_is_better(const char *name) { size_t n = strlen(name); return n
 
 /* Runs the model over a whole dataset in order: probabilities, labels,
  * categories, record indexes (any may be NULL) and the mean BCE. */
-static tnrec_err predict_all(tnrec_net *net, tnrec_loader *ld, float *prob, int32_t *label,
+static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *ld, float *prob, int32_t *label,
                              int32_t *cat, uint64_t *index, double *out_bce)
 {
     tnrec_err err = tnrec_loader_start(ld, 0, 0);
@@ -155,7 +171,16 @@ static tnrec_err predict_all(tnrec_net *net, tnrec_loader *ld, float *prob, int3
             break;
         }
         logits = nl;
-        if ((err = tnrec_net_predict(net, b->x, b->n, logits)))
+        if (gpu) {
+            tnrec_input_shape sh = tnrec_loader_shape(ld);
+            /* The loader's batch buffers outlive the GPU net: copy from them directly. */
+            err = tnrec__gpu_net_pin(gpu, b->x, (size_t)b->n * sh.frames * sh.height * sh.width * sh.channels * sizeof(float));
+            if (!err)
+                err = tnrec_gpu_net_predict(gpu, b->x, b->n, logits);
+        } else {
+            err = tnrec_net_predict(net, b->x, b->n, logits);
+        }
+        if (err)
             break;
         for (int i = 0; i < b->n; i++, k++) {
             double z = logits[i], y = b->label[i];
@@ -329,6 +354,7 @@ typedef struct run {
     tnrec_loader *train_ld, *val_ld;
     tnrec_model *model;
     tnrec_net *net;
+    tnrec_gpu_net *gpu;     /* device "cuda": the steps run here */
     tnrec_optim *opt;
     tnrec__train_state st;
     char *config_text;
@@ -352,6 +378,8 @@ static tnrec_err write_ckpt(run *r, const char *path)
 static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progress_cb cb, void *ctx, int *stop)
 {
     tnrec_err err;
+    if (r->gpu && (err = tnrec__gpu_net_sync(r->gpu)))
+        return err;
     tnrec_epoch_report rep;
     memset(&rep, 0, sizeof rep);
     rep.epoch = epoch + 1;
@@ -373,7 +401,7 @@ static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progre
         if (r->rank == 0) {
             double bce = 0;
             size_t nv = tnrec_dataset_count(r->val_ds);
-            if ((err = predict_all(r->net, r->val_ld, r->val_prob, r->val_label, r->val_cat, NULL, &bce)))
+            if ((err = predict_all(r->net, r->gpu, r->val_ld, r->val_prob, r->val_label, r->val_cat, NULL, &bce)))
                 return err;
             if ((err = tnrec_metrics_compute(&rep.val, r->val_prob, r->val_label, r->val_cat, nv)))
                 return err;
@@ -479,6 +507,7 @@ static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progre
 
 static void run_free(run *r)
 {
+    tnrec_gpu_net_free(r->gpu);
     tnrec_loader_free(r->train_ld);
     tnrec_loader_free(r->val_ld);
     tnrec_dataset_close(r->train_ds);
@@ -510,6 +539,8 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
     tnrec_err err = TNREC_OK;
     char *resume_text = NULL;
     tnrec_model *resume_model = NULL;
+    if ((err = check_device(cfg->device)))
+        return err;
     if (!cfg->run_dir)
         return tnrec__fail(TNREC_EINVAL, "no run directory given\nhint: tnrec train DATASET --val DATASET -o RUN_DIR");
     if ((err = tnrec__allreduce_init(&r->ar)))
@@ -613,7 +644,8 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
     if ((err = tnrec_optim_create(&r->opt, &r->c.optim, r->model)))
         goto done;
     int local_max = (r->c.batch + r->world - 1) / r->world;
-    if ((err = tnrec_net_create(&r->net, r->model, local_max)))
+    /* The CPU workspace is not needed when the steps run on the GPU. */
+    if (!is_cuda(r->c.device) && (err = tnrec_net_create(&r->net, r->model, local_max)))
         goto done;
     r->best_params = malloc(r->model->nparams * sizeof(float));
     r->best_state = malloc((r->model->nstate + 1) * sizeof(float));
@@ -693,6 +725,16 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         remove(r->p_metrics);
     }
 
+    if (is_cuda(r->c.device)) {
+        tnrec_gpu_options go;
+        tnrec_gpu_options_default(&go);
+        go.device = r->c.gpu;
+        go.deterministic = r->c.deterministic;
+        if ((err = tnrec_precision_parse(&go.precision, r->c.precision ? r->c.precision : "fp32")))
+            goto done;
+        if ((err = tnrec__gpu_net_create_ranked(&r->gpu, r->model, local_max, &go, r->ar)))
+            goto done;
+    }
     uint64_t steps = tnrec_loader_steps(r->train_ld), done_steps = 0;
     int stop = 0;
     float *logits = malloc((size_t)local_max * sizeof *logits);
@@ -718,15 +760,24 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
                 lr = r->c.lr * pow(r->sched.rate, (double)r->st.global_step / r->sched.steps);
             double loss = 0;
             uint64_t dseed = mix64(r->c.seed ^ mix64(r->st.global_step + 1));
-            if ((err = tnrec__net_train_step(r->net, b->x, b->label, b->weight, b->n, b->global_n, b->global_first,
-                                             dseed, r->ar, logits, &loss)))
+            if (r->gpu) {
+                tnrec_input_shape sh = tnrec_loader_shape(r->train_ld);
+                err = tnrec__gpu_net_pin(r->gpu, b->x, (size_t)b->n * sh.frames * sh.height * sh.width * sh.channels * sizeof(float));
+                if (!err)
+                    err = tnrec__gpu_net_train_step(r->gpu, b->x, b->label, b->weight, b->n, b->global_n, b->global_first,
+                                                    dseed, logits, &loss);
+            } else {
+                err = tnrec__net_train_step(r->net, b->x, b->label, b->weight, b->n, b->global_n, b->global_first,
+                                            dseed, r->ar, logits, &loss);
+            }
+            if (err)
                 break;
             if (!isfinite(loss)) {
                 err = tnrec__fail(TNREC_ERANGE, "training loss is not finite at epoch %llu step %llu\nhint: lower --lr or add --clipvalue 1",
                                   (unsigned long long)epoch + 1, (unsigned long long)r->st.step + 1);
                 break;
             }
-            if ((err = tnrec_optim_step(r->opt, r->model, lr)))
+            if ((err = r->gpu ? tnrec_gpu_net_optim_step(r->gpu, r->opt, lr, NULL) : tnrec_optim_step(r->opt, r->model, lr)))
                 break;
             if (r->sched.kind == 1)
                 r->st.lr = lr;
@@ -745,6 +796,8 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
             int last_of_epoch = r->st.step == steps;
             if (!last_of_epoch && ((cfg->checkpoint_every && r->st.global_step % cfg->checkpoint_every == 0) ||
                                    (cfg->max_steps && done_steps >= cfg->max_steps))) {
+                if (r->gpu && (err = tnrec__gpu_net_sync(r->gpu)))
+                    break;
                 if ((err = write_ckpt(r, r->p_last)))
                     break;
             }
@@ -795,18 +848,27 @@ static void csv_field(FILE *f, const char *s)
 tnrec_err tnrec_eval_run(tnrec_metrics *out, const char *checkpoint, const char *dataset,
                          const char *csv_path, int batch, int threads)
 {
+    return tnrec_eval_run_device(out, checkpoint, dataset, csv_path, batch, threads, NULL);
+}
+
+tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, const char *dataset,
+                                const char *csv_path, int batch, int threads, const char *device)
+{
     char *resolved = NULL, *config = NULL, *csv = NULL;
     size_t csv_len = 0;
     tnrec_model *m = NULL;
     tnrec_dataset *ds = NULL;
     tnrec_loader *ld = NULL;
     tnrec_net *net = NULL;
+    tnrec_gpu_net *gpu = NULL;
     json_t *cj = NULL;
     float *prob = NULL;
     int32_t *label = NULL, *cat = NULL;
     uint64_t *index = NULL;
-    tnrec_err err = tnrec_checkpoint_resolve(&resolved, checkpoint);
+    tnrec_err err = check_device(device);
     if (err)
+        goto done;
+    if ((err = tnrec_checkpoint_resolve(&resolved, checkpoint)))
         goto done;
     if ((err = tnrec__checkpoint_read(resolved, &config, &m, NULL, NULL)))
         goto done;
@@ -829,8 +891,14 @@ tnrec_err tnrec_eval_run(tnrec_metrics *out, const char *checkpoint, const char 
                           dataset, a.frames, a.height, a.width, a.channels, resolved, b->frames, b->height, b->width, b->channels);
         goto done;
     }
-    if ((err = tnrec_net_create(&net, m, lc.batch)))
+    if (is_cuda(device)) {
+        tnrec_gpu_options go;
+        tnrec_gpu_options_default(&go);
+        if ((err = tnrec_gpu_net_create(&gpu, m, lc.batch, &go)))
+            goto done;
+    } else if ((err = tnrec_net_create(&net, m, lc.batch))) {
         goto done;
+    }
     size_t n = tnrec_dataset_count(ds);
     prob = malloc((n + 1) * sizeof *prob);
     label = malloc((n + 1) * sizeof *label);
@@ -841,7 +909,7 @@ tnrec_err tnrec_eval_run(tnrec_metrics *out, const char *checkpoint, const char 
         goto done;
     }
     double bce = 0;
-    if ((err = predict_all(net, ld, prob, label, cat, index, &bce)))
+    if ((err = predict_all(net, gpu, ld, prob, label, cat, index, &bce)))
         goto done;
     if ((err = tnrec_metrics_compute(out, prob, label, cat, n)))
         goto done;
@@ -884,6 +952,7 @@ done:
     free(csv);
     json_decref(cj);
     tnrec_net_free(net);
+    tnrec_gpu_net_free(gpu);
     tnrec_loader_free(ld);
     tnrec_dataset_close(ds);
     tnrec_model_free(m);

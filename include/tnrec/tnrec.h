@@ -9,6 +9,7 @@
 #include "tnrec/synth.h"
 #include "tnrec/ingest.h"
 #include "tnrec/train.h"
+#include "tnrec/gpu.h"
 
 #ifdef __cplusplus
 extern "C" {

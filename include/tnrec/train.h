@@ -247,6 +247,10 @@ typedef struct tnrec_train_config {
     uint64_t checkpoint_every; /* also checkpoint every N steps mid-epoch; 0: epoch ends only */
     uint64_t max_steps;     /* stop (with a checkpoint) after N steps in this call; 0: no limit */
     int resume;             /* continue from run_dir/last.tnck */
+    const char *device;     /* "cpu" (default, also NULL) or "cuda" (see tnrec/gpu.h) */
+    const char *precision;  /* cuda: "fp32" (default, TF32 off), "fp16" or "bf16" */
+    int deterministic;      /* cuda: deterministic cuDNN algorithms only */
+    int gpu;                /* cuda: device ordinal; -1 (default): local rank */
 } tnrec_train_config;
 void tnrec_train_config_default(tnrec_train_config *out);
 
@@ -278,6 +282,9 @@ tnrec_err tnrec_checkpoint_load_model(tnrec_model **out, const char *path);
  * key,event_id,time,category,label,probability. */
 tnrec_err tnrec_eval_run(tnrec_metrics *out, const char *checkpoint, const char *dataset,
                          const char *csv_path, int batch, int threads);
+/* The same on a device: "cpu" (also NULL) or "cuda" (float32). */
+tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, const char *dataset,
+                                const char *csv_path, int batch, int threads, const char *device);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,36 @@
+#!/bin/sh
+# tests/train/mpi_gpu.sh: data-parallel GPU training through NCCL.
+# `mpirun -n 2 tnrec train --device cuda` and two processes joined by the
+# NCCL id file (no MPI) each give the weights of a one-GPU run with the
+# same global batch, for a model without batch norm (which is per GPU, so
+# models with it are close, not equal); a model with batch norm trains
+# under mpirun and its checkpoint's BN statistics are finite.
+# usage: mpi_gpu.sh TNREC FIXTURE_PROGRAM PYTHON COMPARE_SCRIPT WORKDIR
+# Exit 77 (skipped) without CUDA, MPI or two GPUs.
+set -eu
+TNREC=$1 FIXTURE=$2 PY=$3 COMPARE=$4 WORK=$5
+if ! "$TNREC" --version | grep -q ' cuda'; then echo "tnrec built without CUDA: skipped"; exit 77; fi
+n=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+if [ "${n:-0}" -lt 2 ]; then echo "fewer than two GPUs (${n:-0}): skipped"; exit 77; fi
+rm -rf "$WORK" && mkdir -p "$WORK"
+"$FIXTURE" "$WORK/train" 40 5
+"$FIXTURE" "$WORK/val" 12 6
+ARGS="$WORK/train --val $WORK/val --epochs 2 --batch 8 --seed 3 --lr 0.003 --device cuda --deterministic"
+NOBN="p122,g,d16,x0.2,d8,o"
+"$TNREC" train $ARGS --model "$NOBN" -o "$WORK/one"
+# File rendezvous: two processes, one GPU each, no MPI.
+for r in 0 1; do
+  TNREC_WORLD_SIZE=2 TNREC_RANK=$r TNREC_LOCAL_RANK=$r TNREC_NCCL_ID_FILE="$WORK/nccl.id" TNREC_NCCL_TIMEOUT=120 \
+    "$TNREC" train $ARGS --model "$NOBN" -o "$WORK/file" > "$WORK/file_$r.txt" 2>&1 &
+done
+wait
+"$PY" "$COMPARE" "$WORK/one/last.tnck" "$WORK/file/last.tnck" 1e-4
+if command -v mpirun > /dev/null 2>&1 && "$TNREC" --version | grep -q ' mpi'; then
+  mpirun --allow-run-as-root --oversubscribe -n 2 "$TNREC" train $ARGS --model "$NOBN" -o "$WORK/mpi"
+  "$PY" "$COMPARE" "$WORK/one/last.tnck" "$WORK/mpi/last.tnck" 1e-4
+  mpirun --allow-run-as-root --oversubscribe -n 2 "$TNREC" train $ARGS --model "c8,p122,c8,g,d8,o" \
+    --precision fp16 -o "$WORK/mpi_bn"
+  test "$(wc -l < "$WORK/mpi_bn/metrics.jsonl")" -eq 2
+  "$TNREC" eval --json "$WORK/mpi_bn" "$WORK/val" | "$PY" -c 'import json,sys,math; m=json.load(sys.stdin); sys.exit(0 if math.isfinite(m["loss"]) else 1)'
+fi
+echo "mpi_gpu: 2 GPUs match 1"

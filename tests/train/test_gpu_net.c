@@ -1,0 +1,392 @@
+/* tests/train/test_gpu_net.c: the GPU path against the CPU path.
+ *
+ * Always (any machine): precision names, default options, and the answer
+ * of a build or machine without a GPU (a clear error, never a crash).
+ * With a CUDA device: for the tiny and seed3d presets on a fixed batch,
+ * the logits, the loss, every parameter tensor's gradient and the BN
+ * moving statistics of one training step, and inference logits, against
+ * the CPU path (train/network.c, itself checked against the double
+ * reference); a few Adam steps follow the CPU loss curve; checkpoints
+ * written on the GPU resume on the CPU and back.
+ * Without a device the GPU part reports SKIPPED (exit 77), never passes.
+ *
+ * Tolerances (relative; tensors compared by L2 norm of the difference
+ * over the norm of the CPU tensor, floored at 1e-3 of the whole
+ * gradient's norm because conv biases ahead of batch norm have a zero
+ * gradient up to rounding):
+ *   fp32 (TF32 off): logits and loss 1e-4, gradients and BN state 2e-3,
+ *                    five steps 1e-3, weights after them 5e-3;
+ *   fp16:            logits and loss 2e-2, gradients 6e-2, steps 3e-2;
+ *   bf16:            logits and loss 6e-2, gradients 2e-1, steps 1e-1.
+ * Half precision can move a max-pooling choice, which reroutes a little
+ * gradient; the looser bounds allow for that. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tnrec_test.h"
+#include "train_fixture.h"
+
+typedef struct tol { double logits, grad, steps, weights; } tol;
+
+static const tol TOL[3] = {
+    { 1e-4, 2e-3, 1e-3, 5e-3 },  /* fp32 */
+    { 2e-2, 6e-2, 3e-2, 1e-1 },  /* fp16 */
+    { 6e-2, 2e-1, 1e-1, 2e-1 },  /* bf16 */
+};
+
+static void test_cpu_side(void)
+{
+    tnrec_precision p;
+    CHECK_OK(tnrec_precision_parse(&p, "fp32"));
+    CHECK(p == TNREC_PRECISION_FP32);
+    CHECK_OK(tnrec_precision_parse(&p, "mixed"));
+    CHECK(p == TNREC_PRECISION_FP16);
+    CHECK_OK(tnrec_precision_parse(&p, "bf16"));
+    CHECK(p == TNREC_PRECISION_BF16);
+    CHECK(tnrec_precision_parse(&p, "fp8") == TNREC_EINVAL);
+    CHECK(strstr(tnrec_error_last(), "fp8") && strstr(tnrec_error_last(), "hint:"));
+    CHECK(tnrec_precision_parse(&p, NULL) == TNREC_EINVAL);
+    CHECK(strcmp(tnrec_precision_name(TNREC_PRECISION_FP16), "fp16") == 0);
+    tnrec_gpu_options o;
+    tnrec_gpu_options_default(&o);
+    CHECK(o.device == -1 && o.precision == TNREC_PRECISION_FP32 && !o.deterministic && o.loss_scale > 1);
+    int count = tnrec_gpu_device_count();
+    CHECK(count >= 0);
+    if (count == 0) {
+        /* No GPU (or no CUDA in this build): every entry point says so. */
+        tnrec_err err = tnrec_gpu_check();
+        CHECK(err == TNREC_EUNSUPPORTED || err == TNREC_ENOTFOUND);
+        CHECK(strstr(tnrec_error_last(), "hint:") != NULL);
+        if (!TNREC_HAVE_CUDA)
+            CHECK(err == TNREC_EUNSUPPORTED && strstr(tnrec_error_last(), "cuDNN"));
+        tnrec_input_shape in = { 2, 8, 8, 3 };
+        tnrec_model *m = NULL;
+        CHECK_OK(tnrec_model_create(&m, "c4,g,o", &in, 1));
+        static char sentinel;
+        tnrec_gpu_net *g = (tnrec_gpu_net *)(void *)&sentinel; /* must be reset to NULL */
+        CHECK(m && tnrec_gpu_net_create(&g, m, 4, &o) != TNREC_OK && g == NULL);
+        tnrec_gpu_net_free(NULL);
+        /* A training run asked for the GPU stops before touching data. */
+        tnrec_train_config c;
+        tnrec_train_config_default(&c);
+        CHECK(strcmp(c.device, "cpu") == 0 && c.gpu == -1);
+        c.device = "cuda";
+        c.train_path = "/nonexistent/dataset";
+        c.run_dir = "/nonexistent/run";
+        CHECK(tnrec_train_run(&c, NULL, NULL) == err);
+        c.device = "tpu";
+        CHECK(tnrec_train_run(&c, NULL, NULL) == TNREC_EINVAL && strstr(tnrec_error_last(), "tpu"));
+        tnrec_model_free(m);
+    }
+}
+
+/* ---- GPU part ---- */
+
+static uint64_t rng_state;
+static float unif(void) { return fixture_unif(&rng_state) * 2.0f - 1.0f; }
+
+static void fill_batch(float *x, float *label, float *weight, size_t elems, int n, uint64_t seed)
+{
+    rng_state = seed;
+    for (size_t i = 0; i < elems * (size_t)n; i++)
+        x[i] = unif();
+    for (int i = 0; i < n; i++) {
+        label[i] = (float)(i % 3 == 0);
+        weight[i] = label[i] > 0 ? 2.0f : 0.6f;
+    }
+}
+
+/* Parameter tensors (offset, length, name) from the expanded spec, in
+ * the model's flat layout: conv kernel, bias, BN gamma, beta; dense W, b. */
+typedef struct tensor { size_t off, len; char name[32]; } tensor;
+
+static int list_tensors(tensor *t, int max, const tnrec_model *m)
+{
+    char *spec = strdup(tnrec_model_spec(m)), *save = NULL;
+    size_t off = 0;
+    int nt = 0, cin = tnrec_model_input(m)->channels, layer = 0;
+    for (char *tok = strtok_r(spec, ",", &save); tok && nt + 4 <= max; tok = strtok_r(NULL, ",", &save), layer++) {
+        int units = tok[0] == 'o' ? 1 : atoi(tok + 1);
+        if (tok[0] == 'c') {
+            size_t lens[4] = { (size_t)27 * cin * units, (size_t)units, (size_t)units, (size_t)units };
+            const char *names[4] = { "kernel", "bias", "gamma", "beta" };
+            for (int k = 0; k < 4; k++) {
+                t[nt].off = off;
+                t[nt].len = lens[k];
+                snprintf(t[nt].name, sizeof t[nt].name, "%d:conv-%s", layer, names[k]);
+                off += lens[k];
+                nt++;
+            }
+            cin = units;
+        } else if (tok[0] == 'd' || tok[0] == 'o') {
+            size_t lens[2] = { (size_t)cin * units, (size_t)units };
+            for (int k = 0; k < 2; k++) {
+                t[nt].off = off;
+                t[nt].len = lens[k];
+                snprintf(t[nt].name, sizeof t[nt].name, "%d:dense-%s", layer, k ? "bias" : "kernel");
+                off += lens[k];
+                nt++;
+            }
+            cin = units;
+        }
+    }
+    free(spec);
+    CHECK(off == tnrec_model_trainable_count(m));
+    return nt;
+}
+
+static double norm(const float *a, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)a[i] * a[i];
+    return sqrt(s);
+}
+
+static double rel_err(const float *got, const float *want, size_t n, double floor)
+{
+    double d = 0;
+    for (size_t i = 0; i < n; i++)
+        d += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
+    double w = norm(want, n);
+    return sqrt(d) / (w > floor ? w : floor > 0 ? floor : 1e-30);
+}
+
+static void compare_step(const char *spec, tnrec_input_shape in, int n, tnrec_precision prec)
+{
+    const tol *t = &TOL[prec];
+    size_t elems = (size_t)in.frames * in.height * in.width * in.channels;
+    tnrec_model *m = NULL;
+    CHECK_OK(tnrec_model_create(&m, spec, &in, 3));
+    if (!m)
+        return;
+    size_t np = tnrec_model_trainable_count(m), ns = tnrec_model_state_count(m);
+    float *x = malloc(elems * n * sizeof *x), *label = malloc(n * sizeof *label), *weight = malloc(n * sizeof *weight);
+    float *p0 = malloc(np * sizeof *p0), *s0 = malloc((ns + 1) * sizeof *s0);
+    float *gc = malloc(np * sizeof *gc), *sc = malloc((ns + 1) * sizeof *sc);
+    float *lc = malloc(n * sizeof *lc), *lg = malloc(n * sizeof *lg), *pc = malloc(n * sizeof *pc), *pg = malloc(n * sizeof *pg);
+    fill_batch(x, label, weight, elems, n, 42);
+    memcpy(p0, tnrec_model_params(m), np * sizeof *p0);
+    memcpy(s0, tnrec_model_state(m), ns * sizeof *s0);
+
+    tnrec_net *net = NULL;
+    double loss_c = 0, loss_g = 0;
+    CHECK_OK(tnrec_net_create(&net, m, n));
+    CHECK_OK(tnrec_net_train_step(net, x, label, weight, n, 11, lc, &loss_c));
+    memcpy(gc, tnrec_model_grads(m), np * sizeof *gc);
+    memcpy(sc, tnrec_model_state(m), ns * sizeof *sc);
+    CHECK_OK(tnrec_net_predict(net, x, n, pc));
+
+    memcpy(tnrec_model_params(m), p0, np * sizeof *p0);
+    memcpy(tnrec_model_state(m), s0, ns * sizeof *s0);
+    memset(tnrec_model_grads(m), 0, np * sizeof(float));
+    tnrec_gpu_options o;
+    tnrec_gpu_options_default(&o);
+    o.precision = prec;
+    o.loss_scale = 1024;
+    tnrec_gpu_net *g = NULL;
+    CHECK_OK(tnrec_gpu_net_create(&g, m, n, &o));
+    if (g) {
+        printf("  %s\n", tnrec_gpu_net_describe(g));
+        CHECK_OK(tnrec_gpu_net_train_step(g, x, label, weight, n, 11, lg, &loss_g));
+        CHECK_OK(tnrec_gpu_net_download(g));
+        CHECK_OK(tnrec_gpu_net_predict(g, x, n, pg));
+        double lmax = 0, dmax = 0, pmax = 0;
+        for (int i = 0; i < n; i++) {
+            lmax = fmax(lmax, fabs(lc[i]));
+            dmax = fmax(dmax, fabs(lg[i] - lc[i]));
+            pmax = fmax(pmax, fabs(pg[i] - pc[i]));
+        }
+        double lerr = dmax / (1 + lmax), perr = pmax / (1 + lmax), losserr = fabs(loss_g - loss_c) / fabs(loss_c);
+        printf("  %s %s n=%d: loss cpu %.6f gpu %.6f (rel %.2e), logits %.2e, predict %.2e\n", spec,
+               tnrec_precision_name(prec), n, loss_c, loss_g, losserr, lerr, perr);
+        CHECK(lerr <= t->logits);
+        CHECK(perr <= t->logits);
+        CHECK(losserr <= t->logits);
+        tensor ts[128];
+        int nt = list_tensors(ts, 128, m);
+        double gall = norm(gc, np), worst = 0;
+        const char *worst_name = "";
+        for (int k = 0; k < nt; k++) {
+            double e = rel_err(tnrec_model_grads(m) + ts[k].off, gc + ts[k].off, ts[k].len, 1e-3 * gall);
+            if (e > worst) {
+                worst = e;
+                worst_name = ts[k].name;
+            }
+            if (e > t->grad)
+                fprintf(stderr, "  gradient of %s: relative error %.3e > %.1e\n", ts[k].name, e, t->grad);
+            CHECK(e <= t->grad);
+        }
+        double serr = rel_err(tnrec_model_state(m), sc, ns, 0);
+        printf("  gradients: %d tensors, worst %s %.2e; BN moving statistics %.2e\n", nt, worst_name, worst, serr);
+        CHECK(serr <= t->grad);
+    }
+    tnrec_gpu_net_free(g);
+    tnrec_net_free(net);
+    tnrec_model_free(m);
+    free(x); free(label); free(weight); free(p0); free(s0); free(gc); free(sc);
+    free(lc); free(lg); free(pc); free(pg);
+}
+
+/* A few Adam steps on the same batches: the loss curves and the weights. */
+static void compare_training(const char *spec, tnrec_input_shape in, int n, tnrec_precision prec, int steps)
+{
+    const tol *t = &TOL[prec];
+    size_t elems = (size_t)in.frames * in.height * in.width * in.channels;
+    tnrec_model *mc = NULL, *mg = NULL;
+    CHECK_OK(tnrec_model_create(&mc, spec, &in, 5));
+    CHECK_OK(tnrec_model_create(&mg, spec, &in, 5));
+    tnrec_optim_config oc;
+    tnrec_optim_config_default(&oc, TNREC_OPT_ADAM);
+    oc.clipvalue = 1.0;
+    tnrec_optim *optc = NULL, *optg = NULL;
+    tnrec_net *net = NULL;
+    tnrec_gpu_net *g = NULL;
+    tnrec_gpu_options o;
+    tnrec_gpu_options_default(&o);
+    o.precision = prec;
+    o.loss_scale = 1024;
+    if (mc && mg) {
+        CHECK_OK(tnrec_optim_create(&optc, &oc, mc));
+        CHECK_OK(tnrec_optim_create(&optg, &oc, mg));
+        CHECK_OK(tnrec_net_create(&net, mc, n));
+        CHECK_OK(tnrec_gpu_net_create(&g, mg, n, &o));
+    }
+    float *x = malloc(elems * n * sizeof *x), *label = malloc(n * sizeof *label), *weight = malloc(n * sizeof *weight);
+    if (g && net && optc && optg) {
+        printf("  %s %s: loss curve", spec, tnrec_precision_name(prec));
+        for (int s = 0; s < steps; s++) {
+            double a = 0, b = 0;
+            int applied = 0;
+            fill_batch(x, label, weight, elems, n, 100 + (uint64_t)s);
+            CHECK_OK(tnrec_net_train_step(net, x, label, weight, n, 7 + (uint64_t)s, NULL, &a));
+            CHECK_OK(tnrec_optim_step(optc, mc, 1e-3));
+            CHECK_OK(tnrec_gpu_net_train_step(g, x, label, weight, n, 7 + (uint64_t)s, NULL, &b));
+            CHECK_OK(tnrec_gpu_net_optim_step(g, optg, 1e-3, &applied));
+            CHECK(applied == 1);
+            printf("  %.5f/%.5f", a, b);
+            CHECK(fabs(a - b) <= t->steps * fabs(a));
+        }
+        printf("\n");
+        CHECK_OK(tnrec_gpu_net_download(g));
+        CHECK(tnrec_optim_iterations(optg) == (uint64_t)steps);
+        double e = rel_err(tnrec_model_params(mg), tnrec_model_params(mc), tnrec_model_trainable_count(mc), 0);
+        printf("  weights after %d steps: relative difference %.2e\n", steps, e);
+        CHECK(e <= t->weights);
+    }
+    free(x); free(label); free(weight);
+    tnrec_gpu_net_free(g);
+    tnrec_net_free(net);
+    tnrec_optim_free(optc);
+    tnrec_optim_free(optg);
+    tnrec_model_free(mc);
+    tnrec_model_free(mg);
+}
+
+/* ---- checkpoints across devices ---- */
+
+static char data_dir[4096], runs_dir[4096];
+
+static void run_config(tnrec_train_config *c, const char *name, const char *device)
+{
+    static char paths[8][8192];
+    static int k;
+    char *p = paths[k++ % 8];
+    snprintf(p, 8192, "%s/%s", runs_dir, name);
+    tnrec_train_config_default(c);
+    c->train_path = data_dir;
+    c->run_dir = p;
+    c->model = "c8,p122,s0.1,c8,p222,g,d8,x0.1,o";
+    c->epochs = 2;
+    c->batch = 8;
+    c->lr = 0.01;
+    c->seed = 5;
+    c->threads = 2;
+    c->device = device;
+    c->deterministic = 1;
+}
+
+static double ckpt_diff(const char *a, const char *b)
+{
+    char pa[4200], pb[4200];
+    snprintf(pa, sizeof pa, "%s/%s/last.tnck", runs_dir, a);
+    snprintf(pb, sizeof pb, "%s/%s/last.tnck", runs_dir, b);
+    tnrec_model *ma = NULL, *mb = NULL;
+    CHECK_OK(tnrec_checkpoint_load_model(&ma, pa));
+    CHECK_OK(tnrec_checkpoint_load_model(&mb, pb));
+    double e = 1e30;
+    if (ma && mb && tnrec_model_trainable_count(ma) == tnrec_model_trainable_count(mb))
+        e = rel_err(tnrec_model_params(ma), tnrec_model_params(mb), tnrec_model_trainable_count(ma), 0);
+    tnrec_model_free(ma);
+    tnrec_model_free(mb);
+    return e;
+}
+
+/* Runs `first` for 9 steps (mid epoch 2), then resumes on `second`. */
+static void split_run(const char *name, const char *first, const char *second)
+{
+    tnrec_train_config c;
+    run_config(&c, name, first);
+    c.max_steps = 9;
+    CHECK_OK(tnrec_train_run(&c, NULL, NULL));
+    tnrec_train_config r;
+    tnrec_train_config_default(&r);
+    r.run_dir = c.run_dir;
+    r.resume = 1;
+    r.epochs = 2;
+    r.device = second;
+    r.deterministic = 1;
+    r.threads = 2;
+    CHECK_OK(tnrec_train_run(&r, NULL, NULL));
+}
+
+static void test_checkpoints(const char *dir)
+{
+    snprintf(data_dir, sizeof data_dir, "%s/data", dir);
+    snprintf(runs_dir, sizeof runs_dir, "%s/runs", dir);
+    CHECK_OK(fixture_write(data_dir, 48, 4, 12, 16, 9, 0));
+    tnrec_train_config c;
+    run_config(&c, "gpu", "cuda");
+    CHECK_OK(tnrec_train_run(&c, NULL, NULL));
+    run_config(&c, "cpu", "cpu");
+    CHECK_OK(tnrec_train_run(&c, NULL, NULL));
+    split_run("gpu_then_cpu", "cuda", "cpu");
+    split_run("cpu_then_gpu", "cpu", "cuda");
+    split_run("gpu_then_gpu", "cuda", "cuda");
+    double whole = ckpt_diff("gpu", "cpu"), gc = ckpt_diff("gpu_then_cpu", "gpu"), cg = ckpt_diff("cpu_then_gpu", "cpu"),
+           gg = ckpt_diff("gpu_then_gpu", "gpu");
+    printf("  checkpoints: gpu vs cpu %.2e, gpu->cpu vs gpu %.2e, cpu->gpu vs cpu %.2e, gpu->gpu vs gpu %.2e\n", whole,
+           gc, cg, gg);
+    CHECK(gg <= 1e-6);       /* deterministic mode: expected 0 */
+    CHECK(gc <= 1e-3);
+    CHECK(cg <= 1e-3);
+    CHECK(whole <= 1e-2);
+}
+
+int main(void)
+{
+    test_cpu_side();
+    int count = tnrec_gpu_device_count();
+    if (count == 0) {
+        if (tnrec_test_failures)
+            return tnrec_test_result("test_gpu_net");
+        tnrec_gpu_check();
+        printf("test_gpu_net: SKIPPED (CPU-side checks passed; no CUDA device: %s)\n", tnrec_error_last());
+        return 77;
+    }
+    const char *dir = tnrec_test_dir();
+    tnrec_input_shape small = { 4, 12, 16, 12 }, seed_in = { 4, 24, 32, 12 };
+    for (int p = 0; p < 3; p++) {
+        compare_step("tiny", small, 6, (tnrec_precision)p);
+        compare_step("seed3d", seed_in, 4, (tnrec_precision)p);
+        compare_training("tiny", small, 6, (tnrec_precision)p, 5);
+        compare_training("seed3d", seed_in, 4, (tnrec_precision)p, 5);
+    }
+    /* The real input size once, in float32. */
+    tnrec_input_shape full = { 4, 120, 240, 12 };
+    compare_step("seed3d", full, 2, TNREC_PRECISION_FP32);
+    test_checkpoints(dir);
+    return tnrec_test_result("test_gpu_net");
+}

@@ -1,0 +1,209 @@
+/* train/gpu/allreduce_nccl.c: NCCL sums for data-parallel GPU training
+ * (interface in allreduce_nccl.h).
+ *
+ * Rendezvous: rank 0 makes the NCCL unique id; MPI_Bcast hands it to the
+ * others under mpirun / srun, or a file does (TNREC_NCCL_ID_FILE): rank 0
+ * writes it atomically (temp name + rename, so a reader never sees half
+ * an id) and refuses to start if it already exists (a stale id from an
+ * earlier job would make ranks wait for each other forever); the other
+ * ranks poll for it for up to TNREC_NCCL_TIMEOUT seconds (default 300).
+ * Host sums stage through one device buffer that grows on first use only.
+ * Not here: choosing devices (the caller passes one) and MPI start-up. */
+#include <cuda_runtime.h>
+#include <errno.h>
+#include <nccl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "allreduce_nccl.h"
+#include "common.h"
+#include "tnrec/config.h"
+
+#if TNREC_HAVE_MPI
+#include <mpi.h>
+#endif
+
+struct tnrec__nccl {
+    ncclComm_t comm;
+    int rank, size, device;
+    cudaStream_t stream;     /* for host sums */
+    void *stage;             /* device staging buffer for host sums */
+    size_t stage_bytes;
+};
+
+static tnrec_err nccl_fail(ncclResult_t r, const char *what, int rank, int size)
+{
+    return tnrec__fail(r == ncclSystemError || r == ncclRemoteError ? TNREC_ENET : TNREC_EINTERNAL,
+                       "NCCL %s failed on rank %d of %d: %s\nhint: NCCL_DEBUG=WARN shows why; check that every rank "
+                       "started and sees one GPU", what, rank, size, ncclGetErrorString(r));
+}
+
+static tnrec_err cuda_fail(cudaError_t e, const char *what)
+{
+    return tnrec__fail(e == cudaErrorMemoryAllocation ? TNREC_ENOMEM : TNREC_EINTERNAL, "CUDA %s failed: %s", what,
+                       cudaGetErrorString(e));
+}
+
+/* The id through a file: rank 0 writes, the others wait for it. */
+static tnrec_err id_by_file(ncclUniqueId *id, int rank)
+{
+    const char *path = getenv("TNREC_NCCL_ID_FILE");
+    if (!path || !*path)
+        return tnrec__fail(TNREC_EINVAL, "ranks started without MPI need TNREC_NCCL_ID_FILE to share the NCCL id\n"
+                                         "hint: set it to a path on a file system every rank sees, new for each job");
+    if (rank == 0) {
+        struct stat sb;
+        if (stat(path, &sb) == 0)
+            return tnrec__fail(TNREC_EINVAL, "NCCL id file '%s' already exists (from an earlier job?)\n"
+                                             "hint: remove it, or give each job its own path, e.g. with $SLURM_JOB_ID", path);
+        return tnrec__write_file_atomic(path, id->internal, sizeof id->internal);
+    }
+    const char *t = getenv("TNREC_NCCL_TIMEOUT");
+    double timeout = t ? atof(t) : 300.0;
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            size_t got = fread(id->internal, 1, sizeof id->internal, f);
+            fclose(f);
+            if (got == sizeof id->internal)
+                return TNREC_OK;
+            return tnrec__fail(TNREC_ECORRUPT, "NCCL id file '%s' holds %zu bytes, not %zu\nhint: remove it and restart the job",
+                               path, got, sizeof id->internal);
+        }
+        if (errno != ENOENT)
+            return tnrec__fail_errno(TNREC_EIO, errno, "cannot read NCCL id file '%s'", path);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) * 1e-9 > timeout)
+            return tnrec__fail(TNREC_ENET, "rank %d waited %.0f s for NCCL id file '%s' from rank 0\n"
+                                           "hint: did rank 0 start, and do both see the same file system?", rank, timeout, path);
+        usleep(50 * 1000);
+    }
+}
+
+tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi, int device)
+{
+    *out = NULL;
+    tnrec__nccl *c = calloc(1, sizeof *c);
+    if (!c)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory for the NCCL communicator");
+    c->rank = rank;
+    c->size = size;
+    c->device = device;
+    tnrec_err err = TNREC_OK;
+    ncclUniqueId id;
+    memset(&id, 0, sizeof id);
+    cudaError_t ce = cudaSetDevice(device);
+    if (ce != cudaSuccess) {
+        err = cuda_fail(ce, "cudaSetDevice");
+        goto done;
+    }
+    if (rank == 0) {
+        ncclResult_t r = ncclGetUniqueId(&id);
+        if (r != ncclSuccess) {
+            err = nccl_fail(r, "ncclGetUniqueId", rank, size);
+            goto done;
+        }
+    }
+    if (use_mpi) {
+#if TNREC_HAVE_MPI
+        if (MPI_Bcast(id.internal, (int)sizeof id.internal, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
+            err = tnrec__fail(TNREC_ENET, "MPI_Bcast of the NCCL id failed on rank %d of %d", rank, size);
+            goto done;
+        }
+#else
+        err = tnrec__fail(TNREC_EUNSUPPORTED, "MPI rendezvous asked for in a build without MPI");
+        goto done;
+#endif
+    } else if ((err = id_by_file(&id, rank))) {
+        goto done;
+    }
+    ncclResult_t r = ncclCommInitRank(&c->comm, size, id, rank);
+    if (r != ncclSuccess) {
+        c->comm = NULL;
+        err = nccl_fail(r, "ncclCommInitRank", rank, size);
+        goto done;
+    }
+    if ((ce = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
+        c->stream = NULL;
+        err = cuda_fail(ce, "cudaStreamCreate");
+        goto done;
+    }
+    *out = c;
+    c = NULL;
+done:
+    tnrec__nccl_free(c);
+    return err;
+}
+
+void tnrec__nccl_abort(tnrec__nccl *c)
+{
+    if (!c)
+        return;
+    if (c->comm)
+        ncclCommAbort(c->comm);
+    c->comm = NULL;
+    if (c->stage)
+        cudaFree(c->stage);
+    if (c->stream)
+        cudaStreamDestroy(c->stream);
+    free(c);
+}
+
+void tnrec__nccl_free(tnrec__nccl *c)
+{
+    if (!c)
+        return;
+    if (c->stream)
+        cudaStreamSynchronize(c->stream);
+    if (c->comm)
+        ncclCommDestroy(c->comm);
+    if (c->stage)
+        cudaFree(c->stage);
+    if (c->stream)
+        cudaStreamDestroy(c->stream);
+    free(c);
+}
+
+tnrec_err tnrec__nccl_sum_device(tnrec__nccl *c, float *dev_buf, size_t n, void *stream)
+{
+    if (n == 0)
+        return TNREC_OK;
+    ncclResult_t r = ncclAllReduce(dev_buf, dev_buf, n, ncclFloat32, ncclSum, c->comm, (cudaStream_t)stream);
+    return r == ncclSuccess ? TNREC_OK : nccl_fail(r, "ncclAllReduce", c->rank, c->size);
+}
+
+tnrec_err tnrec__nccl_sum_host(tnrec__nccl *c, void *buf, size_t n, int is_double)
+{
+    if (n == 0)
+        return TNREC_OK;
+    size_t bytes = n * (is_double ? sizeof(double) : sizeof(float));
+    cudaError_t ce = cudaSetDevice(c->device);
+    if (ce != cudaSuccess)
+        return cuda_fail(ce, "cudaSetDevice");
+    if (bytes > c->stage_bytes) {
+        if (c->stage)
+            cudaFree(c->stage);
+        c->stage = NULL;
+        c->stage_bytes = 0;
+        if ((ce = cudaMalloc(&c->stage, bytes)) != cudaSuccess)
+            return cuda_fail(ce, "cudaMalloc for the NCCL staging buffer");
+        c->stage_bytes = bytes;
+    }
+    if ((ce = cudaMemcpyAsync(c->stage, buf, bytes, cudaMemcpyHostToDevice, c->stream)) != cudaSuccess)
+        return cuda_fail(ce, "copy for a NCCL sum");
+    ncclResult_t r = ncclAllReduce(c->stage, c->stage, n, is_double ? ncclFloat64 : ncclFloat32, ncclSum, c->comm,
+                                   c->stream);
+    if (r != ncclSuccess)
+        return nccl_fail(r, "ncclAllReduce", c->rank, c->size);
+    if ((ce = cudaMemcpyAsync(buf, c->stage, bytes, cudaMemcpyDeviceToHost, c->stream)) != cudaSuccess)
+        return cuda_fail(ce, "copy after a NCCL sum");
+    if ((ce = cudaStreamSynchronize(c->stream)) != cudaSuccess)
+        return cuda_fail(ce, "NCCL sum");
+    return TNREC_OK;
+}

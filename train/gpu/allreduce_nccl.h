@@ -1,0 +1,31 @@
+/* train/gpu/allreduce_nccl.h: the NCCL communicator behind the trainer's
+ * all-reduce interface (train/allreduce.h). Private to train/.
+ *
+ * One communicator per process, one process per GPU. The NCCL unique id
+ * goes from rank 0 to the others with MPI_Bcast when the run was started
+ * by mpirun / srun with MPI compiled in, else through the file named by
+ * TNREC_NCCL_ID_FILE (written atomically by rank 0, polled by the others;
+ * it must not exist when the job starts). */
+#ifndef TNREC_TRAIN_ALLREDUCE_NCCL_H
+#define TNREC_TRAIN_ALLREDUCE_NCCL_H
+
+#include <stddef.h>
+
+#include "tnrec/error.h"
+
+typedef struct tnrec__nccl tnrec__nccl;
+
+/* Joins the communicator of `size` ranks on CUDA device `device`. */
+tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi, int device);
+void tnrec__nccl_free(tnrec__nccl *c);                  /* accepts NULL */
+/* As tnrec__nccl_free after a failure: ncclCommAbort instead of waiting
+ * for operations other ranks may never join. Accepts NULL. */
+void tnrec__nccl_abort(tnrec__nccl *c);
+/* In-place sum of n floats in device memory, ordered on `stream` (a
+ * cudaStream_t); returns once the sum is enqueued. */
+tnrec_err tnrec__nccl_sum_device(tnrec__nccl *c, float *dev_buf, size_t n, void *stream);
+/* In-place sum of n floats (is_double 0) or doubles (1) in host memory;
+ * returns when done. */
+tnrec_err tnrec__nccl_sum_host(tnrec__nccl *c, void *buf, size_t n, int is_double);
+
+#endif

@@ -1,0 +1,320 @@
+/* train/gpu/cudnn_ops.c: the one file that calls cuDNN.
+ *
+ * Uses cuDNN 9's legacy convolution and batch-norm API (deprecated in 9.x
+ * but present; this file is compiled with -Wno-deprecated-declarations on
+ * purpose, see train/gpu/CMakeLists.txt). Moving to the graph API means
+ * rewriting this file against cudnn_ops.h and nothing else.
+ *
+ * Tensors are NDHWC, described to cuDNN as N,C,D,H,W dims with NDHWC
+ * strides; filters as CUDNN_TENSOR_NHWC [co][kd][kh][kw][ci]. Algorithms
+ * come from cuDNN's heuristics (no timing runs, so the choice is the same
+ * on every rank and every run), filtered by workspace limit, math type
+ * (FMA only in float32 mode: TF32 off) and, when asked, determinism.
+ * Every status is checked and turned into a tnrec_err naming the call. */
+#include <cudnn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "cudnn_ops.h"
+#include "gpu_kernels.h"
+
+struct tnrec__dnn {
+    cudnnHandle_t h;
+    int dt, deterministic;
+    cudnnDataType_t type;
+};
+
+struct tnrec__conv {
+    tnrec__dnn *dnn;
+    int n, d, h, w, ci, co;
+    cudnnTensorDescriptor_t x, y, bias;
+    cudnnFilterDescriptor_t f;
+    cudnnConvolutionDescriptor_t conv;
+    cudnnConvolutionFwdAlgo_t fwd;
+    cudnnConvolutionBwdDataAlgo_t bwd_data;
+    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+    size_t ws;
+    char algos[96];
+};
+
+struct tnrec__bn {
+    tnrec__dnn *dnn;
+    cudnnTensorDescriptor_t x, p;
+};
+
+static const float one = 1.0f, zero = 0.0f;
+
+static tnrec_err dnn_fail(cudnnStatus_t st, const char *call, const char *what)
+{
+    tnrec_err code = st == CUDNN_STATUS_ALLOC_FAILED ? TNREC_ENOMEM
+                     : st == CUDNN_STATUS_NOT_SUPPORTED ? TNREC_EUNSUPPORTED
+                                                         : TNREC_EINTERNAL;
+    return tnrec__fail(code, "cuDNN %s failed for %s: %s%s", call, what, cudnnGetErrorString(st),
+                       st == CUDNN_STATUS_ALLOC_FAILED ? "\nhint: use a smaller --batch" :
+                       st == CUDNN_STATUS_NOT_SUPPORTED ? "\nhint: try --precision fp32 or another cuDNN 9 release" : "");
+}
+
+#define DNN(call, what)                                                                                               \
+    do {                                                                                                              \
+        cudnnStatus_t st_ = (call);                                                                                   \
+        if (st_ != CUDNN_STATUS_SUCCESS)                                                                              \
+            return dnn_fail(st_, #call, what);                                                                        \
+    } while (0)
+
+const char *tnrec__dnn_version(void)
+{
+    static char buf[48];
+    size_t v = cudnnGetVersion();
+    snprintf(buf, sizeof buf, "cuDNN %zu.%zu.%zu", v / 10000, (v / 100) % 100, v % 100);
+    return buf;
+}
+
+tnrec_err tnrec__dnn_create(tnrec__dnn **out, void *stream, int dt, int deterministic)
+{
+    *out = NULL;
+    tnrec__dnn *d = calloc(1, sizeof *d);
+    if (!d)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory for the cuDNN handle");
+    d->dt = dt;
+    d->deterministic = deterministic;
+    d->type = dt == TNREC__DT_F16 ? CUDNN_DATA_HALF : dt == TNREC__DT_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    cudnnStatus_t st = cudnnCreate(&d->h);
+    if (st != CUDNN_STATUS_SUCCESS) {
+        free(d);
+        return dnn_fail(st, "cudnnCreate", "the GPU trainer");
+    }
+    if ((st = cudnnSetStream(d->h, (cudaStream_t)stream)) != CUDNN_STATUS_SUCCESS) {
+        cudnnDestroy(d->h);
+        free(d);
+        return dnn_fail(st, "cudnnSetStream", "the GPU trainer");
+    }
+    *out = d;
+    return TNREC_OK;
+}
+
+void tnrec__dnn_free(tnrec__dnn *d)
+{
+    if (!d)
+        return;
+    cudnnDestroy(d->h);
+    free(d);
+}
+
+/* n x d x h x w x c, NDHWC strides. */
+static cudnnStatus_t set_ndhwc(cudnnTensorDescriptor_t t, cudnnDataType_t type, int n, int d, int h, int w, int c)
+{
+    int dims[5] = { n, c, d, h, w };
+    int strides[5] = { d * h * w * c, 1, h * w * c, w * c, c };
+    return cudnnSetTensorNdDescriptor(t, type, 5, dims, strides);
+}
+
+void tnrec__conv_free(tnrec__conv *c)
+{
+    if (!c)
+        return;
+    if (c->x) cudnnDestroyTensorDescriptor(c->x);
+    if (c->y) cudnnDestroyTensorDescriptor(c->y);
+    if (c->bias) cudnnDestroyTensorDescriptor(c->bias);
+    if (c->f) cudnnDestroyFilterDescriptor(c->f);
+    if (c->conv) cudnnDestroyConvolutionDescriptor(c->conv);
+    free(c);
+}
+
+/* Whether a heuristic result may be used. */
+static int algo_ok(const tnrec__dnn *dnn, cudnnStatus_t st, size_t memory, cudnnDeterminism_t det,
+                   cudnnMathType_t math, size_t ws_limit)
+{
+    if (st != CUDNN_STATUS_SUCCESS || memory > ws_limit)
+        return 0;
+    if (dnn->deterministic && det != CUDNN_DETERMINISTIC)
+        return 0;
+    if (dnn->dt == TNREC__DT_F32 && math != CUDNN_FMA_MATH && math != CUDNN_DEFAULT_MATH)
+        return 0;
+    return 1;
+}
+
+static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
+{
+    tnrec__dnn *dnn = c->dnn;
+    enum { MAXA = 16 };
+    int got = 0, found = 0;
+    cudnnConvolutionFwdAlgoPerf_t fp[MAXA];
+    DNN(cudnnGetConvolutionForwardAlgorithm_v7(dnn->h, c->x, c->f, c->conv, c->y, MAXA, &got, fp), what);
+    size_t need = 0;
+    /* The heuristics' memory figure is an estimate: ask for the exact size. */
+    for (int i = 0; i < got && !found; i++)
+        if (algo_ok(dnn, fp[i].status, fp[i].memory, fp[i].determinism, fp[i].mathType, ws_limit) &&
+            cudnnGetConvolutionForwardWorkspaceSize(dnn->h, c->x, c->f, c->conv, c->y, fp[i].algo, &need) ==
+                CUDNN_STATUS_SUCCESS && need <= ws_limit) {
+            c->fwd = fp[i].algo;
+            c->ws = need > c->ws ? need : c->ws;
+            found = 1;
+        }
+    if (!found)
+        return tnrec__fail(TNREC_EUNSUPPORTED, "cuDNN has no forward convolution algorithm for %s within %zu bytes of workspace%s\n"
+                           "hint: use a smaller --batch, or drop --deterministic", what, ws_limit,
+                           dnn->deterministic ? " (deterministic only)" : "");
+    cudnnConvolutionBwdDataAlgoPerf_t dp[MAXA];
+    DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn->h, c->f, c->y, c->conv, c->x, MAXA, &got, dp), what);
+    found = 0;
+    for (int i = 0; i < got && !found; i++)
+        if (algo_ok(dnn, dp[i].status, dp[i].memory, dp[i].determinism, dp[i].mathType, ws_limit) &&
+            cudnnGetConvolutionBackwardDataWorkspaceSize(dnn->h, c->f, c->y, c->conv, c->x, dp[i].algo, &need) ==
+                CUDNN_STATUS_SUCCESS && need <= ws_limit) {
+            c->bwd_data = dp[i].algo;
+            c->ws = need > c->ws ? need : c->ws;
+            found = 1;
+        }
+    if (!found)
+        return tnrec__fail(TNREC_EUNSUPPORTED, "cuDNN has no backward-data convolution algorithm for %s within %zu bytes of workspace%s\n"
+                           "hint: use a smaller --batch, or drop --deterministic", what, ws_limit,
+                           dnn->deterministic ? " (deterministic only)" : "");
+    cudnnConvolutionBwdFilterAlgoPerf_t bp[MAXA];
+    DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn->h, c->x, c->y, c->conv, c->f, MAXA, &got, bp), what);
+    found = 0;
+    for (int i = 0; i < got && !found; i++)
+        if (algo_ok(dnn, bp[i].status, bp[i].memory, bp[i].determinism, bp[i].mathType, ws_limit) &&
+            cudnnGetConvolutionBackwardFilterWorkspaceSize(dnn->h, c->x, c->y, c->conv, c->f, bp[i].algo, &need) ==
+                CUDNN_STATUS_SUCCESS && need <= ws_limit) {
+            c->bwd_filter = bp[i].algo;
+            c->ws = need > c->ws ? need : c->ws;
+            found = 1;
+        }
+    if (!found)
+        return tnrec__fail(TNREC_EUNSUPPORTED, "cuDNN has no backward-filter convolution algorithm for %s within %zu bytes of workspace%s\n"
+                           "hint: use a smaller --batch, or drop --deterministic", what, ws_limit,
+                           dnn->deterministic ? " (deterministic only)" : "");
+    snprintf(c->algos, sizeof c->algos, "fwd %d bwd-data %d bwd-filter %d", (int)c->fwd, (int)c->bwd_data,
+             (int)c->bwd_filter);
+    return TNREC_OK;
+}
+
+static tnrec_err conv_setup(tnrec__conv *c, size_t ws_limit)
+{
+    tnrec__dnn *dnn = c->dnn;
+    char what[128];
+    snprintf(what, sizeof what, "Conv3D %d->%d channels on %dx%dx%dx%d", c->ci, c->co, c->n, c->d, c->h, c->w);
+    DNN(cudnnCreateTensorDescriptor(&c->x), what);
+    DNN(cudnnCreateTensorDescriptor(&c->y), what);
+    DNN(cudnnCreateTensorDescriptor(&c->bias), what);
+    DNN(cudnnCreateFilterDescriptor(&c->f), what);
+    DNN(cudnnCreateConvolutionDescriptor(&c->conv), what);
+    DNN(set_ndhwc(c->x, dnn->type, c->n, c->d, c->h, c->w, c->ci), what);
+    DNN(set_ndhwc(c->y, dnn->type, c->n, c->d, c->h, c->w, c->co), what);
+    DNN(set_ndhwc(c->bias, dnn->type, 1, 1, 1, 1, c->co), what);
+    int fdims[5] = { c->co, c->ci, 3, 3, 3 };
+    DNN(cudnnSetFilterNdDescriptor(c->f, dnn->type, CUDNN_TENSOR_NHWC, 5, fdims), what);
+    int pad[3] = { 1, 1, 1 }, stride[3] = { 1, 1, 1 }, dil[3] = { 1, 1, 1 };
+    /* Accumulate in float whatever the storage type. */
+    DNN(cudnnSetConvolutionNdDescriptor(c->conv, 3, pad, stride, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), what);
+    DNN(cudnnSetConvolutionMathType(c->conv, dnn->dt == TNREC__DT_F32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH), what);
+    return choose_algos(c, ws_limit, what);
+}
+
+tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int n, int d, int h, int w, int ci, int co,
+                             size_t ws_limit)
+{
+    *out = NULL;
+    tnrec__conv *c = calloc(1, sizeof *c);
+    if (!c)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory for a convolution plan");
+    c->dnn = dnn;
+    c->n = n; c->d = d; c->h = h; c->w = w; c->ci = ci; c->co = co;
+    tnrec_err err = conv_setup(c, ws_limit);
+    if (err) {
+        tnrec__conv_free(c);
+        return err;
+    }
+    *out = c;
+    return TNREC_OK;
+}
+
+size_t tnrec__conv_workspace(const tnrec__conv *c) { return c->ws; }
+const char *tnrec__conv_algos(const tnrec__conv *c) { return c->algos; }
+
+tnrec_err tnrec__conv_forward(tnrec__conv *c, void *y, const void *x, const void *filt, const void *bias, void *ws,
+                              size_t ws_size)
+{
+    cudnnHandle_t h = c->dnn->h;
+    DNN(cudnnConvolutionForward(h, &one, c->x, x, c->f, filt, c->conv, c->fwd, ws, ws_size, &zero, c->y, y),
+        "Conv3D forward");
+    DNN(cudnnAddTensor(h, &one, c->bias, bias, &one, c->y, y), "Conv3D bias");
+    return TNREC_OK;
+}
+
+tnrec_err tnrec__conv_backward(tnrec__conv *c, void *dx, void *dfilt, void *dbias, const void *x, const void *filt,
+                               const void *dy, void *ws, size_t ws_size)
+{
+    cudnnHandle_t h = c->dnn->h;
+    DNN(cudnnConvolutionBackwardBias(h, &one, c->y, dy, &zero, c->bias, dbias), "Conv3D bias gradient");
+    DNN(cudnnConvolutionBackwardFilter(h, &one, c->x, x, c->y, dy, c->conv, c->bwd_filter, ws, ws_size, &zero, c->f,
+                                       dfilt),
+        "Conv3D filter gradient");
+    if (dx)
+        DNN(cudnnConvolutionBackwardData(h, &one, c->f, filt, c->y, dy, c->conv, c->bwd_data, ws, ws_size, &zero, c->x,
+                                         dx),
+            "Conv3D input gradient");
+    return TNREC_OK;
+}
+
+void tnrec__bn_free(tnrec__bn *b)
+{
+    if (!b)
+        return;
+    if (b->x) cudnnDestroyTensorDescriptor(b->x);
+    if (b->p) cudnnDestroyTensorDescriptor(b->p);
+    free(b);
+}
+
+tnrec_err tnrec__bn_create(tnrec__bn **out, tnrec__dnn *dnn, int n, int d, int h, int w, int c)
+{
+    *out = NULL;
+    tnrec__bn *b = calloc(1, sizeof *b);
+    if (!b)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory for a batch-norm plan");
+    b->dnn = dnn;
+    cudnnStatus_t st = cudnnCreateTensorDescriptor(&b->x);
+    if (st == CUDNN_STATUS_SUCCESS)
+        st = cudnnCreateTensorDescriptor(&b->p);
+    if (st == CUDNN_STATUS_SUCCESS)
+        st = set_ndhwc(b->x, dnn->type, n, d, h, w, c);
+    if (st == CUDNN_STATUS_SUCCESS)
+        st = cudnnDeriveBNTensorDescriptor(b->p, b->x, CUDNN_BATCHNORM_SPATIAL);
+    if (st != CUDNN_STATUS_SUCCESS) {
+        tnrec__bn_free(b);
+        return dnn_fail(st, "batch-norm descriptors", "BatchNormalization");
+    }
+    *out = b;
+    return TNREC_OK;
+}
+
+tnrec_err tnrec__bn_forward_train(tnrec__bn *b, void *y, const void *x, const float *gamma, const float *beta,
+                                  float *save_mean, float *save_inv, double eps)
+{
+    /* No running averages here (NULL, NULL): the caller keeps Keras'
+     * moving statistics, which use the biased variance. */
+    DNN(cudnnBatchNormalizationForwardTraining(b->dnn->h, CUDNN_BATCHNORM_SPATIAL, &one, &zero, b->x, x, b->x, y, b->p,
+                                               gamma, beta, 0.0, NULL, NULL, eps, save_mean, save_inv),
+        "BatchNormalization forward");
+    return TNREC_OK;
+}
+
+tnrec_err tnrec__bn_forward_infer(tnrec__bn *b, void *y, const void *x, const float *gamma, const float *beta,
+                                  const float *mean, const float *var, double eps)
+{
+    DNN(cudnnBatchNormalizationForwardInference(b->dnn->h, CUDNN_BATCHNORM_SPATIAL, &one, &zero, b->x, x, b->x, y,
+                                                b->p, gamma, beta, mean, var, eps),
+        "BatchNormalization inference");
+    return TNREC_OK;
+}
+
+tnrec_err tnrec__bn_backward(tnrec__bn *b, void *dx, float *dgamma, float *dbeta, const void *x, const void *dy,
+                             const float *gamma, const float *save_mean, const float *save_inv, double eps)
+{
+    DNN(cudnnBatchNormalizationBackward(b->dnn->h, CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, b->x, x, b->x,
+                                        dy, b->x, dx, b->p, gamma, dgamma, dbeta, eps, save_mean, save_inv),
+        "BatchNormalization backward");
+    return TNREC_OK;
+}

@@ -1,0 +1,59 @@
+/* train/gpu/cudnn_ops.h: every use of cuDNN in tnrec, behind a small
+ * interface (train/gpu/cudnn_ops.c). Private to train/gpu/.
+ *
+ * Convolutions (3x3x3 'same', stride 1, with bias) and spatial batch norm
+ * over NDHWC tensors of one data type (TNREC__DT_*), for one batch size
+ * each: descriptors and algorithms are made once per shape by the
+ * _create functions and reused every step. Moving to cuDNN's graph API
+ * changes this file pair only. Device pointers are void *. */
+#ifndef TNREC_TRAIN_GPU_CUDNN_OPS_H
+#define TNREC_TRAIN_GPU_CUDNN_OPS_H
+
+#include <stddef.h>
+
+#include "tnrec/error.h"
+
+typedef struct tnrec__dnn tnrec__dnn;
+typedef struct tnrec__conv tnrec__conv;
+typedef struct tnrec__bn tnrec__bn;
+
+/* A cuDNN handle on `stream` (a cudaStream_t) for data type dt.
+ * deterministic: only algorithms cuDNN reports as deterministic. */
+tnrec_err tnrec__dnn_create(tnrec__dnn **out, void *stream, int dt, int deterministic);
+void tnrec__dnn_free(tnrec__dnn *dnn);                   /* accepts NULL */
+/* "cuDNN 9.x.y" (static buffer of the library actually loaded). */
+const char *tnrec__dnn_version(void);
+
+/* One conv layer at batch n. Algorithms are chosen by cuDNN's heuristics
+ * among those needing at most ws_limit bytes of workspace (float32 mode:
+ * FMA math only, no TF32; float16/bfloat16: tensor cores). */
+tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int n, int d, int h, int w, int ci, int co,
+                             size_t ws_limit);
+void tnrec__conv_free(tnrec__conv *c);                   /* accepts NULL */
+/* Largest workspace the chosen algorithms need. */
+size_t tnrec__conv_workspace(const tnrec__conv *c);
+/* Short text of the chosen algorithms, e.g. "fwd 1 bwd-data 1 bwd-filter 1". */
+const char *tnrec__conv_algos(const tnrec__conv *c);
+/* y = conv(x, filt) + bias. filt is [co][3][3][3][ci] (cuDNN NDHWC). */
+tnrec_err tnrec__conv_forward(tnrec__conv *c, void *y, const void *x, const void *filt, const void *bias, void *ws,
+                              size_t ws_size);
+/* dfilt and dbias overwritten; dx (may be NULL) overwritten. */
+tnrec_err tnrec__conv_backward(tnrec__conv *c, void *dx, void *dfilt, void *dbias, const void *x, const void *filt,
+                               const void *dy, void *ws, size_t ws_size);
+
+/* Spatial batch norm of an n x d x h x w x c tensor; gamma, beta, means
+ * and variances are float32 [c]. */
+tnrec_err tnrec__bn_create(tnrec__bn **out, tnrec__dnn *dnn, int n, int d, int h, int w, int c);
+void tnrec__bn_free(tnrec__bn *b);                       /* accepts NULL */
+/* Training mode: batch statistics; save_mean and save_inv (1/sqrt(var +
+ * eps), biased variance) receive them for the backward pass. The moving
+ * statistics are not touched (the caller updates them as Keras does). */
+tnrec_err tnrec__bn_forward_train(tnrec__bn *b, void *y, const void *x, const float *gamma, const float *beta,
+                                  float *save_mean, float *save_inv, double eps);
+tnrec_err tnrec__bn_forward_infer(tnrec__bn *b, void *y, const void *x, const float *gamma, const float *beta,
+                                  const float *mean, const float *var, double eps);
+/* dx, dgamma, dbeta overwritten. */
+tnrec_err tnrec__bn_backward(tnrec__bn *b, void *dx, float *dgamma, float *dbeta, const void *x, const void *dy,
+                             const float *gamma, const float *save_mean, const float *save_inv, double eps);
+
+#endif

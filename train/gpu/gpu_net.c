@@ -1,0 +1,940 @@
+/* train/gpu/gpu_net.c: the detector on one GPU: forward, loss, backward,
+ * gradient all-reduce, L2, and Adam, with the model's own layer table.
+ *
+ * Layout: NDHWC activations of type dt (float32, float16 or bfloat16) up
+ * to the global max pooling, float32 after it (the dense head is tiny and
+ * stays in float32 on cuBLAS). Master weights, gradients, BN statistics
+ * and Adam moments are float32 device arrays in exactly the host model's
+ * flat layout, so the all-reduce, the optimiser, checkpoints and the CPU
+ * path all see the same arrays. Conv kernels are packed from the master
+ * weights into cuDNN's [co][kd][kh][kw][ci] working copies after each
+ * update; in float16/bfloat16 the input channels are padded to a multiple
+ * of 8 for tensor cores (zeros, dropped again when gradients are unpacked).
+ *
+ * Allocation: everything is sized for max_batch in tnrec_gpu_net_create,
+ * including the one cuDNN workspace; a new batch size only adds cuDNN
+ * descriptors and algorithm choices (cached per size). Steps allocate
+ * nothing. Host traffic per step: the input (through a pinned buffer, on
+ * a copy stream the compute stream waits for), labels and weights in, the
+ * logits and loss terms out, one synchronisation.
+ *
+ * Semantics follow train/network.c except batch norm across ranks: each
+ * GPU normalises with its own batch statistics (cuDNN); the moving
+ * statistics are averaged over ranks by tnrec__gpu_net_sync before
+ * evaluation and checkpoints. With one GPU the result equals the CPU
+ * path's up to float rounding (float32 mode). Float16 uses dynamic loss
+ * scaling: the scale halves on overflow (that step is skipped) and
+ * doubles after 2000 good steps. */
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "allreduce_nccl.h"
+#include "common.h"
+#include "cudnn_ops.h"
+#include "gpu_kernels.h"
+#include "gpu_train.h"
+#include "nn.h"
+#include "optim.h"
+
+#define PLAN_MAX 8
+#define WS_CAP ((size_t)1 << 30)
+#define SCALE_GROWTH_STEPS 2000
+#define PIN_MAX 16
+
+typedef struct glayer {
+    void *out;              /* output activations (aliases the input when in place) */
+    int owned;
+    int cpad;               /* stored channels of the output (padded before the first conv) */
+    int is_float;           /* output is float32 (at or after the global pooling) */
+    void *filt, *dfilt;     /* conv: packed kernel (dt) and its gradient */
+    void *bias, *dbias;     /* conv: bias in dt and its gradient */
+    int ci_pad;             /* conv: stored input channels */
+    float *save_mean, *save_inv; /* BN: batch statistics for the backward pass */
+    float *mask;            /* dropout: per (sample, channel) scale */
+} glayer;
+
+typedef struct plan {
+    int n;
+    tnrec__conv **conv;     /* per layer, NULL except convolutions */
+    tnrec__bn **bn;
+} plan;
+
+struct tnrec_gpu_net {
+    tnrec_model *m;
+    tnrec__allreduce *ar;
+    tnrec_gpu_options opt;
+    int dt, max_batch, device, nl, first_param;
+    cudaStream_t stream, copy_stream;
+    cudaEvent_t copied;
+    cublasHandle_t blas;
+    tnrec__dnn *dnn;
+    glayer *L;
+    plan plans[PLAN_MAX];
+    int nplans;
+    void *ws;
+    size_t ws_size;
+    float *params, *grads, *state;     /* device masters, host model layout */
+    float *opt_m, *opt_v;
+    tnrec_optim *optim;                /* whose moments live in opt_m / opt_v */
+    float *x_f32;                      /* input as given */
+    void *x_in;                        /* input cast and padded (== x_f32 in fp32) */
+    int in_cpad;
+    void *g[2];                        /* gradient ping-pong */
+    float *dlogits, *label, *weight;
+    double *loss_terms, *l2_partial;
+    int l2_total;
+    int *flag;
+    size_t *clip_off, *clip_len;
+    int nclip;
+    float *h_x, *h_small;              /* pinned: input; labels, weights, logits */
+    double *h_dbl;                     /* pinned: loss terms, L2 partials */
+    int *h_flag;
+    struct { const char *p; size_t bytes; } pins[PIN_MAX]; /* host ranges registered with CUDA */
+    int npins;
+    double loss_scale;
+    int good_steps, weights_dirty;
+    char desc[512];
+};
+
+/* ---- errors ---- */
+
+static tnrec_err cu(cudaError_t e, const char *what)
+{
+    if (e == cudaSuccess)
+        return TNREC_OK;
+    if (e == cudaErrorMemoryAllocation)
+        return tnrec__fail(TNREC_ENOMEM, "CUDA %s: out of GPU memory (%s)\nhint: use a smaller --batch or --precision fp16",
+                           what, cudaGetErrorString(e));
+    return tnrec__fail(TNREC_EINTERNAL, "CUDA %s failed: %s (%s)\nhint: check the GPU with nvidia-smi; "
+                       "CUDA_LAUNCH_BLOCKING=1 makes the failing call the one reported", what, cudaGetErrorName(e),
+                       cudaGetErrorString(e));
+}
+
+static tnrec_err kr(int e, const char *what) { return cu((cudaError_t)e, what); }
+
+static tnrec_err blas(cublasStatus_t s, const char *what)
+{
+    if (s == CUBLAS_STATUS_SUCCESS)
+        return TNREC_OK;
+    return tnrec__fail(s == CUBLAS_STATUS_ALLOC_FAILED ? TNREC_ENOMEM : TNREC_EINTERNAL, "cuBLAS %s failed: %s", what,
+                       cublasGetStatusString(s));
+}
+
+#define TRY(expr)                                                                                                     \
+    do {                                                                                                              \
+        tnrec_err e_ = (expr);                                                                                        \
+        if (e_)                                                                                                       \
+            return e_;                                                                                                \
+    } while (0)
+
+/* ---- devices ---- */
+
+int tnrec_gpu_device_count(void)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess)
+        return 0;
+    return n;
+}
+
+tnrec_err tnrec_gpu_check(void)
+{
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess)
+        return tnrec__fail(TNREC_ENOTFOUND, "no usable CUDA device: %s\nhint: this machine needs an NVIDIA GPU and a "
+                           "driver for CUDA 13 (nvidia-smi should list the GPU); check CUDA_VISIBLE_DEVICES",
+                           cudaGetErrorString(e));
+    if (n < 1)
+        return tnrec__fail(TNREC_ENOTFOUND, "no CUDA device visible\nhint: check nvidia-smi and CUDA_VISIBLE_DEVICES");
+    return TNREC_OK;
+}
+
+/* ---- plans: cuDNN descriptors and algorithms per batch size ---- */
+
+static void plan_clear(tnrec_gpu_net *g, plan *p)
+{
+    if (p->conv)
+        for (int i = 0; i < g->nl; i++)
+            tnrec__conv_free(p->conv[i]);
+    if (p->bn)
+        for (int i = 0; i < g->nl; i++)
+            tnrec__bn_free(p->bn[i]);
+    free(p->conv);
+    free(p->bn);
+    memset(p, 0, sizeof *p);
+}
+
+static tnrec_err plan_make(tnrec_gpu_net *g, plan *p, int n, size_t ws_limit)
+{
+    memset(p, 0, sizeof *p);
+    p->n = n;
+    p->conv = calloc((size_t)g->nl, sizeof *p->conv);
+    p->bn = calloc((size_t)g->nl, sizeof *p->bn);
+    if (!p->conv || !p->bn)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory for GPU plans");
+    for (int i = 0; i < g->nl; i++) {
+        const tnrec__layer *L = &g->m->layers[i];
+        tnrec_err err = TNREC_OK;
+        if (L->kind == TNREC__CONV)
+            err = tnrec__conv_create(&p->conv[i], g->dnn, n, L->d, L->h, L->w, g->L[i].ci_pad, L->c, ws_limit);
+        else if (L->kind == TNREC__BN)
+            err = tnrec__bn_create(&p->bn[i], g->dnn, n, L->d, L->h, L->w, L->c);
+        if (err)
+            return err;
+    }
+    return TNREC_OK;
+}
+
+/* The plan for batch n: cached, else made now (within the workspace). */
+static tnrec_err plan_get(tnrec_gpu_net *g, int n, plan **out)
+{
+    for (int i = 0; i < g->nplans; i++)
+        if (g->plans[i].n == n) {
+            *out = &g->plans[i];
+            return TNREC_OK;
+        }
+    if (g->nplans == PLAN_MAX) {
+        /* Keep plan 0 (max_batch); drop the oldest other one. */
+        plan_clear(g, &g->plans[1]);
+        memmove(&g->plans[1], &g->plans[2], (PLAN_MAX - 2) * sizeof g->plans[0]);
+        g->nplans--;
+    }
+    plan *p = &g->plans[g->nplans];
+    tnrec_err err = plan_make(g, p, n, g->ws_size);
+    if (err) {
+        plan_clear(g, p);
+        return err;
+    }
+    g->nplans++;
+    *out = p;
+    return TNREC_OK;
+}
+
+/* ---- lifecycle ---- */
+
+static void dfree(void *p)
+{
+    if (p)
+        cudaFree(p);
+}
+
+void tnrec_gpu_net_free(tnrec_gpu_net *g)
+{
+    if (!g)
+        return;
+    if (g->stream)
+        cudaStreamSynchronize(g->stream);
+    if (g->copy_stream)
+        cudaStreamSynchronize(g->copy_stream);
+    for (int i = 0; i < g->npins; i++)
+        cudaHostUnregister((void *)g->pins[i].p);
+    for (int i = 0; i < g->nplans; i++)
+        plan_clear(g, &g->plans[i]);
+    if (g->L)
+        for (int i = 0; i < g->nl; i++) {
+            glayer *l = &g->L[i];
+            if (l->owned)
+                dfree(l->out);
+            dfree(l->filt);
+            dfree(l->dfilt);
+            dfree(l->bias);
+            dfree(l->dbias);
+            dfree(l->save_mean);
+            dfree(l->save_inv);
+            dfree(l->mask);
+        }
+    free(g->L);
+    dfree(g->ws);
+    dfree(g->params);
+    dfree(g->grads);
+    dfree(g->state);
+    dfree(g->opt_m);
+    dfree(g->opt_v);
+    if (g->x_in != g->x_f32)
+        dfree(g->x_in);
+    dfree(g->x_f32);
+    dfree(g->g[0]);
+    dfree(g->g[1]);
+    dfree(g->dlogits);
+    dfree(g->label);
+    dfree(g->weight);
+    dfree(g->loss_terms);
+    dfree(g->l2_partial);
+    dfree(g->flag);
+    dfree(g->clip_off);
+    dfree(g->clip_len);
+    if (g->h_x)
+        cudaFreeHost(g->h_x);
+    if (g->h_small)
+        cudaFreeHost(g->h_small);
+    if (g->h_dbl)
+        cudaFreeHost(g->h_dbl);
+    if (g->h_flag)
+        cudaFreeHost(g->h_flag);
+    tnrec__dnn_free(g->dnn);
+    if (g->blas)
+        cublasDestroy(g->blas);
+    if (g->copied)
+        cudaEventDestroy(g->copied);
+    if (g->copy_stream)
+        cudaStreamDestroy(g->copy_stream);
+    if (g->stream)
+        cudaStreamDestroy(g->stream);
+    free(g);
+}
+
+static tnrec_err dalloc(void **p, size_t bytes, const char *what)
+{
+    char buf[160];
+    snprintf(buf, sizeof buf, "cudaMalloc of %zu bytes for %s", bytes, what);
+    return cu(cudaMalloc(p, bytes ? bytes : 1), buf);
+}
+
+/* Buffers, layer by layer. */
+static tnrec_err alloc_layers(tnrec_gpu_net *g)
+{
+    tnrec_model *m = g->m;
+    size_t es = tnrec__dt_size(g->dt), B = (size_t)g->max_batch;
+    /* Pad the input channels for tensor cores when the first layer with
+     * parameters is a conv reached through pooling only. */
+    int pad_ok = g->dt != TNREC__DT_F32;
+    for (int i = 0; i < g->nl && pad_ok; i++) {
+        int k = m->layers[i].kind;
+        if (k == TNREC__CONV)
+            break;
+        if (k != TNREC__POOL)
+            pad_ok = 0;
+    }
+    g->in_cpad = pad_ok ? (m->in.channels + 7) / 8 * 8 : m->in.channels;
+    size_t max_elems = (size_t)m->in.frames * m->in.height * m->in.width * g->in_cpad;
+    int cpad = g->in_cpad, is_float = 0;
+    for (int i = 0; i < g->nl; i++) {
+        const tnrec__layer *L = &m->layers[i];
+        glayer *l = &g->L[i];
+        if (L->kind == TNREC__CONV) {
+            l->ci_pad = cpad;
+            size_t fl = (size_t)L->c * 27 * l->ci_pad * es;
+            TRY(dalloc(&l->filt, fl, "a conv kernel"));
+            TRY(dalloc(&l->dfilt, fl, "a conv kernel gradient"));
+            TRY(dalloc(&l->bias, (size_t)L->c * es, "a conv bias"));
+            TRY(dalloc(&l->dbias, (size_t)L->c * es, "a conv bias gradient"));
+            cpad = L->c;
+        } else if (L->kind == TNREC__BN) {
+            TRY(dalloc((void **)&l->save_mean, (size_t)L->c * sizeof(float), "batch statistics"));
+            TRY(dalloc((void **)&l->save_inv, (size_t)L->c * sizeof(float), "batch statistics"));
+        } else if (L->kind == TNREC__SDROP || L->kind == TNREC__DROP) {
+            TRY(dalloc((void **)&l->mask, B * (size_t)L->c * sizeof(float), "dropout masks"));
+        } else if (L->kind == TNREC__GPOOL) {
+            is_float = 1;
+        } else if (L->kind == TNREC__DENSE) {
+            cpad = L->c;
+        }
+        l->cpad = cpad;
+        l->is_float = is_float;
+        size_t elems = (size_t)L->d * L->h * L->w * l->cpad;
+        if (elems > max_elems)
+            max_elems = elems;
+        if (L->inplace && i > 0) {
+            l->out = g->L[i - 1].out;
+        } else {
+            TRY(dalloc(&l->out, B * elems * (is_float ? sizeof(float) : es), "activations"));
+            l->owned = 1;
+        }
+    }
+    /* Gradients: large enough for any layer's input or output, in float. */
+    TRY(dalloc(&g->g[0], B * max_elems * sizeof(float), "gradients"));
+    TRY(dalloc(&g->g[1], B * max_elems * sizeof(float), "gradients"));
+    return TNREC_OK;
+}
+
+static tnrec_err setup(tnrec_gpu_net *g)
+{
+    tnrec_model *m = g->m;
+    size_t B = (size_t)g->max_batch, in_elems = (size_t)m->in.frames * m->in.height * m->in.width * m->in.channels;
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
+    TRY(cu(cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking), "cudaStreamCreate"));
+    TRY(cu(cudaStreamCreateWithFlags(&g->copy_stream, cudaStreamNonBlocking), "cudaStreamCreate"));
+    TRY(cu(cudaEventCreateWithFlags(&g->copied, cudaEventDisableTiming), "cudaEventCreate"));
+    TRY(blas(cublasCreate(&g->blas), "cublasCreate"));
+    TRY(blas(cublasSetStream(g->blas, g->stream), "cublasSetStream"));
+    /* Plain float32 products: no TF32, whatever the precision (the dense
+     * head is small). */
+    TRY(blas(cublasSetMathMode(g->blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode"));
+    TRY(tnrec__dnn_create(&g->dnn, g->stream, g->dt, g->opt.deterministic));
+    if (!(g->L = calloc((size_t)g->nl, sizeof *g->L)))
+        return tnrec__fail(TNREC_ENOMEM, "out of memory for the GPU layer table");
+    TRY(alloc_layers(g));
+    TRY(dalloc((void **)&g->params, m->nparams * sizeof(float), "weights"));
+    TRY(dalloc((void **)&g->grads, m->nparams * sizeof(float), "gradients"));
+    TRY(dalloc((void **)&g->state, (m->nstate + 1) * sizeof(float), "BN statistics"));
+    TRY(dalloc((void **)&g->opt_m, m->nparams * sizeof(float), "Adam moments"));
+    TRY(dalloc((void **)&g->opt_v, m->nparams * sizeof(float), "Adam moments"));
+    TRY(dalloc((void **)&g->x_f32, B * in_elems * sizeof(float), "the input batch"));
+    if (g->dt != TNREC__DT_F32 || g->in_cpad != m->in.channels) {
+        size_t pos = B * m->in.frames * m->in.height * m->in.width;
+        TRY(dalloc(&g->x_in, pos * g->in_cpad * tnrec__dt_size(g->dt), "the input batch"));
+    } else {
+        g->x_in = g->x_f32;
+    }
+    TRY(dalloc((void **)&g->dlogits, B * sizeof(float), "logit gradients"));
+    TRY(dalloc((void **)&g->label, B * sizeof(float), "labels"));
+    TRY(dalloc((void **)&g->weight, B * sizeof(float), "sample weights"));
+    TRY(dalloc((void **)&g->loss_terms, B * sizeof(double), "loss terms"));
+    g->l2_total = 0;
+    for (int i = 0; i < g->nl; i++)
+        if (m->layers[i].l2 > 0)
+            g->l2_total += tnrec__k_l2_blocks(m->layers[i].w_len);
+    TRY(dalloc((void **)&g->l2_partial, ((size_t)g->l2_total + 1) * sizeof(double), "L2 sums"));
+    TRY(dalloc((void **)&g->flag, sizeof(int), "a flag"));
+    /* Tensors for norm clipping: each kernel, bias, gamma, beta. */
+    size_t *off = malloc(2 * (size_t)g->nl * sizeof *off), *len = malloc(2 * (size_t)g->nl * sizeof *len);
+    if (!off || !len) {
+        free(off);
+        free(len);
+        return tnrec__fail(TNREC_ENOMEM, "out of memory");
+    }
+    g->nclip = 0;
+    for (int i = 0; i < g->nl; i++) {
+        const tnrec__layer *L = &m->layers[i];
+        if (L->w_len) {
+            off[g->nclip] = L->w_off;
+            len[g->nclip++] = L->w_len;
+        }
+        if (L->b_len) {
+            off[g->nclip] = L->b_off;
+            len[g->nclip++] = L->b_len;
+        }
+    }
+    tnrec_err err = dalloc((void **)&g->clip_off, ((size_t)g->nclip + 1) * sizeof(size_t), "clipping offsets");
+    if (!err)
+        err = dalloc((void **)&g->clip_len, ((size_t)g->nclip + 1) * sizeof(size_t), "clipping offsets");
+    if (!err)
+        err = cu(cudaMemcpy(g->clip_off, off, (size_t)g->nclip * sizeof(size_t), cudaMemcpyHostToDevice), "copy");
+    if (!err)
+        err = cu(cudaMemcpy(g->clip_len, len, (size_t)g->nclip * sizeof(size_t), cudaMemcpyHostToDevice), "copy");
+    free(off);
+    free(len);
+    TRY(err);
+    TRY(cu(cudaMallocHost((void **)&g->h_x, B * in_elems * sizeof(float)), "cudaMallocHost (input staging)"));
+    TRY(cu(cudaMallocHost((void **)&g->h_small, 3 * B * sizeof(float)), "cudaMallocHost"));
+    TRY(cu(cudaMallocHost((void **)&g->h_dbl, (B + (size_t)g->l2_total + 1) * sizeof(double)), "cudaMallocHost"));
+    TRY(cu(cudaMallocHost((void **)&g->h_flag, sizeof(int)), "cudaMallocHost"));
+    /* The plan for the largest batch sizes the one workspace. */
+    g->nplans = 0;
+    plan *p = &g->plans[0];
+    err = plan_make(g, p, g->max_batch, WS_CAP);
+    if (err) {
+        plan_clear(g, p);
+        return err;
+    }
+    g->nplans = 1;
+    g->ws_size = 0;
+    for (int i = 0; i < g->nl; i++)
+        if (p->conv[i] && tnrec__conv_workspace(p->conv[i]) > g->ws_size)
+            g->ws_size = tnrec__conv_workspace(p->conv[i]);
+    TRY(dalloc(&g->ws, g->ws_size, "the cuDNN workspace"));
+    TRY(tnrec_gpu_net_upload(g));
+    struct cudaDeviceProp prop;
+    TRY(cu(cudaGetDeviceProperties(&prop, g->device), "cudaGetDeviceProperties"));
+    const char *algos = "";
+    for (int i = 0; i < g->nl; i++)
+        if (p->conv[i]) {
+            algos = tnrec__conv_algos(p->conv[i]);
+            break;
+        }
+    snprintf(g->desc, sizeof g->desc, "GPU %d: %s (sm_%d%d), %s, %s%s, first conv %s, workspace %.1f MiB", g->device,
+             prop.name, prop.major, prop.minor, tnrec__dnn_version(), tnrec_precision_name(g->opt.precision),
+             g->opt.deterministic ? " deterministic" : "", algos, (double)g->ws_size / 1048576.0);
+    return TNREC_OK;
+}
+
+tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int max_batch,
+                                       const tnrec_gpu_options *opt, tnrec__allreduce *ar)
+{
+    *out = NULL;
+    if (max_batch < 1)
+        return tnrec__fail(TNREC_EINVAL, "batch size must be at least 1");
+    TRY(tnrec_gpu_check());
+    tnrec_gpu_options o;
+    if (opt)
+        o = *opt;
+    else
+        tnrec_gpu_options_default(&o);
+    int count = tnrec_gpu_device_count();
+    int device = o.device >= 0 ? o.device : tnrec__allreduce_local_rank(ar) % count;
+    if (device >= count)
+        return tnrec__fail(TNREC_EINVAL, "CUDA device %d asked for, but %d visible\nhint: choose --gpu 0..%d", device,
+                           count, count - 1);
+    tnrec_gpu_net *g = calloc(1, sizeof *g);
+    if (!g)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory for the GPU net");
+    g->m = m;
+    g->ar = ar;
+    g->opt = o;
+    g->dt = o.precision == TNREC_PRECISION_FP16 ? TNREC__DT_F16
+            : o.precision == TNREC_PRECISION_BF16 ? TNREC__DT_BF16 : TNREC__DT_F32;
+    g->loss_scale = o.precision == TNREC_PRECISION_FP16 ? (o.loss_scale > 0 ? o.loss_scale : 65536.0) : 1.0;
+    g->max_batch = max_batch;
+    g->device = device;
+    g->nl = m->nlayers;
+    g->first_param = 0;
+    while (g->first_param < g->nl - 1 && m->layers[g->first_param].w_len == 0)
+        g->first_param++;
+    tnrec_err err = setup(g);
+    if (!err && ar && tnrec__allreduce_size(ar) > 1)
+        err = tnrec__allreduce_attach_nccl(ar, device);
+    if (err) {
+        tnrec_gpu_net_free(g);
+        return err;
+    }
+    *out = g;
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_gpu_net_create(tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt)
+{
+    return tnrec__gpu_net_create_ranked(out, m, max_batch, opt, NULL);
+}
+
+const char *tnrec_gpu_net_describe(const tnrec_gpu_net *g) { return g->desc; }
+
+/* ---- host <-> device ---- */
+
+tnrec_err tnrec_gpu_net_upload(tnrec_gpu_net *g)
+{
+    tnrec_model *m = g->m;
+    TRY(cu(cudaMemcpyAsync(g->params, m->params, m->nparams * sizeof(float), cudaMemcpyHostToDevice, g->stream),
+           "upload of the weights"));
+    if (m->nstate)
+        TRY(cu(cudaMemcpyAsync(g->state, m->state, m->nstate * sizeof(float), cudaMemcpyHostToDevice, g->stream),
+               "upload of the BN statistics"));
+    TRY(cu(cudaStreamSynchronize(g->stream), "upload"));
+    g->weights_dirty = 1;
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_gpu_net_download(tnrec_gpu_net *g)
+{
+    tnrec_model *m = g->m;
+    TRY(cu(cudaMemcpyAsync(m->params, g->params, m->nparams * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
+           "download of the weights"));
+    TRY(cu(cudaMemcpyAsync(m->grads, g->grads, m->nparams * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
+           "download of the gradient"));
+    if (m->nstate)
+        TRY(cu(cudaMemcpyAsync(m->state, g->state, m->nstate * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
+               "download of the BN statistics"));
+    if (g->optim) {
+        TRY(cu(cudaMemcpyAsync(g->optim->m, g->opt_m, m->nparams * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
+               "download of the Adam moments"));
+        TRY(cu(cudaMemcpyAsync(g->optim->v, g->opt_v, m->nparams * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
+               "download of the Adam moments"));
+    }
+    return cu(cudaStreamSynchronize(g->stream), "download");
+}
+
+/* Sums a device array over ranks: NCCL, or through host memory (MPI). */
+static tnrec_err sum_over_ranks(tnrec_gpu_net *g, float *dev, float *host, size_t n)
+{
+    if (!g->ar || tnrec__allreduce_size(g->ar) < 2 || n == 0)
+        return TNREC_OK;
+    tnrec__nccl *nc = tnrec__allreduce_nccl(g->ar);
+    if (nc)
+        return tnrec__nccl_sum_device(nc, dev, n, g->stream);
+    TRY(cu(cudaMemcpyAsync(host, dev, n * sizeof(float), cudaMemcpyDeviceToHost, g->stream), "copy for the all-reduce"));
+    TRY(cu(cudaStreamSynchronize(g->stream), "copy for the all-reduce"));
+    TRY(tnrec__allreduce_sum(g->ar, host, n));
+    return cu(cudaMemcpyAsync(dev, host, n * sizeof(float), cudaMemcpyHostToDevice, g->stream), "copy after the all-reduce");
+}
+
+tnrec_err tnrec__gpu_net_sync(tnrec_gpu_net *g)
+{
+    tnrec_model *m = g->m;
+    int world = g->ar ? tnrec__allreduce_size(g->ar) : 1;
+    if (world > 1 && m->nstate) {
+        TRY(sum_over_ranks(g, g->state, m->state, m->nstate));
+        TRY(kr(tnrec__k_scale(g->state, m->nstate, 1.0f / (float)world, g->stream), "BN statistics average"));
+    }
+    return tnrec_gpu_net_download(g);
+}
+
+/* ---- forward ---- */
+
+static tnrec_err pack_weights(tnrec_gpu_net *g)
+{
+    tnrec_model *m = g->m;
+    for (int i = 0; i < g->nl; i++) {
+        const tnrec__layer *L = &m->layers[i];
+        if (L->kind != TNREC__CONV)
+            continue;
+        glayer *l = &g->L[i];
+        TRY(kr(tnrec__k_pack_filter(l->filt, g->params + L->w_off, L->in_c, l->ci_pad, L->c, g->dt, g->stream),
+               "conv kernel packing"));
+        TRY(kr(tnrec__k_to_dt(l->bias, g->params + L->b_off, (size_t)L->c, g->dt, g->stream), "conv bias cast"));
+    }
+    g->weights_dirty = 0;
+    return TNREC_OK;
+}
+
+tnrec_err tnrec__gpu_net_pin(tnrec_gpu_net *g, const void *p, size_t bytes)
+{
+    for (int i = 0; i < g->npins; i++)
+        if (g->pins[i].p == p && g->pins[i].bytes >= bytes)
+            return TNREC_OK;
+    if (g->npins == PIN_MAX || bytes == 0)
+        return TNREC_OK;
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
+    if (cudaHostRegister((void *)p, bytes, cudaHostRegisterDefault) != cudaSuccess) {
+        /* E.g. a page shared with a range already registered: the
+         * staging buffer still works. Forget the error. */
+        cudaGetLastError();
+        return TNREC_OK;
+    }
+    g->pins[g->npins].p = p;
+    g->pins[g->npins].bytes = bytes;
+    g->npins++;
+    return TNREC_OK;
+}
+
+static int is_pinned(const tnrec_gpu_net *g, const void *p, size_t bytes)
+{
+    const char *c = p;
+    for (int i = 0; i < g->npins; i++)
+        if (c >= g->pins[i].p && c + bytes <= g->pins[i].p + g->pins[i].bytes)
+            return 1;
+    return 0;
+}
+
+/* Copies the batch in on the copy stream (straight from registered host
+ * memory, else through the pinned staging buffer); the compute stream
+ * waits for it. */
+static tnrec_err put_input(tnrec_gpu_net *g, const float *x, int n)
+{
+    tnrec_model *m = g->m;
+    size_t pos = (size_t)n * m->in.frames * m->in.height * m->in.width, bytes = pos * m->in.channels * sizeof(float);
+    const float *src = x;
+    if (!is_pinned(g, x, bytes)) {
+        memcpy(g->h_x, x, bytes);
+        src = g->h_x;
+    }
+    TRY(cu(cudaMemcpyAsync(g->x_f32, src, bytes, cudaMemcpyHostToDevice, g->copy_stream), "input copy"));
+    TRY(cu(cudaEventRecord(g->copied, g->copy_stream), "cudaEventRecord"));
+    TRY(cu(cudaStreamWaitEvent(g->stream, g->copied, 0), "cudaStreamWaitEvent"));
+    if (g->x_in != g->x_f32)
+        TRY(kr(tnrec__k_cast_input(g->x_in, g->x_f32, pos, m->in.channels, g->in_cpad, g->dt, g->stream),
+               "input cast"));
+    return TNREC_OK;
+}
+
+static int layer_dt(const tnrec_gpu_net *g, int i) { return g->L[i].is_float ? TNREC__DT_F32 : g->dt; }
+
+static tnrec_err forward(tnrec_gpu_net *g, plan *p, int n, int global_first, int training, uint64_t seed)
+{
+    tnrec_model *m = g->m;
+    if (g->weights_dirty)
+        TRY(pack_weights(g));
+    for (int i = 0; i < g->nl; i++) {
+        const tnrec__layer *L = &m->layers[i];
+        glayer *l = &g->L[i];
+        const void *in = i ? g->L[i - 1].out : g->x_in;
+        int in_c = i ? g->L[i - 1].cpad : g->in_cpad;
+        size_t s = (size_t)L->d * L->h * L->w, outn = (size_t)n * s * l->cpad;
+        const float one = 1.0f, zero = 0.0f;
+        switch (L->kind) {
+        case TNREC__CONV:
+            TRY(tnrec__conv_forward(p->conv[i], l->out, in, l->filt, l->bias, g->ws, g->ws_size));
+            break;
+        case TNREC__BN:
+            if (training) {
+                TRY(tnrec__bn_forward_train(p->bn[i], l->out, in, g->params + L->w_off, g->params + L->b_off,
+                                            l->save_mean, l->save_inv, TNREC__BN_EPSILON));
+                TRY(kr(tnrec__k_bn_moving(g->state + L->s_off, g->state + L->s_off + L->c, l->save_mean, l->save_inv,
+                                          L->c, TNREC__BN_MOMENTUM, TNREC__BN_EPSILON, g->stream),
+                       "BN moving statistics"));
+            } else {
+                TRY(tnrec__bn_forward_infer(p->bn[i], l->out, in, g->params + L->w_off, g->params + L->b_off,
+                                            g->state + L->s_off, g->state + L->s_off + L->c, TNREC__BN_EPSILON));
+            }
+            break;
+        case TNREC__LRELU:
+            TRY(kr(tnrec__k_lrelu_fwd(l->out, in, outn, (float)L->alpha, layer_dt(g, i), g->stream), "LeakyReLU"));
+            break;
+        case TNREC__POOL:
+            TRY(kr(tnrec__k_maxpool_fwd(l->out, in, n, L->in_d, L->in_h, L->in_w, l->cpad, L->pool[0], L->pool[1],
+                                        L->pool[2], g->dt, g->stream),
+                   "MaxPooling3D"));
+            break;
+        case TNREC__SDROP:
+        case TNREC__DROP:
+            if (training && L->rate > 0) {
+                TRY(kr(tnrec__k_dropout_mask(l->mask, (size_t)n * L->c, L->rate, seed, (uint64_t)i,
+                                             (uint64_t)global_first * L->c, g->stream),
+                       "dropout mask"));
+                TRY(kr(tnrec__k_channel_scale(l->out, in, l->mask, n, s, l->cpad, layer_dt(g, i), g->stream),
+                       "dropout"));
+            } else if (l->out != in) {
+                size_t es = l->is_float ? sizeof(float) : tnrec__dt_size(g->dt);
+                TRY(cu(cudaMemcpyAsync(l->out, in, outn * es, cudaMemcpyDeviceToDevice, g->stream), "dropout copy"));
+            }
+            break;
+        case TNREC__GPOOL:
+            TRY(kr(tnrec__k_gmax_fwd(l->out, in, n, (size_t)L->in_d * L->in_h * L->in_w, in_c, g->dt, g->stream),
+                   "GlobalMaxPooling3D"));
+            break;
+        case TNREC__DENSE:
+            /* Row-major y[n][out] = x[n][in] W[in][out]: column-major y^T = W^T x^T. */
+            TRY(blas(cublasSgemm(g->blas, CUBLAS_OP_N, CUBLAS_OP_N, L->c, n, L->in_c, &one, g->params + L->w_off, L->c,
+                                 (const float *)in, L->in_c, &zero, (float *)l->out, L->c),
+                     "Dense forward"));
+            TRY(kr(tnrec__k_bias_add(l->out, g->params + L->b_off, n, L->c, g->stream), "Dense bias"));
+            break;
+        }
+    }
+    return TNREC_OK;
+}
+
+/* ---- training ---- */
+
+static tnrec_err backward(tnrec_gpu_net *g, plan *p, int n)
+{
+    tnrec_model *m = g->m;
+    int cur = 0;
+    const void *gr = g->dlogits;
+    const float one = 1.0f, zero = 0.0f;
+    for (int i = g->nl - 1; i >= g->first_param; i--) {
+        const tnrec__layer *L = &m->layers[i];
+        glayer *l = &g->L[i];
+        const void *in = i ? g->L[i - 1].out : g->x_in;
+        int in_c = i ? g->L[i - 1].cpad : g->in_cpad;
+        size_t s = (size_t)L->d * L->h * L->w, outn = (size_t)n * s * l->cpad;
+        void *dx = i > g->first_param ? g->g[cur] : NULL;
+        float *gw = g->grads + L->w_off, *gb = g->grads + L->b_off;
+        switch (L->kind) {
+        case TNREC__CONV:
+            TRY(tnrec__conv_backward(p->conv[i], dx, l->dfilt, l->dbias, in, l->filt, gr, g->ws, g->ws_size));
+            TRY(kr(tnrec__k_unpack_filter(gw, l->dfilt, L->in_c, l->ci_pad, L->c, g->dt, g->stream), "kernel gradient"));
+            TRY(kr(tnrec__k_from_dt(gb, l->dbias, (size_t)L->c, g->dt, g->stream), "bias gradient"));
+            break;
+        case TNREC__BN:
+            /* The conv before it always needs dx. */
+            if (!dx)
+                dx = g->g[cur];
+            TRY(tnrec__bn_backward(p->bn[i], dx, gw, gb, in, gr, g->params + L->w_off, l->save_mean, l->save_inv,
+                                   TNREC__BN_EPSILON));
+            break;
+        case TNREC__LRELU:
+            if (dx)
+                TRY(kr(tnrec__k_lrelu_bwd(dx, l->out, gr, outn, (float)L->alpha, layer_dt(g, i), g->stream),
+                       "LeakyReLU backward"));
+            break;
+        case TNREC__POOL:
+            if (dx)
+                TRY(kr(tnrec__k_maxpool_bwd(dx, in, gr, n, L->in_d, L->in_h, L->in_w, l->cpad, L->pool[0], L->pool[1],
+                                            L->pool[2], g->dt, g->stream),
+                       "MaxPooling3D backward"));
+            break;
+        case TNREC__SDROP:
+        case TNREC__DROP:
+            if (dx) {
+                if (L->rate > 0)
+                    TRY(kr(tnrec__k_channel_scale(dx, gr, l->mask, n, s, l->cpad, layer_dt(g, i), g->stream),
+                           "dropout backward"));
+                else
+                    TRY(cu(cudaMemcpyAsync(dx, gr, outn * (l->is_float ? sizeof(float) : tnrec__dt_size(g->dt)),
+                                           cudaMemcpyDeviceToDevice, g->stream),
+                           "dropout backward"));
+            }
+            break;
+        case TNREC__GPOOL:
+            if (dx)
+                TRY(kr(tnrec__k_gmax_bwd(dx, in, gr, n, (size_t)L->in_d * L->in_h * L->in_w, in_c, g->dt, g->stream),
+                       "GlobalMaxPooling3D backward"));
+            break;
+        case TNREC__DENSE:
+            /* dW^T (out x in) = dy^T x; db = column sums; dx^T = W dy^T. */
+            TRY(blas(cublasSgemm(g->blas, CUBLAS_OP_N, CUBLAS_OP_T, L->c, L->in_c, n, &one, (const float *)gr, L->c,
+                                 (const float *)in, L->in_c, &zero, gw, L->c),
+                     "Dense weight gradient"));
+            TRY(kr(tnrec__k_bias_grad(gb, gr, n, L->c, g->stream), "Dense bias gradient"));
+            if (dx)
+                TRY(blas(cublasSgemm(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, L->in_c, n, L->c, &one, g->params + L->w_off,
+                                     L->c, (const float *)gr, L->c, &zero, (float *)dx, L->in_c),
+                         "Dense input gradient"));
+            break;
+        }
+        if (dx) {
+            gr = dx;
+            cur ^= 1;
+        }
+    }
+    return TNREC_OK;
+}
+
+/* Forward, loss and backward of this rank's n > 0 samples. */
+static tnrec_err train_local(tnrec_gpu_net *g, const float *x, const float *label, const float *weight, int n,
+                             int global_n, int global_first, uint64_t dropout_seed)
+{
+    plan *p = NULL;
+    TRY(plan_get(g, n, &p));
+    TRY(put_input(g, x, n));
+    memcpy(g->h_small, label, (size_t)n * sizeof(float));
+    if (weight)
+        memcpy(g->h_small + g->max_batch, weight, (size_t)n * sizeof(float));
+    TRY(cu(cudaMemcpyAsync(g->label, g->h_small, (size_t)n * sizeof(float), cudaMemcpyHostToDevice, g->stream),
+           "label copy"));
+    if (weight)
+        TRY(cu(cudaMemcpyAsync(g->weight, g->h_small + g->max_batch, (size_t)n * sizeof(float), cudaMemcpyHostToDevice,
+                               g->stream),
+               "weight copy"));
+    TRY(forward(g, p, n, global_first, 1, dropout_seed));
+    const float *z = g->L[g->nl - 1].out;
+    TRY(kr(tnrec__k_bce(g->loss_terms, g->dlogits, z, g->label, weight ? g->weight : NULL, n, (double)global_n,
+                        (float)g->loss_scale, g->stream),
+           "loss"));
+    TRY(backward(g, p, n));
+    return TNREC_OK;
+}
+
+tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *g, const float *x, const float *label, const float *weight,
+                                    int n, int global_n, int global_first, uint64_t dropout_seed, float *logits,
+                                    double *out_loss)
+{
+    tnrec_model *m = g->m;
+    if (n < 0 || n > g->max_batch || global_n < 1 || global_n < n)
+        return tnrec__fail(TNREC_EINVAL, "batch of %d (global %d) does not fit a GPU workspace of %d", n, global_n,
+                           g->max_batch);
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
+    const float *z = g->L[g->nl - 1].out;
+    if (n == 0) {
+        /* A rank without samples in a small last batch still joins the sums. */
+        TRY(cu(cudaMemsetAsync(g->grads, 0, m->nparams * sizeof(float), g->stream), "cudaMemset"));
+    } else {
+        TRY(train_local(g, x, label, weight, n, global_n, global_first, dropout_seed));
+    }
+    if (g->loss_scale != 1.0)
+        TRY(kr(tnrec__k_scale(g->grads, m->nparams, (float)(1.0 / g->loss_scale), g->stream), "gradient unscaling"));
+    TRY(sum_over_ranks(g, g->grads, m->grads, m->nparams));
+    /* L2 after the sum, as the CPU path: every rank adds the same term once. */
+    int pb = 0;
+    for (int i = 0; i < g->nl; i++) {
+        const tnrec__layer *L = &m->layers[i];
+        if (L->l2 <= 0)
+            continue;
+        TRY(kr(tnrec__k_l2(g->grads + L->w_off, g->params + L->w_off, L->w_len, (float)L->l2, g->l2_partial + pb,
+                           g->stream),
+               "L2 penalty"));
+        pb += tnrec__k_l2_blocks(L->w_len);
+    }
+    double *h_terms = g->h_dbl, *h_l2 = g->h_dbl + g->max_batch;
+    float *h_logits = g->h_small + 2 * (size_t)g->max_batch;
+    TRY(cu(cudaMemcpyAsync(h_terms, g->loss_terms, (size_t)n * sizeof(double), cudaMemcpyDeviceToHost, g->stream),
+           "loss copy"));
+    if (pb)
+        TRY(cu(cudaMemcpyAsync(h_l2, g->l2_partial, (size_t)pb * sizeof(double), cudaMemcpyDeviceToHost, g->stream),
+               "L2 copy"));
+    TRY(cu(cudaMemcpyAsync(h_logits, z, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost, g->stream), "logit copy"));
+    TRY(cu(cudaStreamSynchronize(g->stream), "training step"));
+    double loss = 0;
+    for (int i = 0; i < n; i++)
+        loss += h_terms[i];
+    loss /= (double)global_n;
+    if (g->ar)
+        TRY(tnrec__allreduce_sum_double(g->ar, &loss, 1));
+    pb = 0;
+    for (int i = 0; i < g->nl; i++) {
+        const tnrec__layer *L = &m->layers[i];
+        if (L->l2 <= 0)
+            continue;
+        int nb = tnrec__k_l2_blocks(L->w_len);
+        double s = 0;
+        for (int b = 0; b < nb; b++)
+            s += h_l2[pb + b];
+        loss += L->l2 * s;
+        pb += nb;
+    }
+    if (logits)
+        memcpy(logits, h_logits, (size_t)n * sizeof(float));
+    *out_loss = loss;
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_gpu_net_train_step(tnrec_gpu_net *g, const float *x, const float *label, const float *weight, int n,
+                                   uint64_t dropout_seed, float *logits, double *out_loss)
+{
+    return tnrec__gpu_net_train_step(g, x, label, weight, n, n, 0, dropout_seed, logits, out_loss);
+}
+
+tnrec_err tnrec_gpu_net_predict(tnrec_gpu_net *g, const float *x, int n, float *logits)
+{
+    if (n < 0 || n > g->max_batch)
+        return tnrec__fail(TNREC_EINVAL, "batch of %d does not fit a GPU workspace of %d", n, g->max_batch);
+    if (n == 0)
+        return TNREC_OK;
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
+    plan *p = NULL;
+    TRY(plan_get(g, n, &p));
+    TRY(put_input(g, x, n));
+    TRY(forward(g, p, n, 0, 0, 0));
+    float *h_logits = g->h_small + 2 * (size_t)g->max_batch;
+    TRY(cu(cudaMemcpyAsync(h_logits, g->L[g->nl - 1].out, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost,
+                           g->stream),
+           "logit copy"));
+    TRY(cu(cudaStreamSynchronize(g->stream), "inference"));
+    memcpy(logits, h_logits, (size_t)n * sizeof(float));
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_gpu_net_optim_step(tnrec_gpu_net *g, tnrec_optim *o, double lr, int *out_applied)
+{
+    tnrec_model *m = g->m;
+    if (out_applied)
+        *out_applied = 0;
+    if (o->n != m->nparams)
+        return tnrec__fail(TNREC_EINVAL, "optimizer made for %zu parameters used on a model with %zu", o->n, m->nparams);
+    if (!(lr >= 0) || !isfinite(lr))
+        return tnrec__fail(TNREC_EINVAL, "learning rate %g is not a finite number >= 0", lr);
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
+    if (g->optim != o) {
+        TRY(cu(cudaMemcpyAsync(g->opt_m, o->m, o->n * sizeof(float), cudaMemcpyHostToDevice, g->stream), "Adam upload"));
+        TRY(cu(cudaMemcpyAsync(g->opt_v, o->v, o->n * sizeof(float), cudaMemcpyHostToDevice, g->stream), "Adam upload"));
+        g->optim = o;
+    }
+    TRY(cu(cudaMemsetAsync(g->flag, 0, sizeof(int), g->stream), "cudaMemset"));
+    TRY(kr(tnrec__k_nonfinite(g->flag, g->grads, m->nparams, g->stream), "gradient check"));
+    TRY(cu(cudaMemcpyAsync(g->h_flag, g->flag, sizeof(int), cudaMemcpyDeviceToHost, g->stream), "flag copy"));
+    TRY(cu(cudaStreamSynchronize(g->stream), "gradient check"));
+    if (*g->h_flag) {
+        if (g->opt.precision == TNREC_PRECISION_FP16 && g->loss_scale > 1.0) {
+            /* Overflow under loss scaling: skip this step, scale down. */
+            g->loss_scale /= 2;
+            g->good_steps = 0;
+            return TNREC_OK;
+        }
+        return tnrec__fail(TNREC_ERANGE, "gradient is not finite on the GPU\n"
+                                         "hint: lower --lr or add --clipvalue / --clipnorm");
+    }
+    if (o->cfg.clipnorm > 0)
+        TRY(kr(tnrec__k_clipnorm(g->grads, g->clip_off, g->clip_len, g->nclip, (float)o->cfg.clipnorm, g->stream),
+               "norm clipping"));
+    float decay = 1.0f;
+    if (o->cfg.kind == TNREC_OPT_ADAMW && o->cfg.weight_decay > 0)
+        decay = (float)(1.0 - lr * o->cfg.weight_decay);
+    o->t++;
+    double b1 = o->cfg.beta1, b2 = o->cfg.beta2;
+    double alpha = lr * sqrt(1 - pow(b2, (double)o->t)) / (1 - pow(b1, (double)o->t));
+    TRY(kr(tnrec__k_adam(g->params, g->opt_m, g->opt_v, g->grads, m->nparams, (float)alpha, (float)b1, (float)b2,
+                         (float)o->cfg.epsilon, (float)o->cfg.clipvalue, decay, g->stream),
+           "Adam"));
+    g->weights_dirty = 1;
+    if (g->opt.precision == TNREC_PRECISION_FP16 && ++g->good_steps >= SCALE_GROWTH_STEPS) {
+        g->loss_scale *= 2;
+        g->good_steps = 0;
+    }
+    if (out_applied)
+        *out_applied = 1;
+    return TNREC_OK;
+}

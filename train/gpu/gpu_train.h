@@ -1,0 +1,35 @@
+/* train/gpu/gpu_train.h: what the trainer (train/trainer.c) calls to run
+ * a data-parallel training on GPUs. Private to train/.
+ *
+ * A ranked net keeps the run's all-reduce backend: gradients are summed
+ * over ranks on the device (NCCL when attached, else staged through host
+ * memory), batch norm uses each rank's own batch statistics (cuDNN), and
+ * tnrec__gpu_net_sync averages the BN moving statistics over ranks before
+ * it downloads, so every rank evaluates and checkpoints the same model. */
+#ifndef TNREC_TRAIN_GPU_TRAIN_H
+#define TNREC_TRAIN_GPU_TRAIN_H
+
+#include "allreduce.h"
+#include "tnrec/gpu.h"
+
+/* As tnrec_gpu_net_create, with the run's backend (borrowed; may be NULL
+ * for one process). The device is opt->device, or with -1 the local rank
+ * modulo the visible devices. */
+tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int max_batch,
+                                       const tnrec_gpu_options *opt, tnrec__allreduce *ar);
+/* This rank holds samples [global_first, global_first + n) of a global
+ * batch of global_n; the loss returned is the global one. */
+tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *net, const float *x, const float *label,
+                                    const float *weight, int n, int global_n, int global_first,
+                                    uint64_t dropout_seed, float *logits, double *out_loss);
+/* Registers [p, p + bytes) of host memory with CUDA (page-locked) so
+ * batches there are copied to the GPU directly, without the staging
+ * buffer: for the loader's batch buffers, which live as long as the
+ * loader. The net must be freed before that memory is. Best effort: a
+ * range that cannot be registered is simply copied through staging. */
+tnrec_err tnrec__gpu_net_pin(tnrec_gpu_net *net, const void *p, size_t bytes);
+/* Makes BN moving statistics equal on all ranks (their mean), then
+ * downloads weights, state, gradient and Adam moments to the host. */
+tnrec_err tnrec__gpu_net_sync(tnrec_gpu_net *net);
+
+#endif
