@@ -20,19 +20,39 @@ tnrec=build/bin/tnrec
 
 rm -rf "$out"
 mkdir -p "$out"
+now() { date +%s.%N; }
+t0=$(now)
+ts=$t0
 step() { echo; echo "== $*"; }
+took() { # took NAME: seconds since the previous mark
+    local t
+    t=$(now)
+    timings+=("$(awk -v a="$t" -v b="$ts" -v n="$1" 'BEGIN { printf "%-6s %6.1f s", n, a - b }')")
+    ts=$t
+}
+timings=()
 step "tnrec synth: $samples synthetic TorNet samples, a third of them TOR"
 $tnrec synth "$out/tornet" --samples "$samples" --seed 1 --tor-fraction 0.33
+took synth
 step "tnrec build: train and test splits to float16 shards"
 $tnrec build "$out/tornet" --split train -o "$out/train"
 $tnrec build "$out/tornet" --split test -o "$out/test"
-$tnrec verify "$out/train" "$out/test" | tail -n 1
-step "tnrec train: the tiny preset, $epochs epochs"
+took build
+$tnrec dump "$out/train" | sed -n '2p;7,8p'
+$tnrec verify "$out/train" "$out/test"
+took verify
+step "tnrec train: the tiny preset, $epochs epochs (test split shown as validation, not used to pick weights)"
 $tnrec train "$out/train" --val "$out/test" -o "$out/run" --model tiny \
     --epochs "$epochs" --batch 8 --seed 1
-step "tnrec eval: the trained model on the test split"
+took train
+step "tnrec eval: the last epoch's weights on the test split"
 $tnrec eval "$out/run/last.tnck" "$out/test"
 $tnrec eval "$out/run/last.tnck" "$out/test" --json > "$out/eval.json"
+took eval
+echo
+echo "== timings"
+printf '%s\n' "${timings[@]}"
+awk -v a="$(now)" -v b="$t0" 'BEGIN { printf "total  %6.1f s (synth to eval)\n", a - b }'
 auc=$(/usr/bin/python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))["roc_auc"]; print("nan" if v is None else "%.4f" % v)' "$out/eval.json")
 if /usr/bin/python3 -c 'import sys; a = float(sys.argv[1]); sys.exit(0 if a == a and a >= float(sys.argv[2]) else 1)' "$auc" "$min_auc"; then
     echo "demo: test ROC-AUC $auc >= $min_auc (metrics in $out/eval.json)"
