@@ -1,4 +1,4 @@
-/* cli/cmd_synth.c: `tnrec synth OUT --samples N [--seed S] [-j N]`:
+/* cli/cmd_synth.c: `tnrec synth OUT --samples N [--seed S] [--tor-fraction F] [-j N]`:
  * write a synthetic TorNet archive (catalog.csv, train/YYYY, test/YYYY)
  * for tests, benchmarks and trying tnrec without the real download. */
 #include <stdio.h>
@@ -10,16 +10,22 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: tnrec synth OUT --samples N [--seed S] [-j N] [--deflate-level L] [--force]\n"
+            "usage: tnrec synth OUT --samples N [--seed S] [--tor-fraction F] [-j N]\n"
+            "                        [--deflate-level L] [--force]\n"
             "\n"
             "Write N synthetic TorNet samples under OUT in the archive's layout:\n"
             "OUT/catalog.csv, OUT/train/YYYY/*.nc, OUT/test/YYYY/*.nc (split by\n"
             "day of year: day mod 20 < 17 is train). The files have the real\n"
-            "schema; TOR samples carry a tornado vortex signature. The same seed\n"
-            "gives byte-identical files whatever N or -j.\n"
+            "schema; TOR samples carry a tornado vortex signature. The class mix\n"
+            "is TorNet's (NUL 61%%, WRN 32%%, TOR 7%%) unless --tor-fraction sets\n"
+            "the TOR share. The same seed and options give byte-identical files\n"
+            "whatever N or -j.\n"
             "\n"
             "  --samples N         number of samples (required, at least 1)\n"
             "  --seed S            random seed, a non-negative integer (default 0)\n"
+            "  --tor-fraction F    share of TOR samples, 0 < F < 1 (default: TorNet's\n"
+            "                      7%%); NUL and WRN keep their 61:32 proportion. For\n"
+            "                      demos and tests that need more positives\n"
             "  -j, --jobs N        threads (default: all cores)\n"
             "  --deflate-level L   deflate level of the files, 1..9 (default 2)\n"
             "  --force             replace an archive already in OUT (its catalog and\n"
@@ -68,6 +74,15 @@ int cmd_synth(int argc, char **argv)
                     return cli_usage_error(cmd, "%s must be 1..1024, not %llu", a, v);
                 opt.threads = (int)v;
             }
+        } else if (strcmp(a, "--tor-fraction") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error(cmd, "option '%s' needs a value", a);
+            const char *val = argv[++i];
+            char *end = NULL;
+            double f = strtod(val, &end);
+            if (end == val || *end != '\0' || !(f > 0.0 && f < 1.0))
+                return cli_usage_error(cmd, "bad value '%s' for '--tor-fraction': want a number with 0 < F < 1", val);
+            opt.tor_fraction = f;
         } else if (strcmp(a, "--force") == 0) {
             opt.force = 1;
         } else if (a[0] == '-' && a[1] != '\0') {

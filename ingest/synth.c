@@ -94,10 +94,16 @@ void tnrec_synth_sample_free(tnrec_synth_sample *s)
     free(s);
 }
 
+void tnrec_synth_sample_generate_mix(tnrec_synth_sample *out, uint64_t seed, uint64_t index,
+                                     double tor_fraction)
+{
+    tnrec__synth_meta(out, seed, index, tor_fraction);
+    tnrec__synth_fields(out, seed);
+}
+
 void tnrec_synth_sample_generate(tnrec_synth_sample *out, uint64_t seed, uint64_t index)
 {
-    tnrec__synth_meta(out, seed, index);
-    tnrec__synth_fields(out, seed);
+    tnrec_synth_sample_generate_mix(out, seed, index, 0.0);
 }
 
 /* ---- chunk images: what HDF5's shuffle then deflate filters produce ---- */
@@ -523,6 +529,9 @@ tnrec_err tnrec_synth_run(tnrec_synth_stats *out, const tnrec_synth_options *opt
         return tnrec__fail(TNREC_EINVAL, "synth: deflate level %d out of range 1..9", opt->deflate_level);
     if (opt->threads < 0)
         return tnrec__fail(TNREC_EINVAL, "synth: thread count %d must be 0 (default) or more", opt->threads);
+    if (!(opt->tor_fraction == 0.0 || (opt->tor_fraction > 0.0 && opt->tor_fraction < 1.0)))
+        return tnrec__fail(TNREC_EINVAL, "synth: TOR fraction %g out of range (output '%s')\n"
+                           "hint: give 0 < F < 1, or 0 for TorNet's own mix", opt->tor_fraction, opt->out_dir);
     const char *dir = opt->out_dir;
     const uint64_t n = opt->samples;
     if (n > ((uint64_t)1 << 40))
@@ -563,7 +572,7 @@ tnrec_err tnrec_synth_run(tnrec_synth_stats *out, const tnrec_synth_options *opt
         tnrec_synth_sample meta;
         memset(&meta, 0, sizeof meta);
         for (uint64_t i = 0; i < n; i++) {
-            tnrec__synth_meta(&meta, opt->seed, i);
+            tnrec__synth_meta(&meta, opt->seed, i, opt->tor_fraction);
             catalog_row *r = &rows[i];
             memcpy(r->filename, meta.filename, sizeof r->filename);
             memcpy(r->start_time, meta.start_time, sizeof r->start_time);
@@ -633,7 +642,7 @@ tnrec_err tnrec_synth_run(tnrec_synth_stats *out, const tnrec_synth_options *opt
 #endif
         uint64_t i = (uint64_t)ii;
         tnrec_synth_sample *s = samples[tid];
-        tnrec_synth_sample_generate(s, opt->seed, i);
+        tnrec_synth_sample_generate_mix(s, opt->seed, i, opt->tor_fraction);
         char path[4096];
         tnrec_err e;
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, s->filename) >= sizeof path)

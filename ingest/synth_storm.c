@@ -164,7 +164,7 @@ static int64_t event_id_of(uint64_t seed, uint64_t index)
     return (int64_t)(200000 + (index * 524287 + off) % m);
 }
 
-void tnrec__synth_meta(tnrec_synth_sample *out, uint64_t seed, uint64_t index)
+void tnrec__synth_meta(tnrec_synth_sample *out, uint64_t seed, uint64_t index, double tor_fraction)
 {
     tnrec_synth_sample *s = out;
     rng r;
@@ -172,10 +172,18 @@ void tnrec__synth_meta(tnrec_synth_sample *out, uint64_t seed, uint64_t index)
     s->index = index;
 
     /* Category from a golden-ratio (Weyl) sequence: TorNet's mix (NUL 61%,
-     * WRN 32%, TOR 7%) holds closely even for a few dozen samples. */
+     * WRN 32%, TOR 7%) holds closely even for a few dozen samples. With a
+     * TOR fraction F the top F of [0, 1) is TOR and the rest is split
+     * 61:32 between NUL and WRN; F = 0 keeps the original thresholds
+     * exactly (same bytes as before the option existed). */
     double w = fmod((double)(index % 1000003) * 0.6180339887498949 +
                     (double)(mix64(seed ^ 0xBB67AE8584CAA73BULL) >> 11) * 0x1.0p-53, 1.0);
-    const char *cat = w < 0.61 ? "NUL" : w < 0.93 ? "WRN" : "TOR";
+    double nul_below = 0.61, tor_from = 0.93;
+    if (tor_fraction > 0.0 && tor_fraction < 1.0) {
+        tor_from = 1.0 - tor_fraction;
+        nul_below = tor_from * (0.61 / 0.93);
+    }
+    const char *cat = w < nul_below ? "NUL" : w < tor_from ? "WRN" : "TOR";
     memcpy(s->category, cat, 4);
     int tor = cat[0] == 'T';
 

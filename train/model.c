@@ -18,7 +18,7 @@
 static const struct { const char *name, *spec; } presets[] = {
     { "seed3d", "c32/0.001,c32/0.001,p122,s0.1,c64/0.001,c64/0.001,p122,s0.1,"
                 "c128/0.001,c128/0.001,p222,s0.1,g,d128/0.01,x0.1,o" },
-    { "tiny", "p122,c16,p122,c16,p222,c32,g,d16,o" },
+    { "tiny", "p122,k16,p122,k16,p222,k32,g,d16,o" },
     { NULL, NULL }
 };
 
@@ -95,16 +95,21 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, i
         return tnrec__fail(TNREC_EINVAL, "model spec: layer '%s' after 'o'\nhint: 'o' (the output) must be the last layer", tok);
     switch (tok[0]) {
     case 'c':
+    case 'k': /* k: the same convolution without batch normalisation */
         if (*flat)
             return tnrec__fail(TNREC_EINVAL, "model spec: conv '%s' after 'g'\nhint: convolutions come before the global pooling", tok);
         if (parse_units(tok + 1, &units, &l2))
-            return tnrec__fail(TNREC_EINVAL, "model spec: bad conv layer '%s'\nhint: write cN or cN/L2, e.g. c32/0.001", tok);
+            return tnrec__fail(TNREC_EINVAL, "model spec: bad conv layer '%s'\nhint: write %cN or %cN/L2, e.g. %c32/0.001",
+                               tok, tok[0], tok[0], tok[0]);
         L.kind = TNREC__CONV; L.c = units; L.l2 = l2;
         if ((err = add_layer(m, &L)))
             return err;
-        L.in_c = units; L.kind = TNREC__BN; L.l2 = 0;
-        if ((err = add_layer(m, &L)))
-            return err;
+        L.in_c = units; L.l2 = 0;
+        if (tok[0] == 'c') {
+            L.kind = TNREC__BN;
+            if ((err = add_layer(m, &L)))
+                return err;
+        }
         L.kind = TNREC__LRELU; L.alpha = TNREC__LEAKY_ALPHA; L.inplace = 1;
         err = add_layer(m, &L);
         cur->c = units;
@@ -159,7 +164,7 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, i
         }
         return err;
     default:
-        return tnrec__fail(TNREC_EINVAL, "model spec: unknown layer '%s'\nhint: layers are cN, pDHW, sR, g, dN, xR, o; or a preset: seed3d, tiny", tok);
+        return tnrec__fail(TNREC_EINVAL, "model spec: unknown layer '%s'\nhint: layers are cN, kN, pDHW, sR, g, dN, xR, o; or a preset: seed3d, tiny", tok);
     }
 }
 

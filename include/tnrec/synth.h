@@ -98,6 +98,11 @@ void tnrec_synth_sample_free(tnrec_synth_sample *s);
 /* Fills out (made by _create) with sample `index` of the stream `seed`:
  * the same values, bit for bit, that `tnrec synth` writes for it. */
 void tnrec_synth_sample_generate(tnrec_synth_sample *out, uint64_t seed, uint64_t index);
+/* As _generate, with the share of TOR samples set to tor_fraction
+ * (0 < F < 1; NUL and WRN keep their 61:32 proportion); 0 means TorNet's
+ * own mix, the same samples _generate makes. */
+void tnrec_synth_sample_generate_mix(tnrec_synth_sample *out, uint64_t seed, uint64_t index,
+                                     double tor_fraction);
 /* Writes s as a TorNet NetCDF-4 file at path (through a temporary name
  * and a rename; the directory must exist). deflate_level 1..9. Serialised
  * with every other netCDF/HDF5 call of the synthesiser. */
@@ -110,6 +115,8 @@ typedef struct tnrec_synth_options {
     int threads;           /* 0: OpenMP's default; ignored without OpenMP */
     int force;             /* replace an existing catalog and its files */
     int deflate_level;     /* 1..9; 0 means the default (2) */
+    double tor_fraction;   /* share of TOR samples, 0 < F < 1; 0 means
+                              TorNet's mix (NUL 61%, WRN 32%, TOR 7%) */
 } tnrec_synth_options;
 
 typedef struct tnrec_synth_stats {
@@ -120,7 +127,8 @@ typedef struct tnrec_synth_stats {
     double seconds;        /* wall time */
 } tnrec_synth_stats;
 
-/* Default options: seed 0, threads 0, deflate level 2, no force. */
+/* Default options: seed 0, threads 0, deflate level 2, no force,
+ * TorNet's class mix. */
 void tnrec_synth_options_init(tnrec_synth_options *out);
 
 /* Generates opt->samples samples under opt->out_dir and then catalog.csv

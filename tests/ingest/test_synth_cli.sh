@@ -28,6 +28,12 @@ expect 2 "1..1024" "$dir/x" --samples 2 -j 0
 expect 2 "unknown option" "$dir/x" --samples 2 --bogus
 expect 2 "output directory" --samples 2
 expect 2 "needs a value" "$dir/x" --samples
+expect 2 "0 < F < 1" "$dir/x" --samples 2 --tor-fraction 0
+expect 2 "0 < F < 1" "$dir/x" --samples 2 --tor-fraction 1
+expect 2 "bad value 'x'" "$dir/x" --samples 2 --tor-fraction x
+expect 2 "bad value '0.5q'" "$dir/x" --samples 2 --tor-fraction 0.5q
+expect 2 "needs a value" "$dir/x" --samples 2 --tor-fraction
+"$tnrec" synth --help | grep -q -- "--tor-fraction" || die "help lacks --tor-fraction"
 [ -e "$dir/x" ] && die "a usage error created the output directory"
 
 : > "$dir/file"
