@@ -117,6 +117,37 @@ static int n_threads(size_t work)
 #endif
 }
 
+/* Per-channel sums over this rank's m positions, in double:
+ * tot[ch] = sum of a, tot[c + ch] = sum of a * (b - mu[ch]) (mu NULL: 0).
+ * Each of the nt threads sums its own slice into part (nt * 2c zeroed
+ * doubles); the slices are added in thread order, so the result does not
+ * depend on scheduling. tot must be zeroed. */
+static void channel_sums(double *tot, double *part, int nt, const float *a, const float *b,
+                         const float *mu, size_t m, int c)
+{
+#if TNREC_HAVE_OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+        int tid = 0, th = 1;
+#if TNREC_HAVE_OPENMP
+        tid = omp_get_thread_num();
+        th = omp_get_num_threads();
+#endif
+        double *s = part + (size_t)tid * 2 * c, *s2 = s + c;
+        size_t lo = m * (size_t)tid / (size_t)th, hi = m * (size_t)(tid + 1) / (size_t)th;
+        for (size_t p = lo; p < hi; p++)
+            for (int ch = 0; ch < c; ch++) {
+                double v = a[p * c + ch];
+                s[ch] += v;
+                s2[ch] += v * (mu ? b[p * c + ch] - mu[ch] : b[p * c + ch]);
+            }
+    }
+    for (int t = 0; t < nt; t++)
+        for (int j = 0; j < 2 * c; j++)
+            tot[j] += part[(size_t)t * 2 * c + j];
+}
+
 /* Batch-norm forward in training mode: sums over this rank's m positions,
  * summed over ranks, normalised with the global count. */
 static tnrec_err bn_forward_train(float *y, const float *x, size_t m, size_t m_global, int c,
@@ -132,27 +163,7 @@ static tnrec_err bn_forward_train(float *y, const float *x, size_t m, size_t m_g
         return tnrec__fail(TNREC_ENOMEM, "out of memory in batch norm");
     }
     double *tot = part + (size_t)nt * 2 * c;
-#if TNREC_HAVE_OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-    {
-        int tid = 0, th = 1;
-#if TNREC_HAVE_OPENMP
-        tid = omp_get_thread_num();
-        th = omp_get_num_threads();
-#endif
-        double *s = part + (size_t)tid * 2 * c, *ss = s + c;
-        size_t lo = m * (size_t)tid / (size_t)th, hi = m * (size_t)(tid + 1) / (size_t)th;
-        for (size_t p = lo; p < hi; p++)
-            for (int ch = 0; ch < c; ch++) {
-                double v = x[p * c + ch];
-                s[ch] += v;
-                ss[ch] += v * v;
-            }
-    }
-    for (int t = 0; t < nt; t++)
-        for (int j = 0; j < 2 * c; j++)
-            tot[j] += part[(size_t)t * 2 * c + j];
+    channel_sums(tot, part, nt, x, x, NULL, m, c);
     tnrec_err err = tnrec__allreduce_sum_double(ar, tot, 2 * (size_t)c);
     if (err) {
         free(part);
@@ -197,27 +208,7 @@ static tnrec_err bn_backward(float *dx, float *dgamma, float *dbeta, const float
         return tnrec__fail(TNREC_ENOMEM, "out of memory in batch norm");
     }
     double *tot = part + (size_t)nt * 2 * c;
-#if TNREC_HAVE_OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-    {
-        int tid = 0, th = 1;
-#if TNREC_HAVE_OPENMP
-        tid = omp_get_thread_num();
-        th = omp_get_num_threads();
-#endif
-        double *s = part + (size_t)tid * 2 * c, *sx = s + c;
-        size_t lo = m * (size_t)tid / (size_t)th, hi = m * (size_t)(tid + 1) / (size_t)th;
-        for (size_t p = lo; p < hi; p++)
-            for (int ch = 0; ch < c; ch++) {
-                double g = dy[p * c + ch];
-                s[ch] += g;
-                sx[ch] += g * (x[p * c + ch] - mean[ch]);
-            }
-    }
-    for (int t = 0; t < nt; t++)
-        for (int j = 0; j < 2 * c; j++)
-            tot[j] += part[(size_t)t * 2 * c + j];
+    channel_sums(tot, part, nt, dy, x, mean, m, c);
     for (int ch = 0; ch < c; ch++) {
         double inv = 1.0 / sqrt((double)var[ch] + TNREC__BN_EPSILON);
         tot[c + ch] *= inv; /* sum dy * xhat */
