@@ -31,6 +31,16 @@ int cli_wants_help(int argc, char **argv);
 /* Parses a non-negative integer option value; returns 0 on success. */
 int cli_parse_u64(const char *s, unsigned long long *out);
 
+/* Arguments of `tnrec eval` (with_output 0: --json allowed) and `tnrec
+ * predict` (with_output 1: -o FILE required). */
+typedef struct cli_score_args {
+    const char *checkpoint, *dataset, *output, *device;
+    unsigned long long batch, threads;
+    int json;
+} cli_score_args;
+/* Returns -1 when out is filled, else the exit code of the usage error it printed. */
+int cli_parse_score_args(cli_score_args *out, const char *cmd, int argc, char **argv, int with_output);
+
 int cmd_dump(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_mirror(int argc, char **argv);

@@ -43,37 +43,15 @@ int cmd_eval(int argc, char **argv)
         print_usage(stdout);
         return TNREC_EXIT_OK;
     }
-    int json = 0;
-    unsigned long long batch = 32, threads = 2;
-    const char *device = "cpu";
-    const char *pos[2] = { NULL, NULL };
-    int npos = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = 1;
-        else if (strcmp(argv[i], "--device") == 0) {
-            if (i + 1 >= argc)
-                return cli_usage_error(CMD, "--device needs cpu or cuda");
-            device = argv[++i];
-        } else if (strcmp(argv[i], "--batch") == 0 || strcmp(argv[i], "--threads") == 0) {
-            unsigned long long *dst = argv[i][2] == 'b' ? &batch : &threads;
-            if (i + 1 >= argc || cli_parse_u64(argv[i + 1], dst) || *dst < 1 || *dst > 65536)
-                return cli_usage_error(CMD, "%s needs a positive integer", argv[i]);
-            i++;
-        } else if (argv[i][0] == '-' && argv[i][1])
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        else if (npos < 2)
-            pos[npos++] = argv[i];
-        else
-            return cli_usage_error(CMD, "too many arguments ('%s')", argv[i]);
-    }
-    if (npos != 2)
-        return cli_usage_error(CMD, "need CHECKPOINT and DATASET");
+    cli_score_args args;
+    int rc = cli_parse_score_args(&args, CMD, argc, argv, 0);
+    if (rc >= 0)
+        return rc;
     tnrec_metrics m;
-    tnrec_err err = tnrec_eval_run_device(&m, pos[0], pos[1], NULL, (int)batch, (int)threads, device);
+    tnrec_err err = tnrec_eval_run_device(&m, args.checkpoint, args.dataset, NULL, (int)args.batch, (int)args.threads, args.device);
     if (err)
         return cli_fail(CMD, err);
-    if (json) {
+    if (args.json) {
         char *s = NULL;
         if ((err = tnrec_metrics_json(&m, &s)))
             return cli_fail(CMD, err);
@@ -81,7 +59,7 @@ int cmd_eval(int argc, char **argv)
         free(s);
         return TNREC_EXIT_OK;
     }
-    printf("checkpoint %s\ndataset    %s\nloss       %.4f\n\n", pos[0], pos[1], m.loss);
+    printf("checkpoint %s\ndataset    %s\nloss       %.4f\n\n", args.checkpoint, args.dataset, m.loss);
     printf("%-6s %7s %6s  %7s %7s  %7s %7s %7s %7s %7s %7s  %s\n", "", "n", "pos", "roc_auc", "pr_auc", "acc", "prec",
            "recall", "far", "f1", "csi", "csi_best @ threshold");
     row("all", &m.all);

@@ -32,39 +32,14 @@ int cmd_predict(int argc, char **argv)
         print_usage(stdout);
         return TNREC_EXIT_OK;
     }
-    unsigned long long batch = 32, threads = 2;
-    const char *device = "cpu";
-    const char *pos[2] = { NULL, NULL }, *outp = NULL;
-    int npos = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
-            if (i + 1 >= argc)
-                return cli_usage_error(CMD, "%s needs a file name", argv[i]);
-            outp = argv[++i];
-        } else if (strcmp(argv[i], "--device") == 0) {
-            if (i + 1 >= argc)
-                return cli_usage_error(CMD, "--device needs cpu or cuda");
-            device = argv[++i];
-        } else if (strcmp(argv[i], "--batch") == 0 || strcmp(argv[i], "--threads") == 0) {
-            unsigned long long *dst = argv[i][2] == 'b' ? &batch : &threads;
-            if (i + 1 >= argc || cli_parse_u64(argv[i + 1], dst) || *dst < 1 || *dst > 65536)
-                return cli_usage_error(CMD, "%s needs a positive integer", argv[i]);
-            i++;
-        } else if (argv[i][0] == '-' && argv[i][1])
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        else if (npos < 2)
-            pos[npos++] = argv[i];
-        else
-            return cli_usage_error(CMD, "too many arguments ('%s')", argv[i]);
-    }
-    if (npos != 2)
-        return cli_usage_error(CMD, "need CHECKPOINT and DATASET");
-    if (!outp)
-        return cli_usage_error(CMD, "no output file given (-o SCORES.csv)");
+    cli_score_args args;
+    int rc = cli_parse_score_args(&args, CMD, argc, argv, 1);
+    if (rc >= 0)
+        return rc;
     tnrec_metrics m;
-    tnrec_err err = tnrec_eval_run_device(&m, pos[0], pos[1], outp, (int)batch, (int)threads, device);
+    tnrec_err err = tnrec_eval_run_device(&m, args.checkpoint, args.dataset, args.output, (int)args.batch, (int)args.threads, args.device);
     if (err)
         return cli_fail(CMD, err);
-    fprintf(stderr, "wrote %llu rows to %s (roc_auc %.4f)\n", (unsigned long long)m.all.n, outp, m.all.roc_auc);
+    fprintf(stderr, "wrote %llu rows to %s (roc_auc %.4f)\n", (unsigned long long)m.all.n, args.output, m.all.roc_auc);
     return TNREC_EXIT_OK;
 }

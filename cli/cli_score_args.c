@@ -1,0 +1,49 @@
+/* cli/cli_score_args.c: the arguments `tnrec eval` and `tnrec predict`
+ * share: CHECKPOINT DATASET, --batch, --threads, --device, and per command
+ * --json (eval) or -o/--output (predict). */
+#include <string.h>
+
+#include "cli.h"
+
+int cli_parse_score_args(cli_score_args *out, const char *cmd, int argc, char **argv, int with_output)
+{
+    memset(out, 0, sizeof *out);
+    out->batch = 32;
+    out->threads = 2;
+    out->device = "cpu";
+    int npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!with_output && strcmp(a, "--json") == 0) {
+            out->json = 1;
+        } else if (with_output && (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0)) {
+            if (i + 1 >= argc)
+                return cli_usage_error(cmd, "%s needs a file name", a);
+            out->output = argv[++i];
+        } else if (strcmp(a, "--device") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error(cmd, "--device needs cpu or cuda");
+            out->device = argv[++i];
+        } else if (strcmp(a, "--batch") == 0 || strcmp(a, "--threads") == 0) {
+            unsigned long long *dst = a[2] == 'b' ? &out->batch : &out->threads;
+            if (i + 1 >= argc || cli_parse_u64(argv[i + 1], dst) || *dst < 1 || *dst > 65536)
+                return cli_usage_error(cmd, "%s needs a positive integer", a);
+            i++;
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage_error(cmd, "unknown option '%s'", a);
+        } else if (npos == 0) {
+            out->checkpoint = a;
+            npos++;
+        } else if (npos == 1) {
+            out->dataset = a;
+            npos++;
+        } else {
+            return cli_usage_error(cmd, "too many arguments ('%s')", a);
+        }
+    }
+    if (npos != 2)
+        return cli_usage_error(cmd, "need CHECKPOINT and DATASET");
+    if (with_output && !out->output)
+        return cli_usage_error(cmd, "no output file given (-o SCORES.csv)");
+    return -1;
+}
