@@ -10,7 +10,6 @@ usage: test_mirror_nginx.py TNREC_BIN SCRATCH_DIR
 nginx (Debian nginx-light) is run as a non-daemon with its own config,
 pid and log files in SCRATCH_DIR; skipped (77) when nginx is missing.
 """
-import hashlib
 import os
 import shutil
 import socket
@@ -19,29 +18,10 @@ import sys
 import time
 import urllib.request
 
+from mirror_testlib import check, finish, free_port, md5
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TNREC, SCRATCH = sys.argv[1], sys.argv[2]
-FAILS = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, flush=True)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def md5(path):
-    with open(path, "rb") as f:
-        return hashlib.md5(f.read()).hexdigest()
 
 
 def find_nginx():
@@ -184,11 +164,7 @@ def main():
         zen.wait()
         ng.terminate()
         ng.wait()
-    if FAILS:
-        print("%d failure(s)" % len(FAILS))
-        return 1
-    print("test_mirror_nginx: all checks passed")
-    return 0
+    return finish("test_mirror_nginx")
 
 
 if __name__ == "__main__":

@@ -13,47 +13,20 @@ appears in any output (--verbose and errors included).
 usage: test_mirror_s3.py TNREC_BIN SCRATCH_DIR MOTO_PYTHON
 MOTO_PYTHON is a python with moto[server] and boto3; skipped (77) without.
 """
-import hashlib
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
+from mirror_testlib import check, finish, free_port, wait_port, md5
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TNREC, SCRATCH, MOTO_PY = sys.argv[1], sys.argv[2], sys.argv[3]
-FAILS = []
 SECRET_WRONG = "WRONGsecretMARKERq7Zx9"
-
-
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, flush=True)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, timeout=30):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            time.sleep(0.1)
-    return False
 
 
 # boto3 runs in the moto interpreter: a tiny helper process per call
@@ -143,11 +116,6 @@ class Zenodo:
     def stop(self):
         self.p.terminate()
         self.p.wait()
-
-
-def md5(path):
-    with open(path, "rb") as f:
-        return hashlib.md5(f.read()).hexdigest()
 
 
 def main():
@@ -353,11 +321,7 @@ def main():
     finally:
         zen.stop()
         moto.stop()
-    if FAILS:
-        print("%d failure(s)" % len(FAILS))
-        return 1
-    print("test_mirror_s3: all checks passed")
-    return 0
+    return finish("test_mirror_s3")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ names, a URL that ignores Range, a kill -9 in the middle (resume fetches
 less than the whole file again), the tornet alias, --verify of a directory.
 usage: test_mirror_zenodo.py TNREC_BIN SCRATCH_DIR
 """
-import hashlib
 import json
 import os
 import shutil
@@ -19,23 +18,12 @@ import time
 import urllib.parse
 import urllib.request
 
+from mirror_testlib import check, finish, md5
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TNREC, SCRATCH = sys.argv[1], sys.argv[2]
-FAILS = []
 TORNET = ["12636522", "12637032", "12655151", "12655179", "12655183",
           "12655187", "12655716", "12655717", "12655718", "12655719"]
-
-
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, flush=True)
-    return cond
-
-
-def md5(path):
-    with open(path, "rb") as f:
-        return hashlib.md5(f.read()).hexdigest()
 
 
 class Server:
@@ -296,11 +284,7 @@ def main():
         check(not leftovers(d), "resume: no temp files left")
     finally:
         srv.stop()
-    if FAILS:
-        print("%d failure(s)" % len(FAILS))
-        return 1
-    print("test_mirror_zenodo: all checks passed")
-    return 0
+    return finish("test_mirror_zenodo")
 
 
 if __name__ == "__main__":
