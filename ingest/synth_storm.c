@@ -4,7 +4,8 @@
  * the file carries), then the radar fields on the 120 x 240 polar chip:
  * a few elliptical storm cells over a smooth stratiform/clear-air
  * background, moving with the storm between the four frames (5 minutes
- * apart), with NEXRAD-like quantisation and NaN where there is no echo.
+ * apart), with NEXRAD-like quantisation of the level-II moments, KDP
+ * continuous as a derived field, and NaN where there is no echo.
  * TOR samples carry a beam-smoothed Rankine vortex couplet in VEL inside a
  * mesocyclone, a hook echo and (often) a debris signature (low RHOHV, high
  * DBZ, ZDR near 0) on the tornadic frames; many WRN samples carry broader,
@@ -576,6 +577,7 @@ void tnrec__synth_fields(tnrec_synth_sample *s, uint64_t seed)
         int deb_on = deb.on && s->frame_labels[t] && tv;
         for (int i = 0; i < NA; i++) {
             int in_miss = t == miss_t && i >= miss_i0 && i < miss_i0 + miss_n;
+            float kdp_err[NS] = {0}; /* KDP estimate error, correlated along the ray */
             for (int j = 0; j < NR; j++) {
                 size_t idx0 = (((size_t)t * NA + i) * NR + j) * NS;
                 float thj = thr[j] + offset;
@@ -639,9 +641,16 @@ void tnrec__synth_fields(tnrec_synth_sample *s, uint64_t seed)
                                 (0.006f + 0.03f * e) * gauss(&r);
                     rho = rho * (1.0f - dw) + ((float)deb.rho + 0.05f * gauss(&r)) * dw;
                     rho = quant(clampf(rho, 0.2f, 1.05f), 1.0f / 300.0f);
+                    /* KDP is not a level-II moment: it is derived from the slope of a
+                     * range-filtered PHIDP, so it is continuous (no quantisation) and
+                     * its error is correlated over the few gates of the filter;
+                     * weak or non-meteorological echo gets no estimate. */
+                    kdp_err[k] = 0.8f * kdp_err[k] + 0.6f * gauss(&r);
                     float kdp = (z > 35.0f ? 0.05f * powf(z - 35.0f, 1.3f) : 0.0f) +
-                                (0.25f + 0.8f * e) * gauss(&r);
-                    kdp = quant(clampf(kdp, -2.0f, 10.0f), 0.5f);
+                                (0.25f + 0.8f * e) * kdp_err[k];
+                    kdp = clampf(kdp, -2.0f, 10.0f);
+                    if (snr < 10.0f || rho < 0.85f)
+                        kdp = nan; /* PHIDP too noisy for a slope: no estimate */
 
                     s->moment[TNREC_SYNTH_DBZ][idx] = quant(z, 0.5f);
                     s->moment[TNREC_SYNTH_VEL][idx] = vel;

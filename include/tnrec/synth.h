@@ -13,8 +13,10 @@
  * Sample i depends only on (seed, i): the same seed gives byte-identical
  * files whatever the sample count or the thread count.
  *
- * Quantisation (NEXRAD level-II like): DBZ, VEL, WIDTH and KDP in steps of
- * 0.5, ZDR in steps of 1/16 dB, RHOHV in steps of 1/300. */
+ * Quantisation (NEXRAD level-II like): DBZ, VEL and WIDTH in steps of 0.5,
+ * ZDR in steps of 1/16 dB, RHOHV in steps of 1/300. KDP, which level II
+ * does not carry (it is derived from the slope of PHIDP), is continuous,
+ * with an error correlated along the ray. */
 #ifndef TNREC_SYNTH_H
 #define TNREC_SYNTH_H
 

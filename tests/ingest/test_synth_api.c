@@ -22,11 +22,24 @@ static int same_sample(const tnrec_synth_sample *a, const tnrec_synth_sample *b)
            strcmp(a->filename, b->filename) == 0 && memcmp(a->frame_time, b->frame_time, sizeof a->frame_time) == 0;
 }
 
-/* Counts of NaN, MissingDataFlag and other values; checks quantisation. */
+/* Counts of NaN, MissingDataFlag and other values; checks quantisation of
+ * the level-II moments and that KDP (derived, step 0 here) is continuous
+ * and only estimated where there is echo. */
 static void check_values(const tnrec_synth_sample *s, int *out_nan, int *out_missing)
 {
-    static const float step[TNREC_SYNTH_NMOMENTS] = { 0.5f, 0.5f, 0.5f, 1.0f / 300.0f, 1.0f / 16.0f, 0.5f };
+    static const float step[TNREC_SYNTH_NMOMENTS] = { 0.5f, 0.5f, 0.0f, 1.0f / 300.0f, 1.0f / 16.0f, 0.5f };
     int bad = 0;
+    size_t kdp_est = 0, kdp_off_grid = 0;
+    for (size_t i = 0; i < TNREC_SYNTH_NGATES; i++) {
+        float k = s->moment[TNREC_SYNTH_KDP][i], z = s->moment[TNREC_SYNTH_DBZ][i];
+        if (isnan(k) || k == -999.0f)
+            continue;
+        kdp_est++;
+        kdp_off_grid += fabs((double)k * 32 - round((double)k * 32)) > 1e-3;
+        if (isnan(z) || z == -999.0f)
+            bad++;
+    }
+    CHECK(kdp_off_grid * 10 >= kdp_est * 9);
     for (int m = 0; m < TNREC_SYNTH_NMOMENTS; m++) {
         for (size_t i = 0; i < TNREC_SYNTH_NGATES; i++) {
             float v = s->moment[m][i];
@@ -38,6 +51,8 @@ static void check_values(const tnrec_synth_sample *s, int *out_nan, int *out_mis
                 (*out_missing)++;
                 continue;
             }
+            if (step[m] == 0.0f)
+                continue;
             double q = (double)v / step[m];
             if (fabs(q - round(q)) > 1e-3)
                 bad++;

@@ -6,7 +6,7 @@ usage: test_synth_schema.py TNREC_BIN SCRATCH_DIR
 Generates 200 samples and checks them against the TorNet v1.1 schema
 (docs: ../shared/tornet.md): dimensions, variables and their order, types,
 attributes and their order, CF time decoding, NaN / MissingDataFlag /
-range-folded gates, v1.0-style files, quantisation, filters, chunking,
+range-folded gates, v1.0-style files, quantisation (KDP continuous), filters, chunking,
 file size, catalog.csv, the class mix and the tornado signature.
 """
 import collections, csv, datetime, glob, os, re, shutil, subprocess, sys
@@ -47,7 +47,8 @@ VTYPES.update({m: "float32" for m in MOMENTS})
 ATTRS = ["site_name", "site_lat", "site_lon", "MissingDataFlag", "ef_number", "event_id", "episode_id",
          "tornado_start_time", "tornado_end_time", "category", "scit_id", "storm_event_url"]
 ATTRS_V10 = [a for a in ATTRS if not a.startswith("tornado_")]
-STEP = {"DBZ": 2, "VEL": 2, "KDP": 2, "WIDTH": 2, "ZDR": 16, "RHOHV": 300}
+# level-II moments sit on their quantisation grid; KDP (derived) does not
+STEP = {"DBZ": 2, "VEL": 2, "WIDTH": 2, "ZDR": 16, "RHOHV": 300}
 NAME_RE = re.compile(r"^(NUL|WRN|TOR)_(\d{6})_(\d{6})_(K[A-Z]{3})_(\d+)s_([A-Z]\d)\.nc$")
 FMT = "%Y-%m-%d %H:%M:%S"
 
@@ -146,6 +147,15 @@ for i, r in enumerate(rows):
             a = ds[mname][:].astype(np.float64)
             a = a[np.isfinite(a) & (a != -999.0)]
             check(a.size > 0 and np.all(np.abs(a * k - np.round(a * k)) < 1e-3), f"{path}: quantisation of {mname}")
+        kdp = ds["KDP"][:].astype(np.float64)
+        est = np.isfinite(kdp) & (kdp != -999.0)
+        check(np.all(np.isfinite(dbz[est]) & (dbz[est] != -999.0)), f"{path}: KDP estimated where DBZ has no echo")
+        check(np.mean(np.abs(kdp[est] * 32 - np.round(kdp[est] * 32)) > 1e-3) > 0.9, f"{path}: KDP looks quantised")
+        # its error is correlated along the ray: neighbouring range gates agree
+        a, b = kdp[..., :-1, :], kdp[..., 1:, :]
+        both = np.isfinite(a) & np.isfinite(b) & (a != -999.0) & (b != -999.0)
+        if both.sum() > 100:
+            check(np.corrcoef(a[both], b[both])[0, 1] > 0.5, f"{path}: KDP uncorrelated along range")
         good = dbz[np.isfinite(dbz) & (dbz != -999.0)]
         check(good.min() > -41 and good.max() <= 75, f"{path}: DBZ range {good.min()}..{good.max()}")
     # the signature: strongest azimuthal gate-to-gate shear of the last frame
