@@ -11,9 +11,9 @@
  * Resume: after each shard the writer closes, a progress file in the output
  * directory records how many shards and inputs are done and what was
  * skipped so far (written atomically). A rerun with the same build
- * parameters copies the records of the finished shards through a new
- * writer (the same bytes in the same files, no NetCDF work) and carries on
- * from the first input of the unfinished shard. The manifest holds no
+ * parameters adopts the finished shards as they are (their index is
+ * checked, nothing is rewritten, no NetCDF work) and carries on from the
+ * first input of the unfinished shard. The manifest holds no
  * timestamps, so a resumed build equals an uninterrupted one.
  * Deliberately not here: printing (callbacks), merging parts (merge.c). */
 #include <dirent.h>
@@ -610,7 +610,7 @@ static tnrec_err note_record(run_state *st, uint64_t index, const tnrec_blob *bl
 /* ---- resume ---- */
 
 /* Reads the progress file of an interrupted build; when it matches and its
- * shards are whole, copies their records into st->w and sets *out_resumed. */
+ * shards are whole, adopts them into st->w (no rewrite) and sets *out_resumed. */
 static tnrec_err resume_load(run_state *st, uint64_t *out_next_input, int *out_resumed)
 {
     *out_resumed = 0;
@@ -655,19 +655,12 @@ static tnrec_err resume_load(run_state *st, uint64_t *out_next_input, int *out_r
             return TNREC_OK;
         }
     }
-    /* copy the finished shards' records through the new writer */
-    tnrec_blob blob;
-    memset(&blob, 0, sizeof blob);
+    /* the finished shards join the new writer as they are */
     for (int s = 0; s < shards && !err; s++) {
-        char *path = shard_path(st->opt->out_dir, s);
-        if (!path) {
-            err = tnrec__fail(TNREC_ENOMEM, "out of memory");
-            break;
-        }
-        err = tn_copy_shard(st->w, path, &blob, &st->sum.counts, &st->sum.samples);
-        free(path);
+        uint64_t n = 0;
+        err = tnrec_dataset_writer_adopt(st->w, &n, &st->sum.counts);
+        st->sum.samples += n;
     }
-    tnrec_blob_free(&blob);
     size_t i;
     json_t *e;
     json_array_foreach(sk, i, e)

@@ -5,7 +5,8 @@
  * limit). Counts classes as records arrive and writes the manifest last,
  * atomically. An old manifest in the directory is removed before the first
  * shard is written, so a directory with a manifest is always complete. On
- * failure or abort every shard this writer renamed into place is removed.
+ * failure or abort every shard this writer renamed into place is removed
+ * (shards it adopted from an earlier run stay).
  * Records are written in append order: the caller decides the order. */
 #include <errno.h>
 #include <stdio.h>
@@ -120,6 +121,19 @@ static tnrec_err start_shard(tnrec_dataset_writer *w)
     return TNREC_OK;
 }
 
+/* The manifest entry of a closed shard. */
+static tnrec_err list_shard(tnrec_dataset_writer *w, const char *name, uint64_t records, uint64_t bytes,
+                            uint64_t checksum)
+{
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)checksum);
+    json_t *o = json_pack("{s:s, s:I, s:I, s:s}", "file", name, "records", (json_int_t)records, "bytes",
+                          (json_int_t)bytes, "index_checksum", hex);
+    if (!o || json_array_append_new(w->shards, o) != 0)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory recording a shard of '%s'", w->dir);
+    return TNREC_OK;
+}
+
 static tnrec_err finish_shard(tnrec_dataset_writer *w)
 {
     uint64_t records = tnrec_shard_writer_count(w->cur), bytes = tnrec_shard_writer_size(w->cur), checksum = 0;
@@ -141,15 +155,10 @@ static tnrec_err finish_shard(tnrec_dataset_writer *w)
         return e;
     }
     w->done[w->ndone++] = path;
-    char hex[17];
-    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)checksum);
-    json_t *o = json_pack("{s:s, s:I, s:I, s:s}", "file", w->cur_name, "records", (json_int_t)records, "bytes",
-                          (json_int_t)bytes, "index_checksum", hex);
+    e = list_shard(w, w->cur_name, records, bytes, checksum);
     free(w->cur_name);
     w->cur_name = NULL;
-    if (!o || json_array_append_new(w->shards, o) != 0)
-        return tnrec__fail(TNREC_ENOMEM, "out of memory recording a shard of '%s'", w->dir);
-    return TNREC_OK;
+    return e;
 }
 
 tnrec_err tnrec_dataset_writer_append(tnrec_dataset_writer *w, const tnrec_blob *rec, const tnrec_record_meta *meta)
@@ -169,6 +178,44 @@ tnrec_err tnrec_dataset_writer_append(tnrec_dataset_writer *w, const tnrec_blob 
         return e;
     tnrec_class_counts_add(&w->counts, meta);
     w->records++;
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_dataset_writer_adopt(tnrec_dataset_writer *w, uint64_t *out_records, tnrec_class_counts *counts)
+{
+    if (out_records)
+        *out_records = 0;
+    if (!w)
+        return tnrec__fail(TNREC_EINVAL, "tnrec_dataset_writer_adopt: NULL writer");
+    if (w->cur)
+        return tnrec__fail(TNREC_EINVAL, "dataset '%s': a shard can only be adopted between shards", w->dir);
+    char name[TNR_PREFIX_MAX + 32];
+    snprintf(name, sizeof name, "%s-%05d%s", w->prefix, w->next_shard, TNREC_SHARD_EXT);
+    char *path = tnr_path_join(w->dir, name);
+    if (!path)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory adopting a shard of '%s'", w->dir);
+    tnrec_shard *sh = NULL;
+    tnrec_err e = tnrec_shard_open(&sh, path);
+    if (!e && !tnr_schema_equal(tnrec_shard_schema(sh), &w->schema))
+        e = tnrec__fail(TNREC_EINVAL, "shard '%s' has another schema than the dataset being written\n"
+                        "hint: remove it, or write the dataset to another directory", path);
+    uint64_t n = e ? 0 : tnrec_shard_count(sh);
+    if (!e)
+        e = list_shard(w, name, n, tnrec_shard_file_size(sh), tnrec_shard_index_checksum(sh));
+    for (uint64_t i = 0; !e && i < n; i++) {
+        const tnrec_record_info *info = tnrec_shard_info(sh, i);
+        tnrec_class_counts_add(&w->counts, &info->meta);
+        if (counts)
+            tnrec_class_counts_add(counts, &info->meta);
+    }
+    tnrec_shard_close(sh);
+    free(path);
+    if (e)
+        return e;
+    w->records += n;
+    w->next_shard++;
+    if (out_records)
+        *out_records = n;
     return TNREC_OK;
 }
 

@@ -208,6 +208,14 @@ typedef struct tnrec_dataset_writer tnrec_dataset_writer;
 tnrec_err tnrec_dataset_writer_open(tnrec_dataset_writer **out, const char *dir,
                                     const tnrec_schema *schema, const tnrec_dataset_options *opt);
 tnrec_err tnrec_dataset_writer_append(tnrec_dataset_writer *w, const tnrec_blob *rec, const tnrec_record_meta *meta);
+/* Takes the shard this writer would start next ("<prefix>-NNNNN.tnr" in its
+ * directory, left whole by an earlier, interrupted run) into the dataset
+ * as it is, without rewriting it: checks its header, index and schema,
+ * counts its classes and lists it in the manifest. Only between shards
+ * (before the first append or right after another adopt). The file is not
+ * removed if the writer later fails or is aborted. out_records (may be
+ * NULL) receives its record count; counts (may be NULL) is added to. */
+tnrec_err tnrec_dataset_writer_adopt(tnrec_dataset_writer *w, uint64_t *out_records, tnrec_class_counts *counts);
 /* Lists an input that was skipped, with the reason, in the manifest. */
 tnrec_err tnrec_dataset_writer_skip(tnrec_dataset_writer *w, const char *input, const char *reason);
 /* Closes the last shard and writes manifest.json atomically. build_params is

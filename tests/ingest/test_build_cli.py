@@ -22,6 +22,7 @@ import calendar
 import filecmp
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -266,9 +267,18 @@ def scenario_resume(a):
         proc.wait()
         check(not killed or not os.path.exists(os.path.join(out, "manifest.json")),
               "a killed build leaves no manifest")
+        before = {f: (st.st_ino, st.st_mtime_ns) for f in os.listdir(out) if f.endswith(".tnr")
+                  for st in [os.stat(os.path.join(out, f))]}
         p = run([a.tnrec, "build", root, "-o", out] + args[:-1])
-        if "kept from an interrupted run" in p.stderr:
+        m = re.search(r"\((\d+) kept from an interrupted run\)", p.stderr)
+        if m:
             resumed_any = True
+            # finished shards are adopted as they are, never rewritten
+            kept = int(m.group(1)) // 2  # --shard-records 2
+            for k in range(kept):
+                f = "shard-%05d.tnr" % k
+                st = os.stat(os.path.join(out, f))
+                check(before.get(f) == (st.st_ino, st.st_mtime_ns), "%s rewritten on resume" % f)
         same_dirs(out, clean, "resume after kill at %s" % wait_for)
     check(resumed_any, "at least one rerun resumed from finished shards")
     # a rerun with other options does not mix two builds

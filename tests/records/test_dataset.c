@@ -2,8 +2,12 @@
  * and by size, the manifest's exact keys, counts and weights, the dataset
  * reader (locate, counts, skipped, build parameters, single-shard open),
  * refusal of a manifest that disagrees with its shards, and abort or
- * failure leaving no shard or manifest behind. */
+ * failure leaving no shard or manifest behind, adopting the finished
+ * shards of an interrupted writer. */
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -331,6 +335,92 @@ static void test_abort_and_failure(void)
     tnrec_blob_free(&blob);
 }
 
+static int same_file(const char *a, const char *b)
+{
+    FILE *x = fopen(a, "rb"), *y = fopen(b, "rb");
+    int same = x && y;
+    while (same) {
+        int cx = getc(x), cy = getc(y);
+        same = cx == cy;
+        if (cx == EOF)
+            break;
+    }
+    if (x)
+        fclose(x);
+    if (y)
+        fclose(y);
+    return same;
+}
+
+/* A writer reopened on an interrupted dataset adopts its finished shards
+ * untouched and yields the same files as one uninterrupted writer. */
+static void test_adopt(void)
+{
+    char d[4200], ref[4200], p[4300], q[4300];
+    snprintf(d, sizeof d, "%s/adopt", dir);
+    snprintf(ref, sizeof ref, "%s/adopt_ref", dir);
+    tnrec_dataset_options opt = { .max_shard_records = 2 };
+    CHECK_OK(build(ref, 7, &opt, 0, NULL));
+    CHECK_OK(build(d, 5, &opt, 0, NULL)); /* shards 0 and 1 full, 2 partial */
+    snprintf(p, sizeof p, "%s/shard-00000.tnr", d);
+    struct stat before, after;
+    CHECK(stat(p, &before) == 0);
+
+    tnrec_schema schema, other;
+    fx_schema(&schema, TNREC_ENC_FLOAT16, 1);
+    fx_schema(&other, TNREC_ENC_UINT8, 1);
+    tnrec_encoder *enc = NULL;
+    tnrec_dataset_writer *w = NULL;
+    tnrec_blob blob = { 0 };
+    fx_record r;
+    tnrec_class_counts counts;
+    memset(&counts, 0, sizeof counts);
+    uint64_t n = 99;
+    CHECK_OK(tnrec_encoder_create(&enc, &schema, 3));
+    /* another schema is refused, naming the shard */
+    CHECK_OK(tnrec_dataset_writer_open(&w, d, &other, &opt));
+    CHECK(tnrec_dataset_writer_adopt(w, &n, NULL) == TNREC_EINVAL && n == 0);
+    CHECK(strstr(tnrec_error_last(), "shard-00000.tnr") != NULL);
+    tnrec_dataset_writer_abort(w);
+    CHECK(exists(p)); /* a failed adopt removes nothing */
+
+    CHECK_OK(tnrec_dataset_writer_open(&w, d, &schema, &opt));
+    CHECK_OK(tnrec_dataset_writer_adopt(w, &n, &counts));
+    CHECK(n == 2);
+    CHECK_OK(tnrec_dataset_writer_adopt(w, &n, &counts));
+    CHECK(n == 2 && counts.label[0] + counts.label[1] == 4);
+    for (uint64_t i = 4; i < 7; i++) {
+        fx_fill(&r, i);
+        CHECK_OK(tnrec_encoder_encode(enc, r.values, &blob));
+        CHECK_OK(tnrec_dataset_writer_append(w, &blob, &r.meta));
+    }
+    CHECK(tnrec_dataset_writer_adopt(w, &n, NULL) == TNREC_EINVAL); /* a shard is open */
+    CHECK_OK(tnrec_dataset_writer_close(w, NULL));
+    CHECK(stat(p, &after) == 0);
+    CHECK(before.st_ino == after.st_ino && before.st_mtim.tv_sec == after.st_mtim.tv_sec &&
+          before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
+    static const char *files[] = { "shard-00000.tnr", "shard-00001.tnr", "shard-00002.tnr", "shard-00003.tnr",
+                                   "manifest.json" };
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(p, sizeof p, "%s/%s", d, files[i]);
+        snprintf(q, sizeof q, "%s/%s", ref, files[i]);
+        CHECK(same_file(p, q));
+    }
+
+    /* adopting a shard that is not there fails; an aborted writer keeps
+     * what it adopted */
+    CHECK_OK(tnrec_dataset_writer_open(&w, d, &schema, &opt));
+    CHECK_OK(tnrec_dataset_writer_adopt(w, NULL, NULL));
+    snprintf(p, sizeof p, "%s/shard-00001.tnr", d);
+    CHECK(unlink(p) == 0);
+    CHECK(tnrec_dataset_writer_adopt(w, &n, NULL) != TNREC_OK && n == 0);
+    tnrec_dataset_writer_abort(w);
+    snprintf(p, sizeof p, "%s/shard-00000.tnr", d);
+    CHECK(exists(p));
+    tnrec_encoder_free(enc);
+    tnrec_blob_free(&blob);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s", tnrec_test_dir());
@@ -338,5 +428,6 @@ int main(void)
     test_rollover_by_size();
     test_manifest_mismatch();
     test_abort_and_failure();
+    test_adopt();
     return tnrec_test_result("test_dataset");
 }
