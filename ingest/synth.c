@@ -5,7 +5,8 @@
  * global lock, so the expensive work happens outside both: each thread
  * makes the fields (synth_storm.c) and shuffles and deflates the seven big
  * variables itself into exactly the chunk images HDF5's shuffle + deflate
- * filters would produce. Only then, under one mutex, netcdf-c creates the
+ * filters would produce. Only then, under the library's one netCDF lock (the
+ * lock the build takes too), netcdf-c creates the
  * file and defines the schema (so the layout and attributes are netcdf-c's
  * own), writes the small variables, closes it, and HDF5's direct chunk
  * write stores the seven prepared chunks. The file is written under a
@@ -41,6 +42,7 @@
 #include "tnrec/config.h"
 
 #include "common.h"
+#include "ingest_internal.h"
 #include "synth_private.h"
 
 #if TNREC_HAVE_OPENMP
@@ -52,7 +54,6 @@
 #define NYEARS 10
 
 /* Every netcdf-c and HDF5 call of the synthesiser runs under this lock. */
-static pthread_mutex_t nc_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const moment_names[TNREC_SYNTH_NMOMENTS] = { "DBZ", "VEL", "KDP", "RHOHV", "ZDR", "WIDTH" };
 static const char *const moment_units[TNREC_SYNTH_NMOMENTS] = { "dBZ", "m/s", "deg/km", "unitless", "dB", "m/s" };
@@ -226,7 +227,8 @@ static int put_text(int ncid, int varid, const char *name, const char *value)
     return nc_put_att_text(ncid, varid, name, strlen(value), value);
 }
 
-/* Called with nc_lock held. Writes s to `path` (a temporary name). */
+/* Called with the library's netCDF lock held (tnrec__nc_lock). Writes s to
+ * `path` (a temporary name). */
 static tnrec_err write_locked(const tnrec_synth_sample *s, const packed *p, const char *path, int level)
 {
     tnrec_err err = TNREC_OK;
@@ -354,9 +356,9 @@ static tnrec_err write_sample(const tnrec_synth_sample *s, packed *p, const char
     tnrec_err err = pack_sample(p, s, path);
     if (err)
         return err;
-    pthread_mutex_lock(&nc_lock);
+    tnrec__nc_lock();
     err = write_locked(s, p, tmp, level);
-    pthread_mutex_unlock(&nc_lock);
+    tnrec__nc_unlock();
     if (err) {
         unlink(tmp);
         return err;
