@@ -30,37 +30,41 @@
 #include "tnrec/gpu.h"
 
 /* X(name, (parameters), (arguments)); each name is declared in
- * tnrec/gpu.h, gpu_train.h or allreduce_nccl.h and returns tnrec_err. */
-#define TNREC__GPU_CALLS(X)                                                                                           \
-    X(tnrec_gpu_check, (void), ())                                                                                    \
-    X(tnrec_gpu_net_upload, (tnrec_gpu_net *net), (net))                                                             \
-    X(tnrec_gpu_net_download, (tnrec_gpu_net *net), (net))                                                           \
-    X(tnrec_gpu_net_train_step,                                                                                       \
-      (tnrec_gpu_net *net, const float *x, const float *label, const float *weight, int n, uint64_t dropout_seed,    \
-       float *logits, double *out_loss),                                                                              \
-      (net, x, label, weight, n, dropout_seed, logits, out_loss))                                                     \
-    X(tnrec_gpu_net_predict, (tnrec_gpu_net *net, const float *x, int n, float *logits), (net, x, n, logits))        \
-    X(tnrec_gpu_net_optim_step, (tnrec_gpu_net *net, tnrec_optim *opt, double lr, int *out_applied),                 \
-      (net, opt, lr, out_applied))                                                                                    \
-    X(tnrec__gpu_net_train_step,                                                                                      \
-      (tnrec_gpu_net *net, const float *x, const float *label, const float *weight, int n, int global_n,             \
-       int global_first, uint64_t dropout_seed, float *logits, double *out_loss),                                     \
-      (net, x, label, weight, n, global_n, global_first, dropout_seed, logits, out_loss))                             \
-    X(tnrec__gpu_net_pin, (tnrec_gpu_net *net, const void *p, size_t bytes), (net, p, bytes))                        \
-    X(tnrec__gpu_net_sync, (tnrec_gpu_net *net), (net))                                                              \
+ * tnrec/gpu.h, gpu_train.h or allreduce_nccl.h and returns tnrec_err.
+ * A new entry point of that kind: its declaration (e.g. in gpu_train.h),
+ * its definition in the module (e.g. gpu_net.c), its answer in
+ * gpu_stub.c, and one line here; the compiler checks that the line
+ * matches the declaration on both sides. */
+#define TNREC__GPU_CALLS(X)                                                                                            \
+    X(tnrec_gpu_check, (void), ())                                                                                     \
+    X(tnrec_gpu_net_upload, (tnrec_gpu_net *net), (net))                                                               \
+    X(tnrec_gpu_net_download, (tnrec_gpu_net *net), (net))                                                             \
+    X(tnrec_gpu_net_train_step,                                                                                        \
+      (tnrec_gpu_net *net, const float *x, const float *label, const float *weight, int n, uint64_t dropout_seed,      \
+       float *logits, double *out_loss),                                                                               \
+      (net, x, label, weight, n, dropout_seed, logits, out_loss))                                                      \
+    X(tnrec_gpu_net_predict, (tnrec_gpu_net *net, const float *x, int n, float *logits), (net, x, n, logits))          \
+    X(tnrec_gpu_net_optim_step, (tnrec_gpu_net *net, tnrec_optim *opt, double lr, int *out_applied),                   \
+      (net, opt, lr, out_applied))                                                                                     \
+    X(tnrec__gpu_net_train_step,                                                                                       \
+      (tnrec_gpu_net *net, const float *x, const float *label, const float *weight, int n, int global_n,               \
+       int global_first, uint64_t dropout_seed, float *logits, double *out_loss),                                      \
+      (net, x, label, weight, n, global_n, global_first, dropout_seed, logits, out_loss))                              \
+    X(tnrec__gpu_net_pin, (tnrec_gpu_net *net, const void *p, size_t bytes), (net, p, bytes))                          \
+    X(tnrec__gpu_net_sync, (tnrec_gpu_net *net), (net))                                                                \
     X(tnrec__nccl_sum_host, (tnrec__nccl *c, void *buf, size_t n, int is_double), (c, buf, n, is_double))
 
 /* X(return type, name, (parameters)). */
-#define TNREC__GPU_SPECIAL_CALLS(X)                                                                                   \
-    X(int, tnrec_gpu_device_count, (void))                                                                            \
-    X(tnrec_err, tnrec_gpu_net_create,                                                                                \
-      (tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt))                           \
-    X(tnrec_err, tnrec__gpu_net_create_ranked,                                                                        \
-      (tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt, tnrec__allreduce *ar))     \
-    X(void, tnrec_gpu_net_free, (tnrec_gpu_net *net))                                                                \
-    X(const char *, tnrec_gpu_net_describe, (const tnrec_gpu_net *net))                                               \
-    X(tnrec_err, tnrec__nccl_create, (tnrec__nccl **out, int rank, int size, int use_mpi, int device))               \
-    X(void, tnrec__nccl_free, (tnrec__nccl *c))                                                                      \
+#define TNREC__GPU_SPECIAL_CALLS(X)                                                                                    \
+    X(int, tnrec_gpu_device_count, (void))                                                                             \
+    X(tnrec_err, tnrec_gpu_net_create,                                                                                 \
+      (tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt))                              \
+    X(tnrec_err, tnrec__gpu_net_create_ranked,                                                                         \
+      (tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt, tnrec__allreduce *ar))        \
+    X(void, tnrec_gpu_net_free, (tnrec_gpu_net *net))                                                                  \
+    X(const char *, tnrec_gpu_net_describe, (const tnrec_gpu_net *net))                                                \
+    X(tnrec_err, tnrec__nccl_create, (tnrec__nccl **out, int rank, int size, int use_mpi, int device))                 \
+    X(void, tnrec__nccl_free, (tnrec__nccl *c))                                                                        \
     X(void, tnrec__nccl_abort, (tnrec__nccl *c))
 
 #define TNREC__GPU_FIELD(name, params, args) tnrec_err(*name) params;
