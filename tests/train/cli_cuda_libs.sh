@@ -21,7 +21,9 @@ loaded() {
     grep -q "file=libtnrec.so" "$WORK/$name.log" || fail "$name: no loader log (LD_DEBUG unsupported?)"
 }
 loaded version "$TNREC" --version
-grep -q "^features:.* cuda" "$WORK/version.out" && [ "$HAVE_CUDA" = 1 ] || [ "$HAVE_CUDA" = 0 ] || fail "features lack cuda"
+if [ "$HAVE_CUDA" = 1 ]; then
+    grep -q "^features:.* cuda" "$WORK/version.out" || fail "--version does not list cuda"
+fi
 loaded dump "$TNREC" dump "$WORK/data"
 loaded dump_records "$TNREC" dump --records "$WORK/data/shard-00000.tnr"
 loaded verify "$TNREC" verify "$WORK/data"
