@@ -79,6 +79,11 @@ if(TNREC_HAVE_CUDA)
     set(CMAKE_CUDA_ARCHITECTURES "80;90" CACHE STRING "GPU architectures to compile the kernels for")
   endif()
   enable_language(CUDA)
-  list(APPEND TNREC_PRIVATE_LIBS CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY} ${NCCL_LIBRARY})
+  # These link the CUDA module (train/gpu/), never libtnrec: libtnrec
+  # loads the module with dlopen on the first GPU call.
+  set(TNREC_CUDA_LIBS CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY} ${NCCL_LIBRARY})
   set(TNREC_CUDA_INCLUDE_DIRS ${CUDAToolkit_INCLUDE_DIRS} ${CUDNN_INCLUDE_DIR} ${NCCL_INCLUDE_DIR})
+  list(APPEND TNREC_PRIVATE_LIBS ${CMAKE_DL_LIBS})
 endif()
+# File name of the CUDA module, looked for beside libtnrec (config.h).
+set(TNREC_CUDA_MODULE_FILE "${CMAKE_SHARED_MODULE_PREFIX}tnrec_cuda${CMAKE_SHARED_MODULE_SUFFIX}")
