@@ -37,7 +37,7 @@ static void usage(FILE *f)
             "encoding:\n"
             "  --dtype float32|float16|uint8   stored type of the radar variables (default float16)\n"
             "  --norm VAR=MIN:MAX          normalisation range (default TorNet's; repeatable)\n"
-            "  --zstd-level L              1..19 (default 2)\n"
+            "  --zstd-level L              1..19 (default 2; 1 with --dtype uint8)\n"
             "output:\n"
             "  -o, --output OUT            dataset directory\n"
             "  --shard-size BYTES          shard size limit, K/M/G suffixes (default 512M)\n"

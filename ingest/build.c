@@ -140,7 +140,9 @@ static int add_raw(tnrec_schema *s, const char *name, tnrec_dtype dt, uint32_t n
 
 static int zstd_level_of(const tnrec_build_options *opt)
 {
-    return opt->zstd_level ? opt->zstd_level : TNREC_BUILD_DEFAULT_ZSTD;
+    if (opt->zstd_level)
+        return opt->zstd_level;
+    return opt->encoding == TNREC_ENC_UINT8 ? TNREC_BUILD_DEFAULT_ZSTD_UINT8 : TNREC_BUILD_DEFAULT_ZSTD;
 }
 
 static const char *encoding_param(tnrec_encoding e)

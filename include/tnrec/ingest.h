@@ -25,8 +25,12 @@ extern "C" {
 
 #define TNREC_INGEST_NVARS 6       /* DBZ VEL KDP RHOHV ZDR WIDTH */
 #define TNREC_INGEST_MAX_FRAMES 4
-/* Level 2: on TorNet-like fields within 2 % of level 3's size, 15 % faster. */
+/* Default zstd levels (docs/benchmarks.md): for float16 and float32, level 2
+ * is within 2 % of level 3's size and 25 % faster; for uint8, level 1 is
+ * both smaller and faster than 2 or 3 (its longer minimum match skips the
+ * short, useless matches in one-byte noise). */
 #define TNREC_BUILD_DEFAULT_ZSTD 2
+#define TNREC_BUILD_DEFAULT_ZSTD_UINT8 1
 
 /* Normalisation range of one radar variable: offset = (min + max) / 2,
  * scale = (max - min) / 2, so [min, max] maps to [-1, 1]. */
@@ -61,7 +65,7 @@ typedef struct tnrec_build_options {
     uint64_t shard_bytes;          /* 0: TNREC_DEFAULT_SHARD_BYTES */
     uint64_t shard_records;        /* 0: no limit */
     int threads;                   /* 0: OpenMP's default */
-    int zstd_level;                /* 1..19 (0: TNREC_BUILD_DEFAULT_ZSTD) */
+    int zstd_level;                /* 1..19 (0: the default for the encoding) */
     int strict;                    /* a bad input fails the build */
     uint32_t part_index, part_count; /* build part K of N (count 0 or 1: all) */
     uint32_t batch;                /* samples per parallel batch (0: 8 per thread) */
