@@ -8,7 +8,10 @@
  * range_folded_mask per sweep if asked).
  *
  * Threads decode single samples into a ring of `prefetch` batch slots
- * ahead of the consumer; the consumer gets batches strictly in order.
+ * ahead of the consumer; the consumer gets batches strictly in order, and
+ * may look at the following batch once it is complete (peek, so a GPU
+ * can start copying it early); a slot is refilled only after the
+ * consumer moved past its batch.
  * (epoch, step) is the whole position: starting at any step of an epoch
  * gives exactly the batches an uninterrupted epoch would have given there.
  * A decode error is kept with its batch and returned, with the shard and
@@ -420,6 +423,23 @@ tnrec_err tnrec_loader_next(tnrec_loader *l, const tnrec_batch **out)
     }
     l->holding = 1;
     *out = &sl->b;
+    pthread_mutex_unlock(&l->mu);
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_loader_peek(tnrec_loader *l, const tnrec_batch **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&l->mu);
+    uint64_t s = l->holding ? l->next_out + 1 : l->next_out;
+    if (s < l->steps) {
+        /* Ready exactly when tnrec_loader_next would not wait for it; its
+         * slot differs from the held batch's unless prefetch is 1, and
+         * then it cannot be filled yet (workers stay within nslots). */
+        slot *sl = &l->slots[s % (uint64_t)l->nslots];
+        if (sl->step == s && sl->done == sl->count && l->task_step > s && sl->err == TNREC_OK)
+            *out = &sl->b;
+    }
     pthread_mutex_unlock(&l->mu);
     return TNREC_OK;
 }

@@ -19,6 +19,7 @@
  * over ranks) before each validation and checkpoint. */
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,10 +149,37 @@ static double metric_value(const char *name, double loss, const tnrec_metrics *t
 
 static int lower_is_better(const char *name) { size_t n = strlen(name); return n >= 4 && strcmp(name + n - 4, "loss") == 0; }
 
+/* GPU input pipeline: registers the loader's buffer of batch b (cap
+ * samples: the loader's slot size, so one registration serves every
+ * batch in that slot) with CUDA. */
+static tnrec_err gpu_pin_batch(tnrec_gpu_net *gpu, const tnrec_loader *ld, const tnrec_batch *b, int cap)
+{
+    tnrec_input_shape sh = tnrec_loader_shape(ld);
+    return tnrec__gpu_net_pin(gpu, b->x, (size_t)cap * sh.frames * sh.height * sh.width * sh.channels * sizeof(float));
+}
+
+/* Starts the copy of the batch after the current one to the GPU, if the
+ * loader has it complete (never waits for it), so it crosses PCIe while
+ * the current step computes. The loader keeps that batch's buffer until
+ * the tnrec_loader_next after the one that returns it, by which time
+ * its step has used the copy; tnrec__gpu_net_unstage covers the batches
+ * whose step never runs. */
+static tnrec_err gpu_stage_next(tnrec_gpu_net *gpu, tnrec_loader *ld, int cap)
+{
+    const tnrec_batch *nb = NULL;
+    tnrec_err err = tnrec_loader_peek(ld, &nb);
+    if (err || !nb || nb->n == 0)
+        return err;
+    if ((err = gpu_pin_batch(gpu, ld, nb, cap)))
+        return err;
+    return tnrec__gpu_net_stage(gpu, nb->x, nb->label, nb->weight, nb->n);
+}
+
 /* Runs the model over a whole dataset in order: probabilities, labels,
- * categories, record indexes (any may be NULL) and the mean BCE. */
-static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *ld, float *prob, int32_t *label,
-                             int32_t *cat, uint64_t *index, double *out_bce)
+ * categories, record indexes (any may be NULL) and the mean BCE. cap: the
+ * loader's batch size. */
+static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *ld, int cap, float *prob,
+                             int32_t *label, int32_t *cat, uint64_t *index, double *out_bce)
 {
     tnrec_err err = tnrec_loader_start(ld, 0, 0);
     if (err)
@@ -172,9 +200,11 @@ static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *l
         }
         logits = nl;
         if (gpu) {
-            tnrec_input_shape sh = tnrec_loader_shape(ld);
-            /* The loader's batch buffers outlive the GPU net: copy from them directly. */
-            err = tnrec__gpu_net_pin(gpu, b->x, (size_t)b->n * sh.frames * sh.height * sh.width * sh.channels * sizeof(float));
+            /* The loader's batch buffers outlive the GPU net: copy from
+             * them directly, the next batch while this one runs. */
+            err = gpu_pin_batch(gpu, ld, b, cap);
+            if (!err)
+                err = gpu_stage_next(gpu, ld, cap);
             if (!err)
                 err = tnrec_gpu_net_predict(gpu, b->x, b->n, logits);
         } else {
@@ -192,6 +222,13 @@ static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *l
         }
     }
     free(logits);
+    if (gpu) {
+        /* A staged batch whose step did not run (an error) must be copied
+         * before the loader restarts or goes. */
+        tnrec_err e = tnrec__gpu_net_unstage(gpu);
+        if (!err)
+            err = e;
+    }
     if (out_bce)
         *out_bce = k ? bce / (double)k : NAN;
     return err;
@@ -355,6 +392,7 @@ typedef struct run {
     tnrec_model *model;
     tnrec_net *net;
     tnrec_gpu_net *gpu;     /* device "cuda": the steps run here */
+    int gpu_fp16;           /* gpu runs float16: its loss scale goes into checkpoints */
     tnrec_optim *opt;
     tnrec__train_state st;
     char *config_text;
@@ -370,6 +408,14 @@ typedef struct run {
 
 static tnrec_err write_ckpt(run *r, const char *path)
 {
+    if (r->gpu_fp16) {
+        /* Every rank has the same scale (it follows the summed gradient). */
+        double scale;
+        int good;
+        tnrec__gpu_net_loss_scale(r->gpu, &scale, &good);
+        r->st.loss_scale = scale;
+        r->st.loss_scale_good_steps = (uint64_t)good;
+    }
     if (r->rank != 0)
         return TNREC_OK;
     return tnrec__checkpoint_write(path, r->config_text, r->model, r->opt, &r->st);
@@ -401,7 +447,8 @@ static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progre
         if (r->rank == 0) {
             double bce = 0;
             size_t nv = tnrec_dataset_count(r->val_ds);
-            if ((err = predict_all(r->net, r->gpu, r->val_ld, r->val_prob, r->val_label, r->val_cat, NULL, &bce)))
+            int cap = (r->c.batch + r->world - 1) / r->world;
+            if ((err = predict_all(r->net, r->gpu, r->val_ld, cap, r->val_prob, r->val_label, r->val_cat, NULL, &bce)))
                 return err;
             if ((err = tnrec_metrics_compute(&rep.val, r->val_prob, r->val_label, r->val_cat, nv)))
                 return err;
@@ -734,6 +781,14 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
             goto done;
         if ((err = tnrec__gpu_net_create_ranked(&r->gpu, r->model, local_max, &go, r->ar)))
             goto done;
+        r->gpu_fp16 = go.precision == TNREC_PRECISION_FP16;
+        /* A resumed float16 run goes on with the scale it had; runs and
+         * checkpoints without one (0) start at the initial scale. */
+        if (r->gpu_fp16 && r->st.loss_scale > 0) {
+            uint64_t good = r->st.loss_scale_good_steps;
+            if ((err = tnrec__gpu_net_set_loss_scale(r->gpu, r->st.loss_scale, good > INT_MAX ? 0 : (int)good)))
+                goto done;
+        }
     }
     uint64_t steps = tnrec_loader_steps(r->train_ld), done_steps = 0;
     int stop = 0;
@@ -761,8 +816,10 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
             double loss = 0;
             uint64_t dseed = mix64(r->c.seed ^ mix64(r->st.global_step + 1));
             if (r->gpu) {
-                tnrec_input_shape sh = tnrec_loader_shape(r->train_ld);
-                err = tnrec__gpu_net_pin(r->gpu, b->x, (size_t)b->n * sh.frames * sh.height * sh.width * sh.channels * sizeof(float));
+                /* Batch k+1 is copied on the copy stream while step k runs. */
+                err = gpu_pin_batch(r->gpu, r->train_ld, b, local_max);
+                if (!err)
+                    err = gpu_stage_next(r->gpu, r->train_ld, local_max);
                 if (!err)
                     err = tnrec__gpu_net_train_step(r->gpu, b->x, b->label, b->weight, b->n, b->global_n, b->global_first,
                                                     dseed, logits, &loss);
@@ -805,6 +862,13 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
                 interrupted = 1;
                 break;
             }
+        }
+        if (r->gpu) {
+            /* Stopped early: the staged next batch is not run; its copy
+             * must end before the loader restarts or is freed. */
+            tnrec_err e = tnrec__gpu_net_unstage(r->gpu);
+            if (!err)
+                err = e;
         }
         if (err || interrupted) {
             stop = 1;
@@ -854,6 +918,13 @@ tnrec_err tnrec_eval_run(tnrec_metrics *out, const char *checkpoint, const char 
 tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, const char *dataset,
                                 const char *csv_path, int batch, int threads, const char *device)
 {
+    return tnrec_eval_run_precision(out, checkpoint, dataset, csv_path, batch, threads, device, NULL);
+}
+
+tnrec_err tnrec_eval_run_precision(tnrec_metrics *out, const char *checkpoint, const char *dataset,
+                                   const char *csv_path, int batch, int threads, const char *device,
+                                   const char *precision)
+{
     char *resolved = NULL, *config = NULL, *csv = NULL;
     size_t csv_len = 0;
     tnrec_model *m = NULL;
@@ -865,8 +936,16 @@ tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, cons
     float *prob = NULL;
     int32_t *label = NULL, *cat = NULL;
     uint64_t *index = NULL;
-    tnrec_err err = check_device(device);
+    tnrec_precision prec = TNREC_PRECISION_FP32;
+    tnrec_err err = tnrec_precision_parse(&prec, precision ? precision : "fp32");
     if (err)
+        goto done;
+    if (prec != TNREC_PRECISION_FP32 && !is_cuda(device)) {
+        err = tnrec__fail(TNREC_EINVAL, "precision '%s' is for the GPU only\nhint: add --device cuda, or drop --precision "
+                          "(the CPU computes in float32)", precision);
+        goto done;
+    }
+    if ((err = check_device(device)))
         goto done;
     if ((err = tnrec_checkpoint_resolve(&resolved, checkpoint)))
         goto done;
@@ -894,6 +973,7 @@ tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, cons
     if (is_cuda(device)) {
         tnrec_gpu_options go;
         tnrec_gpu_options_default(&go);
+        go.precision = prec;
         if ((err = tnrec_gpu_net_create(&gpu, m, lc.batch, &go)))
             goto done;
     } else if ((err = tnrec_net_create(&net, m, lc.batch))) {
@@ -909,7 +989,7 @@ tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, cons
         goto done;
     }
     double bce = 0;
-    if ((err = predict_all(net, gpu, ld, prob, label, cat, index, &bce)))
+    if ((err = predict_all(net, gpu, ld, lc.batch, prob, label, cat, index, &bce)))
         goto done;
     if ((err = tnrec_metrics_compute(out, prob, label, cat, n)))
         goto done;
