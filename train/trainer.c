@@ -158,12 +158,12 @@ static tnrec_err gpu_pin_batch(tnrec_gpu_net *gpu, const tnrec_loader *ld, const
     return tnrec__gpu_net_pin(gpu, b->x, (size_t)cap * sh.frames * sh.height * sh.width * sh.channels * sizeof(float));
 }
 
-/* Starts the copy of the batch after the current one to the GPU, if the
- * loader has it complete (never waits for it), so it crosses PCIe while
- * the current step computes. The loader keeps that batch's buffer until
- * the tnrec_loader_next after the one that returns it, by which time
- * its step has used the copy; tnrec__gpu_net_unstage covers the batches
- * whose step never runs. */
+/* Queues the copy to the GPU of the batch the loader hands out next, if
+ * it is complete (never waits for it), so it crosses PCIe while the
+ * current step computes. The loader keeps that batch's buffer until the
+ * tnrec_loader_next after the one that returns it, by which time its
+ * step has used the copy; tnrec__gpu_net_unstage covers batches whose
+ * step never runs. A batch staged already is left as it is. */
 static tnrec_err gpu_stage_next(tnrec_gpu_net *gpu, tnrec_loader *ld, int cap)
 {
     const tnrec_batch *nb = NULL;
@@ -173,6 +173,19 @@ static tnrec_err gpu_stage_next(tnrec_gpu_net *gpu, tnrec_loader *ld, int cap)
     if ((err = gpu_pin_batch(gpu, ld, nb, cap)))
         return err;
     return tnrec__gpu_net_stage(gpu, nb->x, nb->label, nb->weight, nb->n);
+}
+
+/* Before the step of batch b: queues b's own copy first (a no-op when it
+ * was staged during the step before; the copy stream runs in order, so
+ * b's copy never waits behind the next one), then the next batch's. */
+static tnrec_err gpu_stage(tnrec_gpu_net *gpu, tnrec_loader *ld, const tnrec_batch *b, int cap)
+{
+    tnrec_err err = gpu_pin_batch(gpu, ld, b, cap);
+    if (!err)
+        err = tnrec__gpu_net_stage(gpu, b->x, b->label, b->weight, b->n);
+    if (!err)
+        err = gpu_stage_next(gpu, ld, cap);
+    return err;
 }
 
 /* Runs the model over a whole dataset in order: probabilities, labels,
@@ -202,9 +215,7 @@ static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *l
         if (gpu) {
             /* The loader's batch buffers outlive the GPU net: copy from
              * them directly, the next batch while this one runs. */
-            err = gpu_pin_batch(gpu, ld, b, cap);
-            if (!err)
-                err = gpu_stage_next(gpu, ld, cap);
+            err = gpu_stage(gpu, ld, b, cap);
             if (!err)
                 err = tnrec_gpu_net_predict(gpu, b->x, b->n, logits);
         } else {
@@ -404,6 +415,7 @@ typedef struct run {
     float cw[2];
     schedule sched;
     double data_wait;       /* seconds this epoch spent waiting for batches */
+    uint64_t staged_steps;  /* this epoch's GPU steps that found their batch staged */
 } run;
 
 static tnrec_err write_ckpt(run *r, const char *path)
@@ -435,6 +447,7 @@ static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progre
     rep.seconds = t_epoch;
     rep.samples_per_s = t_epoch > 0 ? (double)r->st.samples / t_epoch : 0;
     rep.data_wait_s = r->data_wait;
+    rep.gpu_staged_steps = r->staged_steps;
     if ((err = tnrec_metrics_compute(&rep.train, r->st.part_prob, r->st.part_label, r->st.part_cat, r->st.npart)))
         return err;
     rep.train.loss = rep.loss;
@@ -657,7 +670,7 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         goto done;
     const char *vars = r->c.variables ? r->c.variables : "DBZ,VEL,KDP,RHOHV,ZDR,WIDTH";
     tnrec_loader_config lc = { .variables = vars, .frames = r->c.frames, .mask = r->c.mask, .batch = r->c.batch,
-                               .threads = r->c.threads, .prefetch = 2, .shuffle = 1, .seed = r->c.seed,
+                               .threads = r->c.threads, .prefetch = is_cuda(r->c.device) ? 3 : 2, .shuffle = 1, .seed = r->c.seed,
                                .rank = r->rank, .world = r->world, .class_weight = { r->cw[0], r->cw[1] } };
     if ((err = tnrec_loader_create(&r->train_ld, r->train_ds, &lc)))
         goto done;
@@ -803,6 +816,7 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         double t0 = now_s(), seconds_before = r->st.seconds;
         int interrupted = 0;
         r->data_wait = 0;
+        uint64_t staged0 = r->gpu ? tnrec__gpu_net_staged_steps(r->gpu) : 0;
         for (;;) {
             const tnrec_batch *b = NULL;
             double tw = now_s();
@@ -817,9 +831,7 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
             uint64_t dseed = mix64(r->c.seed ^ mix64(r->st.global_step + 1));
             if (r->gpu) {
                 /* Batch k+1 is copied on the copy stream while step k runs. */
-                err = gpu_pin_batch(r->gpu, r->train_ld, b, local_max);
-                if (!err)
-                    err = gpu_stage_next(r->gpu, r->train_ld, local_max);
+                err = gpu_stage(r->gpu, r->train_ld, b, local_max);
                 if (!err)
                     err = tnrec__gpu_net_train_step(r->gpu, b->x, b->label, b->weight, b->n, b->global_n, b->global_first,
                                                     dseed, logits, &loss);
@@ -834,6 +846,9 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
                                   (unsigned long long)epoch + 1, (unsigned long long)r->st.step + 1);
                 break;
             }
+            /* Not ready before the step: maybe now, to overlap the update. */
+            if (r->gpu && (err = gpu_stage_next(r->gpu, r->train_ld, local_max)))
+                break;
             if ((err = r->gpu ? tnrec_gpu_net_optim_step(r->gpu, r->opt, lr, NULL) : tnrec_optim_step(r->opt, r->model, lr)))
                 break;
             if (r->sched.kind == 1)
@@ -869,6 +884,7 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
             tnrec_err e = tnrec__gpu_net_unstage(r->gpu);
             if (!err)
                 err = e;
+            r->staged_steps = tnrec__gpu_net_staged_steps(r->gpu) - staged0;
         }
         if (err || interrupted) {
             stop = 1;
@@ -960,7 +976,7 @@ tnrec_err tnrec_eval_run_precision(tnrec_metrics *out, const char *checkpoint, c
     tnrec_loader_config lc = { .variables = json_string_value(json_object_get(cj, "variables")),
                                .frames = (int)json_integer_value(json_object_get(cj, "frames")),
                                .mask = json_is_true(json_object_get(cj, "mask")), .batch = batch > 0 ? batch : 32,
-                               .threads = threads, .prefetch = 2, .shuffle = 0, .world = 1 };
+                               .threads = threads, .prefetch = is_cuda(device) ? 3 : 2, .shuffle = 0, .world = 1 };
     if ((err = tnrec_loader_create(&ld, ds, &lc)))
         goto done;
     tnrec_input_shape a = tnrec_loader_shape(ld);

@@ -266,6 +266,7 @@ typedef struct tnrec_epoch_report {
     int epoch, epochs;
     double loss, lr, seconds, samples_per_s;
     double data_wait_s;     /* of seconds, time spent waiting for the loader */
+    uint64_t gpu_staged_steps; /* cuda: steps whose batch was copied to the GPU during the step before */
     tnrec_metrics train, val;
     int improved, stopped;
     const char *monitor;

@@ -105,6 +105,7 @@ struct tnrec_gpu_net {
     tnrec_optim *optim;                /* whose moments live in opt_m / opt_v */
     inslot in[NSLOTS];                 /* device input slots (see the top of the file) */
     uint64_t stage_clock;
+    uint64_t staged_steps;             /* steps (and predictions) that found their batch staged */
     int hx_slot;                       /* slot whose last copy read h_x; -1: none */
     int stage_off;                     /* TNREC_GPU_STAGE=0: never stage */
     void *x_cast;                      /* input cast and padded (NULL in plain float32) */
@@ -725,6 +726,8 @@ static tnrec_err take_input(tnrec_gpu_net *g, const float *x, const float *label
 {
     tnrec_model *m = g->m;
     int s = find_staged(g, x, label, weight, n, training);
+    if (s >= 0)
+        g->staged_steps++;
     if (s < 0) {
         s = free_slot(g);
         if (s < 0) {
@@ -1097,6 +1100,8 @@ tnrec_err tnrec_gpu_net_optim_step(tnrec_gpu_net *g, tnrec_optim *o, double lr, 
         *out_applied = 1;
     return TNREC_OK;
 }
+
+uint64_t tnrec__gpu_net_staged_steps(const tnrec_gpu_net *g) { return g->staged_steps; }
 
 void tnrec__gpu_net_loss_scale(const tnrec_gpu_net *g, double *out_scale, int *out_good_steps)
 {

@@ -77,6 +77,7 @@ tnrec_err tnrec__gpu_net_stage(tnrec_gpu_net *net, const float *x, const float *
     return no_cuda();
 }
 tnrec_err tnrec__gpu_net_unstage(tnrec_gpu_net *net) { (void)net; return no_cuda(); }
+uint64_t tnrec__gpu_net_staged_steps(const tnrec_gpu_net *net) { (void)net; return 0; }
 void tnrec__gpu_net_loss_scale(const tnrec_gpu_net *net, double *out_scale, int *out_good_steps)
 {
     (void)net;
