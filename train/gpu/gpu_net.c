@@ -79,6 +79,7 @@ typedef struct inslot {
     const float *key_x, *key_label, *key_weight; /* the host batch it holds */
     int key_n;
     uint64_t age;                       /* staging order, to evict the oldest */
+    uint64_t staged_at;                 /* net's `takes` when staged */
 } inslot;
 
 typedef struct plan {
@@ -105,7 +106,8 @@ struct tnrec_gpu_net {
     tnrec_optim *optim;                /* whose moments live in opt_m / opt_v */
     inslot in[NSLOTS];                 /* device input slots (see the top of the file) */
     uint64_t stage_clock;
-    uint64_t staged_steps;             /* steps (and predictions) that found their batch staged */
+    uint64_t takes;                    /* steps and predictions so far */
+    uint64_t staged_steps;             /* of them, found their batch staged before the one before began */
     int hx_slot;                       /* slot whose last copy read h_x; -1: none */
     int stage_off;                     /* TNREC_GPU_STAGE=0: never stage */
     void *x_cast;                      /* input cast and padded (NULL in plain float32) */
@@ -726,8 +728,11 @@ static tnrec_err take_input(tnrec_gpu_net *g, const float *x, const float *label
 {
     tnrec_model *m = g->m;
     int s = find_staged(g, x, label, weight, n, training);
-    if (s >= 0)
+    /* Staged before the previous step or prediction began: its copy could
+     * overlap that one's work. */
+    if (s >= 0 && g->in[s].staged_at < g->takes)
         g->staged_steps++;
+    g->takes++;
     if (s < 0) {
         s = free_slot(g);
         if (s < 0) {
@@ -786,6 +791,7 @@ tnrec_err tnrec__gpu_net_stage(tnrec_gpu_net *g, const float *x, const float *la
     sl->key_weight = weight;
     sl->key_n = n;
     sl->age = ++g->stage_clock;
+    sl->staged_at = g->takes;
     sl->staged = 1;
     return TNREC_OK;
 }

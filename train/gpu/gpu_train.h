@@ -43,7 +43,9 @@ tnrec_err tnrec__gpu_net_stage(tnrec_gpu_net *net, const float *x, const float *
  * buffers may be reused: call it before handing staged host memory back
  * to its owner without running its step (new epoch, end of a run). */
 tnrec_err tnrec__gpu_net_unstage(tnrec_gpu_net *net);
-/* Train steps and predictions so far that found their batch staged. */
+/* Train steps and predictions so far whose batch was staged before the
+ * previous one began, so its copy could overlap that one's work (a batch
+ * staged just before its own step does not count). */
 uint64_t tnrec__gpu_net_staged_steps(const tnrec_gpu_net *net);
 /* float16 dynamic loss scaling: the current scale and the good steps
  * since it last changed (scale 1 in float32 and bfloat16), and setting
