@@ -517,6 +517,8 @@ static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progre
         json_object_set_new(line, "seconds", json_real(rep.seconds));
         json_object_set_new(line, "samples_per_s", json_real(rep.samples_per_s));
         json_object_set_new(line, "data_wait_s", json_real(rep.data_wait_s));
+        if (r->gpu)
+            json_object_set_new(line, "gpu_staged_steps", json_integer((json_int_t)rep.gpu_staged_steps));
         const char *keys[] = { "roc_auc", "pr_auc", "accuracy", "precision", "recall", "far", "f1", "csi", "csi_best", NULL };
         double vals[2][9] = {
             { rep.train.all.roc_auc, rep.train.all.pr_auc, rep.train.all.accuracy, rep.train.all.precision, rep.train.all.recall,
