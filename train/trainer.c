@@ -415,7 +415,7 @@ typedef struct run {
     float cw[2];
     schedule sched;
     double data_wait;       /* seconds this epoch spent waiting for batches */
-    uint64_t staged_steps;  /* this epoch's GPU steps that found their batch staged */
+    uint64_t staged_steps;  /* this epoch's GPU steps whose batch was copied during the step before */
 } run;
 
 static tnrec_err write_ckpt(run *r, const char *path)
