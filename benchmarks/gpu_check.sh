@@ -2,10 +2,12 @@
 # benchmarks/gpu_check.sh [OUT_DIR]: everything a GPU machine should check,
 # in one go, within 8 minutes: build with CUDA, the GPU tests, seed3d
 # training samples/s at global batch 32, 64 and 128 (fp16 and fp32), the
-# loader's decode rate on the same machine, and a short report.
+# loader's decode rate on the same machine, `tnrec train` with the input
+# pipeline on and off, and a short report.
 #
 # OUT_DIR defaults to $OUT, else ./gpu-check. Written there: report.md (the
 # summary), build.log, tests.log, bench_gpu.jsonl, bench_loader.jsonl,
+# pipe_on.jsonl and pipe_off.jsonl (metrics.jsonl of the pipeline runs),
 # nvidia-smi.txt. Each stage has its own time limit so a hang cannot eat
 # the machine's time; the report says which stages failed. Exit status: 0
 # when the build and the GPU tests passed, else 1.
@@ -108,6 +110,35 @@ if timeout "$(limit 45)" "$BUILD/tests/train/tnrec_train_fixture" "$DATA" 384 1 
   sed 's/^/    /' "$OUTDIR/bench_loader.jsonl" | tee -a "$REPORT"
 else
   say "could not write the loader fixture"
+fi
+
+# 5. Input pipeline: the real trainer on the same fixture, the copy of
+# batch k+1 overlapping step k (on) and not (TNREC_GPU_STAGE=0), side by
+# side; the second epoch is the steady one.
+say ""
+say "## Input pipeline (tnrec train, seed3d fp16, batch 64, 384 full-size samples, epoch 2 of 2)"
+if [ -d "$DATA" ]; then
+  say ""
+  say "| pipeline | samples/s | data wait s | steps copied during the step before |"
+  say "|---|---|---|---|"
+  for mode in on off; do
+    stage=1
+    [ "$mode" = off ] && stage=0
+    rm -rf "$OUTDIR/pipe_$mode"
+    if TNREC_GPU_STAGE=$stage timeout "$(limit 60)" "$BUILD/bin/tnrec" train "$DATA" -o "$OUTDIR/pipe_$mode" \
+         --model seed3d --batch 64 --epochs 2 --lr 5e-4 --clipvalue 1 --class-weights none --device cuda \
+         --precision fp16 --threads "$JOBS" > "$OUTDIR/pipe_$mode.log" 2>&1; then
+      cp "$OUTDIR/pipe_$mode/metrics.jsonl" "$OUTDIR/pipe_$mode.jsonl"
+      /usr/bin/python3 - "$OUTDIR/pipe_$mode.jsonl" "$mode" <<'EOF' | tee -a "$REPORT"
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1]) if l.strip()][-1]
+print("| %s | %.0f | %.2f | %d |" % (sys.argv[2], r["samples_per_s"], r["data_wait_s"], r.get("gpu_staged_steps", -1)))
+EOF
+    else
+      say "| $mode | failed: $(tail -1 "$OUTDIR/pipe_$mode.log") | | |"
+    fi
+    rm -rf "$OUTDIR/pipe_$mode"
+  done
 fi
 rm -rf "$DATA"
 

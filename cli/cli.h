@@ -34,7 +34,7 @@ int cli_parse_u64(const char *s, unsigned long long *out);
 /* Arguments of `tnrec eval` (with_output 0: --json allowed) and `tnrec
  * predict` (with_output 1: -o FILE required). */
 typedef struct cli_score_args {
-    const char *checkpoint, *dataset, *output, *device;
+    const char *checkpoint, *dataset, *output, *device, *precision;
     unsigned long long batch, threads;
     int json;
 } cli_score_args;

@@ -1,5 +1,5 @@
 /* cli/cli_score_args.c: the arguments `tnrec eval` and `tnrec predict`
- * share: CHECKPOINT DATASET, --batch, --threads, --device, and per command
+ * share: CHECKPOINT DATASET, --batch, --threads, --device, --precision, and per command
  * --json (eval) or -o/--output (predict). */
 #include <string.h>
 
@@ -24,6 +24,10 @@ int cli_parse_score_args(cli_score_args *out, const char *cmd, int argc, char **
             if (i + 1 >= argc)
                 return cli_usage_error(cmd, "--device needs cpu or cuda");
             out->device = argv[++i];
+        } else if (strcmp(a, "--precision") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error(cmd, "--precision needs fp32, fp16 or bf16");
+            out->precision = argv[++i];
         } else if (strcmp(a, "--batch") == 0 || strcmp(a, "--threads") == 0) {
             unsigned long long *dst = a[2] == 'b' ? &out->batch : &out->threads;
             if (i + 1 >= argc || cli_parse_u64(argv[i + 1], dst) || *dst < 1 || *dst > 65536)

@@ -25,6 +25,7 @@ static void print_usage(FILE *out)
             "  --batch N     inference batch (default 32)\n"
             "  --threads N   decode threads (default 2)\n"
             "  --device D    cpu (default) or cuda\n"
+            "  --precision P cuda: fp32 (default, TF32 off), fp16 or bf16 activations\n"
             "  -h, --help    this text\n"
             "\n"
             "example: tnrec eval runs/tiny data/test\n");
@@ -48,7 +49,8 @@ int cmd_eval(int argc, char **argv)
     if (rc >= 0)
         return rc;
     tnrec_metrics m;
-    tnrec_err err = tnrec_eval_run_device(&m, args.checkpoint, args.dataset, NULL, (int)args.batch, (int)args.threads, args.device);
+    tnrec_err err = tnrec_eval_run_precision(&m, args.checkpoint, args.dataset, NULL, (int)args.batch, (int)args.threads,
+                                             args.device, args.precision);
     if (err)
         return cli_fail(CMD, err);
     if (args.json) {

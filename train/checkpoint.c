@@ -6,6 +6,7 @@
  * length against the file size, and the checksum before trusting a byte. */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,8 @@ tnrec_err tnrec__checkpoint_write(const char *path, const char *config_json, con
     put_f32s(&b, st->part_prob, st->npart);
     put_i32s(&b, st->part_label, st->npart);
     put_i32s(&b, st->part_cat, st->npart);
+    put_f64(&b, st->loss_scale);
+    put_u64(&b, st->loss_scale_good_steps);
     if (!b.oom)
         put_u64(&b, XXH3_64bits(b.p, b.len));
     if (b.oom) {
@@ -190,7 +193,6 @@ tnrec_err tnrec__checkpoint_read(const char *path, char **out_config, tnrec_mode
     }
     rbuf r = { data, len - 8, 8, 0 };
     uint32_t major = get_u32(&r), minor = get_u32(&r);
-    (void)minor;
     if (major != TNREC__CKPT_MAJOR) {
         err = tnrec__fail(TNREC_EFORMAT, "checkpoint '%s' has version %u, this tnrec reads version %d\nhint: use the tnrec that wrote it",
                           path, major, TNREC__CKPT_MAJOR);
@@ -261,6 +263,15 @@ tnrec_err tnrec__checkpoint_read(const char *path, char **out_config, tnrec_mode
             get_f32s(&r, st->part_prob, st->npart);
             get_i32s(&r, st->part_label, st->npart);
             get_i32s(&r, st->part_cat, st->npart);
+        }
+        if (minor >= 1) {
+            st->loss_scale = get_f64(&r);
+            st->loss_scale_good_steps = get_u64(&r);
+            if (!r.bad && !(st->loss_scale == 0 || (st->loss_scale >= 1 && isfinite(st->loss_scale)))) {
+                err = tnrec__fail(TNREC_ECORRUPT, "checkpoint '%s': loss scale %g is not 0 or a finite number >= 1", path,
+                                  st->loss_scale);
+                goto done;
+            }
         }
     }
     if (r.bad) {

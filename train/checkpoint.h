@@ -1,6 +1,6 @@
 /* train/checkpoint.h: checkpoint files (private to train/).
  *
- * Layout (little-endian), version 1.0:
+ * Layout (little-endian), version 1.1:
  *   "TNRCKPT\0"  u32 major  u32 minor
  *   u64 len + config JSON (model spec, input shape, data and optimiser settings)
  *   u64 n + n f32 parameters;  u64 n + n f32 BN state
@@ -8,8 +8,12 @@
  *   training position: u64 epoch, step, global_step; f64 lr, best_value;
  *     i64 best_epoch; u64 wait, plateau_wait; f64 loss_sum, seconds;
  *     u64 samples; u64 k + k f32 prob + k i32 label + k i32 category
+ *   since 1.1: f64 loss_scale, u64 loss_scale_good_steps (float16 dynamic
+ *     loss scaling on the GPU; 0, 0: none recorded)
  *   u64 XXH3-64 of every byte before it
- * Written atomically (temp file, fsync, rename). */
+ * Written atomically (temp file, fsync, rename). Readers of 1.0 read 1.1
+ * files (they stop before the new fields); 1.0 files read as loss scale 0
+ * (none recorded: a float16 run starts again at its initial scale). */
 #ifndef TNREC_TRAIN_CHECKPOINT_H
 #define TNREC_TRAIN_CHECKPOINT_H
 
@@ -20,7 +24,7 @@
 
 #define TNREC__CKPT_MAGIC "TNRCKPT"
 #define TNREC__CKPT_MAJOR 1
-#define TNREC__CKPT_MINOR 0
+#define TNREC__CKPT_MINOR 1
 
 typedef struct tnrec__train_state {
     uint64_t epoch, step, global_step;    /* next batch to run */
@@ -32,6 +36,8 @@ typedef struct tnrec__train_state {
     uint64_t npart;                       /* this epoch's training scores so far */
     float *part_prob;
     int32_t *part_label, *part_cat;
+    double loss_scale;                    /* float16 loss scale on the GPU; 0: none recorded */
+    uint64_t loss_scale_good_steps;       /* good steps since the scale last changed */
 } tnrec__train_state;
 
 tnrec_err tnrec__checkpoint_write(const char *path, const char *config_json, const tnrec_model *m,

@@ -8,7 +8,12 @@
  * range_folded_mask per sweep if asked).
  *
  * Threads decode single samples into a ring of `prefetch` batch slots
- * ahead of the consumer; the consumer gets batches strictly in order.
+ * ahead of the consumer; the consumer gets batches strictly in order, and
+ * may look at the following batch once it is complete (peek, so a GPU
+ * can start copying it early); a slot is refilled only after the
+ * consumer moved past its batch. Each slot's input array starts on a
+ * page and has its pages to itself, so it can be page-locked for the GPU
+ * (cudaHostRegister) without touching other memory.
  * (epoch, step) is the whole position: starting at any step of an epoch
  * gives exactly the batches an uninterrupted epoch would have given there.
  * A decode error is kept with its batch and returned, with the shard and
@@ -17,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "tnrec/train.h"
@@ -61,6 +67,18 @@ struct tnrec_loader {
     int task_item;
     int active, stop, holding;
 };
+
+/* Whole pages for a batch's input (see the top of the file); free(). */
+static float *alloc_pages(size_t bytes)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t page = pg > 0 ? (size_t)pg : 4096;
+    size_t len = (bytes + page - 1) / page * page;
+    void *p = NULL;
+    if (posix_memalign(&p, page, len ? len : page) != 0)
+        return NULL;
+    return p;
+}
 
 static uint64_t mix64(uint64_t z)
 {
@@ -280,7 +298,7 @@ tnrec_err tnrec_loader_create(tnrec_loader **out, const tnrec_dataset *ds, const
     for (int i = 0; i < l->nslots; i++) {
         slot *s = &l->slots[i];
         s->step = STEP_NONE;
-        s->b.x = malloc((size_t)l->local_max * l->sample_elems * sizeof(float));
+        s->b.x = alloc_pages((size_t)l->local_max * l->sample_elems * sizeof(float));
         s->b.label = malloc((size_t)l->local_max * sizeof(float));
         s->b.weight = malloc((size_t)l->local_max * sizeof(float));
         s->b.category = malloc((size_t)l->local_max * sizeof(int32_t));
@@ -420,6 +438,23 @@ tnrec_err tnrec_loader_next(tnrec_loader *l, const tnrec_batch **out)
     }
     l->holding = 1;
     *out = &sl->b;
+    pthread_mutex_unlock(&l->mu);
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_loader_peek(tnrec_loader *l, const tnrec_batch **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&l->mu);
+    uint64_t s = l->holding ? l->next_out + 1 : l->next_out;
+    if (s < l->steps) {
+        /* Ready exactly when tnrec_loader_next would not wait for it; its
+         * slot differs from the held batch's unless prefetch is 1, and
+         * then it cannot be filled yet (workers stay within nslots). */
+        slot *sl = &l->slots[s % (uint64_t)l->nslots];
+        if (sl->step == s && sl->done == sl->count && l->task_step > s && sl->err == TNREC_OK)
+            *out = &sl->b;
+    }
     pthread_mutex_unlock(&l->mu);
     return TNREC_OK;
 }

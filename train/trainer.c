@@ -19,6 +19,7 @@
  * over ranks) before each validation and checkpoint. */
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,10 +149,50 @@ static double metric_value(const char *name, double loss, const tnrec_metrics *t
 
 static int lower_is_better(const char *name) { size_t n = strlen(name); return n >= 4 && strcmp(name + n - 4, "loss") == 0; }
 
+/* GPU input pipeline: registers the loader's buffer of batch b (cap
+ * samples: the loader's slot size, so one registration serves every
+ * batch in that slot) with CUDA. */
+static tnrec_err gpu_pin_batch(tnrec_gpu_net *gpu, const tnrec_loader *ld, const tnrec_batch *b, int cap)
+{
+    tnrec_input_shape sh = tnrec_loader_shape(ld);
+    return tnrec__gpu_net_pin(gpu, b->x, (size_t)cap * sh.frames * sh.height * sh.width * sh.channels * sizeof(float));
+}
+
+/* Queues the copy to the GPU of the batch the loader hands out next, if
+ * it is complete (never waits for it), so it crosses PCIe while the
+ * current step computes. The loader keeps that batch's buffer until the
+ * tnrec_loader_next after the one that returns it, by which time its
+ * step has used the copy; tnrec__gpu_net_unstage covers batches whose
+ * step never runs. A batch staged already is left as it is. */
+static tnrec_err gpu_stage_next(tnrec_gpu_net *gpu, tnrec_loader *ld, int cap)
+{
+    const tnrec_batch *nb = NULL;
+    tnrec_err err = tnrec_loader_peek(ld, &nb);
+    if (err || !nb || nb->n == 0)
+        return err;
+    if ((err = gpu_pin_batch(gpu, ld, nb, cap)))
+        return err;
+    return tnrec__gpu_net_stage(gpu, nb->x, nb->label, nb->weight, nb->n);
+}
+
+/* Before the step of batch b: queues b's own copy first (a no-op when it
+ * was staged during the step before; the copy stream runs in order, so
+ * b's copy never waits behind the next one), then the next batch's. */
+static tnrec_err gpu_stage(tnrec_gpu_net *gpu, tnrec_loader *ld, const tnrec_batch *b, int cap)
+{
+    tnrec_err err = gpu_pin_batch(gpu, ld, b, cap);
+    if (!err)
+        err = tnrec__gpu_net_stage(gpu, b->x, b->label, b->weight, b->n);
+    if (!err)
+        err = gpu_stage_next(gpu, ld, cap);
+    return err;
+}
+
 /* Runs the model over a whole dataset in order: probabilities, labels,
- * categories, record indexes (any may be NULL) and the mean BCE. */
-static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *ld, float *prob, int32_t *label,
-                             int32_t *cat, uint64_t *index, double *out_bce)
+ * categories, record indexes (any may be NULL) and the mean BCE. cap: the
+ * loader's batch size. */
+static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *ld, int cap, float *prob,
+                             int32_t *label, int32_t *cat, uint64_t *index, double *out_bce)
 {
     tnrec_err err = tnrec_loader_start(ld, 0, 0);
     if (err)
@@ -172,9 +213,9 @@ static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *l
         }
         logits = nl;
         if (gpu) {
-            tnrec_input_shape sh = tnrec_loader_shape(ld);
-            /* The loader's batch buffers outlive the GPU net: copy from them directly. */
-            err = tnrec__gpu_net_pin(gpu, b->x, (size_t)b->n * sh.frames * sh.height * sh.width * sh.channels * sizeof(float));
+            /* The loader's batch buffers outlive the GPU net: copy from
+             * them directly, the next batch while this one runs. */
+            err = gpu_stage(gpu, ld, b, cap);
             if (!err)
                 err = tnrec_gpu_net_predict(gpu, b->x, b->n, logits);
         } else {
@@ -192,6 +233,13 @@ static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *l
         }
     }
     free(logits);
+    if (gpu) {
+        /* A staged batch whose step did not run (an error) must be copied
+         * before the loader restarts or goes. */
+        tnrec_err e = tnrec__gpu_net_unstage(gpu);
+        if (!err)
+            err = e;
+    }
     if (out_bce)
         *out_bce = k ? bce / (double)k : NAN;
     return err;
@@ -355,6 +403,7 @@ typedef struct run {
     tnrec_model *model;
     tnrec_net *net;
     tnrec_gpu_net *gpu;     /* device "cuda": the steps run here */
+    int gpu_fp16;           /* gpu runs float16: its loss scale goes into checkpoints */
     tnrec_optim *opt;
     tnrec__train_state st;
     char *config_text;
@@ -366,10 +415,19 @@ typedef struct run {
     float cw[2];
     schedule sched;
     double data_wait;       /* seconds this epoch spent waiting for batches */
+    uint64_t staged_steps;  /* this epoch's GPU steps whose batch was copied during the step before */
 } run;
 
 static tnrec_err write_ckpt(run *r, const char *path)
 {
+    if (r->gpu_fp16) {
+        /* Every rank has the same scale (it follows the summed gradient). */
+        double scale;
+        int good;
+        tnrec__gpu_net_loss_scale(r->gpu, &scale, &good);
+        r->st.loss_scale = scale;
+        r->st.loss_scale_good_steps = (uint64_t)good;
+    }
     if (r->rank != 0)
         return TNREC_OK;
     return tnrec__checkpoint_write(path, r->config_text, r->model, r->opt, &r->st);
@@ -389,6 +447,7 @@ static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progre
     rep.seconds = t_epoch;
     rep.samples_per_s = t_epoch > 0 ? (double)r->st.samples / t_epoch : 0;
     rep.data_wait_s = r->data_wait;
+    rep.gpu_staged_steps = r->staged_steps;
     if ((err = tnrec_metrics_compute(&rep.train, r->st.part_prob, r->st.part_label, r->st.part_cat, r->st.npart)))
         return err;
     rep.train.loss = rep.loss;
@@ -401,7 +460,8 @@ static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progre
         if (r->rank == 0) {
             double bce = 0;
             size_t nv = tnrec_dataset_count(r->val_ds);
-            if ((err = predict_all(r->net, r->gpu, r->val_ld, r->val_prob, r->val_label, r->val_cat, NULL, &bce)))
+            int cap = (r->c.batch + r->world - 1) / r->world;
+            if ((err = predict_all(r->net, r->gpu, r->val_ld, cap, r->val_prob, r->val_label, r->val_cat, NULL, &bce)))
                 return err;
             if ((err = tnrec_metrics_compute(&rep.val, r->val_prob, r->val_label, r->val_cat, nv)))
                 return err;
@@ -457,6 +517,8 @@ static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progre
         json_object_set_new(line, "seconds", json_real(rep.seconds));
         json_object_set_new(line, "samples_per_s", json_real(rep.samples_per_s));
         json_object_set_new(line, "data_wait_s", json_real(rep.data_wait_s));
+        if (r->gpu)
+            json_object_set_new(line, "gpu_staged_steps", json_integer((json_int_t)rep.gpu_staged_steps));
         const char *keys[] = { "roc_auc", "pr_auc", "accuracy", "precision", "recall", "far", "f1", "csi", "csi_best", NULL };
         double vals[2][9] = {
             { rep.train.all.roc_auc, rep.train.all.pr_auc, rep.train.all.accuracy, rep.train.all.precision, rep.train.all.recall,
@@ -610,7 +672,7 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         goto done;
     const char *vars = r->c.variables ? r->c.variables : "DBZ,VEL,KDP,RHOHV,ZDR,WIDTH";
     tnrec_loader_config lc = { .variables = vars, .frames = r->c.frames, .mask = r->c.mask, .batch = r->c.batch,
-                               .threads = r->c.threads, .prefetch = 2, .shuffle = 1, .seed = r->c.seed,
+                               .threads = r->c.threads, .prefetch = is_cuda(r->c.device) ? 3 : 2, .shuffle = 1, .seed = r->c.seed,
                                .rank = r->rank, .world = r->world, .class_weight = { r->cw[0], r->cw[1] } };
     if ((err = tnrec_loader_create(&r->train_ld, r->train_ds, &lc)))
         goto done;
@@ -734,6 +796,14 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
             goto done;
         if ((err = tnrec__gpu_net_create_ranked(&r->gpu, r->model, local_max, &go, r->ar)))
             goto done;
+        r->gpu_fp16 = go.precision == TNREC_PRECISION_FP16;
+        /* A resumed float16 run goes on with the scale it had; runs and
+         * checkpoints without one (0) start at the initial scale. */
+        if (r->gpu_fp16 && r->st.loss_scale > 0) {
+            uint64_t good = r->st.loss_scale_good_steps;
+            if ((err = tnrec__gpu_net_set_loss_scale(r->gpu, r->st.loss_scale, good > INT_MAX ? 0 : (int)good)))
+                goto done;
+        }
     }
     uint64_t steps = tnrec_loader_steps(r->train_ld), done_steps = 0;
     int stop = 0;
@@ -748,6 +818,7 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         double t0 = now_s(), seconds_before = r->st.seconds;
         int interrupted = 0;
         r->data_wait = 0;
+        uint64_t staged0 = r->gpu ? tnrec__gpu_net_staged_steps(r->gpu) : 0;
         for (;;) {
             const tnrec_batch *b = NULL;
             double tw = now_s();
@@ -761,8 +832,8 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
             double loss = 0;
             uint64_t dseed = mix64(r->c.seed ^ mix64(r->st.global_step + 1));
             if (r->gpu) {
-                tnrec_input_shape sh = tnrec_loader_shape(r->train_ld);
-                err = tnrec__gpu_net_pin(r->gpu, b->x, (size_t)b->n * sh.frames * sh.height * sh.width * sh.channels * sizeof(float));
+                /* Batch k+1 is copied on the copy stream while step k runs. */
+                err = gpu_stage(r->gpu, r->train_ld, b, local_max);
                 if (!err)
                     err = tnrec__gpu_net_train_step(r->gpu, b->x, b->label, b->weight, b->n, b->global_n, b->global_first,
                                                     dseed, logits, &loss);
@@ -777,6 +848,9 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
                                   (unsigned long long)epoch + 1, (unsigned long long)r->st.step + 1);
                 break;
             }
+            /* Not ready before the step: maybe now, to overlap the update. */
+            if (r->gpu && (err = gpu_stage_next(r->gpu, r->train_ld, local_max)))
+                break;
             if ((err = r->gpu ? tnrec_gpu_net_optim_step(r->gpu, r->opt, lr, NULL) : tnrec_optim_step(r->opt, r->model, lr)))
                 break;
             if (r->sched.kind == 1)
@@ -805,6 +879,14 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
                 interrupted = 1;
                 break;
             }
+        }
+        if (r->gpu) {
+            /* Stopped early: the staged next batch is not run; its copy
+             * must end before the loader restarts or is freed. */
+            tnrec_err e = tnrec__gpu_net_unstage(r->gpu);
+            if (!err)
+                err = e;
+            r->staged_steps = tnrec__gpu_net_staged_steps(r->gpu) - staged0;
         }
         if (err || interrupted) {
             stop = 1;
@@ -854,6 +936,13 @@ tnrec_err tnrec_eval_run(tnrec_metrics *out, const char *checkpoint, const char 
 tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, const char *dataset,
                                 const char *csv_path, int batch, int threads, const char *device)
 {
+    return tnrec_eval_run_precision(out, checkpoint, dataset, csv_path, batch, threads, device, NULL);
+}
+
+tnrec_err tnrec_eval_run_precision(tnrec_metrics *out, const char *checkpoint, const char *dataset,
+                                   const char *csv_path, int batch, int threads, const char *device,
+                                   const char *precision)
+{
     char *resolved = NULL, *config = NULL, *csv = NULL;
     size_t csv_len = 0;
     tnrec_model *m = NULL;
@@ -865,8 +954,16 @@ tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, cons
     float *prob = NULL;
     int32_t *label = NULL, *cat = NULL;
     uint64_t *index = NULL;
-    tnrec_err err = check_device(device);
+    tnrec_precision prec = TNREC_PRECISION_FP32;
+    tnrec_err err = tnrec_precision_parse(&prec, precision ? precision : "fp32");
     if (err)
+        goto done;
+    if (prec != TNREC_PRECISION_FP32 && !is_cuda(device)) {
+        err = tnrec__fail(TNREC_EINVAL, "precision '%s' is for the GPU only\nhint: add --device cuda, or drop --precision "
+                          "(the CPU computes in float32)", precision);
+        goto done;
+    }
+    if ((err = check_device(device)))
         goto done;
     if ((err = tnrec_checkpoint_resolve(&resolved, checkpoint)))
         goto done;
@@ -881,7 +978,7 @@ tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, cons
     tnrec_loader_config lc = { .variables = json_string_value(json_object_get(cj, "variables")),
                                .frames = (int)json_integer_value(json_object_get(cj, "frames")),
                                .mask = json_is_true(json_object_get(cj, "mask")), .batch = batch > 0 ? batch : 32,
-                               .threads = threads, .prefetch = 2, .shuffle = 0, .world = 1 };
+                               .threads = threads, .prefetch = is_cuda(device) ? 3 : 2, .shuffle = 0, .world = 1 };
     if ((err = tnrec_loader_create(&ld, ds, &lc)))
         goto done;
     tnrec_input_shape a = tnrec_loader_shape(ld);
@@ -894,6 +991,7 @@ tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, cons
     if (is_cuda(device)) {
         tnrec_gpu_options go;
         tnrec_gpu_options_default(&go);
+        go.precision = prec;
         if ((err = tnrec_gpu_net_create(&gpu, m, lc.batch, &go)))
             goto done;
     } else if ((err = tnrec_net_create(&net, m, lc.batch))) {
@@ -909,7 +1007,7 @@ tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, cons
         goto done;
     }
     double bce = 0;
-    if ((err = predict_all(net, gpu, ld, prob, label, cat, index, &bce)))
+    if ((err = predict_all(net, gpu, ld, lc.batch, prob, label, cat, index, &bce)))
         goto done;
     if ((err = tnrec_metrics_compute(out, prob, label, cat, n)))
         goto done;

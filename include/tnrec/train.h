@@ -228,6 +228,14 @@ tnrec_err tnrec_loader_start(tnrec_loader *l, uint64_t epoch, uint64_t step);
 /* Next ready batch: *out borrowed, valid until the next call; NULL at the
  * end of the epoch. A bad record fails with the shard and record named. */
 tnrec_err tnrec_loader_next(tnrec_loader *l, const tnrec_batch **out);
+/* The batch the next tnrec_loader_next call will return, if it is fully
+ * decoded already; never waits. *out is NULL when it is not ready yet,
+ * when the epoch has no more batches, or when it failed to decode (the
+ * next tnrec_loader_next reports that). The pointer is the one that call
+ * will return; its contents stay unchanged until the call after it, or
+ * tnrec_loader_start. With prefetch 1 nothing is ready while a batch is
+ * held. */
+tnrec_err tnrec_loader_peek(tnrec_loader *l, const tnrec_batch **out);
 
 /* ---- training runs ---- */
 typedef struct tnrec_train_config {
@@ -258,6 +266,7 @@ typedef struct tnrec_epoch_report {
     int epoch, epochs;
     double loss, lr, seconds, samples_per_s;
     double data_wait_s;     /* of seconds, time spent waiting for the loader */
+    uint64_t gpu_staged_steps; /* cuda: steps whose batch was copied to the GPU during the step before */
     tnrec_metrics train, val;
     int improved, stopped;
     const char *monitor;
@@ -285,6 +294,11 @@ tnrec_err tnrec_eval_run(tnrec_metrics *out, const char *checkpoint, const char 
 /* The same on a device: "cpu" (also NULL) or "cuda" (float32). */
 tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, const char *dataset,
                                 const char *csv_path, int batch, int threads, const char *device);
+/* The same with the GPU's precision: "fp32" (also NULL), "fp16" or
+ * "bf16" (see tnrec/gpu.h); anything but fp32 needs device "cuda". */
+tnrec_err tnrec_eval_run_precision(tnrec_metrics *out, const char *checkpoint, const char *dataset,
+                                   const char *csv_path, int batch, int threads, const char *device,
+                                   const char *precision);
 
 #ifdef __cplusplus
 }

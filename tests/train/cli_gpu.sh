@@ -3,11 +3,13 @@
 # multi-process environment checks, through the real binary.
 # Without a GPU: each answers with exit 1 and an error with a hint, and no
 # run directory is left behind; the NCCL file rendezvous refuses a
-# half-given environment. With a GPU: a short run on the fixture, eval and
-# predict on the GPU, and the GPU run resumed on the CPU.
-# usage: cli_gpu.sh TNREC FIXTURE_PROGRAM WORKDIR
+# half-given environment; eval --precision fp16 without --device cuda is
+# refused. With a GPU: a short run on the fixture, eval and predict on the
+# GPU in fp32, fp16 and bf16, the GPU run resumed on the CPU and back in
+# fp16, whose checkpoint then carries a loss scale.
+# usage: cli_gpu.sh TNREC FIXTURE_PROGRAM WORKDIR PYTHON CKPT_LOSS_SCALE_PY
 set -eu
-TNREC=$1 FIXTURE=$2 WORK=$3
+TNREC=$1 FIXTURE=$2 WORK=$3 PYTHON=$4 CKPT_PY=$5
 rm -rf "$WORK" && mkdir -p "$WORK"
 fail() { echo "FAIL: $*"; cat "$WORK/err.txt" 2>/dev/null; exit 1; }
 export OMP_NUM_THREADS=1
@@ -46,6 +48,10 @@ if ! "$TNREC" train "$WORK/data" -o "$WORK/gpu" --model "$M" --epochs 2 --batch 
     "$TNREC" predict --device cuda "$WORK/cpu" "$WORK/data" -o "$WORK/p.csv" 2> "$WORK/err.txt"; rc=$?
     set -e
     [ $rc -eq 1 ] && [ ! -e "$WORK/p.csv" ] || fail "predict --device cuda without a GPU: exit $rc"
+    set +e
+    "$TNREC" eval --precision fp16 "$WORK/cpu" "$WORK/data" > /dev/null 2> "$WORK/err.txt"; rc=$?
+    set -e
+    [ $rc -eq 1 ] && grep -q -- "--device cuda" "$WORK/err.txt" || fail "eval --precision fp16 on the CPU: exit $rc"
     echo "train_gpu_cli: SKIPPED the GPU run (CPU-side checks passed): $(head -1 "$WORK/err.txt")"
     exit 77
 fi
@@ -54,7 +60,17 @@ fi
 "$TNREC" eval --json "$WORK/gpu" "$WORK/data" > "$WORK/eval_cpu.json" || fail "eval on the CPU"
 "$TNREC" predict --device cuda "$WORK/gpu" "$WORK/data" -o "$WORK/p.csv" || fail "predict on the GPU"
 [ "$(wc -l < "$WORK/p.csv")" -eq 25 ] || fail "predict rows"
+for prec in fp16 bf16; do
+    "$TNREC" eval --device cuda --precision $prec --json "$WORK/gpu" "$WORK/data" > "$WORK/eval_$prec.json" ||
+        fail "eval --precision $prec on the GPU"
+    "$TNREC" predict --device cuda --precision $prec "$WORK/gpu" "$WORK/data" -o "$WORK/p_$prec.csv" ||
+        fail "predict --precision $prec on the GPU"
+    [ "$(wc -l < "$WORK/p_$prec.csv")" -eq 25 ] || fail "predict rows ($prec)"
+done
 "$TNREC" train --resume "$WORK/gpu" --epochs 3 --device cpu > /dev/null || fail "GPU run resumed on the CPU"
 "$TNREC" train --resume "$WORK/gpu" --epochs 4 --device cuda --precision fp16 > /dev/null || fail "and back, in fp16"
 [ "$(wc -l < "$WORK/gpu/metrics.jsonl")" -eq 4 ] || fail "metrics.jsonl after resumes"
+# The fp16 run saved its loss scale (a float32 run records none: 0).
+scale=$("$PYTHON" "$CKPT_PY" show "$WORK/gpu/last.tnck" | awk '{print $2}')
+"$PYTHON" -c "import sys; sys.exit(0 if float('$scale') >= 1 else 1)" || fail "fp16 checkpoint has loss scale '$scale'"
 echo "train_gpu_cli: passed"

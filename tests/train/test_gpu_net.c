@@ -7,8 +7,14 @@
  * moving statistics of one training step, and inference logits, against
  * the CPU path (train/network.c, itself checked against the double
  * reference); a few Adam steps follow the CPU loss curve; checkpoints
- * written on the GPU resume on the CPU and back.
- * Without a device the GPU part reports SKIPPED (exit 77), never passes.
+ * written on the GPU resume on the CPU and back; training runs with the
+ * input pipeline (batch k+1 copied while step k runs, validation alike)
+ * against the same runs with it off (TNREC_GPU_STAGE=0): bit-identical
+ * weights, BN state and losses in deterministic float32, and in float16
+ * within 1e-6 (expected 0); eval with --precision fp32/fp16/bf16 against
+ * the CPU's eval of the same checkpoint.
+ * Without a device the GPU part reports SKIPPED (exit 77), never passes;
+ * the argument checks of eval's precision run everywhere.
  *
  * Tolerances (relative; tensors compared by L2 norm of the difference
  * over the norm of the CPU tensor, floored at 1e-3 of the whole
@@ -19,7 +25,10 @@
  *   fp16:            logits and loss 2e-2, gradients 6e-2, steps 3e-2;
  *   bf16:            logits and loss 6e-2, gradients 2e-1, steps 1e-1.
  * Half precision can move a max-pooling choice, which reroutes a little
- * gradient; the looser bounds allow for that. */
+ * gradient; the looser bounds allow for that.
+ * Eval on the GPU against eval on the CPU (per-sample probabilities, max
+ * absolute difference; loss, absolute difference over 1 + the CPU loss):
+ *   fp32 1e-4 and 1e-4, fp16 1e-2 and 2e-2, bf16 3e-2 and 6e-2. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -80,6 +89,17 @@ static void test_cpu_side(void)
         CHECK(tnrec_train_run(&c, NULL, NULL) == TNREC_EINVAL && strstr(tnrec_error_last(), "tpu"));
         tnrec_model_free(m);
     }
+    /* eval's precision: checked before anything is read. */
+    tnrec_metrics em;
+    CHECK(tnrec_eval_run_precision(&em, "/nonexistent/run", "/nonexistent/data", NULL, 4, 1, "cpu", "fp16") ==
+          TNREC_EINVAL);
+    CHECK(strstr(tnrec_error_last(), "fp16") && strstr(tnrec_error_last(), "--device cuda"));
+    CHECK(tnrec_eval_run_precision(&em, "/nonexistent/run", "/nonexistent/data", NULL, 4, 1, "cuda", "fp8") ==
+          TNREC_EINVAL);
+    CHECK(strstr(tnrec_error_last(), "fp8") != NULL);
+    /* fp32 on the CPU is the CPU path: it gets as far as the checkpoint. */
+    CHECK(tnrec_eval_run_precision(&em, "/nonexistent/run", "/nonexistent/data", NULL, 4, 1, "cpu", "fp32") ==
+          TNREC_ENOTFOUND);
 }
 
 /* ---- GPU part ---- */
@@ -365,6 +385,132 @@ static void test_checkpoints(const char *dir)
     CHECK(whole <= 1e-2);
 }
 
+/* ---- the input pipeline: staged and unstaged runs ---- */
+
+typedef struct epoch_log { double loss[4], val_loss[4]; uint64_t staged[4]; int n; } epoch_log;
+
+static void log_epoch(void *ctx, const tnrec_epoch_report *r)
+{
+    epoch_log *lg = ctx;
+    if (lg->n < 4) {
+        lg->loss[lg->n] = r->loss;
+        lg->val_loss[lg->n] = r->val.loss;
+        lg->staged[lg->n] = r->gpu_staged_steps;
+        lg->n++;
+    }
+}
+
+/* Relative L2 difference of the BN moving statistics of two runs'
+ * last.tnck (0 when the model has none). */
+static double ckpt_state_diff(const char *a, const char *b)
+{
+    char pa[4200], pb[4200];
+    snprintf(pa, sizeof pa, "%s/%s/last.tnck", runs_dir, a);
+    snprintf(pb, sizeof pb, "%s/%s/last.tnck", runs_dir, b);
+    tnrec_model *ma = NULL, *mb = NULL;
+    CHECK_OK(tnrec_checkpoint_load_model(&ma, pa));
+    CHECK_OK(tnrec_checkpoint_load_model(&mb, pb));
+    double e = 1e30;
+    if (ma && mb && tnrec_model_state_count(ma) == tnrec_model_state_count(mb))
+        e = rel_err(tnrec_model_state(ma), tnrec_model_state(mb), tnrec_model_state_count(ma), 0);
+    tnrec_model_free(ma);
+    tnrec_model_free(mb);
+    return e;
+}
+
+/* The same run with staging on and off: equal weights, BN state and losses
+ * (max_diff 0: bit-identical), and in the staged run at least one step an
+ * epoch found its batch copied during the step before. A batch of 10 over
+ * 48 samples leaves a last batch of 8 (its own plan); validation runs
+ * through the staged predict path. */
+static void staged_pair(const char *name, const char *precision, double max_diff)
+{
+    epoch_log on, off;
+    memset(&on, 0, sizeof on);
+    memset(&off, 0, sizeof off);
+    char a[64], b[64];
+    snprintf(a, sizeof a, "%s_staged", name);
+    snprintf(b, sizeof b, "%s_unstaged", name);
+    tnrec_train_config c;
+    run_config(&c, a, "cuda");
+    c.batch = 10;
+    c.val_path = data_dir;
+    c.precision = precision;
+    CHECK_OK(tnrec_train_run(&c, log_epoch, &on));
+    CHECK(setenv("TNREC_GPU_STAGE", "0", 1) == 0);
+    run_config(&c, b, "cuda");
+    c.batch = 10;
+    c.val_path = data_dir;
+    c.precision = precision;
+    CHECK_OK(tnrec_train_run(&c, log_epoch, &off));
+    unsetenv("TNREC_GPU_STAGE");
+    double d = ckpt_diff(a, b), ds = ckpt_state_diff(a, b);
+    printf("  staged vs unstaged %s: weights %.2e, BN state %.2e, loss %.9g/%.9g, val_loss %.9g/%.9g, staged steps %llu+%llu of 10 "
+           "(off: %llu)\n", precision, d, ds, on.loss[1], off.loss[1], on.val_loss[1], off.val_loss[1],
+           (unsigned long long)on.staged[0], (unsigned long long)on.staged[1],
+           (unsigned long long)(off.staged[0] + off.staged[1]));
+    CHECK(on.n == 2 && off.n == 2);
+    CHECK(d <= max_diff);
+    CHECK(ds <= max_diff);
+    for (int e = 0; e < 2; e++) {
+        CHECK(fabs(on.loss[e] - off.loss[e]) <= max_diff * fabs(off.loss[e]));
+        CHECK(fabs(on.val_loss[e] - off.val_loss[e]) <= max_diff * fabs(off.val_loss[e]));
+        CHECK(off.staged[e] == 0);
+        /* 5 steps an epoch; the first waits for the loader, the others
+         * normally find their batch staged. */
+        CHECK(on.staged[e] >= 1);
+    }
+}
+
+/* Probabilities from an eval CSV (last column), in order. */
+static int read_probs(const char *path, double *out, int max)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[1024];
+    int n = 0;
+    if (!fgets(line, sizeof line, f)) {
+        fclose(f);
+        return -1;
+    }
+    while (n < max && fgets(line, sizeof line, f)) {
+        char *comma = strrchr(line, ',');
+        if (comma)
+            out[n++] = atof(comma + 1);
+    }
+    fclose(f);
+    return n;
+}
+
+static void eval_precisions(const char *dir)
+{
+    static const double ptol[3] = { 1e-4, 1e-2, 3e-2 }, ltol[3] = { 1e-4, 2e-2, 6e-2 };
+    char run[4200], csv[4200];
+    snprintf(run, sizeof run, "%s/gpu", runs_dir);
+    snprintf(csv, sizeof csv, "%s/eval_cpu.csv", dir);
+    double pc[64], pg[64];
+    tnrec_metrics mc, mg;
+    CHECK_OK(tnrec_eval_run_precision(&mc, run, data_dir, csv, 8, 2, "cpu", NULL));
+    int nc = read_probs(csv, pc, 64);
+    CHECK(nc == 48);
+    for (int p = 0; p < 3; p++) {
+        const char *name = tnrec_precision_name((tnrec_precision)p);
+        snprintf(csv, sizeof csv, "%s/eval_%s.csv", dir, name);
+        CHECK_OK(tnrec_eval_run_precision(&mg, run, data_dir, csv, 8, 2, "cuda", name));
+        int ng = read_probs(csv, pg, 64);
+        CHECK(ng == nc);
+        double dmax = 0;
+        for (int i = 0; i < ng && i < nc; i++)
+            dmax = fmax(dmax, fabs(pg[i] - pc[i]));
+        double dl = fabs(mg.loss - mc.loss) / (1 + fabs(mc.loss));
+        printf("  eval %s vs cpu: probabilities max diff %.2e (tol %.0e), loss %.6f/%.6f (%.2e, tol %.0e)\n", name, dmax,
+               ptol[p], mg.loss, mc.loss, dl, ltol[p]);
+        CHECK(dmax <= ptol[p]);
+        CHECK(dl <= ltol[p]);
+    }
+}
+
 int main(void)
 {
     test_cpu_side();
@@ -388,5 +534,8 @@ int main(void)
     tnrec_input_shape full = { 4, 120, 240, 12 };
     compare_step("seed3d", full, 2, TNREC_PRECISION_FP32);
     test_checkpoints(dir);
+    eval_precisions(dir);
+    staged_pair("fp32", "fp32", 0);
+    staged_pair("fp16", "fp16", 1e-6);
     return tnrec_test_result("test_gpu_net");
 }

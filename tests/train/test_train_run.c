@@ -1,5 +1,6 @@
 /* tests/train/test_train_run.c: the loader (coverage, shuffling, exact
- * mid-epoch start, rank parts, channel layout), training runs (learning the
+ * mid-epoch start, rank parts, channel layout, peeking at the next
+ * batch), training runs (learning the
  * fixture's signature, exact resume, early stopping restoring the best
  * epoch), evaluation and predictions, and a corrupted shard mid-epoch. */
 #include <math.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "tnrec_test.h"
 #include "train_fixture.h"
@@ -130,6 +132,82 @@ static void test_loader(void)
     free(e0);
     free(e1);
     free(seen);
+    tnrec_dataset_close(ds);
+}
+
+/* Peeks until the next batch is ready or `seconds` passed. */
+static const tnrec_batch *peek_wait(tnrec_loader *l, double seconds)
+{
+    struct timespec t0, now, nap = { 0, 1000000 };
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        const tnrec_batch *p = NULL;
+        CHECK_OK(tnrec_loader_peek(l, &p));
+        if (p)
+            return p;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) * 1e-9 > seconds)
+            return NULL;
+        nanosleep(&nap, NULL);
+    }
+}
+
+/* tnrec_loader_peek: the batch the next tnrec_loader_next returns, same
+ * pointer and contents, untouched while the current one is held; nothing
+ * past the epoch's end, nothing with prefetch 1 while a batch is held. */
+static void test_loader_peek(void)
+{
+    tnrec_dataset *ds = NULL;
+    CHECK_OK(tnrec_dataset_open(&ds, train_dir));
+    if (!ds)
+        return;
+    for (int pf = 1; pf <= 3; pf += 2) {
+        tnrec_loader_config lc = { .batch = 10, .threads = 2, .prefetch = pf, .shuffle = 1, .seed = 3, .frames = T_FR };
+        tnrec_loader *l = NULL;
+        CHECK_OK(tnrec_loader_create(&l, ds, &lc));
+        if (!l)
+            break;
+        const tnrec_batch *p = NULL, *b = NULL;
+        CHECK_OK(tnrec_loader_peek(l, &p));
+        CHECK(p == NULL); /* not started */
+        CHECK_OK(tnrec_loader_start(l, 0, 0));
+        p = peek_wait(l, 10.0);
+        CHECK(p && p->step == 0);
+        CHECK_OK(tnrec_loader_next(l, &b));
+        CHECK(b && b == p);
+        uint64_t steps = tnrec_loader_steps(l), peeked = 0;
+        tnrec_input_shape sh = tnrec_loader_shape(l);
+        size_t sample = (size_t)sh.frames * sh.height * sh.width * sh.channels;
+        float *keep = malloc(10 * sample * sizeof *keep);
+        uint64_t keep_index[10];
+        for (uint64_t k = 0; b && k < steps; k++) {
+            CHECK(b->step == k);
+            const tnrec_batch *nb = peek_wait(l, pf > 1 && k + 1 < steps ? 10.0 : 0.05);
+            if (k + 1 == steps || pf == 1) {
+                CHECK(nb == NULL);
+            } else {
+                CHECK(nb && nb != b && nb->step == k + 1);
+                if (nb) {
+                    memcpy(keep, nb->x, (size_t)nb->n * sample * sizeof *keep);
+                    memcpy(keep_index, nb->index, (size_t)nb->n * sizeof *keep_index);
+                }
+            }
+            const tnrec_batch *b2 = NULL;
+            CHECK_OK(tnrec_loader_next(l, &b2));
+            if (k + 1 == steps) {
+                CHECK(b2 == NULL);
+            } else if (nb) {
+                peeked++;
+                CHECK(b2 == nb);
+                CHECK(b2 && memcmp(keep, b2->x, (size_t)b2->n * sample * sizeof *keep) == 0 &&
+                      memcmp(keep_index, b2->index, (size_t)b2->n * sizeof *keep_index) == 0);
+            }
+            b = b2;
+        }
+        CHECK(pf == 1 ? peeked == 0 : peeked == steps - 1);
+        free(keep);
+        tnrec_loader_free(l);
+    }
     tnrec_dataset_close(ds);
 }
 
@@ -357,6 +435,7 @@ int main(void)
     CHECK_OK(fixture_write(train_dir, 96, T_FR, T_AZ, T_RG, 1, 0));
     CHECK_OK(fixture_write(val_dir, 40, T_FR, T_AZ, T_RG, 2, 0));
     test_loader();
+    test_loader_peek();
     test_resume(dir);
     test_early_stopping(dir);
     test_learning_and_eval(dir);

@@ -187,3 +187,18 @@ const char *tnrec_gpu_net_describe(const tnrec_gpu_net *net)
 {
     return net ? get_api_quiet()->tnrec_gpu_net_describe(net) : "no GPU net";
 }
+
+uint64_t tnrec__gpu_net_staged_steps(const tnrec_gpu_net *net)
+{
+    return net ? get_api_quiet()->tnrec__gpu_net_staged_steps(net) : 0;
+}
+
+void tnrec__gpu_net_loss_scale(const tnrec_gpu_net *net, double *out_scale, int *out_good_steps)
+{
+    if (net) {
+        get_api_quiet()->tnrec__gpu_net_loss_scale(net, out_scale, out_good_steps);
+        return;
+    }
+    *out_scale = 0;
+    *out_good_steps = 0;
+}

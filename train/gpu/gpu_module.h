@@ -52,6 +52,10 @@
       (net, x, label, weight, n, global_n, global_first, dropout_seed, logits, out_loss))                              \
     X(tnrec__gpu_net_pin, (tnrec_gpu_net *net, const void *p, size_t bytes), (net, p, bytes))                          \
     X(tnrec__gpu_net_sync, (tnrec_gpu_net *net), (net))                                                                \
+    X(tnrec__gpu_net_stage, (tnrec_gpu_net *net, const float *x, const float *label, const float *weight, int n),      \
+      (net, x, label, weight, n))                                                                                      \
+    X(tnrec__gpu_net_unstage, (tnrec_gpu_net *net), (net))                                                             \
+    X(tnrec__gpu_net_set_loss_scale, (tnrec_gpu_net *net, double scale, int good_steps), (net, scale, good_steps))     \
     X(tnrec__nccl_sum_host, (tnrec__nccl *c, void *buf, size_t n, int is_double), (c, buf, n, is_double))
 
 /* X(return type, name, (parameters)). */
@@ -63,6 +67,8 @@
       (tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt, tnrec__allreduce *ar))        \
     X(void, tnrec_gpu_net_free, (tnrec_gpu_net *net))                                                                  \
     X(const char *, tnrec_gpu_net_describe, (const tnrec_gpu_net *net))                                                \
+    X(uint64_t, tnrec__gpu_net_staged_steps, (const tnrec_gpu_net *net))                                               \
+    X(void, tnrec__gpu_net_loss_scale, (const tnrec_gpu_net *net, double *out_scale, int *out_good_steps))             \
     X(tnrec_err, tnrec__nccl_create, (tnrec__nccl **out, int rank, int size, int use_mpi, int device))                 \
     X(void, tnrec__nccl_free, (tnrec__nccl *c))                                                                        \
     X(void, tnrec__nccl_abort, (tnrec__nccl *c))

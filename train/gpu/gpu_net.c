@@ -14,9 +14,20 @@
  * Allocation: everything is sized for max_batch in tnrec_gpu_net_create,
  * including the one cuDNN workspace; a new batch size only adds cuDNN
  * descriptors and algorithm choices (cached per size). Steps allocate
- * nothing. Host traffic per step: the input (through a pinned buffer, on
- * a copy stream the compute stream waits for), labels and weights in, the
- * logits and loss terms out, one synchronisation.
+ * nothing. Host traffic per step: the input, labels and weights in (on a
+ * copy stream the compute stream waits for), the logits and loss terms
+ * out, one synchronisation.
+ *
+ * Input slots: two device copies of (input, labels, weights). A step
+ * either finds its batch already in a slot (tnrec__gpu_net_stage copied it
+ * there on the copy stream while the previous step ran; the compute stream
+ * waits on the slot's `copied` event) or copies it into a slot that holds
+ * no staged batch. A copy into a slot waits on the slot's `used` event,
+ * recorded on the compute stream after the last kernel that reads it, so
+ * the copy of batch k+1 can overlap step k but never overwrites what step
+ * k still reads. Staging needs host memory registered with CUDA
+ * (tnrec__gpu_net_pin); a batch elsewhere is simply copied by its step
+ * (through the pinned staging buffer h_x).
  *
  * Semantics follow train/network.c except batch norm across ranks: each
  * GPU normalises with its own batch statistics (cuDNN); the moving
@@ -44,6 +55,7 @@
 #define WS_CAP ((size_t)1 << 30)
 #define SCALE_GROWTH_STEPS 2000
 #define PIN_MAX 16
+#define NSLOTS 2
 
 typedef struct glayer {
     void *out;              /* output activations (aliases the input when in place) */
@@ -57,6 +69,19 @@ typedef struct glayer {
     float *mask;            /* dropout: per (sample, channel) scale */
 } glayer;
 
+/* One device copy of a batch's inputs, and what it holds. */
+typedef struct inslot {
+    float *x, *label, *weight;          /* device: NDHWC float32 input, labels, weights */
+    float *h_lw;                        /* pinned: labels [max_batch], weights [max_batch] */
+    cudaEvent_t copied;                 /* copy stream: the last copy into this slot is done */
+    cudaEvent_t used;                   /* compute stream: the last step reading this slot is done */
+    int staged;                         /* holds a batch staged for a step not yet run */
+    const float *key_x, *key_label, *key_weight; /* the host batch it holds */
+    int key_n;
+    uint64_t age;                       /* staging order, to evict the oldest */
+    uint64_t staged_at;                 /* net's `takes` when staged */
+} inslot;
+
 typedef struct plan {
     int n;
     tnrec__conv **conv;     /* per layer, NULL except convolutions */
@@ -69,7 +94,6 @@ struct tnrec_gpu_net {
     tnrec_gpu_options opt;
     int dt, max_batch, device, nl, first_param;
     cudaStream_t stream, copy_stream;
-    cudaEvent_t copied;
     cublasHandle_t blas;
     tnrec__dnn *dnn;
     glayer *L;
@@ -80,17 +104,24 @@ struct tnrec_gpu_net {
     float *params, *grads, *state;     /* device masters, host model layout */
     float *opt_m, *opt_v;
     tnrec_optim *optim;                /* whose moments live in opt_m / opt_v */
-    float *x_f32;                      /* input as given */
-    void *x_in;                        /* input cast and padded (== x_f32 in fp32) */
+    inslot in[NSLOTS];                 /* device input slots (see the top of the file) */
+    uint64_t stage_clock;
+    uint64_t takes;                    /* steps and predictions so far */
+    uint64_t staged_steps;             /* of them, found their batch staged before the one before began */
+    int hx_slot;                       /* slot whose last copy read h_x; -1: none */
+    int stage_off;                     /* TNREC_GPU_STAGE=0: never stage */
+    void *x_cast;                      /* input cast and padded (NULL in plain float32) */
+    const void *x_in;                  /* what the first layer reads this step: x_cast or a slot's x */
+    const float *cur_label, *cur_weight; /* this step's labels and weights (device; weight may be NULL) */
     int in_cpad;
     void *g[2];                        /* gradient ping-pong */
-    float *dlogits, *label, *weight;
+    float *dlogits;
     double *loss_terms, *l2_partial;
     int l2_total;
     int *flag;
     size_t *clip_off, *clip_len;
     int nclip;
-    float *h_x, *h_small;              /* pinned: input; labels, weights, logits */
+    float *h_x, *h_small;              /* pinned: input staging; logits */
     double *h_dbl;                     /* pinned: loss terms, L2 partials */
     int *h_flag;
     struct { const char *p; size_t bytes; } pins[PIN_MAX]; /* host ranges registered with CUDA */
@@ -255,14 +286,22 @@ void tnrec_gpu_net_free(tnrec_gpu_net *g)
     dfree(g->state);
     dfree(g->opt_m);
     dfree(g->opt_v);
-    if (g->x_in != g->x_f32)
-        dfree(g->x_in);
-    dfree(g->x_f32);
+    dfree(g->x_cast);
+    for (int s = 0; s < NSLOTS; s++) {
+        inslot *sl = &g->in[s];
+        dfree(sl->x);
+        dfree(sl->label);
+        dfree(sl->weight);
+        if (sl->h_lw)
+            cudaFreeHost(sl->h_lw);
+        if (sl->copied)
+            cudaEventDestroy(sl->copied);
+        if (sl->used)
+            cudaEventDestroy(sl->used);
+    }
     dfree(g->g[0]);
     dfree(g->g[1]);
     dfree(g->dlogits);
-    dfree(g->label);
-    dfree(g->weight);
     dfree(g->loss_terms);
     dfree(g->l2_partial);
     dfree(g->flag);
@@ -279,8 +318,6 @@ void tnrec_gpu_net_free(tnrec_gpu_net *g)
     tnrec__dnn_free(g->dnn);
     if (g->blas)
         cublasDestroy(g->blas);
-    if (g->copied)
-        cudaEventDestroy(g->copied);
     if (g->copy_stream)
         cudaStreamDestroy(g->copy_stream);
     if (g->stream)
@@ -359,7 +396,10 @@ static tnrec_err setup(tnrec_gpu_net *g)
     TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
     TRY(cu(cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking), "cudaStreamCreate"));
     TRY(cu(cudaStreamCreateWithFlags(&g->copy_stream, cudaStreamNonBlocking), "cudaStreamCreate"));
-    TRY(cu(cudaEventCreateWithFlags(&g->copied, cudaEventDisableTiming), "cudaEventCreate"));
+    for (int s = 0; s < NSLOTS; s++) {
+        TRY(cu(cudaEventCreateWithFlags(&g->in[s].copied, cudaEventDisableTiming), "cudaEventCreate"));
+        TRY(cu(cudaEventCreateWithFlags(&g->in[s].used, cudaEventDisableTiming), "cudaEventCreate"));
+    }
     TRY(blas(cublasCreate(&g->blas), "cublasCreate"));
     TRY(blas(cublasSetStream(g->blas, g->stream), "cublasSetStream"));
     /* Plain float32 products: no TF32, whatever the precision (the dense
@@ -374,16 +414,21 @@ static tnrec_err setup(tnrec_gpu_net *g)
     TRY(dalloc((void **)&g->state, (m->nstate + 1) * sizeof(float), "BN statistics"));
     TRY(dalloc((void **)&g->opt_m, m->nparams * sizeof(float), "Adam moments"));
     TRY(dalloc((void **)&g->opt_v, m->nparams * sizeof(float), "Adam moments"));
-    TRY(dalloc((void **)&g->x_f32, B * in_elems * sizeof(float), "the input batch"));
+    for (int s = 0; s < NSLOTS; s++) {
+        inslot *sl = &g->in[s];
+        TRY(dalloc((void **)&sl->x, B * in_elems * sizeof(float), "an input batch slot"));
+        TRY(dalloc((void **)&sl->label, B * sizeof(float), "labels"));
+        TRY(dalloc((void **)&sl->weight, B * sizeof(float), "sample weights"));
+        TRY(cu(cudaMallocHost((void **)&sl->h_lw, 2 * B * sizeof(float)), "cudaMallocHost (labels and weights)"));
+    }
+    g->hx_slot = -1;
+    const char *stage_env = getenv("TNREC_GPU_STAGE");
+    g->stage_off = stage_env && strcmp(stage_env, "0") == 0;
     if (g->dt != TNREC__DT_F32 || g->in_cpad != m->in.channels) {
         size_t pos = B * m->in.frames * m->in.height * m->in.width;
-        TRY(dalloc(&g->x_in, pos * g->in_cpad * tnrec__dt_size(g->dt), "the input batch"));
-    } else {
-        g->x_in = g->x_f32;
+        TRY(dalloc(&g->x_cast, pos * g->in_cpad * tnrec__dt_size(g->dt), "the input batch"));
     }
     TRY(dalloc((void **)&g->dlogits, B * sizeof(float), "logit gradients"));
-    TRY(dalloc((void **)&g->label, B * sizeof(float), "labels"));
-    TRY(dalloc((void **)&g->weight, B * sizeof(float), "sample weights"));
     TRY(dalloc((void **)&g->loss_terms, B * sizeof(double), "loss terms"));
     g->l2_total = 0;
     for (int i = 0; i < g->nl; i++)
@@ -421,7 +466,7 @@ static tnrec_err setup(tnrec_gpu_net *g)
     free(len);
     TRY(err);
     TRY(cu(cudaMallocHost((void **)&g->h_x, B * in_elems * sizeof(float)), "cudaMallocHost (input staging)"));
-    TRY(cu(cudaMallocHost((void **)&g->h_small, 3 * B * sizeof(float)), "cudaMallocHost"));
+    TRY(cu(cudaMallocHost((void **)&g->h_small, B * sizeof(float)), "cudaMallocHost"));
     TRY(cu(cudaMallocHost((void **)&g->h_dbl, (B + (size_t)g->l2_total + 1) * sizeof(double)), "cudaMallocHost"));
     TRY(cu(cudaMallocHost((void **)&g->h_flag, sizeof(int)), "cudaMallocHost"));
     /* The plan for the largest batch sizes the one workspace. */
@@ -609,25 +654,154 @@ static int is_pinned(const tnrec_gpu_net *g, const void *p, size_t bytes)
     return 0;
 }
 
-/* Copies the batch in on the copy stream (straight from registered host
- * memory, else through the pinned staging buffer); the compute stream
- * waits for it. */
-static tnrec_err put_input(tnrec_gpu_net *g, const float *x, int n)
+static size_t input_bytes(const tnrec_gpu_net *g, int n)
 {
-    tnrec_model *m = g->m;
-    size_t pos = (size_t)n * m->in.frames * m->in.height * m->in.width, bytes = pos * m->in.channels * sizeof(float);
+    const tnrec_model *m = g->m;
+    return (size_t)n * m->in.frames * m->in.height * m->in.width * m->in.channels * sizeof(float);
+}
+
+/* Copies a batch into slot s on the copy stream, after the compute
+ * stream's last use of the slot, and records the slot's `copied` event.
+ * The input comes straight from registered host memory, else through the
+ * pinned buffer h_x; labels and weights (either may be NULL) through the
+ * slot's pinned buffer, so only the input must stay put until the copy
+ * is done. The caller marks the slot unstaged first. */
+static tnrec_err copy_in(tnrec_gpu_net *g, int s, const float *x, const float *label, const float *weight, int n)
+{
+    inslot *sl = &g->in[s];
+    size_t bytes = input_bytes(g, n), nb = (size_t)n * sizeof(float);
+    /* The slot's pinned label buffer may still feed its previous copy
+     * (an evicted staged batch); a completed event returns at once. */
+    TRY(cu(cudaEventSynchronize(sl->copied), "wait for an input slot"));
     const float *src = x;
     if (!is_pinned(g, x, bytes)) {
+        if (g->hx_slot >= 0)
+            TRY(cu(cudaEventSynchronize(g->in[g->hx_slot].copied), "wait for the input staging buffer"));
         memcpy(g->h_x, x, bytes);
         src = g->h_x;
+        g->hx_slot = s;
     }
-    TRY(cu(cudaMemcpyAsync(g->x_f32, src, bytes, cudaMemcpyHostToDevice, g->copy_stream), "input copy"));
-    TRY(cu(cudaEventRecord(g->copied, g->copy_stream), "cudaEventRecord"));
-    TRY(cu(cudaStreamWaitEvent(g->stream, g->copied, 0), "cudaStreamWaitEvent"));
-    if (g->x_in != g->x_f32)
-        TRY(kr(tnrec__k_cast_input(g->x_in, g->x_f32, pos, m->in.channels, g->in_cpad, g->dt, g->stream),
+    TRY(cu(cudaStreamWaitEvent(g->copy_stream, sl->used, 0), "cudaStreamWaitEvent"));
+    TRY(cu(cudaMemcpyAsync(sl->x, src, bytes, cudaMemcpyHostToDevice, g->copy_stream), "input copy"));
+    if (label) {
+        memcpy(sl->h_lw, label, nb);
+        TRY(cu(cudaMemcpyAsync(sl->label, sl->h_lw, nb, cudaMemcpyHostToDevice, g->copy_stream), "label copy"));
+    }
+    if (weight) {
+        memcpy(sl->h_lw + g->max_batch, weight, nb);
+        TRY(cu(cudaMemcpyAsync(sl->weight, sl->h_lw + g->max_batch, nb, cudaMemcpyHostToDevice, g->copy_stream),
+               "weight copy"));
+    }
+    return cu(cudaEventRecord(sl->copied, g->copy_stream), "cudaEventRecord");
+}
+
+/* The slot holding batch (x, n) staged, or -1; with labels_too, the
+ * labels and weights must be the same host arrays as well. */
+static int find_staged(const tnrec_gpu_net *g, const float *x, const float *label, const float *weight, int n,
+                       int labels_too)
+{
+    for (int s = 0; s < NSLOTS; s++) {
+        const inslot *sl = &g->in[s];
+        if (sl->staged && sl->key_x == x && sl->key_n == n &&
+            (!labels_too || (sl->key_label == label && sl->key_weight == weight)))
+            return s;
+    }
+    return -1;
+}
+
+static int free_slot(const tnrec_gpu_net *g)
+{
+    for (int s = 0; s < NSLOTS; s++)
+        if (!g->in[s].staged)
+            return s;
+    return -1;
+}
+
+/* Puts this step's batch in a slot: the slot that has it staged, else a
+ * copy into a slot without a staged batch (with both staged, the older
+ * staged batch gives way and its step will copy again). The compute
+ * stream waits for the copy; x_in, cur_label and cur_weight point at the
+ * slot (x_in at the cast copy in float16/bfloat16). *out_slot: the slot,
+ * for input_done. */
+static tnrec_err take_input(tnrec_gpu_net *g, const float *x, const float *label, const float *weight, int n,
+                            int training, int *out_slot)
+{
+    tnrec_model *m = g->m;
+    int s = find_staged(g, x, label, weight, n, training);
+    /* Staged before the previous step or prediction began: its copy could
+     * overlap that one's work. */
+    if (s >= 0 && g->in[s].staged_at < g->takes)
+        g->staged_steps++;
+    g->takes++;
+    if (s < 0) {
+        s = free_slot(g);
+        if (s < 0) {
+            s = 0;
+            for (int i = 1; i < NSLOTS; i++)
+                if (g->in[i].age < g->in[s].age)
+                    s = i;
+        }
+        g->in[s].staged = 0;
+        TRY(copy_in(g, s, x, training ? label : NULL, training ? weight : NULL, n));
+    }
+    inslot *sl = &g->in[s];
+    sl->staged = 0; /* consumed: the next copy into it waits for this step */
+    *out_slot = s;
+    TRY(cu(cudaStreamWaitEvent(g->stream, sl->copied, 0), "cudaStreamWaitEvent"));
+    g->cur_label = sl->label;
+    g->cur_weight = weight ? sl->weight : NULL;
+    if (g->x_cast) {
+        size_t pos = (size_t)n * m->in.frames * m->in.height * m->in.width;
+        TRY(kr(tnrec__k_cast_input(g->x_cast, sl->x, pos, m->in.channels, g->in_cpad, g->dt, g->stream),
                "input cast"));
+        g->x_in = g->x_cast;
+    } else {
+        g->x_in = sl->x;
+    }
     return TNREC_OK;
+}
+
+/* After the last kernel of a step that reads slot s is on the compute
+ * stream: later copies into the slot wait for it. err: the step's status,
+ * returned unless it was fine and recording failed. */
+static tnrec_err input_done(tnrec_gpu_net *g, int s, tnrec_err err)
+{
+    tnrec_err e = cu(cudaEventRecord(g->in[s].used, g->stream), "cudaEventRecord");
+    return err ? err : e;
+}
+
+tnrec_err tnrec__gpu_net_stage(tnrec_gpu_net *g, const float *x, const float *label, const float *weight, int n)
+{
+    if (n < 0 || n > g->max_batch)
+        return tnrec__fail(TNREC_EINVAL, "batch of %d staged for a GPU workspace of %d", n, g->max_batch);
+    if (n == 0 || !x || g->stage_off || find_staged(g, x, label, weight, n, 1) >= 0)
+        return TNREC_OK;
+    /* Only registered memory is copied asynchronously; anything else is
+     * left to its step (which copies it through h_x). */
+    if (!is_pinned(g, x, input_bytes(g, n)))
+        return TNREC_OK;
+    int s = free_slot(g);
+    if (s < 0)
+        return TNREC_OK; /* both slots hold batches not yet used: keep them */
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
+    inslot *sl = &g->in[s];
+    TRY(copy_in(g, s, x, label, weight, n));
+    sl->key_x = x;
+    sl->key_label = label;
+    sl->key_weight = weight;
+    sl->key_n = n;
+    sl->age = ++g->stage_clock;
+    sl->staged_at = g->takes;
+    sl->staged = 1;
+    return TNREC_OK;
+}
+
+tnrec_err tnrec__gpu_net_unstage(tnrec_gpu_net *g)
+{
+    for (int s = 0; s < NSLOTS; s++)
+        g->in[s].staged = 0;
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
+    return cu(cudaStreamSynchronize(g->copy_stream), "input copies");
 }
 
 static int layer_dt(const tnrec_gpu_net *g, int i) { return g->L[i].is_float ? TNREC__DT_F32 : g->dt; }
@@ -779,24 +953,17 @@ static tnrec_err train_local(tnrec_gpu_net *g, const float *x, const float *labe
                              int global_n, int global_first, uint64_t dropout_seed)
 {
     plan *p = NULL;
+    int s = 0;
     TRY(plan_get(g, n, &p));
-    TRY(put_input(g, x, n));
-    memcpy(g->h_small, label, (size_t)n * sizeof(float));
-    if (weight)
-        memcpy(g->h_small + g->max_batch, weight, (size_t)n * sizeof(float));
-    TRY(cu(cudaMemcpyAsync(g->label, g->h_small, (size_t)n * sizeof(float), cudaMemcpyHostToDevice, g->stream),
-           "label copy"));
-    if (weight)
-        TRY(cu(cudaMemcpyAsync(g->weight, g->h_small + g->max_batch, (size_t)n * sizeof(float), cudaMemcpyHostToDevice,
-                               g->stream),
-               "weight copy"));
-    TRY(forward(g, p, n, global_first, 1, dropout_seed));
-    const float *z = g->L[g->nl - 1].out;
-    TRY(kr(tnrec__k_bce(g->loss_terms, g->dlogits, z, g->label, weight ? g->weight : NULL, n, (double)global_n,
-                        (float)g->loss_scale, g->stream),
-           "loss"));
-    TRY(backward(g, p, n));
-    return TNREC_OK;
+    TRY(take_input(g, x, label, weight, n, 1, &s));
+    tnrec_err err = forward(g, p, n, global_first, 1, dropout_seed);
+    if (!err)
+        err = kr(tnrec__k_bce(g->loss_terms, g->dlogits, g->L[g->nl - 1].out, g->cur_label, g->cur_weight, n,
+                              (double)global_n, (float)g->loss_scale, g->stream),
+                 "loss");
+    if (!err)
+        err = backward(g, p, n);
+    return input_done(g, s, err);
 }
 
 tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *g, const float *x, const float *label, const float *weight,
@@ -830,7 +997,7 @@ tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *g, const float *x, const floa
         pb += tnrec__k_l2_blocks(L->w_len);
     }
     double *h_terms = g->h_dbl, *h_l2 = g->h_dbl + g->max_batch;
-    float *h_logits = g->h_small + 2 * (size_t)g->max_batch;
+    float *h_logits = g->h_small;
     TRY(cu(cudaMemcpyAsync(h_terms, g->loss_terms, (size_t)n * sizeof(double), cudaMemcpyDeviceToHost, g->stream),
            "loss copy"));
     if (pb)
@@ -876,10 +1043,11 @@ tnrec_err tnrec_gpu_net_predict(tnrec_gpu_net *g, const float *x, int n, float *
         return TNREC_OK;
     TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
     plan *p = NULL;
+    int s = 0;
     TRY(plan_get(g, n, &p));
-    TRY(put_input(g, x, n));
-    TRY(forward(g, p, n, 0, 0, 0));
-    float *h_logits = g->h_small + 2 * (size_t)g->max_batch;
+    TRY(take_input(g, x, NULL, NULL, n, 0, &s));
+    TRY(input_done(g, s, forward(g, p, n, 0, 0, 0)));
+    float *h_logits = g->h_small;
     TRY(cu(cudaMemcpyAsync(h_logits, g->L[g->nl - 1].out, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost,
                            g->stream),
            "logit copy"));
@@ -936,5 +1104,25 @@ tnrec_err tnrec_gpu_net_optim_step(tnrec_gpu_net *g, tnrec_optim *o, double lr, 
     }
     if (out_applied)
         *out_applied = 1;
+    return TNREC_OK;
+}
+
+uint64_t tnrec__gpu_net_staged_steps(const tnrec_gpu_net *g) { return g->staged_steps; }
+
+void tnrec__gpu_net_loss_scale(const tnrec_gpu_net *g, double *out_scale, int *out_good_steps)
+{
+    *out_scale = g->loss_scale;
+    *out_good_steps = g->good_steps;
+}
+
+tnrec_err tnrec__gpu_net_set_loss_scale(tnrec_gpu_net *g, double scale, int good_steps)
+{
+    if (!(scale >= 1.0) || !isfinite(scale) || good_steps < 0)
+        return tnrec__fail(TNREC_EINVAL, "loss scale %g (after %d good steps) is not a finite number >= 1", scale,
+                           good_steps);
+    if (g->opt.precision != TNREC_PRECISION_FP16)
+        return TNREC_OK; /* only float16 scales the loss */
+    g->loss_scale = scale;
+    g->good_steps = good_steps < SCALE_GROWTH_STEPS ? good_steps : 0;
     return TNREC_OK;
 }

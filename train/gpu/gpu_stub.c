@@ -71,6 +71,24 @@ tnrec_err tnrec__gpu_net_pin(tnrec_gpu_net *net, const void *p, size_t bytes)
     (void)net; (void)p; (void)bytes;
     return no_cuda();
 }
+tnrec_err tnrec__gpu_net_stage(tnrec_gpu_net *net, const float *x, const float *label, const float *weight, int n)
+{
+    (void)net; (void)x; (void)label; (void)weight; (void)n;
+    return no_cuda();
+}
+tnrec_err tnrec__gpu_net_unstage(tnrec_gpu_net *net) { (void)net; return no_cuda(); }
+uint64_t tnrec__gpu_net_staged_steps(const tnrec_gpu_net *net) { (void)net; return 0; }
+void tnrec__gpu_net_loss_scale(const tnrec_gpu_net *net, double *out_scale, int *out_good_steps)
+{
+    (void)net;
+    *out_scale = 0;
+    *out_good_steps = 0;
+}
+tnrec_err tnrec__gpu_net_set_loss_scale(tnrec_gpu_net *net, double scale, int good_steps)
+{
+    (void)net; (void)scale; (void)good_steps;
+    return no_cuda();
+}
 
 tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi, int device)
 {

@@ -28,6 +28,31 @@ tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *net, const float *x, const fl
  * loader. The net must be freed before that memory is. Best effort: a
  * range that cannot be registered is simply copied through staging. */
 tnrec_err tnrec__gpu_net_pin(tnrec_gpu_net *net, const void *p, size_t bytes);
+/* Starts copying batch (x, label, weight, n) to the device on the copy
+ * stream, into an input slot no staged batch holds, so the copy overlaps
+ * whatever the compute stream runs meanwhile; the next train step (or
+ * predict) given the same x, label, weight and n uses it instead of
+ * copying. Labels and weights (either may be NULL) are taken now; x must
+ * stay unchanged and allocated until that step returns or
+ * tnrec__gpu_net_unstage does. Does nothing (and returns TNREC_OK) when x
+ * is not in memory registered with tnrec__gpu_net_pin, when n is 0, when
+ * both slots already hold staged batches, or with TNREC_GPU_STAGE=0 in
+ * the environment. Results never depend on whether a batch was staged. */
+tnrec_err tnrec__gpu_net_stage(tnrec_gpu_net *net, const float *x, const float *label, const float *weight, int n);
+/* Waits until every staged copy is done and forgets them, so their host
+ * buffers may be reused: call it before handing staged host memory back
+ * to its owner without running its step (new epoch, end of a run). */
+tnrec_err tnrec__gpu_net_unstage(tnrec_gpu_net *net);
+/* Train steps and predictions so far whose batch was staged before the
+ * previous one began, so its copy could overlap that one's work (a batch
+ * staged just before its own step does not count). */
+uint64_t tnrec__gpu_net_staged_steps(const tnrec_gpu_net *net);
+/* float16 dynamic loss scaling: the current scale and the good steps
+ * since it last changed (scale 1 in float32 and bfloat16), and setting
+ * them when resuming a run (ignored unless the net runs float16; a scale
+ * below 1 or not finite is TNREC_EINVAL). */
+void tnrec__gpu_net_loss_scale(const tnrec_gpu_net *net, double *out_scale, int *out_good_steps);
+tnrec_err tnrec__gpu_net_set_loss_scale(tnrec_gpu_net *net, double scale, int good_steps);
 /* Makes BN moving statistics equal on all ranks (their mean), then
  * downloads weights, state, gradient and Adam moments to the host. */
 tnrec_err tnrec__gpu_net_sync(tnrec_gpu_net *net);
