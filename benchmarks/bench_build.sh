@@ -7,9 +7,11 @@
 #   TNREC_BIN  default build/bin/tnrec;  SAMPLES default 64;  RUNS default 5
 # The samples come from `tnrec synth` (the real file layout, storm-like
 # fields). Each run times, one after the other: the seed pipeline, the
-# NetCDF read alone, tnrec build -j1 and -j2. Reported per pipeline: wall
-# samples/s and CPU samples/s (samples per CPU-second = per core, which
-# stays meaningful when other jobs share the machine), medians over the runs,
+# NetCDF read alone, tnrec build -j1 and -j2 (float16, the default) and
+# tnrec build -j1 --dtype uint8 (the output type of the seed's pipeline).
+# Reported per pipeline: wall samples/s and CPU samples/s (samples per
+# CPU-second = per core, which stays meaningful when other jobs share the
+# machine), medians over the runs,
 # and bytes per sample of each --dtype against the .nc input. Warm page cache.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,8 +41,9 @@ for r in $(seq 1 "$runs"); do
     read=$(xargs "$py" "$here/bench_build_seed.py" read /dev/null < "$work/list.txt" | cut -d' ' -f3,4)
     j1=$(tnrec_run "$work/o1" -j1)
     j2=$(tnrec_run "$work/o2" -j2)
-    echo "run $r (wall cpu seconds): seed $seed | read $read | tnrec -j1 $j1 | tnrec -j2 $j2" >&2
-    echo "$seed $read $j1 $j2" >> "$work/results.txt"
+    u8=$(tnrec_run "$work/o4" -j1 --dtype uint8)
+    echo "run $r (wall cpu seconds): seed $seed | read $read | tnrec -j1 $j1 | tnrec -j2 $j2 | tnrec -j1 uint8 $u8" >&2
+    echo "$seed $read $j1 $j2 $u8" >> "$work/results.txt"
 done
 for f in "$work"/o1/*; do cmp "$f" "$work/o2/$(basename "$f")"; done  # -j1 and -j2 byte-identical
 
@@ -60,16 +63,17 @@ res = [list(map(float, l.split())) for l in open(sys.argv[1])]
 sizes = dict((l.split()[0], int(l.split()[1])) for l in open(sys.argv[2]))
 n, nc, runs = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 cols = list(zip(*res))
-wall = [n / statistics.median(cols[i]) for i in (0, 2, 4, 6)]
-cpu = [n / statistics.median(cols[i]) for i in (1, 3, 5, 7)]
-names = ["seed Python preprocessing (xarray + numpy + write), 1 process",
+wall = [n / statistics.median(cols[i]) for i in (0, 2, 4, 6, 8)]
+cpu = [n / statistics.median(cols[i]) for i in (1, 3, 5, 7, 9)]
+names = ["seed Python preprocessing (xarray + numpy + write uint8), 1 process",
          "NetCDF read of all variables only (netCDF4-python), 1 process",
-         "tnrec build -j1 (float16)", "tnrec build -j2 (float16)"]
+         "tnrec build -j1 (float16)", "tnrec build -j2 (float16)",
+         "tnrec build -j1 --dtype uint8 (the seed's output type)"]
 print("%d samples, median of %d runs" % (n, runs))
 print()
 print("| pipeline | wall samples/s | vs seed | CPU samples/s (per core) | vs seed |")
 print("|---|---:|---:|---:|---:|")
-for k in range(4):
+for k in range(5):
     print("| %s | %.1f | %.2fx | %.1f | %.2fx |" % (names[k], wall[k], wall[k] / wall[0], cpu[k], cpu[k] / cpu[0]))
 print()
 print("tnrec -j2 / -j1 wall: %.2fx (CPU per sample -j2 / -j1: %.2fx); "
@@ -83,5 +87,5 @@ print()
 print("| --dtype | bytes/sample | vs .nc input (%.0f bytes/sample) |" % (nc / n))
 print("|---|---:|---:|")
 for dt in ("float32", "float16", "uint8"):
-    print("| %s | %.0f | %.2fx |" % (dt, sizes[dt] / n, sizes[dt] / nc))
+    print("| %s | %.0f | %.3fx |" % (dt, sizes[dt] / n, sizes[dt] / nc))
 EOF

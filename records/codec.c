@@ -1,10 +1,11 @@
 /* records/codec.c: element kernels: normalisation, IEEE half conversion,
  * uint8 quantisation, byte shuffle (docs/format.md 2.3, 2.4).
  *
- * Portable C whose loops the compiler can vectorise, plus one x86-64 path
- * for the float16 encoder (F16C's vcvtps2ph rounds to nearest even like
- * f32_to_f16, so both give the same bits; test_codec runs both, the
- * portable one with TNREC_CODEC_PORTABLE=1). The branchy scalar
+ * Portable C whose loops the compiler can vectorise, plus x86-64 paths for
+ * the float16 encoder (F16C's vcvtps2ph rounds to nearest even like
+ * f32_to_f16, so both give the same bits) and the uint8 encoder (SSE2,
+ * the same codes as the reference); test_codec runs both, the portable
+ * ones with TNREC_CODEC_PORTABLE=1. The branchy scalar
  * conversion was the largest single cost of `tnrec build`. No allocation: callers pass every buffer, and
  * no alignment is assumed of them (element access goes through memcpy).
  * No-data of the float encodings is stored as a canonical NaN (float32,
@@ -140,16 +141,29 @@ static int cpu_has_f16c(void)
 }
 #endif
 
-/* 1 when the F16C path is usable and not switched off by the environment.
- * Decided once; every thread computes the same answer. */
+/* 1 when TNREC_CODEC_PORTABLE=1 asks for the element-by-element
+ * reference instead of the SIMD paths. Decided once; every thread
+ * computes the same answer. */
+static int portable_requested(void)
+{
+    static atomic_int state = -1;
+    int v = atomic_load_explicit(&state, memory_order_relaxed);
+    if (v < 0) {
+        const char *env = getenv("TNREC_CODEC_PORTABLE");
+        v = env && env[0] == '1';
+        atomic_store_explicit(&state, v, memory_order_relaxed);
+    }
+    return v;
+}
+
+/* 1 when the F16C path is usable and not switched off by the environment. */
 static int use_f16c(void)
 {
 #if TNR_HAVE_F16C_PATH
     static atomic_int state = -1;
     int v = atomic_load_explicit(&state, memory_order_relaxed);
     if (v < 0) {
-        const char *env = getenv("TNREC_CODEC_PORTABLE");
-        v = cpu_has_f16c() && !(env && env[0] == '1');
+        v = cpu_has_f16c() && !portable_requested();
         atomic_store_explicit(&state, v, memory_order_relaxed);
     }
     return v;
@@ -168,6 +182,7 @@ static void encode_f16(const void *src, uint8_t *out, size_t n, float off, float
 #endif
     encode_f16_portable(src, out, 0, n, off, scale);
 }
+
 
 /* ---- byte shuffle ---- */
 
@@ -209,6 +224,69 @@ static void unshuffle(uint8_t *dst, const uint8_t *src, size_t n, size_t es)
 
 /* ---- encode ---- */
 
+/* uint8 codes (format.md 2.3), element by element: the reference. */
+static void encode_u8_portable(const void *src, uint8_t *dst, size_t from, size_t n, float off, float scale,
+                               float qmin, float qmax)
+{
+    const float span = qmax - qmin;
+    for (size_t k = from; k < n; k++) {
+        float x = ld_f32(src, k);
+        if (isnan(x)) {
+            dst[k] = 0;
+            continue;
+        }
+        float v = (x - off) / scale;
+        v = v < qmin ? qmin : (v > qmax ? qmax : v);
+        float c = floorf((v - qmin) / span * 254.0f + 0.5f);
+        c = c < 0.0f ? 0.0f : (c > 254.0f ? 254.0f : c);
+        dst[k] = (uint8_t)(1 + (int)c);
+    }
+}
+
+#if TNR_HAVE_F16C_PATH
+/* The same codes 16 at a time with SSE2 (every x86-64 has it). maxps
+ * returns its second operand for a NaN, so no-data lanes become qmin and
+ * no NaN reaches the conversion; after the clamp t = (v - qmin) / span *
+ * 254 + 0.5 lies in [0.5, 254.5], where truncation is floor, and the
+ * float clamp to 254 equals the reference's clamp of the floored value. */
+static void encode_u8_sse2(const void *src, uint8_t *dst, size_t n, float off, float scale, float qmin, float qmax)
+{
+    const __m128 voff = _mm_set1_ps(off), vscale = _mm_set1_ps(scale), vlo = _mm_set1_ps(qmin);
+    const __m128 vhi = _mm_set1_ps(qmax), vspan = _mm_set1_ps(qmax - qmin), v254 = _mm_set1_ps(254.0f);
+    const __m128 vhalf = _mm_set1_ps(0.5f);
+    const __m128i one = _mm_set1_epi32(1);
+    const uint8_t *s = src;
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        __m128i code[4];
+        for (int j = 0; j < 4; j++) {
+            __m128 x = _mm_loadu_ps((const float *)(const void *)(s + 4 * (k + 4 * (size_t)j)));
+            __m128 nd = _mm_cmpunord_ps(x, x);
+            __m128 v = _mm_div_ps(_mm_sub_ps(x, voff), vscale);
+            v = _mm_min_ps(_mm_max_ps(v, vlo), vhi);
+            __m128 t = _mm_add_ps(_mm_mul_ps(_mm_div_ps(_mm_sub_ps(v, vlo), vspan), v254), vhalf);
+            __m128i c = _mm_add_epi32(_mm_cvttps_epi32(_mm_min_ps(t, v254)), one);
+            code[j] = _mm_andnot_si128(_mm_castps_si128(nd), c);
+        }
+        __m128i lo = _mm_packs_epi32(code[0], code[1]), hi = _mm_packs_epi32(code[2], code[3]);
+        _mm_storeu_si128((__m128i *)(void *)(dst + k), _mm_packus_epi16(lo, hi));
+    }
+    encode_u8_portable(src, dst, k, n, off, scale, qmin, qmax);
+}
+#endif
+
+/* TNREC_CODEC_PORTABLE=1 selects the element-by-element reference here too. */
+static void encode_u8(const void *src, uint8_t *dst, size_t n, float off, float scale, float qmin, float qmax)
+{
+#if TNR_HAVE_F16C_PATH
+    if (!portable_requested()) {
+        encode_u8_sse2(src, dst, n, off, scale, qmin, qmax);
+        return;
+    }
+#endif
+    encode_u8_portable(src, dst, 0, n, off, scale, qmin, qmax);
+}
+
 void tnr_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8_t *scratch)
 {
     size_t n = tnrec_field_elems(f), es = tnr_stored_elem_size(f);
@@ -236,22 +314,9 @@ void tnr_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8
     case TNREC_ENC_FLOAT16:
         encode_f16(src, out, n, off, scale);
         break;
-    case TNREC_ENC_UINT8: {
-        const float qmin = f->qmin, span = f->qmax - f->qmin;
-        for (size_t k = 0; k < n; k++) {
-            float x = ld_f32(src, k);
-            if (isnan(x)) {
-                dst[k] = 0;
-                continue;
-            }
-            float v = (x - off) / scale;
-            v = v < f->qmin ? f->qmin : (v > f->qmax ? f->qmax : v);
-            float c = floorf((v - qmin) / span * 254.0f + 0.5f);
-            c = c < 0.0f ? 0.0f : (c > 254.0f ? 254.0f : c);
-            dst[k] = (uint8_t)(1 + (int)c);
-        }
+    case TNREC_ENC_UINT8:
+        encode_u8(src, dst, n, off, scale, f->qmin, f->qmax);
         return;
-    }
     }
     if (shuf)
         shuffle(dst, scratch, n, es);

@@ -242,6 +242,84 @@ static void test_schema_rules(void)
     CHECK(tnrec_encoder_create(&enc, &s, 0) == TNREC_EINVAL && enc == NULL);
 }
 
+/* uint8 codes of format.md 2.3, computed here in float32 as the format
+ * states them, for every kind of input: no data, infinities, signed zeros,
+ * out of range, random bits, and each code's rounding boundary and its
+ * float neighbours. The decoder's values map back to codes one to one. */
+static uint8_t ref_u8(float x, float off, float scale, float qmin, float qmax)
+{
+    if (isnan(x))
+        return 0;
+    float n = (x - off) / scale;
+    n = n < qmin ? qmin : (n > qmax ? qmax : n);
+    float c = floorf((n - qmin) / (qmax - qmin) * 254.0f + 0.5f);
+    c = c < 0.0f ? 0.0f : (c > 254.0f ? 254.0f : c);
+    return (uint8_t)(1 + (int)c);
+}
+
+static void test_uint8_codes(void)
+{
+    enum { N = (1 << 18) + 4093 }; /* not a multiple of the SIMD width */
+    const float off = 20.0f, scale = 40.0f, qmin = -1.0f, qmax = 1.0f, nodata = -3.0f;
+    float *x = malloc(N * sizeof *x), *back = malloc(N * sizeof *back);
+    size_t n = 0;
+    const float edges[] = { NAN, INFINITY, -INFINITY, 0.0f, -0.0f, -20.0f, 60.0f, -20.0001f, 60.0001f,
+                            1e30f, -1e30f, 3.4e38f, -3.4e38f, 1e-45f, 20.0f };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+        x[n++] = edges[i];
+    for (int c = 0; c <= 254; c++) { /* the boundary between code c and c + 1, in input units */
+        float b = ((float)c + 0.5f) / 254.0f * (qmax - qmin) + qmin;
+        float in = b * scale + off;
+        x[n++] = in;
+        x[n++] = nextafterf(in, INFINITY);
+        x[n++] = nextafterf(in, -INFINITY);
+    }
+    uint64_t s = 7;
+    while (n < N) {
+        uint64_t r = fx_rand(&s);
+        float f;
+        if (r & 1) { /* random bits, NaN included */
+            uint32_t bits = (uint32_t)(r >> 16);
+            memcpy(&f, &bits, 4);
+        } else { /* the range that matters, densely */
+            f = -30.0f + 100.0f * (float)((r >> 11) & 0xffffff) / 16777216.0f;
+        }
+        x[n++] = f;
+    }
+    tnrec_schema schema;
+    memset(&schema, 0, sizeof schema);
+    schema.nfields = 1;
+    uint32_t shape[1] = { (uint32_t)n };
+    fx_field(&schema.fields[0], "x", TNREC_ENC_UINT8, TNREC_DTYPE_F32, 1, shape, 0);
+    schema.fields[0].offset = off;
+    schema.fields[0].scale = scale;
+    schema.fields[0].qmin = qmin;
+    schema.fields[0].qmax = qmax;
+    schema.fields[0].nodata = nodata;
+    float lut[256];
+    lut[0] = nodata;
+    for (int c = 1; c < 256; c++)
+        lut[c] = qmin + (float)(c - 1) * (qmax - qmin) / 254.0f;
+    const void *values[1] = { x };
+    tnrec_shard *shard = NULL;
+    tnrec_decoder *dec = NULL;
+    if (roundtrip(&schema, values, "u8_codes", &shard, &dec)) {
+        CHECK_OK(tnrec_decoder_field(dec, 0, TNREC_DTYPE_F32, back, N * sizeof *back));
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint8_t want = ref_u8(x[i], off, scale, qmin, qmax);
+            if (memcmp(&back[i], &lut[want], sizeof(float)) != 0 && bad++ < 5)
+                fprintf(stderr, "uint8 of %.9g: decoded %.9g, want code %u (%.9g)\n", (double)x[i],
+                        (double)back[i], want, (double)lut[want]);
+        }
+        CHECK(bad == 0);
+    }
+    tnrec_decoder_free(dec);
+    tnrec_shard_close(shard);
+    free(x);
+    free(back);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s", tnrec_test_dir());
@@ -251,6 +329,7 @@ int main(void)
             test_encoding(encs[e], sh);
     test_float16_exhaustive(0);
     test_float16_exhaustive(1);
+    test_uint8_codes();
     test_schema_rules();
     return tnrec_test_result("test_codec");
 }
