@@ -1,7 +1,8 @@
 /* tests/train/test_gpu_net.c: the GPU path against the CPU path.
  *
- * Always (any machine): precision names, default options, and the answer
- * of a build or machine without a GPU (a clear error, never a crash).
+ * Always (any machine): precision names, default options, the answer of
+ * a build or machine without a GPU (a clear error, never a crash), and the
+ * walk over the parameter tensors that the gradient comparison uses.
  * With a CUDA device: for the tiny and seed3d presets on a fixed batch,
  * the logits, the loss, every parameter tensor's gradient and the BN
  * moving statistics of one training step, and inference logits, against
@@ -118,43 +119,84 @@ static void fill_batch(float *x, float *label, float *weight, size_t elems, int 
     }
 }
 
-/* Parameter tensors (offset, length, name) from the expanded spec, in
- * the model's flat layout: conv kernel, bias, BN gamma, beta; dense W, b. */
-typedef struct tensor { size_t off, len; char name[32]; } tensor;
+/* Parameter tensors (offset, length, name) from the model's own layer
+ * table (tnrec_model_tensor), checked to cover the flat array in order. */
+typedef struct tensor { size_t off, len; char name[48]; } tensor;
 
 static int list_tensors(tensor *t, int max, const tnrec_model *m)
 {
-    char *spec = strdup(tnrec_model_spec(m)), *save = NULL;
-    size_t off = 0;
-    int nt = 0, cin = tnrec_model_input(m)->channels, layer = 0;
-    for (char *tok = strtok_r(spec, ",", &save); tok && nt + 4 <= max; tok = strtok_r(NULL, ",", &save), layer++) {
-        int units = tok[0] == 'o' ? 1 : atoi(tok + 1);
-        if (tok[0] == 'c') {
-            size_t lens[4] = { (size_t)27 * cin * units, (size_t)units, (size_t)units, (size_t)units };
-            const char *names[4] = { "kernel", "bias", "gamma", "beta" };
-            for (int k = 0; k < 4; k++) {
-                t[nt].off = off;
-                t[nt].len = lens[k];
-                snprintf(t[nt].name, sizeof t[nt].name, "%d:conv-%s", layer, names[k]);
-                off += lens[k];
-                nt++;
-            }
-            cin = units;
-        } else if (tok[0] == 'd' || tok[0] == 'o') {
-            size_t lens[2] = { (size_t)cin * units, (size_t)units };
-            for (int k = 0; k < 2; k++) {
-                t[nt].off = off;
-                t[nt].len = lens[k];
-                snprintf(t[nt].name, sizeof t[nt].name, "%d:dense-%s", layer, k ? "bias" : "kernel");
-                off += lens[k];
-                nt++;
-            }
-            cin = units;
-        }
+    size_t off = 0, count = tnrec_model_tensor_count(m);
+    int nt = 0;
+    CHECK(count <= (size_t)max);
+    for (size_t i = 0; i < count && nt < max; i++) {
+        tnrec_param_tensor pt;
+        CHECK_OK(tnrec_model_tensor(&pt, m, i));
+        CHECK(pt.off == off && pt.len > 0);
+        t[nt].off = pt.off;
+        t[nt].len = pt.len;
+        snprintf(t[nt].name, sizeof t[nt].name, "%d:%s-%s", pt.layer, pt.layer_type ? pt.layer_type : "?",
+                 pt.role ? pt.role : "?");
+        off += pt.len;
+        nt++;
     }
-    free(spec);
     CHECK(off == tnrec_model_trainable_count(m));
     return nt;
+}
+
+/* The tensor walk against layouts worked out by hand (no GPU needed):
+ * conv kernels 27 * cin * cout, conv without batch norm (kN) as well as
+ * with it (cN, then gamma and beta), dense in * out. */
+static void check_walk(const char *spec, tnrec_input_shape in, const size_t *want, int nwant, size_t total)
+{
+    tnrec_model *m = NULL;
+    CHECK_OK(tnrec_model_create(&m, spec, &in, 1));
+    if (!m)
+        return;
+    tensor ts[64];
+    int nt = list_tensors(ts, 64, m);
+    CHECK(nt == nwant);
+    CHECK(tnrec_model_trainable_count(m) == total);
+    size_t sum = 0;
+    for (int i = 0; i < nt && i < nwant; i++) {
+        if (ts[i].len != want[i])
+            fprintf(stderr, "  %s: tensor %d (%s) has %zu values, expected %zu\n", spec, i, ts[i].name, ts[i].len,
+                    want[i]);
+        CHECK(ts[i].len == want[i]);
+        sum += ts[i].len;
+    }
+    CHECK(sum == total);
+    tnrec_param_tensor pt;
+    CHECK(tnrec_model_tensor(&pt, m, (size_t)nt) == TNREC_EINVAL);
+    tnrec_model_free(m);
+}
+
+static void test_tensor_walk(void)
+{
+    tnrec_input_shape small = { 4, 12, 16, 12 };
+    /* tiny = p122,k16,p122,k16,p222,k32,g,d16,o: 26,529 parameters. */
+    static const size_t tiny[] = { 27 * 12 * 16, 16, 27 * 16 * 16, 16, 27 * 16 * 32, 32, 32 * 16, 16, 16, 1 };
+    check_walk("tiny", small, tiny, 10, 26529);
+    /* seed3d: six conv + BN blocks, d128, o. */
+    size_t seed[28];
+    int k = 0, cin = 12;
+    static const int co[6] = { 32, 32, 64, 64, 128, 128 };
+    size_t total = 0;
+    for (int i = 0; i < 6; i++) {
+        seed[k++] = (size_t)27 * cin * co[i];
+        seed[k++] = (size_t)co[i];
+        seed[k++] = (size_t)co[i];
+        seed[k++] = (size_t)co[i];
+        cin = co[i];
+    }
+    seed[k++] = 128 * 128;
+    seed[k++] = 128;
+    seed[k++] = 128;
+    seed[k++] = 1;
+    for (int i = 0; i < k; i++)
+        total += seed[i];
+    check_walk("seed3d", small, seed, k, total);
+    static const size_t mixed[] = { 27 * 12 * 4, 4, 4, 4, 27 * 4 * 8, 8, 8 * 3, 3, 3, 1 };
+    check_walk("c4,k8,g,d3,o", small, mixed, 10, 27 * 12 * 4 + 12 + 27 * 4 * 8 + 8 + 8 * 3 + 3 + 3 + 1);
 }
 
 static double norm(const float *a, size_t n)
@@ -514,6 +556,7 @@ static void eval_precisions(const char *dir)
 int main(void)
 {
     test_cpu_side();
+    test_tensor_walk();
     int count = tnrec_gpu_device_count();
     if (count == 0) {
         if (tnrec_test_failures)
