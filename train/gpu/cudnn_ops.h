@@ -26,7 +26,9 @@ const char *tnrec__dnn_version(void);
 
 /* One conv layer at batch n. Algorithms are chosen by cuDNN's heuristics
  * among those needing at most ws_limit bytes of workspace (float32 mode:
- * FMA math only, no TF32; float16/bfloat16: tensor cores). */
+ * FMA math only, no TF32; float16/bfloat16: any math type, tensor cores
+ * included); each direction keeps its own descriptor with the math type of
+ * its algorithm. */
 tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int n, int d, int h, int w, int ci, int co,
                              size_t ws_limit);
 void tnrec__conv_free(tnrec__conv *c);                   /* accepts NULL */
