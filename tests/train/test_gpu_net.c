@@ -14,6 +14,9 @@
  * weights, BN state and losses in deterministic float32, and in float16
  * within 1e-6 (expected 0); eval with --precision fp32/fp16/bf16 against
  * the CPU's eval of the same checkpoint.
+ * --deterministic may be unavailable with a cuDNN release (no
+ * deterministic algorithm for a direction; docs/gpu.md): the checks that
+ * need it are then not made, and the test ends SKIPPED (77) naming it.
  * Without a device the GPU part reports SKIPPED (exit 77), never passes;
  * the argument checks of eval's precision run everywhere.
  *
@@ -351,6 +354,25 @@ static void compare_training(const char *spec, tnrec_input_shape in, int n, tnre
 
 static char data_dir[4096], runs_dir[4096];
 
+/* --deterministic needs a deterministic cuDNN algorithm for every
+ * convolution direction, which some cuDNN releases lack at some shapes
+ * and precisions (docs/gpu.md, known limits): the net's creation then
+ * fails with TNREC_EUNSUPPORTED and "no deterministic" in the message.
+ * The runs that ask for it then go on without it, the checks that need
+ * it (bit-identical repeats) are not made, and the test ends SKIPPED
+ * (77) instead of passed, naming the limit. use_det: runs ask for it. */
+static int use_det = 1;
+static char det_limit[1024];
+
+static int det_unavailable(tnrec_err err)
+{
+    if (err != TNREC_EUNSUPPORTED || !strstr(tnrec_error_last(), "no deterministic"))
+        return 0;
+    if (!det_limit[0])
+        snprintf(det_limit, sizeof det_limit, "%s", tnrec_error_last());
+    return 1;
+}
+
 static void run_config(tnrec_train_config *c, const char *name, const char *device)
 {
     static char paths[8][8192];
@@ -367,7 +389,7 @@ static void run_config(tnrec_train_config *c, const char *name, const char *devi
     c->seed = 5;
     c->threads = 2;
     c->device = device;
-    c->deterministic = 1;
+    c->deterministic = use_det;
 }
 
 static double ckpt_diff(const char *a, const char *b)
@@ -399,7 +421,7 @@ static void split_run(const char *name, const char *first, const char *second)
     r.resume = 1;
     r.epochs = 2;
     r.device = second;
-    r.deterministic = 1;
+    r.deterministic = use_det;
     r.threads = 2;
     CHECK_OK(tnrec_train_run(&r, NULL, NULL));
 }
@@ -411,7 +433,15 @@ static void test_checkpoints(const char *dir)
     CHECK_OK(fixture_write(data_dir, 48, 4, 12, 16, 9, 0));
     tnrec_train_config c;
     run_config(&c, "gpu", "cuda");
-    CHECK_OK(tnrec_train_run(&c, NULL, NULL));
+    tnrec_err err = tnrec_train_run(&c, NULL, NULL);
+    if (use_det && det_unavailable(err)) {
+        printf("  checkpoints: --deterministic is not available here (documented limit): %s\n"
+               "  checkpoints: running without it; the gpu->gpu repeat is held to 1e-3, not 1e-6\n", det_limit);
+        use_det = 0;
+        run_config(&c, "gpu", "cuda");
+        err = tnrec_train_run(&c, NULL, NULL);
+    }
+    CHECK_OK(err);
     run_config(&c, "cpu", "cpu");
     CHECK_OK(tnrec_train_run(&c, NULL, NULL));
     split_run("gpu_then_cpu", "cuda", "cpu");
@@ -421,7 +451,7 @@ static void test_checkpoints(const char *dir)
            gg = ckpt_diff("gpu_then_gpu", "gpu");
     printf("  checkpoints: gpu vs cpu %.2e, gpu->cpu vs gpu %.2e, cpu->gpu vs cpu %.2e, gpu->gpu vs gpu %.2e\n", whole,
            gc, cg, gg);
-    CHECK(gg <= 1e-6);       /* deterministic mode: expected 0 */
+    CHECK(gg <= (use_det ? 1e-6 : 1e-3)); /* deterministic mode: expected 0 */
     CHECK(gc <= 1e-3);
     CHECK(cg <= 1e-3);
     CHECK(whole <= 1e-2);
@@ -478,12 +508,22 @@ static void staged_pair(const char *name, const char *precision, double max_diff
     c.batch = 10;
     c.val_path = data_dir;
     c.precision = precision;
-    CHECK_OK(tnrec_train_run(&c, log_epoch, &on));
+    int det = c.deterministic;
+    tnrec_err err = tnrec_train_run(&c, log_epoch, &on);
+    if (det && det_unavailable(err)) {
+        printf("  staged vs unstaged %s: --deterministic is not available here (documented limit); runs without it, "
+               "bit-identity NOT checked\n", precision);
+        det = c.deterministic = 0;
+        memset(&on, 0, sizeof on);
+        err = tnrec_train_run(&c, log_epoch, &on);
+    }
+    CHECK_OK(err);
     CHECK(setenv("TNREC_GPU_STAGE", "0", 1) == 0);
     run_config(&c, b, "cuda");
     c.batch = 10;
     c.val_path = data_dir;
     c.precision = precision;
+    c.deterministic = det;
     CHECK_OK(tnrec_train_run(&c, log_epoch, &off));
     unsetenv("TNREC_GPU_STAGE");
     double d = ckpt_diff(a, b), ds = ckpt_state_diff(a, b);
@@ -492,11 +532,12 @@ static void staged_pair(const char *name, const char *precision, double max_diff
            (unsigned long long)on.staged[0], (unsigned long long)on.staged[1],
            (unsigned long long)(off.staged[0] + off.staged[1]));
     CHECK(on.n == 2 && off.n == 2);
-    CHECK(d <= max_diff);
-    CHECK(ds <= max_diff);
+    /* Bit-identity needs the same algorithms doing the same sums. */
+    CHECK(!det || d <= max_diff);
+    CHECK(!det || ds <= max_diff);
     for (int e = 0; e < 2; e++) {
-        CHECK(fabs(on.loss[e] - off.loss[e]) <= max_diff * fabs(off.loss[e]));
-        CHECK(fabs(on.val_loss[e] - off.val_loss[e]) <= max_diff * fabs(off.val_loss[e]));
+        CHECK(!det || fabs(on.loss[e] - off.loss[e]) <= max_diff * fabs(off.loss[e]));
+        CHECK(!det || fabs(on.val_loss[e] - off.val_loss[e]) <= max_diff * fabs(off.val_loss[e]));
         CHECK(off.staged[e] == 0);
         /* 5 steps an epoch; the first waits for the loader, the others
          * normally find their batch staged. */
@@ -580,5 +621,10 @@ int main(void)
     eval_precisions(dir);
     staged_pair("fp32", "fp32", 0);
     staged_pair("fp16", "fp16", 1e-6);
+    if (!tnrec_test_failures && det_limit[0]) {
+        printf("test_gpu_net: SKIPPED (all other checks passed; the --deterministic checks were not made, a documented "
+               "limit of this cuDNN, see docs/gpu.md: %s)\n", det_limit);
+        return 77;
+    }
     return tnrec_test_result("test_gpu_net");
 }

@@ -31,6 +31,7 @@ struct tnrec__dnn {
 struct tnrec__conv {
     tnrec__dnn *dnn;
     int n, d, h, w, ci, co;
+    int layer, need_data;   /* need_data 0: no input gradient, no backward-data algorithm */
     cudnnTensorDescriptor_t x, y, bias;
     cudnnFilterDescriptor_t f;
     /* One convolution descriptor per direction: each carries the math
@@ -135,11 +136,11 @@ void tnrec__conv_free(tnrec__conv *c)
  * later, which would break float32's match with the CPU. Float16 and
  * bfloat16 take any math type (tensor cores are the point). */
 static int algo_ok(const tnrec__dnn *dnn, cudnnStatus_t st, size_t memory, cudnnDeterminism_t det,
-                   cudnnMathType_t math, size_t ws_limit)
+                   cudnnMathType_t math, size_t ws_limit, int ignore_det)
 {
     if (st != CUDNN_STATUS_SUCCESS || memory > ws_limit)
         return 0;
-    if (dnn->deterministic && det != CUDNN_DETERMINISTIC)
+    if (dnn->deterministic && !ignore_det && det != CUDNN_DETERMINISTIC)
         return 0;
     if (dnn->dt == TNREC__DT_F32 && math != CUDNN_FMA_MATH)
         return 0;
@@ -153,8 +154,16 @@ static cudnnMathType_t base_math(const tnrec__dnn *dnn)
     return dnn->dt == TNREC__DT_F32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
 }
 
-static tnrec_err no_algo(const tnrec__dnn *dnn, const char *dir, size_t ws_limit, const char *what)
+/* No algorithm for direction dir. det_only: results that only
+ * --deterministic excluded (cuDNN has non-deterministic ones). */
+static tnrec_err no_algo(const tnrec__dnn *dnn, const char *dir, size_t ws_limit, const char *what, int det_only)
 {
+    if (dnn->deterministic && det_only)
+        return tnrec__fail(TNREC_EUNSUPPORTED, "cuDNN offers no deterministic %s convolution algorithm for %s "
+                           "(only non-deterministic ones), so --deterministic cannot be honoured\n"
+                           "hint: drop --deterministic, or try --precision fp16 or bf16; this cuDNN release "
+                           "lacks a deterministic %s kernel at this shape and precision (docs/gpu.md, known limits)",
+                           dir, what, dir);
     return tnrec__fail(TNREC_EUNSUPPORTED, "cuDNN has no %s convolution algorithm for %s within %zu bytes of workspace%s\n"
                        "hint: use a smaller --batch, or drop --deterministic", dir, what, ws_limit,
                        dnn->deterministic ? " (deterministic only)" : "");
@@ -168,13 +177,15 @@ static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
 {
     tnrec__dnn *dnn = c->dnn;
     enum { MAXA = 16 };
-    int got = 0, found = 0;
+    int got = 0, found = 0, det_only = 0;
     size_t need = 0;
     cudnnConvolutionFwdAlgoPerf_t fp[MAXA];
     DNN(cudnnGetConvolutionForwardAlgorithm_v7(dnn->h, c->x, c->f, c->cfwd, c->y, MAXA, &got, fp), what);
     for (int i = 0; i < got && !found; i++) {
-        if (!algo_ok(dnn, fp[i].status, fp[i].memory, fp[i].determinism, fp[i].mathType, ws_limit))
+        if (!algo_ok(dnn, fp[i].status, fp[i].memory, fp[i].determinism, fp[i].mathType, ws_limit, 0)) {
+            det_only += algo_ok(dnn, fp[i].status, fp[i].memory, fp[i].determinism, fp[i].mathType, ws_limit, 1);
             continue;
+        }
         DNN(cudnnSetConvolutionMathType(c->cfwd, fp[i].mathType), what);
         /* The heuristics' memory figure is an estimate: ask for the exact size. */
         if (cudnnGetConvolutionForwardWorkspaceSize(dnn->h, c->x, c->f, c->cfwd, c->y, fp[i].algo, &need) ==
@@ -186,13 +197,18 @@ static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
         }
     }
     if (!found)
-        return no_algo(dnn, "forward", ws_limit, what);
+        return no_algo(dnn, "forward", ws_limit, what, det_only);
     cudnnConvolutionBwdDataAlgoPerf_t dp[MAXA];
-    DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn->h, c->f, c->y, c->cdata, c->x, MAXA, &got, dp), what);
-    found = 0;
+    got = 0;
+    if (c->need_data)
+        DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn->h, c->f, c->y, c->cdata, c->x, MAXA, &got, dp), what);
+    found = !c->need_data;
+    det_only = 0;
     for (int i = 0; i < got && !found; i++) {
-        if (!algo_ok(dnn, dp[i].status, dp[i].memory, dp[i].determinism, dp[i].mathType, ws_limit))
+        if (!algo_ok(dnn, dp[i].status, dp[i].memory, dp[i].determinism, dp[i].mathType, ws_limit, 0)) {
+            det_only += algo_ok(dnn, dp[i].status, dp[i].memory, dp[i].determinism, dp[i].mathType, ws_limit, 1);
             continue;
+        }
         DNN(cudnnSetConvolutionMathType(c->cdata, dp[i].mathType), what);
         if (cudnnGetConvolutionBackwardDataWorkspaceSize(dnn->h, c->f, c->y, c->cdata, c->x, dp[i].algo, &need) ==
                 CUDNN_STATUS_SUCCESS && need <= ws_limit) {
@@ -203,13 +219,16 @@ static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
         }
     }
     if (!found)
-        return no_algo(dnn, "backward-data", ws_limit, what);
+        return no_algo(dnn, "backward-data", ws_limit, what, det_only);
     cudnnConvolutionBwdFilterAlgoPerf_t bp[MAXA];
     DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn->h, c->x, c->y, c->cfilt, c->f, MAXA, &got, bp), what);
     found = 0;
+    det_only = 0;
     for (int i = 0; i < got && !found; i++) {
-        if (!algo_ok(dnn, bp[i].status, bp[i].memory, bp[i].determinism, bp[i].mathType, ws_limit))
+        if (!algo_ok(dnn, bp[i].status, bp[i].memory, bp[i].determinism, bp[i].mathType, ws_limit, 0)) {
+            det_only += algo_ok(dnn, bp[i].status, bp[i].memory, bp[i].determinism, bp[i].mathType, ws_limit, 1);
             continue;
+        }
         DNN(cudnnSetConvolutionMathType(c->cfilt, bp[i].mathType), what);
         if (cudnnGetConvolutionBackwardFilterWorkspaceSize(dnn->h, c->x, c->y, c->cfilt, c->f, bp[i].algo, &need) ==
                 CUDNN_STATUS_SUCCESS && need <= ws_limit) {
@@ -220,9 +239,12 @@ static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
         }
     }
     if (!found)
-        return no_algo(dnn, "backward-filter", ws_limit, what);
-    snprintf(c->algos, sizeof c->algos, "fwd %d/m%d bwd-data %d/m%d bwd-filter %d/m%d", (int)c->fwd, (int)c->fwd_math,
-             (int)c->bwd_data, (int)c->data_math, (int)c->bwd_filter, (int)c->filt_math);
+        return no_algo(dnn, "backward-filter", ws_limit, what, det_only);
+    char data[24] = "none";
+    if (c->need_data)
+        snprintf(data, sizeof data, "%d/m%d", (int)c->bwd_data, (int)c->data_math);
+    snprintf(c->algos, sizeof c->algos, "fwd %d/m%d bwd-data %s bwd-filter %d/m%d", (int)c->fwd, (int)c->fwd_math, data,
+             (int)c->bwd_filter, (int)c->filt_math);
     return TNREC_OK;
 }
 
@@ -230,7 +252,8 @@ static tnrec_err conv_setup(tnrec__conv *c, size_t ws_limit)
 {
     tnrec__dnn *dnn = c->dnn;
     char what[128];
-    snprintf(what, sizeof what, "Conv3D %d->%d channels on %dx%dx%dx%d", c->ci, c->co, c->n, c->d, c->h, c->w);
+    snprintf(what, sizeof what, "layer %d (Conv3D %d->%d channels on %dx%dx%dx%d)", c->layer, c->ci, c->co, c->n, c->d,
+             c->h, c->w);
     DNN(cudnnCreateTensorDescriptor(&c->x), what);
     DNN(cudnnCreateTensorDescriptor(&c->y), what);
     DNN(cudnnCreateTensorDescriptor(&c->bias), what);
@@ -254,8 +277,8 @@ static tnrec_err conv_setup(tnrec__conv *c, size_t ws_limit)
     return choose_algos(c, ws_limit, what);
 }
 
-tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int n, int d, int h, int w, int ci, int co,
-                             size_t ws_limit)
+tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int layer, int need_data, int n, int d, int h, int w,
+                             int ci, int co, size_t ws_limit)
 {
     *out = NULL;
     tnrec__conv *c = calloc(1, sizeof *c);
@@ -263,6 +286,8 @@ tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int n, int d, i
         return tnrec__fail(TNREC_ENOMEM, "out of memory for a convolution plan");
     c->dnn = dnn;
     c->n = n; c->d = d; c->h = h; c->w = w; c->ci = ci; c->co = co;
+    c->layer = layer;
+    c->need_data = need_data;
     tnrec_err err = conv_setup(c, ws_limit);
     if (err) {
         tnrec__conv_free(c);
@@ -293,6 +318,9 @@ tnrec_err tnrec__conv_backward(tnrec__conv *c, void *dx, void *dfilt, void *dbia
     DNN(cudnnConvolutionBackwardFilter(h, &one, c->x, x, c->y, dy, c->cfilt, c->bwd_filter, ws, ws_size, &zero, c->f,
                                        dfilt),
         "Conv3D filter gradient");
+    if (dx && !c->need_data)
+        return tnrec__fail(TNREC_EINTERNAL, "Conv3D layer %d: input gradient asked for, but its plan has no "
+                           "backward-data algorithm", c->layer);
     if (dx)
         DNN(cudnnConvolutionBackwardData(h, &one, c->f, filt, c->y, dy, c->cdata, c->bwd_data, ws, ws_size, &zero, c->x,
                                          dx),

@@ -28,9 +28,13 @@ const char *tnrec__dnn_version(void);
  * among those needing at most ws_limit bytes of workspace (float32 mode:
  * FMA math only, no TF32; float16/bfloat16: any math type, tensor cores
  * included); each direction keeps its own descriptor with the math type of
- * its algorithm. */
-tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int n, int d, int h, int w, int ci, int co,
-                             size_t ws_limit);
+ * its algorithm. layer: the model layer, for messages. need_data 0: the
+ * input gradient is never asked for (the first layer with parameters),
+ * so no backward-data algorithm is chosen and tnrec__conv_backward must
+ * get dx NULL. With --deterministic and no deterministic algorithm for a
+ * direction: TNREC_EUNSUPPORTED, "no deterministic" in the message. */
+tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int layer, int need_data, int n, int d, int h, int w,
+                             int ci, int co, size_t ws_limit);
 void tnrec__conv_free(tnrec__conv *c);                   /* accepts NULL */
 /* Largest workspace the chosen algorithms need. */
 size_t tnrec__conv_workspace(const tnrec__conv *c);
@@ -39,7 +43,8 @@ const char *tnrec__conv_algos(const tnrec__conv *c);
 /* y = conv(x, filt) + bias. filt is [co][3][3][3][ci] (cuDNN NDHWC). */
 tnrec_err tnrec__conv_forward(tnrec__conv *c, void *y, const void *x, const void *filt, const void *bias, void *ws,
                               size_t ws_size);
-/* dfilt and dbias overwritten; dx (may be NULL) overwritten. */
+/* dfilt and dbias overwritten; dx (may be NULL; must be without
+ * need_data) overwritten. */
 tnrec_err tnrec__conv_backward(tnrec__conv *c, void *dx, void *dfilt, void *dbias, const void *x, const void *filt,
                                const void *dy, void *ws, size_t ws_size);
 

@@ -212,7 +212,9 @@ static tnrec_err plan_make(tnrec_gpu_net *g, plan *p, int n, size_t ws_limit)
         const tnrec__layer *L = &g->m->layers[i];
         tnrec_err err = TNREC_OK;
         if (L->kind == TNREC__CONV)
-            err = tnrec__conv_create(&p->conv[i], g->dnn, n, L->d, L->h, L->w, g->L[i].ci_pad, L->c, ws_limit);
+            /* The first layer with parameters never computes its input gradient. */
+            err = tnrec__conv_create(&p->conv[i], g->dnn, i, i != g->first_param, n, L->d, L->h, L->w, g->L[i].ci_pad,
+                                     L->c, ws_limit);
         else if (L->kind == TNREC__BN)
             err = tnrec__bn_create(&p->bn[i], g->dnn, n, L->d, L->h, L->w, L->c);
         if (err)
