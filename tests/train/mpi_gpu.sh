@@ -29,6 +29,18 @@ for r in 0 1; do
 done
 wait
 "$PY" "$COMPARE" "$WORK/one/last.tnck" "$WORK/file/last.tnck" 1e-4
+# Rank 0 removes the id file once the communicator is up.
+[ ! -e "$WORK/nccl.id" ] || { echo "FAIL: the NCCL id file is left behind"; exit 1; }
+# An id file from an earlier job (older than TNREC_NCCL_TIMEOUT): rank 1
+# refuses it at once instead of joining a dead rendezvous.
+head -c 128 /dev/zero > "$WORK/stale.id"
+touch -d '1 hour ago' "$WORK/stale.id"
+set +e
+TNREC_WORLD_SIZE=2 TNREC_RANK=1 TNREC_LOCAL_RANK=1 TNREC_NCCL_ID_FILE="$WORK/stale.id" TNREC_NCCL_TIMEOUT=60 \
+  timeout 120 "$TNREC" train $ARGS --model "$NOBN" -o "$WORK/stale" > "$WORK/stale.txt" 2>&1
+rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "stale" "$WORK/stale.txt" || { echo "FAIL: stale id file: exit $rc"; cat "$WORK/stale.txt"; exit 1; }
 if command -v mpirun > /dev/null 2>&1 && "$TNREC" --version | grep -q ' mpi'; then
   mpirun --allow-run-as-root --oversubscribe -n 2 "$TNREC" train $ARGS --model "$NOBN" -o "$WORK/mpi"
   "$PY" "$COMPARE" "$WORK/one/last.tnck" "$WORK/mpi/last.tnck" 1e-4

@@ -3,14 +3,20 @@
  *
  * Rendezvous: rank 0 makes the NCCL unique id; MPI_Bcast hands it to the
  * others under mpirun / srun, or a file does (TNREC_NCCL_ID_FILE): rank 0
- * writes it atomically (temp name + rename, so a reader never sees half
- * an id) and refuses to start if it already exists (a stale id from an
- * earlier job would make ranks wait for each other forever); the other
- * ranks poll for it for up to TNREC_NCCL_TIMEOUT seconds (default 300).
+ * writes it under a temporary name and link()s it into place, which
+ * fails if a file is already there (a stale id from an earlier job would
+ * make ranks wait for each other forever), so a reader never sees half an
+ * id and nothing is replaced; the other ranks poll for it for up to
+ * TNREC_NCCL_TIMEOUT seconds (default 300) and refuse a file written more
+ * than that long before they started (stale: the ranks of one job start
+ * within that time of each other). Rank 0 removes the file once the
+ * communicator is up (every rank has read it: the init is collective) or
+ * when its start fails, so the path can serve the next job.
  * Host sums stage through one device buffer that grows on first use only.
  * Not here: choosing devices (the caller passes one) and MPI start-up. */
 #include <cuda_runtime.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <nccl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,29 +54,95 @@ static tnrec_err cuda_fail(cudaError_t e, const char *what)
                        cudaGetErrorString(e));
 }
 
-/* The id through a file: rank 0 writes, the others wait for it. */
-static tnrec_err id_by_file(ncclUniqueId *id, int rank)
+/* Rank 0: puts the id at path without replacing anything there (see the
+ * top of the file). On a file system without hard links: a check, then a
+ * rename. *out_published: the file at path is this job's. */
+static tnrec_err publish_id(const char *path, const ncclUniqueId *id, int *out_published)
 {
+    *out_published = 0;
+    size_t plen = strlen(path) + 32;
+    char *tmp = malloc(plen);
+    if (!tmp)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory");
+    snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
+    tnrec_err err = TNREC_OK;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+        err = tnrec__fail_errno(TNREC_EIO, errno, "cannot create '%s' for the NCCL id", tmp);
+        free(tmp);
+        return err;
+    }
+    const char *p = id->internal;
+    size_t left = sizeof id->internal;
+    while (left && !err) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            err = tnrec__fail_errno(TNREC_EIO, w < 0 ? errno : EIO, "cannot write the NCCL id to '%s'", tmp);
+        else {
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    if (!err && fsync(fd) != 0)
+        err = tnrec__fail_errno(TNREC_EIO, errno, "cannot write the NCCL id to '%s'", tmp);
+    if (close(fd) != 0 && !err)
+        err = tnrec__fail_errno(TNREC_EIO, errno, "cannot write the NCCL id to '%s'", tmp);
+    if (!err) {
+        int rc = link(tmp, path), e = errno;
+        if (rc != 0 && (e == EPERM || e == ENOTSUP || e == EOPNOTSUPP || e == ENOSYS)) {
+            struct stat sb;
+            if (stat(path, &sb) == 0)
+                e = EEXIST;
+            else if (rename(tmp, path) == 0)
+                rc = 0;
+            else
+                e = errno;
+        }
+        if (rc == 0)
+            *out_published = 1;
+        else if (e == EEXIST)
+            err = tnrec__fail(TNREC_EINVAL, "NCCL id file '%s' already exists (from an earlier job?)\n"
+                                            "hint: remove it, or give each job its own path, e.g. with $SLURM_JOB_ID",
+                              path);
+        else
+            err = tnrec__fail_errno(TNREC_EIO, e, "cannot publish NCCL id file '%s'", path);
+    }
+    unlink(tmp); /* gone already after a rename */
+    free(tmp);
+    return err;
+}
+
+/* The id through a file: rank 0 writes, the others wait for it. started:
+ * this process' wall-clock time when it began to wait. */
+static tnrec_err id_by_file(ncclUniqueId *id, int rank, time_t started, int *out_published)
+{
+    *out_published = 0;
     const char *path = getenv("TNREC_NCCL_ID_FILE");
     if (!path || !*path)
         return tnrec__fail(TNREC_EINVAL, "ranks started without MPI need TNREC_NCCL_ID_FILE to share the NCCL id\n"
                                          "hint: set it to a path on a file system every rank sees, new for each job");
-    if (rank == 0) {
-        struct stat sb;
-        if (stat(path, &sb) == 0)
-            return tnrec__fail(TNREC_EINVAL, "NCCL id file '%s' already exists (from an earlier job?)\n"
-                                             "hint: remove it, or give each job its own path, e.g. with $SLURM_JOB_ID", path);
-        return tnrec__write_file_atomic(path, id->internal, sizeof id->internal);
-    }
+    if (rank == 0)
+        return publish_id(path, id, out_published);
     const char *t = getenv("TNREC_NCCL_TIMEOUT");
     double timeout = t ? atof(t) : 300.0;
+    if (!(timeout > 0))
+        timeout = 300.0;
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         FILE *f = fopen(path, "rb");
         if (f) {
+            struct stat sb;
+            int st = fstat(fileno(f), &sb);
             size_t got = fread(id->internal, 1, sizeof id->internal, f);
             fclose(f);
+            if (st == 0 && difftime(started, sb.st_mtime) > timeout)
+                return tnrec__fail(TNREC_EINVAL, "NCCL id file '%s' was written %.0f s before rank %d started, more than "
+                                                 "TNREC_NCCL_TIMEOUT (%.0f s): a stale id from an earlier job?\n"
+                                                 "hint: remove it and restart the job, or give each job its own path",
+                                   path, difftime(started, sb.st_mtime), rank, timeout);
             if (got == sizeof id->internal)
                 return TNREC_OK;
             return tnrec__fail(TNREC_ECORRUPT, "NCCL id file '%s' holds %zu bytes, not %zu\nhint: remove it and restart the job",
@@ -96,6 +168,8 @@ tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi,
     c->size = size;
     c->device = device;
     tnrec_err err = TNREC_OK;
+    time_t started = time(NULL);
+    int published = 0; /* rank 0 put the id file in place: remove it when done */
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
     cudaError_t ce = cudaSetDevice(device);
@@ -120,7 +194,7 @@ tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi,
         err = tnrec__fail(TNREC_EUNSUPPORTED, "MPI rendezvous asked for in a build without MPI");
         goto done;
 #endif
-    } else if ((err = id_by_file(&id, rank))) {
+    } else if ((err = id_by_file(&id, rank, started, &published))) {
         goto done;
     }
     ncclResult_t r = ncclCommInitRank(&c->comm, size, id, rank);
@@ -128,6 +202,12 @@ tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi,
         c->comm = NULL;
         err = nccl_fail(r, "ncclCommInitRank", rank, size);
         goto done;
+    }
+    /* Every rank has read the id (the init is collective): the file has
+     * served, and the path is free for the next job. */
+    if (published) {
+        unlink(getenv("TNREC_NCCL_ID_FILE"));
+        published = 0;
     }
     if ((ce = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
         c->stream = NULL;
@@ -137,6 +217,8 @@ tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi,
     *out = c;
     c = NULL;
 done:
+    if (published)
+        unlink(getenv("TNREC_NCCL_ID_FILE")); /* this job's id, useless to any other */
     tnrec__nccl_free(c);
     return err;
 }
