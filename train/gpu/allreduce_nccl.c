@@ -227,6 +227,8 @@ void tnrec__nccl_abort(tnrec__nccl *c)
 {
     if (!c)
         return;
+    if (cudaSetDevice(c->device) != cudaSuccess) /* best effort, for the frees */
+        cudaGetLastError();
     if (c->comm)
         ncclCommAbort(c->comm);
     c->comm = NULL;
@@ -241,6 +243,8 @@ void tnrec__nccl_free(tnrec__nccl *c)
 {
     if (!c)
         return;
+    if (cudaSetDevice(c->device) != cudaSuccess) /* best effort, for the frees */
+        cudaGetLastError();
     if (c->stream)
         cudaStreamSynchronize(c->stream);
     if (c->comm)

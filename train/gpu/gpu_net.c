@@ -260,6 +260,9 @@ void tnrec_gpu_net_free(tnrec_gpu_net *g)
 {
     if (!g)
         return;
+    /* Best effort: the frees below need the net's device current. */
+    if (cudaSetDevice(g->device) != cudaSuccess)
+        cudaGetLastError();
     if (g->stream)
         cudaStreamSynchronize(g->stream);
     if (g->copy_stream)
@@ -555,6 +558,7 @@ const char *tnrec_gpu_net_describe(const tnrec_gpu_net *g) { return g->desc; }
 tnrec_err tnrec_gpu_net_upload(tnrec_gpu_net *g)
 {
     tnrec_model *m = g->m;
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
     TRY(cu(cudaMemcpyAsync(g->params, m->params, m->nparams * sizeof(float), cudaMemcpyHostToDevice, g->stream),
            "upload of the weights"));
     if (m->nstate)
@@ -568,6 +572,7 @@ tnrec_err tnrec_gpu_net_upload(tnrec_gpu_net *g)
 tnrec_err tnrec_gpu_net_download(tnrec_gpu_net *g)
 {
     tnrec_model *m = g->m;
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
     TRY(cu(cudaMemcpyAsync(m->params, g->params, m->nparams * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
            "download of the weights"));
     TRY(cu(cudaMemcpyAsync(m->grads, g->grads, m->nparams * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
@@ -601,6 +606,7 @@ static tnrec_err sum_over_ranks(tnrec_gpu_net *g, float *dev, float *host, size_
 tnrec_err tnrec__gpu_net_sync(tnrec_gpu_net *g)
 {
     tnrec_model *m = g->m;
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
     int world = g->ar ? tnrec__allreduce_size(g->ar) : 1;
     if (world > 1 && m->nstate) {
         TRY(sum_over_ranks(g, g->state, m->state, m->nstate));
