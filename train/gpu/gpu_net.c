@@ -559,6 +559,9 @@ tnrec_err tnrec_gpu_net_upload(tnrec_gpu_net *g)
 {
     tnrec_model *m = g->m;
     TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
+    /* The host may have restored the optimiser too (a checkpoint into the
+     * same tnrec_optim): the next optim step uploads its moments again. */
+    g->optim = NULL;
     TRY(cu(cudaMemcpyAsync(g->params, m->params, m->nparams * sizeof(float), cudaMemcpyHostToDevice, g->stream),
            "upload of the weights"));
     if (m->nstate)
