@@ -12,6 +12,9 @@
  * within that time of each other). Rank 0 removes the file once the
  * communicator is up (every rank has read it: the init is collective) or
  * when its start fails, so the path can serve the next job.
+ * Under MPI every rank joins the id broadcast and a status check even
+ * when it failed, so no rank waits for one that gave up (with the file,
+ * the others time out instead).
  * Host sums stage through one device buffer that grows on first use only.
  * Not here: choosing devices (the caller passes one) and MPI start-up. */
 #include <cuda_runtime.h>
@@ -173,28 +176,54 @@ tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi,
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
     cudaError_t ce = cudaSetDevice(device);
-    if (ce != cudaSuccess) {
+    if (ce != cudaSuccess)
         err = cuda_fail(ce, "cudaSetDevice");
-        goto done;
-    }
-    if (rank == 0) {
+    if (!err && rank == 0) {
         ncclResult_t r = ncclGetUniqueId(&id);
-        if (r != ncclSuccess) {
+        if (r != ncclSuccess)
             err = nccl_fail(r, "ncclGetUniqueId", rank, size);
-            goto done;
-        }
     }
     if (use_mpi) {
 #if TNREC_HAVE_MPI
-        if (MPI_Bcast(id.internal, (int)sizeof id.internal, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
-            err = tnrec__fail(TNREC_ENET, "MPI_Bcast of the NCCL id failed on rank %d of %d", rank, size);
+        /* Every rank enters both collectives, failed or not, so that a
+         * failure before NCCL's (blocking, collective) init stops every
+         * rank instead of leaving the others waiting: rank 0's status
+         * travels with the id, and the ranks' own statuses are combined
+         * (minimum) before anyone starts the init. */
+        struct { int ok; ncclUniqueId id; } msg;
+        memset(&msg, 0, sizeof msg);
+        msg.ok = !err;
+        msg.id = id;
+        int mine = !err, all = 0;
+        if (MPI_Bcast(&msg, (int)sizeof msg, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
+            if (!err)
+                err = tnrec__fail(TNREC_ENET, "MPI_Bcast of the NCCL id failed on rank %d of %d", rank, size);
             goto done;
         }
+        if (MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS) {
+            if (!err)
+                err = tnrec__fail(TNREC_ENET, "MPI_Allreduce of the NCCL start status failed on rank %d of %d", rank, size);
+            goto done;
+        }
+        if (err)
+            goto done; /* this rank's own error */
+        if (!msg.ok) {
+            err = tnrec__fail(TNREC_ENET, "rank 0 failed before starting NCCL, so rank %d of %d stops too\n"
+                                          "hint: rank 0's own error says why", rank, size);
+            goto done;
+        }
+        if (!all) {
+            err = tnrec__fail(TNREC_ENET, "another rank failed before starting NCCL, so rank %d of %d stops too\n"
+                                          "hint: the failing rank's own error says why", rank, size);
+            goto done;
+        }
+        id = msg.id;
 #else
-        err = tnrec__fail(TNREC_EUNSUPPORTED, "MPI rendezvous asked for in a build without MPI");
+        if (!err)
+            err = tnrec__fail(TNREC_EUNSUPPORTED, "MPI rendezvous asked for in a build without MPI");
         goto done;
 #endif
-    } else if ((err = id_by_file(&id, rank, started, &published))) {
+    } else if (err || (err = id_by_file(&id, rank, started, &published))) {
         goto done;
     }
     ncclResult_t r = ncclCommInitRank(&c->comm, size, id, rank);
