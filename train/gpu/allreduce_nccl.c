@@ -15,12 +15,19 @@
  * Under MPI every rank joins the id broadcast and a status check even
  * when it failed, so no rank waits for one that gave up (with the file,
  * the others time out instead).
+ * Waits on streams with collectives poll the communicator's asynchronous
+ * error as well (tnrec__nccl_wait), so a peer that died or aborted turns
+ * into an error (and an aborted communicator) on the others, not a hang;
+ * a wait longer than TNREC_NCCL_WAIT_TIMEOUT seconds (default 1800, which
+ * must cover rank 0's validation and checkpoint while the others wait in
+ * the next sum) does too.
  * Host sums stage through one device buffer that grows on first use only.
  * Not here: choosing devices (the caller passes one) and MPI start-up. */
 #include <cuda_runtime.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <nccl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +259,64 @@ done:
     return err;
 }
 
+/* After an error or a timeout: abort the communicator (its pending
+ * operations end), and refuse further sums on it. */
+static void comm_abort(tnrec__nccl *c)
+{
+    if (c->comm)
+        ncclCommAbort(c->comm);
+    c->comm = NULL;
+}
+
+static double wait_limit(void)
+{
+    const char *t = getenv("TNREC_NCCL_WAIT_TIMEOUT");
+    double v = t ? atof(t) : 0;
+    return v > 0 ? v : 1800.0;
+}
+
+tnrec_err tnrec__nccl_wait(tnrec__nccl *c, void *stream, const char *what)
+{
+    double limit = wait_limit();
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (unsigned polls = 0;; polls++) {
+        cudaError_t ce = cudaStreamQuery((cudaStream_t)stream);
+        if (ce == cudaSuccess)
+            return TNREC_OK;
+        if (ce != cudaErrorNotReady)
+            return cuda_fail(ce, what);
+        /* "Not ready" may linger as the last error, which the kernel
+         * launch checks read (cudaGetLastError): clear it. */
+        (void)cudaGetLastError();
+        if (!c->comm)
+            return tnrec__fail(TNREC_ENET, "%s on rank %d of %d: the NCCL communicator was aborted after an earlier "
+                               "error", what, c->rank, c->size);
+        ncclResult_t async = ncclSuccess, r = ncclCommGetAsyncError(c->comm, &async);
+        if (r != ncclSuccess || (async != ncclSuccess && async != ncclInProgress)) {
+            ncclResult_t bad = r != ncclSuccess ? r : async;
+            comm_abort(c);
+            return tnrec__fail(TNREC_ENET, "NCCL failed during %s on rank %d of %d: %s\nhint: another rank probably "
+                               "stopped or failed (its own error says why); NCCL_DEBUG=WARN shows more",
+                               what, c->rank, c->size, ncclGetErrorString(bad));
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double waited = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) * 1e-9;
+        if (waited > limit) {
+            comm_abort(c);
+            return tnrec__fail(TNREC_ENET, "rank %d of %d waited %.0f s for %s (TNREC_NCCL_WAIT_TIMEOUT): another rank "
+                               "stopped or hangs\nhint: its own error says why; if a rank is merely slow (rank 0 "
+                               "validates and writes checkpoints while the others wait), raise TNREC_NCCL_WAIT_TIMEOUT",
+                               c->rank, c->size, waited, what);
+        }
+        /* Yield at first (a step's tail is short), then sleep briefly. */
+        if (polls < 64)
+            sched_yield();
+        else
+            usleep(polls < 1024 ? 20 : 200);
+    }
+}
+
 void tnrec__nccl_abort(tnrec__nccl *c)
 {
     if (!c)
@@ -289,6 +354,9 @@ tnrec_err tnrec__nccl_sum_device(tnrec__nccl *c, float *dev_buf, size_t n, void 
 {
     if (n == 0)
         return TNREC_OK;
+    if (!c->comm)
+        return tnrec__fail(TNREC_ENET, "NCCL sum on rank %d of %d: the communicator was aborted after an earlier error",
+                           c->rank, c->size);
     ncclResult_t r = ncclAllReduce(dev_buf, dev_buf, n, ncclFloat32, ncclSum, c->comm, (cudaStream_t)stream);
     return r == ncclSuccess ? TNREC_OK : nccl_fail(r, "ncclAllReduce", c->rank, c->size);
 }
@@ -297,6 +365,9 @@ tnrec_err tnrec__nccl_sum_host(tnrec__nccl *c, void *buf, size_t n, int is_doubl
 {
     if (n == 0)
         return TNREC_OK;
+    if (!c->comm)
+        return tnrec__fail(TNREC_ENET, "NCCL sum on rank %d of %d: the communicator was aborted after an earlier error",
+                           c->rank, c->size);
     size_t bytes = n * (is_double ? sizeof(double) : sizeof(float));
     cudaError_t ce = cudaSetDevice(c->device);
     if (ce != cudaSuccess)
@@ -318,7 +389,5 @@ tnrec_err tnrec__nccl_sum_host(tnrec__nccl *c, void *buf, size_t n, int is_doubl
         return nccl_fail(r, "ncclAllReduce", c->rank, c->size);
     if ((ce = cudaMemcpyAsync(buf, c->stage, bytes, cudaMemcpyDeviceToHost, c->stream)) != cudaSuccess)
         return cuda_fail(ce, "copy after a NCCL sum");
-    if ((ce = cudaStreamSynchronize(c->stream)) != cudaSuccess)
-        return cuda_fail(ce, "NCCL sum");
-    return TNREC_OK;
+    return tnrec__nccl_wait(c, c->stream, "a NCCL sum of host values");
 }

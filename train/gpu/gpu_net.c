@@ -555,6 +555,17 @@ const char *tnrec_gpu_net_describe(const tnrec_gpu_net *g) { return g->desc; }
 
 /* ---- host <-> device ---- */
 
+/* Waits for the compute stream; with NCCL collectives possibly on it,
+ * through tnrec__nccl_wait, so a failed peer becomes an error, not a
+ * hang. */
+static tnrec_err wait_stream(tnrec_gpu_net *g, const char *what)
+{
+    tnrec__nccl *nc = g->ar && tnrec__allreduce_size(g->ar) > 1 ? tnrec__allreduce_nccl(g->ar) : NULL;
+    if (nc)
+        return tnrec__nccl_wait(nc, g->stream, what);
+    return cu(cudaStreamSynchronize(g->stream), what);
+}
+
 tnrec_err tnrec_gpu_net_upload(tnrec_gpu_net *g)
 {
     tnrec_model *m = g->m;
@@ -589,7 +600,7 @@ tnrec_err tnrec_gpu_net_download(tnrec_gpu_net *g)
         TRY(cu(cudaMemcpyAsync(g->optim->v, g->opt_v, m->nparams * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
                "download of the Adam moments"));
     }
-    return cu(cudaStreamSynchronize(g->stream), "download");
+    return wait_stream(g, "download");
 }
 
 /* Sums a device array over ranks: NCCL, or through host memory (MPI). */
@@ -1015,7 +1026,7 @@ tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *g, const float *x, const floa
         TRY(cu(cudaMemcpyAsync(h_l2, g->l2_partial, (size_t)pb * sizeof(double), cudaMemcpyDeviceToHost, g->stream),
                "L2 copy"));
     TRY(cu(cudaMemcpyAsync(h_logits, z, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost, g->stream), "logit copy"));
-    TRY(cu(cudaStreamSynchronize(g->stream), "training step"));
+    TRY(wait_stream(g, "training step"));
     double loss = 0;
     for (int i = 0; i < n; i++)
         loss += h_terms[i];
