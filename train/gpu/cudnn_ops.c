@@ -32,7 +32,7 @@ struct tnrec__conv {
     tnrec__dnn *dnn;
     int n, d, h, w, ci, co;
     int layer, need_data;   /* need_data 0: no input gradient, no backward-data algorithm */
-    cudnnTensorDescriptor_t x, y, bias;
+    cudnnTensorDescriptor_t x, y;
     cudnnFilterDescriptor_t f;
     /* One convolution descriptor per direction: each carries the math
      * type of the algorithm chosen for it (cuDNN runs an algorithm with
@@ -123,7 +123,6 @@ void tnrec__conv_free(tnrec__conv *c)
         return;
     if (c->x) cudnnDestroyTensorDescriptor(c->x);
     if (c->y) cudnnDestroyTensorDescriptor(c->y);
-    if (c->bias) cudnnDestroyTensorDescriptor(c->bias);
     if (c->f) cudnnDestroyFilterDescriptor(c->f);
     if (c->cfwd) cudnnDestroyConvolutionDescriptor(c->cfwd);
     if (c->cdata) cudnnDestroyConvolutionDescriptor(c->cdata);
@@ -256,14 +255,12 @@ static tnrec_err conv_setup(tnrec__conv *c, size_t ws_limit)
              c->h, c->w);
     DNN(cudnnCreateTensorDescriptor(&c->x), what);
     DNN(cudnnCreateTensorDescriptor(&c->y), what);
-    DNN(cudnnCreateTensorDescriptor(&c->bias), what);
     DNN(cudnnCreateFilterDescriptor(&c->f), what);
     DNN(cudnnCreateConvolutionDescriptor(&c->cfwd), what);
     DNN(cudnnCreateConvolutionDescriptor(&c->cdata), what);
     DNN(cudnnCreateConvolutionDescriptor(&c->cfilt), what);
     DNN(set_ndhwc(c->x, dnn->type, c->n, c->d, c->h, c->w, c->ci), what);
     DNN(set_ndhwc(c->y, dnn->type, c->n, c->d, c->h, c->w, c->co), what);
-    DNN(set_ndhwc(c->bias, dnn->type, 1, 1, 1, 1, c->co), what);
     int fdims[5] = { c->co, c->ci, 3, 3, 3 };
     DNN(cudnnSetFilterNdDescriptor(c->f, dnn->type, CUDNN_TENSOR_NHWC, 5, fdims), what);
     int pad[3] = { 1, 1, 1 }, stride[3] = { 1, 1, 1 }, dil[3] = { 1, 1, 1 };
@@ -300,21 +297,18 @@ tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int layer, int 
 size_t tnrec__conv_workspace(const tnrec__conv *c) { return c->ws; }
 const char *tnrec__conv_algos(const tnrec__conv *c) { return c->algos; }
 
-tnrec_err tnrec__conv_forward(tnrec__conv *c, void *y, const void *x, const void *filt, const void *bias, void *ws,
-                              size_t ws_size)
+tnrec_err tnrec__conv_forward(tnrec__conv *c, void *y, const void *x, const void *filt, void *ws, size_t ws_size)
 {
     cudnnHandle_t h = c->dnn->h;
     DNN(cudnnConvolutionForward(h, &one, c->x, x, c->f, filt, c->cfwd, c->fwd, ws, ws_size, &zero, c->y, y),
         "Conv3D forward");
-    DNN(cudnnAddTensor(h, &one, c->bias, bias, &one, c->y, y), "Conv3D bias");
     return TNREC_OK;
 }
 
-tnrec_err tnrec__conv_backward(tnrec__conv *c, void *dx, void *dfilt, void *dbias, const void *x, const void *filt,
-                               const void *dy, void *ws, size_t ws_size)
+tnrec_err tnrec__conv_backward(tnrec__conv *c, void *dx, void *dfilt, const void *x, const void *filt, const void *dy,
+                               void *ws, size_t ws_size)
 {
     cudnnHandle_t h = c->dnn->h;
-    DNN(cudnnConvolutionBackwardBias(h, &one, c->y, dy, &zero, c->bias, dbias), "Conv3D bias gradient");
     DNN(cudnnConvolutionBackwardFilter(h, &one, c->x, x, c->y, dy, c->cfilt, c->bwd_filter, ws, ws_size, &zero, c->f,
                                        dfilt),
         "Conv3D filter gradient");

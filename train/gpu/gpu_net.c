@@ -63,7 +63,6 @@ typedef struct glayer {
     int cpad;               /* stored channels of the output (padded before the first conv) */
     int is_float;           /* output is float32 (at or after the global pooling) */
     void *filt, *dfilt;     /* conv: packed kernel (dt) and its gradient */
-    void *bias, *dbias;     /* conv: bias in dt and its gradient */
     int ci_pad;             /* conv: stored input channels */
     float *save_mean, *save_inv; /* BN: batch statistics for the backward pass */
     float *mask;            /* dropout: per (sample, channel) scale */
@@ -115,6 +114,7 @@ struct tnrec_gpu_net {
     const float *cur_label, *cur_weight; /* this step's labels and weights (device; weight may be NULL) */
     int in_cpad;
     void *g[2];                        /* gradient ping-pong */
+    float *bias_part;                  /* conv bias gradient: partial sums (tnrec__k_conv_bias_scratch) */
     float *dlogits;
     double *loss_terms, *l2_partial;
     int l2_total;
@@ -278,8 +278,6 @@ void tnrec_gpu_net_free(tnrec_gpu_net *g)
                 dfree(l->out);
             dfree(l->filt);
             dfree(l->dfilt);
-            dfree(l->bias);
-            dfree(l->dbias);
             dfree(l->save_mean);
             dfree(l->save_inv);
             dfree(l->mask);
@@ -306,6 +304,7 @@ void tnrec_gpu_net_free(tnrec_gpu_net *g)
     }
     dfree(g->g[0]);
     dfree(g->g[1]);
+    dfree(g->bias_part);
     dfree(g->dlogits);
     dfree(g->loss_terms);
     dfree(g->l2_partial);
@@ -355,6 +354,7 @@ static tnrec_err alloc_layers(tnrec_gpu_net *g)
     g->in_cpad = pad_ok ? (m->in.channels + 7) / 8 * 8 : m->in.channels;
     size_t max_elems = (size_t)m->in.frames * m->in.height * m->in.width * g->in_cpad;
     int cpad = g->in_cpad, is_float = 0;
+    size_t bias_scratch = 1;
     for (int i = 0; i < g->nl; i++) {
         const tnrec__layer *L = &m->layers[i];
         glayer *l = &g->L[i];
@@ -363,8 +363,8 @@ static tnrec_err alloc_layers(tnrec_gpu_net *g)
             size_t fl = (size_t)L->c * 27 * l->ci_pad * es;
             TRY(dalloc(&l->filt, fl, "a conv kernel"));
             TRY(dalloc(&l->dfilt, fl, "a conv kernel gradient"));
-            TRY(dalloc(&l->bias, (size_t)L->c * es, "a conv bias"));
-            TRY(dalloc(&l->dbias, (size_t)L->c * es, "a conv bias gradient"));
+            if (tnrec__k_conv_bias_scratch(L->c) > bias_scratch)
+                bias_scratch = tnrec__k_conv_bias_scratch(L->c);
             cpad = L->c;
         } else if (L->kind == TNREC__BN) {
             TRY(dalloc((void **)&l->save_mean, (size_t)L->c * sizeof(float), "batch statistics"));
@@ -388,6 +388,7 @@ static tnrec_err alloc_layers(tnrec_gpu_net *g)
             l->owned = 1;
         }
     }
+    TRY(dalloc((void **)&g->bias_part, bias_scratch * sizeof(float), "conv bias gradient sums"));
     /* Gradients: large enough for any layer's input or output, in float. */
     TRY(dalloc(&g->g[0], B * max_elems * sizeof(float), "gradients"));
     TRY(dalloc(&g->g[1], B * max_elems * sizeof(float), "gradients"));
@@ -641,7 +642,6 @@ static tnrec_err pack_weights(tnrec_gpu_net *g)
         glayer *l = &g->L[i];
         TRY(kr(tnrec__k_pack_filter(l->filt, g->params + L->w_off, L->in_c, l->ci_pad, L->c, g->dt, g->stream),
                "conv kernel packing"));
-        TRY(kr(tnrec__k_to_dt(l->bias, g->params + L->b_off, (size_t)L->c, g->dt, g->stream), "conv bias cast"));
     }
     g->weights_dirty = 0;
     return TNREC_OK;
@@ -842,7 +842,10 @@ static tnrec_err forward(tnrec_gpu_net *g, plan *p, int n, int global_first, int
         const float one = 1.0f, zero = 0.0f;
         switch (L->kind) {
         case TNREC__CONV:
-            TRY(tnrec__conv_forward(p->conv[i], l->out, in, l->filt, l->bias, g->ws, g->ws_size));
+            TRY(tnrec__conv_forward(p->conv[i], l->out, in, l->filt, g->ws, g->ws_size));
+            /* The float32 master bias, added in float (any dt). */
+            TRY(kr(tnrec__k_conv_bias_add(l->out, g->params + L->b_off, (size_t)n * s, L->c, g->dt, g->stream),
+                   "Conv3D bias"));
             break;
         case TNREC__BN:
             if (training) {
@@ -911,9 +914,11 @@ static tnrec_err backward(tnrec_gpu_net *g, plan *p, int n)
         float *gw = g->grads + L->w_off, *gb = g->grads + L->b_off;
         switch (L->kind) {
         case TNREC__CONV:
-            TRY(tnrec__conv_backward(p->conv[i], dx, l->dfilt, l->dbias, in, l->filt, gr, g->ws, g->ws_size));
+            TRY(tnrec__conv_backward(p->conv[i], dx, l->dfilt, in, l->filt, gr, g->ws, g->ws_size));
             TRY(kr(tnrec__k_unpack_filter(gw, l->dfilt, L->in_c, l->ci_pad, L->c, g->dt, g->stream), "kernel gradient"));
-            TRY(kr(tnrec__k_from_dt(gb, l->dbias, (size_t)L->c, g->dt, g->stream), "bias gradient"));
+            /* Summed in float straight into the float32 gradient. */
+            TRY(kr(tnrec__k_conv_bias_grad(gb, g->bias_part, gr, (size_t)n * s, L->c, g->dt, g->stream),
+                   "Conv3D bias gradient"));
             break;
         case TNREC__BN:
             /* The conv before it always needs dx. */
