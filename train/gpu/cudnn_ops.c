@@ -154,7 +154,8 @@ static cudnnMathType_t base_math(const tnrec__dnn *dnn)
 }
 
 /* No algorithm for direction dir. det_only: results that only
- * --deterministic excluded (cuDNN has non-deterministic ones). */
+ * --deterministic excluded, with no deterministic one that failed on
+ * workspace (cuDNN has non-deterministic ones only). */
 static tnrec_err no_algo(const tnrec__dnn *dnn, const char *dir, size_t ws_limit, const char *what, int det_only)
 {
     if (dnn->deterministic && det_only)
@@ -176,7 +177,7 @@ static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
 {
     tnrec__dnn *dnn = c->dnn;
     enum { MAXA = 16 };
-    int got = 0, found = 0, det_only = 0;
+    int got = 0, found = 0, det_only = 0, tried = 0;
     size_t need = 0;
     cudnnConvolutionFwdAlgoPerf_t fp[MAXA];
     DNN(cudnnGetConvolutionForwardAlgorithm_v7(dnn->h, c->x, c->f, c->cfwd, c->y, MAXA, &got, fp), what);
@@ -185,6 +186,7 @@ static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
             det_only += algo_ok(dnn, fp[i].status, fp[i].memory, fp[i].determinism, fp[i].mathType, ws_limit, 1);
             continue;
         }
+        tried++;
         DNN(cudnnSetConvolutionMathType(c->cfwd, fp[i].mathType), what);
         /* The heuristics' memory figure is an estimate: ask for the exact size. */
         if (cudnnGetConvolutionForwardWorkspaceSize(dnn->h, c->x, c->f, c->cfwd, c->y, fp[i].algo, &need) ==
@@ -196,18 +198,19 @@ static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
         }
     }
     if (!found)
-        return no_algo(dnn, "forward", ws_limit, what, det_only);
+        return no_algo(dnn, "forward", ws_limit, what, det_only && !tried);
     cudnnConvolutionBwdDataAlgoPerf_t dp[MAXA];
     got = 0;
     if (c->need_data)
         DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn->h, c->f, c->y, c->cdata, c->x, MAXA, &got, dp), what);
     found = !c->need_data;
-    det_only = 0;
+    det_only = tried = 0;
     for (int i = 0; i < got && !found; i++) {
         if (!algo_ok(dnn, dp[i].status, dp[i].memory, dp[i].determinism, dp[i].mathType, ws_limit, 0)) {
             det_only += algo_ok(dnn, dp[i].status, dp[i].memory, dp[i].determinism, dp[i].mathType, ws_limit, 1);
             continue;
         }
+        tried++;
         DNN(cudnnSetConvolutionMathType(c->cdata, dp[i].mathType), what);
         if (cudnnGetConvolutionBackwardDataWorkspaceSize(dnn->h, c->f, c->y, c->cdata, c->x, dp[i].algo, &need) ==
                 CUDNN_STATUS_SUCCESS && need <= ws_limit) {
@@ -218,16 +221,17 @@ static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
         }
     }
     if (!found)
-        return no_algo(dnn, "backward-data", ws_limit, what, det_only);
+        return no_algo(dnn, "backward-data", ws_limit, what, det_only && !tried);
     cudnnConvolutionBwdFilterAlgoPerf_t bp[MAXA];
     DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn->h, c->x, c->y, c->cfilt, c->f, MAXA, &got, bp), what);
     found = 0;
-    det_only = 0;
+    det_only = tried = 0;
     for (int i = 0; i < got && !found; i++) {
         if (!algo_ok(dnn, bp[i].status, bp[i].memory, bp[i].determinism, bp[i].mathType, ws_limit, 0)) {
             det_only += algo_ok(dnn, bp[i].status, bp[i].memory, bp[i].determinism, bp[i].mathType, ws_limit, 1);
             continue;
         }
+        tried++;
         DNN(cudnnSetConvolutionMathType(c->cfilt, bp[i].mathType), what);
         if (cudnnGetConvolutionBackwardFilterWorkspaceSize(dnn->h, c->x, c->y, c->cfilt, c->f, bp[i].algo, &need) ==
                 CUDNN_STATUS_SUCCESS && need <= ws_limit) {
@@ -238,7 +242,7 @@ static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
         }
     }
     if (!found)
-        return no_algo(dnn, "backward-filter", ws_limit, what, det_only);
+        return no_algo(dnn, "backward-filter", ws_limit, what, det_only && !tried);
     char data[24] = "none";
     if (c->need_data)
         snprintf(data, sizeof data, "%d/m%d", (int)c->bwd_data, (int)c->data_math);
