@@ -273,6 +273,42 @@ float *tnrec_model_grads(tnrec_model *m) { return m->grads; }
 float *tnrec_model_state(tnrec_model *m) { return m->state; }
 size_t tnrec_model_state_count(const tnrec_model *m) { return m->nstate; }
 
+/* Layers with parameters have two tensors each: kernel (or gamma) and
+ * bias (or beta), one after the other in the flat array. */
+size_t tnrec_model_tensor_count(const tnrec_model *m)
+{
+    size_t n = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        if (m->layers[i].w_len + m->layers[i].b_len)
+            n += 2;
+    return n;
+}
+
+tnrec_err tnrec_model_tensor(tnrec_param_tensor *out, const tnrec_model *m, size_t i)
+{
+    memset(out, 0, sizeof *out);
+    size_t k = 0;
+    for (int l = 0; l < m->nlayers; l++) {
+        const tnrec__layer *L = &m->layers[l];
+        if (!(L->w_len + L->b_len))
+            continue;
+        if (i < k + 2) {
+            int second = i > k;
+            out->off = second ? L->b_off : L->w_off;
+            out->len = second ? L->b_len : L->w_len;
+            out->layer = l;
+            out->layer_type = tnrec__layer_kind_name(L->kind);
+            if (L->kind == TNREC__BN)
+                out->role = second ? "beta" : "gamma";
+            else
+                out->role = second ? "bias" : "kernel";
+            return TNREC_OK;
+        }
+        k += 2;
+    }
+    return tnrec__fail(TNREC_EINVAL, "model tensor %zu asked for, but the model has %zu", i, k);
+}
+
 double tnrec__model_l2(const tnrec_model *m)
 {
     double total = 0;

@@ -57,7 +57,10 @@ tnrec_err tnrec_gpu_net_create(tnrec_gpu_net **out, tnrec_model *m, int max_batc
                                const tnrec_gpu_options *opt);
 void tnrec_gpu_net_free(tnrec_gpu_net *net);            /* accepts NULL */
 /* Copies the host model's weights and BN state to the device (after the
- * host changed them, e.g. restoring a checkpoint). */
+ * host changed them, e.g. restoring a checkpoint). The next
+ * tnrec_gpu_net_optim_step then takes the Adam moments from its optimiser
+ * again (restored with the checkpoint): if the device's moments are newer
+ * than the host's, tnrec_gpu_net_download first. */
 tnrec_err tnrec_gpu_net_upload(tnrec_gpu_net *net);
 /* Copies weights, BN state and the last gradient back into the host model
  * (tnrec_model_params / _state / _grads), and the Adam moments into the

@@ -126,6 +126,18 @@ size_t tnrec_model_state_count(const tnrec_model *m);
 /* The layer table as text (layer, output shape, parameters, total), like
  * Keras' model.summary(). *out is malloc'd; free() it. */
 tnrec_err tnrec_model_summary(const tnrec_model *m, char **out);
+/* One trainable tensor of the flat parameter array. */
+typedef struct tnrec_param_tensor {
+    size_t off, len;        /* its place in tnrec_model_params (and tnrec_model_grads) */
+    int layer;              /* its layer: the row number in tnrec_model_summary */
+    const char *layer_type; /* "Conv3D", "BatchNormalization" or "Dense" (static) */
+    const char *role;       /* "kernel", "bias" (Conv3D, Dense); "gamma", "beta" (BatchNormalization) */
+} tnrec_param_tensor;
+/* The number of trainable tensors, and tensor i of them (0 <= i < count;
+ * else TNREC_EINVAL), in the order of the flat array, which they cover
+ * without gaps. */
+size_t tnrec_model_tensor_count(const tnrec_model *m);
+tnrec_err tnrec_model_tensor(tnrec_param_tensor *out, const tnrec_model *m, size_t i);
 
 /* Whole-network loss and gradient in double precision with the reference
  * layers, for gradient checks: training mode (batch statistics, dropout

@@ -15,7 +15,11 @@ if [ "${n:-0}" -lt 2 ]; then echo "fewer than two GPUs (${n:-0}): skipped"; exit
 rm -rf "$WORK" && mkdir -p "$WORK"
 "$FIXTURE" "$WORK/train" 40 5
 "$FIXTURE" "$WORK/val" 12 6
-ARGS="$WORK/train --val $WORK/val --epochs 2 --batch 8 --seed 3 --lr 0.003 --device cuda --deterministic"
+BASE="$WORK/train --val $WORK/val --epochs 2 --batch 8 --seed 3 --lr 0.003 --device cuda"
+# The models compared to 1e-4 have no convolution, so --deterministic never
+# meets cuDNN's missing deterministic algorithms (docs/gpu.md); the batch
+# norm run below needs no determinism and goes without it.
+ARGS="$BASE --deterministic"
 NOBN="p122,g,d16,x0.2,d8,o"
 "$TNREC" train $ARGS --model "$NOBN" -o "$WORK/one"
 # File rendezvous: two processes, one GPU each, no MPI.
@@ -25,10 +29,22 @@ for r in 0 1; do
 done
 wait
 "$PY" "$COMPARE" "$WORK/one/last.tnck" "$WORK/file/last.tnck" 1e-4
+# Rank 0 removes the id file once the communicator is up.
+[ ! -e "$WORK/nccl.id" ] || { echo "FAIL: the NCCL id file is left behind"; exit 1; }
+# An id file from an earlier job (older than TNREC_NCCL_TIMEOUT): rank 1
+# refuses it at once instead of joining a dead rendezvous.
+head -c 128 /dev/zero > "$WORK/stale.id"
+touch -d '1 hour ago' "$WORK/stale.id"
+set +e
+TNREC_WORLD_SIZE=2 TNREC_RANK=1 TNREC_LOCAL_RANK=1 TNREC_NCCL_ID_FILE="$WORK/stale.id" TNREC_NCCL_TIMEOUT=60 \
+  timeout 120 "$TNREC" train $ARGS --model "$NOBN" -o "$WORK/stale" > "$WORK/stale.txt" 2>&1
+rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "stale" "$WORK/stale.txt" || { echo "FAIL: stale id file: exit $rc"; cat "$WORK/stale.txt"; exit 1; }
 if command -v mpirun > /dev/null 2>&1 && "$TNREC" --version | grep -q ' mpi'; then
   mpirun --allow-run-as-root --oversubscribe -n 2 "$TNREC" train $ARGS --model "$NOBN" -o "$WORK/mpi"
   "$PY" "$COMPARE" "$WORK/one/last.tnck" "$WORK/mpi/last.tnck" 1e-4
-  mpirun --allow-run-as-root --oversubscribe -n 2 "$TNREC" train $ARGS --model "c8,p122,c8,g,d8,o" \
+  mpirun --allow-run-as-root --oversubscribe -n 2 "$TNREC" train $BASE --model "c8,p122,c8,g,d8,o" \
     --precision fp16 -o "$WORK/mpi_bn"
   test "$(wc -l < "$WORK/mpi_bn/metrics.jsonl")" -eq 2
   "$TNREC" eval --json "$WORK/mpi_bn" "$WORK/val" | "$PY" -c 'import json,sys,math; m=json.load(sys.stdin); sys.exit(0 if math.isfinite(m["loss"]) else 1)'

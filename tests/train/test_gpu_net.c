@@ -1,7 +1,8 @@
 /* tests/train/test_gpu_net.c: the GPU path against the CPU path.
  *
- * Always (any machine): precision names, default options, and the answer
- * of a build or machine without a GPU (a clear error, never a crash).
+ * Always (any machine): precision names, default options, the answer of
+ * a build or machine without a GPU (a clear error, never a crash), and the
+ * walk over the parameter tensors that the gradient comparison uses.
  * With a CUDA device: for the tiny and seed3d presets on a fixed batch,
  * the logits, the loss, every parameter tensor's gradient and the BN
  * moving statistics of one training step, and inference logits, against
@@ -13,6 +14,9 @@
  * weights, BN state and losses in deterministic float32, and in float16
  * within 1e-6 (expected 0); eval with --precision fp32/fp16/bf16 against
  * the CPU's eval of the same checkpoint.
+ * --deterministic may be unavailable with a cuDNN release (no
+ * deterministic algorithm for a direction; docs/gpu.md): the checks that
+ * need it are then not made, and the test ends SKIPPED (77) naming it.
  * Without a device the GPU part reports SKIPPED (exit 77), never passes;
  * the argument checks of eval's precision run everywhere.
  *
@@ -118,43 +122,84 @@ static void fill_batch(float *x, float *label, float *weight, size_t elems, int 
     }
 }
 
-/* Parameter tensors (offset, length, name) from the expanded spec, in
- * the model's flat layout: conv kernel, bias, BN gamma, beta; dense W, b. */
-typedef struct tensor { size_t off, len; char name[32]; } tensor;
+/* Parameter tensors (offset, length, name) from the model's own layer
+ * table (tnrec_model_tensor), checked to cover the flat array in order. */
+typedef struct tensor { size_t off, len; char name[48]; } tensor;
 
 static int list_tensors(tensor *t, int max, const tnrec_model *m)
 {
-    char *spec = strdup(tnrec_model_spec(m)), *save = NULL;
-    size_t off = 0;
-    int nt = 0, cin = tnrec_model_input(m)->channels, layer = 0;
-    for (char *tok = strtok_r(spec, ",", &save); tok && nt + 4 <= max; tok = strtok_r(NULL, ",", &save), layer++) {
-        int units = tok[0] == 'o' ? 1 : atoi(tok + 1);
-        if (tok[0] == 'c') {
-            size_t lens[4] = { (size_t)27 * cin * units, (size_t)units, (size_t)units, (size_t)units };
-            const char *names[4] = { "kernel", "bias", "gamma", "beta" };
-            for (int k = 0; k < 4; k++) {
-                t[nt].off = off;
-                t[nt].len = lens[k];
-                snprintf(t[nt].name, sizeof t[nt].name, "%d:conv-%s", layer, names[k]);
-                off += lens[k];
-                nt++;
-            }
-            cin = units;
-        } else if (tok[0] == 'd' || tok[0] == 'o') {
-            size_t lens[2] = { (size_t)cin * units, (size_t)units };
-            for (int k = 0; k < 2; k++) {
-                t[nt].off = off;
-                t[nt].len = lens[k];
-                snprintf(t[nt].name, sizeof t[nt].name, "%d:dense-%s", layer, k ? "bias" : "kernel");
-                off += lens[k];
-                nt++;
-            }
-            cin = units;
-        }
+    size_t off = 0, count = tnrec_model_tensor_count(m);
+    int nt = 0;
+    CHECK(count <= (size_t)max);
+    for (size_t i = 0; i < count && nt < max; i++) {
+        tnrec_param_tensor pt;
+        CHECK_OK(tnrec_model_tensor(&pt, m, i));
+        CHECK(pt.off == off && pt.len > 0);
+        t[nt].off = pt.off;
+        t[nt].len = pt.len;
+        snprintf(t[nt].name, sizeof t[nt].name, "%d:%s-%s", pt.layer, pt.layer_type ? pt.layer_type : "?",
+                 pt.role ? pt.role : "?");
+        off += pt.len;
+        nt++;
     }
-    free(spec);
     CHECK(off == tnrec_model_trainable_count(m));
     return nt;
+}
+
+/* The tensor walk against layouts worked out by hand (no GPU needed):
+ * conv kernels 27 * cin * cout, conv without batch norm (kN) as well as
+ * with it (cN, then gamma and beta), dense in * out. */
+static void check_walk(const char *spec, tnrec_input_shape in, const size_t *want, int nwant, size_t total)
+{
+    tnrec_model *m = NULL;
+    CHECK_OK(tnrec_model_create(&m, spec, &in, 1));
+    if (!m)
+        return;
+    tensor ts[64];
+    int nt = list_tensors(ts, 64, m);
+    CHECK(nt == nwant);
+    CHECK(tnrec_model_trainable_count(m) == total);
+    size_t sum = 0;
+    for (int i = 0; i < nt && i < nwant; i++) {
+        if (ts[i].len != want[i])
+            fprintf(stderr, "  %s: tensor %d (%s) has %zu values, expected %zu\n", spec, i, ts[i].name, ts[i].len,
+                    want[i]);
+        CHECK(ts[i].len == want[i]);
+        sum += ts[i].len;
+    }
+    CHECK(sum == total);
+    tnrec_param_tensor pt;
+    CHECK(tnrec_model_tensor(&pt, m, (size_t)nt) == TNREC_EINVAL);
+    tnrec_model_free(m);
+}
+
+static void test_tensor_walk(void)
+{
+    tnrec_input_shape small = { 4, 12, 16, 12 };
+    /* tiny = p122,k16,p122,k16,p222,k32,g,d16,o: 26,529 parameters. */
+    static const size_t tiny[] = { 27 * 12 * 16, 16, 27 * 16 * 16, 16, 27 * 16 * 32, 32, 32 * 16, 16, 16, 1 };
+    check_walk("tiny", small, tiny, 10, 26529);
+    /* seed3d: six conv + BN blocks, d128, o. */
+    size_t seed[28];
+    int k = 0, cin = 12;
+    static const int co[6] = { 32, 32, 64, 64, 128, 128 };
+    size_t total = 0;
+    for (int i = 0; i < 6; i++) {
+        seed[k++] = (size_t)27 * cin * co[i];
+        seed[k++] = (size_t)co[i];
+        seed[k++] = (size_t)co[i];
+        seed[k++] = (size_t)co[i];
+        cin = co[i];
+    }
+    seed[k++] = 128 * 128;
+    seed[k++] = 128;
+    seed[k++] = 128;
+    seed[k++] = 1;
+    for (int i = 0; i < k; i++)
+        total += seed[i];
+    check_walk("seed3d", small, seed, k, total);
+    static const size_t mixed[] = { 27 * 12 * 4, 4, 4, 4, 27 * 4 * 8, 8, 8 * 3, 3, 3, 1 };
+    check_walk("c4,k8,g,d3,o", small, mixed, 10, 27 * 12 * 4 + 12 + 27 * 4 * 8 + 8 + 8 * 3 + 3 + 3 + 1);
 }
 
 static double norm(const float *a, size_t n)
@@ -309,6 +354,25 @@ static void compare_training(const char *spec, tnrec_input_shape in, int n, tnre
 
 static char data_dir[4096], runs_dir[4096];
 
+/* --deterministic needs a deterministic cuDNN algorithm for every
+ * convolution direction, which some cuDNN releases lack at some shapes
+ * and precisions (docs/gpu.md, known limits): the net's creation then
+ * fails with TNREC_EUNSUPPORTED and "no deterministic" in the message.
+ * The runs that ask for it then go on without it, the checks that need
+ * it (bit-identical repeats) are not made, and the test ends SKIPPED
+ * (77) instead of passed, naming the limit. use_det: runs ask for it. */
+static int use_det = 1;
+static char det_limit[1024];
+
+static int det_unavailable(tnrec_err err)
+{
+    if (err != TNREC_EUNSUPPORTED || !strstr(tnrec_error_last(), "no deterministic"))
+        return 0;
+    if (!det_limit[0])
+        snprintf(det_limit, sizeof det_limit, "%s", tnrec_error_last());
+    return 1;
+}
+
 static void run_config(tnrec_train_config *c, const char *name, const char *device)
 {
     static char paths[8][8192];
@@ -325,7 +389,7 @@ static void run_config(tnrec_train_config *c, const char *name, const char *devi
     c->seed = 5;
     c->threads = 2;
     c->device = device;
-    c->deterministic = 1;
+    c->deterministic = use_det;
 }
 
 static double ckpt_diff(const char *a, const char *b)
@@ -357,7 +421,7 @@ static void split_run(const char *name, const char *first, const char *second)
     r.resume = 1;
     r.epochs = 2;
     r.device = second;
-    r.deterministic = 1;
+    r.deterministic = use_det;
     r.threads = 2;
     CHECK_OK(tnrec_train_run(&r, NULL, NULL));
 }
@@ -369,7 +433,15 @@ static void test_checkpoints(const char *dir)
     CHECK_OK(fixture_write(data_dir, 48, 4, 12, 16, 9, 0));
     tnrec_train_config c;
     run_config(&c, "gpu", "cuda");
-    CHECK_OK(tnrec_train_run(&c, NULL, NULL));
+    tnrec_err err = tnrec_train_run(&c, NULL, NULL);
+    if (use_det && det_unavailable(err)) {
+        printf("  checkpoints: --deterministic is not available here (documented limit): %s\n"
+               "  checkpoints: running without it; the gpu->gpu repeat is held to 1e-3, not 1e-6\n", det_limit);
+        use_det = 0;
+        run_config(&c, "gpu", "cuda");
+        err = tnrec_train_run(&c, NULL, NULL);
+    }
+    CHECK_OK(err);
     run_config(&c, "cpu", "cpu");
     CHECK_OK(tnrec_train_run(&c, NULL, NULL));
     split_run("gpu_then_cpu", "cuda", "cpu");
@@ -379,7 +451,7 @@ static void test_checkpoints(const char *dir)
            gg = ckpt_diff("gpu_then_gpu", "gpu");
     printf("  checkpoints: gpu vs cpu %.2e, gpu->cpu vs gpu %.2e, cpu->gpu vs cpu %.2e, gpu->gpu vs gpu %.2e\n", whole,
            gc, cg, gg);
-    CHECK(gg <= 1e-6);       /* deterministic mode: expected 0 */
+    CHECK(gg <= (use_det ? 1e-6 : 1e-3)); /* deterministic mode: expected 0 */
     CHECK(gc <= 1e-3);
     CHECK(cg <= 1e-3);
     CHECK(whole <= 1e-2);
@@ -436,12 +508,30 @@ static void staged_pair(const char *name, const char *precision, double max_diff
     c.batch = 10;
     c.val_path = data_dir;
     c.precision = precision;
-    CHECK_OK(tnrec_train_run(&c, log_epoch, &on));
+    int det = c.deterministic;
+    tnrec_err err = tnrec_train_run(&c, log_epoch, &on);
+    if (det && det_unavailable(err)) {
+        printf("  staged vs unstaged %s: --deterministic is not available here (documented limit); runs without it, "
+               "bit-identity NOT checked\n", precision);
+        /* Fresh run directories: a plan for a new batch size (the last
+         * batch) may have failed mid-run. */
+        snprintf(a, sizeof a, "%s_nodet_staged", name);
+        snprintf(b, sizeof b, "%s_nodet_unstaged", name);
+        run_config(&c, a, "cuda");
+        c.batch = 10;
+        c.val_path = data_dir;
+        c.precision = precision;
+        det = c.deterministic = 0;
+        memset(&on, 0, sizeof on);
+        err = tnrec_train_run(&c, log_epoch, &on);
+    }
+    CHECK_OK(err);
     CHECK(setenv("TNREC_GPU_STAGE", "0", 1) == 0);
     run_config(&c, b, "cuda");
     c.batch = 10;
     c.val_path = data_dir;
     c.precision = precision;
+    c.deterministic = det;
     CHECK_OK(tnrec_train_run(&c, log_epoch, &off));
     unsetenv("TNREC_GPU_STAGE");
     double d = ckpt_diff(a, b), ds = ckpt_state_diff(a, b);
@@ -450,11 +540,12 @@ static void staged_pair(const char *name, const char *precision, double max_diff
            (unsigned long long)on.staged[0], (unsigned long long)on.staged[1],
            (unsigned long long)(off.staged[0] + off.staged[1]));
     CHECK(on.n == 2 && off.n == 2);
-    CHECK(d <= max_diff);
-    CHECK(ds <= max_diff);
+    /* Bit-identity needs the same algorithms doing the same sums. */
+    CHECK(!det || d <= max_diff);
+    CHECK(!det || ds <= max_diff);
     for (int e = 0; e < 2; e++) {
-        CHECK(fabs(on.loss[e] - off.loss[e]) <= max_diff * fabs(off.loss[e]));
-        CHECK(fabs(on.val_loss[e] - off.val_loss[e]) <= max_diff * fabs(off.val_loss[e]));
+        CHECK(!det || fabs(on.loss[e] - off.loss[e]) <= max_diff * fabs(off.loss[e]));
+        CHECK(!det || fabs(on.val_loss[e] - off.val_loss[e]) <= max_diff * fabs(off.val_loss[e]));
         CHECK(off.staged[e] == 0);
         /* 5 steps an epoch; the first waits for the loader, the others
          * normally find their batch staged. */
@@ -514,6 +605,7 @@ static void eval_precisions(const char *dir)
 int main(void)
 {
     test_cpu_side();
+    test_tensor_walk();
     int count = tnrec_gpu_device_count();
     if (count == 0) {
         if (tnrec_test_failures)
@@ -537,5 +629,10 @@ int main(void)
     eval_precisions(dir);
     staged_pair("fp32", "fp32", 0);
     staged_pair("fp16", "fp16", 1e-6);
+    if (!tnrec_test_failures && det_limit[0]) {
+        printf("test_gpu_net: SKIPPED (all other checks passed; the --deterministic checks were not made, a documented "
+               "limit of this cuDNN, see docs/gpu.md: %s)\n", det_limit);
+        return 77;
+    }
     return tnrec_test_result("test_gpu_net");
 }

@@ -3,15 +3,31 @@
  *
  * Rendezvous: rank 0 makes the NCCL unique id; MPI_Bcast hands it to the
  * others under mpirun / srun, or a file does (TNREC_NCCL_ID_FILE): rank 0
- * writes it atomically (temp name + rename, so a reader never sees half
- * an id) and refuses to start if it already exists (a stale id from an
- * earlier job would make ranks wait for each other forever); the other
- * ranks poll for it for up to TNREC_NCCL_TIMEOUT seconds (default 300).
+ * writes it under a temporary name and link()s it into place, which
+ * fails if a file is already there (a stale id from an earlier job would
+ * make ranks wait for each other forever), so a reader never sees half an
+ * id and nothing is replaced; the other ranks poll for it for up to
+ * TNREC_NCCL_TIMEOUT seconds (default 300) and refuse a file written more
+ * than that long before they started (stale: the ranks of one job start
+ * within that time of each other). Rank 0 removes the file once the
+ * communicator is up (every rank has read it: the init is collective) or
+ * when its start fails, so the path can serve the next job.
+ * Under MPI every rank joins the id broadcast and a status check even
+ * when it failed, so no rank waits for one that gave up (with the file,
+ * the others time out instead).
+ * Waits on streams with collectives poll the communicator's asynchronous
+ * error as well (tnrec__nccl_wait), so a peer that died or aborted turns
+ * into an error (and an aborted communicator) on the others, not a hang;
+ * a wait longer than TNREC_NCCL_WAIT_TIMEOUT seconds (default 1800, which
+ * must cover rank 0's validation and checkpoint while the others wait in
+ * the next sum) does too.
  * Host sums stage through one device buffer that grows on first use only.
  * Not here: choosing devices (the caller passes one) and MPI start-up. */
 #include <cuda_runtime.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <nccl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,29 +64,95 @@ static tnrec_err cuda_fail(cudaError_t e, const char *what)
                        cudaGetErrorString(e));
 }
 
-/* The id through a file: rank 0 writes, the others wait for it. */
-static tnrec_err id_by_file(ncclUniqueId *id, int rank)
+/* Rank 0: puts the id at path without replacing anything there (see the
+ * top of the file). On a file system without hard links: a check, then a
+ * rename. *out_published: the file at path is this job's. */
+static tnrec_err publish_id(const char *path, const ncclUniqueId *id, int *out_published)
 {
+    *out_published = 0;
+    size_t plen = strlen(path) + 32;
+    char *tmp = malloc(plen);
+    if (!tmp)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory");
+    snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
+    tnrec_err err = TNREC_OK;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+        err = tnrec__fail_errno(TNREC_EIO, errno, "cannot create '%s' for the NCCL id", tmp);
+        free(tmp);
+        return err;
+    }
+    const char *p = id->internal;
+    size_t left = sizeof id->internal;
+    while (left && !err) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            err = tnrec__fail_errno(TNREC_EIO, w < 0 ? errno : EIO, "cannot write the NCCL id to '%s'", tmp);
+        else {
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    if (!err && fsync(fd) != 0)
+        err = tnrec__fail_errno(TNREC_EIO, errno, "cannot write the NCCL id to '%s'", tmp);
+    if (close(fd) != 0 && !err)
+        err = tnrec__fail_errno(TNREC_EIO, errno, "cannot write the NCCL id to '%s'", tmp);
+    if (!err) {
+        int rc = link(tmp, path), e = errno;
+        if (rc != 0 && (e == EPERM || e == ENOTSUP || e == EOPNOTSUPP || e == ENOSYS)) {
+            struct stat sb;
+            if (stat(path, &sb) == 0)
+                e = EEXIST;
+            else if (rename(tmp, path) == 0)
+                rc = 0;
+            else
+                e = errno;
+        }
+        if (rc == 0)
+            *out_published = 1;
+        else if (e == EEXIST)
+            err = tnrec__fail(TNREC_EINVAL, "NCCL id file '%s' already exists (from an earlier job?)\n"
+                                            "hint: remove it, or give each job its own path, e.g. with $SLURM_JOB_ID",
+                              path);
+        else
+            err = tnrec__fail_errno(TNREC_EIO, e, "cannot publish NCCL id file '%s'", path);
+    }
+    unlink(tmp); /* gone already after a rename */
+    free(tmp);
+    return err;
+}
+
+/* The id through a file: rank 0 writes, the others wait for it. started:
+ * this process' wall-clock time when it began to wait. */
+static tnrec_err id_by_file(ncclUniqueId *id, int rank, time_t started, int *out_published)
+{
+    *out_published = 0;
     const char *path = getenv("TNREC_NCCL_ID_FILE");
     if (!path || !*path)
         return tnrec__fail(TNREC_EINVAL, "ranks started without MPI need TNREC_NCCL_ID_FILE to share the NCCL id\n"
                                          "hint: set it to a path on a file system every rank sees, new for each job");
-    if (rank == 0) {
-        struct stat sb;
-        if (stat(path, &sb) == 0)
-            return tnrec__fail(TNREC_EINVAL, "NCCL id file '%s' already exists (from an earlier job?)\n"
-                                             "hint: remove it, or give each job its own path, e.g. with $SLURM_JOB_ID", path);
-        return tnrec__write_file_atomic(path, id->internal, sizeof id->internal);
-    }
+    if (rank == 0)
+        return publish_id(path, id, out_published);
     const char *t = getenv("TNREC_NCCL_TIMEOUT");
     double timeout = t ? atof(t) : 300.0;
+    if (!(timeout > 0))
+        timeout = 300.0;
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         FILE *f = fopen(path, "rb");
         if (f) {
+            struct stat sb;
+            int st = fstat(fileno(f), &sb);
             size_t got = fread(id->internal, 1, sizeof id->internal, f);
             fclose(f);
+            if (st == 0 && difftime(started, sb.st_mtime) > timeout)
+                return tnrec__fail(TNREC_EINVAL, "NCCL id file '%s' was written %.0f s before rank %d started, more than "
+                                                 "TNREC_NCCL_TIMEOUT (%.0f s): a stale id from an earlier job?\n"
+                                                 "hint: remove it and restart the job, or give each job its own path",
+                                   path, difftime(started, sb.st_mtime), rank, timeout);
             if (got == sizeof id->internal)
                 return TNREC_OK;
             return tnrec__fail(TNREC_ECORRUPT, "NCCL id file '%s' holds %zu bytes, not %zu\nhint: remove it and restart the job",
@@ -96,31 +178,59 @@ tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi,
     c->size = size;
     c->device = device;
     tnrec_err err = TNREC_OK;
+    time_t started = time(NULL);
+    int published = 0; /* rank 0 put the id file in place: remove it when done */
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
     cudaError_t ce = cudaSetDevice(device);
-    if (ce != cudaSuccess) {
+    if (ce != cudaSuccess)
         err = cuda_fail(ce, "cudaSetDevice");
-        goto done;
-    }
-    if (rank == 0) {
+    if (!err && rank == 0) {
         ncclResult_t r = ncclGetUniqueId(&id);
-        if (r != ncclSuccess) {
+        if (r != ncclSuccess)
             err = nccl_fail(r, "ncclGetUniqueId", rank, size);
-            goto done;
-        }
     }
     if (use_mpi) {
 #if TNREC_HAVE_MPI
-        if (MPI_Bcast(id.internal, (int)sizeof id.internal, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
-            err = tnrec__fail(TNREC_ENET, "MPI_Bcast of the NCCL id failed on rank %d of %d", rank, size);
+        /* Every rank enters both collectives, failed or not, so that a
+         * failure before NCCL's (blocking, collective) init stops every
+         * rank instead of leaving the others waiting: rank 0's status
+         * travels with the id, and the ranks' own statuses are combined
+         * (minimum) before anyone starts the init. */
+        struct { int ok; ncclUniqueId id; } msg;
+        memset(&msg, 0, sizeof msg);
+        msg.ok = !err;
+        msg.id = id;
+        int mine = !err, all = 0;
+        if (MPI_Bcast(&msg, (int)sizeof msg, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
+            if (!err)
+                err = tnrec__fail(TNREC_ENET, "MPI_Bcast of the NCCL id failed on rank %d of %d", rank, size);
             goto done;
         }
+        if (MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS) {
+            if (!err)
+                err = tnrec__fail(TNREC_ENET, "MPI_Allreduce of the NCCL start status failed on rank %d of %d", rank, size);
+            goto done;
+        }
+        if (err)
+            goto done; /* this rank's own error */
+        if (!msg.ok) {
+            err = tnrec__fail(TNREC_ENET, "rank 0 failed before starting NCCL, so rank %d of %d stops too\n"
+                                          "hint: rank 0's own error says why", rank, size);
+            goto done;
+        }
+        if (!all) {
+            err = tnrec__fail(TNREC_ENET, "another rank failed before starting NCCL, so rank %d of %d stops too\n"
+                                          "hint: the failing rank's own error says why", rank, size);
+            goto done;
+        }
+        id = msg.id;
 #else
-        err = tnrec__fail(TNREC_EUNSUPPORTED, "MPI rendezvous asked for in a build without MPI");
+        if (!err)
+            err = tnrec__fail(TNREC_EUNSUPPORTED, "MPI rendezvous asked for in a build without MPI");
         goto done;
 #endif
-    } else if ((err = id_by_file(&id, rank))) {
+    } else if (err || (err = id_by_file(&id, rank, started, &published))) {
         goto done;
     }
     ncclResult_t r = ncclCommInitRank(&c->comm, size, id, rank);
@@ -128,6 +238,12 @@ tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi,
         c->comm = NULL;
         err = nccl_fail(r, "ncclCommInitRank", rank, size);
         goto done;
+    }
+    /* Every rank has read the id (the init is collective): the file has
+     * served, and the path is free for the next job. */
+    if (published) {
+        unlink(getenv("TNREC_NCCL_ID_FILE"));
+        published = 0;
     }
     if ((ce = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
         c->stream = NULL;
@@ -137,14 +253,76 @@ tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi,
     *out = c;
     c = NULL;
 done:
+    if (published)
+        unlink(getenv("TNREC_NCCL_ID_FILE")); /* this job's id, useless to any other */
     tnrec__nccl_free(c);
     return err;
+}
+
+/* After an error or a timeout: abort the communicator (its pending
+ * operations end), and refuse further sums on it. */
+static void comm_abort(tnrec__nccl *c)
+{
+    if (c->comm)
+        ncclCommAbort(c->comm);
+    c->comm = NULL;
+}
+
+static double wait_limit(void)
+{
+    const char *t = getenv("TNREC_NCCL_WAIT_TIMEOUT");
+    double v = t ? atof(t) : 0;
+    return v > 0 ? v : 1800.0;
+}
+
+tnrec_err tnrec__nccl_wait(tnrec__nccl *c, void *stream, const char *what)
+{
+    double limit = wait_limit();
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (unsigned polls = 0;; polls++) {
+        cudaError_t ce = cudaStreamQuery((cudaStream_t)stream);
+        if (ce == cudaSuccess)
+            return TNREC_OK;
+        if (ce != cudaErrorNotReady)
+            return cuda_fail(ce, what);
+        /* "Not ready" may linger as the last error, which the kernel
+         * launch checks read (cudaGetLastError): clear it. */
+        (void)cudaGetLastError();
+        if (!c->comm)
+            return tnrec__fail(TNREC_ENET, "%s on rank %d of %d: the NCCL communicator was aborted after an earlier "
+                               "error", what, c->rank, c->size);
+        ncclResult_t async = ncclSuccess, r = ncclCommGetAsyncError(c->comm, &async);
+        if (r != ncclSuccess || (async != ncclSuccess && async != ncclInProgress)) {
+            ncclResult_t bad = r != ncclSuccess ? r : async;
+            comm_abort(c);
+            return tnrec__fail(TNREC_ENET, "NCCL failed during %s on rank %d of %d: %s\nhint: another rank probably "
+                               "stopped or failed (its own error says why); NCCL_DEBUG=WARN shows more",
+                               what, c->rank, c->size, ncclGetErrorString(bad));
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double waited = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) * 1e-9;
+        if (waited > limit) {
+            comm_abort(c);
+            return tnrec__fail(TNREC_ENET, "rank %d of %d waited %.0f s for %s (TNREC_NCCL_WAIT_TIMEOUT): another rank "
+                               "stopped or hangs\nhint: its own error says why; if a rank is merely slow (rank 0 "
+                               "validates and writes checkpoints while the others wait), raise TNREC_NCCL_WAIT_TIMEOUT",
+                               c->rank, c->size, waited, what);
+        }
+        /* Yield at first (a step's tail is short), then sleep briefly. */
+        if (polls < 64)
+            sched_yield();
+        else
+            usleep(polls < 1024 ? 20 : 200);
+    }
 }
 
 void tnrec__nccl_abort(tnrec__nccl *c)
 {
     if (!c)
         return;
+    if (cudaSetDevice(c->device) != cudaSuccess) /* best effort, for the frees */
+        cudaGetLastError();
     if (c->comm)
         ncclCommAbort(c->comm);
     c->comm = NULL;
@@ -159,6 +337,8 @@ void tnrec__nccl_free(tnrec__nccl *c)
 {
     if (!c)
         return;
+    if (cudaSetDevice(c->device) != cudaSuccess) /* best effort, for the frees */
+        cudaGetLastError();
     if (c->stream)
         cudaStreamSynchronize(c->stream);
     if (c->comm)
@@ -174,6 +354,9 @@ tnrec_err tnrec__nccl_sum_device(tnrec__nccl *c, float *dev_buf, size_t n, void 
 {
     if (n == 0)
         return TNREC_OK;
+    if (!c->comm)
+        return tnrec__fail(TNREC_ENET, "NCCL sum on rank %d of %d: the communicator was aborted after an earlier error",
+                           c->rank, c->size);
     ncclResult_t r = ncclAllReduce(dev_buf, dev_buf, n, ncclFloat32, ncclSum, c->comm, (cudaStream_t)stream);
     return r == ncclSuccess ? TNREC_OK : nccl_fail(r, "ncclAllReduce", c->rank, c->size);
 }
@@ -182,6 +365,9 @@ tnrec_err tnrec__nccl_sum_host(tnrec__nccl *c, void *buf, size_t n, int is_doubl
 {
     if (n == 0)
         return TNREC_OK;
+    if (!c->comm)
+        return tnrec__fail(TNREC_ENET, "NCCL sum on rank %d of %d: the communicator was aborted after an earlier error",
+                           c->rank, c->size);
     size_t bytes = n * (is_double ? sizeof(double) : sizeof(float));
     cudaError_t ce = cudaSetDevice(c->device);
     if (ce != cudaSuccess)
@@ -203,7 +389,5 @@ tnrec_err tnrec__nccl_sum_host(tnrec__nccl *c, void *buf, size_t n, int is_doubl
         return nccl_fail(r, "ncclAllReduce", c->rank, c->size);
     if ((ce = cudaMemcpyAsync(buf, c->stage, bytes, cudaMemcpyDeviceToHost, c->stream)) != cudaSuccess)
         return cuda_fail(ce, "copy after a NCCL sum");
-    if ((ce = cudaStreamSynchronize(c->stream)) != cudaSuccess)
-        return cuda_fail(ce, "NCCL sum");
-    return TNREC_OK;
+    return tnrec__nccl_wait(c, c->stream, "a NCCL sum of host values");
 }

@@ -25,7 +25,14 @@ void tnrec__nccl_abort(tnrec__nccl *c);
  * cudaStream_t); returns once the sum is enqueued. */
 tnrec_err tnrec__nccl_sum_device(tnrec__nccl *c, float *dev_buf, size_t n, void *stream);
 /* In-place sum of n floats (is_double 0) or doubles (1) in host memory;
- * returns when done. */
+ * returns when done (waiting as tnrec__nccl_wait). */
 tnrec_err tnrec__nccl_sum_host(tnrec__nccl *c, void *buf, size_t n, int is_double);
+
+/* Waits for `stream` (a cudaStream_t with collectives of c on it) while
+ * polling c's asynchronous error: an error reported by NCCL, or a wait of
+ * more than TNREC_NCCL_WAIT_TIMEOUT seconds (default 1800), aborts the
+ * communicator and returns TNREC_ENET naming `what`; later sums on c
+ * fail at once. The caller must have c's device current. */
+tnrec_err tnrec__nccl_wait(tnrec__nccl *c, void *stream, const char *what);
 
 #endif

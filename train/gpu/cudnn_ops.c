@@ -9,7 +9,9 @@
  * strides; filters as CUDNN_TENSOR_NHWC [co][kd][kh][kw][ci]. Algorithms
  * come from cuDNN's heuristics (no timing runs, so the choice is the same
  * on every rank and every run), filtered by workspace limit, math type
- * (FMA only in float32 mode: TF32 off) and, when asked, determinism.
+ * (FMA only in float32 mode: TF32 off) and, when asked, determinism;
+ * each direction has its own convolution descriptor holding the math
+ * type its algorithm was chosen with, as cuDNN runs it with that one.
  * Every status is checked and turned into a tnrec_err naming the call. */
 #include <cudnn.h>
 #include <stdio.h>
@@ -29,12 +31,17 @@ struct tnrec__dnn {
 struct tnrec__conv {
     tnrec__dnn *dnn;
     int n, d, h, w, ci, co;
-    cudnnTensorDescriptor_t x, y, bias;
+    int layer, need_data;   /* need_data 0: no input gradient, no backward-data algorithm */
+    cudnnTensorDescriptor_t x, y;
     cudnnFilterDescriptor_t f;
-    cudnnConvolutionDescriptor_t conv;
+    /* One convolution descriptor per direction: each carries the math
+     * type of the algorithm chosen for it (cuDNN runs an algorithm with
+     * the descriptor's math type, and the directions may differ). */
+    cudnnConvolutionDescriptor_t cfwd, cdata, cfilt;
     cudnnConvolutionFwdAlgo_t fwd;
     cudnnConvolutionBwdDataAlgo_t bwd_data;
     cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+    cudnnMathType_t fwd_math, data_math, filt_math; /* as set on cfwd, cdata, cfilt */
     size_t ws;
     char algos[96];
 };
@@ -116,78 +123,131 @@ void tnrec__conv_free(tnrec__conv *c)
         return;
     if (c->x) cudnnDestroyTensorDescriptor(c->x);
     if (c->y) cudnnDestroyTensorDescriptor(c->y);
-    if (c->bias) cudnnDestroyTensorDescriptor(c->bias);
     if (c->f) cudnnDestroyFilterDescriptor(c->f);
-    if (c->conv) cudnnDestroyConvolutionDescriptor(c->conv);
+    if (c->cfwd) cudnnDestroyConvolutionDescriptor(c->cfwd);
+    if (c->cdata) cudnnDestroyConvolutionDescriptor(c->cdata);
+    if (c->cfilt) cudnnDestroyConvolutionDescriptor(c->cfilt);
     free(c);
 }
 
-/* Whether a heuristic result may be used. */
+/* Whether a heuristic result may be used. Float32 takes FMA math only:
+ * DEFAULT_MATH lets cuDNN run TF32 tensor-core kernels on sm_80 and
+ * later, which would break float32's match with the CPU. Float16 and
+ * bfloat16 take any math type (tensor cores are the point). */
 static int algo_ok(const tnrec__dnn *dnn, cudnnStatus_t st, size_t memory, cudnnDeterminism_t det,
-                   cudnnMathType_t math, size_t ws_limit)
+                   cudnnMathType_t math, size_t ws_limit, int ignore_det)
 {
     if (st != CUDNN_STATUS_SUCCESS || memory > ws_limit)
         return 0;
-    if (dnn->deterministic && det != CUDNN_DETERMINISTIC)
+    if (dnn->deterministic && !ignore_det && det != CUDNN_DETERMINISTIC)
         return 0;
-    if (dnn->dt == TNREC__DT_F32 && math != CUDNN_FMA_MATH && math != CUDNN_DEFAULT_MATH)
+    if (dnn->dt == TNREC__DT_F32 && math != CUDNN_FMA_MATH)
         return 0;
     return 1;
 }
 
+/* The math type the heuristics are asked with, before an algorithm is
+ * chosen for a direction. */
+static cudnnMathType_t base_math(const tnrec__dnn *dnn)
+{
+    return dnn->dt == TNREC__DT_F32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
+}
+
+/* No algorithm for direction dir. det_only: results that only
+ * --deterministic excluded, with no deterministic one that failed on
+ * workspace (cuDNN has non-deterministic ones only). */
+static tnrec_err no_algo(const tnrec__dnn *dnn, const char *dir, size_t ws_limit, const char *what, int det_only)
+{
+    if (dnn->deterministic && det_only)
+        return tnrec__fail(TNREC_EUNSUPPORTED, "cuDNN offers no deterministic %s convolution algorithm for %s "
+                           "(only non-deterministic ones), so --deterministic cannot be honoured\n"
+                           "hint: drop --deterministic, or try --precision fp16 or bf16; this cuDNN release "
+                           "lacks a deterministic %s kernel at this shape and precision (docs/gpu.md, known limits)",
+                           dir, what, dir);
+    return tnrec__fail(TNREC_EUNSUPPORTED, "cuDNN has no %s convolution algorithm for %s within %zu bytes of workspace%s\n"
+                       "hint: use a smaller --batch, or drop --deterministic", dir, what, ws_limit,
+                       dnn->deterministic ? " (deterministic only)" : "");
+}
+
+/* For each direction: the first heuristic result that algo_ok accepts
+ * and whose exact workspace (asked with its math type set on that
+ * direction's descriptor) fits; the descriptor keeps that math type. A
+ * rejected candidate's math type is overwritten by the next one's. */
 static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
 {
     tnrec__dnn *dnn = c->dnn;
     enum { MAXA = 16 };
-    int got = 0, found = 0;
-    cudnnConvolutionFwdAlgoPerf_t fp[MAXA];
-    DNN(cudnnGetConvolutionForwardAlgorithm_v7(dnn->h, c->x, c->f, c->conv, c->y, MAXA, &got, fp), what);
+    int got = 0, found = 0, det_only = 0, tried = 0;
     size_t need = 0;
-    /* The heuristics' memory figure is an estimate: ask for the exact size. */
-    for (int i = 0; i < got && !found; i++)
-        if (algo_ok(dnn, fp[i].status, fp[i].memory, fp[i].determinism, fp[i].mathType, ws_limit) &&
-            cudnnGetConvolutionForwardWorkspaceSize(dnn->h, c->x, c->f, c->conv, c->y, fp[i].algo, &need) ==
+    cudnnConvolutionFwdAlgoPerf_t fp[MAXA];
+    DNN(cudnnGetConvolutionForwardAlgorithm_v7(dnn->h, c->x, c->f, c->cfwd, c->y, MAXA, &got, fp), what);
+    for (int i = 0; i < got && !found; i++) {
+        if (!algo_ok(dnn, fp[i].status, fp[i].memory, fp[i].determinism, fp[i].mathType, ws_limit, 0)) {
+            det_only += algo_ok(dnn, fp[i].status, fp[i].memory, fp[i].determinism, fp[i].mathType, ws_limit, 1);
+            continue;
+        }
+        tried++;
+        DNN(cudnnSetConvolutionMathType(c->cfwd, fp[i].mathType), what);
+        /* The heuristics' memory figure is an estimate: ask for the exact size. */
+        if (cudnnGetConvolutionForwardWorkspaceSize(dnn->h, c->x, c->f, c->cfwd, c->y, fp[i].algo, &need) ==
                 CUDNN_STATUS_SUCCESS && need <= ws_limit) {
             c->fwd = fp[i].algo;
+            c->fwd_math = fp[i].mathType;
             c->ws = need > c->ws ? need : c->ws;
             found = 1;
         }
+    }
     if (!found)
-        return tnrec__fail(TNREC_EUNSUPPORTED, "cuDNN has no forward convolution algorithm for %s within %zu bytes of workspace%s\n"
-                           "hint: use a smaller --batch, or drop --deterministic", what, ws_limit,
-                           dnn->deterministic ? " (deterministic only)" : "");
+        return no_algo(dnn, "forward", ws_limit, what, det_only && !tried);
     cudnnConvolutionBwdDataAlgoPerf_t dp[MAXA];
-    DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn->h, c->f, c->y, c->conv, c->x, MAXA, &got, dp), what);
-    found = 0;
-    for (int i = 0; i < got && !found; i++)
-        if (algo_ok(dnn, dp[i].status, dp[i].memory, dp[i].determinism, dp[i].mathType, ws_limit) &&
-            cudnnGetConvolutionBackwardDataWorkspaceSize(dnn->h, c->f, c->y, c->conv, c->x, dp[i].algo, &need) ==
+    got = 0;
+    if (c->need_data)
+        DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn->h, c->f, c->y, c->cdata, c->x, MAXA, &got, dp), what);
+    found = !c->need_data;
+    det_only = tried = 0;
+    for (int i = 0; i < got && !found; i++) {
+        if (!algo_ok(dnn, dp[i].status, dp[i].memory, dp[i].determinism, dp[i].mathType, ws_limit, 0)) {
+            det_only += algo_ok(dnn, dp[i].status, dp[i].memory, dp[i].determinism, dp[i].mathType, ws_limit, 1);
+            continue;
+        }
+        tried++;
+        DNN(cudnnSetConvolutionMathType(c->cdata, dp[i].mathType), what);
+        if (cudnnGetConvolutionBackwardDataWorkspaceSize(dnn->h, c->f, c->y, c->cdata, c->x, dp[i].algo, &need) ==
                 CUDNN_STATUS_SUCCESS && need <= ws_limit) {
             c->bwd_data = dp[i].algo;
+            c->data_math = dp[i].mathType;
             c->ws = need > c->ws ? need : c->ws;
             found = 1;
         }
+    }
     if (!found)
-        return tnrec__fail(TNREC_EUNSUPPORTED, "cuDNN has no backward-data convolution algorithm for %s within %zu bytes of workspace%s\n"
-                           "hint: use a smaller --batch, or drop --deterministic", what, ws_limit,
-                           dnn->deterministic ? " (deterministic only)" : "");
+        return no_algo(dnn, "backward-data", ws_limit, what, det_only && !tried);
     cudnnConvolutionBwdFilterAlgoPerf_t bp[MAXA];
-    DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn->h, c->x, c->y, c->conv, c->f, MAXA, &got, bp), what);
+    DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn->h, c->x, c->y, c->cfilt, c->f, MAXA, &got, bp), what);
     found = 0;
-    for (int i = 0; i < got && !found; i++)
-        if (algo_ok(dnn, bp[i].status, bp[i].memory, bp[i].determinism, bp[i].mathType, ws_limit) &&
-            cudnnGetConvolutionBackwardFilterWorkspaceSize(dnn->h, c->x, c->y, c->conv, c->f, bp[i].algo, &need) ==
+    det_only = tried = 0;
+    for (int i = 0; i < got && !found; i++) {
+        if (!algo_ok(dnn, bp[i].status, bp[i].memory, bp[i].determinism, bp[i].mathType, ws_limit, 0)) {
+            det_only += algo_ok(dnn, bp[i].status, bp[i].memory, bp[i].determinism, bp[i].mathType, ws_limit, 1);
+            continue;
+        }
+        tried++;
+        DNN(cudnnSetConvolutionMathType(c->cfilt, bp[i].mathType), what);
+        if (cudnnGetConvolutionBackwardFilterWorkspaceSize(dnn->h, c->x, c->y, c->cfilt, c->f, bp[i].algo, &need) ==
                 CUDNN_STATUS_SUCCESS && need <= ws_limit) {
             c->bwd_filter = bp[i].algo;
+            c->filt_math = bp[i].mathType;
             c->ws = need > c->ws ? need : c->ws;
             found = 1;
         }
+    }
     if (!found)
-        return tnrec__fail(TNREC_EUNSUPPORTED, "cuDNN has no backward-filter convolution algorithm for %s within %zu bytes of workspace%s\n"
-                           "hint: use a smaller --batch, or drop --deterministic", what, ws_limit,
-                           dnn->deterministic ? " (deterministic only)" : "");
-    snprintf(c->algos, sizeof c->algos, "fwd %d bwd-data %d bwd-filter %d", (int)c->fwd, (int)c->bwd_data,
-             (int)c->bwd_filter);
+        return no_algo(dnn, "backward-filter", ws_limit, what, det_only && !tried);
+    char data[24] = "none";
+    if (c->need_data)
+        snprintf(data, sizeof data, "%d/m%d", (int)c->bwd_data, (int)c->data_math);
+    snprintf(c->algos, sizeof c->algos, "fwd %d/m%d bwd-data %s bwd-filter %d/m%d", (int)c->fwd, (int)c->fwd_math, data,
+             (int)c->bwd_filter, (int)c->filt_math);
     return TNREC_OK;
 }
 
@@ -195,26 +255,31 @@ static tnrec_err conv_setup(tnrec__conv *c, size_t ws_limit)
 {
     tnrec__dnn *dnn = c->dnn;
     char what[128];
-    snprintf(what, sizeof what, "Conv3D %d->%d channels on %dx%dx%dx%d", c->ci, c->co, c->n, c->d, c->h, c->w);
+    snprintf(what, sizeof what, "layer %d (Conv3D %d->%d channels on %dx%dx%dx%d)", c->layer, c->ci, c->co, c->n, c->d,
+             c->h, c->w);
     DNN(cudnnCreateTensorDescriptor(&c->x), what);
     DNN(cudnnCreateTensorDescriptor(&c->y), what);
-    DNN(cudnnCreateTensorDescriptor(&c->bias), what);
     DNN(cudnnCreateFilterDescriptor(&c->f), what);
-    DNN(cudnnCreateConvolutionDescriptor(&c->conv), what);
+    DNN(cudnnCreateConvolutionDescriptor(&c->cfwd), what);
+    DNN(cudnnCreateConvolutionDescriptor(&c->cdata), what);
+    DNN(cudnnCreateConvolutionDescriptor(&c->cfilt), what);
     DNN(set_ndhwc(c->x, dnn->type, c->n, c->d, c->h, c->w, c->ci), what);
     DNN(set_ndhwc(c->y, dnn->type, c->n, c->d, c->h, c->w, c->co), what);
-    DNN(set_ndhwc(c->bias, dnn->type, 1, 1, 1, 1, c->co), what);
     int fdims[5] = { c->co, c->ci, 3, 3, 3 };
     DNN(cudnnSetFilterNdDescriptor(c->f, dnn->type, CUDNN_TENSOR_NHWC, 5, fdims), what);
     int pad[3] = { 1, 1, 1 }, stride[3] = { 1, 1, 1 }, dil[3] = { 1, 1, 1 };
     /* Accumulate in float whatever the storage type. */
-    DNN(cudnnSetConvolutionNdDescriptor(c->conv, 3, pad, stride, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), what);
-    DNN(cudnnSetConvolutionMathType(c->conv, dnn->dt == TNREC__DT_F32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH), what);
+    cudnnConvolutionDescriptor_t descs[3] = { c->cfwd, c->cdata, c->cfilt };
+    for (int k = 0; k < 3; k++) {
+        DNN(cudnnSetConvolutionNdDescriptor(descs[k], 3, pad, stride, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+            what);
+        DNN(cudnnSetConvolutionMathType(descs[k], base_math(dnn)), what);
+    }
     return choose_algos(c, ws_limit, what);
 }
 
-tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int n, int d, int h, int w, int ci, int co,
-                             size_t ws_limit)
+tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int layer, int need_data, int n, int d, int h, int w,
+                             int ci, int co, size_t ws_limit)
 {
     *out = NULL;
     tnrec__conv *c = calloc(1, sizeof *c);
@@ -222,6 +287,8 @@ tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int n, int d, i
         return tnrec__fail(TNREC_ENOMEM, "out of memory for a convolution plan");
     c->dnn = dnn;
     c->n = n; c->d = d; c->h = h; c->w = w; c->ci = ci; c->co = co;
+    c->layer = layer;
+    c->need_data = need_data;
     tnrec_err err = conv_setup(c, ws_limit);
     if (err) {
         tnrec__conv_free(c);
@@ -234,26 +301,26 @@ tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int n, int d, i
 size_t tnrec__conv_workspace(const tnrec__conv *c) { return c->ws; }
 const char *tnrec__conv_algos(const tnrec__conv *c) { return c->algos; }
 
-tnrec_err tnrec__conv_forward(tnrec__conv *c, void *y, const void *x, const void *filt, const void *bias, void *ws,
-                              size_t ws_size)
+tnrec_err tnrec__conv_forward(tnrec__conv *c, void *y, const void *x, const void *filt, void *ws, size_t ws_size)
 {
     cudnnHandle_t h = c->dnn->h;
-    DNN(cudnnConvolutionForward(h, &one, c->x, x, c->f, filt, c->conv, c->fwd, ws, ws_size, &zero, c->y, y),
+    DNN(cudnnConvolutionForward(h, &one, c->x, x, c->f, filt, c->cfwd, c->fwd, ws, ws_size, &zero, c->y, y),
         "Conv3D forward");
-    DNN(cudnnAddTensor(h, &one, c->bias, bias, &one, c->y, y), "Conv3D bias");
     return TNREC_OK;
 }
 
-tnrec_err tnrec__conv_backward(tnrec__conv *c, void *dx, void *dfilt, void *dbias, const void *x, const void *filt,
-                               const void *dy, void *ws, size_t ws_size)
+tnrec_err tnrec__conv_backward(tnrec__conv *c, void *dx, void *dfilt, const void *x, const void *filt, const void *dy,
+                               void *ws, size_t ws_size)
 {
     cudnnHandle_t h = c->dnn->h;
-    DNN(cudnnConvolutionBackwardBias(h, &one, c->y, dy, &zero, c->bias, dbias), "Conv3D bias gradient");
-    DNN(cudnnConvolutionBackwardFilter(h, &one, c->x, x, c->y, dy, c->conv, c->bwd_filter, ws, ws_size, &zero, c->f,
+    DNN(cudnnConvolutionBackwardFilter(h, &one, c->x, x, c->y, dy, c->cfilt, c->bwd_filter, ws, ws_size, &zero, c->f,
                                        dfilt),
         "Conv3D filter gradient");
+    if (dx && !c->need_data)
+        return tnrec__fail(TNREC_EINTERNAL, "Conv3D layer %d: input gradient asked for, but its plan has no "
+                           "backward-data algorithm", c->layer);
     if (dx)
-        DNN(cudnnConvolutionBackwardData(h, &one, c->f, filt, c->y, dy, c->conv, c->bwd_data, ws, ws_size, &zero, c->x,
+        DNN(cudnnConvolutionBackwardData(h, &one, c->f, filt, c->y, dy, c->cdata, c->bwd_data, ws, ws_size, &zero, c->x,
                                          dx),
             "Conv3D input gradient");
     return TNREC_OK;

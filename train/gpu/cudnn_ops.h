@@ -1,7 +1,8 @@
 /* train/gpu/cudnn_ops.h: every use of cuDNN in tnrec, behind a small
  * interface (train/gpu/cudnn_ops.c). Private to train/gpu/.
  *
- * Convolutions (3x3x3 'same', stride 1, with bias) and spatial batch norm
+ * Convolutions (3x3x3 'same', stride 1; the bias is tnrec's own kernel,
+ * gpu_kernels.h) and spatial batch norm
  * over NDHWC tensors of one data type (TNREC__DT_*), for one batch size
  * each: descriptors and algorithms are made once per shape by the
  * _create functions and reused every step. Moving to cuDNN's graph API
@@ -26,20 +27,27 @@ const char *tnrec__dnn_version(void);
 
 /* One conv layer at batch n. Algorithms are chosen by cuDNN's heuristics
  * among those needing at most ws_limit bytes of workspace (float32 mode:
- * FMA math only, no TF32; float16/bfloat16: tensor cores). */
-tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int n, int d, int h, int w, int ci, int co,
-                             size_t ws_limit);
+ * FMA math only, no TF32; float16/bfloat16: any math type, tensor cores
+ * included); each direction keeps its own descriptor with the math type of
+ * its algorithm. layer: the model layer, for messages. need_data 0: the
+ * input gradient is never asked for (the first layer with parameters),
+ * so no backward-data algorithm is chosen and tnrec__conv_backward must
+ * get dx NULL. With --deterministic and no deterministic algorithm for a
+ * direction: TNREC_EUNSUPPORTED, "no deterministic" in the message. */
+tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int layer, int need_data, int n, int d, int h, int w,
+                             int ci, int co, size_t ws_limit);
 void tnrec__conv_free(tnrec__conv *c);                   /* accepts NULL */
 /* Largest workspace the chosen algorithms need. */
 size_t tnrec__conv_workspace(const tnrec__conv *c);
 /* Short text of the chosen algorithms, e.g. "fwd 1 bwd-data 1 bwd-filter 1". */
 const char *tnrec__conv_algos(const tnrec__conv *c);
-/* y = conv(x, filt) + bias. filt is [co][3][3][3][ci] (cuDNN NDHWC). */
-tnrec_err tnrec__conv_forward(tnrec__conv *c, void *y, const void *x, const void *filt, const void *bias, void *ws,
-                              size_t ws_size);
-/* dfilt and dbias overwritten; dx (may be NULL) overwritten. */
-tnrec_err tnrec__conv_backward(tnrec__conv *c, void *dx, void *dfilt, void *dbias, const void *x, const void *filt,
-                               const void *dy, void *ws, size_t ws_size);
+/* y = conv(x, filt), without bias (tnrec__k_conv_bias_add adds it).
+ * filt is [co][3][3][3][ci] (cuDNN NDHWC). */
+tnrec_err tnrec__conv_forward(tnrec__conv *c, void *y, const void *x, const void *filt, void *ws, size_t ws_size);
+/* dfilt overwritten; dx (may be NULL; must be without need_data)
+ * overwritten. The bias gradient is tnrec__k_conv_bias_grad's. */
+tnrec_err tnrec__conv_backward(tnrec__conv *c, void *dx, void *dfilt, const void *x, const void *filt, const void *dy,
+                               void *ws, size_t ws_size);
 
 /* Spatial batch norm of an n x d x h x w x c tensor; gamma, beta, means
  * and variances are float32 [c]. */

@@ -56,6 +56,14 @@ int tnrec__k_channel_scale(void *y, const void *x, const float *scale, int n, si
 /* Global max pooling: x (dt) -> y float [n][c]; backward float dy -> dx (dt). */
 int tnrec__k_gmax_fwd(float *y, const void *x, int n, size_t s, int c, int dt, void *stream);
 int tnrec__k_gmax_bwd(void *dx, const void *x, const float *dy, int n, size_t s, int c, int dt, void *stream);
+/* Conv bias over NDHWC activations of type dt (not cuDNN's, whose
+ * bfloat16 support is not documented): y[p][k] += b[k] for p < positions;
+ * db[k] = sum_p dy[p][k], summed in float (no float16 overflow of a
+ * loss-scaled sum) in a fixed order, into float db, through scratch of
+ * tnrec__k_conv_bias_scratch(c) floats. */
+int tnrec__k_conv_bias_add(void *y, const float *b, size_t positions, int c, int dt, void *stream);
+size_t tnrec__k_conv_bias_scratch(int c);
+int tnrec__k_conv_bias_grad(float *db, float *scratch, const void *dy, size_t positions, int c, int dt, void *stream);
 /* Dense helpers (float): y[i][o] += b[o]; db[o] = sum_i dy[i][o]. */
 int tnrec__k_bias_add(float *y, const float *b, int n, int out, void *stream);
 int tnrec__k_bias_grad(float *db, const float *dy, int n, int out, void *stream);

@@ -63,7 +63,6 @@ typedef struct glayer {
     int cpad;               /* stored channels of the output (padded before the first conv) */
     int is_float;           /* output is float32 (at or after the global pooling) */
     void *filt, *dfilt;     /* conv: packed kernel (dt) and its gradient */
-    void *bias, *dbias;     /* conv: bias in dt and its gradient */
     int ci_pad;             /* conv: stored input channels */
     float *save_mean, *save_inv; /* BN: batch statistics for the backward pass */
     float *mask;            /* dropout: per (sample, channel) scale */
@@ -115,6 +114,7 @@ struct tnrec_gpu_net {
     const float *cur_label, *cur_weight; /* this step's labels and weights (device; weight may be NULL) */
     int in_cpad;
     void *g[2];                        /* gradient ping-pong */
+    float *bias_part;                  /* conv bias gradient: partial sums (tnrec__k_conv_bias_scratch) */
     float *dlogits;
     double *loss_terms, *l2_partial;
     int l2_total;
@@ -212,7 +212,9 @@ static tnrec_err plan_make(tnrec_gpu_net *g, plan *p, int n, size_t ws_limit)
         const tnrec__layer *L = &g->m->layers[i];
         tnrec_err err = TNREC_OK;
         if (L->kind == TNREC__CONV)
-            err = tnrec__conv_create(&p->conv[i], g->dnn, n, L->d, L->h, L->w, g->L[i].ci_pad, L->c, ws_limit);
+            /* The first layer with parameters never computes its input gradient. */
+            err = tnrec__conv_create(&p->conv[i], g->dnn, i, i != g->first_param, n, L->d, L->h, L->w, g->L[i].ci_pad,
+                                     L->c, ws_limit);
         else if (L->kind == TNREC__BN)
             err = tnrec__bn_create(&p->bn[i], g->dnn, n, L->d, L->h, L->w, L->c);
         if (err)
@@ -258,6 +260,9 @@ void tnrec_gpu_net_free(tnrec_gpu_net *g)
 {
     if (!g)
         return;
+    /* Best effort: the frees below need the net's device current. */
+    if (cudaSetDevice(g->device) != cudaSuccess)
+        cudaGetLastError();
     if (g->stream)
         cudaStreamSynchronize(g->stream);
     if (g->copy_stream)
@@ -273,8 +278,6 @@ void tnrec_gpu_net_free(tnrec_gpu_net *g)
                 dfree(l->out);
             dfree(l->filt);
             dfree(l->dfilt);
-            dfree(l->bias);
-            dfree(l->dbias);
             dfree(l->save_mean);
             dfree(l->save_inv);
             dfree(l->mask);
@@ -301,6 +304,7 @@ void tnrec_gpu_net_free(tnrec_gpu_net *g)
     }
     dfree(g->g[0]);
     dfree(g->g[1]);
+    dfree(g->bias_part);
     dfree(g->dlogits);
     dfree(g->loss_terms);
     dfree(g->l2_partial);
@@ -350,6 +354,7 @@ static tnrec_err alloc_layers(tnrec_gpu_net *g)
     g->in_cpad = pad_ok ? (m->in.channels + 7) / 8 * 8 : m->in.channels;
     size_t max_elems = (size_t)m->in.frames * m->in.height * m->in.width * g->in_cpad;
     int cpad = g->in_cpad, is_float = 0;
+    size_t bias_scratch = 1;
     for (int i = 0; i < g->nl; i++) {
         const tnrec__layer *L = &m->layers[i];
         glayer *l = &g->L[i];
@@ -358,8 +363,8 @@ static tnrec_err alloc_layers(tnrec_gpu_net *g)
             size_t fl = (size_t)L->c * 27 * l->ci_pad * es;
             TRY(dalloc(&l->filt, fl, "a conv kernel"));
             TRY(dalloc(&l->dfilt, fl, "a conv kernel gradient"));
-            TRY(dalloc(&l->bias, (size_t)L->c * es, "a conv bias"));
-            TRY(dalloc(&l->dbias, (size_t)L->c * es, "a conv bias gradient"));
+            if (tnrec__k_conv_bias_scratch(L->c) > bias_scratch)
+                bias_scratch = tnrec__k_conv_bias_scratch(L->c);
             cpad = L->c;
         } else if (L->kind == TNREC__BN) {
             TRY(dalloc((void **)&l->save_mean, (size_t)L->c * sizeof(float), "batch statistics"));
@@ -383,6 +388,7 @@ static tnrec_err alloc_layers(tnrec_gpu_net *g)
             l->owned = 1;
         }
     }
+    TRY(dalloc((void **)&g->bias_part, bias_scratch * sizeof(float), "conv bias gradient sums"));
     /* Gradients: large enough for any layer's input or output, in float. */
     TRY(dalloc(&g->g[0], B * max_elems * sizeof(float), "gradients"));
     TRY(dalloc(&g->g[1], B * max_elems * sizeof(float), "gradients"));
@@ -550,9 +556,24 @@ const char *tnrec_gpu_net_describe(const tnrec_gpu_net *g) { return g->desc; }
 
 /* ---- host <-> device ---- */
 
+/* Waits for the compute stream; with NCCL collectives possibly on it,
+ * through tnrec__nccl_wait, so a failed peer becomes an error, not a
+ * hang. */
+static tnrec_err wait_stream(tnrec_gpu_net *g, const char *what)
+{
+    tnrec__nccl *nc = g->ar && tnrec__allreduce_size(g->ar) > 1 ? tnrec__allreduce_nccl(g->ar) : NULL;
+    if (nc)
+        return tnrec__nccl_wait(nc, g->stream, what);
+    return cu(cudaStreamSynchronize(g->stream), what);
+}
+
 tnrec_err tnrec_gpu_net_upload(tnrec_gpu_net *g)
 {
     tnrec_model *m = g->m;
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
+    /* The host may have restored the optimiser too (a checkpoint into the
+     * same tnrec_optim): the next optim step uploads its moments again. */
+    g->optim = NULL;
     TRY(cu(cudaMemcpyAsync(g->params, m->params, m->nparams * sizeof(float), cudaMemcpyHostToDevice, g->stream),
            "upload of the weights"));
     if (m->nstate)
@@ -566,6 +587,7 @@ tnrec_err tnrec_gpu_net_upload(tnrec_gpu_net *g)
 tnrec_err tnrec_gpu_net_download(tnrec_gpu_net *g)
 {
     tnrec_model *m = g->m;
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
     TRY(cu(cudaMemcpyAsync(m->params, g->params, m->nparams * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
            "download of the weights"));
     TRY(cu(cudaMemcpyAsync(m->grads, g->grads, m->nparams * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
@@ -579,7 +601,7 @@ tnrec_err tnrec_gpu_net_download(tnrec_gpu_net *g)
         TRY(cu(cudaMemcpyAsync(g->optim->v, g->opt_v, m->nparams * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
                "download of the Adam moments"));
     }
-    return cu(cudaStreamSynchronize(g->stream), "download");
+    return wait_stream(g, "download");
 }
 
 /* Sums a device array over ranks: NCCL, or through host memory (MPI). */
@@ -599,6 +621,7 @@ static tnrec_err sum_over_ranks(tnrec_gpu_net *g, float *dev, float *host, size_
 tnrec_err tnrec__gpu_net_sync(tnrec_gpu_net *g)
 {
     tnrec_model *m = g->m;
+    TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
     int world = g->ar ? tnrec__allreduce_size(g->ar) : 1;
     if (world > 1 && m->nstate) {
         TRY(sum_over_ranks(g, g->state, m->state, m->nstate));
@@ -619,7 +642,6 @@ static tnrec_err pack_weights(tnrec_gpu_net *g)
         glayer *l = &g->L[i];
         TRY(kr(tnrec__k_pack_filter(l->filt, g->params + L->w_off, L->in_c, l->ci_pad, L->c, g->dt, g->stream),
                "conv kernel packing"));
-        TRY(kr(tnrec__k_to_dt(l->bias, g->params + L->b_off, (size_t)L->c, g->dt, g->stream), "conv bias cast"));
     }
     g->weights_dirty = 0;
     return TNREC_OK;
@@ -820,7 +842,10 @@ static tnrec_err forward(tnrec_gpu_net *g, plan *p, int n, int global_first, int
         const float one = 1.0f, zero = 0.0f;
         switch (L->kind) {
         case TNREC__CONV:
-            TRY(tnrec__conv_forward(p->conv[i], l->out, in, l->filt, l->bias, g->ws, g->ws_size));
+            TRY(tnrec__conv_forward(p->conv[i], l->out, in, l->filt, g->ws, g->ws_size));
+            /* The float32 master bias, added in float (any dt). */
+            TRY(kr(tnrec__k_conv_bias_add(l->out, g->params + L->b_off, (size_t)n * s, L->c, g->dt, g->stream),
+                   "Conv3D bias"));
             break;
         case TNREC__BN:
             if (training) {
@@ -889,9 +914,11 @@ static tnrec_err backward(tnrec_gpu_net *g, plan *p, int n)
         float *gw = g->grads + L->w_off, *gb = g->grads + L->b_off;
         switch (L->kind) {
         case TNREC__CONV:
-            TRY(tnrec__conv_backward(p->conv[i], dx, l->dfilt, l->dbias, in, l->filt, gr, g->ws, g->ws_size));
+            TRY(tnrec__conv_backward(p->conv[i], dx, l->dfilt, in, l->filt, gr, g->ws, g->ws_size));
             TRY(kr(tnrec__k_unpack_filter(gw, l->dfilt, L->in_c, l->ci_pad, L->c, g->dt, g->stream), "kernel gradient"));
-            TRY(kr(tnrec__k_from_dt(gb, l->dbias, (size_t)L->c, g->dt, g->stream), "bias gradient"));
+            /* Summed in float straight into the float32 gradient. */
+            TRY(kr(tnrec__k_conv_bias_grad(gb, g->bias_part, gr, (size_t)n * s, L->c, g->dt, g->stream),
+                   "Conv3D bias gradient"));
             break;
         case TNREC__BN:
             /* The conv before it always needs dx. */
@@ -1004,7 +1031,7 @@ tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *g, const float *x, const floa
         TRY(cu(cudaMemcpyAsync(h_l2, g->l2_partial, (size_t)pb * sizeof(double), cudaMemcpyDeviceToHost, g->stream),
                "L2 copy"));
     TRY(cu(cudaMemcpyAsync(h_logits, z, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost, g->stream), "logit copy"));
-    TRY(cu(cudaStreamSynchronize(g->stream), "training step"));
+    TRY(wait_stream(g, "training step"));
     double loss = 0;
     for (int i = 0; i < n; i++)
         loss += h_terms[i];

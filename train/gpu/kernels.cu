@@ -1,6 +1,7 @@
 /* train/gpu/kernels.cu: the GPU trainer's own kernels: casts and filter
  * packing, BN moving statistics, LeakyReLU, max pooling, dropout, global
- * max pooling, dense bias, the loss, L2, clipping and Adam.
+ * max pooling, conv and dense bias (and their gradients), the loss, L2,
+ * clipping and Adam.
  *
  * Each kernel mirrors a function of the CPU reference (train/reference.c)
  * so the two paths agree: pooling keeps the first maximum, dropout masks
@@ -266,6 +267,50 @@ __global__ void bias_grad_k(float *db, const float *dy, int n, int out)
     db[o] = acc;
 }
 
+/* Conv bias: y[p][k] += b[k] over positions x c (y of type T, b float). */
+template <typename T> __global__ void conv_bias_add_k(T *y, const float *b, size_t positions, int c)
+{
+    GRID_STRIDE(i, positions * (size_t)c) y[i] = from_f<T>(to_f(y[i]) + b[i % (size_t)c]);
+}
+
+/* Conv bias gradient, pass 1: block (tile, slab) sums, for the channels
+ * [tile*BG_TILE, +BG_TILE), the positions p = slab*BG_ROWS + row + k *
+ * BG_SLABS*BG_ROWS (row: the thread's row in the block), then the rows in
+ * order; part[slab][channel]. Pass 2 sums the slabs in order. Float sums
+ * of the (loss-scaled) gradient, whatever T. */
+const int BG_TILE = 32, BG_ROWS = THREADS / BG_TILE, BG_SLABS = 1024;
+
+template <typename T> __global__ void conv_bias_part_k(float *part, const T *dy, size_t positions, int c)
+{
+    __shared__ float sh[BG_ROWS][BG_TILE];
+    int tx = threadIdx.x % BG_TILE, row = threadIdx.x / BG_TILE;
+    int ch = blockIdx.x * BG_TILE + tx;
+    size_t step = (size_t)BG_SLABS * BG_ROWS;
+    float acc = 0;
+    if (ch < c)
+        for (size_t p = (size_t)blockIdx.y * BG_ROWS + row; p < positions; p += step)
+            acc += to_f(dy[p * (size_t)c + ch]);
+    sh[row][tx] = acc;
+    __syncthreads();
+    if (row == 0 && ch < c) {
+        float sum = 0;
+        for (int r = 0; r < BG_ROWS; r++)
+            sum += sh[r][tx];
+        part[(size_t)blockIdx.y * c + ch] = sum;
+    }
+}
+
+__global__ void conv_bias_sum_k(float *db, const float *part, int c)
+{
+    int ch = blockIdx.x * blockDim.x + threadIdx.x;
+    if (ch >= c)
+        return;
+    float sum = 0;
+    for (int s = 0; s < BG_SLABS; s++)
+        sum += part[(size_t)s * c + ch];
+    db[ch] = sum;
+}
+
 __global__ void bce_k(double *loss, float *dz, const float *z, const float *label, const float *weight, int n,
                       double denom, float scale)
 {
@@ -427,6 +472,22 @@ template <typename T> int gmax_bwd(void *dx, const void *x, const float *dy, int
     return launched();
 }
 
+template <typename T> int conv_bias_add(void *y, const float *b, size_t positions, int c, cudaStream_t st)
+{
+    conv_bias_add_k<T><<<grid_for(positions * (size_t)c), THREADS, 0, st>>>((T *)y, b, positions, c);
+    return launched();
+}
+template <typename T> int conv_bias_grad(float *db, float *part, const void *dy, size_t positions, int c, cudaStream_t st)
+{
+    dim3 grid((unsigned)((c + BG_TILE - 1) / BG_TILE), (unsigned)BG_SLABS);
+    conv_bias_part_k<T><<<grid, THREADS, 0, st>>>(part, (const T *)dy, positions, c);
+    int e = launched();
+    if (e)
+        return e;
+    conv_bias_sum_k<<<(c + THREADS - 1) / THREADS, THREADS, 0, st>>>(db, part, c);
+    return launched();
+}
+
 } // namespace
 
 #define BY_DT(dt, fn, ...)                                                                                            \
@@ -513,6 +574,15 @@ int tnrec__k_gmax_fwd(float *y, const void *x, int n, size_t s, int c, int dt, v
 int tnrec__k_gmax_bwd(void *dx, const void *x, const float *dy, int n, size_t s, int c, int dt, void *stream)
 {
     return BY_DT(dt, gmax_bwd, dx, x, dy, n, s, c, ST);
+}
+int tnrec__k_conv_bias_add(void *y, const float *b, size_t positions, int c, int dt, void *stream)
+{
+    return BY_DT(dt, conv_bias_add, y, b, positions, c, ST);
+}
+size_t tnrec__k_conv_bias_scratch(int c) { return (size_t)BG_SLABS * (size_t)c; }
+int tnrec__k_conv_bias_grad(float *db, float *scratch, const void *dy, size_t positions, int c, int dt, void *stream)
+{
+    return BY_DT(dt, conv_bias_grad, db, scratch, dy, positions, c, ST);
 }
 int tnrec__k_bias_add(float *y, const float *b, int n, int out, void *stream)
 {
