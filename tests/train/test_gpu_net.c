@@ -392,7 +392,9 @@ static void run_config(tnrec_train_config *c, const char *name, const char *devi
     c->deterministic = use_det;
 }
 
-static double ckpt_diff(const char *a, const char *b)
+/* Relative L2 difference of two runs' last.tnck: the weights, or with
+ * state set the BN moving statistics (0 when the model has none). */
+static double ckpt_compare(const char *a, const char *b, int state)
 {
     char pa[4200], pb[4200];
     snprintf(pa, sizeof pa, "%s/%s/last.tnck", runs_dir, a);
@@ -401,12 +403,20 @@ static double ckpt_diff(const char *a, const char *b)
     CHECK_OK(tnrec_checkpoint_load_model(&ma, pa));
     CHECK_OK(tnrec_checkpoint_load_model(&mb, pb));
     double e = 1e30;
-    if (ma && mb && tnrec_model_trainable_count(ma) == tnrec_model_trainable_count(mb))
-        e = rel_err(tnrec_model_params(ma), tnrec_model_params(mb), tnrec_model_trainable_count(ma), 0);
+    if (ma && mb) {
+        size_t na = state ? tnrec_model_state_count(ma) : tnrec_model_trainable_count(ma);
+        size_t nb = state ? tnrec_model_state_count(mb) : tnrec_model_trainable_count(mb);
+        if (na == nb)
+            e = state ? rel_err(tnrec_model_state(ma), tnrec_model_state(mb), na, 0)
+                      : rel_err(tnrec_model_params(ma), tnrec_model_params(mb), na, 0);
+    }
     tnrec_model_free(ma);
     tnrec_model_free(mb);
     return e;
 }
+
+static double ckpt_diff(const char *a, const char *b) { return ckpt_compare(a, b, 0); }
+static double ckpt_state_diff(const char *a, const char *b) { return ckpt_compare(a, b, 1); }
 
 /* Runs `first` for 9 steps (mid epoch 2), then resumes on `second`. */
 static void split_run(const char *name, const char *first, const char *second)
@@ -472,23 +482,6 @@ static void log_epoch(void *ctx, const tnrec_epoch_report *r)
     }
 }
 
-/* Relative L2 difference of the BN moving statistics of two runs'
- * last.tnck (0 when the model has none). */
-static double ckpt_state_diff(const char *a, const char *b)
-{
-    char pa[4200], pb[4200];
-    snprintf(pa, sizeof pa, "%s/%s/last.tnck", runs_dir, a);
-    snprintf(pb, sizeof pb, "%s/%s/last.tnck", runs_dir, b);
-    tnrec_model *ma = NULL, *mb = NULL;
-    CHECK_OK(tnrec_checkpoint_load_model(&ma, pa));
-    CHECK_OK(tnrec_checkpoint_load_model(&mb, pb));
-    double e = 1e30;
-    if (ma && mb && tnrec_model_state_count(ma) == tnrec_model_state_count(mb))
-        e = rel_err(tnrec_model_state(ma), tnrec_model_state(mb), tnrec_model_state_count(ma), 0);
-    tnrec_model_free(ma);
-    tnrec_model_free(mb);
-    return e;
-}
 
 /* The same run with staging on and off: equal weights, BN state and losses
  * (max_diff 0: bit-identical), and in the staged run at least one step an
