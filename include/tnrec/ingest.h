@@ -68,7 +68,7 @@ typedef struct tnrec_build_options {
     int zstd_level;                /* 1..19 (0: the default for the encoding) */
     int strict;                    /* a bad input fails the build */
     uint32_t part_index, part_count; /* build part K of N (count 0 or 1: all) */
-    uint32_t batch;                /* samples per parallel batch (0: 8 per thread) */
+    uint32_t batch;                /* samples per parallel batch (0: 32 per thread, at most 512) */
     tnrec_build_progress_cb progress;
     void *progress_ctx;
     tnrec_build_skip_cb on_skip;
