@@ -17,17 +17,8 @@ tnrec_require_pkg(JANSSON jansson libjansson-dev)
 tnrec_require_pkg(NETCDF netcdf libnetcdf-dev)
 tnrec_require_pkg(HDF5 hdf5 libhdf5-dev)
 tnrec_require_pkg(ZLIB zlib zlib1g-dev)
-# HDF5's high-level library (same package; no .pc file of its own): opens
-# a sample's bytes as a file image without copying them.
-find_library(TNREC_HDF5_HL NAMES hdf5_serial_hl hdf5_hl HINTS ${HDF5_LIBRARY_DIRS} NO_DEFAULT_PATH)
-if(NOT TNREC_HDF5_HL)
-  find_library(TNREC_HDF5_HL NAMES hdf5_serial_hl hdf5_hl)
-endif()
-if(NOT TNREC_HDF5_HL)
-  message(FATAL_ERROR "HDF5 high-level library (libhdf5_hl) not found: install the Debian package libhdf5-dev")
-endif()
 list(APPEND TNREC_PRIVATE_LIBS PkgConfig::ZSTD PkgConfig::XXHASH PkgConfig::JANSSON
-     PkgConfig::NETCDF ${TNREC_HDF5_HL} PkgConfig::HDF5 PkgConfig::ZLIB m)
+     PkgConfig::NETCDF PkgConfig::HDF5 PkgConfig::ZLIB m)
 # tnrec build: libdeflate inflates HDF5 chunks outside the HDF5 lock;
 # libarchive streams the year tarballs.
 tnrec_require_pkg(LIBDEFLATE libdeflate libdeflate-dev)
