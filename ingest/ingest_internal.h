@@ -51,8 +51,8 @@ typedef struct tn_sample {
     int direct_chunks;                        /* variables read by direct chunk read */
     double lock_seconds;                      /* time spent holding the NetCDF/HDF5 lock (sum) */
     /* scratch */
-    uint8_t *chunk[TNREC_INGEST_NVARS + 1];
-    size_t chunk_size[TNREC_INGEST_NVARS + 1], chunk_cap[TNREC_INGEST_NVARS + 1];
+    const uint8_t *chunk[TNREC_INGEST_NVARS + 1];   /* into the caller's file bytes */
+    size_t chunk_size[TNREC_INGEST_NVARS + 1];
     uint32_t chunk_filters[TNREC_INGEST_NVARS + 1]; /* bit 0 shuffle, bit 1 deflate */
     uint8_t *inflated;
     size_t inflated_cap;

@@ -1,8 +1,11 @@
 /* ingest/nc_sample.c: read and check one TorNet sample held in memory.
  *
- * Under the one NetCDF/HDF5 lock: HDF5 opens the file image and copies the
- * raw compressed chunk of each big variable (direct chunk read; TorNet has
- * one shuffle+deflate chunk per variable), then netcdf-c opens the same
+ * Under the one NetCDF/HDF5 lock: HDF5 opens the caller's bytes as a file
+ * image without copying them (lent through the file image callbacks,
+ * read-only) and looks up where the raw
+ * compressed chunk of each big variable lies in them (TorNet has one
+ * shuffle+deflate chunk per variable; the chunk bytes are not copied
+ * either), then netcdf-c opens the same
  * bytes to read and check the schema, attributes and small variables, and
  * reads through its own API any big variable whose storage is not one
  * shuffle/deflate chunk. Outside the lock: inflate (libdeflate), unshuffle,
@@ -65,8 +68,6 @@ void tn_sample_release(tn_sample *s)
     for (int i = 0; i < TNREC_INGEST_NVARS; i++)
         free(s->moment[i]);
     free(s->rfm);
-    for (int i = 0; i <= TNREC_INGEST_NVARS; i++)
-        free(s->chunk[i]);
     free(s->inflated);
     if (s->inflater)
         libdeflate_free_decompressor(s->inflater);
@@ -98,7 +99,11 @@ typedef struct nc_extra {
 /* Copies the single raw chunk of dataset vname; returns 0 on success, -1
  * when the variable must go through netcdf-c instead (any other layout,
  * filter, type or a missing chunk). */
-static int direct_read(tn_sample *s, hid_t fid, const char *vname, int slot, int is_float, hsize_t *out_t)
+/* Finds the one chunk of `vname` in the file image [data, data + size)
+ * whose HDF5 addresses start at `base` (the user block): s->chunk[slot]
+ * then points into the image, nothing is copied. */
+static int direct_read(tn_sample *s, hid_t fid, const uint8_t *data, size_t size, hsize_t base, const char *vname,
+                       int slot, int is_float, hsize_t *out_t)
 {
     int ok = -1;
     hid_t d = -1, type = -1, space = -1, dcpl = -1;
@@ -142,13 +147,12 @@ static int direct_read(tn_sample *s, hid_t fid, const char *vname, int slot, int
             goto done;
     }
     hsize_t off[4] = { 0, 0, 0, 0 }, nbytes = 0;
-    if (H5Dget_chunk_storage_size(d, off, &nbytes) < 0 || nbytes == 0 || nbytes > ((hsize_t)1 << 30))
-        goto done;
-    if (grow(&s->chunk[slot], &s->chunk_cap[slot], (size_t)nbytes) != TNREC_OK)
-        goto done;
-    uint32_t mask = 0;
-    if (H5Dread_chunk(d, H5P_DEFAULT, off, &mask, s->chunk[slot]) < 0)
-        goto done;
+    haddr_t addr = HADDR_UNDEF;
+    unsigned mask = 0;
+    if (H5Dget_chunk_info_by_coord(d, off, &mask, &addr, &nbytes) < 0 || addr == HADDR_UNDEF || nbytes == 0 ||
+        base > size || addr > size - base || nbytes > size - base - addr)
+        goto done; /* not stored, or not inside the image: a damaged file */
+    s->chunk[slot] = data + base + addr;
     for (int i = 0; i < nf; i++)
         if (!(mask & (1u << i)))
             filters |= filter_bit[i];
@@ -388,24 +392,88 @@ static int h5_meta_read(tn_sample *s, const tn_spec *spec, hid_t fid, size_t T, 
 /* Opens the image with HDF5, copies the chunks it can (*direct gets a bit
  * per slot) and, when every chunk came directly, reads the rest too.
  * Returns 0 when the sample is complete, -1 when netcdf-c must finish it. */
+/* File image callbacks that lend the sample's bytes to HDF5 instead of
+ * letting it copy them (twice: into the property list, then into the
+ * driver). Every image "allocation" of the sample's size is the sample
+ * itself, a copy onto itself does nothing, nothing is freed, and the
+ * read-only file never grows. The loan lives on the caller's stack for
+ * the whole open-read-close. */
+typedef struct image_loan {
+    const void *data;
+    size_t size;
+} image_loan;
+
+static void *loan_malloc(size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    const image_loan *l = udata;
+    (void)op;
+    return size == l->size ? (void *)l->data : NULL;
+}
+
+static void *loan_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    (void)size;
+    (void)op;
+    (void)udata;
+    return dest == src ? dest : NULL; /* only ever the sample onto itself */
+}
+
+static void *loan_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    (void)ptr;
+    (void)size;
+    (void)op;
+    (void)udata;
+    return NULL;
+}
+
+static herr_t loan_free(void *ptr, H5FD_file_image_op_t op, void *udata)
+{
+    (void)ptr;
+    (void)op;
+    (void)udata;
+    return 0;
+}
+
+static void *loan_udata_copy(void *udata) { return udata; }
+
+static herr_t loan_udata_free(void *udata)
+{
+    (void)udata;
+    return 0;
+}
+
 static int h5_read_all(tn_sample *s, const tn_spec *spec, const void *data, size_t size, const char *name,
                        unsigned *direct, hsize_t *slot_t, nc_extra *x)
 {
     *direct = 0;
+    image_loan loan = { data, size };
+    H5FD_file_image_callbacks_t cb = { loan_malloc, loan_memcpy, loan_realloc, loan_free,
+                                       loan_udata_copy, loan_udata_free, &loan };
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0)
         return -1;
     hid_t fid = -1;
-    if (H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 && H5Pset_file_image(fapl, (void *)data, size) >= 0)
+    if (H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 && H5Pset_file_image_callbacks(fapl, &cb) >= 0 &&
+        H5Pset_file_image(fapl, (void *)data, size) >= 0)
         fid = H5Fopen("tnrec-sample-image", H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
     if (fid < 0)
         return -1;
+    hsize_t base = 0;
+    hid_t fcpl = H5Fget_create_plist(fid);
+    int base_ok = fcpl >= 0 && H5Pget_userblock(fcpl, &base) >= 0;
+    if (fcpl >= 0)
+        H5Pclose(fcpl);
+    if (!base_ok) {
+        H5Fclose(fid);
+        return -1;
+    }
     int all = 1;
     hsize_t T = 0;
     for (uint32_t k = 0; k < spec->nmoments; k++) {
         int m = spec->moment[k];
-        if (direct_read(s, fid, tnrec__moment_names[m], m, 1, &slot_t[m]) == 0)
+        if (direct_read(s, fid, data, size, base, tnrec__moment_names[m], m, 1, &slot_t[m]) == 0)
             *direct |= 1u << m;
         else
             all = 0;
@@ -415,7 +483,7 @@ static int h5_read_all(tn_sample *s, const tn_spec *spec, const void *data, size
             all = 0;
     }
     if (spec->want_rfm) {
-        if (direct_read(s, fid, TN_RFM_NAME, TN_RFM_SLOT, 0, &slot_t[TN_RFM_SLOT]) == 0)
+        if (direct_read(s, fid, data, size, base, TN_RFM_NAME, TN_RFM_SLOT, 0, &slot_t[TN_RFM_SLOT]) == 0)
             *direct |= 1u << TN_RFM_SLOT;
         else
             all = 0;
