@@ -44,7 +44,7 @@ typedef struct tnrec_gpu_options {
     int device;                 /* CUDA ordinal; -1: local rank modulo the device count */
     tnrec_precision precision;
     int deterministic;          /* 1: only deterministic cuDNN algorithms */
-    double loss_scale;          /* fp16: initial dynamic loss scale (0: 65536) */
+    double loss_scale;          /* fp16: initial dynamic loss scale, >= 1 (0: 65536) */
 } tnrec_gpu_options;
 void tnrec_gpu_options_default(tnrec_gpu_options *out);
 

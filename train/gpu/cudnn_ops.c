@@ -130,9 +130,11 @@ void tnrec__conv_free(tnrec__conv *c)
     free(c);
 }
 
-/* Whether a heuristic result may be used. Float32 takes FMA math only:
- * DEFAULT_MATH lets cuDNN run TF32 tensor-core kernels on sm_80 and
- * later, which would break float32's match with the CPU. Float16 and
+/* Whether a heuristic result may be used. Float32 never takes tensor-op
+ * (TF32) results; it takes FMA and DEFAULT results (cuDNN may label
+ * float32 results either way), and the descriptor of the direction is
+ * then set to FMA, not to the reported type (use_math), so DEFAULT_MATH,
+ * which allows TF32 on sm_80 and later, is never what runs. Float16 and
  * bfloat16 take any math type (tensor cores are the point). */
 static int algo_ok(const tnrec__dnn *dnn, cudnnStatus_t st, size_t memory, cudnnDeterminism_t det,
                    cudnnMathType_t math, size_t ws_limit, int ignore_det)
@@ -141,9 +143,16 @@ static int algo_ok(const tnrec__dnn *dnn, cudnnStatus_t st, size_t memory, cudnn
         return 0;
     if (dnn->deterministic && !ignore_det && det != CUDNN_DETERMINISTIC)
         return 0;
-    if (dnn->dt == TNREC__DT_F32 && math != CUDNN_FMA_MATH)
+    if (dnn->dt == TNREC__DT_F32 && math != CUDNN_FMA_MATH && math != CUDNN_DEFAULT_MATH)
         return 0;
     return 1;
+}
+
+/* The math type to set for a chosen result: FMA whenever the data is
+ * float32 (TF32 off), else what cuDNN reported for the algorithm. */
+static cudnnMathType_t use_math(const tnrec__dnn *dnn, cudnnMathType_t reported)
+{
+    return dnn->dt == TNREC__DT_F32 ? CUDNN_FMA_MATH : reported;
 }
 
 /* The math type the heuristics are asked with, before an algorithm is
@@ -155,7 +164,8 @@ static cudnnMathType_t base_math(const tnrec__dnn *dnn)
 
 /* No algorithm for direction dir. det_only: results that only
  * --deterministic excluded, with no deterministic one that failed on
- * workspace (cuDNN has non-deterministic ones only). */
+ * workspace (cuDNN has non-deterministic ones only); otherwise the
+ * workspace is what is short (a smaller batch helps). */
 static tnrec_err no_algo(const tnrec__dnn *dnn, const char *dir, size_t ws_limit, const char *what, int det_only)
 {
     if (dnn->deterministic && det_only)
@@ -177,72 +187,78 @@ static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
 {
     tnrec__dnn *dnn = c->dnn;
     enum { MAXA = 16 };
-    int got = 0, found = 0, det_only = 0, tried = 0;
+    int got = 0, found = 0, det_only = 0, det_big = 0, tried = 0;
     size_t need = 0;
     cudnnConvolutionFwdAlgoPerf_t fp[MAXA];
     DNN(cudnnGetConvolutionForwardAlgorithm_v7(dnn->h, c->x, c->f, c->cfwd, c->y, MAXA, &got, fp), what);
     for (int i = 0; i < got && !found; i++) {
         if (!algo_ok(dnn, fp[i].status, fp[i].memory, fp[i].determinism, fp[i].mathType, ws_limit, 0)) {
             det_only += algo_ok(dnn, fp[i].status, fp[i].memory, fp[i].determinism, fp[i].mathType, ws_limit, 1);
+            det_big += fp[i].status == CUDNN_STATUS_SUCCESS && fp[i].memory > ws_limit &&
+                       fp[i].determinism == CUDNN_DETERMINISTIC;
             continue;
         }
         tried++;
-        DNN(cudnnSetConvolutionMathType(c->cfwd, fp[i].mathType), what);
+        DNN(cudnnSetConvolutionMathType(c->cfwd, use_math(dnn, fp[i].mathType)), what);
         /* The heuristics' memory figure is an estimate: ask for the exact size. */
         if (cudnnGetConvolutionForwardWorkspaceSize(dnn->h, c->x, c->f, c->cfwd, c->y, fp[i].algo, &need) ==
                 CUDNN_STATUS_SUCCESS && need <= ws_limit) {
             c->fwd = fp[i].algo;
-            c->fwd_math = fp[i].mathType;
+            c->fwd_math = use_math(dnn, fp[i].mathType);
             c->ws = need > c->ws ? need : c->ws;
             found = 1;
         }
     }
     if (!found)
-        return no_algo(dnn, "forward", ws_limit, what, det_only && !tried);
+        return no_algo(dnn, "forward", ws_limit, what, det_only && !tried && !det_big);
     cudnnConvolutionBwdDataAlgoPerf_t dp[MAXA];
     got = 0;
     if (c->need_data)
         DNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn->h, c->f, c->y, c->cdata, c->x, MAXA, &got, dp), what);
     found = !c->need_data;
-    det_only = tried = 0;
+    det_only = det_big = tried = 0;
     for (int i = 0; i < got && !found; i++) {
         if (!algo_ok(dnn, dp[i].status, dp[i].memory, dp[i].determinism, dp[i].mathType, ws_limit, 0)) {
             det_only += algo_ok(dnn, dp[i].status, dp[i].memory, dp[i].determinism, dp[i].mathType, ws_limit, 1);
+            det_big += dp[i].status == CUDNN_STATUS_SUCCESS && dp[i].memory > ws_limit &&
+                       dp[i].determinism == CUDNN_DETERMINISTIC;
             continue;
         }
         tried++;
-        DNN(cudnnSetConvolutionMathType(c->cdata, dp[i].mathType), what);
+        DNN(cudnnSetConvolutionMathType(c->cdata, use_math(dnn, dp[i].mathType)), what);
         if (cudnnGetConvolutionBackwardDataWorkspaceSize(dnn->h, c->f, c->y, c->cdata, c->x, dp[i].algo, &need) ==
                 CUDNN_STATUS_SUCCESS && need <= ws_limit) {
             c->bwd_data = dp[i].algo;
-            c->data_math = dp[i].mathType;
+            c->data_math = use_math(dnn, dp[i].mathType);
             c->ws = need > c->ws ? need : c->ws;
             found = 1;
         }
     }
     if (!found)
-        return no_algo(dnn, "backward-data", ws_limit, what, det_only && !tried);
+        return no_algo(dnn, "backward-data", ws_limit, what, det_only && !tried && !det_big);
     cudnnConvolutionBwdFilterAlgoPerf_t bp[MAXA];
     DNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn->h, c->x, c->y, c->cfilt, c->f, MAXA, &got, bp), what);
     found = 0;
-    det_only = tried = 0;
+    det_only = det_big = tried = 0;
     for (int i = 0; i < got && !found; i++) {
         if (!algo_ok(dnn, bp[i].status, bp[i].memory, bp[i].determinism, bp[i].mathType, ws_limit, 0)) {
             det_only += algo_ok(dnn, bp[i].status, bp[i].memory, bp[i].determinism, bp[i].mathType, ws_limit, 1);
+            det_big += bp[i].status == CUDNN_STATUS_SUCCESS && bp[i].memory > ws_limit &&
+                       bp[i].determinism == CUDNN_DETERMINISTIC;
             continue;
         }
         tried++;
-        DNN(cudnnSetConvolutionMathType(c->cfilt, bp[i].mathType), what);
+        DNN(cudnnSetConvolutionMathType(c->cfilt, use_math(dnn, bp[i].mathType)), what);
         if (cudnnGetConvolutionBackwardFilterWorkspaceSize(dnn->h, c->x, c->y, c->cfilt, c->f, bp[i].algo, &need) ==
                 CUDNN_STATUS_SUCCESS && need <= ws_limit) {
             c->bwd_filter = bp[i].algo;
-            c->filt_math = bp[i].mathType;
+            c->filt_math = use_math(dnn, bp[i].mathType);
             c->ws = need > c->ws ? need : c->ws;
             found = 1;
         }
     }
     if (!found)
-        return no_algo(dnn, "backward-filter", ws_limit, what, det_only && !tried);
+        return no_algo(dnn, "backward-filter", ws_limit, what, det_only && !tried && !det_big);
     char data[24] = "none";
     if (c->need_data)
         snprintf(data, sizeof data, "%d/m%d", (int)c->bwd_data, (int)c->data_math);

@@ -516,6 +516,9 @@ tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int 
         o = *opt;
     else
         tnrec_gpu_options_default(&o);
+    if (o.precision == TNREC_PRECISION_FP16 && o.loss_scale != 0 && !(o.loss_scale >= 1.0 && isfinite(o.loss_scale)))
+        return tnrec__fail(TNREC_EINVAL, "initial loss scale %g: must be at least 1 and finite (0: 65536)",
+                           o.loss_scale);
     int count = tnrec_gpu_device_count();
     int device = o.device >= 0 ? o.device : tnrec__allreduce_local_rank(ar) % count;
     if (device >= count)
@@ -1104,8 +1107,9 @@ tnrec_err tnrec_gpu_net_optim_step(tnrec_gpu_net *g, tnrec_optim *o, double lr, 
     TRY(cu(cudaStreamSynchronize(g->stream), "gradient check"));
     if (*g->h_flag) {
         if (g->opt.precision == TNREC_PRECISION_FP16 && g->loss_scale > 1.0) {
-            /* Overflow under loss scaling: skip this step, scale down. */
-            g->loss_scale /= 2;
+            /* Overflow under loss scaling: skip this step, scale down
+             * (never below 1, which checkpoints require). */
+            g->loss_scale = g->loss_scale / 2 < 1.0 ? 1.0 : g->loss_scale / 2;
             g->good_steps = 0;
             return TNREC_OK;
         }
