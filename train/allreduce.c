@@ -125,10 +125,30 @@ int tnrec__allreduce_local_rank(const tnrec__allreduce *ar)
     return ar ? ar->rank : 0;
 }
 
-tnrec_err tnrec__allreduce_attach_nccl(tnrec__allreduce *ar, int device)
+tnrec_err tnrec__allreduce_attach_nccl(tnrec__allreduce *ar, int device, tnrec_err mine)
 {
     if (!ar || ar->size == 1 || ar->nccl)
-        return TNREC_OK;
+        return mine;
+#if TNREC_HAVE_MPI
+    if (ar->mpi) {
+        /* Every GPU rank gets here once, failed or not: the lowest failing
+         * rank (size: none) is agreed on before anyone enters NCCL's start,
+         * which would wait for a failed rank until it times out. */
+        int first = mine ? ar->rank : ar->size, failed = ar->size;
+        if (MPI_Allreduce(&first, &failed, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS)
+            return mine ? mine : tnrec__fail(TNREC_ENET, "MPI_Allreduce of the GPU set-up status failed on rank %d of %d",
+                                             ar->rank, ar->size);
+        if (mine)
+            return mine;
+        if (failed < ar->size)
+            return tnrec__fail(TNREC_ENET, "rank %d of %d failed to set up its GPU, so rank %d stops too\n"
+                                           "hint: rank %d's own error says why", failed, ar->size, ar->rank, failed);
+    }
+#endif
+    /* With the id file a failed rank cannot tell the others: they time
+     * out in the rendezvous or in NCCL's start (TNREC_NCCL_TIMEOUT). */
+    if (mine)
+        return mine;
     return tnrec__nccl_create(&ar->nccl, ar->rank, ar->size, ar->mpi, device);
 }
 

@@ -39,8 +39,14 @@ const char *tnrec__allreduce_name(const tnrec__allreduce *ar);
  * launcher's environment; else the rank), to pick its GPU. */
 int tnrec__allreduce_local_rank(const tnrec__allreduce *ar);
 /* Joins a NCCL communicator on CUDA device `device` (nothing with one
- * rank). The NCCL id travels over MPI, or through TNREC_NCCL_ID_FILE. */
-tnrec_err tnrec__allreduce_attach_nccl(tnrec__allreduce *ar, int device);
+ * rank). The NCCL id travels over MPI, or through TNREC_NCCL_ID_FILE.
+ * `mine` is this rank's status so far (TNREC_OK, or the error that stops
+ * it, whose message is kept): a GPU rank calls this once whether or not
+ * its own set-up worked, so that under MPI every rank learns of a
+ * failure on any of them before anyone waits in NCCL's start (the ranks
+ * all fail, naming the lowest failing rank); `device` is ignored when
+ * `mine` is an error. Returns `mine` when it is an error. */
+tnrec_err tnrec__allreduce_attach_nccl(tnrec__allreduce *ar, int device, tnrec_err mine);
 /* The attached communicator, or NULL. */
 struct tnrec__nccl *tnrec__allreduce_nccl(const tnrec__allreduce *ar);
 

@@ -484,10 +484,14 @@ static void log_epoch(void *ctx, const tnrec_epoch_report *r)
 
 
 /* The same run with staging on and off: equal weights, BN state and losses
- * (max_diff 0: bit-identical), and in the staged run at least one step an
- * epoch found its batch copied during the step before. A batch of 10 over
- * 48 samples leaves a last batch of 8 (its own plan); validation runs
- * through the staged predict path. */
+ * (max_diff 0: bit-identical), and in the staged run at least one step of
+ * the two epochs found its batch copied during the step before (over the
+ * whole run, not per epoch: whether batch k+1 is decoded before step k
+ * starts depends on the loader threads and the host's load, and a busy
+ * host can leave one short epoch without such a step; none in the whole
+ * run means the overlap is broken). A batch of 10 over 48 samples leaves
+ * a last batch of 8 (its own plan); validation runs through the staged
+ * predict path. */
 static void staged_pair(const char *name, const char *precision, double max_diff)
 {
     epoch_log on, off;
@@ -528,8 +532,8 @@ static void staged_pair(const char *name, const char *precision, double max_diff
     CHECK_OK(tnrec_train_run(&c, log_epoch, &off));
     unsetenv("TNREC_GPU_STAGE");
     double d = ckpt_diff(a, b), ds = ckpt_state_diff(a, b);
-    printf("  staged vs unstaged %s: weights %.2e, BN state %.2e, loss %.9g/%.9g, val_loss %.9g/%.9g, staged steps %llu+%llu of 10 "
-           "(off: %llu)\n", precision, d, ds, on.loss[1], off.loss[1], on.val_loss[1], off.val_loss[1],
+    printf("  staged vs unstaged %s: weights %.2e, BN state %.2e, loss %.9g/%.9g, val_loss %.9g/%.9g, staged steps "
+           "%llu + %llu (epochs 1 and 2, 5 steps each; off: %llu)\n", precision, d, ds, on.loss[1], off.loss[1], on.val_loss[1], off.val_loss[1],
            (unsigned long long)on.staged[0], (unsigned long long)on.staged[1],
            (unsigned long long)(off.staged[0] + off.staged[1]));
     CHECK(on.n == 2 && off.n == 2);
@@ -540,10 +544,12 @@ static void staged_pair(const char *name, const char *precision, double max_diff
         CHECK(!det || fabs(on.loss[e] - off.loss[e]) <= max_diff * fabs(off.loss[e]));
         CHECK(!det || fabs(on.val_loss[e] - off.val_loss[e]) <= max_diff * fabs(off.val_loss[e]));
         CHECK(off.staged[e] == 0);
-        /* 5 steps an epoch; the first waits for the loader, the others
-         * normally find their batch staged. */
-        CHECK(on.staged[e] >= 1);
+        /* A per-epoch count of at most the epoch's 5 steps. */
+        CHECK(on.staged[e] <= 5);
     }
+    /* 5 steps an epoch; the first waits for the loader, the others
+     * normally find their batch staged: over both epochs, at least one. */
+    CHECK(on.staged[0] + on.staged[1] >= 1);
 }
 
 /* Probabilities from an eval CSV (last column), in order. */

@@ -13,8 +13,18 @@
  * communicator is up (every rank has read it: the init is collective) or
  * when its start fails, so the path can serve the next job.
  * Under MPI every rank joins the id broadcast and a status check even
- * when it failed, so no rank waits for one that gave up (with the file,
+ * when it failed, so no rank waits for one that gave up (failures before
+ * this file is reached are agreed on in allreduce.c first; with the file,
  * the others time out instead).
+ * NCCL's start is non-blocking (NCCL 2.14 and later: blocking = 0 in the
+ * communicator's config) and polled for at most TNREC_NCCL_TIMEOUT
+ * seconds, the rendezvous' own limit: a rank that never joins (it failed,
+ * refused the id file, or started too late) makes the others abort the
+ * half-made communicator and fail naming their rank and the rendezvous,
+ * instead of waiting forever. On a non-blocking communicator any NCCL
+ * call may answer ncclInProgress; each such call is polled to its end
+ * (settle()) before the next, as NCCL requires. An older NCCL builds
+ * with the blocking start, which has no time limit.
  * Waits on streams with collectives poll the communicator's asynchronous
  * error as well (tnrec__nccl_wait), so a peer that died or aborted turns
  * into an error (and an aborted communicator) on the others, not a hang;
@@ -43,6 +53,29 @@
 #include <mpi.h>
 #endif
 
+/* Non-blocking communicators, ncclInProgress and ncclCommFinalize came
+ * with NCCL 2.14, ncclRemoteError with 2.13. */
+#if defined(NCCL_VERSION) && defined(NCCL_VERSION_CODE) && NCCL_VERSION_CODE >= NCCL_VERSION(2, 14, 0)
+#define NCCL_NONBLOCKING 1
+#else
+#define NCCL_NONBLOCKING 0
+#endif
+#if defined(NCCL_VERSION) && defined(NCCL_VERSION_CODE) && NCCL_VERSION_CODE >= NCCL_VERSION(2, 13, 0)
+#define NCCL_REMOTE_ERROR(r) ((r) == ncclRemoteError)
+#else
+#define NCCL_REMOTE_ERROR(r) 0
+#endif
+
+static int in_progress(ncclResult_t r)
+{
+#if NCCL_NONBLOCKING
+    return r == ncclInProgress;
+#else
+    (void)r;
+    return 0;
+#endif
+}
+
 struct tnrec__nccl {
     ncclComm_t comm;
     int rank, size, device;
@@ -53,7 +86,7 @@ struct tnrec__nccl {
 
 static tnrec_err nccl_fail(ncclResult_t r, const char *what, int rank, int size)
 {
-    return tnrec__fail(r == ncclSystemError || r == ncclRemoteError ? TNREC_ENET : TNREC_EINTERNAL,
+    return tnrec__fail(r == ncclSystemError || NCCL_REMOTE_ERROR(r) ? TNREC_ENET : TNREC_EINTERNAL,
                        "NCCL %s failed on rank %d of %d: %s\nhint: NCCL_DEBUG=WARN shows why; check that every rank "
                        "started and sees one GPU", what, rank, size, ncclGetErrorString(r));
 }
@@ -124,6 +157,43 @@ static tnrec_err publish_id(const char *path, const ncclUniqueId *id, int *out_p
     return err;
 }
 
+/* TNREC_NCCL_TIMEOUT: seconds the rendezvous and NCCL's start may take. */
+static double start_limit(void)
+{
+    const char *t = getenv("TNREC_NCCL_TIMEOUT");
+    double v = t ? atof(t) : 0;
+    return v > 0 ? v : 300.0;
+}
+
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (now.tv_nsec - start->tv_nsec) * 1e-9;
+}
+
+/* Polls comm's state after a call that answered ncclInProgress until it
+ * is something else, for at most limit seconds; returns the final state,
+ * or ncclInProgress when the limit passed (*out_waited: seconds). */
+static ncclResult_t settle(ncclComm_t comm, double limit, double *out_waited)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    ncclResult_t state = ncclSuccess;
+    for (unsigned polls = 0;; polls++) {
+        ncclResult_t r = ncclCommGetAsyncError(comm, &state);
+        *out_waited = seconds_since(&start);
+        if (r != ncclSuccess)
+            return r;
+        if (!in_progress(state) || *out_waited > limit)
+            return state;
+        if (polls < 64)
+            sched_yield();
+        else
+            usleep(polls < 1024 ? 100 : 1000);
+    }
+}
+
 /* The id through a file: rank 0 writes, the others wait for it. started:
  * this process' wall-clock time when it began to wait. */
 static tnrec_err id_by_file(ncclUniqueId *id, int rank, time_t started, int *out_published)
@@ -135,11 +205,8 @@ static tnrec_err id_by_file(ncclUniqueId *id, int rank, time_t started, int *out
                                          "hint: set it to a path on a file system every rank sees, new for each job");
     if (rank == 0)
         return publish_id(path, id, out_published);
-    const char *t = getenv("TNREC_NCCL_TIMEOUT");
-    double timeout = t ? atof(t) : 300.0;
-    if (!(timeout > 0))
-        timeout = 300.0;
-    struct timespec start, now;
+    double timeout = start_limit();
+    struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         FILE *f = fopen(path, "rb");
@@ -160,30 +227,72 @@ static tnrec_err id_by_file(ncclUniqueId *id, int rank, time_t started, int *out
         }
         if (errno != ENOENT)
             return tnrec__fail_errno(TNREC_EIO, errno, "cannot read NCCL id file '%s'", path);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if ((double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) * 1e-9 > timeout)
+        if (seconds_since(&start) > timeout)
             return tnrec__fail(TNREC_ENET, "rank %d waited %.0f s for NCCL id file '%s' from rank 0\n"
                                            "hint: did rank 0 start, and do both see the same file system?", rank, timeout, path);
         usleep(50 * 1000);
     }
 }
 
+/* NCCL's start on c->rank with the id, bounded by TNREC_NCCL_TIMEOUT
+ * where NCCL can do so (see the top of the file). */
+static tnrec_err start_comm(tnrec__nccl *c, ncclUniqueId id, int use_mpi)
+{
+    c->comm = NULL;
+#if NCCL_NONBLOCKING
+    ncclConfig_t cfg = NCCL_CONFIG_INITIALIZER;
+    cfg.blocking = 0;
+    ncclResult_t r = ncclCommInitRankConfig(&c->comm, c->size, id, c->rank, &cfg);
+    if (r != ncclSuccess && !in_progress(r)) {
+        c->comm = NULL; /* not made: nothing to abort */
+        return nccl_fail(r, "ncclCommInitRankConfig", c->rank, c->size);
+    }
+    if (!c->comm)
+        return tnrec__fail(TNREC_EINTERNAL, "ncclCommInitRankConfig on rank %d of %d returned no communicator",
+                           c->rank, c->size);
+    double limit = start_limit(), waited = 0;
+    r = settle(c->comm, limit, &waited);
+    if (r == ncclSuccess)
+        return TNREC_OK;
+    ncclCommAbort(c->comm);
+    c->comm = NULL;
+    const char *file = getenv("TNREC_NCCL_ID_FILE");
+    if (in_progress(r))
+        return tnrec__fail(TNREC_ENET, "NCCL start timed out on rank %d of %d: the other ranks did not all join "
+                           "within TNREC_NCCL_TIMEOUT (%.0f s; rendezvous: %s%s%s)\nhint: another rank failed, "
+                           "refused the id, or started late (its own error says why); NCCL_DEBUG=WARN shows more",
+                           c->rank, c->size, waited, use_mpi ? "MPI" : "id file '", use_mpi ? "" : (file ? file : ""),
+                           use_mpi ? "" : "'");
+    return nccl_fail(r, "start (ncclCommInitRankConfig)", c->rank, c->size);
+#else
+    (void)use_mpi;
+    ncclResult_t r = ncclCommInitRank(&c->comm, c->size, id, c->rank);
+    if (r != ncclSuccess) {
+        c->comm = NULL;
+        return nccl_fail(r, "ncclCommInitRank", c->rank, c->size);
+    }
+    return TNREC_OK;
+#endif
+}
+
 tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi, int device)
 {
     *out = NULL;
-    tnrec__nccl *c = calloc(1, sizeof *c);
-    if (!c)
-        return tnrec__fail(TNREC_ENOMEM, "out of memory for the NCCL communicator");
-    c->rank = rank;
-    c->size = size;
-    c->device = device;
     tnrec_err err = TNREC_OK;
+    tnrec__nccl *c = calloc(1, sizeof *c); /* failing, it still joins the status check below */
+    if (!c)
+        err = tnrec__fail(TNREC_ENOMEM, "out of memory for the NCCL communicator");
+    else {
+        c->rank = rank;
+        c->size = size;
+        c->device = device;
+    }
     time_t started = time(NULL);
     int published = 0; /* rank 0 put the id file in place: remove it when done */
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
-    cudaError_t ce = cudaSetDevice(device);
-    if (ce != cudaSuccess)
+    cudaError_t ce = cudaSuccess;
+    if (!err && (ce = cudaSetDevice(device)) != cudaSuccess)
         err = cuda_fail(ce, "cudaSetDevice");
     if (!err && rank == 0) {
         ncclResult_t r = ncclGetUniqueId(&id);
@@ -196,18 +305,19 @@ tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi,
          * failure before NCCL's (blocking, collective) init stops every
          * rank instead of leaving the others waiting: rank 0's status
          * travels with the id, and the ranks' own statuses are combined
-         * (minimum) before anyone starts the init. */
+         * (the lowest failing rank; size: none) before anyone starts the
+         * init. */
         struct { int ok; ncclUniqueId id; } msg;
         memset(&msg, 0, sizeof msg);
         msg.ok = !err;
         msg.id = id;
-        int mine = !err, all = 0;
+        int mine = err ? rank : size, failed = size;
         if (MPI_Bcast(&msg, (int)sizeof msg, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
             if (!err)
                 err = tnrec__fail(TNREC_ENET, "MPI_Bcast of the NCCL id failed on rank %d of %d", rank, size);
             goto done;
         }
-        if (MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        if (MPI_Allreduce(&mine, &failed, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS) {
             if (!err)
                 err = tnrec__fail(TNREC_ENET, "MPI_Allreduce of the NCCL start status failed on rank %d of %d", rank, size);
             goto done;
@@ -219,9 +329,9 @@ tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi,
                                           "hint: rank 0's own error says why", rank, size);
             goto done;
         }
-        if (!all) {
-            err = tnrec__fail(TNREC_ENET, "another rank failed before starting NCCL, so rank %d of %d stops too\n"
-                                          "hint: the failing rank's own error says why", rank, size);
+        if (failed < size) {
+            err = tnrec__fail(TNREC_ENET, "rank %d failed before starting NCCL, so rank %d of %d stops too\n"
+                                          "hint: rank %d's own error says why", failed, rank, size, failed);
             goto done;
         }
         id = msg.id;
@@ -233,12 +343,8 @@ tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi,
     } else if (err || (err = id_by_file(&id, rank, started, &published))) {
         goto done;
     }
-    ncclResult_t r = ncclCommInitRank(&c->comm, size, id, rank);
-    if (r != ncclSuccess) {
-        c->comm = NULL;
-        err = nccl_fail(r, "ncclCommInitRank", rank, size);
+    if ((err = start_comm(c, id, use_mpi)))
         goto done;
-    }
     /* Every rank has read the id (the init is collective): the file has
      * served, and the path is free for the next job. */
     if (published) {
@@ -293,7 +399,7 @@ tnrec_err tnrec__nccl_wait(tnrec__nccl *c, void *stream, const char *what)
             return tnrec__fail(TNREC_ENET, "%s on rank %d of %d: the NCCL communicator was aborted after an earlier "
                                "error", what, c->rank, c->size);
         ncclResult_t async = ncclSuccess, r = ncclCommGetAsyncError(c->comm, &async);
-        if (r != ncclSuccess || (async != ncclSuccess && async != ncclInProgress)) {
+        if (r != ncclSuccess || (async != ncclSuccess && !in_progress(async))) {
             ncclResult_t bad = r != ncclSuccess ? r : async;
             comm_abort(c);
             return tnrec__fail(TNREC_ENET, "NCCL failed during %s on rank %d of %d: %s\nhint: another rank probably "
@@ -341,13 +447,47 @@ void tnrec__nccl_free(tnrec__nccl *c)
         cudaGetLastError();
     if (c->stream)
         cudaStreamSynchronize(c->stream);
-    if (c->comm)
+    if (c->comm) {
+#if NCCL_NONBLOCKING
+        /* A non-blocking communicator is finalized (polled, bounded)
+         * before it is destroyed; one that will not finish is aborted. */
+        double waited = 0;
+        ncclResult_t r = ncclCommFinalize(c->comm);
+        if (in_progress(r))
+            r = settle(c->comm, wait_limit(), &waited);
+        if (r == ncclSuccess)
+            ncclCommDestroy(c->comm);
+        else
+            ncclCommAbort(c->comm);
+#else
         ncclCommDestroy(c->comm);
+#endif
+    }
     if (c->stage)
         cudaFree(c->stage);
     if (c->stream)
         cudaStreamDestroy(c->stream);
     free(c);
+}
+
+/* The result of an NCCL call on c: on a non-blocking communicator
+ * ncclInProgress means it is still being issued, and must end before
+ * the next call (bounded by TNREC_NCCL_WAIT_TIMEOUT; then, or on an
+ * error it ends in, the communicator is aborted). */
+static tnrec_err issued(tnrec__nccl *c, ncclResult_t r, const char *what)
+{
+    if (in_progress(r)) {
+        double waited = 0;
+        r = settle(c->comm, wait_limit(), &waited);
+        if (r != ncclSuccess) {
+            comm_abort(c);
+            if (in_progress(r))
+                return tnrec__fail(TNREC_ENET, "rank %d of %d waited %.0f s for NCCL to issue %s "
+                                   "(TNREC_NCCL_WAIT_TIMEOUT): another rank stopped or hangs\nhint: its own error "
+                                   "says why", c->rank, c->size, waited, what);
+        }
+    }
+    return r == ncclSuccess ? TNREC_OK : nccl_fail(r, what, c->rank, c->size);
 }
 
 tnrec_err tnrec__nccl_sum_device(tnrec__nccl *c, float *dev_buf, size_t n, void *stream)
@@ -358,7 +498,7 @@ tnrec_err tnrec__nccl_sum_device(tnrec__nccl *c, float *dev_buf, size_t n, void 
         return tnrec__fail(TNREC_ENET, "NCCL sum on rank %d of %d: the communicator was aborted after an earlier error",
                            c->rank, c->size);
     ncclResult_t r = ncclAllReduce(dev_buf, dev_buf, n, ncclFloat32, ncclSum, c->comm, (cudaStream_t)stream);
-    return r == ncclSuccess ? TNREC_OK : nccl_fail(r, "ncclAllReduce", c->rank, c->size);
+    return issued(c, r, "ncclAllReduce");
 }
 
 tnrec_err tnrec__nccl_sum_host(tnrec__nccl *c, void *buf, size_t n, int is_double)
@@ -385,8 +525,9 @@ tnrec_err tnrec__nccl_sum_host(tnrec__nccl *c, void *buf, size_t n, int is_doubl
         return cuda_fail(ce, "copy for a NCCL sum");
     ncclResult_t r = ncclAllReduce(c->stage, c->stage, n, is_double ? ncclFloat64 : ncclFloat32, ncclSum, c->comm,
                                    c->stream);
-    if (r != ncclSuccess)
-        return nccl_fail(r, "ncclAllReduce", c->rank, c->size);
+    tnrec_err err = issued(c, r, "ncclAllReduce");
+    if (err)
+        return err;
     if ((ce = cudaMemcpyAsync(buf, c->stage, bytes, cudaMemcpyDeviceToHost, c->stream)) != cudaSuccess)
         return cuda_fail(ce, "copy after a NCCL sum");
     return tnrec__nccl_wait(c, c->stream, "a NCCL sum of host values");

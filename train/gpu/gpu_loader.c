@@ -147,8 +147,10 @@ tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int 
 {
     const tnrec__gpu_api *t = get_api();
     if (!t) {
+        /* Still join the other ranks' set-up status check (allreduce.h),
+         * so they stop too instead of waiting for this rank. */
         *out = NULL;
-        return TNREC_EUNSUPPORTED;
+        return tnrec__allreduce_attach_nccl(ar, -1, TNREC_EUNSUPPORTED);
     }
     return t->tnrec__gpu_net_create_ranked(out, m, max_batch, opt, ar);
 }

@@ -504,8 +504,10 @@ static tnrec_err setup(tnrec_gpu_net *g)
     return TNREC_OK;
 }
 
-tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int max_batch,
-                                       const tnrec_gpu_options *opt, tnrec__allreduce *ar)
+/* This rank's own part of tnrec__gpu_net_create_ranked: checks, device,
+ * allocations and the first plan; no collective. */
+static tnrec_err create_local(tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt,
+                              tnrec__allreduce *ar)
 {
     *out = NULL;
     if (max_batch < 1)
@@ -520,6 +522,8 @@ tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int 
         return tnrec__fail(TNREC_EINVAL, "initial loss scale %g: must be at least 1 and finite (0: 65536)",
                            o.loss_scale);
     int count = tnrec_gpu_device_count();
+    if (count < 1)
+        return tnrec__fail(TNREC_ENOTFOUND, "no CUDA device visible\nhint: check nvidia-smi and CUDA_VISIBLE_DEVICES");
     int device = o.device >= 0 ? o.device : tnrec__allreduce_local_rank(ar) % count;
     if (device >= count)
         return tnrec__fail(TNREC_EINVAL, "CUDA device %d asked for, but %d visible\nhint: choose --gpu 0..%d", device,
@@ -540,8 +544,25 @@ tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int 
     while (g->first_param < g->nl - 1 && m->layers[g->first_param].w_len == 0)
         g->first_param++;
     tnrec_err err = setup(g);
-    if (!err && ar && tnrec__allreduce_size(ar) > 1)
-        err = tnrec__allreduce_attach_nccl(ar, device);
+    if (err) {
+        tnrec_gpu_net_free(g);
+        return err;
+    }
+    *out = g;
+    return TNREC_OK;
+}
+
+tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int max_batch,
+                                       const tnrec_gpu_options *opt, tnrec__allreduce *ar)
+{
+    *out = NULL;
+    tnrec_gpu_net *g = NULL;
+    tnrec_err err = create_local(&g, m, max_batch, opt, ar);
+    /* With several ranks, every one reaches the NCCL start with its own
+     * status, whatever failed above, so a failure stops all of them
+     * instead of leaving the others waiting (allreduce.h). */
+    if (ar && tnrec__allreduce_size(ar) > 1)
+        err = tnrec__allreduce_attach_nccl(ar, g ? g->device : -1, err);
     if (err) {
         tnrec_gpu_net_free(g);
         return err;
