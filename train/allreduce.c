@@ -23,6 +23,7 @@ struct tnrec__allreduce {
     int failed;         /* 1: skip MPI_Finalize (other ranks may be waiting) */
     int file_rendezvous;/* 1: ranks from TNREC_RANK / TNREC_WORLD_SIZE; sums need NCCL */
     tnrec__nccl *nccl;  /* attached by the GPU trainer, or NULL */
+    int gpu_checked;    /* 1: this rank joined the GPU set-up status check */
 };
 
 void tnrec__allreduce_fail(tnrec__allreduce *ar)
@@ -129,6 +130,10 @@ tnrec_err tnrec__allreduce_attach_nccl(tnrec__allreduce *ar, int device, tnrec_e
 {
     if (!ar || ar->size == 1 || ar->nccl)
         return mine;
+    if (ar->gpu_checked) /* once per run: a second call follows a failed first */
+        return mine ? mine : tnrec__fail(TNREC_EINTERNAL, "NCCL start asked for twice on rank %d of %d", ar->rank,
+                                         ar->size);
+    ar->gpu_checked = 1;
 #if TNREC_HAVE_MPI
     if (ar->mpi) {
         /* Every GPU rank gets here once, failed or not: the lowest failing

@@ -45,7 +45,9 @@ int tnrec__allreduce_local_rank(const tnrec__allreduce *ar);
  * its own set-up worked, so that under MPI every rank learns of a
  * failure on any of them before anyone waits in NCCL's start (the ranks
  * all fail, naming the lowest failing rank); `device` is ignored when
- * `mine` is an error. Returns `mine` when it is an error. */
+ * `mine` is an error. Returns `mine` when it is an error. Once per run:
+ * later calls only return `mine` (an error: the caller failed after a
+ * failed start). */
 tnrec_err tnrec__allreduce_attach_nccl(tnrec__allreduce *ar, int device, tnrec_err mine);
 /* The attached communicator, or NULL. */
 struct tnrec__nccl *tnrec__allreduce_nccl(const tnrec__allreduce *ar);

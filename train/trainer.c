@@ -904,8 +904,15 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         memcpy(r->model->state, r->best_state, r->model->nstate * sizeof(float));
     }
 done:
-    if (err)
+    if (err) {
+        /* A GPU rank that failed before its GPU set-up (a dataset, the
+         * run directory, a checkpoint) still joins the ranks' set-up
+         * status check, so that the others stop too instead of waiting
+         * for it (nothing when it joined already, or with one rank). */
+        if (is_cuda(r->c.device))
+            err = tnrec__allreduce_attach_nccl(r->ar, -1, err);
         tnrec__allreduce_fail(r->ar);
+    }
     free(resume_text);
     tnrec_model_free(resume_model);
     run_free(r);
