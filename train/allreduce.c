@@ -146,7 +146,7 @@ tnrec_err tnrec__allreduce_attach_nccl(tnrec__allreduce *ar, int device, tnrec_e
         if (mine)
             return mine;
         if (failed < ar->size)
-            return tnrec__fail(TNREC_ENET, "rank %d of %d failed to set up its GPU, so rank %d stops too\n"
+            return tnrec__fail(TNREC_ENET, "rank %d of %d failed before starting NCCL, so rank %d stops too\n"
                                            "hint: rank %d's own error says why", failed, ar->size, ar->rank, failed);
     }
 #endif
