@@ -302,7 +302,7 @@ tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi,
     if (use_mpi) {
 #if TNREC_HAVE_MPI
         /* Every rank enters both collectives, failed or not, so that a
-         * failure before NCCL's (blocking, collective) init stops every
+         * failure before NCCL's (collective) init stops every
          * rank instead of leaving the others waiting: rank 0's status
          * travels with the id, and the ranks' own statuses are combined
          * (the lowest failing rank; size: none) before anyone starts the

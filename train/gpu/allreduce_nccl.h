@@ -15,7 +15,9 @@
 
 typedef struct tnrec__nccl tnrec__nccl;
 
-/* Joins the communicator of `size` ranks on CUDA device `device`. */
+/* Joins the communicator of `size` ranks on CUDA device `device`; NCCL's
+ * start waits at most TNREC_NCCL_TIMEOUT seconds (default 300) for the
+ * other ranks with NCCL 2.14 or later. */
 tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi, int device);
 void tnrec__nccl_free(tnrec__nccl *c);                  /* accepts NULL */
 /* As tnrec__nccl_free after a failure: ncclCommAbort instead of waiting
