@@ -963,6 +963,17 @@ static tnrec_err inflate_slot(tn_sample *s, int slot, size_t elem, size_t T, uin
     return TNREC_OK;
 }
 
+/* The HDF5 signature sits at offset 0, or after a user block at 512,
+ * 1024, 2048, ... bytes (HDF5 file format, superblock). */
+static int has_hdf5_signature(const void *data, size_t size)
+{
+    static const char sig[8] = "\x89HDF\r\n\x1a\n";
+    for (size_t off = 0; off <= size && size - off >= sizeof sig; off = off ? off * 2 : 512)
+        if (memcmp((const uint8_t *)data + off, sig, sizeof sig) == 0)
+            return 1;
+    return 0;
+}
+
 tnrec_err tn_sample_read(tn_sample *s, const tn_spec *spec, const void *data, size_t size, const char *name)
 {
     tnrec_err err = TNREC_OK;
@@ -974,7 +985,7 @@ tnrec_err tn_sample_read(tn_sample *s, const tn_spec *spec, const void *data, si
     }
     if (spec->want_rfm && !s->rfm && !(s->rfm = malloc(TNREC_INGEST_MAX_FRAMES * TN_GATES)))
         return tnrec__fail(TNREC_ENOMEM, "out of memory reading '%s'", name);
-    if (size < 8 || memcmp(data, "\x89HDF\r\n\x1a\n", 8) != 0)
+    if (!has_hdf5_signature(data, size))
         return tnrec__fail(TNREC_EFORMAT, "'%s' is not a NetCDF-4 (HDF5) file (%zu bytes, wrong signature)\n"
                            "hint: TorNet samples are NetCDF-4 files; check the download is complete", name, size);
 

@@ -8,7 +8,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config git
   libzstd-dev libxxhash-dev libjansson-dev zlib1g-dev libdeflate-dev libarchive-dev
-  libnetcdf-dev libhdf5-dev netcdf-bin
+  libnetcdf-dev libhdf5-dev netcdf-bin hdf5-tools
   libcurl4-openssl-dev libssl-dev
   libopenmpi-dev openmpi-bin
   libdnnl-dev

@@ -16,6 +16,8 @@ scenarios:
   tarball  a local tar.gz and the same over http (127.0.0.1) give the
            records of the directory build
   years    --years/--split from catalog.csv and from the files themselves
+  userblock  the same files with a 512-byte HDF5 user block (h5jam) give
+           byte-identical shards
 """
 import argparse
 import calendar
@@ -480,6 +482,33 @@ def scenario_years(a):
     check(p.returncode == 2, "bad --years is a usage error")
     p = run([a.tnrec, "build", root, "-o", os.path.join(a.tmp, "y"), "--variables", "FOO"], ok=False)
     check(p.returncode == 1 and "FOO" in p.stderr, "unknown variable named")
+
+
+def scenario_userblock(a):
+    h5jam = shutil.which("h5jam")
+    check(h5jam is not None, "h5jam (Debian package hdf5-tools) is installed")
+    if h5jam is None:
+        return
+    root = os.path.join(a.tmp, "root")
+    samples.make_root(root, 5, 23, [2013])
+    jammed = os.path.join(a.tmp, "jammed")
+    ub = os.path.join(a.tmp, "ub.txt")
+    with open(ub, "w") as f:
+        f.write("a user block ahead of the HDF5 superblock\n")
+    for rel in nc_files(root):
+        out = os.path.join(jammed, rel)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        run([h5jam, "-i", os.path.join(root, rel), "-u", ub, "-o", out])
+        with open(out, "rb") as f:
+            check(f.read(1) != b"\x89", "%s starts with the user block" % rel)
+    args = ["-q", "-j2", "--shard-records", "2"]
+    d, j = os.path.join(a.tmp, "plain"), os.path.join(a.tmp, "ub")
+    run([a.tnrec, "build", root, "-o", d] + args)
+    p = run([a.tnrec, "build", jammed, "-o", j] + args[1:])
+    check("skipped" not in p.stderr or " 0 skipped" in p.stderr, "no file with a user block skipped: " + p.stderr)
+    check(records(a.tnrec, j) == records(a.tnrec, d), "user-block records equal the plain files'")
+    for s_ in shards(d):
+        check(filecmp.cmp(os.path.join(d, s_), os.path.join(j, s_), shallow=False), "user-block shard %s" % s_)
 
 
 def main():
