@@ -14,26 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "tnrec/tnrec.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static int run_batch(const char *model, tnrec_input_shape in, int batch, int steps, int warmup,
                      const tnrec_gpu_options *o)
@@ -68,25 +50,25 @@ static int run_batch(const char *model, tnrec_input_shape in, int batch, int ste
     if (!err)
         err = tnrec_gpu_net_create(&g, m, batch, o);
     for (int i = 0; i < warmup + steps && !err; i++) {
-        double loss, t0 = now_s();
+        double loss, t0 = bench_now();
         err = tnrec_gpu_net_train_step(g, x, label, w, batch, (uint64_t)i, logits, &loss);
         if (!err)
             err = tnrec_gpu_net_optim_step(g, opt, 5e-4, NULL);
         /* The step ends with the loss on the host, so the GPU is done. */
         if (i >= warmup)
-            ts[i - warmup] = now_s() - t0;
+            ts[i - warmup] = bench_now() - t0;
     }
     for (int i = 0; i < warmup + steps && !err; i++) {
-        double t0 = now_s();
+        double t0 = bench_now();
         err = tnrec_gpu_net_predict(g, x, batch, logits);
         if (i >= warmup)
-            ti[i - warmup] = now_s() - t0;
+            ti[i - warmup] = bench_now() - t0;
     }
     if (err) {
         fprintf(stderr, "bench_gpu_train: batch %d: %s\n", batch, tnrec_error_last());
         goto done;
     }
-    double st = median(ts, steps), si = median(ti, steps);
+    double st = bench_median(ts, steps), si = bench_median(ti, steps);
     printf("{\"device\": \"%s\", \"model\": \"%s\", \"precision\": \"%s\", \"batch\": %d, \"steps\": %d, "
            "\"train_step_s\": %.5f, \"train_samples_per_s\": %.1f, \"infer_batch_s\": %.5f, "
            "\"infer_samples_per_s\": %.1f, \"epoch_171666_s\": %.1f}\n",

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "tnrec/tnrec.h"
 
 enum { T = 4, AZ = 120, RG = 240, SW = 2, GATES = T * AZ * RG * SW, NVAR = 6, NDISTINCT = 8 };
@@ -112,25 +113,6 @@ static void make_schema(tnrec_schema *sc, tnrec_encoding enc, uint32_t shuffle)
     }
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void die(const char *what)
 {
     fprintf(stderr, "bench_records: %s: %s\n", what, tnrec_error_last());
@@ -178,7 +160,7 @@ int main(int argc, char **argv)
             tnrec_shard_writer *w;
             if (tnrec_encoder_create(&enc, &sc, level) || tnrec_shard_writer_open(&w, path, &sc))
                 die("encoder");
-            double t0 = now();
+            double t0 = bench_now();
             for (int i = 0; i < nsamples; i++) {
                 const sample *s = &smp[i % NDISTINCT];
                 const void *values[NVAR + 1];
@@ -192,7 +174,7 @@ int main(int argc, char **argv)
             }
             if (tnrec_shard_writer_close(w, NULL))
                 die("close");
-            enc_t[c][r] = now() - t0;
+            enc_t[c][r] = bench_now() - t0;
             tnrec_encoder_free(enc);
 
             tnrec_shard *shard;
@@ -200,7 +182,7 @@ int main(int argc, char **argv)
             if (tnrec_shard_open(&shard, path) || tnrec_decoder_create(&dec))
                 die("open");
             file_size[c] = tnrec_shard_file_size(shard);
-            t0 = now();
+            t0 = bench_now();
             for (int i = 0; i < nsamples; i++) {
                 if (tnrec_decoder_load(dec, shard, (uint64_t)i))
                     die("load");
@@ -210,19 +192,20 @@ int main(int argc, char **argv)
                 if (tnrec_decoder_field(dec, NVAR, TNREC_DTYPE_U8, mask_out, GATES))
                     die("decode mask");
             }
-            dec_t[c][r] = now() - t0;
-            t0 = now(); /* the same loads without decoding fields: pread, XXH3, zstd */
+            dec_t[c][r] = bench_now() - t0;
+            t0 = bench_now(); /* the same loads without decoding fields: pread, XXH3, zstd */
             for (int i = 0; i < nsamples; i++)
                 if (tnrec_decoder_load(dec, shard, (uint64_t)i))
                     die("load");
-            load_t[c][r] = now() - t0;
+            load_t[c][r] = bench_now() - t0;
             tnrec_decoder_free(dec);
             tnrec_shard_close(shard);
             unlink(path);
         }
     }
     for (int c = 0; c < NCONF; c++) {
-        double te = median(enc_t[c], repeats), td = median(dec_t[c], repeats), tl = median(load_t[c], repeats);
+        double te = bench_median(enc_t[c], repeats), td = bench_median(dec_t[c], repeats);
+        double tl = bench_median(load_t[c], repeats);
         tnrec_encoding e = encs[c / 2];
         printf("| %s%s | %s | %.3f | %.0f | %.1f | %.0f | %.1f | %.0f %% |\n", tnrec_encoding_name(e),
                e == TNREC_ENC_RAW ? " (float32)" : "", c % 2 ? "on" : "off", (double)file_size[c] / nsamples / 1e6,

@@ -10,20 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "tnrec/tnrec.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv)
 {
@@ -70,21 +58,21 @@ int main(int argc, char **argv)
     }
     double *tt = malloc((size_t)(steps + 1) * sizeof *tt), *ti = malloc((size_t)(steps + 1) * sizeof *ti);
     for (int k = 0; k <= steps; k++) { /* step 0 warms up */
-        double t0 = now_s(), loss;
+        double t0 = bench_now(), loss;
         if (tnrec_net_train_step(net, x, label, weight, batch, (uint64_t)k, logits, &loss) || tnrec_optim_step(opt, m, 1e-4)) {
             fprintf(stderr, "bench_train: %s\n", tnrec_error_last());
             return 1;
         }
-        tt[k] = now_s() - t0;
-        t0 = now_s();
+        tt[k] = bench_now() - t0;
+        t0 = bench_now();
         if (tnrec_net_predict(net, x, batch, logits)) {
             fprintf(stderr, "bench_train: %s\n", tnrec_error_last());
             return 1;
         }
-        ti[k] = now_s() - t0;
+        ti[k] = bench_now() - t0;
     }
-    qsort(tt + 1, (size_t)steps, sizeof *tt, cmp_d);
-    qsort(ti + 1, (size_t)steps, sizeof *ti, cmp_d);
+    qsort(tt + 1, (size_t)steps, sizeof *tt, bench_cmp_double);
+    qsort(ti + 1, (size_t)steps, sizeof *ti, bench_cmp_double);
     double mt = tt[1 + steps / 2], mi = ti[1 + steps / 2];
     const char *thr = getenv("OMP_NUM_THREADS");
     printf("{\"impl\": \"tnrec\", \"model\": \"%s\", \"batch\": %d, \"steps\": %d, \"conv\": \"%s\", \"threads\": \"%s\", "

@@ -10,20 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "tnrec/tnrec.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv)
 {
@@ -58,16 +46,16 @@ int main(int argc, char **argv)
         }
         double rates[101];
         for (int e = 0; e <= epochs; e++) {
-            double t0 = now_s();
+            double t0 = bench_now();
             uint64_t n = 0;
             const tnrec_batch *b = NULL;
             if (tnrec_loader_start(l, (uint64_t)e, 0))
                 return 1;
             while (tnrec_loader_next(l, &b) == TNREC_OK && b)
                 n += (uint64_t)b->n;
-            rates[e] = (double)n / (now_s() - t0);
+            rates[e] = (double)n / (bench_now() - t0);
         }
-        qsort(rates + 1, (size_t)epochs, sizeof *rates, cmp_d);
+        qsort(rates + 1, (size_t)epochs, sizeof *rates, bench_cmp_double);
         double r = rates[1 + epochs / 2];
         tnrec_input_shape s = tnrec_loader_shape(l);
         printf("{\"threads\": %d, \"batch\": %d, \"shape\": [%d, %d, %d, %d], \"samples_per_s\": %.1f, "
