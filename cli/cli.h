@@ -6,6 +6,7 @@
 #ifndef TNREC_CLI_H
 #define TNREC_CLI_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "tnrec/tnrec.h"
@@ -30,6 +31,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int cli_wants_help(int argc, char **argv);
 /* Parses a non-negative integer option value; returns 0 on success. */
 int cli_parse_u64(const char *s, unsigned long long *out);
+
+/* A JSON string for text from a file (keys, paths, messages), which need
+ * not be UTF-8: jansson refuses such text, so bytes outside ASCII are
+ * replaced by '?' rather than the value being dropped. NULL only when out
+ * of memory. */
+json_t *cli_json_text(const char *s);
 
 /* Arguments of `tnrec eval` (with_output 0: --json allowed) and `tnrec
  * predict` (with_output 1: -o FILE required). */

@@ -75,25 +75,6 @@ static void iso_time(int64_t t, char *buf, size_t cap)
     snprintf(buf, cap, "%" PRId64, t);
 }
 
-/* A JSON string for text from a file (keys, paths, messages), which need
- * not be UTF-8: jansson refuses such text, so bytes outside ASCII are
- * replaced by '?' rather than the value being dropped. */
-static json_t *json_text(const char *s)
-{
-    json_t *j = json_string(s ? s : "");
-    if (j || !s)
-        return j;
-    size_t n = strlen(s);
-    char *copy = malloc(n + 1);
-    if (!copy)
-        return NULL;
-    for (size_t i = 0; i <= n; i++)
-        copy[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-    j = json_string(copy);
-    free(copy);
-    return j;
-}
-
 /* jansson refuses NaN and infinities: they become null. */
 static json_t *json_num(double v)
 {
@@ -178,11 +159,11 @@ static json_t *field_json(const tnrec_field *f)
     json_t *shape = json_array(), *dims = json_array();
     for (uint32_t d = 0; d < f->ndim && d < TNREC_MAX_DIMS; d++) {
         json_array_append_new(shape, json_integer(f->shape[d]));
-        json_array_append_new(dims, json_text(f->dims[d]));
+        json_array_append_new(dims, cli_json_text(f->dims[d]));
     }
-    json_object_set_new(o, "name", json_text(f->name));
-    json_object_set_new(o, "dtype", json_text(safe_dtype_name(f->dtype)));
-    json_object_set_new(o, "encoding", json_text(safe_encoding_name(f->encoding)));
+    json_object_set_new(o, "name", cli_json_text(f->name));
+    json_object_set_new(o, "dtype", cli_json_text(safe_dtype_name(f->dtype)));
+    json_object_set_new(o, "encoding", cli_json_text(safe_encoding_name(f->encoding)));
     json_object_set_new(o, "shape", shape);
     json_object_set_new(o, "dims", dims);
     json_object_set_new(o, "shuffle", json_boolean(f->shuffle));
@@ -223,9 +204,9 @@ static json_t *summary_json(const char *path, const tnrec_dataset *ds)
     json_t *o = json_object();
     const char *tool = tnrec_dataset_tool_version(ds);
     uint64_t bytes = total_bytes(ds), raw = total_raw_bytes(ds);
-    json_object_set_new(o, "path", json_text(path));
-    json_object_set_new(o, "kind", json_text(tool ? "dataset" : "shard"));
-    json_object_set_new(o, "tool_version", tool ? json_text(tool) : json_null());
+    json_object_set_new(o, "path", cli_json_text(path));
+    json_object_set_new(o, "kind", cli_json_text(tool ? "dataset" : "shard"));
+    json_object_set_new(o, "tool_version", tool ? cli_json_text(tool) : json_null());
     json_object_set_new(o, "records", json_u64(tnrec_dataset_count(ds)));
     json_object_set_new(o, "bytes", json_u64(bytes));
     json_object_set_new(o, "raw_bytes", json_u64(raw));
@@ -239,11 +220,11 @@ static json_t *summary_json(const char *path, const tnrec_dataset *ds)
         snprintf(ver, sizeof ver, "%" PRIu32 ".%" PRIu32, v >> 16, v & 0xffffu);
         snprintf(sum, sizeof sum, "%016" PRIx64, tnrec_shard_index_checksum(sh));
         json_t *so = json_object();
-        json_object_set_new(so, "path", json_text(tnrec_shard_path(sh)));
+        json_object_set_new(so, "path", cli_json_text(tnrec_shard_path(sh)));
         json_object_set_new(so, "records", json_u64(tnrec_shard_count(sh)));
         json_object_set_new(so, "bytes", json_u64(tnrec_shard_file_size(sh)));
-        json_object_set_new(so, "version", json_text(ver));
-        json_object_set_new(so, "index_checksum", json_text(sum));
+        json_object_set_new(so, "version", cli_json_text(ver));
+        json_object_set_new(so, "index_checksum", cli_json_text(sum));
         json_array_append_new(shards, so);
     }
     json_object_set_new(o, "shards", shards);
@@ -265,8 +246,8 @@ static json_t *summary_json(const char *path, const tnrec_dataset *ds)
     for (size_t i = 0; i < nskip; i++) {
         const tnrec_skipped *sk = tnrec_dataset_skipped(ds, i);
         json_t *so = json_object();
-        json_object_set_new(so, "input", json_text(sk->input ? sk->input : ""));
-        json_object_set_new(so, "reason", json_text(sk->reason ? sk->reason : ""));
+        json_object_set_new(so, "input", cli_json_text(sk->input ? sk->input : ""));
+        json_object_set_new(so, "reason", cli_json_text(sk->reason ? sk->reason : ""));
         json_array_append_new(skipped, so);
     }
     json_object_set_new(o, "skipped", json_u64(nskip));
@@ -349,19 +330,19 @@ static json_t *record_json(uint64_t index, const tnrec_shard *sh, uint64_t local
     json_t *o = json_object();
     json_object_set_new(o, "index", json_u64(index));
     json_object_set_new(o, "label", json_integer(m->label));
-    json_object_set_new(o, "category", json_text(tnrec_category_name(m->category)));
+    json_object_set_new(o, "category", cli_json_text(tnrec_category_name(m->category)));
     json_object_set_new(o, "ef", json_integer(m->ef));
     json_object_set_new(o, "event_id", json_integer(m->event_id));
     json_object_set_new(o, "episode_id", json_integer(m->episode_id));
-    json_object_set_new(o, "time", json_text(when));
+    json_object_set_new(o, "time", cli_json_text(when));
     json_object_set_new(o, "time_unix", json_integer(m->time));
-    json_object_set_new(o, "key", json_text(m->key));
-    json_object_set_new(o, "shard", json_text(tnrec_shard_path(sh)));
+    json_object_set_new(o, "key", cli_json_text(m->key));
+    json_object_set_new(o, "shard", cli_json_text(tnrec_shard_path(sh)));
     json_object_set_new(o, "shard_index", json_u64(local));
     json_object_set_new(o, "offset", json_u64(info->offset));
     json_object_set_new(o, "size", json_u64(info->size));
     json_object_set_new(o, "raw_size", json_u64(info->raw_size));
-    json_object_set_new(o, "checksum", json_text(sum));
+    json_object_set_new(o, "checksum", cli_json_text(sum));
     return o;
 }
 
@@ -400,7 +381,7 @@ static int records_view(const char *path, const tnrec_dataset *ds, json_stream *
     if (js) {
         doc_begin(js);
         fputs("{\n  \"path\": ", stdout);
-        rc |= put_compact(json_text(path));
+        rc |= put_compact(cli_json_text(path));
         fputs(",\n  \"records\": [", stdout);
     } else {
         printf("# %s\n# index\tlabel\tcategory\tef\tevent_id\ttime\tkey\n", path);
@@ -616,7 +597,7 @@ static json_t *stats_view(record_ctx *rc, int json, int *failed)
             json_t *fo = json_object(), *shape = json_array(), *dims = json_array(), *chans = json_array();
             for (uint32_t d = 0; d < fl->ndim && d < TNREC_MAX_DIMS; d++) {
                 json_array_append_new(shape, json_integer(fl->shape[d]));
-                json_array_append_new(dims, json_text(fl->dims[d]));
+                json_array_append_new(dims, cli_json_text(fl->dims[d]));
             }
             for (size_t c = 0; c < nch; c++) {
                 const chan_stats *st = &rc->stats[c];
@@ -631,11 +612,11 @@ static json_t *stats_view(record_ctx *rc, int json, int *failed)
                 json_object_set_new(co, "mean", st->data ? json_num(st->sum / (double)st->data) : json_null());
                 json_array_append_new(chans, co);
             }
-            json_object_set_new(fo, "encoding", json_text(safe_encoding_name(fl->encoding)));
-            json_object_set_new(fo, "dtype", json_text(safe_dtype_name(dt)));
+            json_object_set_new(fo, "encoding", cli_json_text(safe_encoding_name(fl->encoding)));
+            json_object_set_new(fo, "dtype", cli_json_text(safe_dtype_name(dt)));
             json_object_set_new(fo, "shape", shape);
             json_object_set_new(fo, "dims", dims);
-            json_object_set_new(fo, "channel_dim", chdim ? json_text(chdim) : json_null());
+            json_object_set_new(fo, "channel_dim", chdim ? cli_json_text(chdim) : json_null());
             json_object_set_new(fo, "channels", chans);
             json_object_set_new(fields, fl->name, fo);
             continue;
@@ -659,7 +640,7 @@ static json_t *stats_view(record_ctx *rc, int json, int *failed)
     if (!json)
         return NULL;
     json_t *o = json_object();
-    json_object_set_new(o, "path", json_text(rc->path));
+    json_object_set_new(o, "path", cli_json_text(rc->path));
     json_object_set_new(o, "index", json_u64(rc->index));
     json_object_set_new(o, "meta", meta_json(rc));
     json_object_set_new(o, "fields", fields);
@@ -740,9 +721,9 @@ static json_t *npy_view(record_ctx *rc, const char *dir, int json, int *failed)
             json_t *fo = json_object(), *shape = json_array();
             for (uint32_t d = 0; d < fl->ndim && d < TNREC_MAX_DIMS; d++)
                 json_array_append_new(shape, json_integer(fl->shape[d]));
-            json_object_set_new(fo, "field", json_text(fl->name));
-            json_object_set_new(fo, "file", json_text(file));
-            json_object_set_new(fo, "dtype", json_text(safe_dtype_name(dt)));
+            json_object_set_new(fo, "field", cli_json_text(fl->name));
+            json_object_set_new(fo, "file", cli_json_text(file));
+            json_object_set_new(fo, "dtype", cli_json_text(safe_dtype_name(dt)));
             json_object_set_new(fo, "shape", shape);
             json_array_append_new(files, fo);
         } else {
@@ -756,9 +737,9 @@ static json_t *npy_view(record_ctx *rc, const char *dir, int json, int *failed)
     if (!json)
         return NULL;
     json_t *o = json_object();
-    json_object_set_new(o, "path", json_text(rc->path));
+    json_object_set_new(o, "path", cli_json_text(rc->path));
     json_object_set_new(o, "index", json_u64(rc->index));
-    json_object_set_new(o, "dir", json_text(dir));
+    json_object_set_new(o, "dir", cli_json_text(dir));
     json_object_set_new(o, "files", files);
     return o;
 }

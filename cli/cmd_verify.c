@@ -77,25 +77,6 @@ static char *dup_str(const char *s)
     return d;
 }
 
-/* A JSON string for text from a file (keys, paths, messages), which need
- * not be UTF-8: jansson refuses such text, so bytes outside ASCII are
- * replaced by '?' rather than the value being dropped. */
-static json_t *json_text(const char *s)
-{
-    json_t *j = json_string(s ? s : "");
-    if (j || !s)
-        return j;
-    size_t n = strlen(s);
-    char *copy = malloc(n + 1);
-    if (!copy)
-        return NULL;
-    for (size_t i = 0; i <= n; i++)
-        copy[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-    j = json_string(copy);
-    free(copy);
-    return j;
-}
-
 /* The library's message names the shard and the record, which our line
  * already does: keep the reason (first line, prefixes dropped) and set the
  * "hint:" line aside, to be printed once. */
@@ -222,10 +203,10 @@ static int verify_one(const char *path, unsigned jobs, int json, json_t **out)
         const char *m = tnrec_error_last();
         if (json) {
             json_t *o = json_object();
-            json_object_set_new(o, "path", json_text(path));
+            json_object_set_new(o, "path", cli_json_text(path));
             json_object_set_new(o, "ok", json_false());
-            json_object_set_new(o, "error", json_text(tnrec_err_name(e)));
-            json_object_set_new(o, "message", json_text(m && *m ? m : tnrec_err_name(e)));
+            json_object_set_new(o, "error", cli_json_text(tnrec_err_name(e)));
+            json_object_set_new(o, "message", cli_json_text(m && *m ? m : tnrec_err_name(e)));
             *out = o;
             fprintf(stderr, "tnrec " CMD ": error: %s\n", m && *m ? m : tnrec_err_name(e));
         } else {
@@ -265,10 +246,10 @@ static int verify_one(const char *path, unsigned jobs, int json, json_t **out)
                 continue;
             }
             json_t *o = json_object();
-            json_object_set_new(o, "shard", json_text(spath));
+            json_object_set_new(o, "shard", cli_json_text(spath));
             json_object_set_new(o, "index", json_integer((json_int_t)b->index));
-            json_object_set_new(o, "error", json_text(tnrec_err_name(b->err)));
-            json_object_set_new(o, "message", json_text(msg));
+            json_object_set_new(o, "error", cli_json_text(tnrec_err_name(b->err)));
+            json_object_set_new(o, "message", cli_json_text(msg));
             json_array_append_new(errors, o);
         }
         if (r->fail_msg || (r->err != TNREC_OK && r->bad == 0)) {
@@ -278,10 +259,10 @@ static int verify_one(const char *path, unsigned jobs, int json, json_t **out)
                 printf("%s: %s\n", spath, msg);
             } else {
                 json_t *o = json_object();
-                json_object_set_new(o, "shard", json_text(spath));
+                json_object_set_new(o, "shard", cli_json_text(spath));
                 json_object_set_new(o, "index", json_null());
-                json_object_set_new(o, "error", json_text(tnrec_err_name(r->err)));
-                json_object_set_new(o, "message", json_text(msg));
+                json_object_set_new(o, "error", cli_json_text(tnrec_err_name(r->err)));
+                json_object_set_new(o, "message", cli_json_text(msg));
                 json_array_append_new(errors, o);
             }
         }
@@ -292,7 +273,7 @@ static int verify_one(const char *path, unsigned jobs, int json, json_t **out)
     uint64_t n = tnrec_dataset_count(ds);
     if (json) {
         json_t *o = json_object();
-        json_object_set_new(o, "path", json_text(path));
+        json_object_set_new(o, "path", cli_json_text(path));
         json_object_set_new(o, "ok", json_boolean(bad == 0 && unchecked == 0));
         json_object_set_new(o, "records", json_integer((json_int_t)n));
         json_object_set_new(o, "shards", json_integer((json_int_t)nshards));
