@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -752,13 +751,6 @@ static void clean_out_dir(const char *dir, int keep_shards, int tmp_only)
 
 /* ---- the run ---- */
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int split_code(const char *split)
 {
     if (!split || strcmp(split, "all") == 0)
@@ -876,7 +868,7 @@ static tnrec_err feeder_next(feeder *f, item *it, int skip_data, int *out_have)
 
 tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *opt)
 {
-    double t0 = now_seconds();
+    double t0 = tnrec__now_seconds();
     plan p;
     run_state st;
     memset(&st, 0, sizeof st);
@@ -1071,9 +1063,9 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
 #if TNREC_HAVE_OPENMP
             t = omp_get_thread_num();
 #endif
-            double w0 = now_seconds();
+            double w0 = tnrec__now_seconds();
             process_item(&jb, &workers[t], &items[i]);
-            workers[t].work_seconds += now_seconds() - w0;
+            workers[t].work_seconds += tnrec__now_seconds() - w0;
         }
         for (size_t i = 0; i < n && !err; i++, input_index++) {
             item *it = &items[i];
@@ -1144,7 +1136,7 @@ done:
     if (fd.tar)
         tn_tar_close(fd.tar);
     free(p.params);
-    st.sum.seconds = now_seconds() - t0;
+    st.sum.seconds = tnrec__now_seconds() - t0;
     if (out)
         *out = st.sum;
     return err;

@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -485,13 +484,6 @@ typedef struct catalog_row {
     long long event_id, episode_id;
 } catalog_row;
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static tnrec_err write_catalog(const char *path, const catalog_row *rows, uint64_t n)
 {
     size_t cap = 128 + (size_t)n * 256, len = 0;
@@ -518,7 +510,7 @@ tnrec_err tnrec_synth_run(tnrec_synth_stats *out, const tnrec_synth_options *opt
     packed **packs = NULL;
     uint64_t *sizes = NULL;
     int nthreads = 1;
-    double t_start = now_seconds();
+    double t_start = tnrec__now_seconds();
 
     if (out)
         memset(out, 0, sizeof *out);
@@ -702,7 +694,7 @@ tnrec_err tnrec_synth_run(tnrec_synth_stats *out, const tnrec_synth_options *opt
             default: out->nul++; break;
             }
         }
-        out->seconds = now_seconds() - t_start;
+        out->seconds = tnrec__now_seconds() - t_start;
     }
 done:
     if (samples)

@@ -186,7 +186,7 @@ static void plan_segments(fetch *f, unsigned connections)
 
 static void maybe_checkpoint(fetch *f, seg *s, int force)
 {
-    double now = mir_now();
+    double now = tnrec__now_seconds();
     if (!force && s->since_ckpt < CHECKPOINT_BYTES && now - f->last_ckpt < 1.0)
         return;
     pthread_mutex_lock(&f->lock);

@@ -59,7 +59,6 @@ int mir_name_is_safe(const char *name);
 /* mkdir -p of the parent directories of path (path itself excluded). */
 tnrec_err mir_make_parents(const char *path);
 
-double mir_now(void);
 /* Sleep ms milliseconds, in small steps. */
 void mir_sleep_ms(unsigned ms);
 /* Backoff for attempt n (0-based): min(cap, base*2^n) scaled by a random

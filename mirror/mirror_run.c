@@ -396,7 +396,7 @@ static void snapshot(run *r, tnrec_mirror_file *copy, tnrec_mirror_progress *p, 
             p->bytes_done += copy[i].done < copy[i].size ? copy[i].done : copy[i].size;
         }
     }
-    p->elapsed_s = mir_now() - t0;
+    p->elapsed_s = tnrec__now_seconds() - t0;
     p->final = final;
 }
 
@@ -489,7 +489,7 @@ static void teardown(run *r)
 static tnrec_err execute(run *r, tnrec_mirror_report **out)
 {
     tnrec_err err = TNREC_OK;
-    double t0 = mir_now();
+    double t0 = tnrec__now_seconds();
     size_t n = r->items.n;
     tnrec_mirror_file *copy = calloc(n ? n : 1, sizeof *copy);
     pthread_t th[64];
@@ -551,7 +551,7 @@ static tnrec_err execute(run *r, tnrec_mirror_report **out)
     rep->n_files = n;
     rep->files = r->files;
     r->files = NULL;
-    rep->elapsed_s = mir_now() - t0;
+    rep->elapsed_s = tnrec__now_seconds() - t0;
     rep->bytes_transferred = r->ctx.bytes_transferred;
     size_t first_fail = n;
     for (size_t i = 0; i < n; i++) {

@@ -20,6 +20,9 @@ tnrec_err tnrec__fail(tnrec_err err, const char *fmt, ...)
 tnrec_err tnrec__fail_errno(tnrec_err err, int saved_errno, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Seconds on the monotonic clock (for rates and timeouts, not dates). */
+double tnrec__now_seconds(void);
+
 /* Little-endian loads and stores, independent of host byte order. */
 static inline void tnrec__put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static inline void tnrec__put_u32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }

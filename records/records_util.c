@@ -1,8 +1,10 @@
-/* records/records_util.c: two small helpers the records files share:
- * growing a byte buffer and joining a directory and a file name.
- * Neither prints nor keeps state. */
+/* records/records_util.c: small helpers: growing a byte buffer and
+ * joining a directory and a file name (for the records files), and the
+ * monotonic clock every module reads (common.h). None prints or keeps
+ * state. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "records_internal.h"
 
@@ -28,4 +30,11 @@ char *tnr_path_join(const char *dir, const char *name)
     if (p)
         snprintf(p, n, "%s/%s", dir, name);
     return p;
+}
+
+double tnrec__now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

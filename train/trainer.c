@@ -51,13 +51,6 @@ void tnrec_train_config_default(tnrec_train_config *out)
     out->gpu = -1;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static uint64_t mix64(uint64_t z)
 {
     z += 0x9E3779B97F4A7C15ull;
@@ -815,15 +808,15 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
     for (uint64_t epoch = r->st.epoch; epoch < (uint64_t)r->c.epochs && !stop; epoch++) {
         if ((err = tnrec_loader_start(r->train_ld, epoch, r->st.step)))
             break;
-        double t0 = now_s(), seconds_before = r->st.seconds;
+        double t0 = tnrec__now_seconds(), seconds_before = r->st.seconds;
         int interrupted = 0;
         r->data_wait = 0;
         uint64_t staged0 = r->gpu ? tnrec__gpu_net_staged_steps(r->gpu) : 0;
         for (;;) {
             const tnrec_batch *b = NULL;
-            double tw = now_s();
+            double tw = tnrec__now_seconds();
             err = tnrec_loader_next(r->train_ld, &b);
-            r->data_wait += now_s() - tw;
+            r->data_wait += tnrec__now_seconds() - tw;
             if (err || !b)
                 break;
             double lr = r->st.lr;
@@ -866,7 +859,7 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
             r->st.step++;
             r->st.global_step++;
             done_steps++;
-            r->st.seconds = seconds_before + (now_s() - t0);
+            r->st.seconds = seconds_before + (tnrec__now_seconds() - t0);
             int last_of_epoch = r->st.step == steps;
             if (!last_of_epoch && ((cfg->checkpoint_every && r->st.global_step % cfg->checkpoint_every == 0) ||
                                    (cfg->max_steps && done_steps >= cfg->max_steps))) {
