@@ -26,7 +26,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -993,9 +992,8 @@ tnrec_err tn_sample_read(tn_sample *s, const tn_spec *spec, const void *data, si
     hsize_t slot_t[TNREC_INGEST_NVARS + 1] = { 0 };
     nc_extra x;
     memset(&x, 0, sizeof x);
-    struct timespec t0, t1;
     tnrec__nc_lock();
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = tnrec__now_seconds();
     int fast = h5_read_all(s, spec, data, size, name, &direct, slot_t, &x) == 0;
     if (fast) {
         tnrec_error_clear();
@@ -1003,9 +1001,8 @@ tnrec_err tn_sample_read(tn_sample *s, const tn_spec *spec, const void *data, si
         memset(&x, 0, sizeof x);
         err = nc_read_isolated(s, spec, data, size, name, direct, slot_t, &x);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    s->lock_seconds += tnrec__now_seconds() - t0;
     tnrec__nc_unlock();
-    s->lock_seconds += (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
     if (err)
         return err;
 
