@@ -77,7 +77,7 @@ int main(int argc, char **argv)
     const char *thr = getenv("OMP_NUM_THREADS");
     printf("{\"impl\": \"tnrec\", \"model\": \"%s\", \"batch\": %d, \"steps\": %d, \"conv\": \"%s\", \"threads\": \"%s\", "
            "\"train_step_s\": %.4f, \"train_samples_per_s\": %.3f, \"infer_batch_s\": %.4f, \"infer_samples_per_s\": %.3f}\n",
-           model, batch, steps, tnrec_conv3d_impl(), thr ? thr : "default", mt, batch / mt, mi, batch / mi);
+           model, batch, steps, "direct", thr ? thr : "default", mt, batch / mt, mi, batch / mi);
     free(x); free(label); free(weight); free(logits); free(tt); free(ti);
     tnrec_optim_free(opt);
     tnrec_net_free(net);

@@ -1,5 +1,7 @@
 # Dependencies. Required: zstd, xxhash, jansson, netcdf-c/HDF5, zlib.
-# Optional: OpenMP, libcurl+OpenSSL, MPI, CUDA/cuDNN/NCCL, oneDNN.
+# Optional: OpenMP, libcurl+OpenSSL, MPI, CUDA/cuDNN/NCCL. An optional part
+# switched OFF is never looked for, and one that is missing or broken turns
+# its feature off under AUTO instead of stopping the configure.
 find_package(PkgConfig REQUIRED)
 set(TNREC_FEATURES "")
 set(TNREC_PRIVATE_LIBS "")
@@ -27,33 +29,33 @@ list(APPEND TNREC_PRIVATE_LIBS PkgConfig::LIBDEFLATE PkgConfig::LIBARCHIVE)
 find_package(Threads REQUIRED)
 list(APPEND TNREC_PRIVATE_LIBS Threads::Threads)
 
-find_package(OpenMP QUIET COMPONENTS C)
+if(NOT TNREC_WITH_OPENMP STREQUAL "OFF")
+  find_package(OpenMP QUIET COMPONENTS C)
+endif()
 tnrec_feature(OPENMP OpenMP_C_FOUND "libgomp1 (gcc) or libomp-dev (clang)")
 if(TNREC_HAVE_OPENMP)
   list(APPEND TNREC_PRIVATE_LIBS OpenMP::OpenMP_C)
 endif()
 
-find_package(CURL QUIET)
-find_package(OpenSSL QUIET)
 set(_curl_ok FALSE)
-if(CURL_FOUND AND OPENSSL_FOUND)
-  set(_curl_ok TRUE)
+if(NOT TNREC_WITH_CURL STREQUAL "OFF")
+  find_package(CURL QUIET)
+  find_package(OpenSSL QUIET)
+  if(CURL_FOUND AND OPENSSL_FOUND)
+    set(_curl_ok TRUE)
+  endif()
 endif()
 tnrec_feature(CURL _curl_ok "libcurl4-openssl-dev libssl-dev")
 if(TNREC_HAVE_CURL)
   list(APPEND TNREC_PRIVATE_LIBS CURL::libcurl OpenSSL::Crypto OpenSSL::SSL)
 endif()
 
-find_package(MPI QUIET COMPONENTS C)
+if(NOT TNREC_WITH_MPI STREQUAL "OFF")
+  find_package(MPI QUIET COMPONENTS C)
+endif()
 tnrec_feature(MPI MPI_C_FOUND "libopenmpi-dev openmpi-bin")
 if(TNREC_HAVE_MPI)
   list(APPEND TNREC_PRIVATE_LIBS MPI::MPI_C)
-endif()
-
-find_package(dnnl QUIET CONFIG)
-tnrec_feature(DNNL dnnl_FOUND "libdnnl-dev")
-if(TNREC_HAVE_DNNL)
-  list(APPEND TNREC_PRIVATE_LIBS DNNL::dnnl)
 endif()
 
 # CUDA: the toolkit (nvcc), cuBLAS, cuDNN and NCCL all present.

@@ -138,15 +138,15 @@ static tnrec_err finish_shard(tnrec_dataset_writer *w)
 {
     uint64_t records = tnrec_shard_writer_count(w->cur), bytes = tnrec_shard_writer_size(w->cur), checksum = 0;
     char *path = tnr_path_join(w->dir, w->cur_name);
-    char **done = w->ndone < w->done_cap ? w->done : realloc(w->done, (w->done_cap * 2 + 4) * sizeof *done);
+    size_t cap = w->ndone < w->done_cap ? w->done_cap : w->done_cap * 2 + 4;
+    char **done = cap == w->done_cap ? w->done : realloc(w->done, cap * sizeof *done);
     if (!path || !done) {
         free(path);
         return tnrec__fail(TNREC_ENOMEM, "out of memory closing a shard in '%s'", w->dir);
     }
-    if (done != w->done) {
-        w->done = done;
-        w->done_cap = w->done_cap * 2 + 4;
-    }
+    /* The capacity grows whether or not realloc moved the block. */
+    w->done = done;
+    w->done_cap = cap;
     tnrec_err e = tnrec_shard_writer_close(w->cur, &checksum);
     w->cur = NULL;
     if (e) {

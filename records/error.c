@@ -72,9 +72,6 @@ const char *tnrec_features(void)
 #if TNREC_HAVE_MPI
            " mpi"
 #endif
-#if TNREC_HAVE_DNNL
-           " dnnl"
-#endif
 #if TNREC_HAVE_CUDA
            " cuda"
 #endif

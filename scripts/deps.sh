@@ -11,7 +11,6 @@ pkgs=(
   libnetcdf-dev libhdf5-dev netcdf-bin hdf5-tools
   libcurl4-openssl-dev libssl-dev
   libopenmpi-dev openmpi-bin
-  libdnnl-dev
   clang libclang-rt-14-dev
   nginx-light
   python3 python3-pip python3-venv python3-numpy python3-netcdf4 python3-xarray python3-sklearn

@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "common.h"
-#include "conv_impl.h"
 #include "nn.h"
 #include "tnrec/config.h"
 
@@ -33,38 +32,6 @@
 
 #define QB 8   /* range positions per register block */
 #define CB 16  /* output channels per register block */
-
-/* 1: oneDNN; 0: the direct loops; -1: not chosen yet (the direct loops,
- * unless TNREC_CONV=dnnl in the environment and oneDNN is compiled in).
- * The direct loops are the default: on seed3d they ran about 5x faster
- * than oneDNN 2.6 given plain NDHWC layouts (docs/benchmarks.md). */
-static int use_dnnl = -1;
-
-static int dnnl_on(void)
-{
-    if (use_dnnl < 0) {
-        const char *env = getenv("TNREC_CONV");
-        use_dnnl = tnrec__conv_dnnl_available() && env && strcmp(env, "dnnl") == 0;
-    }
-    return use_dnnl;
-}
-
-const char *tnrec_conv3d_impl(void) { return dnnl_on() ? "dnnl" : "direct"; }
-
-tnrec_err tnrec_conv3d_use(const char *name)
-{
-    if (strcmp(name, "direct") == 0) {
-        use_dnnl = 0;
-        return TNREC_OK;
-    }
-    if (strcmp(name, "dnnl") == 0) {
-        if (!tnrec__conv_dnnl_available())
-            return tnrec__fail(TNREC_EUNSUPPORTED, "this tnrec was built without oneDNN\nhint: install libdnnl-dev and rebuild");
-        use_dnnl = 1;
-        return TNREC_OK;
-    }
-    return tnrec__fail(TNREC_EINVAL, "unknown convolution implementation '%s'\nhint: direct or dnnl", name);
-}
 
 /* 16 floats as one vector (GCC vector extension): one AVX-512 register,
  * two AVX2 registers; loads and stores through the unaligned type. */
@@ -172,8 +139,6 @@ static void conv_rows(float *y, const float *x, const float *k, const float *b, 
 tnrec_err tnrec_conv3d_forward(float *y, const float *x, const float *k, const float *b, int n,
                                int d, int h, int w, int ci, int co)
 {
-    if (dnnl_on())
-        return tnrec__conv_dnnl_forward(y, x, k, b, n, d, h, w, ci, co);
     conv_rows(y, x, k, b, n, d, h, w, ci, co);
     return TNREC_OK;
 }
@@ -230,8 +195,6 @@ HOT static void row_weights(float *restrict dk, const float *restrict xrow,
 tnrec_err tnrec_conv3d_backward(float *dx, float *dk, float *db, const float *x, const float *k,
                                 const float *dy, int n, int d, int h, int w, int ci, int co)
 {
-    if (dnnl_on())
-        return tnrec__conv_dnnl_backward(dx, dk, db, x, k, dy, n, d, h, w, ci, co);
     size_t klen = (size_t)27 * ci * co;
     int nth = 1;
 #if TNREC_HAVE_OPENMP

@@ -80,12 +80,6 @@ tnrec_err tnrec_conv3d_forward(float *y, const float *x, const float *k, const f
 /* dx may be NULL (first layer). dk and db are overwritten. */
 tnrec_err tnrec_conv3d_backward(float *dx, float *dk, float *db, const float *x, const float *k,
                                 const float *dy, int n, int d, int h, int w, int ci, int co);
-/* Name of the convolution implementation in use: "direct" (the built-in
- * loops, the default) or "dnnl" (oneDNN, when compiled in and chosen by
- * TNREC_CONV=dnnl in the environment or tnrec_conv3d_use). */
-const char *tnrec_conv3d_impl(void);
-/* Selects the implementation ("direct" or "dnnl") for this process. */
-tnrec_err tnrec_conv3d_use(const char *name);
 
 /* ---- models ---- */
 typedef struct tnrec_model tnrec_model;
