@@ -4,7 +4,7 @@
 usage: test_synth_schema.py TNREC_BIN SCRATCH_DIR
 
 Generates 200 samples and checks them against the TorNet v1.1 schema
-(docs: ../shared/tornet.md): dimensions, variables and their order, types,
+(the published TorNet file schema): dimensions, variables and their order, types,
 attributes and their order, CF time decoding, NaN / MissingDataFlag /
 range-folded gates, v1.0-style files, quantisation (KDP continuous), filters, chunking,
 file size, catalog.csv, the class mix and the tornado signature.

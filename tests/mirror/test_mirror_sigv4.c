@@ -1,8 +1,9 @@
 /* tests/mirror/test_mirror_sigv4.c: tnrec_sigv4_sign against AWS's
  * published Signature V4 vectors (header and query signing): canonical
  * request, string to sign, signature and Authorization header, each case.
- * The vectors' folder is argv[1] or $TNREC_SIGV4_VECTORS (set by ctest from
- * the CMake cache variable of that name); without them the test skips. */
+ * The vectors live in tests/mirror/sigv4/ (with their licence); their
+ * folder is argv[1] or $TNREC_SIGV4_VECTORS, set by ctest. A missing
+ * folder is a failure: the vectors ship with the tree. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,12 +213,12 @@ int main(int argc, char **argv)
     const char *dir = argc > 1 ? argv[1] : getenv("TNREC_SIGV4_VECTORS");
     if (!dir) {
         fprintf(stderr, "usage: test_mirror_sigv4 VECTOR_DIR (or set TNREC_SIGV4_VECTORS)\n");
-        return 77;
+        return 2;
     }
     DIR *d = opendir(dir);
     if (!d) {
-        fprintf(stderr, "no SigV4 vectors at '%s': skipped (-DTNREC_SIGV4_VECTORS=...)\n", dir);
-        return 77;
+        fprintf(stderr, "FAILED: no SigV4 vectors at '%s' (they belong in tests/mirror/sigv4/)\n", dir);
+        return 1;
     }
     int cases = 0;
     struct dirent *e;
