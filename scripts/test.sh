@@ -2,12 +2,22 @@
 # scripts/test.sh: configure, build (warnings as errors) and run every test.
 #   scripts/test.sh              normal build in build/
 #   scripts/test.sh --sanitize   ASan + UBSan build in build-asan/
+#   scripts/test.sh --tests REGEX  only the tests whose names match REGEX
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir=build
 flags=(-DTNREC_WERROR=ON)
-if [ "${1:-}" = "--sanitize" ]; then
+sanitize=0 select=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sanitize) sanitize=1; shift ;;
+    --tests) [ $# -ge 2 ] || { echo "test.sh: --tests needs a REGEX" >&2; exit 2; }
+             select=(-R "$2"); shift 2 ;;
+    *) echo "test.sh: unknown option '$1' (--sanitize, --tests REGEX)" >&2; exit 2 ;;
+  esac
+done
+if [ "$sanitize" = 1 ]; then
   dir=build-asan
   flags+=(-DTNREC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
   # Leak checks are on; tests run the real binary many times.
@@ -19,4 +29,4 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 cmake -S . -B "$dir" "${flags[@]}"
 cmake --build "$dir" -j"$(nproc)"
-ctest --test-dir "$dir" --output-on-failure -j2
+ctest --test-dir "$dir" --output-on-failure -j2 "${select[@]}"
