@@ -113,8 +113,18 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# A signal stops the whole inner process group (apt, make, the tests), so
+# nothing goes on running in the root while it is removed.
+inner=""
+stop() {
+  if [ -n "$inner" ]; then
+    kill -TERM -- "-$inner" 2>/dev/null || true
+    wait "$inner" 2>/dev/null || true
+  fi
+  exit "$1"
+}
+trap 'stop 130' INT
+trap 'stop 143' TERM
 
 # 1. A bare minbase root, from the cache or from debootstrap.
 mkdir -p "$root"
@@ -163,7 +173,18 @@ fi
 mkdir -p "$root/src/tnrec"
 git -C "$src" archive --format=tar HEAD | tar -x -C "$root/src/tnrec"
 
-# 4. The two commands, in a private mount namespace.
+# 4. The two commands, in a private mount namespace and a process group of
+#    their own (run in the background so that a signal reaches stop() at once).
 TNREC_FRESH_INNER=1 TNREC_FRESH_ROOT=$root TNREC_FRESH_MODE=$mode TNREC_FRESH_TESTS=$tests \
-  unshare --mount --propagation private bash "$src/scripts/fresh_check.sh"
+  setsid unshare --mount --propagation private bash "$src/scripts/fresh_check.sh" &
+inner=$!
+set +e
+wait "$inner"
+rc=$?
+set -e
+inner=""
+if [ "$rc" -ne 0 ]; then
+  echo "fresh_check: FAILED (exit $rc) in the fresh root; the output above says where" >&2
+  exit "$rc"
+fi
 echo "== fresh root: all passed in $((SECONDS - t_start)) s"
