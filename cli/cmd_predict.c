@@ -37,6 +37,9 @@ int cmd_predict(int argc, char **argv)
     int rc = cli_parse_score_args(&args, CMD, argc, argv, 1);
     if (rc >= 0)
         return rc;
+    char what[64 + 4096];
+    snprintf(what, sizeof what, "dataset '%.4096s'", args.dataset);
+    cli_warn_unchecked_data(CMD, args.checkpoint, NULL, what);
     tnrec_metrics m;
     tnrec_err err = tnrec_eval_run_precision(&m, args.checkpoint, args.dataset, args.output, (int)args.batch, (int)args.threads,
                                              args.device, args.precision);
