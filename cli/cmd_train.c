@@ -126,11 +126,16 @@ static void print_shell_word(FILE *f, const char *s)
 /* The one line a stopped run leaves on stderr: where it stopped and the
  * command that continues it (the settings not kept in the checkpoint:
  * device, threads, checkpoint interval). */
-static void print_resume_line(const tnrec_train_config *c, const tnrec_train_stop *st)
+static void print_resume_line(void *ctx, const tnrec_train_stop *st)
 {
+    const tnrec_train_config *c = ctx;
     const char *name = st->reason == SIGINT ? "SIGINT" : st->reason == SIGTERM ? "SIGTERM" : "a stop request";
-    fprintf(stderr, "tnrec " CMD ": stopped by %s after %llu epochs and %llu steps, last.tnck written; resume with: ", name,
-            (unsigned long long)st->epoch, (unsigned long long)st->step);
+    if (st->step)
+        fprintf(stderr, "tnrec " CMD ": stopped by %s after step %llu of epoch %llu, last.tnck written; resume with: ", name,
+                (unsigned long long)st->step, (unsigned long long)st->epoch + 1);
+    else
+        fprintf(stderr, "tnrec " CMD ": stopped by %s after epoch %llu, last.tnck written; resume with: ", name,
+                (unsigned long long)st->epoch);
     if (st->world > 1)
         fprintf(stderr, "mpirun -n %d ", st->world);
     fputs("tnrec train --resume ", stderr);
@@ -283,15 +288,10 @@ int cmd_train(int argc, char **argv)
         perror("tnrec " CMD ": cannot install the SIGINT/SIGTERM handlers");
         return TNREC_EXIT_FAIL;
     }
-    tnrec_train_stop stop = { .request = &stop_request };
+    tnrec_train_stop stop = { .request = &stop_request, .notify = print_resume_line, .ctx = &c };
     c.stop = &stop;
     tnrec_err err = tnrec_train_run(&c, progress, NULL);
     if (err)
         return cli_fail(CMD, err);
-    if (stop.reason) {
-        if (stop.rank == 0)
-            print_resume_line(&c, &stop);
-        return 128 + stop.reason;
-    }
-    return TNREC_EXIT_OK;
+    return stop.reason ? 128 + stop.reason : TNREC_EXIT_OK;
 }

@@ -629,12 +629,26 @@ static tnrec_err poll_stop(run *r, int *out)
     return TNREC_OK;
 }
 
-/* Records that the run stopped for `reason` at its current position. */
-static void note_stop(run *r, int reason)
+/* Returns on every rank once all have called it. */
+static tnrec_err barrier(run *r)
 {
-    r->c.stop->reason = reason;
-    r->c.stop->epoch = r->st.epoch;
-    r->c.stop->step = r->st.step;
+    double zero = 0;
+    return tnrec__allreduce_sum_double(r->ar, &zero, 1);
+}
+
+/* The run stops for `reason` at its current position, last.tnck written:
+ * records it, tells rank 0's caller, and holds every rank until then, or
+ * a launcher that ends the job when one rank exits could cut rank 0 short
+ * in its write or its report. */
+static tnrec_err stopped_for(run *r, int reason)
+{
+    tnrec_train_stop *st = r->c.stop;
+    st->reason = reason;
+    st->epoch = r->st.epoch;
+    st->step = r->st.step;
+    if (r->rank == 0 && st->notify)
+        st->notify(st->ctx, st);
+    return r->world > 1 ? barrier(r) : TNREC_OK;
 }
 
 static void run_free(run *r)
@@ -961,8 +975,8 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
                     break;
             }
             if (!last_of_epoch && (stop_for || limit)) {
-                if (stop_for)
-                    note_stop(r, stop_for);
+                if (stop_for && (err = stopped_for(r, stop_for)))
+                    break;
                 interrupted = 1;
                 break;
             }
@@ -989,7 +1003,7 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
             if ((err = poll_stop(r, &stop_for)))
                 break;
             if (stop_for) {
-                note_stop(r, stop_for);
+                err = stopped_for(r, stop_for);
                 break;
             }
         }

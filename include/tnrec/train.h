@@ -249,17 +249,21 @@ tnrec_err tnrec_loader_peek(tnrec_loader *l, const tnrec_batch **out);
  * sets `request` nonzero (a signal handler may: it is only read) with a
  * value of its choice, 1..63 (a signal number, say); the run then finishes
  * the step under way, writes last.tnck (a mid-epoch position that
- * --resume continues exactly) and returns TNREC_OK with the fields below
- * set. Several ranks agree to stop after the same step: the requests are
- * summed over ranks after every step, and `reason` is the highest value
- * any rank asked with. A request seen once the last step of the run is
- * done stops nothing (reason stays 0). */
-typedef struct tnrec_train_stop {
+ * --resume continues exactly), calls `notify` on rank 0 and returns
+ * TNREC_OK with the fields below set. Several ranks agree to stop after
+ * the same step: the requests are summed over ranks after every step (and
+ * between epochs), and `reason` is the highest value any rank asked with;
+ * no rank returns before rank 0's notify has returned. A request seen
+ * once the last step of the run is done stops nothing (reason stays 0). */
+typedef struct tnrec_train_stop tnrec_train_stop;
+struct tnrec_train_stop {
     volatile sig_atomic_t *request; /* in: checked after every step */
+    void (*notify)(void *ctx, const tnrec_train_stop *st); /* in, may be NULL: rank 0, once stopped */
+    void *ctx;                      /* in: for notify */
     int reason;                     /* out: the request the run stopped for; 0: it did not stop */
     int rank, world;                /* out: this process' rank and the number of ranks */
-    uint64_t epoch, step;           /* out: position of last.tnck (epoch from 1; steps done in it) */
-} tnrec_train_stop;
+    uint64_t epoch, step;           /* out: where last.tnck resumes: epochs done, steps done in the next */
+};
 
 typedef struct tnrec_train_config {
     const char *train_path, *val_path, *run_dir;
