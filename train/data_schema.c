@@ -194,9 +194,9 @@ static tnrec_err mismatch(const char *ds_what, const char *ds_path, const char *
 {
     return tnrec__fail(TNREC_ESCHEMA,
                        "%s '%s' does not match %s '%s': field %s: %s%s%s in '%s', %s in '%s'\n"
-                       "hint: use a dataset built with the same 'tnrec build' settings (--dtype, --norm, --frames, "
-                       "--variables) as the training data, or a model trained on data like this one",
-                       ds_what, ds_path, ref_what, ref_path, name, what, *what ? " " : "", a, ds_path, b, ref_path);
+                       "hint: datasets built with the same 'tnrec build' settings (--dtype, --norm, --frames, "
+                       "--variables) hold the same kind of data; 'tnrec dump %s' shows its schema",
+                       ds_what, ds_path, ref_what, ref_path, name, what, *what ? " " : "", a, ds_path, b, ref_path, ds_path);
 }
 
 tnrec_err tnrec__data_schema_check(const json_t *recorded, const tnrec_dataset *ds, const char *ds_what,
