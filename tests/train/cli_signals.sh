@@ -4,7 +4,7 @@
 # line on stderr giving the resume command; that command (run as printed)
 # completes the run with the final weights of an uninterrupted one, bit
 # for bit (same thread counts). A signal during `tnrec predict` leaves no
-# scores file. With `mpi`, a signal to one rank of `mpirun -n 2` stops
+# scores file, finished or temporary. With `mpi`, a signal to one rank of `mpirun -n 2` stops
 # both after the same step, and the resumed run matches an uninterrupted
 # 2-rank run.
 # usage: cli_signals.sh single|mpi TNREC FIXTURE_PROGRAM PYTHON COMPARE_SCRIPT WORKDIR
@@ -101,18 +101,24 @@ grep -q '^epoch 4/4' "$WORK/out3.txt" || fail "the final resume did not reach ep
 [ "$MODE" = mpi ] && { echo "cli_signals mpi: all checks passed"; exit 0; }
 
 # predict: a signal ends it without a scores file (written under a
-# temporary name and renamed only when complete).
+# temporary name and renamed only when complete) and without its
+# temporary file.
 "$FIXTURE" "$WORK/big" 200 7 4 48 64
 "$TNREC" train "$WORK/big" -o "$WORK/bigrun" --model c16,c16,g,o --epochs 1 --batch 50 --max-steps 1 \
     --class-weights none > /dev/null
-"$TNREC" predict "$WORK/bigrun" "$WORK/big" -o "$WORK/scores.csv" 2> /dev/null &
-job=$!
-sleep 0.3
-kill -TERM "$job"
-set +e
-wait "$job"; rc=$?
-set -e
-[ $rc -ne 0 ] || fail "predict finished before the signal: make its dataset larger"
-[ ! -e "$WORK/scores.csv" ] || fail "predict left scores.csv"
-[ -z "$(ls "$WORK" | grep 'scores.csv.tmp')" ] || fail "predict left a temporary file"
+# A temporary file under the name predict writes to (as if the signal
+# came during the write) is removed too.
+for sig in TERM INT; do
+    "$TNREC" predict "$WORK/bigrun" "$WORK/big" -o "$WORK/scores.csv" 2> /dev/null &
+    job=$!
+    echo "key,event_id" > "$WORK/scores.csv.tmp.$job"
+    sleep 0.3
+    kill -$sig "$job"
+    set +e
+    wait "$job"; rc=$?
+    set -e
+    [ $rc -ne 0 ] || fail "predict finished before SIG$sig: make its dataset larger"
+    [ ! -e "$WORK/scores.csv" ] || fail "predict left scores.csv after SIG$sig"
+    [ -z "$(ls "$WORK" | grep 'scores.csv.tmp')" ] || fail "predict left its temporary file after SIG$sig"
+done
 echo "cli_signals: all checks passed"
