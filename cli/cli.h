@@ -47,6 +47,11 @@ typedef struct cli_score_args {
 } cli_score_args;
 /* Returns -1 when out is filled, else the exit code of the usage error it printed. */
 int cli_parse_score_args(cli_score_args *out, const char *cmd, int argc, char **argv, int with_output);
+/* Warns on stderr when checkpoint (a file, or a run directory: its file
+ * `name`, or best/last.tnck when name is NULL) does not record its training
+ * data's schema, so `what` (the dataset) cannot be checked against it.
+ * Silent when it does, and on errors (the command reports those). */
+void cli_warn_unchecked_data(const char *cmd, const char *checkpoint, const char *name, const char *what);
 
 int cmd_dump(int argc, char **argv);
 int cmd_verify(int argc, char **argv);

@@ -1,6 +1,7 @@
 /* cli/cli_score_args.c: the arguments `tnrec eval` and `tnrec predict`
  * share: CHECKPOINT DATASET, --batch, --threads, --device, --precision, and per command
  * --json (eval) or -o/--output (predict). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -50,4 +51,23 @@ int cli_parse_score_args(cli_score_args *out, const char *cmd, int argc, char **
     if (with_output && !out->output)
         return cli_usage_error(cmd, "no output file given (-o SCORES.csv)");
     return -1;
+}
+
+void cli_warn_unchecked_data(const char *cmd, const char *checkpoint, const char *name, const char *what)
+{
+    char *path = NULL;
+    if (name) {
+        size_t n = strlen(checkpoint) + strlen(name) + 2;
+        if (!(path = malloc(n)))
+            return;
+        snprintf(path, n, "%s/%s", checkpoint, name);
+    }
+    int has = 1;
+    tnrec_err err = tnrec_checkpoint_has_data_schema(&has, path ? path : checkpoint);
+    if (!err && !has)
+        fprintf(stderr, "tnrec %s: warning: checkpoint '%s' predates checkpoint format 1.2 and does not record the schema of "
+                "its training data, so %s cannot be checked against it (a dataset built with other settings would be "
+                "scored without an error)\n", cmd, path ? path : checkpoint, what);
+    tnrec_error_clear();
+    free(path);
 }

@@ -16,7 +16,9 @@ static void print_usage(FILE *out)
             "(average precision), and at probability 0.5 accuracy, precision, recall\n"
             "(POD), false-alarm ratio, F1, CSI; the best CSI over all thresholds; the\n"
             "same per category (TOR, NUL, WRN). CHECKPOINT is a .tnck file or a run\n"
-            "directory (its best.tnck).\n"
+            "directory (its best.tnck). A DATASET whose fields differ from the data the\n"
+            "checkpoint was trained on (encoding, shape, normalisation, no-data value)\n"
+            "is refused.\n"
             "\n"
             "options:\n"
             "  --json        one JSON object: roc_auc, pr_auc, accuracy, precision, recall,\n"
@@ -48,6 +50,9 @@ int cmd_eval(int argc, char **argv)
     int rc = cli_parse_score_args(&args, CMD, argc, argv, 0);
     if (rc >= 0)
         return rc;
+    char what[64 + 4096];
+    snprintf(what, sizeof what, "dataset '%.4096s'", args.dataset);
+    cli_warn_unchecked_data(CMD, args.checkpoint, NULL, what);
     tnrec_metrics m;
     tnrec_err err = tnrec_eval_run_precision(&m, args.checkpoint, args.dataset, NULL, (int)args.batch, (int)args.threads,
                                              args.device, args.precision);

@@ -3,8 +3,11 @@
  *
  * Prints one progress line per epoch; everything else (checkpoints,
  * metrics.jsonl) goes to the run directory. Under mpirun only rank 0
- * prints. */
+ * prints. SIGINT and SIGTERM stop the run after the step under way, with
+ * last.tnck written; the command then prints the resume command and exits
+ * 128 + the signal number (130, 143). A second signal ends it at once. */
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +25,9 @@ static void print_usage(FILE *out)
             "Train the tornado detector on a dataset made by 'tnrec build'. Each epoch\n"
             "appends a line to RUN_DIR/metrics.jsonl and writes RUN_DIR/epoch-NNNN.tnck,\n"
             "RUN_DIR/last.tnck and, when the monitored metric improves, RUN_DIR/best.tnck.\n"
+            "SIGINT or SIGTERM ends the step under way, writes RUN_DIR/last.tnck, prints\n"
+            "the command that resumes the run and exits 130 or 143. --resume refuses\n"
+            "datasets unlike the ones the checkpoint was trained on (docs/train.md).\n"
             "\n"
             "options:\n"
             "  --val DATASET        validation set, evaluated after every epoch\n"
@@ -74,6 +80,88 @@ static void progress(void *ctx, const tnrec_epoch_report *r)
            r->improved ? "  *" : "",
            r->stopped ? "  (early stop)" : "");
     fflush(stdout);
+}
+
+static volatile sig_atomic_t stop_request;
+
+/* Async-signal-safe: sets the flag the trainer reads between steps; a
+ * second signal, while the run finishes its step, ends the process. */
+static void on_stop_signal(int sig)
+{
+    if (stop_request) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    stop_request = sig;
+}
+
+/* SIGINT and SIGTERM set stop_request. Returns 0, or -1 with errno. */
+static int install_stop_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART; /* the loader's reads go on */
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+/* Prints s for a POSIX shell: as it is when it is plain, else single-quoted. */
+static void print_shell_word(FILE *f, const char *s)
+{
+    if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-+=:,@%") == strlen(s)) {
+        fputs(s, f);
+        return;
+    }
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+/* The one line a stopped run leaves on stderr: where it stopped and the
+ * command that continues it (the settings not kept in the checkpoint:
+ * device, threads, checkpoint interval). */
+static void print_resume_line(void *ctx, const tnrec_train_stop *st)
+{
+    const tnrec_train_config *c = ctx;
+    const char *name = st->reason == SIGINT ? "SIGINT" : st->reason == SIGTERM ? "SIGTERM" : "a stop request";
+    if (st->step)
+        fprintf(stderr, "tnrec " CMD ": stopped by %s after step %llu of epoch %llu, last.tnck written; resume with: ", name,
+                (unsigned long long)st->step, (unsigned long long)st->epoch + 1);
+    else
+        fprintf(stderr, "tnrec " CMD ": stopped by %s after epoch %llu, last.tnck written; resume with: ", name,
+                (unsigned long long)st->epoch);
+    if (st->world > 1)
+        fprintf(stderr, "mpirun -n %d ", st->world);
+    fputs("tnrec train --resume ", stderr);
+    print_shell_word(stderr, c->run_dir);
+    if (c->epochs > 0)
+        fprintf(stderr, " --epochs %d", c->epochs);
+    if (c->checkpoint_every)
+        fprintf(stderr, " --checkpoint-every %llu", (unsigned long long)c->checkpoint_every);
+    if (c->threads)
+        fprintf(stderr, " --threads %d", c->threads);
+    if (c->device && strcmp(c->device, "cpu") != 0) {
+        fputs(" --device ", stderr);
+        print_shell_word(stderr, c->device);
+    }
+    if (c->precision) {
+        fputs(" --precision ", stderr);
+        print_shell_word(stderr, c->precision);
+    }
+    if (c->deterministic)
+        fputs(" --deterministic", stderr);
+    if (c->gpu >= 0)
+        fprintf(stderr, " --gpu %d", c->gpu);
+    fputc('\n', stderr);
 }
 
 static int parse_double(const char *s, double *out)
@@ -197,8 +285,16 @@ int cmd_train(int argc, char **argv)
         if (!c.run_dir)
             return cli_usage_error(CMD, "no run directory given (-o RUN_DIR)");
     }
+    if (resume)
+        cli_warn_unchecked_data(CMD, resume, "last.tnck", "the datasets it names");
+    if (install_stop_handlers() != 0) {
+        perror("tnrec " CMD ": cannot install the SIGINT/SIGTERM handlers");
+        return TNREC_EXIT_FAIL;
+    }
+    tnrec_train_stop stop = { .request = &stop_request, .notify = print_resume_line, .ctx = &c };
+    c.stop = &stop;
     tnrec_err err = tnrec_train_run(&c, progress, NULL);
     if (err)
         return cli_fail(CMD, err);
-    return TNREC_EXIT_OK;
+    return stop.reason ? 128 + stop.reason : TNREC_EXIT_OK;
 }

@@ -1,8 +1,10 @@
 /* train/checkpoint.h: checkpoint files (private to train/).
  *
- * Layout (little-endian), version 1.1:
+ * Layout (little-endian), version 1.2:
  *   "TNRCKPT\0"  u32 major  u32 minor
- *   u64 len + config JSON (model spec, input shape, data and optimiser settings)
+ *   u64 len + config JSON (model spec, input shape, data and optimiser
+ *     settings; since 1.2 also "data_schema": the training data's input
+ *     fields, see data_schema.h)
  *   u64 n + n f32 parameters;  u64 n + n f32 BN state
  *   u64 n + n f32 Adam m + n f32 Adam v (n = 0: no optimiser);  u64 Adam t
  *   training position: u64 epoch, step, global_step; f64 lr, best_value;
@@ -13,7 +15,10 @@
  *   u64 XXH3-64 of every byte before it
  * Written atomically (temp file, fsync, rename). Readers of 1.0 read 1.1
  * files (they stop before the new fields); 1.0 files read as loss scale 0
- * (none recorded: a float16 run starts again at its initial scale). */
+ * (none recorded: a float16 run starts again at its initial scale).
+ * 1.2 adds a key to the config JSON and no bytes: older readers ignore
+ * it; checkpoints without it (1.0, 1.1) are used without the data check
+ * (the CLI warns). */
 #ifndef TNREC_TRAIN_CHECKPOINT_H
 #define TNREC_TRAIN_CHECKPOINT_H
 
@@ -24,7 +29,7 @@
 
 #define TNREC__CKPT_MAGIC "TNRCKPT"
 #define TNREC__CKPT_MAJOR 1
-#define TNREC__CKPT_MINOR 1
+#define TNREC__CKPT_MINOR 2
 
 typedef struct tnrec__train_state {
     uint64_t epoch, step, global_step;    /* next batch to run */

@@ -29,6 +29,7 @@
 
 #include "checkpoint.h"
 #include "common.h"
+#include "data_schema.h"
 #include "gpu/gpu_train.h"
 #include "nn.h"
 #include "tnrec/tnrec.h"
@@ -315,12 +316,16 @@ static tnrec_err append_line(const char *path, const char *line)
     return bad ? tnrec__fail_errno(TNREC_EIO, errno, "cannot write '%s'", path) : TNREC_OK;
 }
 
+/* The checkpoint's config; data_schema (reference taken) describes the
+ * training data's input fields. */
 static json_t *config_json(const tnrec_train_config *c, const tnrec_model *m, const float cw[2],
-                           const char *variables)
+                           const char *variables, json_t *data_schema)
 {
     json_t *j = json_object();
-    if (!j)
+    if (!j) {
+        json_decref(data_schema);
         return NULL;
+    }
     const tnrec_input_shape *in = tnrec_model_input(m);
     json_object_set_new(j, "format", json_string("tnrec-checkpoint"));
     json_object_set_new(j, "tnrec_version", json_string(tnrec_version()));
@@ -349,6 +354,10 @@ static json_t *config_json(const tnrec_train_config *c, const tnrec_model *m, co
     json_object_set_new(j, "monitor", json_string(c->monitor ? c->monitor : "val_loss"));
     json_object_set_new(j, "class_weight_0", json_real(cw[0]));
     json_object_set_new(j, "class_weight_1", json_real(cw[1]));
+    if (json_object_set_new(j, "data_schema", data_schema)) {
+        json_decref(j);
+        return NULL;
+    }
     return j;
 }
 
@@ -560,6 +569,88 @@ static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progre
     return TNREC_OK;
 }
 
+/* A dataset with no records cannot be trained on or scored. */
+static tnrec_err check_not_empty(const tnrec_dataset *ds, const char *what, const char *path)
+{
+    if (tnrec_dataset_count(ds) > 0)
+        return TNREC_OK;
+    return tnrec__fail(TNREC_EINVAL, "%s '%s' has no records\nhint: 'tnrec dump %s' shows the inputs its build skipped; "
+                       "rebuild it from a source that holds samples", what, path, path);
+}
+
+/* The datasets of a run against the data the model was trained on: on
+ * resume, the checkpoint's data_schema (if it has one); on a new run,
+ * the validation set against the training set. */
+static tnrec_err check_run_data(run *r, const char *vars)
+{
+    if (r->c.resume) {
+        const json_t *rec = json_object_get(r->resume_cfg, "data_schema");
+        if (!rec)
+            return TNREC_OK; /* checkpoint before 1.2: nothing to check against */
+        tnrec_err err = tnrec__data_schema_check(rec, r->train_ds, "training dataset", r->c.train_path,
+                                                 "the training data of checkpoint", r->p_last);
+        if (!err && r->val_ds)
+            err = tnrec__data_schema_check(rec, r->val_ds, "validation dataset", r->c.val_path,
+                                           "the training data of checkpoint", r->p_last);
+        return err;
+    }
+    if (!r->val_ds)
+        return TNREC_OK;
+    json_t *ts = tnrec__data_schema_json(r->train_ds, vars, r->c.mask);
+    if (!ts)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory");
+    tnrec_err err = tnrec__data_schema_check(ts, r->val_ds, "validation dataset", r->c.val_path, "training dataset",
+                                             r->c.train_path);
+    json_decref(ts);
+    return err;
+}
+
+/* A stop request, agreed by every rank (see tnrec_train_stop): *out is the
+ * highest request of any rank, 0 for none. Collective with several ranks. */
+static tnrec_err poll_stop(run *r, int *out)
+{
+    *out = 0;
+    if (!r->c.stop || !r->c.stop->request)
+        return TNREC_OK;
+    int mine = (int)*r->c.stop->request;
+    mine = mine < 0 ? 0 : mine > 63 ? 63 : mine;
+    if (r->world == 1) {
+        *out = mine;
+        return TNREC_OK;
+    }
+    double votes[64] = { 0 };
+    votes[mine] = mine ? 1 : 0;
+    tnrec_err err = tnrec__allreduce_sum_double(r->ar, votes, 64);
+    if (err)
+        return err;
+    for (int v = 63; v > 0 && !*out; v--)
+        if (votes[v] > 0)
+            *out = v;
+    return TNREC_OK;
+}
+
+/* Returns on every rank once all have called it. */
+static tnrec_err barrier(run *r)
+{
+    double zero = 0;
+    return tnrec__allreduce_sum_double(r->ar, &zero, 1);
+}
+
+/* The run stops for `reason` at its current position, last.tnck written:
+ * records it, tells rank 0's caller, and holds every rank until then, or
+ * a launcher that ends the job when one rank exits could cut rank 0 short
+ * in its write or its report. */
+static tnrec_err stopped_for(run *r, int reason)
+{
+    tnrec_train_stop *st = r->c.stop;
+    st->reason = reason;
+    st->epoch = r->st.epoch;
+    st->step = r->st.step;
+    if (r->rank == 0 && st->notify)
+        st->notify(st->ctx, st);
+    return r->world > 1 ? barrier(r) : TNREC_OK;
+}
+
 static void run_free(run *r)
 {
     tnrec_gpu_net_free(r->gpu);
@@ -602,6 +693,11 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         return err;
     r->rank = tnrec__allreduce_rank(r->ar);
     r->world = tnrec__allreduce_size(r->ar);
+    if (r->c.stop) {
+        r->c.stop->reason = 0;
+        r->c.stop->rank = r->rank;
+        r->c.stop->world = r->world;
+    }
     r->p_last = join_path(cfg->run_dir, "last.tnck");
     r->p_best = join_path(cfg->run_dir, "best.tnck");
     r->p_metrics = join_path(cfg->run_dir, "metrics.jsonl");
@@ -661,9 +757,15 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         goto done;
     if (r->c.val_path && (err = tnrec_dataset_open(&r->val_ds, r->c.val_path)))
         goto done;
-    if (!cfg->resume && (err = class_weights(r->cw, r->c.class_weights, r->train_ds, r->c.train_path)))
+    if ((err = check_not_empty(r->train_ds, "training dataset", r->c.train_path)))
+        goto done;
+    if (r->val_ds && (err = check_not_empty(r->val_ds, "validation dataset", r->c.val_path)))
         goto done;
     const char *vars = r->c.variables ? r->c.variables : "DBZ,VEL,KDP,RHOHV,ZDR,WIDTH";
+    if ((err = check_run_data(r, vars)))
+        goto done;
+    if (!cfg->resume && (err = class_weights(r->cw, r->c.class_weights, r->train_ds, r->c.train_path)))
+        goto done;
     tnrec_loader_config lc = { .variables = vars, .frames = r->c.frames, .mask = r->c.mask, .batch = r->c.batch,
                                .threads = r->c.threads, .prefetch = is_cuda(r->c.device) ? 3 : 2, .shuffle = 1, .seed = r->c.seed,
                                .rank = r->rank, .world = r->world, .class_weight = { r->cw[0], r->cw[1] } };
@@ -713,7 +815,7 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         goto done;
     }
     r->st.lr = r->c.lr;
-    json_t *cj = config_json(&r->c, r->model, r->cw, vars);
+    json_t *cj = config_json(&r->c, r->model, r->cw, vars, tnrec__data_schema_json(r->train_ds, vars, r->c.mask));
     r->config_text = cj ? json_dumps(cj, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(cj);
     if (!r->config_text) {
@@ -860,15 +962,21 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
             r->st.global_step++;
             done_steps++;
             r->st.seconds = seconds_before + (tnrec__now_seconds() - t0);
-            int last_of_epoch = r->st.step == steps;
-            if (!last_of_epoch && ((cfg->checkpoint_every && r->st.global_step % cfg->checkpoint_every == 0) ||
-                                   (cfg->max_steps && done_steps >= cfg->max_steps))) {
+            int last_of_epoch = r->st.step == steps, stop_for = 0;
+            /* The end of an epoch writes its checkpoints anyway: a request
+             * seen then is taken after them (below). */
+            if (!last_of_epoch && (err = poll_stop(r, &stop_for)))
+                break;
+            int limit = cfg->max_steps && done_steps >= cfg->max_steps;
+            if (!last_of_epoch && (stop_for || limit || (cfg->checkpoint_every && r->st.global_step % cfg->checkpoint_every == 0))) {
                 if (r->gpu && (err = tnrec__gpu_net_sync(r->gpu)))
                     break;
                 if ((err = write_ckpt(r, r->p_last)))
                     break;
             }
-            if (cfg->max_steps && done_steps >= cfg->max_steps && !last_of_epoch) {
+            if (!last_of_epoch && (stop_for || limit)) {
+                if (stop_for && (err = stopped_for(r, stop_for)))
+                    break;
                 interrupted = 1;
                 break;
             }
@@ -889,6 +997,16 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
             break;
         if (cfg->max_steps && done_steps >= cfg->max_steps)
             break;
+        if (!stop && epoch + 1 < (uint64_t)r->c.epochs) {
+            /* Between epochs: last.tnck holds the next epoch's start. */
+            int stop_for = 0;
+            if ((err = poll_stop(r, &stop_for)))
+                break;
+            if (stop_for) {
+                err = stopped_for(r, stop_for);
+                break;
+            }
+        }
     }
     free(logits);
     if (!err && r->c.patience > 0 && r->st.best_epoch >= 0 && (stop || r->st.epoch >= (uint64_t)r->c.epochs)) {
@@ -974,6 +1092,11 @@ tnrec_err tnrec_eval_run_precision(tnrec_metrics *out, const char *checkpoint, c
         goto done;
     }
     if ((err = tnrec_dataset_open(&ds, dataset)))
+        goto done;
+    if ((err = check_not_empty(ds, "dataset", dataset)))
+        goto done;
+    const json_t *recorded = json_object_get(cj, "data_schema");
+    if (recorded && (err = tnrec__data_schema_check(recorded, ds, "dataset", dataset, "the training data of checkpoint", resolved)))
         goto done;
     tnrec_loader_config lc = { .variables = json_string_value(json_object_get(cj, "variables")),
                                .frames = (int)json_integer_value(json_object_get(cj, "frames")),

@@ -14,6 +14,7 @@
 #ifndef TNREC_TRAIN_H
 #define TNREC_TRAIN_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -244,6 +245,26 @@ tnrec_err tnrec_loader_next(tnrec_loader *l, const tnrec_batch **out);
 tnrec_err tnrec_loader_peek(tnrec_loader *l, const tnrec_batch **out);
 
 /* ---- training runs ---- */
+/* Stopping a run between steps (e.g. on SIGINT or SIGTERM). The caller
+ * sets `request` nonzero (a signal handler may: it is only read) with a
+ * value of its choice, 1..63 (a signal number, say); the run then finishes
+ * the step under way, writes last.tnck (a mid-epoch position that
+ * --resume continues exactly), calls `notify` on rank 0 and returns
+ * TNREC_OK with the fields below set. Several ranks agree to stop after
+ * the same step: the requests are summed over ranks after every step (and
+ * between epochs), and `reason` is the highest value any rank asked with;
+ * no rank returns before rank 0's notify has returned. A request seen
+ * once the last step of the run is done stops nothing (reason stays 0). */
+typedef struct tnrec_train_stop tnrec_train_stop;
+struct tnrec_train_stop {
+    volatile sig_atomic_t *request; /* in: checked after every step */
+    void (*notify)(void *ctx, const tnrec_train_stop *st); /* in, may be NULL: rank 0, once stopped */
+    void *ctx;                      /* in: for notify */
+    int reason;                     /* out: the request the run stopped for; 0: it did not stop */
+    int rank, world;                /* out: this process' rank and the number of ranks */
+    uint64_t epoch, step;           /* out: where last.tnck resumes: epochs done, steps done in the next */
+};
+
 typedef struct tnrec_train_config {
     const char *train_path, *val_path, *run_dir;
     const char *model;                /* preset or spec; NULL: "tiny" */
@@ -265,6 +286,7 @@ typedef struct tnrec_train_config {
     const char *precision;  /* cuda: "fp32" (default, TF32 off), "fp16" or "bf16" */
     int deterministic;      /* cuda: deterministic cuDNN algorithms only */
     int gpu;                /* cuda: device ordinal; -1 (default): local rank */
+    tnrec_train_stop *stop; /* NULL: no stop requests */
 } tnrec_train_config;
 void tnrec_train_config_default(tnrec_train_config *out);
 
@@ -289,6 +311,12 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
 /* Checkpoint path for a file or a run directory (its best.tnck, else
  * last.tnck). *out is malloc'd; free() it. */
 tnrec_err tnrec_checkpoint_resolve(char **out, const char *path);
+/* Whether a checkpoint (file or run directory, as for eval) records the
+ * schema of its training data (checkpoint format 1.2 and later). Without
+ * it, eval, predict and --resume cannot check that a dataset holds the
+ * same kind of data: *out = 0. With it they refuse a dataset that does
+ * not (TNREC_ESCHEMA naming both paths and the first difference). */
+tnrec_err tnrec_checkpoint_has_data_schema(int *out, const char *path);
 /* Loads the model (weights and BN state) of a checkpoint. */
 tnrec_err tnrec_checkpoint_load_model(tnrec_model **out, const char *path);
 

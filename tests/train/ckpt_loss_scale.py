@@ -1,4 +1,4 @@
-"""The float16 loss scale in checkpoints (format 1.1, train/checkpoint.h).
+"""The float16 loss scale in checkpoints (format 1.1 and later, train/checkpoint.h).
 
 usage: ckpt_loss_scale.py test TNREC FIXTURE_PROGRAM WORKDIR
        ckpt_loss_scale.py show CHECKPOINT      (prints: minor scale good_steps)
@@ -99,19 +99,19 @@ def test(tnrec, fixture, work):
     run([fixture, data, "24", "3"])
     run([tnrec, "train", data, "-o", rund, "--model", MODEL, "--epochs", "2", "--batch", "8", "--max-steps", "2"])
     minor, scale, good = read_scale(last)
-    assert (minor, scale, good) == (1, 0.0, 0), f"fresh CPU checkpoint: {minor} {scale} {good}"
+    assert (minor, scale, good) == (2, 0.0, 0), f"fresh CPU checkpoint: {minor} {scale} {good}"
 
     set_scale(last, 1024.0, 7)
     run([tnrec, "train", "--resume", rund, "--epochs", "2", "--max-steps", "1"])
     minor, scale, good = read_scale(last)
-    assert (minor, scale, good) == (1, 1024.0, 7), f"scale not carried through a resume: {scale} {good}"
+    assert (minor, scale, good) == (2, 1024.0, 7), f"scale not carried through a resume: {scale} {good}"
 
     make_v10(last)
     assert read_scale(last) == (0, None, None)
     run([tnrec, "eval", last, data])
     run([tnrec, "train", "--resume", rund, "--epochs", "2"])
     minor, scale, good = read_scale(last)
-    assert (minor, scale, good) == (1, 0.0, 0), f"1.0 checkpoint resumed: {minor} {scale} {good}"
+    assert (minor, scale, good) == (2, 0.0, 0), f"1.0 checkpoint resumed: {minor} {scale} {good}"
 
     set_scale(last, -5.0, 0)
     p = run([tnrec, "train", "--resume", rund, "--epochs", "3"], expect=1)

@@ -1,0 +1,124 @@
+#!/bin/sh
+# tests/train/cli_signals.sh: SIGTERM and SIGINT during `tnrec train`
+# finish the step under way, write last.tnck and exit 143 / 130 with one
+# line on stderr giving the resume command; that command (run as printed)
+# completes the run with the final weights of an uninterrupted one, bit
+# for bit (same thread counts). A signal during `tnrec predict` leaves no
+# scores file, finished or temporary. With `mpi`, a signal to one rank of `mpirun -n 2` stops
+# both after the same step, and the resumed run matches an uninterrupted
+# 2-rank run.
+# usage: cli_signals.sh single|mpi TNREC FIXTURE_PROGRAM PYTHON COMPARE_SCRIPT WORKDIR
+# Exit 77 (skipped) for `mpi` when MPI is not compiled in or mpirun is missing.
+set -eu
+MODE=$1 TNREC=$2 FIXTURE=$3 PY=$4 COMPARE=$5 WORK=$6
+if [ "$MODE" = mpi ]; then
+    if ! "$TNREC" --version | grep -q ' mpi'; then echo "tnrec built without MPI: skipped"; exit 77; fi
+    if ! command -v mpirun > /dev/null 2>&1; then echo "no mpirun: skipped"; exit 77; fi
+fi
+rm -rf "$WORK" && mkdir -p "$WORK"
+fail() { echo "FAIL: $*"; for f in "$WORK"/err*.txt; do [ -f "$f" ] && { echo "$f:"; cat "$f"; }; done; exit 1; }
+export OMP_NUM_THREADS=1
+
+"$FIXTURE" "$WORK/train" 96 5 4 24 32
+"$FIXTURE" "$WORK/val" 16 6 4 24 32
+ARGS="$WORK/train --val $WORK/val --model c8,p122,c8,g,d8,o --epochs 4 --batch 4 --lr 0.01 --seed 2"
+if [ "$MODE" = mpi ]; then
+    # Open MPI's mpirun ends its job on a signal; each rank writes its pid
+    # so the test can signal one rank, as a scheduler or a user might.
+    LAUNCH="mpirun --allow-run-as-root --oversubscribe -n 2 -x OMP_NUM_THREADS=1 -x ASAN_OPTIONS=detect_leaks=0"
+else
+    LAUNCH=""
+fi
+
+# start OUT ERR ARGS...: runs tnrec in the background; $pid is whom to signal.
+start() {
+    out=$1 err=$2
+    shift 2
+    rm -f "$WORK"/pid.*
+    if [ "$MODE" = mpi ]; then
+        $LAUNCH sh -c 'echo $$ > "$0.$OMPI_COMM_WORLD_RANK"; shift; exec "$@"' "$WORK/pid" x "$TNREC" "$@" > "$out" 2> "$err" &
+        job=$!
+        n=0
+        while [ ! -s "$WORK/pid.1" ]; do n=$((n + 1)); [ $n -lt 600 ] || fail "rank 1 did not start"; sleep 0.05; done
+        pid=$(cat "$WORK/pid.1")
+    else
+        "$TNREC" "$@" > "$out" 2> "$err" &
+        job=$!
+        pid=$job
+    fi
+}
+
+# after_epoch OUT: waits until the run has printed an epoch line (the
+# next epoch is under way, several steps from its end).
+after_epoch() {
+    n=0
+    while ! grep -q '^epoch ' "$1"; do
+        n=$((n + 1))
+        [ $n -lt 1200 ] || fail "no epoch line in $1"
+        kill -0 "$job" 2> /dev/null || fail "the run ended before the signal"
+        sleep 0.05
+    done
+}
+
+# stopped SIG CODE ERR: the run exited CODE, and ERR's one line (the
+# launcher's own report aside) says SIG and gives the resume command.
+stopped() {
+    set +e
+    wait "$job"; rc=$?
+    set -e
+    [ $rc -eq "$2" ] || fail "exit $rc after $1, expected $2"
+    grep -q "^tnrec train: stopped by $1 after .*last.tnck written; resume with: .*tnrec train --resume $WORK/run" "$3" \
+        || fail "no resume line after $1"
+    [ "$(grep -c '^tnrec' "$3")" -eq 1 ] || fail "more than one line from tnrec after $1"
+    resume=$(sed -n 's/^tnrec train: stopped by .* resume with: //p' "$3")
+    case "$resume" in
+        "mpirun -n 2 tnrec "*) [ "$MODE" = mpi ] || fail "mpirun in a 1-process resume line" ;;
+        "tnrec "*) [ "$MODE" != mpi ] || fail "no mpirun in the resume line of a 2-rank run" ;;
+        *) fail "resume line: $resume" ;;
+    esac
+}
+
+# resume_args: the printed command's arguments after `tnrec`.
+resume_args() { printf '%s\n' "$resume" | sed 's/^.*tnrec //'; }
+
+# The uninterrupted run.
+$LAUNCH "$TNREC" train $ARGS -o "$WORK/full" > "$WORK/full.txt"
+
+# SIGTERM in epoch 2, then SIGINT in the resumed run, then to the end.
+start "$WORK/out1.txt" "$WORK/err1.txt" train $ARGS -o "$WORK/run"
+after_epoch "$WORK/out1.txt"
+kill -TERM "$pid"
+stopped SIGTERM 143 "$WORK/err1.txt"
+grep -q "after step [0-9]* of epoch 2" "$WORK/err1.txt" || fail "SIGTERM did not stop inside epoch 2"
+start "$WORK/out2.txt" "$WORK/err2.txt" $(resume_args)
+after_epoch "$WORK/out2.txt"
+kill -INT "$pid"
+stopped SIGINT 130 "$WORK/err2.txt"
+$LAUNCH "$TNREC" $(resume_args) > "$WORK/out3.txt" 2> "$WORK/err3.txt" || fail "the final resume"
+grep -q '^epoch 4/4' "$WORK/out3.txt" || fail "the final resume did not reach epoch 4"
+[ "$(wc -l < "$WORK/run/metrics.jsonl")" -eq 4 ] || fail "metrics.jsonl lines"
+"$PY" "$COMPARE" "$WORK/full/last.tnck" "$WORK/run/last.tnck" 0 || fail "resumed run differs from the uninterrupted one"
+[ "$MODE" = mpi ] && { echo "cli_signals mpi: all checks passed"; exit 0; }
+
+# predict: a signal ends it without a scores file (written under a
+# temporary name and renamed only when complete) and without its
+# temporary file.
+"$FIXTURE" "$WORK/big" 200 7 4 48 64
+"$TNREC" train "$WORK/big" -o "$WORK/bigrun" --model c16,c16,g,o --epochs 1 --batch 50 --max-steps 1 \
+    --class-weights none > /dev/null
+# A temporary file under the name predict writes to (as if the signal
+# came during the write) is removed too.
+for sig in TERM INT; do
+    "$TNREC" predict "$WORK/bigrun" "$WORK/big" -o "$WORK/scores.csv" 2> /dev/null &
+    job=$!
+    echo "key,event_id" > "$WORK/scores.csv.tmp.$job"
+    sleep 0.3
+    kill -$sig "$job"
+    set +e
+    wait "$job"; rc=$?
+    set -e
+    [ $rc -ne 0 ] || fail "predict finished before SIG$sig: make its dataset larger"
+    [ ! -e "$WORK/scores.csv" ] || fail "predict left scores.csv after SIG$sig"
+    [ -z "$(ls "$WORK" | grep 'scores.csv.tmp')" ] || fail "predict left its temporary file after SIG$sig"
+done
+echo "cli_signals: all checks passed"
