@@ -308,7 +308,7 @@ done:
 
 /* ---- per-item work ---- */
 
-enum { ST_OK = 0, ST_SKIP = 1, ST_FILTERED = 2 };
+enum { ST_OK = 0, ST_SKIP = 1, ST_FILTERED = 2, ST_STOPPED = 3 };
 
 typedef struct item {
     const tn_input *in;        /* file input, or NULL for a tarball member */
@@ -749,6 +749,122 @@ static void clean_out_dir(const char *dir, int keep_shards, int tmp_only)
     closedir(d);
 }
 
+/* ---- stopping, and builds that give nothing ---- */
+
+static int stop_requested(const tnrec_build_options *opt)
+{
+    return opt->stop && *opt->stop;
+}
+
+static tnrec_err fail_stopped(const tnrec_build_options *opt)
+{
+    return tnrec__fail(TNREC_ECANCELED, "build of '%s' interrupted\n"
+                       "hint: rerun the same command to resume from the last finished shard", opt->out_dir);
+}
+
+/* "2013-2015,2017" (or "all") into buf. */
+static void years_text(char *buf, size_t cap, const tnrec_build_options *opt)
+{
+    snprintf(buf, cap, "all");
+    size_t len = 0;
+    for (size_t i = 0; i < opt->nyears && len < cap; i++) {
+        size_t j = i;
+        while (j + 1 < opt->nyears && opt->years[j + 1] == opt->years[j] + 1)
+            j++;
+        int n = j > i ? snprintf(buf + len, cap - len, "%s%d-%d", i ? "," : "", opt->years[i], opt->years[j])
+                      : snprintf(buf + len, cap - len, "%s%d", i ? "," : "", opt->years[i]);
+        len += n > 0 ? (size_t)n : 0;
+        i = j;
+    }
+}
+
+/* "'a', 'b' and 3 more" into buf. */
+static void sources_text(char *buf, size_t cap, const tnrec_build_options *opt)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < opt->nsources && i < 3 && len < cap; i++) {
+        int n = snprintf(buf + len, cap - len, "%s'%s'", i ? ", " : "", opt->sources[i]);
+        len += n > 0 ? (size_t)n : 0;
+    }
+    if (opt->nsources > 3 && len < cap)
+        snprintf(buf + len, cap - len, " and %zu more", opt->nsources - 3);
+}
+
+/* A skip reason without the input's own name in front, so that inputs
+ * skipped for the same reason count together. */
+static const char *reason_kind(const skip_entry *e)
+{
+    const char *r = e->reason, *base = strrchr(e->input, '/');
+    const char *names[2] = { e->input, base ? base + 1 : e->input };
+    for (int k = 0; k < 2; k++) {
+        size_t n = strlen(names[k]);
+        if (r[0] == '\'' && strncmp(r + 1, names[k], n) == 0 && r[n + 1] == '\'') {
+            r += n + 2;
+            r += strspn(r, ": ");
+            break;
+        }
+    }
+    return r;
+}
+
+/* The skip reasons with their counts, most frequent first, one per line
+ * ("  6 x cannot be opened ..."), at most five kinds. */
+static void skip_summary(char *buf, size_t cap, const run_state *st)
+{
+    enum { KINDS = 5 };
+    const char *kind[KINDS];
+    size_t count[KINDS] = { 0 }, nk = 0, other = 0;
+    for (size_t i = 0; i < st->nskips; i++) {
+        const char *r = reason_kind(&st->skips[i]);
+        size_t k = 0;
+        while (k < nk && strcmp(kind[k], r) != 0)
+            k++;
+        if (k == nk && nk == KINDS) {
+            other++;
+            continue;
+        }
+        if (k == nk)
+            kind[nk++] = r;
+        count[k]++;
+    }
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t done = 0; done < nk && len < cap; done++) {
+        size_t best = 0;
+        for (size_t k = 1; k < nk; k++)
+            if (count[k] > count[best])
+                best = k;
+        int n = snprintf(buf + len, cap - len, "\n  %zu x %.160s", count[best], kind[best]);
+        len += n > 0 ? (size_t)n : 0;
+        count[best] = 0;
+    }
+    if (other && len < cap)
+        snprintf(buf + len, cap - len, "\n  %zu x other reasons (listed above)", other);
+}
+
+/* The error of a build whose inputs gave no record. found: inputs seen
+ * before the split and year selection (files only). */
+static tnrec_err fail_empty(const run_state *st, size_t found, size_t selected)
+{
+    const tnrec_build_options *opt = st->opt;
+    char srcs[600], years[200], why[1100];
+    sources_text(srcs, sizeof srcs, opt);
+    years_text(years, sizeof years, opt);
+    const char *split = opt->split ? opt->split : "all";
+    if (!selected && !st->sum.skipped && !st->sum.filtered)
+        return tnrec__fail(TNREC_ENOTFOUND, "no samples in %s for split %s, years %s: %zu .nc input(s) found "
+                           "there, none selected; nothing was written\n"
+                           "hint: give a TORNET_ROOT (with catalog.csv), a directory of .nc files, a list file "
+                           "or a tarball, and check --split and --years", srcs, split, years, found);
+    skip_summary(why, sizeof why, st);
+    return tnrec__fail(TNREC_ENOTFOUND, "no samples in %s for split %s, years %s: of %zu input(s), %llu "
+                       "skipped and %llu outside --years; nothing was written%s\n"
+                       "hint: fix or fetch again the inputs named above (a cut-short download is the usual "
+                       "cause), or check --split and --years", srcs, split, years, selected,
+                       (unsigned long long)st->sum.skipped, (unsigned long long)st->sum.filtered, why);
+}
+
 /* ---- the run ---- */
 
 static int split_code(const char *split)
@@ -881,6 +997,8 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     int nthreads = 1;
     size_t batch = 0;
     uint64_t input_index = 0;
+    size_t found = 0, selected = 0; /* file inputs before and after split and years */
+    uint32_t pn = 1;
     tnrec_err err = plan_make(&p, opt);
     if (err)
         return err;
@@ -907,7 +1025,8 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     }
 
     /* inputs */
-    uint32_t pk = opt->part_count > 1 ? opt->part_index : 0, pn = opt->part_count > 1 ? opt->part_count : 1;
+    uint32_t pk = opt->part_count > 1 ? opt->part_index : 0;
+    pn = opt->part_count > 1 ? opt->part_count : 1;
     if (pk >= pn) {
         err = tnrec__fail(TNREC_EINVAL, "part %u/%u: K must be below N", pk, pn);
         goto done;
@@ -929,6 +1048,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     if (err)
         goto done;
     tn_inputs_sort(&all);
+    found = all.n;
     {
         /* split and catalog years first, then this part's contiguous range */
         size_t keep = 0;
@@ -944,6 +1064,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
             }
         }
         all.n = keep;
+        selected = all.n;
         size_t lo = all.n * pk / pn, hi = all.n * (pk + 1) / pn;
         fd.inputs.cap = hi - lo + 1;
         if (!(fd.inputs.v = malloc(fd.inputs.cap * sizeof *fd.inputs.v))) {
@@ -983,6 +1104,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     memset(&dopt, 0, sizeof dopt);
     dopt.max_shard_bytes = opt->shard_bytes;
     dopt.max_shard_records = opt->shard_records;
+    dopt.keep_closed_shards = 1; /* a failed or stopped build keeps them for a rerun */
     {
         uint64_t next_input = 0;
         int resumed = 0;
@@ -995,6 +1117,10 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
         /* pass over the inputs already done */
         uint64_t passed = 0;
         while (passed < next_input) {
+            if (stop_requested(opt)) {
+                err = fail_stopped(opt);
+                goto done;
+            }
             item tmp;
             memset(&tmp, 0, sizeof tmp);
             int have;
@@ -1038,7 +1164,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     uint64_t total = fd.inputs.n;
     for (;;) {
         size_t n = 0;
-        while (n < batch) {
+        while (n < batch && !stop_requested(opt)) {
             item *it = &items[n];
             free(it->member_key);
             free(it->data);
@@ -1053,6 +1179,10 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
                 break;
             n++;
         }
+        if (!n && stop_requested(opt)) {
+            err = fail_stopped(opt);
+            goto done;
+        }
         if (!n)
             break;
 #if TNREC_HAVE_OPENMP
@@ -1063,12 +1193,20 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
 #if TNREC_HAVE_OPENMP
             t = omp_get_thread_num();
 #endif
+            if (stop_requested(opt)) {
+                items[i].status = ST_STOPPED; /* the samples after it are not read */
+                continue;
+            }
             double w0 = tnrec__now_seconds();
             process_item(&jb, &workers[t], &items[i]);
             workers[t].work_seconds += tnrec__now_seconds() - w0;
         }
         for (size_t i = 0; i < n && !err; i++, input_index++) {
             item *it = &items[i];
+            if (it->status == ST_STOPPED || stop_requested(opt)) {
+                err = fail_stopped(opt);
+                break;
+            }
             st.sum.bytes_in += it->bytes_in;
             if (it->status == ST_FILTERED) {
                 st.sum.filtered++;
@@ -1091,6 +1229,10 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
         if (opt->progress)
             opt->progress(opt->progress_ctx, input_index, total);
     }
+    if (!st.sum.samples && !(pn > 1 && !fd.inputs.n && !fd.nstream && selected)) {
+        err = fail_empty(&st, found, (size_t)input_index);
+        goto done;
+    }
     err = tnrec_dataset_writer_close(st.w, p.params);
     st.w = NULL;
     if (err)
@@ -1100,9 +1242,12 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     st.sum.bytes_out = dataset_bytes(opt->out_dir, NULL);
     st.sum.bytes_in += fd.tar_bytes_done;
 done:
-    if (st.w) {
-        /* keep finished shards for a rerun: the writer's abort would remove them */
-        tnrec_dataset_writer_abort(st.w);
+    /* The writer keeps its finished shards (keep_closed_shards) and removes
+     * the one it was writing; the progress file names what a rerun adopts. */
+    tnrec_dataset_writer_abort(st.w);
+    if (err) {
+        st.sum.kept_shards = (uint64_t)st.watch_shard;
+        st.sum.kept_records = st.shard_records_done;
     }
     if (items) {
         for (size_t i = 0; i < batch; i++) {
