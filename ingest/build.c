@@ -482,6 +482,8 @@ typedef struct run_state {
     size_t nskips, skip_cap;
     int watch_shard;           /* number of the next shard to appear */
     uint64_t shard_records_done;
+    int progress_dirty;        /* the progress file is behind: its last write failed */
+    uint64_t progress_next;    /* the next input it should name */
     tnrec_build_summary sum;
 } run_state;
 
@@ -557,10 +559,28 @@ static tnrec_err progress_check(run_state *st, uint64_t last_input)
         if (st->shard_records_done > st->records)
             return tnrec__fail(TNREC_EINTERNAL, "shard %d of '%s' holds more records than were written",
                                st->watch_shard - 1, st->opt->out_dir);
-        uint64_t next = st->shard_records_done < st->records ? st->rec_input[st->shard_records_done] : last_input + 1;
-        if ((err = progress_write(st, next)) != TNREC_OK)
+        st->progress_next =
+            st->shard_records_done < st->records ? st->rec_input[st->shard_records_done] : last_input + 1;
+        st->progress_dirty = 1;
+        if ((err = progress_write(st, st->progress_next)) != TNREC_OK)
             return err;
+        st->progress_dirty = 0;
     }
+}
+
+/* After a failure, once the writer is gone (its partial shard removed, so
+ * a full disk has room again): one more try at a progress file that fell
+ * behind, so that a rerun adopts every finished shard. The first error's
+ * message stays. */
+static void progress_settle(run_state *st)
+{
+    if (!st->progress_dirty || !st->progress_path)
+        return;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", tnrec_error_last());
+    if (progress_write(st, st->progress_next) == TNREC_OK)
+        st->progress_dirty = 0;
+    tnrec__fail(TNREC_EIO, "%s", msg);
 }
 
 static tnrec_err note_skip(run_state *st, uint64_t index, const char *input, const char *reason)
@@ -589,6 +609,18 @@ static tnrec_err note_skip(run_state *st, uint64_t index, const char *input, con
     return tnrec_dataset_writer_skip(st->w, input, reason);
 }
 
+/* An append that failed (a full disk, a write error) may have closed a
+ * shard first: the progress file records it, so that a rerun adopts it
+ * instead of writing it again. Returns err, with its message. */
+static tnrec_err note_append_failure(run_state *st, uint64_t index, tnrec_err err)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", tnrec_error_last());
+    if (index > 0 && progress_check(st, index - 1) != TNREC_OK)
+        tnrec__fail(err, "%s", msg); /* the first failure is the one to report */
+    return err;
+}
+
 static tnrec_err note_record(run_state *st, uint64_t index, const tnrec_blob *blob, const tnrec_record_meta *meta)
 {
     if (st->records == st->rec_cap) {
@@ -601,7 +633,7 @@ static tnrec_err note_record(run_state *st, uint64_t index, const tnrec_blob *bl
     }
     tnrec_err err = tnrec_dataset_writer_append(st->w, blob, meta);
     if (err)
-        return err;
+        return note_append_failure(st, index, err);
     st->rec_input[st->records++] = index;
     tnrec_class_counts_add(&st->sum.counts, meta);
     st->sum.samples++;
@@ -1246,6 +1278,7 @@ done:
      * the one it was writing; the progress file names what a rerun adopts. */
     tnrec_dataset_writer_abort(st.w);
     if (err) {
+        progress_settle(&st);
         st.sum.kept_shards = (uint64_t)st.watch_shard;
         st.sum.kept_records = st.shard_records_done;
     }
