@@ -568,6 +568,30 @@ static tnrec_err progress_check(run_state *st, uint64_t last_input)
     }
 }
 
+/* The finished shards and their records that the progress file of an
+ * earlier run names (for the message of a run that failed before it got
+ * to adopt them). Zeros when there is none. */
+static void progress_peek(const char *path, uint64_t *shards, uint64_t *records)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    *shards = *records = 0;
+    if (!path || access(path, F_OK) != 0 || tnrec__read_file(path, &buf, &len) != TNREC_OK) {
+        tnrec_error_clear();
+        return;
+    }
+    json_error_t jerr;
+    json_t *root = json_loads((const char *)buf, 0, &jerr);
+    free(buf);
+    json_int_t s = json_integer_value(json_object_get(root, "shards"));
+    json_int_t r = json_integer_value(json_object_get(root, "records"));
+    json_decref(root);
+    if (s > 0 && r >= 0) {
+        *shards = (uint64_t)s;
+        *records = (uint64_t)r;
+    }
+}
+
 /* After a failure, once the writer is gone (its partial shard removed, so
  * a full disk has room again): one more try at a progress file that fell
  * behind, so that a rerun adopts every finished shard. The first error's
@@ -1281,6 +1305,12 @@ done:
         progress_settle(&st);
         st.sum.kept_shards = (uint64_t)st.watch_shard;
         st.sum.kept_records = st.shard_records_done;
+        if (!st.sum.kept_shards) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", tnrec_error_last());
+            progress_peek(st.progress_path, &st.sum.kept_shards, &st.sum.kept_records);
+            tnrec__fail(err, "%s", msg);
+        }
     }
     if (items) {
         for (size_t i = 0; i < batch; i++) {

@@ -64,7 +64,12 @@ static tnrec_err remove_stale_manifest(const char *dir)
     if (!m)
         return tnrec__fail(TNREC_ENOMEM, "out of memory opening dataset '%s'", dir);
     tnrec_err e = TNREC_OK;
-    if (unlink(m) == 0)
+    struct stat st;
+    /* only when there is one: a read-only directory refuses even a vain unlink */
+    int exists = lstat(m, &st) == 0 || errno != ENOENT;
+    if (!exists)
+        e = TNREC_OK;
+    else if (unlink(m) == 0)
         e = tnrec__fsync_dir(dir);
     else if (errno != ENOENT)
         e = tnrec__fail_errno(TNREC_EIO, errno, "cannot remove the old manifest '%s'", m);

@@ -11,7 +11,8 @@ scenarios:
   fsize     a write fails (RLIMIT_FSIZE, ulimit -f) after two small shards:
             the same, resumed without the limit
   diskfull  the output tmpfs fills up after two shards (needs root and
-            mount, else exit 77): the same, resumed after growing it
+            mount, else exit 77): the same; then a rerun on the tmpfs made
+            read-only fails and keeps everything; resumed after growing it
   signal    SIGINT and SIGTERM mid-build: exit 130 / 143 with one line
             saying how to resume; the rerun resumes and equals a clean build
   empty     no .nc files, only cut-short files, a split or years that
@@ -196,7 +197,12 @@ def scenario_diskfull():
         p = run([A.tnrec, "build", "-o", out] + args, ok=False)
         check("No space left on device" in p.stderr, "the error says the disk is full: %r" % p.stderr)
         before = check_stopped(out, p, 1, "disk full", min_shards=2)
-        run(["mount", "-o", "remount,size=64m", mnt])
+        # the target turned read-only: the rerun fails naming it and keeps everything
+        run(["mount", "-o", "remount,ro", mnt])
+        p = run([A.tnrec, "build", "-o", out] + args, ok=False)
+        check("Read-only file system" in p.stderr, "the error says the target is read-only: %r" % p.stderr)
+        check(check_stopped(out, p, 1, "read-only", min_shards=2) == before, "read-only: shards untouched")
+        run(["mount", "-o", "remount,rw,size=64m", mnt])
         check_resumed(out, clean, ["-o", out] + args, before, "disk full")
     finally:
         subprocess.run(["umount", mnt])
