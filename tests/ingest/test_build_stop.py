@@ -13,8 +13,9 @@ scenarios:
   diskfull  the output tmpfs fills up after two shards (needs root and
             mount, else exit 77): the same; then a rerun on the tmpfs made
             read-only fails and keeps everything; resumed after growing it
-  signal    SIGINT and SIGTERM mid-build: exit 130 / 143 with one line
-            saying how to resume; the rerun resumes and equals a clean build
+  signal    SIGINT (-j1) and SIGTERM (-j2) mid-build: exit 130 / 143 with
+            one line saying how to resume; the rerun resumes and equals a
+            clean build
   empty     no .nc files, only cut-short files, a split or years that
             select nothing: exit 1 naming the source, the selection and the
             skip reasons by count; no manifest
@@ -214,9 +215,11 @@ def scenario_signal():
     args = [src, "--shard-records", "2", "-j1", "--zstd-level", "6"]
     clean = os.path.join(A.tmp, "clean")
     run([A.tnrec, "build", "-o", clean] + args + ["-q"])
-    for sig, rc in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+    # SIGTERM with two threads: the workers stop inside a parallel batch
+    for sig, rc, threads in ((signal.SIGINT, 130, "-j1"), (signal.SIGTERM, 143, "-j2")):
         what = signal.Signals(sig).name
         out = os.path.join(A.tmp, "out_" + what)
+        args = [a if a != "-j1" else threads for a in args]
         proc = subprocess.Popen([A.tnrec, "build", "-o", out] + args, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         t0 = time.time()
