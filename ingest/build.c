@@ -15,6 +15,11 @@
  * checked, nothing is rewritten, no NetCDF work) and carries on from the
  * first input of the unfinished shard. The manifest holds no
  * timestamps, so a resumed build equals an uninterrupted one.
+ * A build that fails (a bad input under strict, a full disk, a write
+ * error) or is asked to stop (opt->stop, checked between samples) keeps
+ * its finished shards and progress file and removes only the shard it was
+ * writing. Inputs that give no record at all are an error, not an empty
+ * dataset.
  * Deliberately not here: printing (callbacks), merging parts (merge.c). */
 #include <dirent.h>
 #include <errno.h>
@@ -1103,6 +1108,10 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     }
     if (err)
         goto done;
+    if (stop_requested(opt)) { /* listing a large tree takes a while */
+        err = fail_stopped(opt);
+        goto done;
+    }
     tn_inputs_sort(&all);
     found = all.n;
     {
