@@ -1006,7 +1006,8 @@ static tnrec_err feeder_next(feeder *f, item *it, int skip_data, int *out_have)
     }
     while (f->cur_stream < f->nstream) {
         tnrec_err err;
-        if (!f->tar && (err = tn_tar_open(&f->tar, f->opt->sources[f->stream_src[f->cur_stream]])) != TNREC_OK)
+        if (!f->tar &&
+            (err = tn_tar_open(&f->tar, f->opt->sources[f->stream_src[f->cur_stream]], f->opt->stop)) != TNREC_OK)
             return err;
         const char *name;
         while ((err = tn_tar_next(f->tar, &name)) == TNREC_OK) {
@@ -1191,6 +1192,8 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
             int have;
             err = feeder_next(&fd, &tmp, 1, &have);
             free(tmp.member_key);
+            if (err && stop_requested(opt))
+                err = fail_stopped(opt); /* a tarball read gave up on the stop request */
             if (err)
                 goto done;
             if (!have)
@@ -1238,8 +1241,11 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
             memset(it, 0, sizeof *it);
             it->blob = keep;
             int have;
-            if ((err = feeder_next(&fd, it, 0, &have)) != TNREC_OK)
+            if ((err = feeder_next(&fd, it, 0, &have)) != TNREC_OK) {
+                if (stop_requested(opt))
+                    err = fail_stopped(opt); /* a tarball read gave up on the stop request */
                 goto done;
+            }
             if (!have)
                 break;
             n++;

@@ -16,17 +16,22 @@ scenarios:
   signal    SIGINT (-j1) and SIGTERM (-j2) mid-build: exit 130 / 143 with
             one line saying how to resume; the rerun resumes and equals a
             clean build
+  signal_http  SIGINT while a tarball streamed over http (127.0.0.1)
+            stalls: the build stops at once, keeps its shards and resumes
   empty     no .nc files, only cut-short files, a split or years that
             select nothing: exit 1 naming the source, the selection and the
             skip reasons by count; no manifest
 """
 import argparse
+import http.server
 import os
 import resource
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
+import threading
 import time
 
 import netCDF4
@@ -238,6 +243,99 @@ def scenario_signal():
         check(len(stderr.strip().splitlines()) == 1, "%s: one line on stderr: %r" % (what, stderr))
         check(("interrupted by %s" % what) in stderr, "%s: the line says what stopped it" % what)
         check_resumed(out, clean, ["-o", out] + args, before, what)
+
+
+class StallServer:
+    """Serves one file over http on 127.0.0.1; with stall_at set, stops
+    sending at that byte until released (a stalled download)."""
+
+    def __init__(self, path):
+        with open(path, "rb") as f:
+            self.data = f.read()
+        self.stall_at = None
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(outer.data)))
+                self.end_headers()
+                sent = 0
+                try:
+                    while sent < len(outer.data):
+                        if outer.stall_at is not None and sent >= outer.stall_at:
+                            outer.stalled.set()
+                            outer.release.wait(60)
+                        n = min(65536, len(outer.data) - sent)
+                        if outer.stall_at is not None and sent < outer.stall_at:
+                            n = min(n, outer.stall_at - sent)
+                        self.wfile.write(outer.data[sent:sent + n])
+                        sent += n
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.srv.daemon_threads = True
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d/%s" % (self.srv.server_address[1], os.path.basename(path))
+
+    def stop(self):
+        self.release.set()
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def scenario_signal_http():
+    feats = run([A.tnrec, "--version"]).stdout
+    if "curl" not in feats:
+        print("signal_http: skipped (built without curl)")
+        return 77
+    src = make_src("http", 40, 53, [2013])
+    root = os.path.dirname(src)
+    tar = os.path.join(A.tmp, "tornet_2013.tar")
+    members = sorted(os.path.relpath(f, root) for f in nc_files(root))
+    with tarfile.open(tar, "w") as t:
+        for rel in members:
+            t.add(os.path.join(root, rel), arcname=rel)
+    with tarfile.open(tar) as t:
+        offsets = [m.offset for m in t.getmembers()]
+    srv = StallServer(tar)
+    try:
+        args = [srv.url, "--shard-records", "2", "-j1"]
+        clean = os.path.join(A.tmp, "clean")
+        run([A.tnrec, "build", "-o", clean] + args + ["-q"])
+        # the first batch (32 samples at -j1) is written, then the stream stalls
+        srv.stall_at = offsets[34]
+        out = os.path.join(A.tmp, "out")
+        proc = subprocess.Popen([A.tnrec, "build", "-o", out] + args, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        stalled = srv.stalled.wait(60)
+        t0 = time.time()  # the first batch (shards 0..14) is written while the stream stalls
+        while not os.path.exists(os.path.join(out, "shard-00014.tnr")) and proc.poll() is None \
+                and time.time() - t0 < 60:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        check(stalled and proc.poll() is None, "http: the build waits on the stalled stream")
+        t0 = time.time()
+        proc.send_signal(signal.SIGINT)
+        try:
+            stdout, stderr = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+        check(time.time() - t0 < 5, "http: stopped within 5 s of SIGINT (%.1f s)" % (time.time() - t0))
+        p = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+        before = check_stopped(out, p, 130, "http SIGINT", min_shards=15)
+        srv.stall_at = None
+        srv.release.set()
+        check_resumed(out, clean, ["-o", out] + args, before, "http SIGINT")
+    finally:
+        srv.stop()
 
 
 def scenario_empty():
