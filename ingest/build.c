@@ -489,6 +489,10 @@ typedef struct run_state {
     uint64_t shard_records_done;
     int progress_dirty;        /* the progress file is behind: its last write failed */
     uint64_t progress_next;    /* the next input it should name */
+    uint64_t *key_chain;       /* by input index: a hash of the keys of inputs 0..i */
+    size_t key_cap;
+    int resume_has_chain;      /* the progress file holds the chain below */
+    uint64_t resume_chain;     /* key_chain[next_input - 1] of the interrupted run */
     tnrec_build_summary sum;
 } run_state;
 
@@ -508,6 +512,33 @@ static char *shard_path(const char *dir, int n)
     return path_join(dir, name);
 }
 
+/* The chain of input keys: FNV-1a over each key, seeded with the chain
+ * of the inputs before it. A resumed build checks that the inputs it
+ * passes over are the ones the interrupted run had done. */
+static uint64_t key_hash(const char *key, uint64_t seed)
+{
+    uint64_t h = seed ^ 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    return (h ^ 0xff) * 0x100000001b3ull; /* the end of the key counts too */
+}
+
+static tnrec_err note_input_key(run_state *st, uint64_t index, const char *key)
+{
+    if (index >= st->key_cap) {
+        size_t cap = st->key_cap ? st->key_cap * 2 : 1024;
+        while (cap <= index)
+            cap *= 2;
+        uint64_t *v = realloc(st->key_chain, cap * sizeof *v);
+        if (!v)
+            return tnrec__fail(TNREC_ENOMEM, "out of memory");
+        st->key_chain = v;
+        st->key_cap = cap;
+    }
+    st->key_chain[index] = key_hash(key, index ? st->key_chain[index - 1] : 0);
+    return TNREC_OK;
+}
+
 static tnrec_err progress_write(run_state *st, uint64_t next_input)
 {
     json_t *root = json_object(), *sk = json_array();
@@ -523,6 +554,11 @@ static tnrec_err progress_write(run_state *st, uint64_t next_input)
     json_object_set_new(root, "shards", json_integer(st->watch_shard));
     json_object_set_new(root, "records", json_integer((json_int_t)st->shard_records_done));
     json_object_set_new(root, "next_input", json_integer((json_int_t)next_input));
+    if (next_input > 0 && next_input <= st->key_cap) {
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)st->key_chain[next_input - 1]);
+        json_object_set_new(root, "inputs_chain", json_string(hex));
+    }
     json_object_set_new(root, "skipped", sk);
     for (size_t i = 0; i < st->nskips && st->skips[i].index < next_input; i++)
         json_array_append_new(sk, json_pack("{s:I,s:s,s:s}", "index", (json_int_t)st->skips[i].index, "input",
@@ -703,6 +739,12 @@ static tnrec_err resume_load(run_state *st, uint64_t *out_next_input, int *out_r
     json_decref(mine);
     int shards = (int)json_integer_value(json_object_get(root, "shards"));
     uint64_t next = (uint64_t)json_integer_value(json_object_get(root, "next_input"));
+    const char *chain = json_string_value(json_object_get(root, "inputs_chain"));
+    char *chain_end = NULL;
+    st->resume_has_chain = chain && *chain;
+    st->resume_chain = chain ? strtoull(chain, &chain_end, 16) : 0;
+    if (st->resume_has_chain && (!chain_end || *chain_end))
+        st->resume_chain = ~st->resume_chain; /* unreadable: it cannot match */
     json_t *sk = json_object_get(root, "skipped");
     /* every finished shard must still be whole, else start over */
     for (int s = 0; s < shards; s++) {
@@ -1179,7 +1221,6 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
             goto done;
         if ((err = resume_load(&st, &next_input, &resumed)) != TNREC_OK)
             goto done;
-        clean_out_dir(opt->out_dir, resumed ? st.watch_shard : 0, 0); /* shards to be written again */
         /* pass over the inputs already done */
         uint64_t passed = 0;
         while (passed < next_input) {
@@ -1191,6 +1232,8 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
             memset(&tmp, 0, sizeof tmp);
             int have;
             err = feeder_next(&fd, &tmp, 1, &have);
+            if (!err && have)
+                err = note_input_key(&st, passed, tmp.in ? tmp.in->key : tmp.member_key);
             free(tmp.member_key);
             if (err && stop_requested(opt))
                 err = fail_stopped(opt); /* a tarball read gave up on the stop request */
@@ -1200,6 +1243,15 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
                 break;
             passed++;
         }
+        if (resumed && st.resume_has_chain && next_input > 0 &&
+            (passed < next_input || st.key_chain[next_input - 1] != st.resume_chain)) {
+            err = tnrec__fail(TNREC_EINVAL, "'%s' holds an interrupted build whose first %llu inputs are not the "
+                              "ones selected now (files were added, removed or renamed before the resume point)\n"
+                              "hint: put the inputs back as they were to resume, or remove '%s' to build anew",
+                              opt->out_dir, (unsigned long long)next_input, opt->out_dir);
+            goto done;
+        }
+        clean_out_dir(opt->out_dir, resumed ? st.watch_shard : 0, 0); /* shards to be written again */
         input_index = passed;
     }
 
@@ -1278,6 +1330,8 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
                 err = fail_stopped(opt);
                 break;
             }
+            if ((err = note_input_key(&st, input_index, item_key(it))) != TNREC_OK)
+                break;
             st.sum.bytes_in += it->bytes_in;
             if (it->status == ST_FILTERED) {
                 st.sum.filtered++;
@@ -1352,6 +1406,7 @@ done:
     }
     free(st.skips);
     free(st.rec_input);
+    free(st.key_chain);
     free(st.progress_path);
     tn_inputs_free(&fd.inputs);
     tn_inputs_free(&all);

@@ -6,7 +6,8 @@ usage: test_build_stop.py SCENARIO --tnrec BIN --tmp DIR
 scenarios:
   strict    --strict stops on a cut-short file: finished shards and the
             progress file stay, the partial shard goes, a resume line is
-            printed; with the bad file removed the same command resumes
+            printed; with a file before the resume point gone the rerun
+            refuses; with the bad file removed the same command resumes
             (kept shards not rewritten) and equals a clean build
   fsize     a write fails (RLIMIT_FSIZE, ulimit -f) after two small shards:
             the same, resumed without the limit
@@ -150,6 +151,16 @@ def scenario_strict():
     p = run([A.tnrec, "build"] + cmd, ok=False)
     check("bad_zz.nc" in p.stderr, "--strict names the bad file: %r" % p.stderr)
     before = check_stopped(out, p, 1, "--strict", min_shards=2)
+    # an input before the resume point gone: the rerun refuses rather than
+    # mixing two selections, and touches nothing
+    first = nc_files(src)[0]
+    os.rename(first, first + ".away")
+    p = run([A.tnrec, "build"] + cmd, ok=False)
+    check(p.returncode == 1 and "not the ones selected now" in p.stderr and out in p.stderr,
+          "inputs changed before the resume point: refused: %d %r" % (p.returncode, p.stderr))
+    check(stamps(out) == before and os.path.exists(os.path.join(out, PROGRESS)),
+          "inputs changed before the resume point: shards and progress untouched")
+    os.rename(first + ".away", first)
     os.unlink(bad)
     check_resumed(out, clean, cmd, before, "--strict")
 
