@@ -490,7 +490,7 @@ typedef struct run_state {
     int progress_dirty;        /* the progress file is behind: its last write failed */
     uint64_t progress_next;    /* the next input it should name */
     uint64_t *key_chain;       /* by input index: a hash of the keys of inputs 0..i */
-    size_t key_cap;
+    size_t key_n, key_cap;     /* entries set, allocated */
     int resume_has_chain;      /* the progress file holds the chain below */
     uint64_t resume_chain;     /* key_chain[next_input - 1] of the interrupted run */
     tnrec_build_summary sum;
@@ -536,6 +536,7 @@ static tnrec_err note_input_key(run_state *st, uint64_t index, const char *key)
         st->key_cap = cap;
     }
     st->key_chain[index] = key_hash(key, index ? st->key_chain[index - 1] : 0);
+    st->key_n = (size_t)index + 1;
     return TNREC_OK;
 }
 
@@ -554,7 +555,7 @@ static tnrec_err progress_write(run_state *st, uint64_t next_input)
     json_object_set_new(root, "shards", json_integer(st->watch_shard));
     json_object_set_new(root, "records", json_integer((json_int_t)st->shard_records_done));
     json_object_set_new(root, "next_input", json_integer((json_int_t)next_input));
-    if (next_input > 0 && next_input <= st->key_cap) {
+    if (next_input > 0 && next_input <= st->key_n) {
         char hex[17];
         snprintf(hex, sizeof hex, "%016llx", (unsigned long long)st->key_chain[next_input - 1]);
         json_object_set_new(root, "inputs_chain", json_string(hex));
