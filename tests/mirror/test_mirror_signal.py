@@ -56,6 +56,7 @@ def stop_and_resume(srv, root, sig, code):
     check(running and before >= (2 << 20), "%s: signalled mid-download (%d bytes recorded)" % (what, before))
     check(p.returncode == code, "%s: exit %d (got %d): %s" % (what, code, p.returncode, err))
     check(took < 5, "%s: stopped within 5 s (%.1f s)" % (what, took))
+    print("%s: exit %d %.2f s after the signal, %d bytes checkpointed" % (what, p.returncode, took, recorded(state)))
     lines = [l for l in err.splitlines() if "interrupted" in l or "error" in l]
     check(len(lines) == 1 and ("interrupted by %s" % what) in lines[0] and "the same command" in lines[0]
           and "tnrec mirror" in lines[0], "%s: one line saying how to resume: %r" % (what, err))
