@@ -7,6 +7,7 @@
 #define TNREC_CLI_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "tnrec/tnrec.h"
@@ -52,6 +53,18 @@ int cli_parse_score_args(cli_score_args *out, const char *cmd, int argc, char **
  * data's schema, so `what` (the dataset) cannot be checked against it.
  * Silent when it does, and on errors (the command reports those). */
 void cli_warn_unchecked_data(const char *cmd, const char *checkpoint, const char *name, const char *what);
+
+/* SIGINT/SIGTERM handlers that only set a flag (cli_stop.c), and SIGXFSZ
+ * ignored. Returns 0, or -1 when sigaction failed. */
+int cli_stop_install(void);
+/* The flag for the library's `stop` options: the signal number, 0 until one came. */
+const volatile sig_atomic_t *cli_stop_flag(void);
+int cli_stop_signal(void);
+/* 128 + the signal number: 130 for SIGINT, 143 for SIGTERM. */
+int cli_stop_exit_code(void);
+const char *cli_stop_name(void);
+/* "tnrec <cmd> ARGS..." with arguments quoted for a shell, no newline. */
+void cli_print_command(FILE *f, const char *cmd, int argc, char **argv);
 
 int cmd_dump(int argc, char **argv);
 int cmd_verify(int argc, char **argv);

@@ -46,7 +46,8 @@ static void usage(FILE *f)
             "  --strict                    fail on the first bad input instead of skipping it\n"
             "  -q, --quiet                 no progress line or summary\n"
             "\n"
-            "A killed build rerun with the same arguments resumes from its last finished shard.\n"
+            "A build that stops (an error, a full disk, SIGINT or SIGTERM, kill -9) keeps its finished\n"
+            "shards: rerun the same command to resume. SIGINT exits 130, SIGTERM 143.\n"
             "example: tnrec build $TORNET_ROOT --split train --years 2013-2015 -o shards/train -j 8\n");
 }
 
@@ -197,6 +198,31 @@ static void print_summary(const char *cmd, const tnrec_build_summary *s)
     if (s->work_seconds > 0)
         fprintf(f, "  worker time %.2f s, of which %.0f%% inside NetCDF/HDF5 (serialised)\n", s->work_seconds,
                 100.0 * s->lock_seconds / s->work_seconds);
+}
+
+/* After a failed or interrupted build: what is kept and how to resume,
+ * on one line. why: "interrupted by SIGINT", or NULL after an error. */
+static void print_resume(const char *why, const tnrec_build_summary *s, const char *out, int argc, char **argv)
+{
+    fprintf(stderr, "tnrec build: ");
+    if (why)
+        fprintf(stderr, "%s; ", why);
+    if (s->kept_shards)
+        fprintf(stderr, "%llu finished shard%s (%llu records) kept in '%s'; ", (unsigned long long)s->kept_shards,
+                s->kept_shards == 1 ? "" : "s", (unsigned long long)s->kept_records, out);
+    else
+        fprintf(stderr, "no shard was finished yet; ");
+    fprintf(stderr, "%s: ", why ? "to resume, run the same command again"
+                                : "after fixing the cause, resume with the same command");
+    cli_print_command(stderr, "build", argc, argv);
+    fputc('\n', stderr);
+}
+
+/* Errors that a rerun of the same command resumes from (not a refusal of
+ * the options or of the sources). */
+static int resumable(tnrec_err err)
+{
+    return err != TNREC_EINVAL && err != TNREC_ENOTFOUND && err != TNREC_EUNSUPPORTED;
 }
 
 /* Option value: "--opt value" or "--opt=value". */
@@ -350,12 +376,26 @@ int cmd_build(int argc, char **argv)
     opt.progress_ctx = &ps;
     opt.on_skip = on_skip;
     opt.skip_ctx = &ps;
+    if (cli_stop_install() != 0)
+        fprintf(stderr, "tnrec build: warning: cannot catch SIGINT/SIGTERM; a stop loses the shard being "
+                "written (a rerun still resumes)\n");
+    opt.stop = cli_stop_flag();
     tnrec_build_summary sum;
     tnrec_err err = tnrec_build_run(&sum, &opt);
     if (ps.tty && !quiet)
         fprintf(stderr, "\r\033[K");
-    if (err)
-        return cli_fail(cmd, err);
+    if (err && cli_stop_signal()) {
+        char why[64];
+        snprintf(why, sizeof why, "interrupted by %s", cli_stop_name());
+        print_resume(why, &sum, opt.out_dir, argc, argv);
+        return cli_stop_exit_code();
+    }
+    if (err) {
+        int rc = cli_fail(cmd, err);
+        if (resumable(err))
+            print_resume(NULL, &sum, opt.out_dir, argc, argv);
+        return rc;
+    }
     if (!quiet)
         print_summary(cmd, &sum);
     return TNREC_EXIT_OK;

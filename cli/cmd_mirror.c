@@ -52,6 +52,9 @@ static void usage(FILE *out)
             "S3 credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or\n"
             "B2_APPLICATION_KEY_ID/B2_APPLICATION_KEY.\n"
             "\n"
+            "Stopped (SIGINT exits 130, SIGTERM 143, a failure, kill -9), a run keeps its partial\n"
+            "downloads and unfinished uploads: rerun the same command to resume.\n"
+            "\n"
             "examples:\n"
             "  tnrec mirror tornet /data/tornet\n"
             "  tnrec mirror --stream --endpoint https://s3.us-west-004.backblazeb2.com tornet s3://my-bucket/tornet\n"
@@ -366,6 +369,10 @@ int cmd_mirror(int argc, char **argv)
         }
 #undef NEED_VALUE
     }
+    if (cli_stop_install() != 0)
+        fprintf(stderr, "tnrec mirror: warning: cannot catch SIGINT/SIGTERM; a stop then loses up to a "
+                "second of each download (a rerun still resumes)\n");
+    opt.stop = cli_stop_flag();
     ui u = { .tty = isatty(2), .verify = verify };
     pthread_mutex_init(&u.lock, NULL);
     opt.progress = on_progress;
@@ -392,7 +399,16 @@ int cmd_mirror(int argc, char **argv)
     else if (!err && opt.abort_incomplete)
         printf("unfinished multipart uploads under %s aborted\n", pos[npos - 1]);
     fflush(stdout);
-    rc = err ? cli_fail(cmd, err) : TNREC_EXIT_OK;
+    if (err && cli_stop_signal()) {
+        fprintf(stderr, "tnrec mirror: interrupted by %s; %s; to resume, run the same command again: ",
+                cli_stop_name(), verify ? "nothing was changed"
+                : "partial downloads (.tnrec-part with .tnrec-state) and uploaded parts are kept");
+        cli_print_command(stderr, "mirror", argc, argv);
+        fputc('\n', stderr);
+        rc = cli_stop_exit_code();
+    } else {
+        rc = err ? cli_fail(cmd, err) : TNREC_EXIT_OK;
+    }
     tnrec_mirror_report_free(rep);
     free(u.last_state);
     free(u.last_done);

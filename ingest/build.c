@@ -15,6 +15,11 @@
  * checked, nothing is rewritten, no NetCDF work) and carries on from the
  * first input of the unfinished shard. The manifest holds no
  * timestamps, so a resumed build equals an uninterrupted one.
+ * A build that fails (a bad input under strict, a full disk, a write
+ * error) or is asked to stop (opt->stop, checked between samples) keeps
+ * its finished shards and progress file and removes only the shard it was
+ * writing. Inputs that give no record at all are an error, not an empty
+ * dataset.
  * Deliberately not here: printing (callbacks), merging parts (merge.c). */
 #include <dirent.h>
 #include <errno.h>
@@ -308,7 +313,7 @@ done:
 
 /* ---- per-item work ---- */
 
-enum { ST_OK = 0, ST_SKIP = 1, ST_FILTERED = 2 };
+enum { ST_OK = 0, ST_SKIP = 1, ST_FILTERED = 2, ST_STOPPED = 3 };
 
 typedef struct item {
     const tn_input *in;        /* file input, or NULL for a tarball member */
@@ -482,6 +487,12 @@ typedef struct run_state {
     size_t nskips, skip_cap;
     int watch_shard;           /* number of the next shard to appear */
     uint64_t shard_records_done;
+    int progress_dirty;        /* the progress file is behind: its last write failed */
+    uint64_t progress_next;    /* the next input it should name */
+    uint64_t *key_chain;       /* by input index: a hash of the keys of inputs 0..i */
+    size_t key_n, key_cap;     /* entries set, allocated */
+    int resume_has_chain;      /* the progress file holds the chain below */
+    uint64_t resume_chain;     /* key_chain[next_input - 1] of the interrupted run */
     tnrec_build_summary sum;
 } run_state;
 
@@ -501,6 +512,34 @@ static char *shard_path(const char *dir, int n)
     return path_join(dir, name);
 }
 
+/* The chain of input keys: FNV-1a over each key, seeded with the chain
+ * of the inputs before it. A resumed build checks that the inputs it
+ * passes over are the ones the interrupted run had done. */
+static uint64_t key_hash(const char *key, uint64_t seed)
+{
+    uint64_t h = seed ^ 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    return (h ^ 0xff) * 0x100000001b3ull; /* the end of the key counts too */
+}
+
+static tnrec_err note_input_key(run_state *st, uint64_t index, const char *key)
+{
+    if (index >= st->key_cap) {
+        size_t cap = st->key_cap ? st->key_cap * 2 : 1024;
+        while (cap <= index)
+            cap *= 2;
+        uint64_t *v = realloc(st->key_chain, cap * sizeof *v);
+        if (!v)
+            return tnrec__fail(TNREC_ENOMEM, "out of memory");
+        st->key_chain = v;
+        st->key_cap = cap;
+    }
+    st->key_chain[index] = key_hash(key, index ? st->key_chain[index - 1] : 0);
+    st->key_n = (size_t)index + 1;
+    return TNREC_OK;
+}
+
 static tnrec_err progress_write(run_state *st, uint64_t next_input)
 {
     json_t *root = json_object(), *sk = json_array();
@@ -516,6 +555,11 @@ static tnrec_err progress_write(run_state *st, uint64_t next_input)
     json_object_set_new(root, "shards", json_integer(st->watch_shard));
     json_object_set_new(root, "records", json_integer((json_int_t)st->shard_records_done));
     json_object_set_new(root, "next_input", json_integer((json_int_t)next_input));
+    if (next_input > 0 && next_input <= st->key_n) {
+        char hex[17];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)st->key_chain[next_input - 1]);
+        json_object_set_new(root, "inputs_chain", json_string(hex));
+    }
     json_object_set_new(root, "skipped", sk);
     for (size_t i = 0; i < st->nskips && st->skips[i].index < next_input; i++)
         json_array_append_new(sk, json_pack("{s:I,s:s,s:s}", "index", (json_int_t)st->skips[i].index, "input",
@@ -557,10 +601,52 @@ static tnrec_err progress_check(run_state *st, uint64_t last_input)
         if (st->shard_records_done > st->records)
             return tnrec__fail(TNREC_EINTERNAL, "shard %d of '%s' holds more records than were written",
                                st->watch_shard - 1, st->opt->out_dir);
-        uint64_t next = st->shard_records_done < st->records ? st->rec_input[st->shard_records_done] : last_input + 1;
-        if ((err = progress_write(st, next)) != TNREC_OK)
+        st->progress_next =
+            st->shard_records_done < st->records ? st->rec_input[st->shard_records_done] : last_input + 1;
+        st->progress_dirty = 1;
+        if ((err = progress_write(st, st->progress_next)) != TNREC_OK)
             return err;
+        st->progress_dirty = 0;
     }
+}
+
+/* The finished shards and their records that the progress file of an
+ * earlier run names (for the message of a run that failed before it got
+ * to adopt them). Zeros when there is none. */
+static void progress_peek(const char *path, uint64_t *shards, uint64_t *records)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    *shards = *records = 0;
+    if (!path || access(path, F_OK) != 0 || tnrec__read_file(path, &buf, &len) != TNREC_OK) {
+        tnrec_error_clear();
+        return;
+    }
+    json_error_t jerr;
+    json_t *root = json_loads((const char *)buf, 0, &jerr);
+    free(buf);
+    json_int_t s = json_integer_value(json_object_get(root, "shards"));
+    json_int_t r = json_integer_value(json_object_get(root, "records"));
+    json_decref(root);
+    if (s > 0 && r >= 0) {
+        *shards = (uint64_t)s;
+        *records = (uint64_t)r;
+    }
+}
+
+/* After a failure, once the writer is gone (its partial shard removed, so
+ * a full disk has room again): one more try at a progress file that fell
+ * behind, so that a rerun adopts every finished shard. The first error's
+ * message stays. */
+static void progress_settle(run_state *st)
+{
+    if (!st->progress_dirty || !st->progress_path)
+        return;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", tnrec_error_last());
+    if (progress_write(st, st->progress_next) == TNREC_OK)
+        st->progress_dirty = 0;
+    tnrec__fail(TNREC_EIO, "%s", msg);
 }
 
 static tnrec_err note_skip(run_state *st, uint64_t index, const char *input, const char *reason)
@@ -589,6 +675,18 @@ static tnrec_err note_skip(run_state *st, uint64_t index, const char *input, con
     return tnrec_dataset_writer_skip(st->w, input, reason);
 }
 
+/* An append that failed (a full disk, a write error) may have closed a
+ * shard first: the progress file records it, so that a rerun adopts it
+ * instead of writing it again. Returns err, with its message. */
+static tnrec_err note_append_failure(run_state *st, uint64_t index, tnrec_err err)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", tnrec_error_last());
+    if (index > 0 && progress_check(st, index - 1) != TNREC_OK)
+        tnrec__fail(err, "%s", msg); /* the first failure is the one to report */
+    return err;
+}
+
 static tnrec_err note_record(run_state *st, uint64_t index, const tnrec_blob *blob, const tnrec_record_meta *meta)
 {
     if (st->records == st->rec_cap) {
@@ -601,7 +699,7 @@ static tnrec_err note_record(run_state *st, uint64_t index, const tnrec_blob *bl
     }
     tnrec_err err = tnrec_dataset_writer_append(st->w, blob, meta);
     if (err)
-        return err;
+        return note_append_failure(st, index, err);
     st->rec_input[st->records++] = index;
     tnrec_class_counts_add(&st->sum.counts, meta);
     st->sum.samples++;
@@ -642,6 +740,12 @@ static tnrec_err resume_load(run_state *st, uint64_t *out_next_input, int *out_r
     json_decref(mine);
     int shards = (int)json_integer_value(json_object_get(root, "shards"));
     uint64_t next = (uint64_t)json_integer_value(json_object_get(root, "next_input"));
+    const char *chain = json_string_value(json_object_get(root, "inputs_chain"));
+    char *chain_end = NULL;
+    st->resume_has_chain = chain && *chain;
+    st->resume_chain = chain ? strtoull(chain, &chain_end, 16) : 0;
+    if (st->resume_has_chain && (!chain_end || *chain_end))
+        st->resume_chain = ~st->resume_chain; /* unreadable: it cannot match */
     json_t *sk = json_object_get(root, "skipped");
     /* every finished shard must still be whole, else start over */
     for (int s = 0; s < shards; s++) {
@@ -749,6 +853,122 @@ static void clean_out_dir(const char *dir, int keep_shards, int tmp_only)
     closedir(d);
 }
 
+/* ---- stopping, and builds that give nothing ---- */
+
+static int stop_requested(const tnrec_build_options *opt)
+{
+    return opt->stop && *opt->stop;
+}
+
+static tnrec_err fail_stopped(const tnrec_build_options *opt)
+{
+    return tnrec__fail(TNREC_ECANCELED, "build of '%s' interrupted\n"
+                       "hint: rerun the same command to resume from the last finished shard", opt->out_dir);
+}
+
+/* "2013-2015,2017" (or "all") into buf. */
+static void years_text(char *buf, size_t cap, const tnrec_build_options *opt)
+{
+    snprintf(buf, cap, "all");
+    size_t len = 0;
+    for (size_t i = 0; i < opt->nyears && len < cap; i++) {
+        size_t j = i;
+        while (j + 1 < opt->nyears && opt->years[j + 1] == opt->years[j] + 1)
+            j++;
+        int n = j > i ? snprintf(buf + len, cap - len, "%s%d-%d", i ? "," : "", opt->years[i], opt->years[j])
+                      : snprintf(buf + len, cap - len, "%s%d", i ? "," : "", opt->years[i]);
+        len += n > 0 ? (size_t)n : 0;
+        i = j;
+    }
+}
+
+/* "'a', 'b' and 3 more" into buf. */
+static void sources_text(char *buf, size_t cap, const tnrec_build_options *opt)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < opt->nsources && i < 3 && len < cap; i++) {
+        int n = snprintf(buf + len, cap - len, "%s'%s'", i ? ", " : "", opt->sources[i]);
+        len += n > 0 ? (size_t)n : 0;
+    }
+    if (opt->nsources > 3 && len < cap)
+        snprintf(buf + len, cap - len, " and %zu more", opt->nsources - 3);
+}
+
+/* A skip reason without the input's own name in front, so that inputs
+ * skipped for the same reason count together. */
+static const char *reason_kind(const skip_entry *e)
+{
+    const char *r = e->reason, *base = strrchr(e->input, '/');
+    const char *names[2] = { e->input, base ? base + 1 : e->input };
+    for (int k = 0; k < 2; k++) {
+        size_t n = strlen(names[k]);
+        if (r[0] == '\'' && strncmp(r + 1, names[k], n) == 0 && r[n + 1] == '\'') {
+            r += n + 2;
+            r += strspn(r, ": ");
+            break;
+        }
+    }
+    return r;
+}
+
+/* The skip reasons with their counts, most frequent first, one per line
+ * ("  6 x cannot be opened ..."), at most five kinds. */
+static void skip_summary(char *buf, size_t cap, const run_state *st)
+{
+    enum { KINDS = 5 };
+    const char *kind[KINDS];
+    size_t count[KINDS] = { 0 }, nk = 0, other = 0;
+    for (size_t i = 0; i < st->nskips; i++) {
+        const char *r = reason_kind(&st->skips[i]);
+        size_t k = 0;
+        while (k < nk && strcmp(kind[k], r) != 0)
+            k++;
+        if (k == nk && nk == KINDS) {
+            other++;
+            continue;
+        }
+        if (k == nk)
+            kind[nk++] = r;
+        count[k]++;
+    }
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t done = 0; done < nk && len < cap; done++) {
+        size_t best = 0;
+        for (size_t k = 1; k < nk; k++)
+            if (count[k] > count[best])
+                best = k;
+        int n = snprintf(buf + len, cap - len, "\n  %zu x %.160s", count[best], kind[best]);
+        len += n > 0 ? (size_t)n : 0;
+        count[best] = 0;
+    }
+    if (other && len < cap)
+        snprintf(buf + len, cap - len, "\n  %zu x other reasons (listed above)", other);
+}
+
+/* The error of a build whose inputs gave no record. found: inputs seen
+ * before the split and year selection (files only). */
+static tnrec_err fail_empty(const run_state *st, size_t found, size_t selected)
+{
+    const tnrec_build_options *opt = st->opt;
+    char srcs[600], years[200], why[1100];
+    sources_text(srcs, sizeof srcs, opt);
+    years_text(years, sizeof years, opt);
+    const char *split = opt->split ? opt->split : "all";
+    if (!selected && !st->sum.skipped && !st->sum.filtered)
+        return tnrec__fail(TNREC_ENOTFOUND, "no samples in %s for split %s, years %s: %zu .nc input(s) found "
+                           "there, none selected; nothing was written\n"
+                           "hint: give a TORNET_ROOT (with catalog.csv), a directory of .nc files, a list file "
+                           "or a tarball, and check --split and --years", srcs, split, years, found);
+    skip_summary(why, sizeof why, st);
+    return tnrec__fail(TNREC_ENOTFOUND, "no samples in %s for split %s, years %s: of %zu input(s), %llu "
+                       "skipped and %llu outside --years; nothing was written%s\n"
+                       "hint: fix or fetch again the inputs named above (a cut-short download is the usual "
+                       "cause), or check --split and --years", srcs, split, years, selected,
+                       (unsigned long long)st->sum.skipped, (unsigned long long)st->sum.filtered, why);
+}
+
 /* ---- the run ---- */
 
 static int split_code(const char *split)
@@ -829,7 +1049,8 @@ static tnrec_err feeder_next(feeder *f, item *it, int skip_data, int *out_have)
     }
     while (f->cur_stream < f->nstream) {
         tnrec_err err;
-        if (!f->tar && (err = tn_tar_open(&f->tar, f->opt->sources[f->stream_src[f->cur_stream]])) != TNREC_OK)
+        if (!f->tar &&
+            (err = tn_tar_open(&f->tar, f->opt->sources[f->stream_src[f->cur_stream]], f->opt->stop)) != TNREC_OK)
             return err;
         const char *name;
         while ((err = tn_tar_next(f->tar, &name)) == TNREC_OK) {
@@ -881,6 +1102,8 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     int nthreads = 1;
     size_t batch = 0;
     uint64_t input_index = 0;
+    size_t found = 0, selected = 0; /* file inputs before and after split and years */
+    uint32_t pn = 1;
     tnrec_err err = plan_make(&p, opt);
     if (err)
         return err;
@@ -907,7 +1130,8 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     }
 
     /* inputs */
-    uint32_t pk = opt->part_count > 1 ? opt->part_index : 0, pn = opt->part_count > 1 ? opt->part_count : 1;
+    uint32_t pk = opt->part_count > 1 ? opt->part_index : 0;
+    pn = opt->part_count > 1 ? opt->part_count : 1;
     if (pk >= pn) {
         err = tnrec__fail(TNREC_EINVAL, "part %u/%u: K must be below N", pk, pn);
         goto done;
@@ -928,7 +1152,12 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     }
     if (err)
         goto done;
+    if (stop_requested(opt)) { /* listing a large tree takes a while */
+        err = fail_stopped(opt);
+        goto done;
+    }
     tn_inputs_sort(&all);
+    found = all.n;
     {
         /* split and catalog years first, then this part's contiguous range */
         size_t keep = 0;
@@ -944,6 +1173,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
             }
         }
         all.n = keep;
+        selected = all.n;
         size_t lo = all.n * pk / pn, hi = all.n * (pk + 1) / pn;
         fd.inputs.cap = hi - lo + 1;
         if (!(fd.inputs.v = malloc(fd.inputs.cap * sizeof *fd.inputs.v))) {
@@ -983,6 +1213,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     memset(&dopt, 0, sizeof dopt);
     dopt.max_shard_bytes = opt->shard_bytes;
     dopt.max_shard_records = opt->shard_records;
+    dopt.keep_closed_shards = 1; /* a failed or stopped build keeps them for a rerun */
     {
         uint64_t next_input = 0;
         int resumed = 0;
@@ -991,21 +1222,37 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
             goto done;
         if ((err = resume_load(&st, &next_input, &resumed)) != TNREC_OK)
             goto done;
-        clean_out_dir(opt->out_dir, resumed ? st.watch_shard : 0, 0); /* shards to be written again */
         /* pass over the inputs already done */
         uint64_t passed = 0;
         while (passed < next_input) {
+            if (stop_requested(opt)) {
+                err = fail_stopped(opt);
+                goto done;
+            }
             item tmp;
             memset(&tmp, 0, sizeof tmp);
             int have;
             err = feeder_next(&fd, &tmp, 1, &have);
+            if (!err && have)
+                err = note_input_key(&st, passed, tmp.in ? tmp.in->key : tmp.member_key);
             free(tmp.member_key);
+            if (err && stop_requested(opt))
+                err = fail_stopped(opt); /* a tarball read gave up on the stop request */
             if (err)
                 goto done;
             if (!have)
                 break;
             passed++;
         }
+        if (resumed && st.resume_has_chain && next_input > 0 &&
+            (passed < next_input || st.key_chain[next_input - 1] != st.resume_chain)) {
+            err = tnrec__fail(TNREC_EINVAL, "'%s' holds an interrupted build whose first %llu inputs are not the "
+                              "ones selected now (files were added, removed or renamed before the resume point)\n"
+                              "hint: put the inputs back as they were to resume, or remove '%s' to build anew",
+                              opt->out_dir, (unsigned long long)next_input, opt->out_dir);
+            goto done;
+        }
+        clean_out_dir(opt->out_dir, resumed ? st.watch_shard : 0, 0); /* shards to be written again */
         input_index = passed;
     }
 
@@ -1038,7 +1285,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     uint64_t total = fd.inputs.n;
     for (;;) {
         size_t n = 0;
-        while (n < batch) {
+        while (n < batch && !stop_requested(opt)) {
             item *it = &items[n];
             free(it->member_key);
             free(it->data);
@@ -1047,11 +1294,18 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
             memset(it, 0, sizeof *it);
             it->blob = keep;
             int have;
-            if ((err = feeder_next(&fd, it, 0, &have)) != TNREC_OK)
+            if ((err = feeder_next(&fd, it, 0, &have)) != TNREC_OK) {
+                if (stop_requested(opt))
+                    err = fail_stopped(opt); /* a tarball read gave up on the stop request */
                 goto done;
+            }
             if (!have)
                 break;
             n++;
+        }
+        if (!n && stop_requested(opt)) {
+            err = fail_stopped(opt);
+            goto done;
         }
         if (!n)
             break;
@@ -1063,12 +1317,22 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
 #if TNREC_HAVE_OPENMP
             t = omp_get_thread_num();
 #endif
+            if (stop_requested(opt)) {
+                items[i].status = ST_STOPPED; /* the samples after it are not read */
+                continue;
+            }
             double w0 = tnrec__now_seconds();
             process_item(&jb, &workers[t], &items[i]);
             workers[t].work_seconds += tnrec__now_seconds() - w0;
         }
         for (size_t i = 0; i < n && !err; i++, input_index++) {
             item *it = &items[i];
+            if (it->status == ST_STOPPED || stop_requested(opt)) {
+                err = fail_stopped(opt);
+                break;
+            }
+            if ((err = note_input_key(&st, input_index, item_key(it))) != TNREC_OK)
+                break;
             st.sum.bytes_in += it->bytes_in;
             if (it->status == ST_FILTERED) {
                 st.sum.filtered++;
@@ -1091,6 +1355,10 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
         if (opt->progress)
             opt->progress(opt->progress_ctx, input_index, total);
     }
+    if (!st.sum.samples && !(pn > 1 && !fd.inputs.n && !fd.nstream && selected)) {
+        err = fail_empty(&st, found, (size_t)input_index);
+        goto done;
+    }
     err = tnrec_dataset_writer_close(st.w, p.params);
     st.w = NULL;
     if (err)
@@ -1100,9 +1368,19 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     st.sum.bytes_out = dataset_bytes(opt->out_dir, NULL);
     st.sum.bytes_in += fd.tar_bytes_done;
 done:
-    if (st.w) {
-        /* keep finished shards for a rerun: the writer's abort would remove them */
-        tnrec_dataset_writer_abort(st.w);
+    /* The writer keeps its finished shards (keep_closed_shards) and removes
+     * the one it was writing; the progress file names what a rerun adopts. */
+    tnrec_dataset_writer_abort(st.w);
+    if (err) {
+        progress_settle(&st);
+        st.sum.kept_shards = (uint64_t)st.watch_shard;
+        st.sum.kept_records = st.shard_records_done;
+        if (!st.sum.kept_shards) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", tnrec_error_last());
+            progress_peek(st.progress_path, &st.sum.kept_shards, &st.sum.kept_records);
+            tnrec__fail(err, "%s", msg);
+        }
     }
     if (items) {
         for (size_t i = 0; i < batch; i++) {
@@ -1129,6 +1407,7 @@ done:
     }
     free(st.skips);
     free(st.rec_input);
+    free(st.key_chain);
     free(st.progress_path);
     tn_inputs_free(&fd.inputs);
     tn_inputs_free(&all);

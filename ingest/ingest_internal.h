@@ -104,7 +104,7 @@ int tn_source_is_stream(const char *src);
 /* ---- tarball stream ---- */
 typedef struct tn_tar tn_tar;
 /* Opens a tarball path or http(s) URL for streaming. */
-tnrec_err tn_tar_open(tn_tar **out, const char *src);
+tnrec_err tn_tar_open(tn_tar **out, const char *src, const volatile sig_atomic_t *stop);
 /* Next regular member whose name ends in .nc: *out_name is borrowed until
  * the next call. Returns TNREC_ENOTFOUND at the end of the archive. */
 tnrec_err tn_tar_next(tn_tar *t, const char **out_name);

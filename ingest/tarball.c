@@ -8,7 +8,8 @@
  * in archive order.
  * Deliberately not here: retries and resumed downloads (a broken stream
  * fails the build with a hint to rerun, which resumes from the last shard),
- * random access. Without libcurl an http source is refused with a message. */
+ * random access. Without libcurl an http source is refused with a message.
+ * A read waiting on the server gives up when the build's stop flag is set. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -39,6 +40,7 @@ struct tn_tar {
     uint8_t *buf;
     size_t len, cap;
     int finished;
+    const volatile sig_atomic_t *stop; /* the build's stop request: a stalled read gives up */
     CURLcode result;
     char curl_err[CURL_ERROR_SIZE];
 #endif
@@ -74,6 +76,10 @@ static la_ssize_t http_read(struct archive *a, void *ctx, const void **out)
     tn_tar *t = ctx;
     t->len = 0; /* the previous block has been consumed */
     while (t->len == 0 && !t->finished) {
+        if (t->stop && *t->stop) {
+            archive_set_error(a, EINTR, "interrupted");
+            return -1;
+        }
         int running = 0;
         if (curl_multi_perform(t->multi, &running) != CURLM_OK) {
             archive_set_error(a, EIO, "download failed");
@@ -100,7 +106,7 @@ static la_ssize_t http_read(struct archive *a, void *ctx, const void **out)
 }
 #endif
 
-tnrec_err tn_tar_open(tn_tar **out, const char *src)
+tnrec_err tn_tar_open(tn_tar **out, const char *src, const volatile sig_atomic_t *stop)
 {
     *out = NULL;
     tn_tar *t = calloc(1, sizeof *t);
@@ -121,6 +127,7 @@ tnrec_err tn_tar_open(tn_tar **out, const char *src)
     if (t->is_http) {
 #if TNREC_HAVE_CURL
         pthread_once(&curl_once, curl_init_once);
+        t->stop = stop;
         t->multi = curl_multi_init();
         t->easy = curl_easy_init();
         if (!t->multi || !t->easy) {

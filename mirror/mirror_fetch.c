@@ -199,6 +199,13 @@ static void maybe_checkpoint(fetch *f, seg *s, int force)
     pthread_mutex_unlock(&f->lock);
 }
 
+/* A segment failed for good, the run was cancelled, or the caller asked
+ * the run to stop: the segments end (and checkpoint). */
+static int fetch_stopped(const fetch *f)
+{
+    return f->cancel || (f->outer_cancel && *f->outer_cancel) || mir_stopping(f->c);
+}
+
 static int seg_sink(void *ud, const void *p, size_t n)
 {
     seg *s = ud;
@@ -232,7 +239,7 @@ static int seg_sink(void *ud, const void *p, size_t n)
     maybe_checkpoint(f, s, 0);
     if (clipped)
         return 1; /* the server sent more than the segment: stop here */
-    return (f->cancel || (f->outer_cancel && *f->outer_cancel)) ? 1 : 0;
+    return fetch_stopped(f) ? 1 : 0;
 }
 
 static void seg_fail(fetch *f, tnrec_err err, const char *msg)
@@ -254,7 +261,7 @@ static void *seg_main(void *arg)
     unsigned attempt = 0;
     mir_resp resp = { 0 };
     while (!(s->end != UINT64_MAX && s->pos >= s->end)) {
-        if (f->cancel || (f->outer_cancel && *f->outer_cancel)) {
+        if (fetch_stopped(f)) {
             s->err = TNREC_ENET;
             break;
         }
@@ -291,7 +298,7 @@ static void *seg_main(void *arg)
         }
         if (s->pos > before)
             attempt = 0; /* progress was made: the budget starts over */
-        if (f->cancel || (f->outer_cancel && *f->outer_cancel)) {
+        if (fetch_stopped(f)) {
             s->err = TNREC_ENET;
             break;
         }

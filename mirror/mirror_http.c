@@ -37,6 +37,7 @@ typedef struct xfer {
     size_t upload_pos;
     int stopped;          /* sink asked to stop, or the range check failed */
     int range_bad;
+    const mir_ctx *c;
 } xfer;
 
 void mir_resp_free(mir_resp *r)
@@ -186,7 +187,7 @@ static size_t on_read(char *p, size_t size, size_t nmemb, void *ud)
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
     xfer *x = ud;
-    return x->req->cancel && *x->req->cancel ? 1 : 0;
+    return (x->req->cancel && *x->req->cancel) || mir_stopping(x->c) ? 1 : 0;
 }
 
 tnrec_err mir_http_once(mir_ctx *c, const mir_req *req, mir_resp *resp)
@@ -199,7 +200,7 @@ tnrec_err mir_http_once(mir_ctx *c, const mir_req *req, mir_resp *resp)
     CURL *h = curl_easy_init();
     if (!h)
         return tnrec__fail(TNREC_ENOMEM, "cannot create a libcurl handle");
-    xfer x = { .h = h, .req = req, .resp = resp };
+    xfer x = { .h = h, .req = req, .resp = resp, .c = c };
     const tnrec_mirror_options *o = c->opt;
     int signed_req = 0;
     for (size_t i = 0; i < req->n_headers; i++) {
@@ -343,7 +344,9 @@ void mir_http_wait(mir_ctx *c, const mir_resp *r, unsigned attempt, const char *
     if (r)
         mir_http_describe(r, d, sizeof d);
     mir_log(c, "retry %u for %s in %u ms (%s)", attempt + 1, what, ms, d);
-    mir_sleep_ms(ms);
+    /* in steps, so that a stop request does not wait out a long backoff */
+    for (unsigned slept = 0; slept < ms && !mir_stopping(c); slept += 50)
+        mir_sleep_ms(ms - slept < 50 ? ms - slept : 50);
 }
 
 tnrec_err mir_http_retry(mir_ctx *c, const mir_req *req, mir_resp *resp)

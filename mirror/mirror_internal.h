@@ -76,6 +76,8 @@ typedef struct mir_ctx {
 } mir_ctx;
 
 void mir_log(mir_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True once the caller asked the run to stop (tnrec_mirror_options.stop). */
+int mir_stopping(const mir_ctx *c);
 /* Replace any copy of a credential in s (in place) with "***". */
 void mir_redact(const mir_ctx *c, char *s);
 

@@ -369,8 +369,14 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&r->lock);
         if (i >= r->items.n)
             break;
-        tnrec_err err = r->verify ? verify_one(r, i)
-                        : r->kind == DEST_DIR ? mirror_to_dir(r, i) : mirror_to_s3(r, i);
+        tnrec_err err;
+        if (r->cancel || mir_stopping(&r->ctx))
+            err = tnrec__fail(TNREC_ECANCELED, "'%s' not started: the run was interrupted\n"
+                              "hint: rerun the same command", r->items.v[i].name);
+        else
+            err = r->verify ? verify_one(r, i) : r->kind == DEST_DIR ? mirror_to_dir(r, i) : mirror_to_s3(r, i);
+        if (err && (r->cancel || mir_stopping(&r->ctx)))
+            err = TNREC_ECANCELED; /* whatever the transfer made of the stop */
         if (err)
             set_failed(r, i, err);
         pthread_mutex_lock(&r->lock);
@@ -525,6 +531,8 @@ static tnrec_err execute(run *r, tnrec_mirror_report **out)
         pthread_mutex_unlock(&r->lock);
         if (!busy)
             break;
+        if (mir_stopping(&r->ctx))
+            r->cancel = 1; /* the transfers' own flag: they stop and checkpoint */
         if (r->opt.progress) {
             tnrec_mirror_progress p;
             snapshot(r, copy, &p, t0, 0);

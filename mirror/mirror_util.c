@@ -281,6 +281,11 @@ tnrec_err mir_make_parents(const char *path)
     return TNREC_OK;
 }
 
+int mir_stopping(const mir_ctx *c)
+{
+    return c && c->opt && c->opt->stop && *c->opt->stop;
+}
+
 void mir_sleep_ms(unsigned ms)
 {
     struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };

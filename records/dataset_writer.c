@@ -5,8 +5,9 @@
  * limit). Counts classes as records arrive and writes the manifest last,
  * atomically. An old manifest in the directory is removed before the first
  * shard is written, so a directory with a manifest is always complete. On
- * failure or abort every shard this writer renamed into place is removed
- * (shards it adopted from an earlier run stay).
+ * failure or abort the shard being written is removed, and so is every
+ * shard this writer renamed into place unless keep_closed_shards asks to
+ * keep them for a rerun (shards it adopted from an earlier run always stay).
  * Records are written in append order: the caller decides the order. */
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ struct tnrec_dataset_writer {
     uint64_t max_bytes, max_records;
     char prefix[TNR_PREFIX_MAX];
     int next_shard;
+    int keep_closed;         /* failure and abort keep the closed shards */
     tnrec_shard_writer *cur;
     char *cur_name;          /* file name of cur */
     json_t *shards;          /* manifest "shards" entries of closed shards */
@@ -62,7 +64,12 @@ static tnrec_err remove_stale_manifest(const char *dir)
     if (!m)
         return tnrec__fail(TNREC_ENOMEM, "out of memory opening dataset '%s'", dir);
     tnrec_err e = TNREC_OK;
-    if (unlink(m) == 0)
+    struct stat st;
+    /* only when there is one: a read-only directory refuses even a vain unlink */
+    int exists = lstat(m, &st) == 0 || errno != ENOENT;
+    if (!exists)
+        e = TNREC_OK;
+    else if (unlink(m) == 0)
         e = tnrec__fsync_dir(dir);
     else if (errno != ENOENT)
         e = tnrec__fail_errno(TNREC_EIO, errno, "cannot remove the old manifest '%s'", m);
@@ -95,6 +102,7 @@ tnrec_err tnrec_dataset_writer_open(tnrec_dataset_writer **out, const char *dir,
     w->max_records = opt ? opt->max_shard_records : 0;
     snprintf(w->prefix, sizeof w->prefix, "%s", prefix);
     w->next_shard = opt ? opt->first_shard : 0;
+    w->keep_closed = opt ? opt->keep_closed_shards != 0 : 0;
     *out = w;
     return TNREC_OK;
 }
@@ -250,7 +258,7 @@ static void writer_free(tnrec_dataset_writer *w, int remove_shards)
 void tnrec_dataset_writer_abort(tnrec_dataset_writer *w)
 {
     if (w)
-        writer_free(w, 1);
+        writer_free(w, !w->keep_closed);
 }
 
 tnrec_err tnrec_dataset_writer_close(tnrec_dataset_writer *w, const char *build_params)
@@ -301,6 +309,6 @@ done:
     json_decref(build);
     free(text);
     free(path);
-    writer_free(w, e != TNREC_OK);
+    writer_free(w, e != TNREC_OK && !w->keep_closed);
     return e;
 }

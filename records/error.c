@@ -34,6 +34,7 @@ const char *tnrec_err_name(tnrec_err err)
     case TNREC_EUNSUPPORTED: return "not compiled in";
     case TNREC_ERANGE: return "out of range";
     case TNREC_EINTERNAL: return "internal error";
+    case TNREC_ECANCELED: return "interrupted";
     }
     return "unknown error";
 }

@@ -26,7 +26,8 @@ typedef enum tnrec_err {
     TNREC_EAUTH,       /* credentials refused */
     TNREC_EUNSUPPORTED,/* feature not compiled into this build */
     TNREC_ERANGE,      /* index or size out of range */
-    TNREC_EINTERNAL    /* a bug: please report it */
+    TNREC_EINTERNAL,   /* a bug: please report it */
+    TNREC_ECANCELED    /* stopped on request (a signal): finished work is kept */
 } tnrec_err;
 
 /* The message of the last error on this thread ("" if none). Borrowed:

@@ -13,6 +13,7 @@
 #ifndef TNREC_INGEST_H
 #define TNREC_INGEST_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,6 +74,10 @@ typedef struct tnrec_build_options {
     void *progress_ctx;
     tnrec_build_skip_cb on_skip;
     void *skip_ctx;
+    /* When set and *stop becomes non-zero (e.g. from a signal handler),
+     * the build stops between samples with TNREC_ECANCELED, keeping its
+     * finished shards for a rerun. NULL: never. */
+    const volatile sig_atomic_t *stop;
 } tnrec_build_options;
 
 /* What a build or merge did. */
@@ -89,6 +94,9 @@ typedef struct tnrec_build_summary {
     double work_seconds;           /* summed over threads: reading, checking, encoding */
     double lock_seconds;           /* of which inside NetCDF/HDF5 (serialised by one lock) */
     int up_to_date;                /* 1: the dataset was already complete */
+    /* After a failed or interrupted build: the finished shards left in the
+     * output directory for a rerun with the same options to adopt. */
+    uint64_t kept_shards, kept_records;
 } tnrec_build_summary;
 
 /* Fills opt with the defaults (float16, 4 frames, all variables, split all). */
@@ -96,7 +104,12 @@ void tnrec_build_options_init(tnrec_build_options *opt);
 
 /* Builds (or resumes) the dataset opt->out_dir. out may be NULL. Errors
  * name the input or output file; with opt->strict the first bad input is
- * an error (TNREC_ESCHEMA/EIO...) and no manifest is written. */
+ * an error (TNREC_ESCHEMA/EIO...) and no manifest is written. Inputs that
+ * give no record at all are an error too (TNREC_ENOTFOUND, naming the
+ * sources, the selection and why the inputs were skipped), with no
+ * manifest. A build that fails or is stopped keeps its finished shards
+ * and progress file (out->kept_shards, kept_records) and removes the shard
+ * it was writing; a rerun with the same options resumes. */
 tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *opt);
 
 /* Joins the datasets of parts 0..N-1 of one build (in any order on the

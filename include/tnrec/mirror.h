@@ -16,6 +16,7 @@
 #ifndef TNREC_MIRROR_H
 #define TNREC_MIRROR_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,6 +85,13 @@ typedef struct tnrec_mirror_options {
      * a secret. Called from worker threads, serialised by the library. */
     void (*log)(void *ud, const char *line);
     void *ud;
+    /* When set and *stop becomes non-zero (e.g. from a signal handler),
+     * transfers stop within a fraction of a second and no new file is
+     * started: partial downloads keep their .tnrec-part and .tnrec-state
+     * (checkpointed on the way out), unfinished multipart uploads are left
+     * for a rerun to resume. Unstarted and stopped files fail with
+     * TNREC_ECANCELED. NULL: never. */
+    const volatile sig_atomic_t *stop;
 } tnrec_mirror_options;
 
 /* The outcome of a run: one entry per file, and the counts. */

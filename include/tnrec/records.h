@@ -201,6 +201,9 @@ typedef struct tnrec_dataset_options {
     uint64_t max_shard_records;             /* 0: no limit */
     const char *prefix;                     /* shard name prefix; NULL: "shard" */
     int first_shard;                        /* number of the first shard (parts) */
+    int keep_closed_shards;                 /* on failure or abort, keep the shards this writer
+                                               closed (a resumable build adopts them later);
+                                               0: remove them */
 } tnrec_dataset_options;
 
 typedef struct tnrec_dataset_writer tnrec_dataset_writer;
@@ -219,9 +222,13 @@ tnrec_err tnrec_dataset_writer_adopt(tnrec_dataset_writer *w, uint64_t *out_reco
 /* Lists an input that was skipped, with the reason, in the manifest. */
 tnrec_err tnrec_dataset_writer_skip(tnrec_dataset_writer *w, const char *input, const char *reason);
 /* Closes the last shard and writes manifest.json atomically. build_params is
- * a JSON object text stored under "build" (NULL: {}). Frees w. */
+ * a JSON object text stored under "build" (NULL: {}). Frees w. On failure
+ * the shards are treated as by tnrec_dataset_writer_abort. */
 tnrec_err tnrec_dataset_writer_close(tnrec_dataset_writer *w, const char *build_params);
-void tnrec_dataset_writer_abort(tnrec_dataset_writer *w);       /* accepts NULL */
+/* Stops without a manifest and frees w (accepts NULL): the shard being
+ * written is removed, and so are the shards w closed unless the options
+ * asked to keep them (keep_closed_shards). */
+void tnrec_dataset_writer_abort(tnrec_dataset_writer *w);
 
 typedef struct tnrec_skipped { char *input; char *reason; } tnrec_skipped;
 

@@ -4,8 +4,8 @@ IAM authentication on, so a bad signature is refused.
 
 Covers: staged and --stream mirrors (single PUT, multipart with parallel
 parts, an empty object), the source MD5 as x-amz-meta-md5, an idempotent
-rerun, resume after kill -9 in the middle of a multipart upload (uploaded
-parts reused), a wrong source checksum (upload aborted, no object),
+rerun, resume after kill -9 or SIGINT in the middle of a multipart upload
+(uploaded parts reused; SIGINT exits 130 and leaves the upload unfinished), a wrong source checksum (upload aborted, no object),
 --abort-incomplete, --verify (listing and against the sources, damage
 found), retries through a fault proxy (503 SlowDown with Retry-After, 500,
 resets on PUT/POST/HEAD) and a clear failure when they do not pass, B2_* credentials, a refused secret, and that no secret ever
@@ -215,6 +215,44 @@ def main():
         o = moto.boto("get", key="kill/big.bin")
         check(o and o["md5"] == md5(os.path.join(rec, "big.bin")), "kill test: object correct")
         check(moto.boto("uploads", prefix="kill/") == [], "kill test: no upload left over")
+
+        # SIGINT in the middle of a streamed multipart upload: exit 130, one line
+        # saying how to resume, the upload left unfinished (not aborted); the
+        # same command resumes it reusing the parts
+        zen.ctl(rate=3000000)
+        cmd = [TNREC, "mirror", "--zenodo-url", zen.url, "--endpoint", moto.url, "--stream", "--part-size", "5M",
+               "--connections", "2", "zenodo:2001/big.bin", "s3://tornet/sigint"]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        parts = 0
+        t0 = time.time()
+        while time.time() - t0 < 30 and parts < 2 and p.poll() is None:
+            time.sleep(0.3)
+            ups = moto.boto("uploads", prefix="sigint/")
+            parts = ups[0]["parts"] if ups else 0
+        running = p.poll() is None
+        if running:
+            p.send_signal(signal.SIGINT)
+        try:
+            out, err = p.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        outputs.append(out + err)
+        check(running and parts >= 2, "SIGINT test: signalled mid-upload (%d parts)" % parts)
+        check(p.returncode == 130, "SIGINT test: exit 130 (got %d): %s" % (p.returncode, err[-2000:]))
+        lines = [l for l in err.splitlines() if "interrupted" in l or "error" in l]
+        check(len(lines) == 1 and "interrupted by SIGINT" in lines[0] and "the same command" in lines[0],
+              "SIGINT test: one line saying how to resume: %r" % err[-2000:])
+        ups = moto.boto("uploads", prefix="sigint/")
+        check(len(ups) == 1 and ups[0]["parts"] >= 2, "SIGINT test: the upload is left for a rerun: %s" % ups)
+        check(moto.boto("get", key="sigint/big.bin") is None, "SIGINT test: no object")
+        zen.ctl(rate=0)
+        r = run("--stream", "--part-size", "5M", "-v", "zenodo:2001/big.bin", "s3://tornet/sigint")
+        check(r.returncode == 0 and "resuming an unfinished multipart upload" in r.stderr
+              and r.stderr.count("already uploaded") >= 2, "SIGINT test: resumed reusing parts: " + r.stderr[-3000:])
+        o = moto.boto("get", key="sigint/big.bin")
+        check(o and o["md5"] == md5(os.path.join(rec, "big.bin")), "SIGINT test: object correct")
+        check(moto.boto("uploads", prefix="sigint/") == [], "SIGINT test: no upload left over")
 
         # the same with a staged copy: the rerun reuses the staged file and the parts
         p = subprocess.Popen([TNREC, "mirror", "--zenodo-url", zen.url, "--endpoint", moto.url,

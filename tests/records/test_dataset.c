@@ -318,6 +318,27 @@ static void test_abort_and_failure(void)
     CHECK(!exists(p));
     snprintf(p, sizeof p, "%s/manifest.json", d);
     CHECK(!exists(p));
+    /* keep_closed_shards (a resumable build): abort and a failed close keep
+     * the closed shards and remove only the one being written. */
+    tnrec_dataset_options keep = { .max_shard_records = 2, .prefix = "kept", .keep_closed_shards = 1 };
+    char k0[4300], k1[4300], k2[4300];
+    snprintf(k0, sizeof k0, "%s/kept-00000.tnr", d);
+    snprintf(k1, sizeof k1, "%s/kept-00001.tnr", d);
+    snprintf(k2, sizeof k2, "%s/kept-00002.tnr", d);
+    CHECK_OK(tnrec_dataset_writer_open(&w, d, &schema, &keep));
+    for (int i = 0; i < 5; i++)
+        CHECK_OK(tnrec_dataset_writer_append(w, &blob, &r.meta));
+    tnrec_dataset_writer_abort(w);
+    CHECK(exists(k0) && exists(k1) && !exists(k2));
+    snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -q -e '\\.tmp\\.' -e manifest.json", d);
+    CHECK(system(cmd) != 0);
+    CHECK(unlink(k0) == 0 && unlink(k1) == 0);
+    CHECK_OK(tnrec_dataset_writer_open(&w, d, &schema, &keep));
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(tnrec_dataset_writer_append(w, &blob, &r.meta));
+    CHECK(tnrec_dataset_writer_close(w, "[1, 2]") == TNREC_EINVAL);
+    CHECK(exists(k0) && exists(k1) && !exists(k2) && !exists(p));
+    CHECK(unlink(k0) == 0 && unlink(k1) == 0);
     /* Bad options. */
     opt.prefix = "a/b";
     CHECK(tnrec_dataset_writer_open(&w, d, &schema, &opt) == TNREC_EINVAL);
