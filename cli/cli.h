@@ -63,6 +63,9 @@ int cli_stop_signal(void);
 /* 128 + the signal number: 130 for SIGINT, 143 for SIGTERM. */
 int cli_stop_exit_code(void);
 const char *cli_stop_name(void);
+/* One word as a POSIX shell reads it back: bare when it is plain,
+ * otherwise in single quotes. */
+void cli_print_word(FILE *f, const char *word);
 /* "tnrec <cmd> ARGS..." with arguments quoted for a shell, no newline. */
 void cli_print_command(FILE *f, const char *cmd, int argc, char **argv);
 

@@ -2,10 +2,11 @@
  *
  * The handler only records the signal number in a flag; the library's
  * work loops read the flag (tnrec_build_options.stop,
- * tnrec_mirror_options.stop) and stop at the next safe point, keeping
- * what is finished. SA_RESETHAND: a second signal ends the process at
- * once (every file is written under a temporary name, so even that
- * leaves nothing half-written under a final name). SIGXFSZ is ignored so
+ * tnrec_mirror_options.stop, tnrec_train_stop.request) and stop at the
+ * next safe point, keeping what is finished. SA_RESETHAND: a second
+ * signal ends the process at once (every file is written under a
+ * temporary name, so even that leaves nothing half-written under a final
+ * name). SIGXFSZ is ignored so
  * that a file size limit (ulimit -f) is a write error naming the file
  * instead of a core dump. */
 #include <ctype.h>
@@ -59,9 +60,7 @@ const char *cli_stop_name(void)
     return stop_signal == SIGINT ? "SIGINT" : stop_signal == SIGTERM ? "SIGTERM" : "a signal";
 }
 
-/* One argument as the shell reads it back: bare when it is plain,
- * otherwise in single quotes. */
-static void print_arg(FILE *f, const char *a)
+void cli_print_word(FILE *f, const char *a)
 {
     int plain = a[0] != '\0';
     for (const char *p = a; *p && plain; p++)
@@ -85,6 +84,6 @@ void cli_print_command(FILE *f, const char *cmd, int argc, char **argv)
     fprintf(f, "tnrec %s", cmd);
     for (int i = 1; i < argc; i++) {
         fputc(' ', f);
-        print_arg(f, argv[i]);
+        cli_print_word(f, argv[i]);
     }
 }

@@ -82,50 +82,6 @@ static void progress(void *ctx, const tnrec_epoch_report *r)
     fflush(stdout);
 }
 
-static volatile sig_atomic_t stop_request;
-
-/* Async-signal-safe: sets the flag the trainer reads between steps; a
- * second signal, while the run finishes its step, ends the process. */
-static void on_stop_signal(int sig)
-{
-    if (stop_request) {
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
-    stop_request = sig;
-}
-
-/* SIGINT and SIGTERM set stop_request. Returns 0, or -1 with errno. */
-static int install_stop_handlers(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESTART; /* the loader's reads go on */
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
-        return -1;
-    return 0;
-}
-
-/* Prints s for a POSIX shell: as it is when it is plain, else single-quoted. */
-static void print_shell_word(FILE *f, const char *s)
-{
-    if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-+=:,@%") == strlen(s)) {
-        fputs(s, f);
-        return;
-    }
-    fputc('\'', f);
-    for (; *s; s++) {
-        if (*s == '\'')
-            fputs("'\\''", f);
-        else
-            fputc(*s, f);
-    }
-    fputc('\'', f);
-}
-
 /* The one line a stopped run leaves on stderr: where it stopped and the
  * command that continues it (the settings not kept in the checkpoint:
  * device, threads, checkpoint interval). */
@@ -142,7 +98,7 @@ static void print_resume_line(void *ctx, const tnrec_train_stop *st)
     if (st->world > 1)
         fprintf(stderr, "mpirun -n %d ", st->world);
     fputs("tnrec train --resume ", stderr);
-    print_shell_word(stderr, c->run_dir);
+    cli_print_word(stderr, c->run_dir);
     if (c->epochs > 0)
         fprintf(stderr, " --epochs %d", c->epochs);
     if (c->checkpoint_every)
@@ -151,11 +107,11 @@ static void print_resume_line(void *ctx, const tnrec_train_stop *st)
         fprintf(stderr, " --threads %d", c->threads);
     if (c->device && strcmp(c->device, "cpu") != 0) {
         fputs(" --device ", stderr);
-        print_shell_word(stderr, c->device);
+        cli_print_word(stderr, c->device);
     }
     if (c->precision) {
         fputs(" --precision ", stderr);
-        print_shell_word(stderr, c->precision);
+        cli_print_word(stderr, c->precision);
     }
     if (c->deterministic)
         fputs(" --deterministic", stderr);
@@ -287,11 +243,11 @@ int cmd_train(int argc, char **argv)
     }
     if (resume)
         cli_warn_unchecked_data(CMD, resume, "last.tnck", "the datasets it names");
-    if (install_stop_handlers() != 0) {
+    if (cli_stop_install() != 0) {
         perror("tnrec " CMD ": cannot install the SIGINT/SIGTERM handlers");
         return TNREC_EXIT_FAIL;
     }
-    tnrec_train_stop stop = { .request = &stop_request, .notify = print_resume_line, .ctx = &c };
+    tnrec_train_stop stop = { .request = cli_stop_flag(), .notify = print_resume_line, .ctx = &c };
     c.stop = &stop;
     tnrec_err err = tnrec_train_run(&c, progress, NULL);
     if (err)

@@ -257,7 +257,7 @@ tnrec_err tnrec_loader_peek(tnrec_loader *l, const tnrec_batch **out);
  * once the last step of the run is done stops nothing (reason stays 0). */
 typedef struct tnrec_train_stop tnrec_train_stop;
 struct tnrec_train_stop {
-    volatile sig_atomic_t *request; /* in: checked after every step */
+    const volatile sig_atomic_t *request; /* in: checked after every step */
     void (*notify)(void *ctx, const tnrec_train_stop *st); /* in, may be NULL: rank 0, once stopped */
     void *ctx;                      /* in: for notify */
     int reason;                     /* out: the request the run stopped for; 0: it did not stop */
