@@ -255,7 +255,7 @@ done
 if [ -z "$ok_precs" ]; then
   stage_end preflight "FAILED in every precision"
 else
-  stage_end preflight "ok:$ok_precs"
+  stage_end preflight "ok:$ok_precs (of fp32 fp16 bf16)"
 fi
 status=0
 [ "$ok_precs" = " fp32 fp16 bf16" ] || status=1
@@ -289,7 +289,7 @@ else
   }
   run_test test_gpu_net 150 "$TEST_GPU_NET"
   run_test cli_gpu.sh 60 sh "$CLI_GPU" "$TNREC" "$FIXTURE" "$W/tmp_cli_gpu" "${PY:-python3}" "$CKPT_PY"
-  stage_end tests "${t_res%,}"
+  t_res=${t_res%,}; stage_end tests "${t_res# }"
 fi
 
 # --- tnrec training samples/s -------------------------------------------------
@@ -417,7 +417,7 @@ EOF
     fi
     rm -rf "$W/pipe_$mode"
   done
-  stage_end pipeline "${p_res%,}"
+  p_res=${p_res%,}; stage_end pipeline "${p_res# }"
 fi
 rm -rf "$DATA"
 
