@@ -50,6 +50,9 @@ limit() { local r=$(( DEADLINE - $(elapsed) )); [ "$r" -lt 1 ] && r=1; [ "$r" -l
 W=$(mktemp -d "${TMPDIR:-/tmp}/tnrec-gpu-check.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 PY=$(command -v python3 || true)
+# PyTorch runs with the library path it was given, not the one set below
+# for tnrec (its wheels bring their own CUDA libraries).
+if [ -n "${LD_LIBRARY_PATH+set}" ]; then torch_env=(env "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"); else torch_env=(env -u LD_LIBRARY_PATH); fi
 LDCONFIG=$(command -v ldconfig || echo /sbin/ldconfig)
 
 # --- Where the programs are -------------------------------------------------
@@ -198,9 +201,9 @@ say "- GPU: ${GPU_LINE:-none found (nvidia-smi missing or failed)}"
 if [ -z "$R" ]; then
   # Build here (only where tnrec's build dependencies are installed).
   stage_start "Build"
-  if timeout "$(limit 120)" cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTNREC_WITH_CUDA=ON \
+  if timeout -k 10 "$(limit 120)" cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTNREC_WITH_CUDA=ON \
         -DCMAKE_CUDA_ARCHITECTURES=90 -DBUILD_TESTING=ON > "$W/build.log" 2>&1 &&
-     timeout "$(limit 200)" cmake --build "$BUILD" -j"$NPROC" --target tnrec_cli tnrec_cuda test_gpu_net \
+     timeout -k 10 "$(limit 200)" cmake --build "$BUILD" -j"$NPROC" --target tnrec_cli tnrec_cuda test_gpu_net \
         tnrec_train_fixture bench_gpu_train bench_train_loader >> "$W/build.log" 2>&1; then
     say "built in $BUILD in $(elapsed) s"
     stage_end build ok
@@ -242,7 +245,7 @@ fi
 ok_precs=""
 for p in fp32 fp16 bf16; do
   echo "== bench_gpu_train --precision $p (seed3d, batch 4, 4x24x48x12, 1 step)" >> "$OUTDIR/preflight.log"
-  if timeout "$(pf_limit 25)" "$BENCH_GPU" --model seed3d --batch 4 --steps 1 --warmup 1 --frames 4 --height 24 \
+  if timeout -k 10 "$(pf_limit 25)" "$BENCH_GPU" --model seed3d --batch 4 --steps 1 --warmup 1 --frames 4 --height 24 \
        --width 48 --precision "$p" > "$W/pf.out" 2>&1; then
     ok_precs="$ok_precs $p"
     say "- $p: one training step and one inference ran ($(sed -n 's/.*"device": "\([^"]*\)".*/\1/p' "$W/pf.out" | head -1))"
@@ -275,7 +278,7 @@ else
     t1=$(date +%s)
     # ckpt_loss_scale.py loads libxxhash with ctypes: the bundle's, if any.
     LD_LIBRARY_PATH=$LD_LIBRARY_PATH${R:+:$R/lib} OMP_NUM_THREADS=$NPROC TNREC_TEST_TMP=$W/tmp_$name \
-      timeout "$lim" "$@" > "$W/t.out" 2>&1
+      timeout -k 10 "$lim" "$@" > "$W/t.out" 2>&1
     rc=$?
     cat "$W/t.out" >> "$OUTDIR/tests.log"
     echo "== $name: exit $rc in $(( $(date +%s) - t1 )) s" >> "$OUTDIR/tests.log"
@@ -300,7 +303,7 @@ if [ -z "$ok_precs" ]; then
 else
   for p in fp16 bf16 fp32; do
     case " $ok_precs " in *" $p "*) ;; *) echo "{\"precision\": \"$p\", \"skipped\": \"failed the preflight\"}" >> "$OUTDIR/bench_gpu.jsonl"; continue ;; esac
-    timeout "$(limit 70)" "$BENCH_GPU" --model seed3d --batch 32,64,128,256 --steps 8 --warmup 2 --precision "$p" \
+    timeout -k 10 "$(limit 70)" "$BENCH_GPU" --model seed3d --batch 32,64,128,256 --steps 8 --warmup 2 --precision "$p" \
       >> "$OUTDIR/bench_gpu.jsonl" 2>&1 || say "- bench_gpu_train $p: exit $? ($(grep -v '^{' "$OUTDIR/bench_gpu.jsonl" | tail -1))"
   done
   stage_end "bench tnrec" "$(grep -c '"train_samples_per_s"' "$OUTDIR/bench_gpu.jsonl") of 12 measured"
@@ -308,9 +311,9 @@ fi
 
 # --- PyTorch on the same model ------------------------------------------------
 stage_start "PyTorch anchor (bench_gpu_torch.py, same model and shapes)"
-if [ -n "$PY" ] && "$PY" -c 'import torch' > /dev/null 2>&1; then
+if [ -n "$PY" ] && "${torch_env[@]}" "$PY" -c 'import torch' > /dev/null 2>&1; then
   lim=$(limit 110)
-  timeout "$lim" "$PY" "$TORCH_PY" --batch 32,64,128,256 --modes bf16,fp16,fp32 --steps 8 --warmup 3 \
+  "${torch_env[@]}" timeout -k 10 "$lim" "$PY" "$TORCH_PY" --batch 32,64,128,256 --modes bf16,fp16,fp32 --steps 8 --warmup 3 \
     --seconds $(( lim > 25 ? lim - 25 : 1 )) >> "$OUTDIR/bench_torch.jsonl" 2>&1
   rc=$?
   [ $rc = 0 ] || say "- bench_gpu_torch.py: exit $rc ($(grep -v '^{' "$OUTDIR/bench_torch.jsonl" | tail -1))"
@@ -365,8 +368,8 @@ if [ -n "$dev" ]; then say ""; say "tnrec device: $dev"; fi
 # --- Loader decode rate -----------------------------------------------------
 stage_start "Loader decode rate (shards -> NDHWC float32 batches of 128, 384 full-size samples)"
 DATA=$W/loader_data
-if timeout "$(limit 60)" "$FIXTURE" "$DATA" 384 1 4 120 240 > "$W/fx.out" 2>&1; then
-  timeout "$(limit 60)" "$BENCH_LOADER" "$DATA" --batch 128 --epochs 2 --threads 4,8,16 \
+if timeout -k 10 "$(limit 60)" "$FIXTURE" "$DATA" 384 1 4 120 240 > "$W/fx.out" 2>&1; then
+  timeout -k 10 "$(limit 60)" "$BENCH_LOADER" "$DATA" --batch 128 --epochs 2 --threads 4,8,16 \
     > "$OUTDIR/bench_loader.jsonl" 2>&1 || say "- bench_train_loader: exit $?"
   say ""
   say "| threads | samples/s | per thread |"
@@ -400,7 +403,7 @@ else
     stage=1
     [ "$mode" = off ] && stage=0
     echo "== pipeline $mode (TNREC_GPU_STAGE=$stage)" >> "$OUTDIR/pipeline.log"
-    if TNREC_GPU_STAGE=$stage timeout "$(limit 60)" "$TNREC" train "$DATA" -o "$W/pipe_$mode" --model seed3d \
+    if TNREC_GPU_STAGE=$stage timeout -k 10 "$(limit 60)" "$TNREC" train "$DATA" -o "$W/pipe_$mode" --model seed3d \
          --batch 64 --epochs 2 --lr 5e-4 --clipvalue 1 --class-weights none --device cuda --precision fp16 \
          --threads "$NPROC" >> "$OUTDIR/pipeline.log" 2>&1; then
       echo "== metrics.jsonl ($mode)" >> "$OUTDIR/pipeline.log"
