@@ -17,16 +17,21 @@ and mode with the median step time and samples/s (train and inference),
 like bench_gpu_train's. --seconds: start no new measurement after that
 many seconds (the rest are listed as skipped). Exit 1 when the parameter
 count is not --expect-params (checked for 12 channels only), 77 when
---device cuda has no GPU."""
+torch cannot be imported or --device cuda has no GPU. On the CPU (a
+check of the script itself, at a small shape) use fp32 or bf16."""
 import argparse
 import json
 import statistics
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError as e:
+    print("bench_gpu_torch: skipped: cannot import torch (%s)" % e, file=sys.stderr)
+    sys.exit(77)
 
 # seed3d (train/model.c, docs/train.md): c32/0.001,c32/0.001,p122,s0.1,
 # c64/0.001,c64/0.001,p122,s0.1,c128/0.001,c128/0.001,p222,s0.1,g,d128/0.01,x0.1,o
@@ -93,7 +98,10 @@ def measure(dev, mode, batch, shape, steps, warmup, pinned):
     fused = {"fused": True} if dev.type == "cuda" else {}
     opt = torch.optim.Adam(model.parameters(), lr=5e-4, eps=1e-7, **fused)
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mode)
-    scaler = torch.amp.GradScaler(dev.type, enabled=(mode == "fp16"))
+    if hasattr(torch.amp, "GradScaler"):
+        scaler = torch.amp.GradScaler(dev.type, enabled=(mode == "fp16"))
+    else:  # PyTorch before 2.3: CUDA only
+        scaler = torch.cuda.amp.GradScaler(enabled=(mode == "fp16" and dev.type == "cuda"))
     tf32 = mode != "fp32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
