@@ -29,7 +29,7 @@
 # 2 usage.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-usage() { sed -n '2,3p' "$0" | sed 's/^# //' >&2; exit 2; }
+usage() { sed -n '2p' "$0" | sed 's/^# /usage: /' >&2; exit 2; }
 from="" bdir="$SRC/build-gpu-bundle" out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -60,12 +60,13 @@ else
   command -v nvcc > /dev/null || export PATH="/usr/local/cuda/bin:$PATH"
   B=$bdir
   echo "gpu_bundle: building in $B (Release, sm_90, MPI and curl off)"
+  mkdir -p "$B"
   cmake -S "$SRC" -B "$B" -DCMAKE_BUILD_TYPE=Release -DTNREC_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DTNREC_WITH_MPI=OFF -DTNREC_WITH_CURL=OFF -DBUILD_TESTING=ON > "$B.configure.log" 2>&1 ||
-    { tail -20 "$B.configure.log" >&2; die "configure failed (log: $B.configure.log)"; }
+    -DTNREC_WITH_MPI=OFF -DTNREC_WITH_CURL=OFF -DBUILD_TESTING=ON > "$B/gpu_bundle.configure.log" 2>&1 ||
+    { tail -20 "$B/gpu_bundle.configure.log" >&2; die "configure failed (log: $B/gpu_bundle.configure.log)"; }
   cmake --build "$B" -j"${TNREC_BUNDLE_JOBS:-2}" --target tnrec_cli tnrec_cuda test_gpu_net tnrec_train_fixture \
-    bench_gpu_train bench_train_loader > "$B.build.log" 2>&1 ||
-    { tail -30 "$B.build.log" >&2; die "build failed (log: $B.build.log)"; }
+    bench_gpu_train bench_train_loader > "$B/gpu_bundle.build.log" 2>&1 ||
+    { tail -30 "$B/gpu_bundle.build.log" >&2; die "build failed (log: $B/gpu_bundle.build.log)"; }
   B=$(cd "$B" && pwd)
 fi
 
