@@ -244,11 +244,11 @@ else
 fi
 ok_precs=""
 for p in fp32 fp16 bf16; do
-  echo "== bench_gpu_train --precision $p (seed3d, batch 4, 4x24x48x12, 1 step)" >> "$OUTDIR/preflight.log"
+  echo "== bench_gpu_train --precision $p (seed3d, batch 4, 4x24x48x12, 2 steps)" >> "$OUTDIR/preflight.log"
   if timeout -k 10 "$(pf_limit 25)" "$BENCH_GPU" --model seed3d --batch 4 --steps 1 --warmup 1 --frames 4 --height 24 \
        --width 48 --precision "$p" > "$W/pf.out" 2>&1; then
     ok_precs="$ok_precs $p"
-    say "- $p: one training step and one inference ran ($(sed -n 's/.*"device": "\([^"]*\)".*/\1/p' "$W/pf.out" | head -1))"
+    say "- $p: training steps and inference ran ($(sed -n 's/.*"device": "\([^"]*\)".*/\1/p' "$W/pf.out" | head -1))"
   else
     rc=$?
     say "- $p: **failed** (exit $rc): $(grep -v '^{' "$W/pf.out" | head -3 | tr '\n' ' ')"
