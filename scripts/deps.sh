@@ -6,7 +6,7 @@
 set -euo pipefail
 
 pkgs=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git patchelf
   libzstd-dev libxxhash-dev libjansson-dev zlib1g-dev libdeflate-dev libarchive-dev
   libnetcdf-dev libhdf5-dev netcdf-bin hdf5-tools
   libcurl4-openssl-dev libssl-dev

@@ -31,16 +31,21 @@ static int tnrec_test_failures;
         }                                                                                   \
     } while (0)
 
-/* A fresh scratch directory for this test program (TNREC_TEST_TMP). */
+/* A fresh scratch directory for this test program: TNREC_TEST_TMP, the
+ * build-tree folder compiled in, or the environment's TNREC_TEST_TMP when
+ * set (a test program run outside its build tree, as in the GPU bundle). */
 static inline const char *tnrec_test_dir(void)
 {
     static char cmd[4096];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", TNREC_TEST_TMP, TNREC_TEST_TMP);
+    const char *dir = getenv("TNREC_TEST_TMP");
+    if (!dir || !*dir)
+        dir = TNREC_TEST_TMP;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
     if (system(cmd) != 0) {
-        fprintf(stderr, "cannot create %s\n", TNREC_TEST_TMP);
+        fprintf(stderr, "cannot create %s\n", dir);
         exit(1);
     }
-    return TNREC_TEST_TMP;
+    return dir;
 }
 
 static inline int tnrec_test_result(const char *name)

@@ -14,6 +14,7 @@
  * type its algorithm was chosen with, as cuDNN runs it with that one.
  * Every status is checked and turned into a tnrec_err naming the call. */
 #include <cudnn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,14 +54,50 @@ struct tnrec__bn {
 
 static const float one = 1.0f, zero = 0.0f;
 
+/* cuDNN 9 statuses come in families (CUDNN_STATUS_CATEGORY): 3000-3014
+ * are all "not supported", and out of memory is 4003 (host) or 4004
+ * (device) inside the internal-error family; CUDNN_STATUS_ALLOC_FAILED is
+ * the host one alone. */
+static int dnn_out_of_memory(cudnnStatus_t st)
+{
+#ifdef CUDNN_STATUS_CATEGORY
+    return st == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED ||
+           st == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED;
+#else
+    return st == CUDNN_STATUS_ALLOC_FAILED;
+#endif
+}
+
+static int dnn_not_supported(cudnnStatus_t st)
+{
+#ifdef CUDNN_STATUS_CATEGORY
+    return CUDNN_STATUS_CATEGORY(st) == CUDNN_STATUS_NOT_SUPPORTED;
+#else
+    return st == CUDNN_STATUS_NOT_SUPPORTED;
+#endif
+}
+
 static tnrec_err dnn_fail(cudnnStatus_t st, const char *call, const char *what)
 {
-    tnrec_err code = st == CUDNN_STATUS_ALLOC_FAILED ? TNREC_ENOMEM
-                     : st == CUDNN_STATUS_NOT_SUPPORTED ? TNREC_EUNSUPPORTED
-                                                         : TNREC_EINTERNAL;
-    return tnrec__fail(code, "cuDNN %s failed for %s: %s%s", call, what, cudnnGetErrorString(st),
-                       st == CUDNN_STATUS_ALLOC_FAILED ? "\nhint: use a smaller --batch" :
-                       st == CUDNN_STATUS_NOT_SUPPORTED ? "\nhint: try --precision fp32 or another cuDNN 9 release" : "");
+    int oom = dnn_out_of_memory(st), unsupported = dnn_not_supported(st);
+    tnrec_err code = oom ? TNREC_ENOMEM : unsupported ? TNREC_EUNSUPPORTED : TNREC_EINTERNAL;
+    return tnrec__fail(code, "cuDNN %s failed for %s: %s (status %d)%s", call, what, cudnnGetErrorString(st), (int)st,
+                       oom ? "\nhint: use a smaller --batch" :
+                       unsupported ? "\nhint: try --precision fp32 or another cuDNN 9 release" : "");
+}
+
+/* cuDNN's legacy descriptors take int sizes and strides: a tensor of 2^31
+ * elements or more is refused (as "not supported", whose hint above would
+ * mislead). Say what helps instead, before any descriptor is made. */
+static tnrec_err check_elements(int n, int d, int h, int w, int c, const char *what)
+{
+    long long per_sample = (long long)d * h * w * c;
+    if (per_sample <= 0 || (long long)n * per_sample <= INT_MAX)
+        return TNREC_OK;
+    return tnrec__fail(TNREC_EUNSUPPORTED,
+                       "%s: a batch of %d is %lld elements per tensor, over cuDNN's limit of 2^31 - 1\n"
+                       "hint: use a smaller --batch (at most %lld per GPU for this layer's shape)",
+                       what, n, (long long)n * per_sample, (long long)INT_MAX / per_sample);
 }
 
 #define DNN(call, what)                                                                                               \
@@ -273,6 +310,9 @@ static tnrec_err conv_setup(tnrec__conv *c, size_t ws_limit)
     char what[128];
     snprintf(what, sizeof what, "layer %d (Conv3D %d->%d channels on %dx%dx%dx%d)", c->layer, c->ci, c->co, c->n, c->d,
              c->h, c->w);
+    tnrec_err err = check_elements(c->n, c->d, c->h, c->w, c->ci > c->co ? c->ci : c->co, what);
+    if (err)
+        return err;
     DNN(cudnnCreateTensorDescriptor(&c->x), what);
     DNN(cudnnCreateTensorDescriptor(&c->y), what);
     DNN(cudnnCreateFilterDescriptor(&c->f), what);
@@ -358,6 +398,11 @@ tnrec_err tnrec__bn_create(tnrec__bn **out, tnrec__dnn *dnn, int n, int d, int h
     if (!b)
         return tnrec__fail(TNREC_ENOMEM, "out of memory for a batch-norm plan");
     b->dnn = dnn;
+    tnrec_err err = check_elements(n, d, h, w, c, "BatchNormalization");
+    if (err) {
+        free(b);
+        return err;
+    }
     cudnnStatus_t st = cudnnCreateTensorDescriptor(&b->x);
     if (st == CUDNN_STATUS_SUCCESS)
         st = cudnnCreateTensorDescriptor(&b->p);
