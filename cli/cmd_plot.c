@@ -222,11 +222,12 @@ static const char *format_name(tnrec_plot_format f)
 
 static json_t *panel_json(const tnrec_plot_panel *p)
 {
-    return json_pack("{s:o,s:i,s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:o}",
+    return json_pack("{s:o,s:i,s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:o}",
                      "field", cli_json_text(p->field), "sweep", (json_int_t)p->sweep, "frame", (json_int_t)p->frame,
                      "x", p->x, "y", p->y, "w", p->w, "h", p->h, "origin_x", p->origin_x, "origin_y", p->origin_y,
                      "px_per_km", p->px_per_km, "az_lo", p->az_lo, "az_span", p->az_span,
-                     "range_lo_km", p->range_lo_km, "range_hi_km", p->range_hi_km, "unit", cli_json_text(p->unit));
+                     "range_lo_km", p->range_lo_km, "range_hi_km", p->range_hi_km,
+                     "ring_step_km", p->ring_step_km, "radial_step_deg", p->radial_step_deg, "unit", cli_json_text(p->unit));
 }
 
 static int print_result(const plot_args *a, uint64_t index, const tnrec_plot_result *r)
@@ -259,8 +260,14 @@ static int plot_run(plot_args *a)
 {
     tnrec_dataset *ds = NULL;
     tnrec_err e = tnrec_dataset_open(&ds, a->path);
-    if (e)
-        return cli_fail(CMD, e);
+    if (e) {
+        int has_hint = strstr(tnrec_error_last(), "hint:") != NULL;
+        int rc = cli_fail(CMD, e);
+        if (!has_hint)
+            fprintf(stderr, "hint: PATH is a dataset directory (with manifest.json) or a .tnr shard; "
+                    "'tnrec dump PATH' checks it\n");
+        return rc;
+    }
     uint64_t index = a->record;
     tnrec_plot_result *res = malloc(sizeof *res);
     if (!res) {

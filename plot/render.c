@@ -307,12 +307,19 @@ static void draw_gates(cairo_t *cr, const plot_sample *s, const plot_moment *m, 
 
 /* ---- rings, radials and their labels ---- */
 
-static void draw_grid(cairo_t *cr, const wedge *g)
+/* Range rings and radials at round steps: 3 to 6 of each across the wedge. */
+static void grid_steps(const wedge *g, double *rstep, double *astep)
 {
     static const double rsteps[] = { 1, 2, 5, 10, 20, 25, 50, 100 };
     static const double asteps[] = { 1, 2, 5, 10, 15, 30, 45, 90 };
-    double span_r = g->r_hi - g->r_lo;
-    double rstep = nice_step(span_r, rsteps, 8), astep = nice_step(g->az_span, asteps, 8);
+    *rstep = nice_step(g->r_hi - g->r_lo, rsteps, 8);
+    *astep = nice_step(g->az_span, asteps, 8);
+}
+
+static void draw_grid(cairo_t *cr, const wedge *g)
+{
+    double rstep, astep;
+    grid_steps(g, &rstep, &astep);
     char label[32];
     double x, y;
 
@@ -476,6 +483,7 @@ static void draw_panel(cairo_t *cr, const plot_sample *s, const layout *L, uint3
     out->range_lo_km = g.r_lo;
     out->range_hi_km = g.r_hi;
     out->unit = m->cm ? m->cm->unit : "";
+    grid_steps(&g, &out->ring_step_km, &out->radial_step_deg);
 }
 
 static void legend_box(cairo_t *cr, double *x, double y, uint32_t rgb, const char *label)
@@ -637,7 +645,12 @@ tnrec_err tnrec_plot_record(const tnrec_dataset *ds, const char *ds_name, uint64
         sink k;
         memset(&k, 0, sizeof k);
         k.file.fd = -1;
-        if ((e = tnrec__atomic_open(&k.file, path)) == TNREC_OK) {
+        if ((e = tnrec__atomic_open(&k.file, path)) != TNREC_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", tnrec_error_last());
+            e = tnrec__fail(e, "cannot write the picture '%s': %s\nhint: check that its directory exists and is "
+                            "writable, or give another -o", path, msg);
+        } else {
             e = render(&s, &L, opt, path, &k, res);
             if (e)
                 tnrec__atomic_abort(&k.file);

@@ -63,6 +63,8 @@ typedef struct tnrec_plot_panel {
     double px_per_km;
     double az_lo, az_span;               /* degrees: the wedge starts at az_lo, spans az_span clockwise */
     double range_lo_km, range_hi_km;
+    double ring_step_km;                 /* range rings at the multiples of this inside the wedge */
+    double radial_step_deg;              /* radials at the multiples of this inside the wedge */
     const char *unit;                    /* physical unit of the colour bar ("dBZ", "m/s", ...) */
 } tnrec_plot_panel;
 
