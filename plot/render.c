@@ -186,14 +186,29 @@ static void text_at(cairo_t *cr, const char *txt, double x, double y, double ax,
     cairo_show_text(cr, txt);
 }
 
+/* Boxes of the labels drawn so far on a panel, so that none overlaps. */
+#define PLOT_MAX_LABELS 64
+typedef struct label_boxes {
+    uint32_t n;
+    double box[PLOT_MAX_LABELS][4];   /* x0, y0, x1, y1 */
+} label_boxes;
+
 /* Text placed beside (x, y) in the direction (dx, dy) (a unit vector):
- * the box of the text just clear of the point on that side. */
-static void text_toward(cairo_t *cr, const char *txt, double x, double y, double dx, double dy)
+ * the box of the text just clear of the point on that side. Skipped when
+ * it would overlap a label already drawn. */
+static void text_toward(cairo_t *cr, label_boxes *lb, const char *txt, double x, double y, double dx, double dy)
 {
     cairo_text_extents_t te;
     cairo_text_extents(cr, txt, &te);
     double hw = te.x_advance / 2 + 2, hh = -te.y_bearing / 2 + 2;
     double cx = x + dx * hw, cy = y + dy * hh;
+    double b[4] = { cx - hw, cy - hh, cx + hw, cy + hh };
+    for (uint32_t i = 0; i < lb->n; i++)
+        if (b[0] < lb->box[i][2] && lb->box[i][0] < b[2] && b[1] < lb->box[i][3] && lb->box[i][1] < b[3])
+            return;
+    if (lb->n == PLOT_MAX_LABELS)
+        return;
+    memcpy(lb->box[lb->n++], b, sizeof b);
     cairo_move_to(cr, cx - te.x_advance / 2, cy - te.y_bearing / 2);
     cairo_show_text(cr, txt);
 }
@@ -348,19 +363,24 @@ static void draw_grid(cairo_t *cr, const wedge *g)
     cairo_save(cr);
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
     font(cr, 9.0, 0);
-    /* Outward at the first radial: towards smaller azimuths; beyond the
-     * far arc: along the radial. Page y grows downwards. */
-    double ca = cos(g->az_lo * deg), sa = sin(g->az_lo * deg);
+    /* Ranges beside the edge radial nearer the vertical (wide labels
+     * stack best there), outward from the wedge; azimuths beyond the far
+     * arc, along the radial. Page y grows downwards. */
+    label_boxes lb = { 0 };
+    double az_hi = g->az_lo + g->az_span;
+    int use_hi = fabs(cos(az_hi * deg)) > fabs(cos(g->az_lo * deg));
+    double edge = use_hi ? az_hi : g->az_lo, sign = use_hi ? 1.0 : -1.0;
+    double nx = sign * cos(edge * deg), ny = sign * sin(edge * deg);
     for (double r = ceil(g->r_lo / rstep) * rstep; r <= g->r_hi; r += rstep) {
         snprintf(label, sizeof label, "%g km", r);
-        wedge_point(g, r, g->az_lo, &x, &y);
-        text_toward(cr, label, x - ca * 2, y - sa * 2, -ca, -sa);
+        wedge_point(g, r, edge, &x, &y);
+        text_toward(cr, &lb, label, x + nx * 2, y + ny * 2, nx, ny);
     }
-    for (double az = first; az <= g->az_lo + g->az_span; az += astep) {
+    for (double az = first; az <= az_hi; az += astep) {
         snprintf(label, sizeof label, "%g\u00b0", fmod(az, 360.0));
         wedge_point(g, g->r_hi, az, &x, &y);
         double dx = sin(az * deg), dy = -cos(az * deg);
-        text_toward(cr, label, x + dx * 2, y + dy * 2, dx, dy);
+        text_toward(cr, &lb, label, x + dx * 2, y + dy * 2, dx, dy);
     }
     cairo_restore(cr);
 
