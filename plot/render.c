@@ -176,13 +176,12 @@ static void set_rgb(cairo_t *cr, uint32_t rgb)
     cairo_set_source_rgb(cr, ((rgb >> 16) & 0xff) / 255.0, ((rgb >> 8) & 0xff) / 255.0, (rgb & 0xff) / 255.0);
 }
 
-/* Text with its reference point at (x, y): ax 0 left, 0.5 centre, 1 right;
- * ay 0 baseline, 0.5 middle of the capitals. */
-static void text_at(cairo_t *cr, const char *txt, double x, double y, double ax, double ay)
+/* Text on the baseline y: ax 0 starts it at x, 0.5 centres it, 1 ends it there. */
+static void text_at(cairo_t *cr, const char *txt, double x, double y, double ax)
 {
     cairo_text_extents_t te;
     cairo_text_extents(cr, txt, &te);
-    cairo_move_to(cr, x - te.x_advance * ax, y + (ay > 0 ? -te.y_bearing * ay : 0));
+    cairo_move_to(cr, x - te.x_advance * ax, y);
     cairo_show_text(cr, txt);
 }
 
@@ -407,7 +406,7 @@ static void draw_north(cairo_t *cr, double x, double y)
     cairo_close_path(cr);
     cairo_fill(cr);
     font(cr, 9.0, 1);
-    text_at(cr, "N", x, y + 1, 0.5, 0);
+    text_at(cr, "N", x, y + 1, 0.5);
     cairo_restore(cr);
 }
 
@@ -447,7 +446,7 @@ static void draw_colorbar(cairo_t *cr, const plot_colormap *cm, double x, double
         if (k % every)
             continue;
         snprintf(label, sizeof label, "%g", cm->bins[k].lo);
-        text_at(cr, label, ex, y + BAR_H + 12, 0.5, 0);
+        text_at(cr, label, ex, y + BAR_H + 12, 0.5);
     }
     cairo_restore(cr);
 }
@@ -469,7 +468,7 @@ static void panel_title(cairo_t *cr, const plot_sample *s, const plot_moment *m,
              unit[0] ? "]" : "", sweep, t, when[0] ? " " : "", when);
     cairo_set_source_rgb(cr, 0, 0, 0);
     font(cr, 11.0, 0);
-    text_at(cr, buf, x, y, 0, 0);
+    text_at(cr, buf, x, y, 0);
 }
 
 static void draw_panel(cairo_t *cr, const plot_sample *s, const layout *L, uint32_t p, int vector,
@@ -521,7 +520,7 @@ static void legend_box(cairo_t *cr, double *x, double y, uint32_t rgb, const cha
     *x += 16 + te.x_advance + 14;
 }
 
-static void draw_header(cairo_t *cr, const plot_sample *s, const layout *L, const tnrec_plot_options *opt)
+static void draw_header(cairo_t *cr, const plot_sample *s, const tnrec_plot_options *opt)
 {
     const tnrec_record_meta *mt = &s->meta;
     char when[48], ef[16], line[512];
@@ -536,11 +535,11 @@ static void draw_header(cairo_t *cr, const plot_sample *s, const layout *L, cons
              (int)mt->label, mt->event_id);
     cairo_set_source_rgb(cr, 0, 0, 0);
     font(cr, 15.0, 1);
-    text_at(cr, line, PAGE_PAD + 6, 22, 0, 0);
+    text_at(cr, line, PAGE_PAD + 6, 22, 0);
 
     font(cr, 10.0, 0);
     snprintf(line, sizeof line, "record %" PRIu64 "  %s", s->index, mt->key);
-    text_at(cr, line, PAGE_PAD + 6, 38, 0, 0);
+    text_at(cr, line, PAGE_PAD + 6, 38, 0);
     double x = PAGE_PAD + 6;
     legend_box(cr, &x, 53, TNREC_PLOT_NODATA_RGB, "no data");
     if (s->folded)
@@ -548,8 +547,7 @@ static void draw_header(cairo_t *cr, const plot_sample *s, const layout *L, cons
     cairo_set_source_rgb(cr, 0.6, 0, 0);
     if (s->geometry_assumed)
         text_at(cr, "no azimuth/range limits in the record: 0.5\u00b0 x 250 m gates from 0\u00b0, 0 km assumed",
-                x, 53, 0, 0);
-    (void)L;
+                x, 53, 0);
 }
 
 /* Everything, in nominal units on a page already scaled. */
@@ -560,7 +558,7 @@ static void draw_page(cairo_t *cr, const plot_sample *s, const layout *L, const 
     cairo_paint(cr);
     cairo_translate(cr, L->ox, L->oy);
     cairo_scale(cr, L->scale, L->scale);
-    draw_header(cr, s, L, opt);
+    draw_header(cr, s, opt);
     for (uint32_t p = 0; p < L->npanels; p++)
         draw_panel(cr, s, L, p, vector, colors, &res->panels[p]);
 }

@@ -17,6 +17,10 @@ scenarios:
   errors   bad record, key, field, size, frame, sweep, format and output:
            exit 1 or 2 with a message naming the problem, and no file (an
            existing file stays as it was, no temporary left)
+  nolimits a dataset without azimuth/range limits (tests/cli's dump
+           fixture: 3 azimuths x 4 gates, uint8, float16 and float32
+           encodings) is drawn with the assumed 0.5 degree x 250 m gates,
+           and says so; every gate's colour checked
 Exit 77 (skipped) when tnrec was built without cairo.
 """
 import argparse
@@ -383,9 +387,53 @@ def scenario_errors(fx, maps):
           "only the fields the dataset has, for its 2 frames")
 
 
+def check_nolimits_panel(panel, img, f, npy, maps):
+    a = np.load(os.path.join(npy, panel["field"] + ".npy"))
+    phys = a.astype(np.float64) * float(f["scale"]) + float(f["offset"])
+    phys[a == np.float32(f["nodata"])] = np.nan
+    naz, ng = a.shape[1], a.shape[2]
+    check(abs(panel["az_lo"]) < 1e-9 and abs(panel["az_span"] - 0.5 * naz) < 1e-9 and
+          abs(panel["range_lo_km"]) < 1e-9 and abs(panel["range_hi_km"] - 0.25 * ng) < 1e-9,
+          "no limits: %s drawn with 0.5 deg x 250 m gates from 0" % panel["field"])
+    checked = 0
+    for az in range(naz):
+        for j in range(1, ng):
+            x, y = gate_pixel(panel, 0.0, 0.5 * naz, 0.0, 0.25 * ng, naz, ng, az, j)
+            if near_grid(panel, x + 0.5, y + 0.5):
+                continue
+            v = phys[panel["frame"], az, j, panel["sweep"]]
+            want = color_of(maps[panel["field"]], v)
+            got = tuple(img.getpixel((x, y))[:3])
+            check(got == want, "no limits: %s sweep %d gate (%d, %d) = %r: colour %s, want %s"
+                  % (panel["field"], panel["sweep"], az, j, v, got, want))
+            checked += 1
+    return checked
+
+
+def scenario_nolimits(fx_unused, maps, tnrec, tmp, fixture):
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    run([fixture, tmp])
+    ds = os.path.join(tmp, "ds")
+    schema = {f["name"]: f for f in json.loads(run([tnrec, "dump", "--json", ds]).stdout)["schema"]}
+    npy = os.path.join(tmp, "npy")
+    run([tnrec, "dump", ds, "--record", "1", "--npy", npy])
+    checked = 0
+    for field in ["DBZ", "VEL", "KDP"]:       # uint8, float16, float32
+        for sweep in ["0", "1"]:
+            out = os.path.join(tmp, "n%s%s.png" % (field, sweep))
+            lay = json.loads(run([tnrec, "plot", ds, "--record", "1", "-o", out, "--json", "--fields", field,
+                                  "--sweeps", sweep, "--frame", "0", "--size", "3000x3000"]).stdout)
+            check(lay["geometry_assumed"] is True, "no limits: geometry_assumed")
+            checked += check_nolimits_panel(lay["panels"][0], open_png(out), schema[field], npy, maps)
+    check(checked >= 30, "no limits: %d gates checked" % checked)
+    print("nolimits: %d gates checked" % checked)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("scenario", choices=["pixels", "mask", "formats", "errors"])
+    ap.add_argument("scenario", choices=["pixels", "mask", "formats", "errors", "nolimits"])
+    ap.add_argument("--fixture", help="tests/cli's dump_fixture (nolimits)")
     ap.add_argument("--tnrec", required=True)
     ap.add_argument("--tmp", required=True)
     ap.add_argument("--doc", required=True)
@@ -401,8 +449,11 @@ def main():
         print("skip: %s (install python3-pil and python3-netcdf4)" % e)
         return 77
     maps = doc_colormaps(a.doc)
-    fx = Fixture(a.tnrec, a.tmp)
-    globals()["scenario_" + a.scenario](fx, maps)
+    if a.scenario == "nolimits":
+        scenario_nolimits(None, maps, a.tnrec, a.tmp, a.fixture)
+    else:
+        fx = Fixture(a.tnrec, a.tmp)
+        globals()["scenario_" + a.scenario](fx, maps)
     if FAILS:
         print("%d check(s) failed" % len(FAILS), file=sys.stderr)
         return 1
