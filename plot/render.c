@@ -80,8 +80,7 @@ static void layout_panels(layout *L, const plot_sample *s, const tnrec_plot_opti
         L->nrows = nsw * rows_per_sweep;
         for (uint32_t w = 0; w < nsw; w++)
             for (uint32_t m = 0; m < nf; m++)
-                L->cell[L->npanels++] = (cell){ m, sweeps[w], t, m % L->ncols,
-                                                              w * rows_per_sweep + m / L->ncols };
+                L->cell[L->npanels++] = (cell){ m, sweeps[w], t, m % L->ncols, w * rows_per_sweep + m / L->ncols };
     }
     L->nominal_w = 2 * PAGE_PAD + L->ncols * CELL_W;
     L->nominal_h = HEADER_H + PAGE_PAD + L->nrows * CELL_H;
