@@ -271,7 +271,8 @@ static uint32_t panel_colors(const plot_moment *m, uint32_t *out)
     return n;
 }
 
-/* One path per colour: the runs of gates of that colour along each radial. */
+/* One path per colour: the runs of gates of that colour along each radial,
+ * over a wedge filled with the no-data colour. */
 static void draw_gates(cairo_t *cr, const plot_sample *s, const plot_moment *m, uint32_t t, uint32_t w,
                        const wedge *g, int vector, uint32_t *colors)
 {
@@ -285,8 +286,18 @@ static void draw_gates(cairo_t *cr, const plot_sample *s, const plot_moment *m, 
     cairo_set_antialias(cr, vector ? CAIRO_ANTIALIAS_DEFAULT : CAIRO_ANTIALIAS_NONE);
     cairo_set_line_width(cr, 0.35);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_BEVEL);
+    /* The whole wedge in the no-data colour first (whole radials, the
+     * gates' own outline), so that only gates with a value or a fold are
+     * drawn one by one: no-data is usually most of a chip. */
+    cairo_new_path(cr);
+    for (uint32_t a = 0; a < s->naz; a++)
+        gate_quad(cr, g, g->az_lo + a * daz, g->az_lo + (a + 1) * daz, g->r_lo, g->r_hi);
+    set_rgb(cr, TNREC_PLOT_NODATA_RGB);
+    cairo_fill(cr);
     for (uint32_t c = 0; c < npal; c++) {
         int any = 0;
+        if (palette[c] == TNREC_PLOT_NODATA_RGB)
+            continue;
         cairo_new_path(cr);
         for (uint32_t a = 0; a < s->naz; a++) {
             const uint32_t *row = colors + (size_t)a * s->ngates;
