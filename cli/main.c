@@ -17,6 +17,7 @@ static const tnrec_cmd commands[] = {
     { "predict", cmd_predict, "per-sample probabilities of a checkpoint, as CSV" },
     { "dump", cmd_dump, "summarise shards or a dataset; records, statistics, .npy" },
     { "verify", cmd_verify, "check every checksum and the manifest" },
+    { "plot", cmd_plot, "draw one record as radar (PPI) panels: PNG, SVG or PDF" },
     { NULL, NULL, NULL }
 };
 

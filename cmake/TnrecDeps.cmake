@@ -1,5 +1,5 @@
 # Dependencies. Required: zstd, xxhash, jansson, netcdf-c/HDF5, zlib.
-# Optional: OpenMP, libcurl+OpenSSL, MPI, CUDA/cuDNN/NCCL. An optional part
+# Optional: OpenMP, libcurl+OpenSSL, MPI, cairo, CUDA/cuDNN/NCCL. An optional part
 # switched OFF is never looked for, and one that is missing or broken turns
 # its feature off under AUTO instead of stopping the configure.
 find_package(PkgConfig REQUIRED)
@@ -56,6 +56,19 @@ endif()
 tnrec_feature(MPI MPI_C_FOUND "libopenmpi-dev openmpi-bin")
 if(TNREC_HAVE_MPI)
   list(APPEND TNREC_PRIVATE_LIBS MPI::MPI_C)
+endif()
+
+# cairo draws the pictures of tnrec plot (PNG, SVG, PDF surfaces).
+set(_cairo_ok FALSE)
+if(NOT TNREC_WITH_CAIRO STREQUAL "OFF")
+  pkg_check_modules(CAIRO QUIET IMPORTED_TARGET cairo)
+  if(CAIRO_FOUND)
+    set(_cairo_ok TRUE)
+  endif()
+endif()
+tnrec_feature(CAIRO _cairo_ok "libcairo2-dev")
+if(TNREC_HAVE_CAIRO)
+  list(APPEND TNREC_PRIVATE_LIBS PkgConfig::CAIRO)
 endif()
 
 # CUDA: the toolkit (nvcc), cuBLAS, cuDNN and NCCL all present.

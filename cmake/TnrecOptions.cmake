@@ -2,6 +2,7 @@
 set(TNREC_WITH_OPENMP AUTO CACHE STRING "OpenMP parallel ingest (AUTO/ON/OFF)")
 set(TNREC_WITH_CURL   AUTO CACHE STRING "libcurl + OpenSSL for mirror and http sources (AUTO/ON/OFF)")
 set(TNREC_WITH_MPI    AUTO CACHE STRING "MPI multi-process training and builds (AUTO/ON/OFF)")
+set(TNREC_WITH_CAIRO  AUTO CACHE STRING "cairo for tnrec plot (AUTO/ON/OFF)")
 set(TNREC_WITH_CUDA   AUTO CACHE STRING "CUDA, cuDNN and NCCL GPU trainer (AUTO/ON/OFF)")
 option(TNREC_WERROR   "treat warnings as errors" OFF)
 option(TNREC_SANITIZE "build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)

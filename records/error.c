@@ -76,5 +76,8 @@ const char *tnrec_features(void)
 #if TNREC_HAVE_CUDA
            " cuda"
 #endif
+#if TNREC_HAVE_CAIRO
+           " cairo"
+#endif
         ;
 }

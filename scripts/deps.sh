@@ -10,10 +10,11 @@ pkgs=(
   libzstd-dev libxxhash-dev libjansson-dev zlib1g-dev libdeflate-dev libarchive-dev
   libnetcdf-dev libhdf5-dev netcdf-bin hdf5-tools
   libcurl4-openssl-dev libssl-dev
+  libcairo2-dev
   libopenmpi-dev openmpi-bin
   clang libclang-rt-14-dev
   nginx-light
-  python3 python3-pip python3-venv python3-numpy python3-netcdf4 python3-xarray python3-sklearn
+  python3 python3-pip python3-venv python3-numpy python3-netcdf4 python3-xarray python3-sklearn python3-pil
   python3-botocore openssl curl
 )
 if [ "${1:-}" = "--bench" ]; then

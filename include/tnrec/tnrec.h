@@ -10,6 +10,7 @@
 #include "tnrec/ingest.h"
 #include "tnrec/train.h"
 #include "tnrec/gpu.h"
+#include "tnrec/plot.h"
 
 #ifdef __cplusplus
 extern "C" {

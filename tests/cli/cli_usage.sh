@@ -36,5 +36,8 @@ expect 2 dump --no-such-option x; has err "unknown option '--no-such-option'"; h
 expect 2 verify --no-such-option x; has err "unknown option '--no-such-option'"
 expect 2 dump;              has err "no PATH given"
 expect 2 verify;            has err "no PATH given"
+expect 0 plot --help;       has out "usage: tnrec plot"; has out "--frames all"; has out "--mask"
+expect 2 plot;              has err "no PATH given"
+expect 2 plot x --record 0; has err "no output file"
 [ $fail = 0 ] && echo "cli_usage: all checks passed"
 exit $fail
