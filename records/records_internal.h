@@ -37,8 +37,6 @@ static inline uint32_t tnr_header_len(uint32_t nfields)
     return TNR_HEADER_FIXED + TNR_FIELD_DESC * nfields + 8u;
 }
 
-/* Grows *buf to at least need bytes (doubling); TNREC_ENOMEM names `what`. */
-tnrec_err tnr_reserve(uint8_t **buf, size_t *cap, size_t need, const char *what);
 /* "dir/name" in a new malloc'd string, or NULL. */
 char *tnr_path_join(const char *dir, const char *name);
 

@@ -34,7 +34,7 @@ tnrec_err tnr_read_frame(const tnrec_shard *s, uint64_t i, uint8_t **buf, size_t
 {
     /* open() proved that offset + size lies inside the record area. */
     const tnrec_record_info *r = &s->info[i];
-    tnrec_err e = tnr_reserve(buf, cap, (size_t)r->size, s->path);
+    tnrec_err e = tnrec__grow(buf, cap, (size_t)r->size, 1, s->path);
     if (!e)
         e = tnr_shard_read(s, *buf, (size_t)r->size, r->offset);
     if (e)
