@@ -36,5 +36,9 @@ expect 2 dump --no-such-option x; has err "unknown option '--no-such-option'"; h
 expect 2 verify --no-such-option x; has err "unknown option '--no-such-option'"
 expect 2 dump;              has err "no PATH given"
 expect 2 verify;            has err "no PATH given"
+# More sources than a build takes, after '--' as before it: refused, not cut short.
+many=$(seq -f "$tmp/none%g.nc" 1 1025)
+expect 2 build -o "$tmp/ds" $many;    has err "too many sources"
+expect 2 build -o "$tmp/ds" -- $many; has err "too many sources"
 [ $fail = 0 ] && echo "cli_usage: all checks passed"
 exit $fail
