@@ -269,8 +269,11 @@ int cmd_build(int argc, char **argv)
             continue;
         }
         if (strcmp(a, "--") == 0) {
-            for (i++; i < argc && nsources < sizeof sources / sizeof sources[0]; i++)
+            for (i++; i < argc; i++) {
+                if (nsources == sizeof sources / sizeof sources[0])
+                    return cli_usage_error(cmd, "too many sources");
                 sources[nsources++] = argv[i];
+            }
             break;
         }
         int known = 1;

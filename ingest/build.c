@@ -376,15 +376,8 @@ static tnrec_err read_file(const char *path, uint8_t **buf, size_t *cap, size_t 
         goto done;
     }
     size_t n = (size_t)st.st_size;
-    if (*cap < n + 1) {
-        uint8_t *p = realloc(*buf, n + 1);
-        if (!p) {
-            err = tnrec__fail(TNREC_ENOMEM, "out of memory reading '%s'", path);
-            goto done;
-        }
-        *buf = p;
-        *cap = n + 1;
-    }
+    if ((err = tnrec__grow(buf, cap, n + 1, 1, path)) != TNREC_OK)
+        goto done;
     err = tnrec__pread_full(fd, *buf, n, 0, path);
     *out_size = n;
 done:
@@ -651,14 +644,9 @@ static void progress_settle(run_state *st)
 
 static tnrec_err note_skip(run_state *st, uint64_t index, const char *input, const char *reason)
 {
-    if (st->nskips == st->skip_cap) {
-        size_t cap = st->skip_cap ? st->skip_cap * 2 : 64;
-        skip_entry *v = realloc(st->skips, cap * sizeof *v);
-        if (!v)
-            return tnrec__fail(TNREC_ENOMEM, "out of memory");
-        st->skips = v;
-        st->skip_cap = cap;
-    }
+    tnrec_err err = tnrec__grow(&st->skips, &st->skip_cap, st->nskips + 1, sizeof *st->skips, "the skipped inputs");
+    if (err)
+        return err;
     skip_entry *e = &st->skips[st->nskips];
     e->index = index;
     e->input = strdup(input);
@@ -689,15 +677,11 @@ static tnrec_err note_append_failure(run_state *st, uint64_t index, tnrec_err er
 
 static tnrec_err note_record(run_state *st, uint64_t index, const tnrec_blob *blob, const tnrec_record_meta *meta)
 {
-    if (st->records == st->rec_cap) {
-        size_t cap = st->rec_cap ? st->rec_cap * 2 : 1024;
-        uint64_t *v = realloc(st->rec_input, cap * sizeof *v);
-        if (!v)
-            return tnrec__fail(TNREC_ENOMEM, "out of memory");
-        st->rec_input = v;
-        st->rec_cap = cap;
-    }
-    tnrec_err err = tnrec_dataset_writer_append(st->w, blob, meta);
+    tnrec_err err = tnrec__grow(&st->rec_input, &st->rec_cap, st->records + 1, sizeof *st->rec_input,
+                                "the input of each record");
+    if (err)
+        return err;
+    err = tnrec_dataset_writer_append(st->w, blob, meta);
     if (err)
         return note_append_failure(st, index, err);
     st->rec_input[st->records++] = index;
@@ -780,16 +764,9 @@ static tnrec_err resume_load(run_state *st, uint64_t *out_next_input, int *out_r
                               st->progress_path, st->opt->out_dir);
             break;
         }
-        if (st->nskips == st->skip_cap) {
-            size_t cap = st->skip_cap ? st->skip_cap * 2 : 64;
-            skip_entry *v = realloc(st->skips, cap * sizeof *v);
-            if (!v) {
-                err = tnrec__fail(TNREC_ENOMEM, "out of memory");
-                break;
-            }
-            st->skips = v;
-            st->skip_cap = cap;
-        }
+        err = tnrec__grow(&st->skips, &st->skip_cap, st->nskips + 1, sizeof *st->skips, "the skipped inputs");
+        if (err)
+            break;
         skip_entry *se = &st->skips[st->nskips];
         se->index = idx;
         se->input = strdup(in);
@@ -812,13 +789,10 @@ static tnrec_err resume_load(run_state *st, uint64_t *out_next_input, int *out_r
     st->sum.resumed_records = st->sum.samples;
     st->shard_records_done = st->sum.samples;
     st->watch_shard = shards;
-    if (st->rec_cap < st->sum.samples + 1) {
-        uint64_t *v = realloc(st->rec_input, (st->sum.samples + 1024) * sizeof *v);
-        if (!v)
-            return tnrec__fail(TNREC_ENOMEM, "out of memory");
-        st->rec_input = v;
-        st->rec_cap = st->sum.samples + 1024;
-    }
+    err = tnrec__grow(&st->rec_input, &st->rec_cap, st->sum.samples + 1, sizeof *st->rec_input,
+                      "the input of each record");
+    if (err)
+        return err;
     for (uint64_t r = 0; r < st->sum.samples; r++)
         st->rec_input[r] = 0; /* before next_input: never consulted */
     st->records = st->sum.samples;

@@ -73,18 +73,6 @@ void tn_sample_release(tn_sample *s)
     memset(s, 0, sizeof *s);
 }
 
-static tnrec_err grow(uint8_t **buf, size_t *cap, size_t need)
-{
-    if (*cap >= need)
-        return TNREC_OK;
-    uint8_t *p = realloc(*buf, need);
-    if (!p)
-        return tnrec__fail(TNREC_ENOMEM, "out of memory (%zu bytes for a sample)", need);
-    *buf = p;
-    *cap = need;
-    return TNREC_OK;
-}
-
 typedef struct nc_extra {
     double missing_flag;
     int has_missing;
@@ -922,7 +910,7 @@ static tnrec_err inflate_slot(tn_sample *s, int slot, size_t elem, size_t T, uin
     size_t total = T * TN_GATES * elem;
     const uint8_t *src = s->chunk[slot];
     if (s->chunk_filters[slot] & FILT_DEFLATE) {
-        tnrec_err err = grow(&s->inflated, &s->inflated_cap, total);
+        tnrec_err err = tnrec__grow(&s->inflated, &s->inflated_cap, total, 1, "a sample");
         if (err)
             return err;
         if (!s->inflater && !(s->inflater = libdeflate_alloc_decompressor()))

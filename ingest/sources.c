@@ -51,14 +51,9 @@ int tn_split_from_key(const char *key)
 
 static tnrec_err push(tn_input_list *l, const char *key, const char *path, int split, int year, int source)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        tn_input *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return tnrec__fail(TNREC_ENOMEM, "out of memory listing inputs");
-        l->v = v;
-        l->cap = cap;
-    }
+    tnrec_err err = tnrec__grow(&l->v, &l->cap, l->n + 1, sizeof *l->v, "the list of inputs");
+    if (err)
+        return err;
     tn_input *in = &l->v[l->n];
     in->key = strdup(key);
     in->path = path ? strdup(path) : NULL;
@@ -201,15 +196,8 @@ static tnrec_err catalog_load(catalog *c, const char *path)
         }
         if (nf <= col_file || !f[col_file][0])
             continue;
-        if (c->n == cap) {
-            cap = cap ? cap * 2 : 1024;
-            cat_row *r = realloc(c->rows, cap * sizeof *r);
-            if (!r) {
-                err = tnrec__fail(TNREC_ENOMEM, "out of memory reading '%s'", path);
-                goto done;
-            }
-            c->rows = r;
-        }
+        if ((err = tnrec__grow(&c->rows, &cap, c->n + 1, sizeof *c->rows, path)) != TNREC_OK)
+            goto done;
         cat_row *r = &c->rows[c->n];
         const char *fn = f[col_file];
         while (fn[0] == '.' && fn[1] == '/')

@@ -57,14 +57,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 {
     tn_tar *t = ctx;
     size_t n = size * nmemb;
-    if (t->len + n > t->cap) {
-        size_t cap = (t->len + n) * 2;
-        uint8_t *p = realloc(t->buf, cap);
-        if (!p)
-            return 0; /* curl reports a write error */
-        t->buf = p;
-        t->cap = cap;
-    }
+    if (n > SIZE_MAX - t->len || tnrec__grow(&t->buf, &t->cap, t->len + n, 1, "a downloaded archive"))
+        return 0; /* curl reports a write error */
     memcpy(t->buf + t->len, data, n);
     t->len += n;
     return n;

@@ -713,13 +713,10 @@ tnrec_err tnrec_mirror_verify(tnrec_mirror_report **out, const char *target,
         if ((err = mir_s3_list(&r->s3, &objs, &nobj)))
             goto done;
         for (size_t i = 0; i < nobj; i++) {
-            mir_item *v = realloc(r->items.v, (r->items.n + 1) * sizeof *v);
-            if (!v) {
-                err = tnrec__fail(TNREC_ENOMEM, "out of memory");
+            err = tnrec__grow(&r->items.v, &r->items.cap, r->items.n + 1, sizeof *r->items.v, "the listed objects");
+            if (err)
                 goto done;
-            }
-            r->items.v = v;
-            mir_item *it = &v[r->items.n];
+            mir_item *it = &r->items.v[r->items.n];
             memset(it, 0, sizeof *it);
             it->name = strdup(objs[i].key);
             mir_buf u = { 0 };

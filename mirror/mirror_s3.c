@@ -458,7 +458,7 @@ static tnrec_err list_uploads(mir_s3 *s, const char *prefix, int exact, char ***
 {
     tnrec_err err = TNREC_OK;
     char **keys = NULL, **ids = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, kcap = 0, icap = 0;
     char *key_marker = NULL, *id_marker = NULL;
     mir_resp r = { 0 };
     for (;;) {
@@ -491,20 +491,11 @@ static tnrec_err list_uploads(mir_s3 *s, const char *prefix, int exact, char ***
                 free(id);
                 continue;
             }
-            if (n == cap) {
-                cap = cap ? cap * 2 : 8;
-                char **k2 = realloc(keys, cap * sizeof *k2);
-                if (k2)
-                    keys = k2;
-                char **i2 = realloc(ids, cap * sizeof *i2);
-                if (i2)
-                    ids = i2;
-                if (!k2 || !i2) {
-                    free(key);
-                    free(id);
-                    err = tnrec__fail(TNREC_ENOMEM, "out of memory");
-                    goto done;
-                }
+            if ((err = tnrec__grow(&keys, &kcap, n + 1, sizeof *keys, "the multipart uploads")) != TNREC_OK ||
+                (err = tnrec__grow(&ids, &icap, n + 1, sizeof *ids, "the multipart uploads")) != TNREC_OK) {
+                free(key);
+                free(id);
+                goto done;
             }
             keys[n] = key;
             ids[n] = id;
@@ -1013,16 +1004,10 @@ tnrec_err mir_s3_list(mir_s3 *s, mir_s3_object **out, size_t *out_n)
                 free(size);
                 continue;
             }
-            if (n == cap) {
-                cap = cap ? cap * 2 : 16;
-                mir_s3_object *v2 = realloc(v, cap * sizeof *v2);
-                if (!v2) {
-                    free(key);
-                    free(size);
-                    err = tnrec__fail(TNREC_ENOMEM, "out of memory");
-                    goto done;
-                }
-                v = v2;
+            if ((err = tnrec__grow(&v, &cap, n + 1, sizeof *v, "the listed objects")) != TNREC_OK) {
+                free(key);
+                free(size);
+                goto done;
             }
             v[n].key = strdup(key + pl);
             v[n].size = size ? strtoull(size, NULL, 10) : 0;

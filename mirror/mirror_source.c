@@ -51,15 +51,10 @@ static tnrec_err items_push(mir_items *it, const char *name, char *url_owned, ui
             return tnrec__fail(TNREC_EINVAL, "two sources give the same file name '%s' (%s)\n"
                                "hint: name each file once", name, where);
         }
-    if (it->n == it->cap) {
-        size_t cap = it->cap ? it->cap * 2 : 16;
-        mir_item *v = realloc(it->v, cap * sizeof *v);
-        if (!v) {
-            free(url_owned);
-            return tnrec__fail(TNREC_ENOMEM, "out of memory");
-        }
-        it->v = v;
-        it->cap = cap;
+    tnrec_err err = tnrec__grow(&it->v, &it->cap, it->n + 1, sizeof *it->v, "the list of files");
+    if (err) {
+        free(url_owned);
+        return err;
     }
     mir_item *x = &it->v[it->n];
     memset(x, 0, sizeof *x);

@@ -20,19 +20,10 @@ static int buf_grow(mir_buf *b, size_t extra)
 {
     if (b->oom)
         return -1;
-    size_t need = b->len + extra + 1;
-    if (need <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < need)
-        cap *= 2;
-    char *p = realloc(b->data, cap);
-    if (!p) {
+    if (extra >= SIZE_MAX - b->len || tnrec__grow(&b->data, &b->cap, b->len + extra + 1, 1, "a text buffer")) {
         b->oom = 1;
         return -1;
     }
-    b->data = p;
-    b->cap = cap;
     return 0;
 }
 

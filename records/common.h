@@ -20,6 +20,16 @@ tnrec_err tnrec__fail(tnrec_err err, const char *fmt, ...)
 tnrec_err tnrec__fail_errno(tnrec_err err, int saved_errno, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Makes room for at least `need` elements of elem_size bytes in a growable
+ * array. arrayp is the address of the array pointer (of any object pointer
+ * type, NULL while empty) and *cap its capacity in elements. The new
+ * capacity is the larger of need and twice the old one (16 at least), so
+ * appends cost amortised O(1). On success the pointer and *cap are updated
+ * together, whether or not realloc moved the block; on failure
+ * (TNREC_ENOMEM, message naming `what`, or an overflowing size) neither
+ * changes and the old block stays valid. */
+tnrec_err tnrec__grow(void *arrayp, size_t *cap, size_t need, size_t elem_size, const char *what);
+
 /* Seconds on the monotonic clock (for rates and timeouts, not dates). */
 double tnrec__now_seconds(void);
 

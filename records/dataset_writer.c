@@ -145,17 +145,13 @@ static tnrec_err list_shard(tnrec_dataset_writer *w, const char *name, uint64_t 
 static tnrec_err finish_shard(tnrec_dataset_writer *w)
 {
     uint64_t records = tnrec_shard_writer_count(w->cur), bytes = tnrec_shard_writer_size(w->cur), checksum = 0;
+    tnrec_err e = tnrec__grow(&w->done, &w->done_cap, w->ndone + 1, sizeof *w->done, "the list of written shards");
+    if (e)
+        return e;
     char *path = tnr_path_join(w->dir, w->cur_name);
-    size_t cap = w->ndone < w->done_cap ? w->done_cap : w->done_cap * 2 + 4;
-    char **done = cap == w->done_cap ? w->done : realloc(w->done, cap * sizeof *done);
-    if (!path || !done) {
-        free(path);
+    if (!path)
         return tnrec__fail(TNREC_ENOMEM, "out of memory closing a shard in '%s'", w->dir);
-    }
-    /* The capacity grows whether or not realloc moved the block. */
-    w->done = done;
-    w->done_cap = cap;
-    tnrec_err e = tnrec_shard_writer_close(w->cur, &checksum);
+    e = tnrec_shard_writer_close(w->cur, &checksum);
     w->cur = NULL;
     if (e) {
         unlink(path); /* in case the error came after the rename */

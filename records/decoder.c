@@ -49,7 +49,7 @@ static tnrec_err load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i)
                            (unsigned long long)i, (unsigned long long)s->count);
     const tnrec_record_info *r = &s->info[i];
     /* raw_size equals the schema's, which is at most TNR_RECORD_MAX. */
-    tnrec_err e = tnr_reserve(&d->raw, &d->raw_cap, r->raw_size ? (size_t)r->raw_size : 1, path);
+    tnrec_err e = tnrec__grow(&d->raw, &d->raw_cap, r->raw_size ? (size_t)r->raw_size : 1, 1, path);
     if (!e)
         e = tnr_read_frame(s, i, &d->comp, &d->comp_cap);
     if (e)

@@ -89,13 +89,9 @@ tnrec_err tnrec_encoder_encode(tnrec_encoder *enc, const void *const *values, tn
         p += tnrec_field_stored_bytes(&s->fields[i]);
     }
     size_t bound = ZSTD_compressBound(enc->raw_size);
-    if (blob->cap < bound) {
-        uint8_t *d = realloc(blob->data, bound);
-        if (!d)
-            return tnrec__fail(TNREC_ENOMEM, "out of memory growing a record buffer to %zu bytes", bound);
-        blob->data = d;
-        blob->cap = bound;
-    }
+    tnrec_err e = tnrec__grow(&blob->data, &blob->cap, bound, 1, "a record buffer");
+    if (e)
+        return e;
     size_t n = ZSTD_compress2(enc->cctx, blob->data, blob->cap, enc->raw, enc->raw_size);
     if (ZSTD_isError(n)) {
         blob->size = 0;

@@ -37,8 +37,6 @@ static inline uint32_t tnr_header_len(uint32_t nfields)
     return TNR_HEADER_FIXED + TNR_FIELD_DESC * nfields + 8u;
 }
 
-/* Grows *buf to at least need bytes (doubling); TNREC_ENOMEM names `what`. */
-tnrec_err tnr_reserve(uint8_t **buf, size_t *cap, size_t need, const char *what);
 /* "dir/name" in a new malloc'd string, or NULL. */
 char *tnr_path_join(const char *dir, const char *name);
 
@@ -72,7 +70,9 @@ void tnr_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype a
 /* ---- shard_reader.c: an open shard ---- */
 struct tnrec_shard {
     char *path;                 /* for messages; "<memory>" style name for mem shards */
-    int fd;                     /* -1 for a shard held in memory */
+    int fd;                     /* -1 for a shard held in memory or not holding its file open */
+    int holds_fd;               /* fd counts against the process's shard descriptor budget */
+    uint64_t dev, ino;          /* the file opened, checked again when a read reopens it */
     const uint8_t *mem;         /* borrowed bytes of a memory shard */
     uint64_t file_size;
     uint32_t version;

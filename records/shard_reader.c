@@ -6,17 +6,68 @@
  * can neither make us allocate more than a few times the file size nor
  * read out of bounds. After open a shard is immutable: readers use pread
  * (or memcpy for memory shards) and share no cursor, so any number of
- * threads may load records from one shard at once. */
+ * threads may load records from one shard at once.
+ *
+ * Open shards keep their file descriptors up to a process-wide budget (a
+ * quarter of RLIMIT_NOFILE); a shard opened past it closes its descriptor
+ * after the checks and opens the file again for each read, so a dataset
+ * of thousands of shards opens under any descriptor limit. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include "records_internal.h"
 #include "tnrec/tnrec.h"
+
+/* Shard descriptors held open in this process. */
+static size_t fds_held;
+
+/* How many descriptors shards may hold: a quarter of the soft limit. */
+static size_t fd_budget(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY)
+        return 1024;
+    return (size_t)(lim.rlim_cur / 4);
+}
+
+/* 1 if one more shard may keep its descriptor (and counts it), else 0. */
+static int fd_take(void)
+{
+    if (__atomic_add_fetch(&fds_held, 1, __ATOMIC_RELAXED) <= fd_budget())
+        return 1;
+    __atomic_sub_fetch(&fds_held, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static void fd_give(void) { __atomic_sub_fetch(&fds_held, 1, __ATOMIC_RELAXED); }
+
+/* pread from a shard that does not hold its file open: open, check it is
+ * still the file that was opened, read, close. */
+static tnrec_err reopen_read(const tnrec_shard *s, void *buf, size_t len, uint64_t off)
+{
+    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        return tnrec__fail_errno(err == ENOENT ? TNREC_ENOTFOUND : TNREC_EIO, err, "cannot open shard '%s'", s->path);
+    }
+    struct stat st;
+    tnrec_err e = TNREC_OK;
+    if (fstat(fd, &st) != 0)
+        e = tnrec__fail_errno(TNREC_EIO, errno, "cannot stat shard '%s'", s->path);
+    else if ((uint64_t)st.st_dev != s->dev || (uint64_t)st.st_ino != s->ino || (uint64_t)st.st_size != s->file_size)
+        e = tnrec__fail(TNREC_ECORRUPT, "shard '%s' was replaced while it was open\n"
+                                        "hint: do not rebuild a dataset while it is being read", s->path);
+    else
+        e = tnrec__pread_full(fd, buf, len, off, s->path);
+    close(fd);
+    return e;
+}
 
 tnrec_err tnr_shard_read(const tnrec_shard *s, void *buf, size_t len, uint64_t off)
 {
@@ -27,6 +78,8 @@ tnrec_err tnr_shard_read(const tnrec_shard *s, void *buf, size_t len, uint64_t o
         memcpy(buf, s->mem + off, len);
         return TNREC_OK;
     }
+    if (s->fd < 0)
+        return reopen_read(s, buf, len, off);
     return tnrec__pread_full(s->fd, buf, len, off, s->path);
 }
 
@@ -34,7 +87,7 @@ tnrec_err tnr_read_frame(const tnrec_shard *s, uint64_t i, uint8_t **buf, size_t
 {
     /* open() proved that offset + size lies inside the record area. */
     const tnrec_record_info *r = &s->info[i];
-    tnrec_err e = tnr_reserve(buf, cap, (size_t)r->size, s->path);
+    tnrec_err e = tnrec__grow(buf, cap, (size_t)r->size, 1, s->path);
     if (!e)
         e = tnr_shard_read(s, *buf, (size_t)r->size, r->offset);
     if (e)
@@ -247,7 +300,13 @@ tnrec_err tnrec_shard_open(tnrec_shard **out, const char *path)
         goto done;
     }
     s->file_size = (uint64_t)st.st_size;
+    s->dev = (uint64_t)st.st_dev;
+    s->ino = (uint64_t)st.st_ino;
     e = open_checked(s);
+    if (!e && !(s->holds_fd = fd_take())) {
+        close(s->fd); /* past the budget: reads open the file again */
+        s->fd = -1;
+    }
 done:
     if (e) {
         tnrec_shard_close(s);
@@ -286,6 +345,8 @@ void tnrec_shard_close(tnrec_shard *s)
         return;
     if (s->fd >= 0)
         close(s->fd);
+    if (s->holds_fd)
+        fd_give();
     free(s->info);
     free(s->path);
     free(s);

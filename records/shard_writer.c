@@ -99,9 +99,9 @@ tnrec_err tnrec_shard_writer_append(tnrec_shard_writer *w, const tnrec_blob *rec
     if (e)
         return e;
     uint32_t key_len = (uint32_t)strlen(meta->key);
-    e = tnr_reserve(&w->index, &w->index_cap, (size_t)(w->count + 1) * TNR_INDEX_ENTRY, w->file.path);
+    e = tnrec__grow(&w->index, &w->index_cap, (size_t)(w->count + 1) * TNR_INDEX_ENTRY, 1, w->file.path);
     if (!e)
-        e = tnr_reserve(&w->keys, &w->keys_cap, w->keys_len + key_len, w->file.path);
+        e = tnrec__grow(&w->keys, &w->keys_cap, w->keys_len + key_len, 1, w->file.path);
     if (e)
         return e;
     if (!w->header_written)
@@ -159,7 +159,7 @@ tnrec_err tnrec_shard_writer_close(tnrec_shard_writer *w, uint64_t *out_index_ch
         goto fail;
     /* Index = entries then keys; written as one piece so its checksum is one pass. */
     size_t entries = (size_t)w->count * TNR_INDEX_ENTRY;
-    if ((e = tnr_reserve(&w->index, &w->index_cap, entries + w->keys_len, w->file.path)) != TNREC_OK)
+    if ((e = tnrec__grow(&w->index, &w->index_cap, entries + w->keys_len, 1, w->file.path)) != TNREC_OK)
         goto fail;
     if (w->keys_len)
         memcpy(w->index + entries, w->keys, w->keys_len);

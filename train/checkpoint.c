@@ -22,17 +22,9 @@ static void put(wbuf *b, const void *src, size_t n)
 {
     if (b->oom)
         return;
-    if (b->len + n > b->cap) {
-        size_t nc = b->cap ? b->cap : 1 << 16;
-        while (nc < b->len + n)
-            nc *= 2;
-        uint8_t *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
+    if (n > SIZE_MAX - b->len || tnrec__grow(&b->p, &b->cap, b->len + n, 1, "a checkpoint")) {
+        b->oom = 1;
+        return;
     }
     memcpy(b->p + b->len, src, n);
     b->len += n;

@@ -345,14 +345,10 @@ static void text_add(text *t, const char *fmt, ...)
             t->len += (size_t)n;
             return;
         }
-        size_t ncap = (t->cap ? t->cap * 2 : 1024) + (size_t)n;
-        char *ns = realloc(t->s, ncap);
-        if (!ns) {
+        if (tnrec__grow(&t->s, &t->cap, t->len + (size_t)n + 1, 1, "a model summary")) {
             t->oom = 1;
             return;
         }
-        t->s = ns;
-        t->cap = ncap;
     }
 }
 

@@ -39,5 +39,9 @@ expect 2 verify;            has err "no PATH given"
 expect 0 plot --help;       has out "usage: tnrec plot"; has out "--frames all"; has out "--mask"
 expect 2 plot;              has err "no PATH given"
 expect 2 plot x --record 0; has err "no output file"
+# More sources than a build takes, after '--' as before it: refused, not cut short.
+many=$(seq -f "$tmp/none%g.nc" 1 1025)
+expect 2 build -o "$tmp/ds" $many;    has err "too many sources"
+expect 2 build -o "$tmp/ds" -- $many; has err "too many sources"
 [ $fail = 0 ] && echo "cli_usage: all checks passed"
 exit $fail

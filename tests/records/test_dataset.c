@@ -3,11 +3,13 @@
  * reader (locate, counts, skipped, build parameters, single-shard open),
  * refusal of a manifest that disagrees with its shards, and abort or
  * failure leaving no shard or manifest behind, adopting the finished
- * shards of an interrupted writer. */
+ * shards of an interrupted writer, and a dataset of more shards than the
+ * descriptor limit allows open at once. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -442,6 +444,62 @@ static void test_adopt(void)
     tnrec_blob_free(&blob);
 }
 
+/* Loads and checks the DBZ mask of every record of ds. */
+static tnrec_err read_every_record(const tnrec_dataset *ds)
+{
+    tnrec_decoder *dec = NULL;
+    tnrec_err e = tnrec_decoder_create(&dec);
+    for (uint64_t i = 0; !e && i < tnrec_dataset_count(ds); i++) {
+        size_t s;
+        uint64_t local;
+        uint8_t mask[60];
+        fx_record r;
+        fx_fill(&r, i);
+        e = tnrec_dataset_locate(ds, i, &s, &local);
+        if (!e)
+            e = tnrec_decoder_load(dec, tnrec_dataset_shard(ds, s), local);
+        if (!e)
+            e = tnrec_decoder_field(dec, 1, TNREC_DTYPE_U8, mask, sizeof mask);
+        if (!e && memcmp(mask, r.mask, sizeof mask) != 0)
+            e = TNREC_EINTERNAL;
+    }
+    tnrec_decoder_free(dec);
+    return e;
+}
+
+/* 60 shards under a limit of 40 descriptors: the dataset opens (shards past
+ * the budget reopen their file per read), every record reads back, and a
+ * shard replaced after the open is refused rather than read. */
+static void test_more_shards_than_descriptors(void)
+{
+    char d[4200], a[4400], b[4400];
+    snprintf(d, sizeof d, "%s/many", dir);
+    tnrec_dataset_options opt = { .max_shard_records = 1 };
+    CHECK_OK(build(d, 60, &opt, 0, NULL));
+    struct rlimit old_lim, lim;
+    CHECK(getrlimit(RLIMIT_NOFILE, &old_lim) == 0);
+    lim = old_lim;
+    lim.rlim_cur = 40;
+    CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+    tnrec_dataset *ds = NULL;
+    CHECK_OK(tnrec_dataset_open(&ds, d));
+    if (ds) {
+        CHECK(tnrec_dataset_shard_count(ds) == 60);
+        CHECK_OK(read_every_record(ds));
+        /* The last shard is past the budget; swap another shard's file in. */
+        snprintf(a, sizeof a, "%s/shard-00058.tnr", d);
+        snprintf(b, sizeof b, "%s/shard-00059.tnr", d);
+        CHECK(rename(a, b) == 0);
+        tnrec_decoder *dec = NULL;
+        CHECK_OK(tnrec_decoder_create(&dec));
+        CHECK(tnrec_decoder_load(dec, tnrec_dataset_shard(ds, 59), 0) == TNREC_ECORRUPT);
+        CHECK(strstr(tnrec_error_last(), "replaced") != NULL);
+        tnrec_decoder_free(dec);
+        tnrec_dataset_close(ds);
+    }
+    CHECK(setrlimit(RLIMIT_NOFILE, &old_lim) == 0);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "%s", tnrec_test_dir());
@@ -450,5 +508,6 @@ int main(void)
     test_manifest_mismatch();
     test_abort_and_failure();
     test_adopt();
+    test_more_shards_than_descriptors();
     return tnrec_test_result("test_dataset");
 }
