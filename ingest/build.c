@@ -518,16 +518,10 @@ static uint64_t key_hash(const char *key, uint64_t seed)
 
 static tnrec_err note_input_key(run_state *st, uint64_t index, const char *key)
 {
-    if (index >= st->key_cap) {
-        size_t cap = st->key_cap ? st->key_cap * 2 : 1024;
-        while (cap <= index)
-            cap *= 2;
-        uint64_t *v = realloc(st->key_chain, cap * sizeof *v);
-        if (!v)
-            return tnrec__fail(TNREC_ENOMEM, "out of memory");
-        st->key_chain = v;
-        st->key_cap = cap;
-    }
+    tnrec_err e = tnrec__grow(&st->key_chain, &st->key_cap, (size_t)index + 1, sizeof *st->key_chain,
+                              "the list of input keys");
+    if (e)
+        return e;
     st->key_chain[index] = key_hash(key, index ? st->key_chain[index - 1] : 0);
     st->key_n = (size_t)index + 1;
     return TNREC_OK;
