@@ -39,6 +39,7 @@ jobs=${TNREC_MUTATE_JOBS:-2}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tnrec-mutate.XXXXXX")
+chmod 755 "$work"   # test_shard, as root, checks a folder as nobody, who must reach it
 cleanup() {
   if [ "$keep" = 1 ]; then echo "mutate: scratch kept in $work"; else rm -rf "$work"; fi
 }
