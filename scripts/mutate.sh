@@ -199,8 +199,9 @@ for row in "${selected[@]}"; do
   touch "$src/$file"
   secs=$((SECONDS - t1))
   echo "   $n/${#selected[@]} $id: $result (${secs} s)"
+  # "|" inside a table cell (the regex alternations) must be escaped.
   table+="
-| $n | \`$id\` | \`$file\` | $what | \`$tests\` | $result | $secs |"
+| $n | \`$id\` | \`$file\` | ${what//|/\\|} | \`${tests//|/\\|}\` | $result | $secs |"
 done
 
 echo
