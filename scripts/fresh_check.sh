@@ -62,11 +62,13 @@ if [ "${TNREC_FRESH_INNER:-}" = 1 ]; then
   bind tmpfs /dev/shm -t tmpfs   # Open MPI's shared memory
   # Only variables that a fresh machine could have; the CA and pip settings
   # name files that were copied into the root at the same paths.
+  # TNREC_ALLOW_SKIP (scripts/test.sh) is passed on: .ci/run allows the GPU
+  # tests to skip, which they do in this root (no CUDA toolkit in it).
   envs=(HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
         LANG=C.UTF-8 CI=true DEBIAN_FRONTEND=noninteractive TERM=dumb)
   for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY \
            PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST PIP_CERT PIP_DEFAULT_TIMEOUT \
-           SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE; do
+           SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE TNREC_ALLOW_SKIP; do
     if [ -n "${!v:-}" ]; then envs+=("$v=${!v}"); fi
   done
   run_in_root() {   # run_in_root LABEL COMMAND

@@ -2,7 +2,9 @@
  * with tnrec_sigv4_sign and prints the signature, then the canonical
  * request. Input lines: method, decoded path, query, payload hash,
  * region, service, X-Amz-Date, access key, secret key, then one
- * "name:value" header per line. Used to compare with botocore. */
+ * "name:value" header per line. A session token, if any, comes from the
+ * environment variable MIRROR_SIGV4_SESSION_TOKEN. Used to compare with
+ * botocore. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +42,8 @@ int main(void)
     tnrec_sigv4_input in = { .method = lines[0], .path = lines[1], .query = lines[2],
                              .payload_hash = lines[3], .region = lines[4], .service = lines[5],
                              .amz_date = lines[6], .access_key = lines[7], .secret_key = lines[8],
-                             .headers = h, .n_headers = nh };
+                             .headers = h, .n_headers = nh,
+                             .session_token = getenv("MIRROR_SIGV4_SESSION_TOKEN") };
     tnrec_sigv4_result r;
     tnrec_err err = tnrec_sigv4_sign(&r, &in);
     int rc = 0;

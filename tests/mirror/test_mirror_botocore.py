@@ -3,8 +3,13 @@
 
 Random S3-like requests (odd key bytes, multipart queries, extra headers,
 folded whitespace) are signed by both; canonical request and signature
-must agree. Needs python3-botocore (Debian); skips (77) without it.
+must agree. A third of the requests carry a session token (temporary
+credentials): botocore signs it as the X-Amz-Security-Token header, which
+is what SigV4Auth.add_auth adds before signing; tnrec gets it as
+session_token and must add and sign the same header.
+Needs python3-botocore (Debian); skips (77) without it.
 """
+import os
 import random
 import subprocess
 import sys
@@ -20,6 +25,7 @@ except ImportError:
 
 TOOL = sys.argv[1]
 rng = random.Random(20260)
+token_rng = random.Random(777)   # separate, so the other cases stay as they were
 KEY_CHARS = "abcXYZ019-_.~ /+=&?%#:@!$'()*,;" + "\u00e9\u4e2d"
 
 
@@ -55,13 +61,19 @@ def one_case(i):
     if rng.random() < 0.3:
         headers.append(("Content-Type", "  application/xml   ;  charset=utf-8 "))
 
+    token = None
+    if i % 3 == 0:
+        token = "IQoJb3JpZ2luX2Vj/%d+%s==" % (i, "".join(token_rng.choice("abcXYZ019+/=") for _ in range(40)))
+
     # botocore
     url = "http://%s%s" % (host, urllib.parse.quote(path, safe="/~"))
     if query:
         url += "?" + query
     req = AWSRequest(method=method, url=url, headers=dict(headers))
     req.context["timestamp"] = date
-    auth = S3SigV4Auth(Credentials(access, secret), "s3", region)
+    auth = S3SigV4Auth(Credentials(access, secret, token), "s3", region)
+    if token:
+        req.headers["X-Amz-Security-Token"] = token   # as add_auth does
     cr = auth.canonical_request(req)
     sts = auth.string_to_sign(req, cr)
     sig = auth.signature(sts, req)
@@ -69,7 +81,11 @@ def one_case(i):
     # tnrec: X-Amz-Date is added by the signer itself
     lines = [method, path, query, payload, region, "s3", date, access, secret]
     lines += ["%s:%s" % (k, v) for k, v in headers if k != "X-Amz-Date"]
-    out = subprocess.run([TOOL], input="\n".join(lines) + "\n", capture_output=True, text=True)
+    env = dict(os.environ)
+    env.pop("MIRROR_SIGV4_SESSION_TOKEN", None)
+    if token:
+        env["MIRROR_SIGV4_SESSION_TOKEN"] = token
+    out = subprocess.run([TOOL], input="\n".join(lines) + "\n", capture_output=True, text=True, env=env)
     if out.returncode != 0:
         print("case %d: tool failed: %s" % (i, out.stderr))
         return False
@@ -77,6 +93,9 @@ def one_case(i):
     got_cr = got_cr.rstrip("\n")
     if got_sig != sig or got_cr != cr:
         print("case %d differs\n--- botocore:\n%s\n%s\n--- tnrec:\n%s\n%s" % (i, cr, sig, got_cr, got_sig))
+        return False
+    if token and "x-amz-security-token:" + token not in got_cr:
+        print("case %d: the session token is not in the canonical request" % i)
         return False
     if secret in out.stdout:
         print("case %d: the secret appears in the output" % i)

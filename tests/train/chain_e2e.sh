@@ -22,16 +22,19 @@ export OMP_NUM_THREADS=2
 "$TNREC" eval "$WORK/run" "$WORK/test" --json > "$WORK/eval.json" || fail "eval"
 "$PYTHON" - "$WORK/eval.json" "$WORK/test/manifest.json" <<'PY'
 import json, sys
+def check(cond, what):  # explicit: python -O drops assert statements
+    if not cond:
+        raise SystemExit("FAIL: %s" % (what,))
 e = json.load(open(sys.argv[1]))
 for k in ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "far", "f1", "csi",
           "csi_best", "csi_best_threshold", "n", "positives", "tp", "fp", "fn", "tn",
           "loss", "categories"):
-    assert k in e, "eval --json lacks " + k
+    check(k in e, "eval --json lacks " + k)
 for c in ("TOR", "NUL", "WRN"):
-    assert c in e["categories"], "eval --json lacks category " + c
+    check(c in e["categories"], "eval --json lacks category " + c)
 n = e["n"]
-assert n > 0 and e["tp"] + e["fp"] + e["fn"] + e["tn"] == n, e
-assert 0 < e["positives"] < n, "test split needs both classes: %r" % e
-assert e["roc_auc"] is not None and 0.0 <= e["roc_auc"] <= 1.0, e["roc_auc"]
+check(n > 0 and e["tp"] + e["fp"] + e["fn"] + e["tn"] == n, e)
+check(0 < e["positives"] < n, "test split needs both classes: %r" % e)
+check(e["roc_auc"] is not None and 0.0 <= e["roc_auc"] <= 1.0, e["roc_auc"])
 PY
 echo "chain_e2e: synth, build, train, eval ran; eval --json complete"

@@ -73,7 +73,7 @@ def set_scale(path, scale, good):
     with open(path, "rb") as f:
         data = f.read()
     minor, pos, end = parse(data)
-    assert minor >= 1
+    check(minor >= 1, f"{path}: checkpoint minor version {minor}, 1 or later expected")
     write(path, data[:pos] + struct.pack("<dQ", scale, good) + data[pos + 16:end])
 
 
@@ -82,6 +82,12 @@ def make_v10(path):
         data = f.read()
     _, pos, _ = parse(data)
     write(path, data[:12] + struct.pack("<I", 0) + data[16:pos])
+
+
+def check(cond, what):
+    """An explicit check, which python -O keeps (it drops assert statements)."""
+    if not cond:
+        raise SystemExit(f"FAIL: {what}")
 
 
 def run(args, expect=0):
@@ -99,23 +105,23 @@ def test(tnrec, fixture, work):
     run([fixture, data, "24", "3"])
     run([tnrec, "train", data, "-o", rund, "--model", MODEL, "--epochs", "2", "--batch", "8", "--max-steps", "2"])
     minor, scale, good = read_scale(last)
-    assert (minor, scale, good) == (2, 0.0, 0), f"fresh CPU checkpoint: {minor} {scale} {good}"
+    check((minor, scale, good) == (2, 0.0, 0), f"fresh CPU checkpoint: {minor} {scale} {good}")
 
     set_scale(last, 1024.0, 7)
     run([tnrec, "train", "--resume", rund, "--epochs", "2", "--max-steps", "1"])
     minor, scale, good = read_scale(last)
-    assert (minor, scale, good) == (2, 1024.0, 7), f"scale not carried through a resume: {scale} {good}"
+    check((minor, scale, good) == (2, 1024.0, 7), f"scale not carried through a resume: {scale} {good}")
 
     make_v10(last)
-    assert read_scale(last) == (0, None, None)
+    check(read_scale(last) == (0, None, None), f"made a 1.0 checkpoint, read back {read_scale(last)}")
     run([tnrec, "eval", last, data])
     run([tnrec, "train", "--resume", rund, "--epochs", "2"])
     minor, scale, good = read_scale(last)
-    assert (minor, scale, good) == (2, 0.0, 0), f"1.0 checkpoint resumed: {minor} {scale} {good}"
+    check((minor, scale, good) == (2, 0.0, 0), f"1.0 checkpoint resumed: {minor} {scale} {good}")
 
     set_scale(last, -5.0, 0)
     p = run([tnrec, "train", "--resume", rund, "--epochs", "3"], expect=1)
-    assert "loss scale" in p.stderr and "last.tnck" in p.stderr, p.stderr
+    check("loss scale" in p.stderr and "last.tnck" in p.stderr, f"bad loss scale refused without naming it: {p.stderr}")
     print("ckpt_loss_scale: passed")
     return 0
 

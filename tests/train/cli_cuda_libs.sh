@@ -3,6 +3,7 @@
 # CUDA libraries; --device cuda loads them (built with CUDA), and a
 # missing CUDA module makes it fail with a clear error, leaving nothing.
 # What the dynamic loader opens is read from LD_DEBUG=files.
+# Exits 77 (skipped) in a build without CUDA.
 # usage: cli_cuda_libs.sh TNREC FIXTURE_PROGRAM WORKDIR HAVE_CUDA
 set -eu
 TNREC=$1 FIXTURE=$2 WORK=$3 HAVE_CUDA=$4
@@ -50,5 +51,8 @@ if [ "$HAVE_CUDA" = 1 ]; then
     grep -q "CUDA module '$WORK/missing/libtnrec_cuda.so'" "$WORK/err.txt" || fail "the error does not name the module"
     grep -q "^hint: " "$WORK/err.txt" || fail "no hint"
     [ ! -e "$WORK/gpu2" ] || fail "a refused GPU run left a run directory"
+else
+    echo "cli_cuda_libs: SKIPPED: this build has no CUDA (the commands that need no GPU loaded no CUDA library; what --device cuda loads was not checked)"
+    exit 77
 fi
 echo "cli_cuda_libs: passed"

@@ -35,6 +35,14 @@ set -e
 
 if ! "$TNREC" train "$WORK/data" -o "$WORK/gpu" --model "$M" --epochs 2 --batch 8 --device cuda \
         > "$WORK/train.txt" 2> "$WORK/err.txt"; then
+    # Only a missing GPU (or a build without CUDA, or a CUDA library this
+    # machine lacks) is a reason to skip; any other failure of the GPU run
+    # is a failure of this test.
+    if ! grep -q -E "no usable CUDA device|no CUDA device visible|built without CUDA|cannot load the CUDA module .*cannot open shared object file" \
+            "$WORK/err.txt"; then
+        fail "--device cuda failed for another reason than a missing GPU"
+    fi
+    cp "$WORK/err.txt" "$WORK/why.txt"
     # No GPU here: the refusal must be clear and leave nothing behind.
     grep -q "hint:" "$WORK/err.txt" || fail "no hint in the --device cuda error"
     grep -q -i "cuda" "$WORK/err.txt" || fail "the --device cuda error does not name CUDA"
@@ -52,7 +60,7 @@ if ! "$TNREC" train "$WORK/data" -o "$WORK/gpu" --model "$M" --epochs 2 --batch 
     "$TNREC" eval --precision fp16 "$WORK/cpu" "$WORK/data" > /dev/null 2> "$WORK/err.txt"; rc=$?
     set -e
     [ $rc -eq 1 ] && grep -q -- "--device cuda" "$WORK/err.txt" || fail "eval --precision fp16 on the CPU: exit $rc"
-    echo "train_gpu_cli: SKIPPED the GPU run (CPU-side checks passed): $(head -1 "$WORK/err.txt")"
+    echo "train_gpu_cli: SKIPPED the GPU run (CPU-side checks passed): $(head -1 "$WORK/why.txt")"
     exit 77
 fi
 [ "$(grep -c '^epoch ' "$WORK/train.txt")" -eq 2 ] || fail "two progress lines on the GPU"

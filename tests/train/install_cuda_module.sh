@@ -2,6 +2,7 @@
 # tests/train/install_cuda_module.sh: `cmake --install` puts the CUDA
 # module beside the installed libtnrec, and the installed tnrec loads that
 # one (not the build tree's) on --device cuda, and no CUDA library before.
+# Exits 77 (skipped) in a build without CUDA.
 # usage: install_cuda_module.sh CMAKE BUILD_DIR WORKDIR HAVE_CUDA FIXTURE_PROGRAM
 set -eu
 CMAKE=$1 BUILD=$2 WORK=$3 HAVE_CUDA=$4 FIXTURE=$5
@@ -15,8 +16,10 @@ tnrec=$root/bin/tnrec
 module=$(find "$root" -name libtnrec_cuda.so)
 if [ "$HAVE_CUDA" = 0 ]; then
     [ -z "$module" ] || fail "a build without CUDA installed $module"
-    echo "install_cuda_module: passed (no CUDA in this build)"
-    exit 0
+    # What the test is for (the installed module found and loaded) cannot
+    # be checked without one.
+    echo "install_cuda_module: SKIPPED: this build has no CUDA module (configured without the CUDA toolkit); checked only that none was installed"
+    exit 77
 fi
 [ -n "$module" ] || fail "libtnrec_cuda.so not installed"
 [ -e "$(dirname "$module")/libtnrec.so.0" ] || fail "the module is not beside libtnrec: $module"

@@ -408,6 +408,10 @@ int main(void)
     compare_conv(1, 2, 3, 19, 12, 32);
     compare_conv(2, 2, 3, 7, 4, 6);
     compare_conv(1, 1, 1, 1, 3, 16);
+    /* 2*4*8*32 positions x 8*16 channels x 27 = 7.1e6 operations: above
+     * the 4e6 where the backward splits the kernel gradient over threads
+     * (ctest runs this with OMP_NUM_THREADS=3). */
+    compare_conv(2, 4, 8, 32, 8, 16);
     test_models();
     test_adam();
     return tnrec_test_result("test_train_layers");

@@ -353,6 +353,47 @@ static void test_early_stopping(const char *dir)
     CHECK(same_weights(run, q));
 }
 
+/* ROC-AUC (ties count one half) and mean probability of a predictions CSV
+ * (label and probability are its last two columns), against eval's. */
+static int csv_matches_eval(const char *path, const tnrec_binary_metrics *b)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[1024];
+    int lab[64], n = 0;
+    double p[64], sum = 0;
+    if (!fgets(line, sizeof line, f)) {
+        fclose(f);
+        return 0;
+    }
+    while (n < 64 && fgets(line, sizeof line, f)) {
+        char *c = strrchr(line, ',');
+        if (!c || c == line)
+            break;
+        *c = '\0';
+        char *c2 = strrchr(line, ',');
+        if (!c2)
+            break;
+        lab[n] = atoi(c2 + 1);
+        p[n] = atof(c + 1);
+        sum += p[n++];
+    }
+    fclose(f);
+    double pairs = 0, wins = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            if (lab[i] == 1 && lab[j] == 0) {
+                pairs++;
+                wins += p[i] > p[j] ? 1.0 : p[i] == p[j] ? 0.5 : 0.0;
+            }
+    double auc = pairs > 0 ? wins / pairs : NAN, mean = n ? sum / n : NAN;
+    printf("predictions CSV: %d rows, roc_auc %.4f (eval %.4f), mean probability %.6f (eval %.6f)\n", n, auc, b->roc_auc,
+           mean, b->mean_probability);
+    /* The CSV rounds to 6 decimals: near-ties may reorder, hence 0.01. */
+    return (uint64_t)n == b->n && fabs(auc - b->roc_auc) < 0.01 && fabs(mean - b->mean_probability) < 1e-5;
+}
+
 static void test_learning_and_eval(const char *dir)
 {
     char run[4096], csv[4200];
@@ -368,7 +409,15 @@ static void test_learning_and_eval(const char *dir)
     snprintf(csv, sizeof csv, "%s/scores.csv", dir);
     CHECK_OK(tnrec_eval_run(&m, run, val_dir, csv, 5, 2));
     printf("fixture validation: roc_auc %.4f pr_auc %.4f csi %.4f\n", m.all.roc_auc, m.all.pr_auc, m.all.csi);
+    /* The fixture is easy (a ROC-AUC of 1.0 is common), so a bar on the
+     * AUC says little by itself: the model must also beat the class prior
+     * by far in loss, and the CSV's probabilities must give eval's metrics. */
+    double prior = (double)m.all.positives / (double)m.all.n;
+    double prior_bce = -(prior * log(prior) + (1 - prior) * log(1 - prior));
+    printf("fixture validation: loss %.4f, the class prior's %.4f\n", m.loss, prior_bce);
     CHECK(m.all.roc_auc >= 0.9);
+    CHECK(m.loss < 0.5 * prior_bce);
+    CHECK(csv_matches_eval(csv, &m.all));
     CHECK(m.all.n == 40 && m.category[0].n + m.category[1].n + m.category[2].n == 40);
     CHECK(count_lines(csv) == 41);
     FILE *f = fopen(csv, "r");
