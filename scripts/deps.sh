@@ -16,9 +16,10 @@ pkgs=(
   nginx-light
   python3 python3-pip python3-venv python3-numpy python3-netcdf4 python3-xarray python3-sklearn python3-pil
   python3-botocore openssl curl
+  python3-torch
 )
 if [ "${1:-}" = "--bench" ]; then
-  pkgs+=(python3-torch hyperfine time)
+  pkgs+=(hyperfine time)
 fi
 
 missing=()
