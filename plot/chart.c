@@ -87,7 +87,9 @@ static void data_range(const chart *c, int yaxis, double *lo, double *hi)
         *hi = 1;
     }
     if (*hi <= *lo) {
-        *hi = *lo + (fabs(*lo) > 0 ? fabs(*lo) * 0.1 : 1.0);
+        double d = fabs(*lo) > 0 ? fabs(*lo) * 0.1 : 1.0;
+        *lo -= d;
+        *hi += d;
     } else if (yaxis) {
         double pad = (*hi - *lo) * 0.05;
         *hi += pad;
@@ -106,6 +108,8 @@ static void draw_axes(cairo_t *cr, const chart *c, const frame *f)
     cairo_set_line_width(cr, 0.6);
     for (int axis = 0; axis < 2; axis++) {
         double lo = axis ? f->ymin : f->xmin, hi = axis ? f->ymax : f->xmax, step = nice_step(hi - lo);
+        if (!axis && c->xinteger)
+            step = fmax(1.0, round(step));
         for (double v = ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) {
             char buf[32];
             snprintf(buf, sizeof buf, "%g", fabs(v) < step * 1e-6 ? 0.0 : v);

@@ -36,6 +36,7 @@ typedef struct chart {
     const char *title, *xlabel, *ylabel;
     double xmin, xmax, ymin, ymax;       /* equal min and max: from the data */
     int diagonal;                        /* grey line from (xmin, ymin) to (xmax, ymax) */
+    int xinteger;                        /* x ticks at whole numbers only (epochs) */
     double width, height;                /* points; 0: 420 x 300 */
     chart_series series[CHART_MAX_SERIES];
     int nseries;

@@ -12,8 +12,8 @@
 #include "report_internal.h"
 #include "tnrec/plot.h"
 
-#define THUMB_W 640u
-#define THUMB_H 400u
+#define THUMB_W 480u
+#define THUMB_H 300u
 
 typedef struct pick { size_t i; float p; } pick;
 
@@ -71,8 +71,10 @@ static tnrec_err figure(FILE *f, const report_eval *e, size_t i, const char *tmp
         err = html_image_file(f, tmp, "image/png", key);
         fputs("<figcaption><span class=\"key\">", f);
         html_text(f, key);
-        fprintf(f, "</span><br>%s, score <span class=\"score\">%.4f</span></figcaption></figure>\n",
-                tnrec_category_name(e->scores.category[i]), (double)e->scores.prob[i]);
+        fprintf(f, "</span><br>%s", tnrec_category_name(e->scores.category[i]));
+        if (e->ef[i] >= 0)
+            fprintf(f, " EF%d", (int)e->ef[i]);
+        fprintf(f, ", score <span class=\"score\">%.4f</span></figcaption></figure>\n", (double)e->scores.prob[i]);
     }
     unlink(tmp);
     return err;

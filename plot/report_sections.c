@@ -44,12 +44,12 @@ tnrec_err report_training(FILE *f, const report_history *h)
     fprintf(f, "<h2 id=\"training\">Training</h2>\n<p>%zu epoch%s; best checkpoint: epoch %d (dashed red line).</p>\n",
             h->n, h->n == 1 ? "" : "s", h->best_epoch);
     fputs("<div class=\"charts\">\n", f);
-    chart loss = { .title = "Loss", .xlabel = "epoch", .ylabel = "loss" };
+    chart loss = { .title = "Loss", .xlabel = "epoch", .xinteger = 1, .ylabel = "loss" };
     loss.series[loss.nseries++] = line("loss", h->epoch, h->v[H_LOSS], h->n, BLUE, 0);
     if (any_finite(h->v[H_VAL_LOSS], h->n))
         loss.series[loss.nseries++] = line("val_loss", h->epoch, h->v[H_VAL_LOSS], h->n, ORANGE, 0);
     mark_best(&loss, h);
-    chart skill = { .title = "ROC-AUC, PR-AUC, CSI", .xlabel = "epoch", .ylabel = "score", .ymin = 0, .ymax = 1 };
+    chart skill = { .title = "ROC-AUC, PR-AUC, CSI", .xlabel = "epoch", .xinteger = 1, .ylabel = "score", .ymin = 0, .ymax = 1 };
     static const int keys[6] = { H_VAL_ROC, H_VAL_PR, H_VAL_CSI, H_ROC, H_PR, H_CSI };
     static const char *const names[6] = { "val_roc_auc", "val_pr_auc", "val_csi", "roc_auc", "pr_auc", "csi" };
     static const uint32_t colors[6] = { BLUE, ORANGE, GREEN, BLUE, ORANGE, GREEN };
@@ -57,7 +57,7 @@ tnrec_err report_training(FILE *f, const report_history *h)
         if (any_finite(h->v[keys[k]], h->n))
             skill.series[skill.nseries++] = line(names[k], h->epoch, h->v[keys[k]], h->n, colors[k], k >= 3);
     mark_best(&skill, h);
-    chart lr = { .title = "Learning rate", .xlabel = "epoch", .ylabel = "learning rate" };
+    chart lr = { .title = "Learning rate", .xlabel = "epoch", .xinteger = 1, .ylabel = "learning rate" };
     lr.series[lr.nseries++] = line("lr", h->epoch, h->v[H_LR], h->n, PURPLE, 0);
     mark_best(&lr, h);
     tnrec_err err = html_chart(f, &loss);
