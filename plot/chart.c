@@ -30,15 +30,9 @@ typedef struct membuf {
 static cairo_status_t mem_write(void *closure, const unsigned char *data, unsigned int len)
 {
     membuf *m = closure;
-    if (m->len + len + 1 > m->cap) {
-        size_t cap = (m->cap ? m->cap * 2 : 16384) + len;
-        char *p = realloc(m->data, cap);
-        if (!p) {
-            m->failed = 1;
-            return CAIRO_STATUS_WRITE_ERROR;
-        }
-        m->data = p;
-        m->cap = cap;
+    if (tnrec__grow(&m->data, &m->cap, m->len + len + 1, 1, "an SVG chart") != TNREC_OK) {
+        m->failed = 1;
+        return CAIRO_STATUS_WRITE_ERROR;
     }
     memcpy(m->data + m->len, data, len);
     m->len += len;
