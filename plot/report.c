@@ -22,7 +22,7 @@
 static const char style[] =
     "body{font-family:'DejaVu Sans',sans-serif;margin:24px;color:#222;max-width:1200px}"
     "h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ccc;margin-top:32px}h3{font-size:15px}"
-    ".charts img.chart{margin:4px;border:1px solid #eee}.row{display:flex;gap:24px;flex-wrap:wrap}"
+    ".charts img.chart{margin:4px;border:1px solid #eee;width:360px;height:auto}.row{display:flex;gap:24px;flex-wrap:wrap}"
     "table{border-collapse:collapse;font-size:13px;margin:6px 0}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
     "caption{font-weight:bold;padding:4px}pre{background:#f6f6f6;padding:8px;font-size:12px;overflow:auto}"
     ".gallery{display:flex;flex-wrap:wrap;gap:10px}figure{margin:0;border:1px solid #ddd;padding:4px}"
