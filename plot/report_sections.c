@@ -145,7 +145,7 @@ static size_t histogram(const report_eval *e, group_fn group, int g, double *y)
     memset(y, 0, HIST_BINS * sizeof *y);
     for (size_t i = 0; i < e->scores.n; i++)
         if (group(e, i) == g) {
-            int b = (int)(e->scores.prob[i] * HIST_BINS);
+            int b = (int)((double)e->scores.prob[i] * HIST_BINS);
             y[b < 0 ? 0 : b >= HIST_BINS ? HIST_BINS - 1 : b] += 1;
             total++;
         }

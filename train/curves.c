@@ -55,7 +55,7 @@ static void reliability(tnrec_reliability_bin *bins, const scored *s, size_t n)
         bins[b].hi = (double)(b + 1) / TNREC_RELIABILITY_BINS;
     }
     for (size_t i = 0; i < n; i++) {
-        int b = (int)(s[i].p * TNREC_RELIABILITY_BINS);
+        int b = (int)((double)s[i].p * TNREC_RELIABILITY_BINS); /* in double: 0.7f is below 0.7 */
         b = b < 0 ? 0 : b >= TNREC_RELIABILITY_BINS ? TNREC_RELIABILITY_BINS - 1 : b;
         bins[b].count++;
         bins[b].positives += s[i].y ? 1 : 0;
