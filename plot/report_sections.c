@@ -22,7 +22,9 @@ static const char *const category_names[3] = { "TOR", "NUL", "WRN" };
 
 static chart_series line(const char *label, const double *x, const double *y, size_t n, uint32_t rgb, int dashed)
 {
-    return (chart_series){ .label = label, .x = x, .y = y, .n = n, .rgb = rgb, .style = CHART_LINE, .dashed = dashed };
+    /* One point makes no line: a dot instead. */
+    return (chart_series){ .label = label, .x = x, .y = y, .n = n, .rgb = rgb, .style = n == 1 ? CHART_POINTS : CHART_LINE,
+                           .dashed = dashed };
 }
 
 static void mark_best(chart *c, const report_history *h)
