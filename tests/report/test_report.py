@@ -156,6 +156,12 @@ def scenario_numbers(tnrec, tmp):
             check(b["lo"] <= b["mean_predicted"] <= b["hi"], "bin mean outside its bin: %s" % b)
             check(same(b["observed"], b["positives"] / b["count"]), "bin frequency wrong: %s" % b)
 
+    # A curves file that cannot be written: the error names it, nothing appears.
+    nowhere = os.path.join(tmp, "no_dir", "c.json")
+    e = run([tnrec, "eval", rund, test, "--curves", nowhere], expect=1)
+    check(nowhere in e.stderr, "eval --curves to a missing directory: unclear message: " + e.stderr)
+    check(not os.path.exists(os.path.dirname(nowhere)), "eval --curves created a directory")
+
     # Without --eval: the training part alone.
     page2 = os.path.join(tmp, "train_only.html")
     run([tnrec, "report", rund, "-o", page2])
