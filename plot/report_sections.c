@@ -239,6 +239,22 @@ static void metrics_table(FILE *f, const tnrec_metrics *m)
           f);
 }
 
+static void reliability_table(FILE *f, const tnrec_curves *c)
+{
+    fputs("<details><summary>Reliability bins</summary>\n<table id=\"reliability\"><tr><th>probability</th><th>samples</th>"
+          "<th>tornadoes</th><th>mean predicted</th><th>observed frequency</th></tr>\n", f);
+    for (int b = 0; b < TNREC_RELIABILITY_BINS; b++) {
+        const tnrec_reliability_bin *r = &c->bins[b];
+        fprintf(f, "<tr><th>%.1f - %.1f</th><td data-key=\"count\">%llu</td><td data-key=\"positives\">%llu</td><td>", r->lo,
+                r->hi, (unsigned long long)r->count, (unsigned long long)r->positives);
+        html_num(f, r->mean_predicted);
+        fputs("</td><td>", f);
+        html_num(f, r->observed);
+        fputs("</td></tr>\n", f);
+    }
+    fputs("</table></details>\n", f);
+}
+
 tnrec_err report_evaluation(FILE *f, const report_eval *e)
 {
     const tnrec_binary_metrics *a = &e->m.all;
@@ -255,9 +271,11 @@ tnrec_err report_evaluation(FILE *f, const report_eval *e)
     tnrec_err err = curve_charts(f, e);
     if (!err)
         err = histograms(f, e);
-    fputs("</div>\n<h3>Confusion matrices</h3>\n<div class=\"row\">\n", f);
+    fputs("</div>\n", f);
     if (err)
         return err;
+    reliability_table(f, &e->curves);
+    fputs("<h3>Confusion matrices</h3>\n<div class=\"row\">\n", f);
     confusion(f, "confusion-0.5", "threshold 0.5", 0.5, "&gt;", a->tp, a->fp, a->fn, a->tn);
     const tnrec_curve_point *b = best_csi_point(&e->curves);
     confusion(f, "confusion-best", "best CSI", b->threshold, "&ge;", b->tp, b->fp, e->curves.positives - b->tp,

@@ -17,6 +17,7 @@ import glob
 import html.parser
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -155,6 +156,12 @@ def scenario_numbers(tnrec, tmp):
         if b["count"]:
             check(b["lo"] <= b["mean_predicted"] <= b["hi"], "bin mean outside its bin: %s" % b)
             check(same(b["observed"], b["positives"] / b["count"]), "bin frequency wrong: %s" % b)
+
+    text = open(page, encoding="utf-8").read()
+    table = text[text.index('<table id="reliability">'):]
+    table = table[:table.index("</table>")]
+    counts = [int(n) for n in re.findall(r'<td data-key="count">(\d+)</td>', table)]
+    check(counts == [b["count"] for b in rel], "page reliability counts %s != curves %s" % (counts, [b["count"] for b in rel]))
 
     # A curves file that cannot be written: the error names it, nothing appears.
     nowhere = os.path.join(tmp, "no_dir", "c.json")
