@@ -18,6 +18,7 @@ static const tnrec_cmd commands[] = {
     { "dump", cmd_dump, "summarise shards or a dataset; records, statistics, .npy" },
     { "verify", cmd_verify, "check every checksum and the manifest" },
     { "plot", cmd_plot, "draw one record as radar (PPI) panels: PNG, SVG or PDF" },
+    { "report", cmd_report, "one HTML page about a training run and its evaluation" },
     { NULL, NULL, NULL }
 };
 

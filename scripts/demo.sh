@@ -60,3 +60,16 @@ else
     echo "demo: FAIL: test ROC-AUC $auc < $min_auc (metrics in $out/eval.json)" >&2
     exit 1
 fi
+
+# Pictures, when this tnrec draws (cairo): the run's report on the test
+# split and one test sample. They do not change the pass rule above.
+if $tnrec --version | grep -qw cairo; then
+    step "tnrec report and tnrec plot: pictures of the run"
+    if $tnrec report "$out/run" --eval "$out/test" -o "$out/report.html" >/dev/null &&
+        $tnrec plot "$out/test" --record 0 -o "$out/sample.png" >/dev/null; then
+        echo "report  $out/report.html"
+        echo "sample  $out/sample.png"
+    else
+        echo "demo: the pictures were not written (see the error above)" >&2
+    fi
+fi

@@ -10,7 +10,7 @@ pkgs=(
   libzstd-dev libxxhash-dev libjansson-dev zlib1g-dev libdeflate-dev libarchive-dev
   libnetcdf-dev libhdf5-dev netcdf-bin hdf5-tools
   libcurl4-openssl-dev libssl-dev
-  libcairo2-dev
+  libcairo2-dev chromium
   libopenmpi-dev openmpi-bin
   clang libclang-rt-14-dev
   nginx-light

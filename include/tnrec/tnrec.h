@@ -11,6 +11,7 @@
 #include "tnrec/train.h"
 #include "tnrec/gpu.h"
 #include "tnrec/plot.h"
+#include "tnrec/report.h"
 
 #ifdef __cplusplus
 extern "C" {
