@@ -15,13 +15,14 @@ import builtins
 import ctypes
 import json
 import os
+import sys
 import threading
 
 import numpy as np
 
 from . import _lib
 
-__all__ = ["open", "Dataset", "TnrecError", "CATEGORIES", "__version__"]
+__all__ = ["open", "Dataset", "Loader", "TnrecError", "CATEGORIES", "__version__"]
 __version__ = "0.1.0"
 library_version = _lib.version
 library_path = _lib.path
@@ -258,22 +259,15 @@ class Dataset:
             return list(DEFAULT_VARIABLES)
         return [f["name"] for f in self.schema if f["encoding"] != "raw" and len(f["shape"]) == 4]
 
-    def batches(self, batch_size, shuffle=True, seed=0, threads=2, drop_last=False, layout="NDHWC",
-                epoch=0, class_weights="balanced", prefetch=2, copy=True):
-        """Iterates over one epoch of the C loader's batches (tnrec_loader,
-        the code `tnrec train` uses): dicts with x (float32, normalised,
-        (n, frames, azimuth, range, channels) for NDHWC or (n, channels,
-        frames, azimuth, range) for NCDHW), label, weight (float32), category
-        (int32: 0 TOR, 1 NUL, 2 WRN, 3 unknown), index (uint64, the records),
-        step. Channels: each field's sweeps in field order, then the
-        range-folded mask per sweep if mask=True. The order of epoch
-        `epoch` with `seed` is tnrec train's. class_weights: "balanced"
-        (tnrec train's default), "none" or (w0, w1). copy=False yields
-        views of the loader's buffer, valid only until the next batch."""
+    def loader(self, batch_size, shuffle=True, seed=0, threads=2, drop_last=False, layout="NDHWC",
+               class_weights="balanced", prefetch=2, copy=True):
+        """A C loader (tnrec_loader, the code `tnrec train` uses) kept for
+        several epochs: `for b in ld.epoch(e)`; its threads and buffers are
+        made once. Close it (or use `with`) when done. See batches()."""
         if layout not in ("NDHWC", "NCDHW"):
             raise ValueError("layout must be 'NDHWC' or 'NCDHW'")
         if self.physical:
-            raise ValueError("batches() gives normalised values (what the model trains on); open without physical=True")
+            raise ValueError("batches give normalised values (what the model trains on); open without physical=True")
         if class_weights == "balanced":
             cw = self.class_weights
             w = (cw[0], cw[1])
@@ -284,71 +278,121 @@ class Dataset:
             w = (1.0, 1.0)
         else:
             w = tuple(float(v) for v in class_weights)
-        return _BatchIter(self, int(batch_size), bool(shuffle), int(seed), int(threads), bool(drop_last), layout,
-                          int(epoch), w, int(prefetch), bool(copy))
+        return Loader(self, int(batch_size), bool(shuffle), int(seed), int(threads), bool(drop_last), layout, w,
+                      int(prefetch), bool(copy))
+
+    def batches(self, batch_size, shuffle=True, seed=0, threads=2, drop_last=False, layout="NDHWC",
+                epoch=0, class_weights="balanced", prefetch=2, copy=True):
+        """Iterates over one epoch of the C loader's batches (tnrec_loader,
+        the code `tnrec train` uses): dicts with x (float32, normalised,
+        (n, frames, azimuth, range, channels) for NDHWC or (n, channels,
+        frames, azimuth, range) for NCDHW), label, weight (float32), category
+        (int32: 0 TOR, 1 NUL, 2 WRN, 3 unknown), index (uint64, the records),
+        step. Channels: each field's sweeps in field order, then the
+        range-folded mask per sweep if mask=True. The order of epoch
+        `epoch` with `seed` is tnrec train's. class_weights: "balanced"
+        (tnrec train's default), "none" or (w0, w1). Each batch is copied
+        once from the loader's buffer into arrays that are reused once
+        nothing refers to them any more; copy=False yields views of the
+        loader's buffer instead, valid only until the next batch."""
+        ld = self.loader(batch_size, shuffle=shuffle, seed=seed, threads=threads, drop_last=drop_last,
+                         layout=layout, class_weights=class_weights, prefetch=prefetch, copy=copy)
+        return ld.epoch(epoch, close=True)
 
 
-class _BatchIter:
-    def __init__(self, ds, batch, shuffle, seed, threads, drop_last, layout, epoch, w, prefetch, copy):
+class Loader:
+    """tnrec_loader for a Dataset; made by Dataset.loader()."""
+
+    def __init__(self, ds, batch, shuffle, seed, threads, drop_last, layout, w, prefetch, copy):
         if batch < 1 or threads < 1:
             raise ValueError("batch_size and threads must be >= 1")
         self.ds, self.batch, self.drop_last, self.layout, self.copy = ds, batch, drop_last, layout, copy
+        self._h = None
         self._vars = ",".join(ds._variables()).encode()
         cfg = _lib.LoaderConfig(variables=self._vars, frames=ds.frames or 0, mask=int(ds.mask), batch=batch,
                                 threads=threads, prefetch=prefetch, shuffle=int(shuffle), seed=seed, rank=0, world=1)
         cfg.class_weight[0], cfg.class_weight[1] = w
-        self._dsh = ds._handle()
+        self._dsh = ds._handle()      # borrowed by the loader; self.ds keeps it open
         h = ctypes.c_void_p()
         _check(_lib.lib.tnrec_loader_create(ctypes.byref(h), self._dsh, ctypes.byref(cfg)))
         self._h, self._pid = h, os.getpid()
         s = _lib.lib.tnrec_loader_shape(h)
         self.shape = (s.frames, s.height, s.width, s.channels)
         self.steps = int(_lib.lib.tnrec_loader_steps(h))
-        self._sample = s.frames * s.height * s.width * s.channels
-        try:
-            _check(_lib.lib.tnrec_loader_start(h, epoch, 0))
-        except Exception:
-            self.close()
-            raise
+        self._pool = []               # output arrays, reused when only the pool refers to them
+        self._gen = 0
 
     def __len__(self):
-        n = len(self.ds)
-        return n // self.batch if self.drop_last else self.steps
+        return len(self.ds) // self.batch if self.drop_last else self.steps
 
-    def __iter__(self):
-        return self
+    def _out(self, shape, dtype):
+        for a in self._pool:
+            # the pool's list and getrefcount's argument: nobody else holds it
+            if a.shape == shape and a.dtype == dtype and sys.getrefcount(a) == 3:
+                return a
+        a = np.empty(shape, dtype)
+        if len(self._pool) < 64:
+            self._pool.append(a)
+        return a
 
-    def __next__(self):
+    def epoch(self, epoch=0, close=False):
+        """Generator over the batches of epoch `epoch` (restarts the loader;
+        a generator of an earlier epoch stops). close=True frees the loader
+        at the end."""
         if self._h is None:
-            raise StopIteration
+            raise ValueError("loader is closed")
         if self._pid != os.getpid():
-            raise RuntimeError("a batch iterator cannot be used in a forked process; call batches() there")
+            raise RuntimeError("a loader cannot be used in a forked process; make one there")
+        _check(_lib.lib.tnrec_loader_start(self._h, int(epoch), 0))
+        self._gen += 1
+        return self._run(self._gen, close)
+
+    def _run(self, gen, close):
+        try:
+            while self._h is not None and gen == self._gen:
+                b = self._next()
+                if b is None:
+                    return
+                yield b
+                b = None              # so that its arrays can be reused once the caller drops them
+        finally:
+            if close:
+                self.close()
+
+    def _next(self):
         bp = ctypes.POINTER(_lib.Batch)()
         _check(_lib.lib.tnrec_loader_next(self._h, ctypes.byref(bp)))
         if not bp:
-            self.close()
-            raise StopIteration
+            return None
         b = bp.contents
         n = b.n
         if self.drop_last and b.global_n < self.batch:
-            self.close()
-            raise StopIteration
+            return None
         x = np.ctypeslib.as_array(b.x, shape=(n,) + self.shape)
         if self.layout == "NCDHW":
             x = x.transpose(0, 4, 1, 2, 3)
-        label = np.ctypeslib.as_array(b.label, shape=(n,))
-        weight = np.ctypeslib.as_array(b.weight, shape=(n,))
-        cat = np.ctypeslib.as_array(b.category, shape=(n,))
-        idx = np.ctypeslib.as_array(b.index, shape=(n,))
+        out = {"x": x, "label": np.ctypeslib.as_array(b.label, shape=(n,)),
+               "weight": np.ctypeslib.as_array(b.weight, shape=(n,)),
+               "category": np.ctypeslib.as_array(b.category, shape=(n,)),
+               "index": np.ctypeslib.as_array(b.index, shape=(n,))}
         if self.copy:
-            x = np.ascontiguousarray(x) if self.layout == "NCDHW" else x.copy()
-            label, weight, cat, idx = label.copy(), weight.copy(), cat.copy(), idx.copy()
-        return {"x": x, "label": label, "weight": weight, "category": cat, "index": idx, "step": int(b.step)}
+            for k, v in out.items():
+                dst = self._out(v.shape, v.dtype)
+                np.copyto(dst, v)
+                out[k] = dst
+        out["step"] = int(b.step)
+        return out
 
     def close(self):
         if getattr(self, "_h", None) is not None and self._pid == os.getpid():
             _lib.lib.tnrec_loader_free(self._h)
         self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def __del__(self):
         try:
