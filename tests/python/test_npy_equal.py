@@ -67,6 +67,11 @@ def main():
               "%s: class_weights %r vs manifest %r" % (dt, ds.class_weights, w))
         enc = {f["name"]: f["encoding"] for f in ds.schema}
         check(enc["DBZ"] == dt and enc["range_folded_mask"] == "raw", "%s: schema encodings %r" % (dt, enc))
+        # several threads share one open dataset (each gets its own decoder)
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(4) as ex:
+            got = list(ex.map(lambda i: ds[i]["ZDR"], list(range(n)) * 2))
+        check(all(same_bits(g, ds[i % n]["ZDR"]) for i, g in enumerate(got)), "%s: reads from 4 threads" % dt)
         # a single shard opens too, with its own record numbering
         shard = os.path.join(path, sorted(f for f in os.listdir(path) if f.endswith(".tnr"))[1])
         one = tnrec.open(shard)
