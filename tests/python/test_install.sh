@@ -5,7 +5,7 @@
 # build backend is the system's setuptools, nothing is downloaded), then
 # import it from outside the source tree with TNREC_LIBRARY naming the
 # build's libtnrec, and again with the library copied beside the package
-# and no TNREC_LIBRARY. Exits 77 when venv, pip or setuptools is missing.
+# and no TNREC_LIBRARY, and found through a pkg-config file. Exits 77 when venv, pip or setuptools is missing.
 #
 # usage: test_install.sh SOURCE_DIR SCRATCH_DIR LIBTNREC
 set -euo pipefail
@@ -49,6 +49,20 @@ import tnrec, sys
 assert tnrec.library_path == '$pkgdir/libtnrec.so', tnrec.library_path
 assert len(tnrec.open('$scratch/float16')) == 24
 print('beside the package:', tnrec.library_path)"
+rm "$pkgdir/libtnrec.so"
+# through pkg-config: a tnrec.pc whose libdir is the build's library directory
+if command -v pkg-config >/dev/null; then
+  mkdir -p "$work/pc"
+  printf 'libdir=%s\nName: tnrec\nDescription: test\nVersion: 0.1.0\nLibs: -L${libdir} -ltnrec\n' \
+    "$(dirname "$lib")" >"$work/pc/tnrec.pc"
+  env -u TNREC_LIBRARY PKG_CONFIG_PATH="$work/pc" "$vpy" -c "
+import os, tnrec
+assert os.path.dirname(tnrec.library_path) == os.path.dirname('$lib'), tnrec.library_path
+assert len(tnrec.open('$scratch/float16')) == 24
+print('through pkg-config:', tnrec.library_path)"
+else
+  echo "test_install: pkg-config not installed; its lookup is not checked"
+fi
 "$vpy" -m pip uninstall -q -y tnrec
 rm -rf "$work"
 echo "test_install: ok"
