@@ -36,6 +36,7 @@ _NP_DTYPE = {1: np.uint8, 2: np.int8, 3: np.uint16, 4: np.int16, 5: np.uint32, 6
              7: np.uint64, 8: np.int64, 9: np.float16, 10: np.float32, 11: np.float64}
 _DTYPE_NAME = {1: "uint8", 2: "int8", 3: "uint16", 4: "int16", 5: "uint32", 6: "int32", 7: "uint64",
                8: "int64", 9: "float16", 10: "float32", 11: "float64"}
+_DTYPE_CODE = {v: k for k, v in _DTYPE_NAME.items()}
 _ENC_NAME = {0: "raw", 1: "float32", 2: "float16", 3: "uint8"}
 
 
@@ -235,7 +236,7 @@ class Dataset:
             if self.physical and not raw:
                 _check(lib.tnrec_decoder_field_physical(dec, k, arr.ctypes.data, arr.nbytes))
             else:
-                dt = _lib.DTYPE_F32 if not raw else {v: kk for kk, v in _DTYPE_NAME.items()}[f["dtype"]]
+                dt = _lib.DTYPE_F32 if not raw else _DTYPE_CODE[f["dtype"]]
                 _check(lib.tnrec_decoder_field(dec, k, dt, arr.ctypes.data, arr.nbytes))
             if self.frames is not None and f["dims"][:1] == ("time",) and f["shape"][0] >= self.frames:
                 arr = arr[f["shape"][0] - self.frames:]
