@@ -322,6 +322,13 @@ class Loader:
         self.steps = int(_lib.lib.tnrec_loader_steps(h))
         self._pool = []               # output arrays, reused when only the pool refers to them
         self._gen = 0
+        # Zero-copy inputs (NDHWC): tnrec_loader_swap hands over the decoded
+        # array and takes a free one of ours in its place.
+        self._swap = copy and layout == "NDHWC" and _lib.has_swap
+        if self._swap:
+            self._xfloats = int(_lib.lib.tnrec_loader_batch_floats(h))
+            self._xpool = []          # ours, free once nothing else refers to them
+            self._given = {}          # address -> array the loader holds now
 
     def __len__(self):
         return len(self.ds) // self.batch if self.drop_last else self.steps
@@ -376,17 +383,44 @@ class Loader:
                "weight": np.ctypeslib.as_array(b.weight, shape=(n,)),
                "category": np.ctypeslib.as_array(b.category, shape=(n,)),
                "index": np.ctypeslib.as_array(b.index, shape=(n,))}
+        if self._swap:
+            out["x"] = self._take_x(n)
         if self.copy:
             for k, v in out.items():
+                if k == "x" and self._swap:
+                    continue
                 dst = self._out(v.shape, v.dtype)
                 np.copyto(dst, v)
                 out[k] = dst
         out["step"] = int(b.step)
         return out
 
+    def _take_x(self, n):
+        give = None
+        for k in range(len(self._xpool)):
+            if sys.getrefcount(self._xpool[k]) == 2:   # the pool's list and the argument
+                give = self._xpool.pop(k)
+                break
+        if give is None:
+            give = np.empty(self._xfloats, np.float32)
+        got = ctypes.c_void_p()
+        _check(_lib.lib.tnrec_loader_swap(self._h, give.ctypes.data, ctypes.byref(got)))
+        self._given[give.ctypes.data] = give
+        arr = self._given.pop(got.value, None)
+        if arr is None:
+            # one of the loader's own arrays (the first batch of each slot):
+            # copied once, then released; its slot decodes into ours from now on
+            arr = np.empty(self._xfloats, np.float32)
+            ctypes.memmove(arr.ctypes.data, got.value, arr.nbytes)
+            _lib.libc.free(got.value)
+        self._xpool.append(arr)
+        m = n * int(np.prod(self.shape))
+        return arr[:m].reshape((n,) + self.shape)
+
     def close(self):
         if getattr(self, "_h", None) is not None and self._pid == os.getpid():
             _lib.lib.tnrec_loader_free(self._h)
+            self._given = {}              # the loader no longer holds them
         self._h = None
 
     def __enter__(self):

@@ -133,6 +133,12 @@ _decl("tnrec_loader_shape", InputShape, c_void_p)
 _decl("tnrec_loader_steps", c_uint64, c_void_p)
 _decl("tnrec_loader_start", c_int, c_void_p, c_uint64, c_uint64)
 _decl("tnrec_loader_next", c_int, c_void_p, P(P(Batch)))
+_decl("tnrec_loader_batch_floats", c_size_t, c_void_p, optional=True)
+_decl("tnrec_loader_swap", c_int, c_void_p, c_void_p, P(c_void_p), optional=True)
 
 has_physical = hasattr(lib, "tnrec_decoder_field_physical")
+has_swap = hasattr(lib, "tnrec_loader_swap") and hasattr(lib, "tnrec_loader_batch_floats")
+libc = ctypes.CDLL(None)
+libc.free.restype = None
+libc.free.argtypes = [c_void_p]
 version = lib.tnrec_version().decode()

@@ -51,7 +51,18 @@ def main():
             for k in ("x", "label", "weight", "category", "index"):
                 check(g[k].dtype == w[k].dtype and g[k].shape == w[k].shape and g[k].tobytes() == w[k].tobytes(),
                       "%s step %d: %s differs from the C loader" % (name, s, k))
-        # each sample is the record itself, assembled in the documented order
+        # one loader over several epochs, batches dropped as they come: the arrays
+        # handed over (tnrec_loader_swap) are given back to the loader and reused
+        with ds.loader(batch, shuffle=True, seed=seed, threads=pt) as ld:
+            for rep in range(2):
+                bases = set()
+                for s, b in enumerate(ld.epoch(epoch)):
+                    check(b["x"].tobytes() == want[s]["x"].tobytes() and np.array_equal(b["index"], want[s]["index"]),
+                          "%s: loader pass %d step %d differs from the C loader" % (name, rep, s))
+                    bases.add(b["x"].ctypes.data)
+                    b = None
+                check(len(bases) <= 6, "%s: %d distinct batch arrays in one epoch: not reused" % (name, len(bases)))
+                # each sample is the record itself, assembled in the documented order
         plain = tnrec.open(path)
         T = plain.schema[0]["shape"][0]
         nf = frames or T
