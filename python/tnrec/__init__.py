@@ -292,10 +292,13 @@ class Dataset:
         step. Channels: each field's sweeps in field order, then the
         range-folded mask per sweep if mask=True. The order of epoch
         `epoch` with `seed` is tnrec train's. class_weights: "balanced"
-        (tnrec train's default), "none" or (w0, w1). Each batch is copied
-        once from the loader's buffer into arrays that are reused once
-        nothing refers to them any more; copy=False yields views of the
-        loader's buffer instead, valid only until the next batch."""
+        (tnrec train's default), "none" or (w0, w1). Batches stay valid
+        however long they are kept: the loader hands each decoded NDHWC
+        input array over (tnrec_loader_swap, no copy) and decodes later
+        batches into arrays given back once nothing refers to them (NCDHW
+        is transposed into a new array; the small arrays are copied).
+        copy=False yields views of the loader's buffer instead, valid only
+        until the next batch."""
         ld = self.loader(batch_size, shuffle=shuffle, seed=seed, threads=threads, drop_last=drop_last,
                          layout=layout, class_weights=class_weights, prefetch=prefetch, copy=copy)
         return ld.epoch(epoch, close=True)
