@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import threading
+import weakref
 
 import numpy as np
 
@@ -96,6 +97,7 @@ class Dataset:
         self._h = None
         self._pid = None
         self._local = threading.local()
+        self._loaders = weakref.WeakSet()   # they borrow the handle: closed first
         self._open()
         sc = self._schema_c()
         self.schema = [_field_info(sc.fields[k]) for k in range(sc.nfields)]
@@ -150,6 +152,8 @@ class Dataset:
     def close(self):
         """Closes the shards (only in the process that opened them)."""
         if self._h is not None and self._pid == os.getpid():
+            for ld in list(self._loaders):
+                ld.close()
             self._local = threading.local()
             _lib.lib.tnrec_dataset_close(self._h)
         self._h = None
@@ -168,11 +172,12 @@ class Dataset:
 
     def __getstate__(self):  # pickling (spawned workers) carries the options, not the handle
         st = dict(self.__dict__)
-        st["_h"], st["_pid"], st["_local"] = None, None, None
+        st["_h"], st["_pid"], st["_local"], st["_loaders"] = None, None, None, None
         return st
 
     def __setstate__(self, st):
         self.__dict__.update(st)
+        self._loaders = weakref.WeakSet()
         self._open()
 
     # ---- sizes, manifest ----
@@ -320,6 +325,7 @@ class Loader:
         h = ctypes.c_void_p()
         _check(_lib.lib.tnrec_loader_create(ctypes.byref(h), self._dsh, ctypes.byref(cfg)))
         self._h, self._pid = h, os.getpid()
+        ds._loaders.add(self)
         s = _lib.lib.tnrec_loader_shape(h)
         self.shape = (s.frames, s.height, s.width, s.channels)
         self.steps = int(_lib.lib.tnrec_loader_steps(h))

@@ -89,6 +89,19 @@ def main():
         check(o1 != [b["index"].tolist() for b in got], "%s: another seed gave the same order" % name)
         o2 = [b["index"].tolist() for b in ds.batches(batch, shuffle=False)]
         check(sum(o2, []) == list(range(len(ds))), "%s: shuffle=False is not record order" % name)
+    # closing the dataset closes its loaders first; a kept batch stays readable
+    ds = tnrec.open(os.path.join(scratch, "float16"))
+    ld = ds.loader(4, threads=2)
+    first = next(ld.epoch(0))
+    ds.close()
+    check(ld._h is None, "dataset close left its loader open")
+    check(first["x"].shape == (4, 4, 120, 240, 12) and float(first["x"].sum()) == float(first["x"].sum()),
+          "a batch kept past close")
+    try:
+        list(ld.epoch(1))
+        check(False, "a closed loader ran")
+    except ValueError:
+        pass
     shutil.rmtree(out, ignore_errors=True)
     finish("test_loader")
 
