@@ -5,6 +5,7 @@
  * buffers and only grows them, so a warm decoder allocates nothing per
  * record. It borrows the shard of the last load: the shard must stay open
  * while fields of that record are decoded. */
+#include <math.h>
 #include <stdlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -13,8 +14,8 @@
 
 struct tnrec_decoder {
     ZSTD_DCtx *dctx;
-    uint8_t *comp, *raw;
-    size_t comp_cap, raw_cap;
+    uint8_t *comp, *raw, *mask;
+    size_t comp_cap, raw_cap, mask_cap;
     const tnrec_shard *shard;   /* of the loaded record; NULL when none */
     uint64_t index;
 };
@@ -38,6 +39,7 @@ void tnrec_decoder_free(tnrec_decoder *d)
     ZSTD_freeDCtx(d->dctx);
     free(d->comp);
     free(d->raw);
+    free(d->mask);
     free(d);
 }
 
@@ -122,5 +124,28 @@ tnrec_err tnrec_decoder_field_mask(tnrec_decoder *d, uint32_t f, float *dst, siz
     if (!dst || !mask)
         return tnrec__fail(TNREC_EINVAL, "decode: NULL destination or mask");
     tnr_field_decode(fd, d->raw + d->shard->field_off[f], TNREC_DTYPE_F32, dst, mask);
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_decoder_field_physical(tnrec_decoder *d, uint32_t f, float *dst, size_t dst_cap)
+{
+    const tnrec_field *fd;
+    tnrec_err e = field_check(d, f, TNREC_DTYPE_F32, dst_cap, &fd);
+    if (e)
+        return e;
+    if (!dst)
+        return tnrec__fail(TNREC_EINVAL, "decode: NULL destination");
+    const uint8_t *stored = d->raw + d->shard->field_off[f];
+    if (fd->encoding == TNREC_ENC_RAW) { /* a raw float32 field holds physical values already */
+        tnr_field_decode(fd, stored, TNREC_DTYPE_F32, dst, NULL);
+        return TNREC_OK;
+    }
+    size_t n = tnrec_field_elems(fd);
+    if ((e = tnr_reserve(&d->mask, &d->mask_cap, n ? n : 1, d->shard->path)))
+        return e;
+    tnr_field_decode(fd, stored, TNREC_DTYPE_F32, dst, d->mask);
+    const float scale = fd->scale, offset = fd->offset;
+    for (size_t k = 0; k < n; k++)
+        dst[k] = d->mask[k] ? NAN : dst[k] * scale + offset;
     return TNREC_OK;
 }

@@ -32,6 +32,7 @@
 
 typedef struct slot {
     tnrec_batch b;
+    int x_caller;           /* b.x came from tnrec_loader_swap: the caller's memory, not freed here */
     uint64_t step;          /* STEP_NONE: free */
     int count, done;
     tnrec_err err;
@@ -357,7 +358,8 @@ void tnrec_loader_free(tnrec_loader *l)
         }
     if (l->slots)
         for (int i = 0; i < l->nslots; i++) {
-            free(l->slots[i].b.x);
+            if (!l->slots[i].x_caller)
+                free(l->slots[i].b.x);
             free(l->slots[i].b.label);
             free(l->slots[i].b.weight);
             free(l->slots[i].b.category);
@@ -455,6 +457,31 @@ tnrec_err tnrec_loader_peek(tnrec_loader *l, const tnrec_batch **out)
         if (sl->step == s && sl->done == sl->count && l->task_step > s && sl->err == TNREC_OK)
             *out = &sl->b;
     }
+    pthread_mutex_unlock(&l->mu);
+    return TNREC_OK;
+}
+
+size_t tnrec_loader_batch_floats(const tnrec_loader *l)
+{
+    return (size_t)l->local_max * l->sample_elems;
+}
+
+tnrec_err tnrec_loader_swap(tnrec_loader *l, float *x, float **out_x)
+{
+    *out_x = NULL;
+    if (!x)
+        return tnrec__fail(TNREC_EINVAL, "tnrec_loader_swap: NULL array");
+    pthread_mutex_lock(&l->mu);
+    if (!l->holding) {
+        pthread_mutex_unlock(&l->mu);
+        return tnrec__fail(TNREC_EINVAL, "tnrec_loader_swap: no batch held (call tnrec_loader_next first)");
+    }
+    /* The held batch's slot is complete and no worker touches it until
+     * the consumer moves past it (see the top of the file). */
+    slot *sl = &l->slots[l->next_out % (uint64_t)l->nslots];
+    *out_x = sl->b.x;
+    sl->b.x = x;
+    sl->x_caller = 1;
     pthread_mutex_unlock(&l->mu);
     return TNREC_OK;
 }

@@ -179,6 +179,12 @@ tnrec_err tnrec_decoder_field(tnrec_decoder *dec, uint32_t f, tnrec_dtype as, vo
  * element k had no data (float encodings; all 0 for a RAW float32 field, and
  * TNREC_EINVAL for RAW fields of other dtypes). mask has tnrec_field_elems bytes. */
 tnrec_err tnrec_decoder_field_mask(tnrec_decoder *dec, uint32_t f, float *dst, size_t dst_cap, uint8_t *mask);
+/* Decodes field f in physical units as float32: x = n * scale + offset
+ * (computed in float32) from the decoded normalised value n, NaN where the
+ * element had no data. The inverse of the encoder's normalisation up to
+ * float32 rounding (and the quantisation step for UINT8). A RAW float32
+ * field is returned as stored; RAW fields of other dtypes: TNREC_EINVAL. */
+tnrec_err tnrec_decoder_field_physical(tnrec_decoder *dec, uint32_t f, float *dst, size_t dst_cap);
 
 /* ---- verification ---- */
 /* Called for each bad record; return nonzero to stop early. */

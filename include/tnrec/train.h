@@ -243,6 +243,17 @@ tnrec_err tnrec_loader_next(tnrec_loader *l, const tnrec_batch **out);
  * tnrec_loader_start. With prefetch 1 nothing is ready while a batch is
  * held. */
 tnrec_err tnrec_loader_peek(tnrec_loader *l, const tnrec_batch **out);
+/* Zero-copy hand-over of batches (the Python package uses it): takes the
+ * input array (x) of the batch held since the last tnrec_loader_next and
+ * puts `x` in its place for the batches that slot decodes from then on.
+ * The array returned in *out_x is the caller's from then on: the loader
+ * never touches it again; if it is not an array the caller gave in an
+ * earlier swap, it was the loader's and is released with free(). `x` must
+ * hold tnrec_loader_batch_floats(l) floats and stay valid until it is
+ * swapped out again or the loader is freed (which does not free it).
+ * Not for loaders whose arrays were page-locked for a GPU. */
+size_t tnrec_loader_batch_floats(const tnrec_loader *l);
+tnrec_err tnrec_loader_swap(tnrec_loader *l, float *x, float **out_x);
 
 /* ---- training runs ---- */
 /* Stopping a run between steps (e.g. on SIGINT or SIGTERM). The caller
