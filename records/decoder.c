@@ -141,7 +141,7 @@ tnrec_err tnrec_decoder_field_physical(tnrec_decoder *d, uint32_t f, float *dst,
         return TNREC_OK;
     }
     size_t n = tnrec_field_elems(fd);
-    if ((e = tnr_reserve(&d->mask, &d->mask_cap, n ? n : 1, d->shard->path)))
+    if ((e = tnrec__grow(&d->mask, &d->mask_cap, n ? n : 1, sizeof *d->mask, d->shard->path)))
         return e;
     tnr_field_decode(fd, stored, TNREC_DTYPE_F32, dst, d->mask);
     const float scale = fd->scale, offset = fd->offset;
