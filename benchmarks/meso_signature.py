@@ -3,7 +3,7 @@
 mesocyclone-scale velocity couplet, for measuring how well a model
 configuration learns a small feature (docs/train.md, "Choosing tiny").
 
-usage: meso_signature.py ROOT [--train 300] [--test 60] [--tor 0.2] [--seed 1]
+usage: meso_signature.py ROOT [--train 300] [--test 60] [--tor 0.2] [--seed 1] [--no-decoy]
 
 Writes ROOT/catalog.csv and ROOT/{train,test}/2014/CAT_YYMMDD_HHMMSS_SITE_EVENTs_CELL.nc
 (TorNet v1.1 variables, types, dimensions and attributes; one
@@ -21,7 +21,7 @@ apart is only in VEL, and only at full resolution:
        from frame to frame, in both sweeps;
   WRN  a decoy of the same size and strength rotated by 90 degrees (a
        convergence or divergence along the beam), so that "a strong small
-       velocity feature" is not enough;
+       velocity feature" is not enough (--no-decoy: nothing, as NUL);
   NUL  neither.
 Labels: TOR samples have every frame tornadic and ef_number 0-3; the
 others -1. Days follow TorNet's split (day of year mod 20 >= 17 is test),
@@ -62,7 +62,7 @@ def vortex(ca, cr, radius, vmax, rotate):
     return vt * ((r if rotate else a) / d)
 
 
-def sample(rng, cat):
+def sample(rng, cat, decoy):
     """Fields (time, azimuth, range, sweep) float32 for one sample."""
     f = {v: np.empty((NT, NAZ, NR, NS), np.float32) for v in VARS}
     storm = blobs(rng, int(rng.integers(2, 5)), 25)
@@ -80,7 +80,7 @@ def sample(rng, cat):
         for s in range(NS):
             dbz = 5 + 55 * storm + rng.normal(0, 2, (NAZ, NR))
             vel = radial + rng.normal(0, 3, (NAZ, NR))
-            if cat != "NUL":
+            if cat == "TOR" or (cat == "WRN" and decoy):
                 vel += vortex(ca + da * t, cr + dr * t, radius, vmax * (1 - 0.1 * s), cat == "WRN")
             fields = {
                 "DBZ": dbz,
@@ -97,8 +97,8 @@ def sample(rng, cat):
     return f
 
 
-def write(path, rng, start, cat, site, event_id):
-    fields = sample(rng, cat)
+def write(path, rng, start, cat, site, event_id, decoy):
+    fields = sample(rng, cat, decoy)
     ef = int(rng.integers(0, 4)) if cat == "TOR" else -1
     times = [start + dt.timedelta(minutes=5 * i) for i in range(NT)]
     ds = netCDF4.Dataset(path, "w", format="NETCDF4")
@@ -146,6 +146,7 @@ def main():
     ap.add_argument("--test", type=int, default=60)
     ap.add_argument("--tor", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-decoy", dest="decoy", action="store_false", help="WRN samples without the rotated couplet")
     a = ap.parse_args()
     if not (0 < a.tor < 1) or a.train < 1 or a.test < 1:
         ap.error("--train and --test must be positive and --tor between 0 and 1")
@@ -165,7 +166,7 @@ def main():
             name = "%s_%s_%s_%s_%ds_M%d.nc" % (cat, start.strftime("%y%m%d"), start.strftime("%H%M%S"),
                                                site, event_id, i % 10)
             rel = os.path.join(split, "2014", name)
-            times, ef = write(os.path.join(a.root, rel), rng, start, cat, site, event_id)
+            times, ef = write(os.path.join(a.root, rel), rng, start, cat, site, event_id, a.decoy)
             rows.append((rel, split, times[0].strftime("%Y-%m-%d %H:%M:%S"),
                          times[-1].strftime("%Y-%m-%d %H:%M:%S"), cat, ef, event_id, event_id // 7))
     with open(os.path.join(a.root, "catalog.csv"), "w") as f:
