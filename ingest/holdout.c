@@ -213,6 +213,11 @@ tnrec_err tn_holdout_select(tn_input_list *list, double fraction, uint64_t seed,
         }
     }
     list->n = keep;
+    if (!keep)
+        err = tnrec__fail(TNREC_EINVAL, "--holdout %g %s of the %zu selected samples: the %s side is empty\n"
+                          "hint: %s the fraction, or select more samples", fraction,
+                          take_held ? "holds out none" : "holds out all", n, take_held ? "held-out" : "training",
+                          take_held ? "raise" : "lower");
 done:
     free(s);
     free(idx);

@@ -19,7 +19,9 @@ than one sample. Checks:
     split, another seed another;
   - kill -9 in the middle of a holdout build, rerun: equal to a clean one;
   - parts 0/2 and 1/2 of a holdout build, merged, equal the whole build;
-  - bad values are usage errors (exit 2); a tarball source is refused.
+  - bad values are usage errors (exit 2); a tarball source, a file not
+    named the TorNet way and a fraction that leaves a side empty are
+    refused (exit 1).
 """
 import argparse
 import datetime as dt
@@ -188,6 +190,9 @@ def scenario(a):
                 ["--holdout-seed", "3"], ["--holdout", "0.2", "--holdout-seed", "-1"]):
         p = build(a, root, os.path.join(a.tmp, "bad"), *bad, ok=False)
         check(p.returncode == 2 and "holdout" in p.stderr, "%s is a usage error (exit %d)" % (bad, p.returncode))
+    p = build(a, root, os.path.join(a.tmp, "none"), "--holdout", "0.01", "--held-out", ok=False)
+    check(p.returncode == 1 and "holds out none" in p.stderr and "raise the fraction" in p.stderr,
+          "an empty held-out side is an error naming the fix")
     tgz = os.path.join(a.tmp, "tornet_2014.tar.gz")
     with tarfile.open(tgz, "w:gz") as t:
         t.add(os.path.join(root, "train"), arcname="train")
