@@ -190,7 +190,7 @@ def scenario(a):
                 ["--holdout-seed", "3"], ["--holdout", "0.2", "--holdout-seed", "-1"]):
         p = build(a, root, os.path.join(a.tmp, "bad"), *bad, ok=False)
         check(p.returncode == 2 and "holdout" in p.stderr, "%s is a usage error (exit %d)" % (bad, p.returncode))
-    p = build(a, root, os.path.join(a.tmp, "none"), "--holdout", "0.01", "--held-out", ok=False)
+    p = build(a, root, os.path.join(a.tmp, "none"), "--holdout", "0.001", "--held-out", ok=False)
     check(p.returncode == 1 and "holds out none" in p.stderr and "raise the fraction" in p.stderr,
           "an empty held-out side is an error naming the fix")
     tgz = os.path.join(a.tmp, "tornet_2014.tar.gz")
