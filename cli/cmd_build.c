@@ -34,6 +34,10 @@ static void usage(FILE *f)
             "  --variables DBZ,VEL,...     subset of DBZ VEL KDP RHOHV ZDR WIDTH range_folded_mask\n"
             "  --part K/N                  build part K of N (default: from OMPI_COMM_WORLD_RANK/SIZE,\n"
             "                              PMI_RANK/SIZE or SLURM_ARRAY_TASK_ID/COUNT); join with 'tnrec merge'\n"
+            "  --holdout FRACTION          keep about this share of the selection out, as whole storms\n"
+            "                              (samples grouped by the day and event id of their file names)\n"
+            "  --held-out                  with --holdout: build only the held-out storms (a validation set)\n"
+            "  --holdout-seed N            which storms are held out (default 1)\n"
             "encoding:\n"
             "  --dtype float32|float16|uint8   stored type of the radar variables (default float16)\n"
             "  --norm VAR=MIN:MAX          normalisation range (default TorNet's; repeatable)\n"
@@ -226,6 +230,17 @@ static int resumable(tnrec_err err)
 }
 
 /* Option value: "--opt value" or "--opt=value". */
+/* A fraction strictly between 0 and 1; -1 otherwise. */
+static int parse_fraction(const char *s, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v > 0 && v < 1))
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static const char *opt_value(int argc, char **argv, int *i, const char *name)
 {
     size_t n = strlen(name);
@@ -258,7 +273,7 @@ int cmd_build(int argc, char **argv)
     char varbuf[1024];
     tnrec_norm_range norms[16];
     size_t nnorms = 0;
-    int part_given = 0, quiet = 0;
+    int part_given = 0, quiet = 0, holdout_seed_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         unsigned long long u;
@@ -354,6 +369,16 @@ int cmd_build(int argc, char **argv)
             if (tnrec_build_parse_part(&opt.part_index, &opt.part_count, v) != TNREC_OK)
                 return cli_usage_error(cmd, "--part takes K/N with 0 <= K < N, not '%s'", v);
             part_given = 1;
+        } else if (is_opt(a, "--holdout")) {
+            if (!(v = opt_value(argc, argv, &i, "--holdout")) || parse_fraction(v, &opt.holdout))
+                return cli_usage_error(cmd, "--holdout takes a fraction between 0 and 1, e.g. --holdout 0.2");
+        } else if (is_opt(a, "--holdout-seed")) {
+            if (!(v = opt_value(argc, argv, &i, "--holdout-seed")) || cli_parse_u64(v, &u))
+                return cli_usage_error(cmd, "--holdout-seed takes a non-negative integer");
+            opt.holdout_seed = u;
+            holdout_seed_given = 1;
+        } else if (strcmp(a, "--held-out") == 0) {
+            opt.holdout_take = 1;
         } else if (strcmp(a, "--strict") == 0) {
             opt.strict = 1;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
@@ -368,6 +393,10 @@ int cmd_build(int argc, char **argv)
         return cli_usage_error(cmd, "no sources given");
     if (!opt.out_dir)
         return cli_usage_error(cmd, "no output directory: give -o OUT");
+    if (!opt.holdout && (opt.holdout_take || holdout_seed_given))
+        return cli_usage_error(cmd, "--held-out and --holdout-seed need --holdout FRACTION");
+    if (!holdout_seed_given)
+        opt.holdout_seed = 1;
     if (!part_given)
         tnrec_build_part_from_env(&opt.part_index, &opt.part_count);
     opt.sources = sources;

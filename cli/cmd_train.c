@@ -37,6 +37,8 @@ static void print_usage(FILE *out)
             "  --epochs N           epochs to run (default 10)\n"
             "  --batch N            global batch size (default 32)\n"
             "  --seed N             weights, shuffling and dropout (default 1)\n"
+            "  --init NAME          weight initialiser: glorot (Keras, default), he\n"
+            "                       (Kaiming normal) or torch (PyTorch's default)\n"
             "  --lr X               learning rate (default 1e-3)\n"
             "  --optimizer NAME     adam (default) or adamw\n"
             "  --weight-decay X     AdamW decay (default 0.004)\n"
@@ -170,6 +172,7 @@ int cmd_train(int argc, char **argv)
         else if (strcmp(a, "--epochs") == 0) { NEED_U64(c.epochs); epochs_given = 1; }
         else if (strcmp(a, "--batch") == 0) NEED_U64(c.batch);
         else if (strcmp(a, "--seed") == 0) NEED_U64(c.seed);
+        else if (strcmp(a, "--init") == 0) NEED_STR(c.init);
         else if (strcmp(a, "--lr") == 0) NEED_DBL(c.lr);
         else if (strcmp(a, "--optimizer") == 0) NEED_STR(optimizer);
         else if (strcmp(a, "--weight-decay") == 0) NEED_DBL(wd);
@@ -212,6 +215,9 @@ int cmd_train(int argc, char **argv)
     } else {
         return cli_usage_error(CMD, "unknown optimizer '%s' (adam or adamw)", optimizer);
     }
+    tnrec_init init;
+    if (tnrec_init_parse(&init, c.init) != TNREC_OK)
+        return cli_usage_error(CMD, "--init takes glorot, he or torch, not '%s'", c.init);
     if (summary) {
         tnrec_input_shape in = { c.frames, 120, 240, (int)channels };
         if (c.frames < 1 || channels < 1 || channels > 4096)

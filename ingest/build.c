@@ -1,7 +1,8 @@
 /* ingest/build.c: the `tnrec build` pipeline.
  *
  * Inputs are enumerated (sources.c), sorted by key, selected (split, years
- * known from the catalog, part K/N as a contiguous range) and processed in
+ * known from the catalog, --holdout groups (holdout.c), part K/N as a
+ * contiguous range) and processed in
  * batches: OpenMP threads read, check and encode the samples of a batch
  * (the NetCDF/HDF5 calls serialised by one lock inside nc_sample.c), then
  * the calling thread appends the records to the dataset writer in input
@@ -168,6 +169,8 @@ static tnrec_err plan_make(plan *p, const tnrec_build_options *opt)
         return tnrec__fail(TNREC_EINVAL, "no output directory\nhint: give one with -o DIR");
     if (!opt->nsources)
         return tnrec__fail(TNREC_EINVAL, "no sources\nhint: give a TORNET_ROOT, a directory, a list file or a tarball");
+    if (opt->holdout != 0 && !(opt->holdout > 0 && opt->holdout < 1))
+        return tnrec__fail(TNREC_EINVAL, "holdout fraction %g is not between 0 and 1\nhint: e.g. --holdout 0.2", opt->holdout);
     const char *split = opt->split ? opt->split : "all";
     if (strcmp(split, "all") && strcmp(split, "train") && strcmp(split, "test"))
         return tnrec__fail(TNREC_EINVAL, "split '%s' is not train, test or all", split);
@@ -300,6 +303,10 @@ static tnrec_err plan_make(plan *p, const tnrec_build_options *opt)
                         json_integer((json_int_t)(opt->shard_bytes ? opt->shard_bytes : TNREC_DEFAULT_SHARD_BYTES)));
     json_object_set_new(root, "shard_records", json_integer((json_int_t)opt->shard_records));
     json_object_set_new(root, "zstd_level", json_integer(zstd_level_of(opt)));
+    if (opt->holdout > 0)
+        json_object_set_new(root, "holdout", json_pack("{s:f,s:I,s:s}", "fraction", opt->holdout, "seed",
+                                                       (json_int_t)opt->holdout_seed, "take",
+                                                       opt->holdout_take ? "held" : "rest"));
     if (opt->part_count > 1)
         json_object_set_new(root, "part", json_pack("{s:i,s:i}", "index", (int)opt->part_index, "count",
                                                     (int)opt->part_count));
@@ -1107,6 +1114,11 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     size_t nstream_total = 0;
     for (size_t s = 0; s < opt->nsources; s++)
         nstream_total += tn_source_is_stream(opt->sources[s]) ? 1 : 0;
+    if (nstream_total && opt->holdout > 0) {
+        err = tnrec__fail(TNREC_EUNSUPPORTED, "--holdout needs every input's name before the build starts, which a "
+                          "streamed tarball does not give\nhint: extract the tarballs and build from the directory");
+        goto done;
+    }
     if (nstream_total && pn > 1 && (nstream_total != opt->nsources || pn > nstream_total)) {
         err = tnrec__fail(TNREC_EUNSUPPORTED, "--part with tarball sources splits by tarball: give only tarballs, "
                           "at least as many as parts (%u)\nhint: or extract the tarballs and build from the directory",
@@ -1141,6 +1153,10 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
             }
         }
         all.n = keep;
+        /* whole storms held out of the selection, before the part's range */
+        if (opt->holdout > 0 &&
+            (err = tn_holdout_select(&all, opt->holdout, opt->holdout_seed, opt->holdout_take)) != TNREC_OK)
+            goto done;
         selected = all.n;
         size_t lo = all.n * pk / pn, hi = all.n * (pk + 1) / pn;
         fd.inputs.cap = hi - lo + 1;

@@ -98,6 +98,10 @@ void tn_inputs_sort(tn_input_list *list);
 void tn_inputs_free(tn_input_list *list);
 /* Split of a key from its path components ("train"/"test"). */
 int tn_split_from_key(const char *key);
+/* --holdout: keeps the inputs of the held-out groups (take_held) or the
+ * others, grouped by the day and event id of their file names
+ * (holdout.c); frees the inputs it drops. */
+tnrec_err tn_holdout_select(tn_input_list *list, double fraction, uint64_t seed, int take_held);
 /* True when src names a tarball (.tar, .tar.gz, .tgz) or an http(s) URL. */
 int tn_source_is_stream(const char *src);
 

@@ -1,6 +1,6 @@
 /* train/model.c: model descriptions: presets, the text spec, the layer
- * table with shapes and parameter offsets, Keras-style initialisation and
- * the summary.
+ * table with shapes and parameter offsets, initialisation (Keras' Glorot
+ * uniform by default; He normal; PyTorch's default) and the summary.
  *
  * Does not run the model (train/network.c does, reference_net.c in double).
  * Invariant: after tnrec_model_create every layer's shapes are positive and
@@ -168,6 +168,92 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, i
     }
 }
 
+/* ---- initialisation ---- */
+
+static const char *const init_names[] = { "glorot", "he", "torch" };
+
+const char *tnrec_init_name(tnrec_init init)
+{
+    return (unsigned)init < sizeof init_names / sizeof *init_names ? init_names[init] : "?";
+}
+
+tnrec_err tnrec_init_parse(tnrec_init *out, const char *name)
+{
+    *out = TNREC_INIT_GLOROT;
+    if (!name)
+        return TNREC_OK;
+    for (unsigned i = 0; i < sizeof init_names / sizeof *init_names; i++) {
+        if (strcmp(name, init_names[i]) == 0) {
+            *out = (tnrec_init)i;
+            return TNREC_OK;
+        }
+    }
+    return tnrec__fail(TNREC_EINVAL, "unknown initialiser '%s'\nhint: --init takes glorot, he or torch", name);
+}
+
+/* Uniform in [0, 1) from the stream. */
+static double init_uniform(uint64_t *s)
+{
+    return (double)(init_next(s) >> 11) * 0x1.0p-53;
+}
+
+/* Standard normal (Box-Muller, one value per pair of uniforms). */
+static double init_normal(uint64_t *s)
+{
+    double u1 = 1.0 - init_uniform(s); /* (0, 1]: log is finite */
+    double u2 = init_uniform(s);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static void fill_uniform(float *v, size_t n, double limit, uint64_t *s)
+{
+    for (size_t j = 0; j < n; j++)
+        v[j] = (float)((2 * init_uniform(s) - 1) * limit);
+}
+
+/* One Conv3D or Dense layer: fan_in = receptive field x input channels. */
+static void init_linear(tnrec_model *m, const tnrec__layer *L, tnrec_init init, uint64_t *s)
+{
+    double rf = L->kind == TNREC__CONV ? 27.0 : 1.0;
+    double fan_in = rf * L->in_c, fan_out = rf * L->c;
+    float *w = m->params + L->w_off, *b = m->params + L->b_off;
+    memset(b, 0, L->b_len * sizeof *b);
+    switch (init) {
+    case TNREC_INIT_GLOROT: /* Keras glorot_uniform, zero bias */
+        fill_uniform(w, L->w_len, sqrt(6.0 / (fan_in + fan_out)), s);
+        break;
+    case TNREC_INIT_HE: /* Kaiming normal, fan_in, gain sqrt(2): N(0, 2/fan_in), zero bias */
+        for (size_t j = 0; j < L->w_len; j++)
+            w[j] = (float)(init_normal(s) * sqrt(2.0 / fan_in));
+        break;
+    case TNREC_INIT_TORCH: /* PyTorch's default: kaiming_uniform(a=sqrt(5)), bias of the same bound */
+        fill_uniform(w, L->w_len, 1.0 / sqrt(fan_in), s);
+        fill_uniform(b, L->b_len, 1.0 / sqrt(fan_in), s);
+        break;
+    }
+}
+
+tnrec_err tnrec_model_init_weights(tnrec_model *m, tnrec_init init, uint64_t seed)
+{
+    if ((unsigned)init >= sizeof init_names / sizeof *init_names)
+        return tnrec__fail(TNREC_EINVAL, "unknown initialiser %d", (int)init);
+    uint64_t rs = seed;
+    for (int i = 0; i < m->nlayers; i++) {
+        tnrec__layer *L = &m->layers[i];
+        if (L->kind == TNREC__CONV || L->kind == TNREC__DENSE) {
+            init_linear(m, L, init, &rs);
+        } else if (L->kind == TNREC__BN) { /* gamma 1, beta 0, moving mean 0, variance 1 in every framework */
+            for (int c = 0; c < L->c; c++) {
+                m->params[L->w_off + c] = 1.0f;
+                m->params[L->b_off + c] = 0.0f;
+                m->state[L->s_off + c] = 0.0f;
+                m->state[L->s_off + (size_t)L->c + c] = 1.0f;
+            }
+        }
+    }
+    return TNREC_OK;
+}
+
 tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_input_shape *in, uint64_t seed)
 {
     *out = NULL;
@@ -227,23 +313,8 @@ tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_in
         err = tnrec__fail(TNREC_ENOMEM, "out of memory for %zu model parameters", m->nparams);
         goto done;
     }
-    uint64_t rs = seed;
-    for (int i = 0; i < m->nlayers; i++) {
-        tnrec__layer *L = &m->layers[i];
-        if (L->kind == TNREC__CONV || L->kind == TNREC__DENSE) {
-            double rf = L->kind == TNREC__CONV ? 27.0 : 1.0;
-            double limit = sqrt(6.0 / (rf * L->in_c + rf * L->c)); /* Glorot uniform */
-            for (size_t j = 0; j < L->w_len; j++) {
-                double u = (double)(init_next(&rs) >> 11) * 0x1.0p-53;
-                m->params[L->w_off + j] = (float)((2 * u - 1) * limit);
-            }
-        } else if (L->kind == TNREC__BN) {
-            for (int c = 0; c < L->c; c++) {
-                m->params[L->w_off + c] = 1.0f;               /* gamma */
-                m->state[L->s_off + (size_t)L->c + c] = 1.0f; /* moving variance */
-            }
-        }
-    }
+    if ((err = tnrec_model_init_weights(m, TNREC_INIT_GLOROT, seed)) != TNREC_OK)
+        goto done;
     *out = m;
     m = NULL;
 done:

@@ -341,6 +341,7 @@ static json_t *config_json(const tnrec_train_config *c, const tnrec_model *m, co
     json_object_set_new(j, "epochs", json_integer(c->epochs));
     json_object_set_new(j, "batch", json_integer(c->batch));
     json_object_set_new(j, "seed", json_integer((json_int_t)c->seed));
+    json_object_set_new(j, "init", json_string(c->init ? c->init : "glorot"));
     json_object_set_new(j, "lr", json_real(c->lr));
     json_object_set_new(j, "optimizer", json_string(c->optim.kind == TNREC_OPT_ADAMW ? "adamw" : "adam"));
     json_object_set_new(j, "beta1", json_real(c->optim.beta1));
@@ -380,6 +381,7 @@ static tnrec_err config_from_json(tnrec_train_config *c, json_t *j, float cw[2],
         c->epochs = (int)json_integer_value(json_object_get(j, "epochs"));
     c->batch = (int)json_integer_value(json_object_get(j, "batch"));
     c->seed = (uint64_t)json_integer_value(json_object_get(j, "seed"));
+    c->init = json_string_value(json_object_get(j, "init")); /* absent before --init: glorot */
     c->lr = json_real_value(json_object_get(j, "lr"));
     tnrec_optim_config_default(&c->optim, strcmp(opt, "adamw") == 0 ? TNREC_OPT_ADAMW : TNREC_OPT_ADAM);
     c->optim.beta1 = json_real_value(json_object_get(j, "beta1"));
@@ -796,7 +798,10 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         }
     }
     tnrec_input_shape shape = tnrec_loader_shape(r->train_ld);
-    if ((err = tnrec_model_create(&r->model, r->c.model, &shape, r->c.seed)))
+    tnrec_init init;
+    if ((err = tnrec_init_parse(&init, r->c.init)) ||
+        (err = tnrec_model_create(&r->model, r->c.model, &shape, r->c.seed)) ||
+        (err = tnrec_model_init_weights(r->model, init, r->c.seed)))
         goto done;
     if ((err = tnrec_optim_create(&r->opt, &r->c.optim, r->model)))
         goto done;

@@ -69,6 +69,10 @@ typedef struct tnrec_build_options {
     int zstd_level;                /* 1..19 (0: the default for the encoding) */
     int strict;                    /* a bad input fails the build */
     uint32_t part_index, part_count; /* build part K of N (count 0 or 1: all) */
+    double holdout;                /* 0: none; in (0,1): keep whole storms (groups of
+                                      day and event id) out, about this share */
+    uint64_t holdout_seed;         /* which groups are held out */
+    int holdout_take;              /* 0: build the rest; 1: build the held-out groups */
     uint32_t batch;                /* samples per parallel batch (0: 32 per thread, at most 512) */
     tnrec_build_progress_cb progress;
     void *progress_ctx;

@@ -105,6 +105,21 @@ typedef struct tnrec_input_shape {
 tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_input_shape *in,
                              uint64_t seed);
 void tnrec_model_free(tnrec_model *m);                 /* accepts NULL */
+
+/* Weight initialisers, per layer type as the frameworks do (fan_in of a
+ * Conv3D = 27 x input channels, of a Dense = its inputs; BN always gamma
+ * 1, beta 0, moving mean 0, variance 1):
+ *   GLOROT  Keras glorot_uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)),
+ *           zero biases (the default, what tnrec_model_create does);
+ *   HE      Kaiming/He normal, fan_in mode: N(0, 2 / fan_in), zero biases;
+ *   TORCH   PyTorch's default for Conv3d and Linear (kaiming_uniform with
+ *           a = sqrt(5)): weights and biases U(-b, b), b = 1 / sqrt(fan_in). */
+typedef enum tnrec_init { TNREC_INIT_GLOROT = 0, TNREC_INIT_HE = 1, TNREC_INIT_TORCH = 2 } tnrec_init;
+/* "glorot", "he", "torch" (NULL: glorot); TNREC_EINVAL with a hint otherwise. */
+tnrec_err tnrec_init_parse(tnrec_init *out, const char *name);
+const char *tnrec_init_name(tnrec_init init);
+/* Sets every parameter and the BN state of m afresh, deterministic in seed. */
+tnrec_err tnrec_model_init_weights(tnrec_model *m, tnrec_init init, uint64_t seed);
 /* The expanded spec (presets resolved). Borrowed, lives with m. */
 const char *tnrec_model_spec(const tnrec_model *m);
 const tnrec_input_shape *tnrec_model_input(const tnrec_model *m);
@@ -281,6 +296,7 @@ typedef struct tnrec_train_config {
     const char *model;                /* preset or spec; NULL: "tiny" */
     int epochs, batch;
     uint64_t seed;
+    const char *init;       /* weight initialiser: "glorot" (NULL), "he" or "torch" */
     double lr;
     tnrec_optim_config optim;
     const char *schedule;   /* "constant", "exp:RATE:STEPS", "plateau:FACTOR:PATIENCE[:MIN_LR]" */
