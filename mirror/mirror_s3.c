@@ -760,6 +760,7 @@ static void *part_worker(void *arg)
             break;
         }
         snprintf(p->etags[idx], sizeof p->etags[idx], "%s", raw);
+        mir_log(s->ctx, "s3://%s/%s: part %u uploaded", s->bucket, u->key, idx + 1);
         __atomic_add_fetch(&s->ctx->bytes_transferred, (uint64_t)len, __ATOMIC_RELAXED);
         if (u->done && !u->hash_in_order)
             __atomic_add_fetch(u->done, (uint64_t)len, __ATOMIC_RELAXED);

@@ -14,7 +14,9 @@ usage: test_mirror_s3.py TNREC_BIN SCRATCH_DIR MOTO_PYTHON
 MOTO_PYTHON is a python with moto[server] and boto3; skipped (77) without.
 """
 import json
+import re
 import os
+import selectors
 import shutil
 import signal
 import subprocess
@@ -97,6 +99,29 @@ class Moto:
         self.p.terminate()
         self.p.wait()
         self.log.close()
+
+
+def wait_parts(p, want, timeout):
+    """Reads a `tnrec mirror -v` process's stderr until it has reported
+    `want` parts uploaded (or ended, or timeout seconds passed). Reacting to
+    tnrec's own lines, not to a poll of the server, keeps the signal inside
+    the upload however slow the machine is. Returns (parts, lines read)."""
+    sel = selectors.DefaultSelector()
+    sel.register(p.stderr, selectors.EVENT_READ)
+    got, seen, deadline = 0, [], time.time() + timeout
+    while got < want and time.time() < deadline:
+        if not sel.select(timeout=0.5):
+            if p.poll() is not None:
+                break
+            continue
+        line = p.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if re.search(r": part \d+ uploaded$", line.rstrip()):
+            got += 1
+    sel.close()
+    return got, seen
 
 
 class Zenodo:
@@ -193,17 +218,15 @@ def main():
         # kill -9 in the middle of a multipart upload, then resume reusing parts
         zen.ctl(rate=3000000)
         env = dict(os.environ, AWS_ACCESS_KEY_ID=moto.ak, AWS_SECRET_ACCESS_KEY=moto.sk)
-        p = subprocess.Popen([TNREC, "mirror", "--zenodo-url", zen.url, "--endpoint", moto.url, "--stream",
+        p = subprocess.Popen([TNREC, "mirror", "--zenodo-url", zen.url, "--endpoint", moto.url, "--stream", "-v",
                               "--part-size", "5M", "--connections", "2", "zenodo:2001/big.bin", "s3://tornet/kill"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        parts = 0
-        t0 = time.time()
-        while time.time() - t0 < 30 and parts < 2:
-            time.sleep(0.3)
-            ups = moto.boto("uploads", prefix="kill/")
-            parts = ups[0]["parts"] if ups else 0
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        wait_parts(p, 2, 60)
         p.send_signal(signal.SIGKILL)
         p.wait()
+        p.stderr.close()
+        ups = moto.boto("uploads", prefix="kill/")
+        parts = ups[0]["parts"] if ups else 0
         check(parts >= 2, "kill test: parts were uploaded before the kill (%d)" % parts)
         check(moto.boto("get", key="kill/big.bin") is None, "kill test: no object after the kill")
         zen.ctl(rate=0)
@@ -221,22 +244,18 @@ def main():
         # same command resumes it reusing the parts
         zen.ctl(rate=3000000)
         cmd = [TNREC, "mirror", "--zenodo-url", zen.url, "--endpoint", moto.url, "--stream", "--part-size", "5M",
-               "--connections", "2", "zenodo:2001/big.bin", "s3://tornet/sigint"]
+               "-v", "--connections", "2", "zenodo:2001/big.bin", "s3://tornet/sigint"]
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        parts = 0
-        t0 = time.time()
-        while time.time() - t0 < 30 and parts < 2 and p.poll() is None:
-            time.sleep(0.3)
-            ups = moto.boto("uploads", prefix="sigint/")
-            parts = ups[0]["parts"] if ups else 0
+        parts, seen = wait_parts(p, 2, 60)
         running = p.poll() is None
         if running:
             p.send_signal(signal.SIGINT)
         try:
-            out, err = p.communicate(timeout=15)
+            out, err = p.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             p.kill()
             out, err = p.communicate()
+        err = "".join(seen) + err
         outputs.append(out + err)
         check(running and parts >= 2, "SIGINT test: signalled mid-upload (%d parts)" % parts)
         check(p.returncode == 130, "SIGINT test: exit 130 (got %d): %s" % (p.returncode, err[-2000:]))
@@ -257,17 +276,15 @@ def main():
         # the same with a staged copy: the rerun reuses the staged file and the parts
         p = subprocess.Popen([TNREC, "mirror", "--zenodo-url", zen.url, "--endpoint", moto.url,
                               "--staging", os.path.join(SCRATCH, "staging2"), "--limit-rate", "8M",
-                              "--jobs", "1", "--part-size", "5M", "--connections", "2",
+                              "--jobs", "1", "--part-size", "5M", "--connections", "2", "-v",
                               "zenodo:2001/big.bin", "s3://tornet/kill2"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        parts = 0
-        t0 = time.time()
-        while time.time() - t0 < 40 and parts < 2:
-            time.sleep(0.3)
-            ups = moto.boto("uploads", prefix="kill2/")
-            parts = ups[0]["parts"] if ups else 0
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        wait_parts(p, 2, 60)
         p.send_signal(signal.SIGKILL)
         p.wait()
+        p.stderr.close()
+        ups = moto.boto("uploads", prefix="kill2/")
+        parts = ups[0]["parts"] if ups else 0
         check(parts >= 2, "staged kill test: parts were uploaded before the kill (%d)" % parts)
         r = run("--staging", os.path.join(SCRATCH, "staging2"), "--part-size", "5M", "-v",
                 "zenodo:2001/big.bin", "s3://tornet/kill2")
