@@ -186,11 +186,16 @@ static tnrec_err gpu_stage(tnrec_gpu_net *gpu, tnrec_loader *ld, const tnrec_bat
  * categories, record indexes (any may be NULL) and the mean BCE. cap: the
  * loader's batch size. */
 static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *ld, int cap, float *prob,
-                             int32_t *label, int32_t *cat, uint64_t *index, double *out_bce)
+                             int32_t *label, int32_t *cat, uint64_t *index, double *out_bce, tnrec_step_report *rep,
+                             tnrec_step_cb on_step, void *step_ctx)
 {
     tnrec_err err = tnrec_loader_start(ld, 0, 0);
     if (err)
         return err;
+    double t0 = tnrec__now_seconds();
+    rep->steps = tnrec_loader_steps(ld);
+    rep->step = rep->samples = 0;
+    rep->loss = NAN;
     size_t k = 0;
     double bce = 0;
     float *logits = NULL;
@@ -225,6 +230,11 @@ static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *l
             if (cat) cat[k] = b->category[i];
             if (index) index[k] = b->index[i];
         }
+        rep->step++;
+        rep->samples += (uint64_t)b->n;
+        rep->seconds = tnrec__now_seconds() - t0;
+        if (on_step)
+            on_step(step_ctx, rep);
     }
     free(logits);
     if (gpu) {
@@ -435,6 +445,17 @@ static tnrec_err write_ckpt(run *r, const char *path)
     return tnrec__checkpoint_write(path, r->config_text, r->model, r->opt, &r->st);
 }
 
+/* The training step just done, to the caller's on_step (rank 0). */
+static void report_step(const run *r, uint64_t epoch, uint64_t steps, double seconds)
+{
+    if (!r->c.on_step || r->rank != 0)
+        return;
+    tnrec_step_report rep = { .phase = "train", .epoch = (int)epoch + 1, .epochs = r->c.epochs, .step = r->st.step,
+                              .steps = steps, .samples = r->st.samples, .seconds = seconds,
+                              .loss = r->st.samples ? r->st.loss_sum / (double)r->st.samples : NAN };
+    r->c.on_step(r->c.step_ctx, &rep);
+}
+
 static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progress_cb cb, void *ctx, int *stop)
 {
     tnrec_err err;
@@ -463,7 +484,9 @@ static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progre
             double bce = 0;
             size_t nv = tnrec_dataset_count(r->val_ds);
             int cap = (r->c.batch + r->world - 1) / r->world;
-            if ((err = predict_all(r->net, r->gpu, r->val_ld, cap, r->val_prob, r->val_label, r->val_cat, NULL, &bce)))
+            tnrec_step_report sr = { .phase = "val", .epoch = epoch + 1, .epochs = r->c.epochs };
+            if ((err = predict_all(r->net, r->gpu, r->val_ld, cap, r->val_prob, r->val_label, r->val_cat, NULL, &bce, &sr,
+                                   r->c.on_step, r->c.step_ctx)))
                 return err;
             if ((err = tnrec_metrics_compute(&rep.val, r->val_prob, r->val_label, r->val_cat, nv)))
                 return err;
@@ -962,6 +985,7 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
             r->st.global_step++;
             done_steps++;
             r->st.seconds = seconds_before + (tnrec__now_seconds() - t0);
+            report_step(r, epoch, steps, tnrec__now_seconds() - t0);
             int last_of_epoch = r->st.step == steps, stop_for = 0;
             /* The end of an epoch writes its checkpoints anyway: a request
              * seen then is taken after them (below). */
@@ -1061,6 +1085,13 @@ tnrec_err tnrec_eval_run_precision(tnrec_metrics *out, const char *checkpoint, c
                                    const char *csv_path, int batch, int threads, const char *device,
                                    const char *precision)
 {
+    return tnrec_eval_run_progress(out, checkpoint, dataset, csv_path, batch, threads, device, precision, NULL, NULL);
+}
+
+tnrec_err tnrec_eval_run_progress(tnrec_metrics *out, const char *checkpoint, const char *dataset,
+                                  const char *csv_path, int batch, int threads, const char *device,
+                                  const char *precision, tnrec_step_cb on_step, void *step_ctx)
+{
     char *resolved = NULL, *config = NULL, *csv = NULL;
     size_t csv_len = 0;
     tnrec_model *m = NULL;
@@ -1130,7 +1161,8 @@ tnrec_err tnrec_eval_run_precision(tnrec_metrics *out, const char *checkpoint, c
         goto done;
     }
     double bce = 0;
-    if ((err = predict_all(net, gpu, ld, lc.batch, prob, label, cat, index, &bce)))
+    tnrec_step_report sr = { .phase = "eval" };
+    if ((err = predict_all(net, gpu, ld, lc.batch, prob, label, cat, index, &bce, &sr, on_step, step_ctx)))
         goto done;
     if ((err = tnrec_metrics_compute(out, prob, label, cat, n)))
         goto done;
