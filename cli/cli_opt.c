@@ -65,7 +65,10 @@ static void fmt_num(char *buf, size_t n, double v)
 /* The range of a number option; min = max = 0 in the table means none. */
 static double hi_of(const cli_opt *o)
 {
-    return o->min == 0 && o->max == 0 ? INFINITY : o->max;
+    double hi = o->min == 0 && o->max == 0 ? INFINITY : o->max;
+    if (o->type == CLI_INT && o->dst_size == sizeof(int32_t) && hi > (double)INT32_MAX)
+        hi = (double)INT32_MAX;
+    return hi;
 }
 
 static double lo_of(const cli_opt *o)
@@ -79,14 +82,19 @@ static int range_error(const char *cmd, const char *flag, const cli_opt *o, cons
     char lo[32], hi[32];
     fmt_num(lo, sizeof lo, lo_of(o));
     fmt_num(hi, sizeof hi, hi_of(o));
-    int has_lo = lo_of(o) > -1e300, has_hi = hi_of(o) < 1e300;
+    int has_lo = lo_of(o) > -1e300, has_hi = !(o->min == 0 && o->max == 0) && o->max < 1e300;
     const char *what = o->type == CLI_INT ? "an integer" : "a number";
     if (!parsed && !has_lo && !has_hi)
         return cli_usage_error(cmd, "%s must be %s, got '%s'", flag, what, value);
     if (!parsed)
-        return cli_usage_error(cmd, "%s must be %s (%s%s%s%s%s), got '%s'", flag, what, has_lo ? "at least " : "",
+        return cli_usage_error(cmd, "%s must be %s (%s%s%s%s%s), got '%s'", flag, what,
+                               has_lo ? (o->above_min ? "greater than " : "at least ") : "",
                                has_lo ? lo : "", has_lo && has_hi ? ", " : "", has_hi ? "at most " : "",
                                has_hi ? hi : "", value);
+    if (o->above_min && has_hi)
+        return cli_usage_error(cmd, "%s must be greater than %s and at most %s, got %s", flag, lo, hi, value);
+    if (o->above_min)
+        return cli_usage_error(cmd, "%s must be greater than %s, got %s", flag, lo, value);
     if (has_lo && has_hi)
         return cli_usage_error(cmd, "%s must be %s..%s, got %s", flag, lo, hi, value);
     if (has_lo)
@@ -102,6 +110,20 @@ static void store_int(const cli_opt *o, long long v)
         *(int64_t *)o->dst = (int64_t)v;
 }
 
+/* "--device must be one of cpu, cuda; got 'gpu'". */
+static int enum_error(const char *cmd, const char *flag, const char *choices, const char *value)
+{
+    char list[256];
+    size_t k = 0;
+    for (const char *p = choices; *p && k + 3 < sizeof list; p++) {
+        list[k++] = *p;
+        if (*p == ',')
+            list[k++] = ' ';
+    }
+    list[k] = '\0';
+    return cli_usage_error(cmd, "%s must be one of %s; got '%s'", flag, list, value);
+}
+
 /* Stores value into the option's destination; returns -1 or the usage exit code. */
 static int store(const char *cmd, const char *flag, const cli_opt *o, const char *value)
 {
@@ -112,6 +134,8 @@ static int store(const char *cmd, const char *flag, const cli_opt *o, const char
         long long v = strtoll(value, &end, 10);
         if (end == value || *end || errno)
             return range_error(cmd, flag, o, value, 0);
+        if ((double)v > hi_of(o) && o->max >= 1e300)
+            return cli_usage_error(cmd, "%s must be at most %.0f, got %s", flag, hi_of(o), value);
         if ((double)v < lo_of(o) || (double)v > hi_of(o))
             return range_error(cmd, flag, o, value, 1);
         store_int(o, v);
@@ -121,7 +145,7 @@ static int store(const char *cmd, const char *flag, const cli_opt *o, const char
         double v = strtod(value, &end);
         if (end == value || *end || !isfinite(v))
             return range_error(cmd, flag, o, value, 0);
-        if (v < lo_of(o) || v > hi_of(o))
+        if (v < lo_of(o) || v > hi_of(o) || (o->above_min && v <= o->min))
             return range_error(cmd, flag, o, value, 1);
         *(double *)o->dst = v;
         break;
@@ -133,7 +157,7 @@ static int store(const char *cmd, const char *flag, const cli_opt *o, const char
         break;
     case CLI_ENUM:
         if (!cli_in_list(o->choices, value))
-            return cli_usage_error(cmd, "%s must be one of %s; got '%s'", flag, o->choices, value);
+            return enum_error(cmd, flag, o->choices, value);
         *(const char **)o->dst = value;
         break;
     case CLI_CUSTOM:

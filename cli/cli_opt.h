@@ -29,6 +29,7 @@ typedef struct cli_opt {
     void *dst;
     size_t dst_size;     /* CLI_INT: sizeof *dst (4 or 8) */
     double min, max;     /* CLI_INT, CLI_DOUBLE; CLI_NONE for no bound; both 0: any value */
+    int above_min;       /* CLI_DOUBLE: the value must be greater than min, not equal */
     const char *choices; /* CLI_ENUM */
     int (*parse)(void *dst, const char *value); /* CLI_CUSTOM: 0 or -1 */
     const char *rule;    /* CLI_CUSTOM: "a list such as 2013,2015-2017" */
@@ -63,5 +64,14 @@ void cli_print_help(const cli_spec *spec, FILE *out);
 
 /* True when name is in the comma-separated list. */
 int cli_in_list(const char *list, const char *name);
+
+/* CLI_CUSTOM checks shared by several commands (cli_values.c); each
+ * stores the value (a const char *) when it is valid. */
+extern const char cli_variable_names[]; /* "DBZ,VEL,...,range_folded_mask" */
+extern const char cli_model_names[];    /* "seed3d,tiny" */
+/* A comma-separated list of TorNet variables. */
+int cli_check_variables(void *dst, const char *value);
+/* A model preset name or a layer spec (which has commas). */
+int cli_check_model(void *dst, const char *value);
 
 #endif
