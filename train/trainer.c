@@ -674,6 +674,18 @@ static tnrec_err stopped_for(run *r, int reason)
     return r->world > 1 ? barrier(r) : TNREC_OK;
 }
 
+/* The loader refused a training or validation set for the variables:
+ * name the set and how to choose (a resumed run keeps its variables). */
+static tnrec_err train_fields_missing(const char *path, int resume)
+{
+    char why[1024];
+    snprintf(why, sizeof why, "%s", tnrec_error_last());
+    why[strcspn(why, "\n")] = '\0';
+    return tnrec__fail(TNREC_ESCHEMA, "dataset '%s': %s\nhint: %s", path, why,
+                       resume ? "a resumed run keeps the variables it was started with; give it datasets built with them"
+                              : "choose --variables among the dataset's fields ('tnrec dump' lists them)");
+}
+
 static void run_free(run *r)
 {
     tnrec_gpu_net_free(r->gpu);
@@ -792,8 +804,11 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
     tnrec_loader_config lc = { .variables = vars, .frames = r->c.frames, .mask = r->c.mask, .batch = r->c.batch,
                                .threads = r->c.threads, .prefetch = is_cuda(r->c.device) ? 3 : 2, .shuffle = 1, .seed = r->c.seed,
                                .rank = r->rank, .world = r->world, .class_weight = { r->cw[0], r->cw[1] } };
-    if ((err = tnrec_loader_create(&r->train_ld, r->train_ds, &lc)))
+    if ((err = tnrec_loader_create(&r->train_ld, r->train_ds, &lc))) {
+        if (err == TNREC_ESCHEMA)
+            err = train_fields_missing(r->c.train_path, cfg->resume);
         goto done;
+    }
     if (r->val_ds) {
         tnrec_loader_config vc = lc;
         vc.batch = (r->c.batch + r->world - 1) / r->world; /* fits the workspace */
@@ -801,8 +816,11 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         vc.rank = 0;
         vc.world = 1;
         vc.class_weight[0] = vc.class_weight[1] = 1.0f;
-        if ((err = tnrec_loader_create(&r->val_ld, r->val_ds, &vc)))
+        if ((err = tnrec_loader_create(&r->val_ld, r->val_ds, &vc))) {
+            if (err == TNREC_ESCHEMA)
+                err = train_fields_missing(r->c.val_path, cfg->resume);
             goto done;
+        }
         tnrec_input_shape a = tnrec_loader_shape(r->train_ld), b = tnrec_loader_shape(r->val_ld);
         if (memcmp(&a, &b, sizeof a) != 0) {
             err = tnrec__fail(TNREC_ESCHEMA, "validation set '%s' has samples of %dx%dx%dx%d, training set %dx%dx%dx%d",
@@ -1081,6 +1099,20 @@ tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, cons
     return tnrec_eval_run_precision(out, checkpoint, dataset, csv_path, batch, threads, device, NULL);
 }
 
+/* The loader refused dataset for the checkpoint's variables: say that the
+ * checkpoint fixes them (eval has no --variables to choose others). */
+static tnrec_err eval_fields_missing(const char *dataset, const char *checkpoint, const char *vars)
+{
+    char why[1024];
+    snprintf(why, sizeof why, "%s", tnrec_error_last());
+    why[strcspn(why, "\n")] = '\0';
+    if (!vars)
+        vars = "DBZ,VEL,KDP,RHOHV,ZDR,WIDTH";
+    return tnrec__fail(TNREC_ESCHEMA, "dataset '%s': %s; checkpoint '%s' was trained on %s\n"
+                       "hint: score a dataset built with those variables (tnrec build --variables %s)",
+                       dataset, why, checkpoint, vars, vars);
+}
+
 tnrec_err tnrec_eval_run_precision(tnrec_metrics *out, const char *checkpoint, const char *dataset,
                                    const char *csv_path, int batch, int threads, const char *device,
                                    const char *precision)
@@ -1133,8 +1165,11 @@ tnrec_err tnrec_eval_run_progress(tnrec_metrics *out, const char *checkpoint, co
                                .frames = (int)json_integer_value(json_object_get(cj, "frames")),
                                .mask = json_is_true(json_object_get(cj, "mask")), .batch = batch > 0 ? batch : 32,
                                .threads = threads, .prefetch = is_cuda(device) ? 3 : 2, .shuffle = 0, .world = 1 };
-    if ((err = tnrec_loader_create(&ld, ds, &lc)))
+    if ((err = tnrec_loader_create(&ld, ds, &lc))) {
+        if (err == TNREC_ESCHEMA)
+            err = eval_fields_missing(dataset, resolved, lc.variables);
         goto done;
+    }
     tnrec_input_shape a = tnrec_loader_shape(ld);
     const tnrec_input_shape *b = tnrec_model_input(m);
     if (memcmp(&a, b, sizeof a) != 0) {
