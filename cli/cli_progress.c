@@ -22,12 +22,12 @@ void cli_progress_init(cli_progress *p, const char *cmd)
     p->quiet = 0;
     p->drawn = 0;
     p->interval = 30;
-    cli_progress_start(p);
+    p->start = p->last = cli_now();
 }
 
 void cli_progress_start(cli_progress *p)
 {
-    p->start = p->last = cli_now();
+    p->start = cli_now();
 }
 
 int cli_progress_due(cli_progress *p)

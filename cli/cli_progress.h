@@ -30,7 +30,8 @@ typedef struct cli_progress {
 double cli_now(void);
 /* Defaults (interval 30 s, tty from stderr); call before parsing options. */
 void cli_progress_init(cli_progress *p, const char *cmd);
-/* Starts the clock; call when the work begins. */
+/* Starts the clock of the rates; call when the work begins (the next
+ * plain line still comes an interval after the last one). */
 void cli_progress_start(cli_progress *p);
 /* True when a line is due now (terminal: 4 a second; else every interval). */
 int cli_progress_due(cli_progress *p);
