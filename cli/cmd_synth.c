@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "cli_opt.h"
+#include "cli_progress.h"
 
 /* 0 < F < 1, both ends excluded. */
 static int parse_fraction(void *dst, const char *value)
@@ -19,10 +20,17 @@ static int parse_fraction(void *dst, const char *value)
     return 0;
 }
 
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    cli_progress_count(ctx, done, total, "samples", NULL);
+}
+
 int cmd_synth(int argc, char **argv)
 {
     tnrec_synth_options opt;
     tnrec_synth_options_init(&opt);
+    cli_progress progress;
+    cli_progress_init(&progress, "synth");
     int have_samples = 0;
     const cli_opt opts[] = {
         { CLI_INT, "samples", 0, NULL, "N", CLI_INT_DST(opt.samples), .min = 1, .max = CLI_NONE,
@@ -39,6 +47,7 @@ int cmd_synth(int argc, char **argv)
           .def = "2", .help = "deflate level of the files, 1..9" },
         { CLI_FLAG, "force", 0, .dst = &opt.force,
           .help = "replace an archive already in OUT (its catalog and\nthe sample files it lists are removed first)" },
+        CLI_PROGRESS_OPTS(progress),
         CLI_OPT_END
     };
     const cli_spec spec = {
@@ -69,7 +78,11 @@ int cmd_synth(int argc, char **argv)
         return cli_usage_error(cmd, "missing --samples N");
 
     tnrec_synth_stats st;
+    opt.progress = on_progress;
+    opt.progress_ctx = &progress;
+    cli_progress_start(&progress);
     tnrec_err err = tnrec_synth_run(&st, &opt);
+    cli_progress_clear(&progress);
     if (err)
         return cli_fail(cmd, err);
     printf("wrote %llu samples to %s (train %llu, test %llu; NUL %llu, WRN %llu, TOR %llu)\n",
