@@ -2,7 +2,8 @@
  *
  * Each subcommand is `int cmd_<name>(int argc, char **argv)` with argv[0]
  * the command name; it returns one of the TNREC_EXIT_* codes. Commands use
- * libtnrec's public API only. */
+ * libtnrec's public API only, declare their options in a cli_opt table
+ * (cli_opt.h) and report progress through cli_progress.h. */
 #ifndef TNREC_CLI_H
 #define TNREC_CLI_H
 
