@@ -82,7 +82,10 @@ if ! "$tnrec" --version | grep -q netcdf; then
 fi
 
 # Data: a small TorNet, its shards, a short run.
-run 0 synth "$tmp/tornet" --samples=60 --seed=3 --tor-fraction=0.3 -j 2
+run 0 synth "$tmp/tornet" --samples=60 --seed=3 --tor-fraction=0.3 -j 1 --progress-interval=1
+[ "$(progress_lines synth)" -ge 1 ] || die "synth printed no progress line on a pipe: $(cat "$tmp/err")"
+run 0 synth "$tmp/tornet" --samples=60 --seed=3 --tor-fraction=0.3 -j 2 --force --quiet
+lacks err "/s"
 run 0 build "$tmp/tornet" --split=test -o "$tmp/test" --quiet
 lacks err "/s"
 [ ! -s "$tmp/err" ] || die "build --quiet printed: $(cat "$tmp/err")"
