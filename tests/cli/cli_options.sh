@@ -133,8 +133,13 @@ run 0 build "$tmp/cut" -o "$tmp/cut_out" -q
 has err "is truncated: 200000 bytes, its HDF5 superblock says $(stat -c %s "$f")"
 
 # dump --npy writes all the fields or none (here: a directory it cannot write).
-run 0 dump "$tmp/test" --record=0 --npy="$tmp/npy"
+run 0 dump "$tmp/test" --npy="$tmp/npy" --json
 [ "$(ls "$tmp/npy" | wc -l)" -ge 6 ] || die "dump --npy wrote too few files"
+last=$(grep -o '"file": "[^"]*"' "$tmp/out" | tail -1 | sed 's/.*\///; s/"$//')
+mkdir -p "$tmp/npy2/$last/x"   # a directory where the last field's file goes: its write fails
+run 1 dump "$tmp/test" --record=0 --npy="$tmp/npy2" --json
+has out '"ok": false'; has err "removed the"
+[ "$(ls "$tmp/npy2")" = "$last" ] || die "dump --npy left files after an error: $(ls "$tmp/npy2")"
 
 # plot: --opt=value; its failures in --json mode print JSON.
 if "$tnrec" --version | grep -q cairo; then
