@@ -181,8 +181,8 @@ static int parse_long(const cli_spec *s, int argc, char **argv, int *i)
     const cli_opt *o = find_long(s->opts, a, len);
     if (!o)
         return cli_usage_error(s->cmd, "unknown option '--%.*s'", (int)len, a);
-    char flag[80];
-    snprintf(flag, sizeof flag, "--%s", o->name);
+    char flag[80]; /* as typed: an alias is named as the user wrote it */
+    snprintf(flag, sizeof flag, "--%.*s", (int)(len < 64 ? len : 64), a);
     if (!takes_value(o)) {
         if (a[len] == '=')
             return cli_usage_error(s->cmd, "%s takes no value, got '%s'", flag, a + len + 1);
