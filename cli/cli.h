@@ -2,7 +2,8 @@
  *
  * Each subcommand is `int cmd_<name>(int argc, char **argv)` with argv[0]
  * the command name; it returns one of the TNREC_EXIT_* codes. Commands use
- * libtnrec's public API only. */
+ * libtnrec's public API only, declare their options in a cli_opt table
+ * (cli_opt.h) and report progress through cli_progress.h. */
 #ifndef TNREC_CLI_H
 #define TNREC_CLI_H
 
@@ -10,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "cli_progress.h"
 #include "tnrec/tnrec.h"
 
 #define TNREC_EXIT_OK 0
@@ -38,16 +40,27 @@ int cli_parse_u64(const char *s, unsigned long long *out);
  * replaced by '?' rather than the value being dropped. NULL only when out
  * of memory. */
 json_t *cli_json_text(const char *s);
+/* cli_fail for --json modes: also writes {"command", "ok": false, "error":
+ * the error's name, "message"} on stdout. Returns TNREC_EXIT_FAIL. */
+int cli_fail_json(const char *cmd, tnrec_err err);
 
 /* Arguments of `tnrec eval` (with_output 0: --json allowed) and `tnrec
  * predict` (with_output 1: -o FILE required). */
 typedef struct cli_score_args {
     const char *checkpoint, *dataset, *output, *device, *precision;
-    unsigned long long batch, threads;
+    const char *curves; /* eval --curves FILE, or NULL */
+    int batch, threads;
     int json;
+    cli_progress progress;
 } cli_score_args;
-/* Returns -1 when out is filled, else the exit code of the usage error it printed. */
-int cli_parse_score_args(cli_score_args *out, const char *cmd, int argc, char **argv, int with_output);
+/* Returns -1 when out is filled, else the exit code to return (0 after
+ * --help, 2 after a usage error it printed). about and example go into the
+ * help text. */
+int cli_parse_score_args(cli_score_args *out, const char *cmd, const char *about, const char *example, int argc,
+                         char **argv, int with_output);
+/* The on_step callback for eval and predict: batches, samples/s, ETA;
+ * ctx is the cli_progress. */
+void cli_score_progress(void *ctx, const tnrec_step_report *r);
 /* Warns on stderr when checkpoint (a file, or a run directory: its file
  * `name`, or best/last.tnck when name is NULL) does not record its training
  * data's schema, so `what` (the dataset) cannot be checked against it.

@@ -19,3 +19,25 @@ json_t *cli_json_text(const char *s)
     free(copy);
     return j;
 }
+
+int cli_fail_json(const char *cmd, tnrec_err err)
+{
+    const char *msg = tnrec_error_last();
+    if (!msg || !msg[0])
+        msg = tnrec_err_name(err);
+    json_t *o = json_object();
+    if (o) {
+        json_object_set_new(o, "command", cli_json_text(cmd));
+        json_object_set_new(o, "ok", json_false());
+        json_object_set_new(o, "error", cli_json_text(tnrec_err_name(err)));
+        json_object_set_new(o, "message", cli_json_text(msg));
+    }
+    char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
+    if (text) {
+        puts(text);
+        fflush(stdout);
+    }
+    free(text);
+    json_decref(o);
+    return cli_fail(cmd, err);
+}

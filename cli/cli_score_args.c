@@ -1,56 +1,71 @@
 /* cli/cli_score_args.c: the arguments `tnrec eval` and `tnrec predict`
- * share: CHECKPOINT DATASET, --batch, --threads, --device, --precision, and per command
- * --json (eval) or -o/--output (predict). */
+ * share: CHECKPOINT DATASET, --batch, -j/--jobs, --device, --precision,
+ * progress, and per command --json (eval) or -o/--output (predict). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "cli_opt.h"
 
-int cli_parse_score_args(cli_score_args *out, const char *cmd, int argc, char **argv, int with_output)
+int cli_parse_score_args(cli_score_args *out, const char *cmd, const char *about, const char *example, int argc,
+                         char **argv, int with_output)
 {
     memset(out, 0, sizeof *out);
     out->batch = 32;
     out->threads = 2;
     out->device = "cpu";
-    int npos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!with_output && strcmp(a, "--json") == 0) {
-            out->json = 1;
-        } else if (with_output && (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0)) {
-            if (i + 1 >= argc)
-                return cli_usage_error(cmd, "%s needs a file name", a);
-            out->output = argv[++i];
-        } else if (strcmp(a, "--device") == 0) {
-            if (i + 1 >= argc)
-                return cli_usage_error(cmd, "--device needs cpu or cuda");
-            out->device = argv[++i];
-        } else if (strcmp(a, "--precision") == 0) {
-            if (i + 1 >= argc)
-                return cli_usage_error(cmd, "--precision needs fp32, fp16 or bf16");
-            out->precision = argv[++i];
-        } else if (strcmp(a, "--batch") == 0 || strcmp(a, "--threads") == 0) {
-            unsigned long long *dst = a[2] == 'b' ? &out->batch : &out->threads;
-            if (i + 1 >= argc || cli_parse_u64(argv[i + 1], dst) || *dst < 1 || *dst > 65536)
-                return cli_usage_error(cmd, "%s needs a positive integer", a);
-            i++;
-        } else if (a[0] == '-' && a[1]) {
-            return cli_usage_error(cmd, "unknown option '%s'", a);
-        } else if (npos == 0) {
-            out->checkpoint = a;
-            npos++;
-        } else if (npos == 1) {
-            out->dataset = a;
-            npos++;
-        } else {
-            return cli_usage_error(cmd, "too many arguments ('%s')", a);
-        }
-    }
+    cli_progress_init(&out->progress, cmd);
+    const cli_opt output_opt = { CLI_STRING, "output", 'o', NULL, "FILE", .dst = &out->output,
+                                 .help = "the CSV file (required)" };
+    const cli_opt json_opt = { CLI_FLAG, "json", 0, .dst = &out->json,
+                               .help = "one JSON object: roc_auc, pr_auc, accuracy, precision, recall,\n"
+                                       "far, f1, csi, csi_best, csi_best_threshold, n, positives, tp,\n"
+                                       "fp, fn, tn, loss, categories {TOR, NUL, WRN}; on failure\n"
+                                       "{\"error\": MESSAGE}" };
+    const cli_opt curves_opt = { CLI_STRING, "curves", 0, NULL, "FILE", .dst = &out->curves,
+                                 .help = "also write the ROC, PR and reliability points as JSON" };
+    const cli_opt opts[] = {
+        with_output ? output_opt : json_opt,
+        { CLI_INT, "batch", 0, NULL, "N", CLI_INT_DST(out->batch), .min = 1, .max = 65536, .def = "32",
+          .help = "inference batch" },
+        { CLI_INT, "jobs", 'j', "threads", "N", CLI_INT_DST(out->threads), .min = 1, .max = 65536, .def = "2",
+          .help = "decode threads" },
+        { CLI_ENUM, "device", 0, NULL, "D", .dst = &out->device, .choices = "cpu,cuda", .help = "cpu (default) or cuda" },
+        { CLI_ENUM, "precision", 0, NULL, "P", .dst = &out->precision, .choices = "fp32,fp16,bf16",
+          .help = "cuda: fp32 (default, TF32 off), fp16 or bf16 activations" },
+        CLI_PROGRESS_OPTS(out->progress),
+        /* eval only: for predict this slot ends the table early */
+        with_output ? (cli_opt)CLI_OPT_END : curves_opt,
+        CLI_OPT_END
+    };
+    char usage[128];
+    snprintf(usage, sizeof usage, "tnrec %s [options] CHECKPOINT DATASET%s", cmd, with_output ? " -o SCORES.csv" : "");
+    const cli_spec spec = { .cmd = cmd, .usage = usage, .about = about, .opts = opts, .epilog = example };
+    const char *pos[2];
+    size_t npos = 0;
+    int rc = cli_parse(&spec, argc, argv, pos, 2, &npos);
+    if (rc >= 0)
+        return rc;
     if (npos != 2)
         return cli_usage_error(cmd, "need CHECKPOINT and DATASET");
+    out->checkpoint = pos[0];
+    out->dataset = pos[1];
     if (with_output && !out->output)
         return cli_usage_error(cmd, "no output file given (-o SCORES.csv)");
     return -1;
+}
+
+void cli_score_progress(void *ctx, const tnrec_step_report *r)
+{
+    cli_progress *p = ctx;
+    if (!cli_progress_due(p))
+        return;
+    double rate = r->seconds > 0 ? (double)r->samples / r->seconds : 0;
+    double per_step = r->step ? r->seconds / (double)r->step : 0;
+    char eta[24];
+    cli_progress_eta(eta, sizeof eta, per_step * (double)(r->steps - r->step));
+    cli_progress_show(p, "batch %llu/%llu  %llu samples  %.1f samples/s  ETA %s", (unsigned long long)r->step,
+                      (unsigned long long)r->steps, (unsigned long long)r->samples, rate, eta);
 }
 
 void cli_warn_unchecked_data(const char *cmd, const char *checkpoint, const char *name, const char *what)

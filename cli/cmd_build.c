@@ -4,6 +4,7 @@
  * one line per skipped input on stderr, a progress line when stderr is a
  * terminal, and a summary at the end. The part K/N comes from --part or,
  * when not given, from an MPI or Slurm array launcher's environment. */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,47 +14,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_opt.h"
 #include "tnrec/ingest.h"
 
 #define MAX_LIST 64
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: tnrec build SRC... -o OUT [options]\n"
-            "\n"
-            "Turns TorNet NetCDF samples into zstd record shards plus manifest.json.\n"
-            "SRC: a TORNET_ROOT (catalog.csv, train/, test/), a directory of .nc files\n"
-            "(searched recursively), a text file listing .nc paths, or a year tarball\n"
-            "(tornet_YYYY.tar.gz) as a path or an http(s) URL, streamed.\n"
-            "\n"
-            "selection:\n"
-            "  --split train|test|all      split from catalog.csv or the train/ test/ path (default all)\n"
-            "  --years 2013,2015-2017      years of the sample's start time (default all)\n"
-            "  --frames N                  keep the last N frames, 1..4 (default 4)\n"
-            "  --variables DBZ,VEL,...     subset of DBZ VEL KDP RHOHV ZDR WIDTH range_folded_mask\n"
-            "  --part K/N                  build part K of N (default: from OMPI_COMM_WORLD_RANK/SIZE,\n"
-            "                              PMI_RANK/SIZE or SLURM_ARRAY_TASK_ID/COUNT); join with 'tnrec merge'\n"
-            "  --holdout FRACTION          keep about this share of the selection out, as whole storms\n"
-            "                              (samples grouped by the day and event id of their file names)\n"
-            "  --held-out                  with --holdout: build only the held-out storms (a validation set)\n"
-            "  --holdout-seed N            which storms are held out (default 1)\n"
-            "encoding:\n"
-            "  --dtype float32|float16|uint8   stored type of the radar variables (default float16)\n"
-            "  --norm VAR=MIN:MAX          normalisation range (default TorNet's; repeatable)\n"
-            "  --zstd-level L              1..19 (default 2; 1 with --dtype uint8)\n"
-            "output:\n"
-            "  -o, --output OUT            dataset directory\n"
-            "  --shard-size BYTES          shard size limit, K/M/G suffixes (default 512M)\n"
-            "  --shard-records N           records per shard limit (default none)\n"
-            "  -j, --threads N             worker threads (default: all cores)\n"
-            "  --strict                    fail on the first bad input instead of skipping it\n"
-            "  -q, --quiet                 no progress line or summary\n"
-            "\n"
-            "A build that stops (an error, a full disk, SIGINT or SIGTERM, kill -9) keeps its finished\n"
-            "shards: rerun the same command to resume. SIGINT exits 130, SIGTERM 143.\n"
-            "example: tnrec build $TORNET_ROOT --split train --years 2013-2015 -o shards/train -j 8\n");
-}
 
 static int parse_size(const char *s, uint64_t *out)
 {
@@ -129,40 +93,14 @@ static int split_list(char *s, const char **out, int cap)
     return n;
 }
 
-typedef struct progress_state {
-    double start, last;
-    int tty, quiet;
-} progress_state;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
 {
-    progress_state *ps = ctx;
-    double t = now_s();
-    if (!ps->tty || ps->quiet || (t - ps->last < 0.5 && done < total))
-        return;
-    ps->last = t;
-    double rate = done / (t - ps->start + 1e-9);
-    fprintf(stderr, "\r  %llu/%llu inputs  %.1f samples/s", (unsigned long long)done, (unsigned long long)total, rate);
-    if (total > done && rate > 0) {
-        double eta = (double)(total - done) / rate;
-        fprintf(stderr, "  ETA %dh%02dm%02ds", (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
-    }
-    fprintf(stderr, "\033[K");
-    fflush(stderr);
+    cli_progress_count(ctx, done, total, "inputs", NULL);
 }
 
 static void on_skip(void *ctx, const char *input, const char *reason)
 {
-    progress_state *ps = ctx;
-    if (ps->tty && !ps->quiet)
-        fprintf(stderr, "\r\033[K");
+    cli_progress_clear(ctx);
     fprintf(stderr, "tnrec build: skipped '%s': %s\n", input, reason);
 }
 
@@ -229,181 +167,201 @@ static int resumable(tnrec_err err)
     return err != TNREC_EINVAL && err != TNREC_ENOTFOUND && err != TNREC_EUNSUPPORTED;
 }
 
-/* Option value: "--opt value" or "--opt=value". */
-/* A fraction strictly between 0 and 1; -1 otherwise. */
-static int parse_fraction(const char *s, double *out)
+/* What the custom option parsers of the build fill. */
+typedef struct build_args {
+    tnrec_build_options opt;
+    int years[512];
+    const char *vars[MAX_LIST];
+    char varbuf[1024];
+    tnrec_norm_range norms[16];
+    size_t nnorms;
+    const char *dtype;
+    int part_given, holdout_seed_given;
+} build_args;
+
+static int opt_years(void *dst, const char *v)
 {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v > 0 && v < 1))
+    build_args *b = dst;
+    int n = parse_years(v, b->years, 512);
+    if (n <= 0)
         return -1;
-    *out = v;
+    b->opt.years = b->years;
+    b->opt.nyears = (size_t)n;
     return 0;
 }
 
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
+static int opt_variables(void *dst, const char *v)
 {
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) == 0 && argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (strcmp(argv[*i], name) == 0 && *i + 1 < argc)
-        return argv[++*i];
-    return NULL;
+    build_args *b = dst;
+    const char *checked = NULL;
+    if (strlen(v) >= sizeof b->varbuf || cli_check_variables(&checked, v) != 0)
+        return -1;
+    snprintf(b->varbuf, sizeof b->varbuf, "%s", v);
+    int n = split_list(b->varbuf, b->vars, MAX_LIST);
+    if (n <= 0)
+        return -1;
+    b->opt.variables = b->vars;
+    b->opt.nvariables = (size_t)n;
+    return 0;
 }
 
-static int is_opt(const char *arg, const char *name)
+static int opt_norm(void *dst, const char *v)
 {
-    size_t n = strlen(name);
-    return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
+    build_args *b = dst;
+    char name[TNREC_NAME_MAX];
+    float lo, hi;
+    int used = 0;
+    if (b->nnorms == sizeof b->norms / sizeof b->norms[0] ||
+        sscanf(v, "%31[^=]=%f:%f%n", name, &lo, &hi, &used) != 3 || v[used] || !(hi > lo))
+        return -1;
+    tnrec_norm_range *r = &b->norms[b->nnorms++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->var, sizeof r->var, "%s", name);
+    r->min = lo;
+    r->max = hi;
+    return 0;
+}
+
+static int opt_shard_size(void *dst, const char *v)
+{
+    uint64_t *bytes = dst;
+    return parse_size(v, bytes) != 0 || *bytes == 0 ? -1 : 0;
+}
+
+static int opt_part(void *dst, const char *v)
+{
+    build_args *b = dst;
+    if (tnrec_build_parse_part(&b->opt.part_index, &b->opt.part_count, v) != TNREC_OK)
+        return -1;
+    b->part_given = 1;
+    return 0;
+}
+
+/* A fraction strictly between 0 and 1. */
+static int opt_holdout(void *dst, const char *v)
+{
+    double *out = dst;
+    char *end;
+    double f = strtod(v, &end);
+    if (end == v || *end || !(f > 0 && f < 1))
+        return -1;
+    *out = f;
+    return 0;
+}
+
+static int opt_holdout_seed(void *dst, const char *v)
+{
+    build_args *b = dst;
+    char *end;
+    if (!*v || *v == '-')
+        return -1;
+    errno = 0;
+    unsigned long long u = strtoull(v, &end, 10);
+    if (errno || *end)
+        return -1;
+    b->opt.holdout_seed = u;
+    b->holdout_seed_given = 1;
+    return 0;
+}
+
+static tnrec_encoding encoding_of(const char *dtype)
+{
+    if (strcmp(dtype, "float32") == 0)
+        return TNREC_ENC_FLOAT32;
+    return strcmp(dtype, "uint8") == 0 ? TNREC_ENC_UINT8 : TNREC_ENC_FLOAT16;
 }
 
 int cmd_build(int argc, char **argv)
 {
     const char *cmd = "build";
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return TNREC_EXIT_OK;
-    }
-    tnrec_build_options opt;
-    tnrec_build_options_init(&opt);
+    build_args ba;
+    memset(&ba, 0, sizeof ba);
+    tnrec_build_options_init(&ba.opt);
+    tnrec_build_options *o = &ba.opt;
+    cli_progress ps;
+    cli_progress_init(&ps, cmd);
+    const cli_opt opts[] = {
+        CLI_HEAD("selection:"),
+        { CLI_ENUM, "split", 0, NULL, "train|test|all", .dst = &o->split, .choices = "train,test,all",
+          .help = "split from catalog.csv or the train/ test/ path (default all)" },
+        { CLI_CUSTOM, "years", 0, NULL, "2013,2015-2017", .dst = &ba, .parse = opt_years,
+          .rule = "a list of years such as 2013,2015-2017",
+          .help = "years of the sample's start time (default all)" },
+        { CLI_INT, "frames", 0, NULL, "N", CLI_INT_DST(o->frames), .min = 1, .max = 4, .def = "4",
+          .help = "keep the last N frames, 1..4" },
+        { CLI_CUSTOM, "variables", 0, NULL, "DBZ,VEL,...", .dst = &ba, .parse = opt_variables,
+          .rule = "a comma-separated list of DBZ, VEL, KDP, RHOHV, ZDR, WIDTH, range_folded_mask",
+          .help = "subset of DBZ VEL KDP RHOHV ZDR WIDTH range_folded_mask" },
+        { CLI_CUSTOM, "part", 0, NULL, "K/N", .dst = &ba, .parse = opt_part, .rule = "K/N with 0 <= K < N",
+          .help = "build part K of N (default: from OMPI_COMM_WORLD_RANK/SIZE,\n"
+                  "PMI_RANK/SIZE or SLURM_ARRAY_TASK_ID/COUNT); join with 'tnrec merge'" },
+        { CLI_CUSTOM, "holdout", 0, NULL, "FRACTION", .dst = &o->holdout, .parse = opt_holdout,
+          .rule = "a fraction between 0 and 1, e.g. --holdout 0.2",
+          .help = "keep about this share of the selection out, as whole storms\n"
+                  "(samples grouped by the day and event id of their file names)" },
+        { CLI_FLAG, "held-out", 0, .dst = &o->holdout_take,
+          .help = "with --holdout: build only the held-out storms (a validation set)" },
+        { CLI_CUSTOM, "holdout-seed", 0, NULL, "N", .dst = &ba, .parse = opt_holdout_seed,
+          .rule = "a non-negative integer", .help = "which storms are held out (default 1)" },
+        CLI_HEAD("encoding:"),
+        { CLI_ENUM, "dtype", 0, NULL, "float32|float16|uint8", .dst = &ba.dtype, .choices = "float32,float16,uint8",
+          .help = "stored type of the radar variables\n(default float16)" },
+        { CLI_CUSTOM, "norm", 0, NULL, "VAR=MIN:MAX", .dst = &ba, .parse = opt_norm,
+          .rule = "VAR=MIN:MAX with MIN < MAX, e.g. DBZ=-20:60 (at most 16)",
+          .help = "normalisation range (default TorNet's; repeatable)" },
+        { CLI_INT, "zstd-level", 0, NULL, "L", CLI_INT_DST(o->zstd_level), .min = 1, .max = 19,
+          .help = "1..19 (default 2; 1 with --dtype uint8)" },
+        CLI_HEAD("output:"),
+        { CLI_STRING, "output", 'o', NULL, "OUT", .dst = &o->out_dir, .help = "dataset directory" },
+        { CLI_CUSTOM, "shard-size", 0, NULL, "BYTES", .dst = &o->shard_bytes, .parse = opt_shard_size,
+          .rule = "a positive size in bytes with an optional K/M/G suffix", .def = "512M",
+          .help = "shard size limit, K/M/G suffixes" },
+        { CLI_INT, "shard-records", 0, NULL, "N", CLI_INT_DST(o->shard_records), .min = 1, .max = CLI_NONE,
+          .help = "records per shard limit (default none)" },
+        { CLI_INT, "jobs", 'j', "threads", "N", CLI_INT_DST(o->threads), .min = 1, .max = 4096, .def = "all cores",
+          .help = "worker threads" },
+        { CLI_FLAG, "strict", 0, .dst = &o->strict, .help = "fail on the first bad input instead of skipping it" },
+        { CLI_FLAG, "quiet", 'q', .dst = &ps.quiet, .help = "no progress or summary (errors are still printed)" },
+        { CLI_DOUBLE, "progress-interval", 0, NULL, "S", .dst = &ps.interval, .min = 0.1, .max = 86400, .def = "30",
+          .help = "seconds between progress lines when stderr is not a\nterminal" },
+        CLI_OPT_END
+    };
+    const cli_spec spec = {
+        .cmd = cmd,
+        .usage = "tnrec build SRC... -o OUT [options]",
+        .about = "Turns TorNet NetCDF samples into zstd record shards plus manifest.json.\n"
+                 "SRC: a TORNET_ROOT (catalog.csv, train/, test/), a directory of .nc files\n"
+                 "(searched recursively), a text file listing .nc paths, or a year tarball\n"
+                 "(tornet_YYYY.tar.gz) as a path or an http(s) URL, streamed.",
+        .opts = opts,
+        .epilog = "A build that stops (an error, a full disk, SIGINT or SIGTERM, kill -9) keeps its finished\n"
+                  "shards: rerun the same command to resume. SIGINT exits 130, SIGTERM 143.\n"
+                  "example: tnrec build $TORNET_ROOT --split train --years 2013-2015 -o shards/train -j 8\n",
+    };
     const char *sources[1024];
     size_t nsources = 0;
-    int years[512];
-    const char *vars[MAX_LIST];
-    char varbuf[1024];
-    tnrec_norm_range norms[16];
-    size_t nnorms = 0;
-    int part_given = 0, quiet = 0, holdout_seed_given = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        unsigned long long u;
-        if (a[0] != '-' || strcmp(a, "-") == 0) {
-            if (nsources == sizeof sources / sizeof sources[0])
-                return cli_usage_error(cmd, "too many sources");
-            sources[nsources++] = a;
-            continue;
-        }
-        if (strcmp(a, "--") == 0) {
-            for (i++; i < argc; i++) {
-                if (nsources == sizeof sources / sizeof sources[0])
-                    return cli_usage_error(cmd, "too many sources");
-                sources[nsources++] = argv[i];
-            }
-            break;
-        }
-        int known = 1;
-        if (is_opt(a, "-o") || is_opt(a, "--output")) {
-            if (!(v = opt_value(argc, argv, &i, a[1] == 'o' ? "-o" : "--output")))
-                return cli_usage_error(cmd, "%s needs a directory", a);
-            opt.out_dir = v;
-        } else if (is_opt(a, "--split")) {
-            if (!(v = opt_value(argc, argv, &i, "--split")) ||
-                (strcmp(v, "train") && strcmp(v, "test") && strcmp(v, "all")))
-                return cli_usage_error(cmd, "--split takes train, test or all");
-            opt.split = v;
-        } else if (is_opt(a, "--years")) {
-            int n;
-            if (!(v = opt_value(argc, argv, &i, "--years")) || (n = parse_years(v, years, 512)) <= 0)
-                return cli_usage_error(cmd, "--years takes a list such as 2013,2015-2017");
-            opt.years = years;
-            opt.nyears = (size_t)n;
-        } else if (is_opt(a, "--frames")) {
-            if (!(v = opt_value(argc, argv, &i, "--frames")) || cli_parse_u64(v, &u) || u < 1 || u > 4)
-                return cli_usage_error(cmd, "--frames takes 1..4 (the last N frames)");
-            opt.frames = (uint32_t)u;
-        } else if (is_opt(a, "--variables")) {
-            int n;
-            if (!(v = opt_value(argc, argv, &i, "--variables")) || strlen(v) >= sizeof varbuf)
-                return cli_usage_error(cmd, "--variables takes a list such as DBZ,VEL");
-            snprintf(varbuf, sizeof varbuf, "%s", v);
-            if ((n = split_list(varbuf, vars, MAX_LIST)) <= 0)
-                return cli_usage_error(cmd, "--variables takes a list such as DBZ,VEL");
-            opt.variables = vars;
-            opt.nvariables = (size_t)n;
-        } else if (is_opt(a, "--dtype")) {
-            if (!(v = opt_value(argc, argv, &i, "--dtype")))
-                return cli_usage_error(cmd, "--dtype takes float32, float16 or uint8");
-            if (strcmp(v, "float32") == 0)
-                opt.encoding = TNREC_ENC_FLOAT32;
-            else if (strcmp(v, "float16") == 0)
-                opt.encoding = TNREC_ENC_FLOAT16;
-            else if (strcmp(v, "uint8") == 0)
-                opt.encoding = TNREC_ENC_UINT8;
-            else
-                return cli_usage_error(cmd, "--dtype takes float32, float16 or uint8, not '%s'", v);
-        } else if (is_opt(a, "--norm")) {
-            char name[TNREC_NAME_MAX];
-            float lo, hi;
-            int used = 0;
-            if (!(v = opt_value(argc, argv, &i, "--norm")) || nnorms == 16 ||
-                sscanf(v, "%31[^=]=%f:%f%n", name, &lo, &hi, &used) != 3 || v[used] || !(hi > lo))
-                return cli_usage_error(cmd, "--norm takes VAR=MIN:MAX with MIN < MAX, e.g. DBZ=-20:60");
-            memset(&norms[nnorms], 0, sizeof norms[nnorms]);
-            snprintf(norms[nnorms].var, sizeof norms[nnorms].var, "%s", name);
-            norms[nnorms].min = lo;
-            norms[nnorms].max = hi;
-            nnorms++;
-        } else if (is_opt(a, "--shard-size")) {
-            if (!(v = opt_value(argc, argv, &i, "--shard-size")) || parse_size(v, &opt.shard_bytes) || !opt.shard_bytes)
-                return cli_usage_error(cmd, "--shard-size takes bytes with an optional K/M/G suffix");
-        } else if (is_opt(a, "--shard-records")) {
-            if (!(v = opt_value(argc, argv, &i, "--shard-records")) || cli_parse_u64(v, &u) || !u)
-                return cli_usage_error(cmd, "--shard-records takes a positive number");
-            opt.shard_records = u;
-        } else if (is_opt(a, "-j") || is_opt(a, "--threads")) {
-            if (!(v = opt_value(argc, argv, &i, a[1] == 'j' ? "-j" : "--threads")) || cli_parse_u64(v, &u) || !u ||
-                u > 4096)
-                return cli_usage_error(cmd, "%s takes a thread count", a);
-            opt.threads = (int)u;
-        } else if (strncmp(a, "-j", 2) == 0 && a[2]) {
-            if (cli_parse_u64(a + 2, &u) || !u || u > 4096)
-                return cli_usage_error(cmd, "-j takes a thread count");
-            opt.threads = (int)u;
-        } else if (is_opt(a, "--zstd-level")) {
-            if (!(v = opt_value(argc, argv, &i, "--zstd-level")) || cli_parse_u64(v, &u) || u < 1 || u > 19)
-                return cli_usage_error(cmd, "--zstd-level takes 1..19");
-            opt.zstd_level = (int)u;
-        } else if (is_opt(a, "--part")) {
-            if (!(v = opt_value(argc, argv, &i, "--part")))
-                return cli_usage_error(cmd, "--part takes K/N");
-            if (tnrec_build_parse_part(&opt.part_index, &opt.part_count, v) != TNREC_OK)
-                return cli_usage_error(cmd, "--part takes K/N with 0 <= K < N, not '%s'", v);
-            part_given = 1;
-        } else if (is_opt(a, "--holdout")) {
-            if (!(v = opt_value(argc, argv, &i, "--holdout")) || parse_fraction(v, &opt.holdout))
-                return cli_usage_error(cmd, "--holdout takes a fraction between 0 and 1, e.g. --holdout 0.2");
-        } else if (is_opt(a, "--holdout-seed")) {
-            if (!(v = opt_value(argc, argv, &i, "--holdout-seed")) || cli_parse_u64(v, &u))
-                return cli_usage_error(cmd, "--holdout-seed takes a non-negative integer");
-            opt.holdout_seed = u;
-            holdout_seed_given = 1;
-        } else if (strcmp(a, "--held-out") == 0) {
-            opt.holdout_take = 1;
-        } else if (strcmp(a, "--strict") == 0) {
-            opt.strict = 1;
-        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
-            quiet = 1;
-        } else {
-            known = 0;
-        }
-        if (!known)
-            return cli_usage_error(cmd, "unknown option '%s'", a);
-    }
+    int rc = cli_parse(&spec, argc, argv, sources, sizeof sources / sizeof sources[0], &nsources);
+    if (rc >= 0)
+        return rc;
+    if (ba.dtype)
+        o->encoding = encoding_of(ba.dtype);
+    int quiet = ps.quiet;
     if (!nsources)
         return cli_usage_error(cmd, "no sources given");
+    tnrec_build_options opt = ba.opt;
     if (!opt.out_dir)
         return cli_usage_error(cmd, "no output directory: give -o OUT");
-    if (!opt.holdout && (opt.holdout_take || holdout_seed_given))
+    if (!opt.holdout && (opt.holdout_take || ba.holdout_seed_given))
         return cli_usage_error(cmd, "--held-out and --holdout-seed need --holdout FRACTION");
-    if (!holdout_seed_given)
+    if (!ba.holdout_seed_given)
         opt.holdout_seed = 1;
-    if (!part_given)
+    if (!ba.part_given)
         tnrec_build_part_from_env(&opt.part_index, &opt.part_count);
     opt.sources = sources;
     opt.nsources = nsources;
-    opt.norms = norms;
-    opt.nnorms = nnorms;
-    progress_state ps = { now_s(), 0, isatty(2), quiet };
+    opt.norms = ba.norms;
+    opt.nnorms = ba.nnorms;
+    cli_progress_start(&ps);
     opt.progress = on_progress;
     opt.progress_ctx = &ps;
     opt.on_skip = on_skip;
@@ -414,8 +372,7 @@ int cmd_build(int argc, char **argv)
     opt.stop = cli_stop_flag();
     tnrec_build_summary sum;
     tnrec_err err = tnrec_build_run(&sum, &opt);
-    if (ps.tty && !quiet)
-        fprintf(stderr, "\r\033[K");
+    cli_progress_clear(&ps);
     if (err && cli_stop_signal()) {
         char why[64];
         snprintf(why, sizeof why, "interrupted by %s", cli_stop_name());
@@ -423,7 +380,7 @@ int cmd_build(int argc, char **argv)
         return cli_stop_exit_code();
     }
     if (err) {
-        int rc = cli_fail(cmd, err);
+        rc = cli_fail(cmd, err);
         if (resumable(err))
             print_resume(NULL, &sum, opt.out_dir, argc, argv);
         return rc;

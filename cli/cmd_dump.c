@@ -15,12 +15,15 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "cli_opt.h"
 
 #define CMD "dump"
 
@@ -34,34 +37,36 @@ typedef struct dump_opts {
     const char *npy_dir;
 } dump_opts;
 
-static void print_usage(FILE *out)
+/* ---- errors: printed on stderr, the last kept for the JSON error object ---- */
+
+static char last_error[2048];
+
+static void dump_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void dump_error(const char *fmt, ...)
 {
-    fprintf(out,
-            "usage: tnrec dump [options] PATH...\n"
-            "\n"
-            "Summarise each PATH (a dataset directory with manifest.json, or one .tnr\n"
-            "shard): records, bytes on disk and raw, compression ratio, schema, class\n"
-            "counts by label, category and EF, balanced class weights, skipped inputs.\n"
-            "\n"
-            "options:\n"
-            "  --records      one line per record: index, label, category, EF, event id,\n"
-            "                 time (ISO 8601 UTC), key\n"
-            "  --record N     per-field, per-channel statistics of record N (min, max and\n"
-            "                 mean over the gates with data, fraction of no-data gates);\n"
-            "                 values as decoded: normalised units for float encodings\n"
-            "  --npy DIR      write every field of record N (default 0) as DIR/<field>.npy;\n"
-            "                 float encodings as float32 (no data = the field's nodata),\n"
-            "                 raw fields in their own type; creates DIR; one PATH only;\n"
-            "                 with --record N also prints that record's statistics\n"
-            "  --json         JSON instead of text (one object per PATH; an array of them\n"
-            "                 when several PATHs are given). Summary keys: path, kind,\n"
-            "                 records, shards, bytes, raw_bytes, ratio, schema,\n"
-            "                 class_counts {label, category, ef}, class_weights,\n"
-            "                 skipped (a count), skipped_inputs, tool_version, build\n"
-            "  -h, --help     this text\n"
-            "\n"
-            "Record indexes count from 0 across the whole PATH.\n"
-            "example: tnrec dump --record 3 --json out/train\n");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "tnrec " CMD ": error: %s\n", last_error);
+}
+
+/* cli_fail with the library's message kept. */
+static int dump_fail(tnrec_err e)
+{
+    const char *m = tnrec_error_last();
+    snprintf(last_error, sizeof last_error, "%s", m && *m ? m : tnrec_err_name(e));
+    return cli_fail(CMD, e);
+}
+
+/* {"path", "ok": false, "message"}: what --json prints for a PATH that failed. */
+static json_t *error_doc(const char *path)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "path", cli_json_text(path));
+    json_object_set_new(o, "ok", json_false());
+    json_object_set_new(o, "message", cli_json_text(last_error[0] ? last_error : "failed"));
+    return o;
 }
 
 /* ---- small helpers ---- */
@@ -137,12 +142,12 @@ static uint64_t total_bytes(const tnrec_dataset *ds)
 static int emit_json(json_t *doc)
 {
     if (!doc) {
-        fprintf(stderr, "tnrec " CMD ": error: out of memory building JSON output\n");
+        dump_error("out of memory building JSON output");
         return -1;
     }
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     if (!text) {
-        fprintf(stderr, "tnrec " CMD ": error: cannot format JSON output (out of memory)\n");
+        dump_error("cannot format JSON output (out of memory)");
         return -1;
     }
     fputs(text, stdout);
@@ -407,7 +412,7 @@ static int records_view(const char *path, const tnrec_dataset *ds, json_stream *
     if (js)
         fputs(index ? "\n  ]\n}\n" : "]\n}\n", stdout);
     if (rc)
-        fprintf(stderr, "tnrec " CMD ": error: out of memory writing the records of '%s' as JSON\n", path);
+        dump_error("out of memory writing the records of '%s' as JSON", path);
     return rc;
 }
 
@@ -479,19 +484,19 @@ static int record_ctx_open(record_ctx *rc, const char *path, const tnrec_dataset
     uint64_t n = tnrec_dataset_count(ds);
     if (index >= n) {
         if (n == 0)
-            fprintf(stderr, "tnrec " CMD ": error: record %" PRIu64 " out of range: '%s' has no records\n"
-                    "hint: this dataset is empty; rebuild it or pick another PATH\n", index, path);
+            dump_error("record %" PRIu64 " out of range: '%s' has no records\n"
+                    "hint: this dataset is empty; rebuild it or pick another PATH", index, path);
         else
-            fprintf(stderr, "tnrec " CMD ": error: record %" PRIu64 " out of range: '%s' has %" PRIu64
+            dump_error("record %" PRIu64 " out of range: '%s' has %" PRIu64
                     " record%s\nhint: pick an index from 0 to %" PRIu64
-                    " ('tnrec dump --records %s' lists them)\n",
+                    " ('tnrec dump --records %s' lists them)",
                     index, path, n, n == 1 ? "" : "s", n - 1, path);
         return -1;
     }
     size_t s = 0;
     tnrec_err e = tnrec_dataset_locate(ds, index, &s, &rc->local);
     if (e)
-        return cli_fail(CMD, e), -1;
+        return dump_fail(e), -1;
     rc->shard = tnrec_dataset_shard(ds, s);
     const tnrec_schema *schema = tnrec_dataset_schema(ds);
     size_t max_bytes = 1, max_elems = 1, max_chan = 1;
@@ -507,7 +512,7 @@ static int record_ctx_open(record_ctx *rc, const char *path, const tnrec_dataset
     rc->mask = malloc(max_elems);
     rc->stats = calloc(max_chan, sizeof *rc->stats);
     if (!rc->buf || !rc->mask || !rc->stats) {
-        fprintf(stderr, "tnrec " CMD ": error: out of memory decoding record %" PRIu64 " of '%s' (%zu bytes)\n",
+        dump_error("out of memory decoding record %" PRIu64 " of '%s' (%zu bytes)",
                 index, path, max_bytes);
         record_ctx_free(rc);
         return -1;
@@ -516,7 +521,7 @@ static int record_ctx_open(record_ctx *rc, const char *path, const tnrec_dataset
     if (!e)
         e = tnrec_decoder_load(rc->dec, rc->shard, rc->local);
     if (e) {
-        cli_fail(CMD, e);
+        dump_fail(e);
         record_ctx_free(rc);
         return -1;
     }
@@ -572,7 +577,7 @@ static json_t *stats_view(record_ctx *rc, int json, int *failed)
         const tnrec_field *fl = &schema->fields[f];
         tnrec_err e = decode_field(rc, f);
         if (e) {
-            cli_fail(CMD, e);
+            dump_fail(e);
             *failed = 1;
             continue;
         }
@@ -653,7 +658,7 @@ static int make_dirs(const char *dir)
     size_t len = strlen(dir);
     char *p = malloc(len + 1);
     if (!p) {
-        fprintf(stderr, "tnrec " CMD ": error: out of memory\n");
+        dump_error("out of memory");
         return -1;
     }
     memcpy(p, dir, len + 1);
@@ -665,12 +670,12 @@ static int make_dirs(const char *dir)
         p[i] = '\0';
         struct stat st;
         if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            fprintf(stderr, "tnrec " CMD ": error: cannot create directory '%s': %s\n"
-                    "hint: check the --npy path and its permissions\n", p, strerror(errno));
+            dump_error("cannot create directory '%s': %s\n"
+                    "hint: check the --npy path and its permissions", p, strerror(errno));
             rc = -1;
         } else if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            fprintf(stderr, "tnrec " CMD ": error: '%s' exists and is not a directory\n"
-                    "hint: give --npy a directory path\n", p);
+            dump_error("'%s' exists and is not a directory\n"
+                    "hint: give --npy a directory path", p);
             rc = -1;
         }
         p[i] = saved;
@@ -685,55 +690,107 @@ static int name_is_safe(const char *name)
     return name[0] && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 && !strchr(name, '/');
 }
 
-static json_t *npy_view(record_ctx *rc, const char *dir, int json, int *failed)
+/* The .npy files one --npy call has written, removed again when a later
+ * one fails, so that DIR never holds part of a record. */
+typedef struct npy_written {
+    char *file[TNREC_MAX_FIELDS];
+    tnrec_dtype dtype[TNREC_MAX_FIELDS];
+    const tnrec_field *field[TNREC_MAX_FIELDS];
+    size_t n;
+} npy_written;
+
+static void npy_remove_all(npy_written *w)
 {
-    const tnrec_schema *schema = tnrec_dataset_schema(rc->ds);
-    json_t *files = json ? json_array() : NULL;
-    if (make_dirs(dir) != 0) {
-        *failed = 1;
-        json_decref(files);
-        return NULL;
+    size_t removed = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (unlink(w->file[i]) == 0)
+            removed++;
+    if (removed)
+        fprintf(stderr, "tnrec " CMD ": removed the %zu .npy file%s written before the error\n", removed,
+                removed == 1 ? "" : "s");
+}
+
+static void npy_written_free(npy_written *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        free(w->file[i]);
+    w->n = 0;
+}
+
+/* One field as DIR/<field>.npy; the file's path goes into w. 0 or -1. */
+static int npy_write_field(record_ctx *rc, const char *dir, uint32_t f, npy_written *w)
+{
+    const tnrec_field *fl = &tnrec_dataset_schema(rc->ds)->fields[f];
+    if (!name_is_safe(fl->name)) {
+        dump_error("field %" PRIu32 " of '%s' is named '%s', which cannot be a file name\n"
+                   "hint: the shard's schema is damaged; rebuild it", f, rc->path, fl->name);
+        return -1;
     }
-    for (uint32_t f = 0; f < schema->nfields && f < TNREC_MAX_FIELDS; f++) {
-        const tnrec_field *fl = &schema->fields[f];
-        if (!name_is_safe(fl->name)) {
-            fprintf(stderr, "tnrec " CMD ": error: field %" PRIu32 " of '%s' is named '%s', which cannot be a file name\n"
-                    "hint: the shard's schema is damaged; rebuild it\n", f, rc->path, fl->name);
-            *failed = 1;
-            continue;
-        }
-        tnrec_dtype dt = decoded_dtype(fl);
-        tnrec_err e = tnrec_decoder_field(rc->dec, f, dt, rc->buf, decoded_bytes(fl));
-        size_t plen = strlen(dir) + strlen(fl->name) + 8;
-        char *file = malloc(plen);
-        if (!file) {
-            fprintf(stderr, "tnrec " CMD ": error: out of memory\n");
-            *failed = 1;
-            continue;
-        }
-        snprintf(file, plen, "%s/%s.npy", dir, fl->name);
-        if (!e)
-            e = tnrec_npy_write(file, dt, fl->ndim, fl->shape, rc->buf);
-        if (e) {
-            cli_fail(CMD, e);
-            *failed = 1;
-        } else if (json) {
+    tnrec_dtype dt = decoded_dtype(fl);
+    size_t plen = strlen(dir) + strlen(fl->name) + 8;
+    char *file = malloc(plen);
+    if (!file) {
+        dump_error("out of memory");
+        return -1;
+    }
+    snprintf(file, plen, "%s/%s.npy", dir, fl->name);
+    tnrec_err e = tnrec_decoder_field(rc->dec, f, dt, rc->buf, decoded_bytes(fl));
+    if (!e)
+        e = tnrec_npy_write(file, dt, fl->ndim, fl->shape, rc->buf);
+    if (e) {
+        dump_fail(e);
+        free(file);
+        return -1;
+    }
+    w->file[w->n] = file;
+    w->dtype[w->n] = dt;
+    w->field[w->n] = fl;
+    w->n++;
+    return 0;
+}
+
+static json_t *npy_report(const npy_written *w, int json)
+{
+    json_t *files = json ? json_array() : NULL;
+    for (size_t i = 0; i < w->n; i++) {
+        const tnrec_field *fl = w->field[i];
+        if (json) {
             json_t *fo = json_object(), *shape = json_array();
             for (uint32_t d = 0; d < fl->ndim && d < TNREC_MAX_DIMS; d++)
                 json_array_append_new(shape, json_integer(fl->shape[d]));
             json_object_set_new(fo, "field", cli_json_text(fl->name));
-            json_object_set_new(fo, "file", cli_json_text(file));
-            json_object_set_new(fo, "dtype", cli_json_text(safe_dtype_name(dt)));
+            json_object_set_new(fo, "file", cli_json_text(w->file[i]));
+            json_object_set_new(fo, "dtype", cli_json_text(safe_dtype_name(w->dtype[i])));
             json_object_set_new(fo, "shape", shape);
             json_array_append_new(files, fo);
-        } else {
-            printf("wrote %s (%s", file, safe_dtype_name(dt));
-            for (uint32_t d = 0; d < fl->ndim && d < TNREC_MAX_DIMS; d++)
-                printf("%s%" PRIu32, d ? " x " : " ", fl->shape[d]);
-            printf(")\n");
+            continue;
         }
-        free(file);
+        printf("wrote %s (%s", w->file[i], safe_dtype_name(w->dtype[i]));
+        for (uint32_t d = 0; d < fl->ndim && d < TNREC_MAX_DIMS; d++)
+            printf("%s%" PRIu32, d ? " x " : " ", fl->shape[d]);
+        printf(")\n");
     }
+    return files;
+}
+
+static json_t *npy_view(record_ctx *rc, const char *dir, int json, int *failed)
+{
+    const tnrec_schema *schema = tnrec_dataset_schema(rc->ds);
+    if (make_dirs(dir) != 0) {
+        *failed = 1;
+        return NULL;
+    }
+    npy_written w = { .n = 0 };
+    for (uint32_t f = 0; f < schema->nfields && f < TNREC_MAX_FIELDS && !*failed; f++)
+        if (npy_write_field(rc, dir, f, &w) != 0)
+            *failed = 1;
+    if (*failed) {
+        npy_remove_all(&w);
+        npy_written_free(&w);
+        return NULL;
+    }
+    json_t *files = npy_report(&w, json);
+    npy_written_free(&w);
     if (!json)
         return NULL;
     json_t *o = json_object();
@@ -754,7 +811,7 @@ static int dump_one(const char *path, const dump_opts *opt, json_stream *js, jso
     tnrec_dataset *ds = NULL;
     tnrec_err e = tnrec_dataset_open(&ds, path);
     if (e)
-        return cli_fail(CMD, e);
+        return dump_fail(e);
     int failed = 0;
     switch (opt->view) {
     case VIEW_SUMMARY:
@@ -805,49 +862,50 @@ static int dump_one(const char *path, const dump_opts *opt, json_stream *js, jso
 
 int cmd_dump(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        print_usage(stdout);
-        return TNREC_EXIT_OK;
-    }
     dump_opts opt = { VIEW_SUMMARY, 0, 0, 0, NULL };
     int want_records = 0, want_record = 0;
-    int only_paths = 0;
+    const cli_opt opts[] = {
+        { CLI_FLAG, "records", 0, .dst = &want_records,
+          .help = "one line per record: index, label, category, EF, event id,\ntime (ISO 8601 UTC), key" },
+        { CLI_INT, "record", 0, NULL, "N", CLI_INT_DST(opt.record), .min = 0, .max = CLI_NONE, .seen = &want_record,
+          .help = "per-field, per-channel statistics of record N (min, max and\n"
+                  "mean over the gates with data, fraction of no-data gates);\n"
+                  "values as decoded: normalised units for float encodings" },
+        { CLI_STRING, "npy", 0, NULL, "DIR", .dst = &opt.npy_dir,
+          .help = "write every field of record N (default 0) as DIR/<field>.npy;\n"
+                  "float encodings as float32 (no data = the field's nodata),\n"
+                  "raw fields in their own type; creates DIR; one PATH only;\n"
+                  "with --record N also prints that record's statistics; on an\n"
+                  "error the files already written are removed" },
+        { CLI_FLAG, "json", 0, .dst = &opt.json,
+          .help = "JSON instead of text (one object per PATH; an array of them\n"
+                  "when several PATHs are given). Summary keys: path, kind,\n"
+                  "records, shards, bytes, raw_bytes, ratio, schema,\n"
+                  "class_counts {label, category, ef}, class_weights,\n"
+                  "skipped (a count), skipped_inputs, tool_version, build;\n"
+                  "a PATH that fails gives {path, ok: false, message}" },
+        CLI_OPT_END
+    };
+    const cli_spec spec = {
+        .cmd = CMD,
+        .usage = "tnrec dump [options] PATH...",
+        .about = "Summarise each PATH (a dataset directory with manifest.json, or one .tnr\n"
+                 "shard): records, bytes on disk and raw, compression ratio, schema, class\n"
+                 "counts by label, category and EF, balanced class weights, skipped inputs.",
+        .opts = opts,
+        .epilog = "Record indexes count from 0 across the whole PATH.\n"
+                  "example: tnrec dump --record 3 --json out/train\n",
+    };
     const char **paths = calloc((size_t)argc, sizeof *paths);
     size_t npaths = 0;
     if (!paths) {
         fprintf(stderr, "tnrec " CMD ": error: out of memory\n");
         return TNREC_EXIT_FAIL;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (only_paths || a[0] != '-' || strcmp(a, "-") == 0) {
-            paths[npaths++] = a;
-        } else if (strcmp(a, "--") == 0) {
-            only_paths = 1;
-        } else if (strcmp(a, "--json") == 0) {
-            opt.json = 1;
-        } else if (strcmp(a, "--records") == 0) {
-            want_records = 1;
-        } else if (strcmp(a, "--record") == 0 || strncmp(a, "--record=", 9) == 0) {
-            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
-            unsigned long long n;
-            if (!v || cli_parse_u64(v, &n) != 0) {
-                free(paths);
-                return cli_usage_error(CMD, "--record needs a record index (0, 1, ...), got '%s'", v ? v : "nothing");
-            }
-            opt.record = n;
-            want_record = 1;
-        } else if (strcmp(a, "--npy") == 0 || strncmp(a, "--npy=", 6) == 0) {
-            const char *v = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || !*v) {
-                free(paths);
-                return cli_usage_error(CMD, "--npy needs an output directory");
-            }
-            opt.npy_dir = v;
-        } else {
-            free(paths);
-            return cli_usage_error(CMD, "unknown option '%s'", a);
-        }
+    int prc = cli_parse(&spec, argc, argv, paths, (size_t)argc, &npaths);
+    if (prc >= 0) {
+        free(paths);
+        return prc;
     }
     if (npaths == 0) {
         free(paths);
@@ -872,8 +930,14 @@ int cmd_dump(int argc, char **argv)
         json_t *doc = NULL;
         if (p > 0 && !opt.json)
             printf("\n");
-        if (dump_one(paths[p], &opt, &js, &doc) != TNREC_EXIT_OK)
+        last_error[0] = '\0';
+        size_t streamed = js.count;
+        if (dump_one(paths[p], &opt, &js, &doc) != TNREC_EXIT_OK) {
             rc = TNREC_EXIT_FAIL;
+            /* --records streams its document: an error object only when it began none */
+            if (opt.json && !doc && js.count == streamed)
+                doc = error_doc(paths[p]);
+        }
         if (!opt.json || !doc)
             continue;
         doc_begin(&js);
@@ -885,7 +949,7 @@ int cmd_dump(int argc, char **argv)
         fputs("]\n", stdout);
     free(paths);
     if (fflush(stdout) != 0) {
-        fprintf(stderr, "tnrec " CMD ": error: cannot write to standard output\n");
+        dump_error("cannot write to standard output");
         rc = TNREC_EXIT_FAIL;
     }
     return rc;

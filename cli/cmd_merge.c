@@ -4,44 +4,31 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_opt.h"
 #include "tnrec/ingest.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: tnrec merge PART_DIR... -o OUT\n"
-            "\n"
-            "Joins the datasets built by 'tnrec build --part K/N' (every K of one N,\n"
-            "any order) into OUT: the same records in the same order and shards as a\n"
-            "one-machine build with the same options. Records are copied, not re-encoded.\n"
-            "example: tnrec merge parts/0 parts/1 parts/2 parts/3 -o shards/train\n");
-}
 
 int cmd_merge(int argc, char **argv)
 {
-    const char *cmd = "merge";
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return TNREC_EXIT_OK;
-    }
-    const char *parts[4096], *out = NULL;
+    const char *out = NULL;
+    const cli_opt opts[] = {
+        { CLI_STRING, "output", 'o', NULL, "OUT", .dst = &out, .help = "the merged dataset directory (required)" },
+        CLI_OPT_END
+    };
+    const cli_spec spec = {
+        .cmd = "merge",
+        .usage = "tnrec merge PART_DIR... -o OUT",
+        .about = "Joins the datasets built by 'tnrec build --part K/N' (every K of one N,\n"
+                 "any order) into OUT: the same records in the same order and shards as a\n"
+                 "one-machine build with the same options. Records are copied, not re-encoded.",
+        .opts = opts,
+        .epilog = "example: tnrec merge parts/0 parts/1 parts/2 parts/3 -o shards/train\n",
+    };
+    const char *cmd = spec.cmd;
+    const char *parts[4096];
     size_t n = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
-            if (i + 1 >= argc)
-                return cli_usage_error(cmd, "%s needs a directory", a);
-            out = argv[++i];
-        } else if (strncmp(a, "--output=", 9) == 0) {
-            out = a + 9;
-        } else if (a[0] == '-') {
-            return cli_usage_error(cmd, "unknown option '%s'", a);
-        } else {
-            if (n == sizeof parts / sizeof parts[0])
-                return cli_usage_error(cmd, "too many parts");
-            parts[n++] = a;
-        }
-    }
+    int rc = cli_parse(&spec, argc, argv, parts, sizeof parts / sizeof parts[0], &n);
+    if (rc >= 0)
+        return rc;
     if (!n)
         return cli_usage_error(cmd, "no part directories given");
     if (!out)

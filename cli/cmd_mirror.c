@@ -12,54 +12,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_opt.h"
 #include "tnrec/mirror.h"
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: tnrec mirror [options] SOURCE... DEST\n"
-            "       tnrec mirror --verify [options] TARGET [SOURCE...]\n"
-            "       tnrec mirror --abort-incomplete [options] s3://BUCKET/PREFIX\n"
-            "\n"
-            "Copy files to DEST (a directory or s3://bucket/prefix), checking MD5s;\n"
-            "files already there with the same size and MD5 are skipped.\n"
-            "\n"
-            "sources:\n"
-            "  zenodo:RECORD         every file of a Zenodo record\n"
-            "  zenodo:RECORD/FILE    one file of it\n"
-            "  tornet                the ten TorNet v1.1 records (catalog.csv included)\n"
-            "  http(s)://...         one file, e.g. https://proxy/file/bucket/tornet_2013.tar.gz\n"
-            "\n"
-            "options:\n"
-            "  --zenodo-url URL      Zenodo server (default https://zenodo.org)\n"
-            "  --connections N       Range connections per file (default 4)\n"
-            "  --jobs N              files at once (default 2)\n"
-            "  --limit-rate RATE     bytes/s over all transfers, e.g. 20M (default none)\n"
-            "  --cacert FILE         CA bundle for TLS (verification is always on)\n"
-            "  --retries N           retries of a failing transfer (default 8)\n"
-            "  --retry-delay MS      first backoff delay, doubled each retry (default 1000)\n"
-            "  --low-speed-time S    abandon a transfer slower than 1 KiB/s for S seconds (default 60)\n"
-            "  --endpoint URL        S3 endpoint, e.g. https://s3.us-west-004.backblazeb2.com\n"
-            "  --region NAME         S3 region (default: from a B2 endpoint, AWS_REGION, us-east-1)\n"
-            "  --part-size SIZE      multipart part size (default 100M, kept in 5M..5G, <= 10000 parts)\n"
-            "  --stream              S3: download into upload parts in memory, no local file\n"
-            "  --staging DIR         S3 without --stream: where downloads wait (default .tnrec-staging)\n"
-            "  --abort-incomplete    S3: abort unfinished multipart uploads under the prefix first\n"
-            "  --verify              re-read TARGET (directory, URL, URL prefix ending in '/',\n"
-            "                        or s3://bucket/prefix) and check sizes and MD5s\n"
-            "  -v, --verbose         log each request and decision (never a secret)\n"
-            "\n"
-            "S3 credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or\n"
-            "B2_APPLICATION_KEY_ID/B2_APPLICATION_KEY.\n"
-            "\n"
-            "Stopped (SIGINT exits 130, SIGTERM 143, a failure, kill -9), a run keeps its partial\n"
-            "downloads and unfinished uploads: rerun the same command to resume.\n"
-            "\n"
-            "examples:\n"
-            "  tnrec mirror tornet /data/tornet\n"
-            "  tnrec mirror --stream --endpoint https://s3.us-west-004.backblazeb2.com tornet s3://my-bucket/tornet\n"
-            "  tnrec mirror --verify https://proxy.example.org/file/my-bucket/tornet/ tornet\n");
-}
 
 static int parse_size(const char *s, unsigned long long *out)
 {
@@ -101,6 +55,7 @@ typedef struct ui {
     double last_t;
     double last_plain;
     int verify;
+    cli_progress progress;     /* --quiet, --progress-interval */
     pthread_mutex_t lock;      /* log lines (worker threads) and bars (caller) share stderr */
 } ui;
 
@@ -146,6 +101,8 @@ static void draw_progress(ui *u, const tnrec_mirror_progress *p);
 static void on_progress(void *ud, const tnrec_mirror_progress *p)
 {
     ui *u = ud;
+    if (u->progress.quiet)
+        return;
     pthread_mutex_lock(&u->lock);
     draw_progress(u, p);
     pthread_mutex_unlock(&u->lock);
@@ -184,7 +141,7 @@ static void draw_progress(ui *u, const tnrec_mirror_progress *p)
             else if (f->state != TNREC_MIRROR_PENDING)
                 fprintf(stderr, "tnrec mirror: %s: %s\n", f->name, state_name(f->state, u->verify));
         }
-        if (p->elapsed_s - u->last_plain >= 30 && !p->final) {
+        if (p->elapsed_s - u->last_plain >= u->progress.interval && !p->final) {
             char d[32], t[32];
             human(d, sizeof d, (double)p->bytes_done);
             human(t, sizeof t, (double)p->bytes_total);
@@ -277,103 +234,103 @@ static void print_table(const tnrec_mirror_report *r, int verify)
            r->skipped, r->verified, r->failed, moved, r->elapsed_s);
 }
 
+/* --limit-rate and --part-size: a size such as 512k, 100M or 5G. */
+static int opt_size(void *dst, const char *v)
+{
+    return parse_size(v, dst);
+}
+
 int cmd_mirror(int argc, char **argv)
 {
     const char *cmd = "mirror";
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return TNREC_EXIT_OK;
-    }
     tnrec_mirror_options opt;
     tnrec_mirror_options_init(&opt);
     int verify = 0, verbose = 0;
+    ui u = { .tty = isatty(2) };
+    cli_progress_init(&u.progress, cmd);
+    unsigned long long limit_rate = opt.limit_rate, part_size = 0;
+    int part_size_given = 0;
+    const cli_opt opts[] = {
+        { CLI_STRING, "zenodo-url", 0, NULL, "URL", .dst = &opt.zenodo_url, .def = "https://zenodo.org",
+          .help = "Zenodo server" },
+        { CLI_INT, "connections", 0, NULL, "N", CLI_INT_DST(opt.connections), .min = 1, .max = 64, .def = "4",
+          .help = "Range connections per file" },
+        { CLI_INT, "jobs", 'j', NULL, "N", CLI_INT_DST(opt.jobs), .min = 1, .max = 64, .def = "2",
+          .help = "files at once (worker threads)" },
+        { CLI_CUSTOM, "limit-rate", 0, NULL, "RATE", .dst = &limit_rate, .parse = opt_size,
+          .rule = "a size such as 512k, 100M or 5G", .help = "bytes/s over all transfers, e.g. 20M (default none)" },
+        { CLI_STRING, "cacert", 0, NULL, "FILE", .dst = &opt.cacert,
+          .help = "CA bundle for TLS (verification is always on)" },
+        { CLI_INT, "retries", 0, NULL, "N", CLI_INT_DST(opt.retries), .min = 0, .max = 100000000, .def = "8",
+          .help = "retries of a failing transfer" },
+        { CLI_INT, "retry-delay", 0, NULL, "MS", CLI_INT_DST(opt.retry_delay_ms), .min = 0, .max = 100000000,
+          .def = "1000", .help = "first backoff delay, doubled each retry" },
+        { CLI_INT, "low-speed-time", 0, NULL, "S", CLI_INT_DST(opt.low_speed_time), .min = 0, .max = 100000000,
+          .def = "60", .help = "abandon a transfer slower than 1 KiB/s for S seconds" },
+        { CLI_STRING, "endpoint", 0, NULL, "URL", .dst = &opt.endpoint,
+          .help = "S3 endpoint, e.g. https://s3.us-west-004.backblazeb2.com" },
+        { CLI_STRING, "region", 0, NULL, "NAME", .dst = &opt.region,
+          .help = "S3 region (default: from a B2 endpoint, AWS_REGION, us-east-1)" },
+        { CLI_CUSTOM, "part-size", 0, NULL, "SIZE", .dst = &part_size, .parse = opt_size,
+          .rule = "a size such as 512k, 100M or 5G", .seen = &part_size_given,
+          .help = "multipart part size (default 100M, kept in 5M..5G, <= 10000 parts)" },
+        { CLI_FLAG, "stream", 0, .dst = &opt.stream, .help = "S3: download into upload parts in memory, no local file" },
+        { CLI_STRING, "staging", 0, NULL, "DIR", .dst = &opt.staging,
+          .help = "S3 without --stream: where downloads wait (default .tnrec-staging)" },
+        { CLI_FLAG, "abort-incomplete", 0, .dst = &opt.abort_incomplete,
+          .help = "S3: abort unfinished multipart uploads under the prefix first" },
+        { CLI_FLAG, "verify", 0, .dst = &verify,
+          .help = "re-read TARGET (directory, URL, URL prefix ending in '/',\nor s3://bucket/prefix) and check sizes and MD5s" },
+        { CLI_FLAG, "verbose", 'v', .dst = &verbose, .help = "log each request and decision (never a secret)" },
+        CLI_PROGRESS_OPTS(u.progress),
+        CLI_OPT_END
+    };
+    const cli_spec spec = {
+        .cmd = cmd,
+        .usage = "tnrec mirror [options] SOURCE... DEST\n"
+                 "       tnrec mirror --verify [options] TARGET [SOURCE...]\n"
+                 "       tnrec mirror --abort-incomplete [options] s3://BUCKET/PREFIX",
+        .about = "Copy files to DEST (a directory or s3://bucket/prefix), checking MD5s;\n"
+                 "files already there with the same size and MD5 are skipped.\n"
+                 "\n"
+                 "sources:\n"
+                 "  zenodo:RECORD         every file of a Zenodo record\n"
+                 "  zenodo:RECORD/FILE    one file of it\n"
+                 "  tornet                the ten TorNet v1.1 records (catalog.csv included)\n"
+                 "  http(s)://...         one file, e.g. https://proxy/file/bucket/tornet_2013.tar.gz",
+        .opts = opts,
+        .epilog = "S3 credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or\n"
+                  "B2_APPLICATION_KEY_ID/B2_APPLICATION_KEY.\n"
+                  "\n"
+                  "Stopped (SIGINT exits 130, SIGTERM 143, a failure, kill -9), a run keeps its partial\n"
+                  "downloads and unfinished uploads: rerun the same command to resume.\n"
+                  "\n"
+                  "examples:\n"
+                  "  tnrec mirror tornet /data/tornet\n"
+                  "  tnrec mirror --stream --endpoint https://s3.us-west-004.backblazeb2.com tornet s3://my-bucket/tornet\n"
+                  "  tnrec mirror --verify https://proxy.example.org/file/my-bucket/tornet/ tornet\n",
+    };
     const char **pos = calloc((size_t)argc + 1, sizeof *pos);
     size_t npos = 0;
     if (!pos)
         return cli_fail(cmd, TNREC_ENOMEM);
-    int rc = TNREC_EXIT_OK;
-    unsigned long long v;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_VALUE()                                                              \
-    do {                                                                          \
-        if (!val) {                                                               \
-            rc = cli_usage_error(cmd, "option '%s' needs a value", a);            \
-            goto done;                                                            \
-        }                                                                         \
-        i++;                                                                      \
-    } while (0)
-        if (strcmp(a, "--") == 0) {
-            for (i++; i < argc; i++)
-                pos[npos++] = argv[i];
-            break;
-        } else if (strcmp(a, "--zenodo-url") == 0) {
-            NEED_VALUE();
-            opt.zenodo_url = val;
-        } else if (strcmp(a, "--connections") == 0 || strcmp(a, "--jobs") == 0 ||
-                   strcmp(a, "--retries") == 0 || strcmp(a, "--retry-delay") == 0 ||
-                   strcmp(a, "--low-speed-time") == 0) {
-            NEED_VALUE();
-            int is_count = strcmp(a, "--connections") == 0 || strcmp(a, "--jobs") == 0;
-            if (cli_parse_u64(val, &v) || v > 100000000ull || (is_count && (v < 1 || v > 64))) {
-                rc = cli_usage_error(cmd, "option '%s' wants %s, not '%s'", a,
-                                     is_count ? "a number from 1 to 64" : "a non-negative number", val);
-                goto done;
-            }
-            if (strcmp(a, "--connections") == 0) opt.connections = (unsigned)v;
-            else if (strcmp(a, "--jobs") == 0) opt.jobs = (unsigned)v;
-            else if (strcmp(a, "--retries") == 0) opt.retries = (unsigned)v;
-            else if (strcmp(a, "--retry-delay") == 0) opt.retry_delay_ms = (unsigned)v;
-            else opt.low_speed_time = (unsigned)v;
-        } else if (strcmp(a, "--limit-rate") == 0 || strcmp(a, "--part-size") == 0) {
-            NEED_VALUE();
-            if (parse_size(val, &v)) {
-                rc = cli_usage_error(cmd, "option '%s' wants a size such as 512k, 100M or 5G, not '%s'", a, val);
-                goto done;
-            }
-            if (strcmp(a, "--limit-rate") == 0) {
-                opt.limit_rate = v;
-            } else {
-                if (v < (5ull << 20) || v > (5ull << 30)) {
-                    fprintf(stderr, "tnrec mirror: --part-size %s kept within 5M..5G\n", val);
-                    v = v < (5ull << 20) ? (5ull << 20) : (5ull << 30);
-                }
-                opt.part_size = v;
-            }
-        } else if (strcmp(a, "--cacert") == 0) {
-            NEED_VALUE();
-            opt.cacert = val;
-        } else if (strcmp(a, "--endpoint") == 0) {
-            NEED_VALUE();
-            opt.endpoint = val;
-        } else if (strcmp(a, "--region") == 0) {
-            NEED_VALUE();
-            opt.region = val;
-        } else if (strcmp(a, "--staging") == 0) {
-            NEED_VALUE();
-            opt.staging = val;
-        } else if (strcmp(a, "--stream") == 0) {
-            opt.stream = 1;
-        } else if (strcmp(a, "--abort-incomplete") == 0) {
-            opt.abort_incomplete = 1;
-        } else if (strcmp(a, "--verify") == 0) {
-            verify = 1;
-        } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
-            verbose = 1;
-        } else if (a[0] == '-' && a[1]) {
-            rc = cli_usage_error(cmd, "unknown option '%s'", a);
-            goto done;
-        } else {
-            pos[npos++] = a;
+    int rc = cli_parse(&spec, argc, argv, pos, (size_t)argc + 1, &npos);
+    if (rc >= 0)
+        goto done;
+    rc = TNREC_EXIT_OK;
+    opt.limit_rate = limit_rate;
+    if (part_size_given) {
+        if (part_size < (5ull << 20) || part_size > (5ull << 30)) {
+            fprintf(stderr, "tnrec mirror: --part-size kept within 5M..5G\n");
+            part_size = part_size < (5ull << 20) ? (5ull << 20) : (5ull << 30);
         }
-#undef NEED_VALUE
+        opt.part_size = part_size;
     }
     if (cli_stop_install() != 0)
         fprintf(stderr, "tnrec mirror: warning: cannot catch SIGINT/SIGTERM; a stop then loses up to a "
                 "second of each download (a rerun still resumes)\n");
     opt.stop = cli_stop_flag();
-    ui u = { .tty = isatty(2), .verify = verify };
+    u.verify = verify;
     pthread_mutex_init(&u.lock, NULL);
     opt.progress = on_progress;
     opt.ud = &u;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_opt.h"
 
 #define CMD "plot"
 
@@ -20,37 +21,6 @@ typedef struct plot_args {
     char *fields_buf;          /* a copy of --fields, split in place */
     tnrec_plot_options opt;
 } plot_args;
-
-static void print_usage(FILE *out)
-{
-    fprintf(out,
-            "usage: tnrec plot PATH (--record N | --key KEY) -o FILE [options]\n"
-            "\n"
-            "Draw one record of PATH (a dataset directory or a .tnr shard) as PPI\n"
-            "panels: each radar field at its true azimuth and range, north up, with\n"
-            "range rings and radials, colour bars in physical units (values\n"
-            "de-normalised with the schema's offset and scale; no-data gates grey) and\n"
-            "a title with site, time (UTC), category, EF, label and event id.\n"
-            "\n"
-            "options:\n"
-            "  --record N       the record, counted from 0 across PATH\n"
-            "  --key KEY        the record whose key is KEY ('tnrec dump --records' lists them)\n"
-            "  -o FILE          the picture; written under a temporary name, renamed when done\n"
-            "  --format F       png, svg or pdf (default: from FILE's extension)\n"
-            "  --size WxH       picture size in pixels (points for svg/pdf); default from the\n"
-            "                   number of panels; the layout is scaled to fit, unstretched\n"
-            "  --fields LIST    fields to draw, e.g. DBZ,VEL (default: every one of DBZ VEL\n"
-            "                   KDP RHOHV ZDR WIDTH the dataset has)\n"
-            "  --sweeps LIST    0, 1 or 0,1 (default 0)\n"
-            "  --frame K        frame K, from 0 (default: the last)\n"
-            "  --frames all     every frame, one column each\n"
-            "  --mask           range-folded gates (range_folded_mask) in purple\n"
-            "  --json           print the layout as JSON: size and, per panel, field,\n"
-            "                   sweep, frame, PPI box, radar position and pixels per km\n"
-            "  -h, --help       this text\n"
-            "\n"
-            "example: tnrec plot out/train --record 3 -o r3.png --sweeps 0,1 --mask\n");
-}
 
 /* "0,1" -> bits 0 and 1. */
 static int parse_sweeps(const char *v, uint32_t *out)
@@ -114,87 +84,103 @@ static int split_fields(plot_args *a)
     return -1;
 }
 
-/* The value of option argv[*i] (inline after '=' or the next argument). */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
+static int opt_format(void *dst, const char *v)
 {
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (a[n] == '=')
-        return a + n + 1;
-    return *i + 1 < argc ? argv[++*i] : NULL;
+    char name[16];
+    if (strcmp(v, "png") && strcmp(v, "svg") && strcmp(v, "pdf"))
+        return -1;
+    snprintf(name, sizeof name, "x.%s", v);
+    int f = tnrec_plot_format_from_name(name);
+    if (f < 0)
+        return -1;
+    *(tnrec_plot_format *)dst = (tnrec_plot_format)f;
+    return 0;
 }
 
-static int is_opt(const char *a, const char *name)
+static int opt_size(void *dst, const char *v)
 {
-    size_t n = strlen(name);
-    return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '=');
+    tnrec_plot_options *o = dst;
+    return parse_size(v, &o->width, &o->height);
 }
 
-/* Returns -1 when a is filled, else the exit code of the error it printed. */
+static int opt_sweeps(void *dst, const char *v)
+{
+    return parse_sweeps(v, dst);
+}
+
+/* --frames takes 'all' only. */
+static int opt_frames(void *dst, const char *v)
+{
+    if (strcmp(v, "all") != 0)
+        return -1;
+    *(int *)dst = 1;
+    return 0;
+}
+
+static int opt_key(void *dst, const char *v)
+{
+    if (!*v)
+        return -1;
+    *(const char **)dst = v;
+    return 0;
+}
+
+/* Returns -1 when a is filled, else the exit code to return. */
 static int parse_args(plot_args *a, int argc, char **argv)
 {
-    int frame_given = 0, frames_all = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i], *v = NULL;
-        if (s[0] != '-' || strcmp(s, "-") == 0) {
-            if (a->path)
-                return cli_usage_error(CMD, "one PATH only (got '%s' and '%s')", a->path, s);
-            a->path = s;
-        } else if (strcmp(s, "--mask") == 0) {
-            a->opt.mask = 1;
-        } else if (strcmp(s, "--json") == 0) {
-            a->json = 1;
-        } else if (is_opt(s, "--record")) {
-            unsigned long long n;
-            if (!(v = opt_value(argc, argv, &i, "--record")) || cli_parse_u64(v, &n) != 0)
-                return cli_usage_error(CMD, "--record needs a record index (0, 1, ...), got '%s'", v ? v : "nothing");
-            a->record = n;
-            a->have_record = 1;
-        } else if (is_opt(s, "--key")) {
-            if (!(v = opt_value(argc, argv, &i, "--key")) || !*v)
-                return cli_usage_error(CMD, "--key needs a record key");
-            a->key = v;
-        } else if (strcmp(s, "-o") == 0 || is_opt(s, "--output")) {
-            v = strcmp(s, "-o") == 0 ? (i + 1 < argc ? argv[++i] : NULL) : opt_value(argc, argv, &i, "--output");
-            if (!v || !*v)
-                return cli_usage_error(CMD, "-o needs an output file");
-            a->output = v;
-        } else if (is_opt(s, "--format")) {
-            v = opt_value(argc, argv, &i, "--format");
-            int f = !v ? -1 : strcmp(v, "png") == 0 ? TNREC_PLOT_PNG : strcmp(v, "svg") == 0 ? TNREC_PLOT_SVG
-                : strcmp(v, "pdf") == 0 ? TNREC_PLOT_PDF : -1;
-            if (f < 0)
-                return cli_usage_error(CMD, "--format takes png, svg or pdf, got '%s'", v ? v : "nothing");
-            a->opt.format = (tnrec_plot_format)f;
-            a->have_format = 1;
-        } else if (is_opt(s, "--size")) {
-            if (!(v = opt_value(argc, argv, &i, "--size")) || parse_size(v, &a->opt.width, &a->opt.height) != 0)
-                return cli_usage_error(CMD, "--size takes WxH in pixels, each 1..%u (e.g. 1200x800), got '%s'",
-                                       TNREC_PLOT_MAX_SIDE, v ? v : "nothing");
-        } else if (is_opt(s, "--sweeps")) {
-            if (!(v = opt_value(argc, argv, &i, "--sweeps")) || parse_sweeps(v, &a->opt.sweeps) != 0)
-                return cli_usage_error(CMD, "--sweeps takes 0, 1 or 0,1, got '%s'", v ? v : "nothing");
-        } else if (is_opt(s, "--frame")) {
-            unsigned long long n;
-            if (!(v = opt_value(argc, argv, &i, "--frame")) || cli_parse_u64(v, &n) != 0 || n >= TNREC_PLOT_MAX_FRAMES)
-                return cli_usage_error(CMD, "--frame takes a frame number 0..%d, got '%s'",
-                                       TNREC_PLOT_MAX_FRAMES - 1, v ? v : "nothing");
-            a->opt.frame = (int)n;
-            frame_given = 1;
-        } else if (is_opt(s, "--frames")) {
-            if (!(v = opt_value(argc, argv, &i, "--frames")) || strcmp(v, "all") != 0)
-                return cli_usage_error(CMD, "--frames takes 'all' (use --frame K for one frame), got '%s'",
-                                       v ? v : "nothing");
-            a->opt.frame = TNREC_PLOT_ALL_FRAMES;
-            frames_all = 1;
-        } else if (is_opt(s, "--fields")) {
-            if (!(v = opt_value(argc, argv, &i, "--fields")))
-                return cli_usage_error(CMD, "--fields needs a list such as DBZ,VEL");
-            a->fields_arg = v;
-        } else {
-            return cli_usage_error(CMD, "unknown option '%s'", s);
-        }
-    }
+    int frame_given = 0, frames_all = 0, frame = 0;
+    char size_rule[96];
+    snprintf(size_rule, sizeof size_rule, "WxH in pixels, each 1..%u (e.g. 1200x800)", TNREC_PLOT_MAX_SIDE);
+    const cli_opt opts[] = {
+        { CLI_INT, "record", 0, NULL, "N", CLI_INT_DST(a->record), .min = 0, .max = CLI_NONE, .seen = &a->have_record,
+          .help = "the record, counted from 0 across PATH" },
+        { CLI_CUSTOM, "key", 0, NULL, "KEY", .dst = &a->key, .parse = opt_key, .rule = "a record key",
+          .help = "the record whose key is KEY ('tnrec dump --records' lists them)" },
+        { CLI_STRING, "output", 'o', NULL, "FILE", .dst = &a->output,
+          .help = "the picture; written under a temporary name, renamed when done" },
+        { CLI_CUSTOM, "format", 0, NULL, "F", .dst = &a->opt.format, .parse = opt_format, .rule = "png, svg or pdf",
+          .seen = &a->have_format, .help = "png, svg or pdf (default: from FILE's extension)" },
+        { CLI_CUSTOM, "size", 0, NULL, "WxH", .dst = &a->opt, .parse = opt_size, .rule = size_rule,
+          .help = "picture size in pixels (points for svg/pdf); default from the\n"
+                  "number of panels; the layout is scaled to fit, unstretched" },
+        { CLI_STRING, "fields", 0, NULL, "LIST", .dst = &a->fields_arg,
+          .help = "fields to draw, e.g. DBZ,VEL (default: every one of DBZ VEL\nKDP RHOHV ZDR WIDTH the dataset has)" },
+        { CLI_CUSTOM, "sweeps", 0, NULL, "LIST", .dst = &a->opt.sweeps, .parse = opt_sweeps, .rule = "0, 1 or 0,1",
+          .help = "0, 1 or 0,1 (default 0)" },
+        { CLI_INT, "frame", 0, NULL, "K", CLI_INT_DST(frame), .min = 0, .max = TNREC_PLOT_MAX_FRAMES - 1,
+          .seen = &frame_given, .help = "frame K, from 0 (default: the last)" },
+        { CLI_CUSTOM, "frames", 0, NULL, "all", .dst = &frames_all, .parse = opt_frames,
+          .rule = "'all' (use --frame K for one frame)", .help = "every frame, one column each" },
+        { CLI_FLAG, "mask", 0, .dst = &a->opt.mask, .help = "range-folded gates (range_folded_mask) in purple" },
+        { CLI_FLAG, "json", 0, .dst = &a->json,
+          .help = "print the layout as JSON: size and, per panel, field,\n"
+                  "sweep, frame, PPI box, radar position and pixels per km;\n"
+                  "on failure {\"error\", \"message\"}" },
+        CLI_OPT_END
+    };
+    const cli_spec spec = {
+        .cmd = CMD,
+        .usage = "tnrec plot PATH (--record N | --key KEY) -o FILE [options]",
+        .about = "Draw one record of PATH (a dataset directory or a .tnr shard) as PPI\n"
+                 "panels: each radar field at its true azimuth and range, north up, with\n"
+                 "range rings and radials, colour bars in physical units (values\n"
+                 "de-normalised with the schema's offset and scale; no-data gates grey) and\n"
+                 "a title with site, time (UTC), category, EF, label and event id.",
+        .opts = opts,
+        .epilog = "example: tnrec plot out/train --record 3 -o r3.png --sweeps 0,1 --mask\n",
+    };
+    const char *pos[2];
+    size_t npos = 0;
+    int rc = cli_parse(&spec, argc, argv, pos, 2, &npos);
+    if (rc >= 0)
+        return rc;
+    if (npos > 1)
+        return cli_usage_error(CMD, "one PATH only (got '%s' and '%s')", pos[0], pos[1]);
+    a->path = npos ? pos[0] : NULL;
+    if (frame_given)
+        a->opt.frame = frame;
+    if (frames_all)
+        a->opt.frame = TNREC_PLOT_ALL_FRAMES;
     if (!a->path)
         return cli_usage_error(CMD, "no PATH given (a dataset directory or a .tnr shard)");
     if (a->have_record == !!a->key)
@@ -262,7 +248,7 @@ static int plot_run(plot_args *a)
     tnrec_err e = tnrec_dataset_open(&ds, a->path);
     if (e) {
         int has_hint = strstr(tnrec_error_last(), "hint:") != NULL;
-        int rc = cli_fail(CMD, e);
+        int rc = a->json ? cli_fail_json(CMD, e) : cli_fail(CMD, e);
         if (!has_hint)
             fprintf(stderr, "hint: PATH is a dataset directory (with manifest.json) or a .tnr shard; "
                     "'tnrec dump PATH' checks it\n");
@@ -280,7 +266,7 @@ static int plot_run(plot_args *a)
     if (!e)
         e = tnrec_plot_record(ds, a->path, index, &a->opt, a->output, res);
     tnrec_dataset_close(ds);
-    int rc = e ? cli_fail(CMD, e) : print_result(a, index, res);
+    int rc = e ? (a->json ? cli_fail_json(CMD, e) : cli_fail(CMD, e)) : print_result(a, index, res);
     free(res);
     if (rc == TNREC_EXIT_OK && fflush(stdout) != 0) {
         fprintf(stderr, "tnrec " CMD ": error: cannot write to standard output\n");
@@ -291,10 +277,6 @@ static int plot_run(plot_args *a)
 
 int cmd_plot(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        print_usage(stdout);
-        return TNREC_EXIT_OK;
-    }
     plot_args a;
     memset(&a, 0, sizeof a);
     tnrec_plot_options_init(&a.opt);

@@ -13,28 +13,13 @@
 
 #define CMD "predict"
 
-static void print_usage(FILE *out)
-{
-    fprintf(out,
-            "usage: tnrec predict [options] CHECKPOINT DATASET -o SCORES.csv\n"
-            "\n"
-            "Write one row per sample of DATASET, in dataset order, with the columns\n"
-            "key,event_id,time,category,label,probability (time in ISO 8601 UTC).\n"
-            "CHECKPOINT is a .tnck file or a run directory (its best.tnck). The file\n"
-            "is written atomically. A DATASET whose fields differ from the data the\n"
-            "checkpoint was trained on (encoding, shape, normalisation, no-data value)\n"
-            "is refused.\n"
-            "\n"
-            "options:\n"
-            "  -o, --output FILE  the CSV file (required)\n"
-            "  --batch N          inference batch (default 32)\n"
-            "  --threads N        decode threads (default 2)\n"
-            "  --device D         cpu (default) or cuda\n"
-            "  --precision P      cuda: fp32 (default, TF32 off), fp16 or bf16 activations\n"
-            "  -h, --help         this text\n"
-            "\n"
-            "example: tnrec predict runs/tiny data/test -o scores.csv\n");
-}
+static const char about[] =
+    "Write one row per sample of DATASET, in dataset order, with the columns\n"
+    "key,event_id,time,category,label,probability (time in ISO 8601 UTC).\n"
+    "CHECKPOINT is a .tnck file or a run directory (its best.tnck). The file\n"
+    "is written atomically. A DATASET whose fields differ from the data the\n"
+    "checkpoint was trained on (encoding, shape, normalisation, no-data value)\n"
+    "is refused.";
 
 static char tmp_path[4200];
 
@@ -64,12 +49,9 @@ static int install_cleanup(const char *output)
 
 int cmd_predict(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        print_usage(stdout);
-        return TNREC_EXIT_OK;
-    }
     cli_score_args args;
-    int rc = cli_parse_score_args(&args, CMD, argc, argv, 1);
+    int rc = cli_parse_score_args(&args, CMD, about, "example: tnrec predict runs/tiny data/test -o scores.csv\n", argc,
+                                  argv, 1);
     if (rc >= 0)
         return rc;
     if (install_cleanup(args.output) != 0) {
@@ -80,8 +62,10 @@ int cmd_predict(int argc, char **argv)
     snprintf(what, sizeof what, "dataset '%.4096s'", args.dataset);
     cli_warn_unchecked_data(CMD, args.checkpoint, NULL, what);
     tnrec_metrics m;
-    tnrec_err err = tnrec_eval_run_precision(&m, args.checkpoint, args.dataset, args.output, (int)args.batch, (int)args.threads,
-                                             args.device, args.precision);
+    cli_progress_start(&args.progress);
+    tnrec_err err = tnrec_eval_run_progress(&m, args.checkpoint, args.dataset, args.output, args.batch, args.threads,
+                                            args.device, args.precision, cli_score_progress, &args.progress);
+    cli_progress_clear(&args.progress);
     if (err)
         return cli_fail(CMD, err);
     fprintf(stderr, "wrote %llu rows to %s (roc_auc %.4f)\n", (unsigned long long)m.all.n, args.output, m.all.roc_auc);

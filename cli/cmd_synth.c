@@ -6,100 +6,83 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_opt.h"
+#include "cli_progress.h"
 
-static void usage(FILE *out)
+/* 0 < F < 1, both ends excluded. */
+static int parse_fraction(void *dst, const char *value)
 {
-    fprintf(out,
-            "usage: tnrec synth OUT --samples N [--seed S] [--tor-fraction F] [-j N]\n"
-            "                        [--deflate-level L] [--force]\n"
-            "\n"
-            "Write N synthetic TorNet samples under OUT in the archive's layout:\n"
-            "OUT/catalog.csv, OUT/train/YYYY/*.nc, OUT/test/YYYY/*.nc (split by\n"
-            "day of year: day mod 20 < 17 is train). The files have the real\n"
-            "schema; TOR samples carry a tornado vortex signature. The class mix\n"
-            "is TorNet's (NUL 61%%, WRN 32%%, TOR 7%%) unless --tor-fraction sets\n"
-            "the TOR share. The same seed and options give byte-identical files\n"
-            "whatever N or -j.\n"
-            "\n"
-            "  --samples N         number of samples (required, at least 1)\n"
-            "  --seed S            random seed, a non-negative integer (default 0)\n"
-            "  --tor-fraction F    share of TOR samples, 0 < F < 1 (default: TorNet's\n"
-            "                      7%%); NUL and WRN keep their 61:32 proportion. For\n"
-            "                      demos and tests that need more positives\n"
-            "  -j, --jobs N        threads (default: all cores)\n"
-            "  --deflate-level L   deflate level of the files, 1..9 (default 2)\n"
-            "  --force             replace an archive already in OUT (its catalog and\n"
-            "                      the sample files it lists are removed first)\n");
+    char *end = NULL;
+    double f = strtod(value, &end);
+    if (end == value || *end || !(f > 0.0 && f < 1.0))
+        return -1;
+    *(double *)dst = f;
+    return 0;
+}
+
+static void on_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    cli_progress_count(ctx, done, total, "samples", NULL);
 }
 
 int cmd_synth(int argc, char **argv)
 {
-    const char *cmd = "synth";
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return TNREC_EXIT_OK;
-    }
     tnrec_synth_options opt;
     tnrec_synth_options_init(&opt);
+    cli_progress progress;
+    cli_progress_init(&progress, "synth");
     int have_samples = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        unsigned long long v = 0;
-        if (strncmp(a, "-j", 2) == 0 && a[2] != '\0') { /* -jN */
-            if (cli_parse_u64(a + 2, &v) != 0 || v < 1 || v > 1024)
-                return cli_usage_error(cmd, "bad value '%s' for '-j': want 1..1024", a + 2);
-            opt.threads = (int)v;
-            continue;
-        }
-        if (strcmp(a, "--samples") == 0 || strcmp(a, "--seed") == 0 || strcmp(a, "-j") == 0 ||
-            strcmp(a, "--jobs") == 0 || strcmp(a, "--deflate-level") == 0) {
-            if (i + 1 >= argc)
-                return cli_usage_error(cmd, "option '%s' needs a value", a);
-            const char *val = argv[++i];
-            if (cli_parse_u64(val, &v) != 0)
-                return cli_usage_error(cmd, "bad value '%s' for '%s': want a non-negative integer", val, a);
-            if (strcmp(a, "--samples") == 0) {
-                if (v == 0)
-                    return cli_usage_error(cmd, "--samples must be at least 1");
-                opt.samples = v;
-                have_samples = 1;
-            } else if (strcmp(a, "--seed") == 0) {
-                opt.seed = v;
-            } else if (strcmp(a, "--deflate-level") == 0) {
-                if (v < 1 || v > 9)
-                    return cli_usage_error(cmd, "--deflate-level must be 1..9, not %llu", v);
-                opt.deflate_level = (int)v;
-            } else {
-                if (v < 1 || v > 1024)
-                    return cli_usage_error(cmd, "%s must be 1..1024, not %llu", a, v);
-                opt.threads = (int)v;
-            }
-        } else if (strcmp(a, "--tor-fraction") == 0) {
-            if (i + 1 >= argc)
-                return cli_usage_error(cmd, "option '%s' needs a value", a);
-            const char *val = argv[++i];
-            char *end = NULL;
-            double f = strtod(val, &end);
-            if (end == val || *end != '\0' || !(f > 0.0 && f < 1.0))
-                return cli_usage_error(cmd, "bad value '%s' for '--tor-fraction': want a number with 0 < F < 1", val);
-            opt.tor_fraction = f;
-        } else if (strcmp(a, "--force") == 0) {
-            opt.force = 1;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return cli_usage_error(cmd, "unknown option '%s'", a);
-        } else if (opt.out_dir) {
-            return cli_usage_error(cmd, "one output directory only ('%s' and '%s')", opt.out_dir, a);
-        } else {
-            opt.out_dir = a;
-        }
-    }
+    const cli_opt opts[] = {
+        { CLI_INT, "samples", 0, NULL, "N", CLI_INT_DST(opt.samples), .min = 1, .max = CLI_NONE,
+          .help = "number of samples (required)", .seen = &have_samples },
+        { CLI_INT, "seed", 0, NULL, "S", CLI_INT_DST(opt.seed), .min = 0, .max = CLI_NONE, .def = "0",
+          .help = "random seed, a non-negative integer" },
+        { CLI_CUSTOM, "tor-fraction", 0, NULL, "F", .dst = &opt.tor_fraction, .parse = parse_fraction,
+          .rule = "a number with 0 < F < 1",
+          .help = "share of TOR samples, 0 < F < 1 (default: TorNet's\n7%); NUL and WRN keep their 61:32 proportion. For\n"
+                  "demos and tests that need more positives" },
+        { CLI_INT, "jobs", 'j', NULL, "N", CLI_INT_DST(opt.threads), .min = 1, .max = 1024,
+          .def = "all cores", .help = "worker threads" },
+        { CLI_INT, "deflate-level", 0, NULL, "L", CLI_INT_DST(opt.deflate_level), .min = 1, .max = 9,
+          .def = "2", .help = "deflate level of the files, 1..9" },
+        { CLI_FLAG, "force", 0, .dst = &opt.force,
+          .help = "replace an archive already in OUT (its catalog and\nthe sample files it lists are removed first)" },
+        CLI_PROGRESS_OPTS(progress),
+        CLI_OPT_END
+    };
+    const cli_spec spec = {
+        .cmd = "synth",
+        .usage = "tnrec synth OUT --samples N [--seed S] [--tor-fraction F] [-j N]\n"
+                 "                        [--deflate-level L] [--force]",
+        .about = "Write N synthetic TorNet samples under OUT in the archive's layout:\n"
+                 "OUT/catalog.csv, OUT/train/YYYY/*.nc, OUT/test/YYYY/*.nc (split by\n"
+                 "day of year: day mod 20 < 17 is train). The files have the real\n"
+                 "schema; TOR samples carry a tornado vortex signature. The class mix\n"
+                 "is TorNet's (NUL 61%, WRN 32%, TOR 7%) unless --tor-fraction sets\n"
+                 "the TOR share. The same seed and options give byte-identical files\n"
+                 "whatever N or -j.",
+        .opts = opts,
+    };
+    const char *cmd = spec.cmd;
+    const char *pos[2];
+    size_t npos = 0;
+    int rc = cli_parse(&spec, argc, argv, pos, 2, &npos);
+    if (rc >= 0)
+        return rc;
+    if (npos > 1)
+        return cli_usage_error(cmd, "one output directory only ('%s' and '%s')", pos[0], pos[1]);
+    opt.out_dir = npos ? pos[0] : NULL;
     if (!opt.out_dir)
         return cli_usage_error(cmd, "missing the output directory OUT");
     if (!have_samples)
         return cli_usage_error(cmd, "missing --samples N");
 
     tnrec_synth_stats st;
+    opt.progress = on_progress;
+    opt.progress_ctx = &progress;
+    cli_progress_start(&progress);
     tnrec_err err = tnrec_synth_run(&st, &opt);
+    cli_progress_clear(&progress);
     if (err)
         return cli_fail(cmd, err);
     printf("wrote %llu samples to %s (train %llu, test %llu; NUL %llu, WRN %llu, TOR %llu)\n",

@@ -12,68 +12,52 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_opt.h"
+#include "cli_progress.h"
 
 #define CMD "train"
 
-static void print_usage(FILE *out)
+/* What the progress callbacks share. */
+typedef struct train_ui {
+    cli_progress p;
+    uint64_t steps_done;   /* training steps in this call (for --max-steps) */
+    uint64_t first_samples; /* samples of the epoch when its first report came */
+    double first_seconds;
+    int epoch;              /* epoch of the reports above */
+} train_ui;
+
+/* One progress line inside an epoch: step, samples/s, running loss, ETA. */
+static void on_step(void *ctx, const tnrec_step_report *r)
 {
-    fprintf(out,
-            "usage: tnrec train DATASET --val DATASET -o RUN_DIR [options]\n"
-            "       tnrec train --resume RUN_DIR [--epochs N]\n"
-            "       tnrec train --model NAME|SPEC --summary [--channels N] [--frames N]\n"
-            "\n"
-            "Train the tornado detector on a dataset made by 'tnrec build'. Each epoch\n"
-            "appends a line to RUN_DIR/metrics.jsonl and writes RUN_DIR/epoch-NNNN.tnck,\n"
-            "RUN_DIR/last.tnck and, when the monitored metric improves, RUN_DIR/best.tnck.\n"
-            "SIGINT or SIGTERM ends the step under way, writes RUN_DIR/last.tnck, prints\n"
-            "the command that resumes the run and exits 130 or 143. --resume refuses\n"
-            "datasets unlike the ones the checkpoint was trained on (docs/train.md).\n"
-            "\n"
-            "options:\n"
-            "  --val DATASET        validation set, evaluated after every epoch\n"
-            "  -o, --output DIR     run directory (created; must not hold a run yet)\n"
-            "  --model NAME|SPEC    seed3d, tiny (default) or a spec such as\n"
-            "                       'c16,p122,c32,p222,g,d32,o' (see docs/train.md)\n"
-            "  --epochs N           epochs to run (default 10)\n"
-            "  --batch N            global batch size (default 32)\n"
-            "  --seed N             weights, shuffling and dropout (default 1)\n"
-            "  --init NAME          weight initialiser: glorot (Keras, default), he\n"
-            "                       (Kaiming normal) or torch (PyTorch's default)\n"
-            "  --lr X               learning rate (default 1e-3)\n"
-            "  --optimizer NAME     adam (default) or adamw\n"
-            "  --weight-decay X     AdamW decay (default 0.004)\n"
-            "  --clipvalue X        clip gradient elements to [-X, X]\n"
-            "  --clipnorm X         clip each tensor's gradient norm to X\n"
-            "  --schedule S         constant (default), exp:RATE:STEPS,\n"
-            "                       plateau:FACTOR:PATIENCE[:MIN_LR]\n"
-            "  --monitor M          val_loss (default with --val), val_roc_auc, val_pr_auc,\n"
-            "                       val_csi, val_accuracy, loss, ...\n"
-            "  --patience N         stop after N epochs without improvement and restore\n"
-            "                       the best weights (default 0: off)\n"
-            "  --class-weights W    balanced (default, N/(2 N_c) from the manifest), none,\n"
-            "                       or W0,W1\n"
-            "  --variables LIST     input fields (default DBZ,VEL,KDP,RHOHV,ZDR,WIDTH)\n"
-            "  --frames N           last N frames (default 4)\n"
-            "  --mask               add range_folded_mask as input channels\n"
-            "  --threads N          loader decode threads (default 2)\n"
-            "  --device D           cpu (default) or cuda (cuDNN; one GPU per process)\n"
-            "  --precision P        cuda: fp32 (default, TF32 off), fp16 (mixed, loss\n"
-            "                       scaling) or bf16\n"
-            "  --deterministic      cuda: deterministic cuDNN algorithms only\n"
-            "  --gpu N              cuda: device ordinal (default: the local rank)\n"
-            "  --checkpoint-every N also write last.tnck every N steps\n"
-            "  --max-steps N        stop after N steps (with a checkpoint to resume from)\n"
-            "  --resume DIR         continue the run in DIR exactly where it stopped\n"
-            "  --summary            print the model's layers and parameters, then exit\n"
-            "  --channels N         input channels for --summary (default 12)\n"
-            "  -h, --help           this text\n"
-            "\n"
-            "example: tnrec train data/train --val data/test -o runs/tiny --epochs 8\n");
+    train_ui *u = ctx;
+    int train = strcmp(r->phase, "train") == 0;
+    if (train)
+        u->steps_done++;
+    if (train && (r->epoch != u->epoch || u->steps_done == 1)) {
+        u->epoch = r->epoch;
+        u->first_samples = r->samples;
+        u->first_seconds = r->seconds;
+    }
+    if (!cli_progress_due(&u->p))
+        return;
+    if (!train) {
+        cli_progress_show(&u->p, "epoch %d/%d  validating %llu/%llu batches", r->epoch, r->epochs,
+                          (unsigned long long)r->step, (unsigned long long)r->steps);
+        return;
+    }
+    double dt = r->seconds - u->first_seconds;
+    double rate = dt > 0 ? (double)(r->samples - u->first_samples) / dt : 0;
+    double per_step = r->step ? r->seconds / (double)r->step : 0;
+    char eta[24];
+    cli_progress_eta(eta, sizeof eta, per_step * (double)(r->steps - r->step));
+    cli_progress_show(&u->p, "epoch %d/%d  step %llu/%llu  %.1f samples/s  loss %.4f  ETA %s", r->epoch, r->epochs,
+                      (unsigned long long)r->step, (unsigned long long)r->steps, rate, r->loss, eta);
 }
 
 static void progress(void *ctx, const tnrec_epoch_report *r)
 {
-    (void)ctx;
+    train_ui *u = ctx;
+    cli_progress_clear(&u->p);
     printf("epoch %d/%d  loss %.4f  roc_auc %.4f", r->epoch, r->epochs, r->loss, r->train.all.roc_auc);
     if (!isnan(r->val.loss))
         printf("  val_loss %.4f  val_roc_auc %.4f  val_pr_auc %.4f  val_csi %.4f", r->val.loss, r->val.all.roc_auc,
@@ -122,106 +106,115 @@ static void print_resume_line(void *ctx, const tnrec_train_stop *st)
     fputc('\n', stderr);
 }
 
-static int parse_double(const char *s, double *out)
+/* A run that --max-steps ended: where it stopped and how to go on. */
+static void print_max_steps(const tnrec_train_config *c, uint64_t steps)
 {
-    char *end;
-    if (!s)
-        return -1;
-    *out = strtod(s, &end);
-    return (end == s || *end || !isfinite(*out)) ? -1 : 0;
+    fprintf(stderr, "tnrec " CMD ": stopped after %llu step%s (--max-steps), last.tnck written; continue with: "
+            "tnrec train --resume ", (unsigned long long)steps, steps == 1 ? "" : "s");
+    cli_print_word(stderr, c->run_dir);
+    fputc('\n', stderr);
 }
 
 int cmd_train(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        print_usage(stdout);
-        return TNREC_EXIT_OK;
-    }
     tnrec_train_config c;
     tnrec_train_config_default(&c);
+    train_ui ui = { .epoch = 0 };
+    cli_progress_init(&ui.p, CMD);
     int summary = 0, epochs_given = 0;
-    unsigned long long channels = 12, u;
+    long long channels = 12;
     const char *resume = NULL, *optimizer = "adam";
-    double wd = -1, d;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED_U64(dst)                                                                   \
-    do {                                                                                \
-        if (cli_parse_u64(v, &u))                                                       \
-            return cli_usage_error(CMD, "%s needs a non-negative integer", a);          \
-        dst = u;                                                                        \
-        i++;                                                                            \
-    } while (0)
-#define NEED_DBL(dst)                                                                   \
-    do {                                                                                \
-        if (parse_double(v, &d))                                                        \
-            return cli_usage_error(CMD, "%s needs a number", a);                        \
-        dst = d;                                                                        \
-        i++;                                                                            \
-    } while (0)
-#define NEED_STR(dst)                                                                   \
-    do {                                                                                \
-        if (!v)                                                                         \
-            return cli_usage_error(CMD, "%s needs a value", a);                         \
-        dst = v;                                                                        \
-        i++;                                                                            \
-    } while (0)
-        if (strcmp(a, "--val") == 0) NEED_STR(c.val_path);
-        else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) NEED_STR(c.run_dir);
-        else if (strcmp(a, "--model") == 0) NEED_STR(c.model);
-        else if (strcmp(a, "--epochs") == 0) { NEED_U64(c.epochs); epochs_given = 1; }
-        else if (strcmp(a, "--batch") == 0) NEED_U64(c.batch);
-        else if (strcmp(a, "--seed") == 0) NEED_U64(c.seed);
-        else if (strcmp(a, "--init") == 0) NEED_STR(c.init);
-        else if (strcmp(a, "--lr") == 0) NEED_DBL(c.lr);
-        else if (strcmp(a, "--optimizer") == 0) NEED_STR(optimizer);
-        else if (strcmp(a, "--weight-decay") == 0) NEED_DBL(wd);
-        else if (strcmp(a, "--clipvalue") == 0) NEED_DBL(c.optim.clipvalue);
-        else if (strcmp(a, "--clipnorm") == 0) NEED_DBL(c.optim.clipnorm);
-        else if (strcmp(a, "--schedule") == 0) NEED_STR(c.schedule);
-        else if (strcmp(a, "--monitor") == 0) NEED_STR(c.monitor);
-        else if (strcmp(a, "--patience") == 0) NEED_U64(c.patience);
-        else if (strcmp(a, "--class-weights") == 0) NEED_STR(c.class_weights);
-        else if (strcmp(a, "--variables") == 0) NEED_STR(c.variables);
-        else if (strcmp(a, "--frames") == 0) NEED_U64(c.frames);
-        else if (strcmp(a, "--mask") == 0) c.mask = 1;
-        else if (strcmp(a, "--threads") == 0) NEED_U64(c.threads);
-        else if (strcmp(a, "--device") == 0) NEED_STR(c.device);
-        else if (strcmp(a, "--precision") == 0) NEED_STR(c.precision);
-        else if (strcmp(a, "--deterministic") == 0) c.deterministic = 1;
-        else if (strcmp(a, "--gpu") == 0) NEED_U64(c.gpu);
-        else if (strcmp(a, "--checkpoint-every") == 0) NEED_U64(c.checkpoint_every);
-        else if (strcmp(a, "--max-steps") == 0) NEED_U64(c.max_steps);
-        else if (strcmp(a, "--resume") == 0) NEED_STR(resume);
-        else if (strcmp(a, "--summary") == 0) summary = 1;
-        else if (strcmp(a, "--channels") == 0) NEED_U64(channels);
-        else if (a[0] == '-' && a[1])
-            return cli_usage_error(CMD, "unknown option '%s'", a);
-        else if (!c.train_path)
-            c.train_path = a;
-        else
-            return cli_usage_error(CMD, "one training DATASET only (got '%s' and '%s')", c.train_path, a);
-    }
-#undef NEED_U64
-#undef NEED_DBL
-#undef NEED_STR
-    if (strcmp(optimizer, "adam") == 0 || strcmp(optimizer, "adamw") == 0) {
-        tnrec_optim_config o = c.optim;
-        tnrec_optim_config_default(&c.optim, optimizer[4] == 'w' ? TNREC_OPT_ADAMW : TNREC_OPT_ADAM);
-        c.optim.clipvalue = o.clipvalue;
-        c.optim.clipnorm = o.clipnorm;
-        if (wd >= 0)
-            c.optim.weight_decay = wd;
-    } else {
-        return cli_usage_error(CMD, "unknown optimizer '%s' (adam or adamw)", optimizer);
-    }
-    tnrec_init init;
-    if (tnrec_init_parse(&init, c.init) != TNREC_OK)
-        return cli_usage_error(CMD, "--init takes glorot, he or torch, not '%s'", c.init);
+    double wd = -1;
+    const cli_opt opts[] = {
+        { CLI_STRING, "val", 0, NULL, "DATASET", .dst = &c.val_path, .help = "validation set, evaluated after every epoch" },
+        { CLI_STRING, "output", 'o', NULL, "DIR", .dst = &c.run_dir, .help = "run directory (created; must not hold a run yet)" },
+        { CLI_CUSTOM, "model", 0, NULL, "NAME|SPEC", .dst = &c.model, .parse = cli_check_model,
+          .rule = "seed3d, tiny or a layer spec such as 'c16,p122,c32,p222,g,d32,o'",
+          .help = "seed3d, tiny (default) or a spec such as\n'c16,p122,c32,p222,g,d32,o' (see docs/train.md)" },
+        { CLI_INT, "epochs", 0, NULL, "N", CLI_INT_DST(c.epochs), .min = 1, .max = CLI_NONE, .def = "10",
+          .help = "epochs to run", .seen = &epochs_given },
+        { CLI_INT, "batch", 0, NULL, "N", CLI_INT_DST(c.batch), .min = 1, .max = 65536, .def = "32",
+          .help = "global batch size" },
+        { CLI_INT, "seed", 0, NULL, "N", CLI_INT_DST(c.seed), .min = 0, .max = CLI_NONE, .def = "1",
+          .help = "weights, shuffling and dropout" },
+        { CLI_ENUM, "init", 0, NULL, "NAME", .dst = &c.init, .choices = "glorot,he,torch",
+          .help = "weight initialiser: glorot (Keras, default), he (Kaiming\nnormal) or torch (PyTorch's default)" },
+        { CLI_DOUBLE, "lr", 0, NULL, "X", .dst = &c.lr, .min = 0, .max = 1000, .above_min = 1, .def = "1e-3",
+          .help = "learning rate" },
+        { CLI_ENUM, "optimizer", 0, NULL, "NAME", .dst = &optimizer, .choices = "adam,adamw",
+          .help = "adam (default) or adamw" },
+        { CLI_DOUBLE, "weight-decay", 0, NULL, "X", .dst = &wd, .min = 0, .max = CLI_NONE, .def = "0.004",
+          .help = "AdamW decay" },
+        { CLI_DOUBLE, "clipvalue", 0, NULL, "X", .dst = &c.optim.clipvalue, .min = 0, .max = CLI_NONE, .above_min = 1,
+          .help = "clip gradient elements to [-X, X]" },
+        { CLI_DOUBLE, "clipnorm", 0, NULL, "X", .dst = &c.optim.clipnorm, .min = 0, .max = CLI_NONE, .above_min = 1,
+          .help = "clip each tensor's gradient norm to X" },
+        { CLI_STRING, "schedule", 0, NULL, "S", .dst = &c.schedule,
+          .help = "constant (default), exp:RATE:STEPS,\nplateau:FACTOR:PATIENCE[:MIN_LR]" },
+        { CLI_STRING, "monitor", 0, NULL, "M", .dst = &c.monitor,
+          .help = "val_loss (default with --val), val_roc_auc, val_pr_auc,\nval_csi, val_accuracy, loss, ..." },
+        { CLI_INT, "patience", 0, NULL, "N", CLI_INT_DST(c.patience), .min = 0, .max = CLI_NONE,
+          .help = "stop after N epochs without improvement and restore\nthe best weights (default 0: off)" },
+        { CLI_STRING, "class-weights", 0, NULL, "W", .dst = &c.class_weights,
+          .help = "balanced (default, N/(2 N_c) from the manifest), none,\nor W0,W1" },
+        { CLI_CUSTOM, "variables", 0, NULL, "LIST", .dst = &c.variables, .parse = cli_check_variables,
+          .rule = "a comma-separated list of DBZ, VEL, KDP, RHOHV, ZDR, WIDTH, range_folded_mask",
+          .help = "input fields (default DBZ,VEL,KDP,RHOHV,ZDR,WIDTH)" },
+        { CLI_INT, "frames", 0, NULL, "N", CLI_INT_DST(c.frames), .min = 1, .max = 4, .def = "4",
+          .help = "last N frames" },
+        { CLI_FLAG, "mask", 0, .dst = &c.mask, .help = "add range_folded_mask as input channels" },
+        { CLI_INT, "jobs", 'j', "threads", "N", CLI_INT_DST(c.threads), .min = 1, .max = 4096, .def = "2",
+          .help = "loader decode threads" },
+        { CLI_ENUM, "device", 0, NULL, "D", .dst = &c.device, .choices = "cpu,cuda",
+          .help = "cpu (default) or cuda (cuDNN; one GPU per process)" },
+        { CLI_ENUM, "precision", 0, NULL, "P", .dst = &c.precision, .choices = "fp32,fp16,bf16",
+          .help = "cuda: fp32 (default, TF32 off), fp16 (mixed, loss\nscaling) or bf16" },
+        { CLI_FLAG, "deterministic", 0, .dst = &c.deterministic, .help = "cuda: deterministic cuDNN algorithms only" },
+        { CLI_INT, "gpu", 0, NULL, "N", CLI_INT_DST(c.gpu), .min = 0, .max = 1024,
+          .help = "cuda: device ordinal (default: the local rank)" },
+        { CLI_INT, "checkpoint-every", 0, NULL, "N", CLI_INT_DST(c.checkpoint_every), .min = 0, .max = CLI_NONE,
+          .help = "also write last.tnck every N steps" },
+        { CLI_INT, "max-steps", 0, NULL, "N", CLI_INT_DST(c.max_steps), .min = 0, .max = CLI_NONE,
+          .help = "stop after N steps (with a checkpoint to resume from)" },
+        { CLI_STRING, "resume", 0, NULL, "DIR", .dst = &resume, .help = "continue the run in DIR exactly where it stopped" },
+        { CLI_FLAG, "summary", 0, .dst = &summary, .help = "print the model's layers and parameters, then exit" },
+        { CLI_INT, "channels", 0, NULL, "N", CLI_INT_DST(channels), .min = 1, .max = 4096, .def = "12",
+          .help = "input channels for --summary" },
+        CLI_PROGRESS_OPTS(ui.p),
+        CLI_OPT_END
+    };
+    const cli_spec spec = {
+        .cmd = CMD,
+        .usage = "tnrec train DATASET --val DATASET -o RUN_DIR [options]\n"
+                 "       tnrec train --resume RUN_DIR [--epochs N]\n"
+                 "       tnrec train --model NAME|SPEC --summary [--channels N] [--frames N]",
+        .about = "Train the tornado detector on a dataset made by 'tnrec build'. Each epoch\n"
+                 "appends a line to RUN_DIR/metrics.jsonl and writes RUN_DIR/epoch-NNNN.tnck,\n"
+                 "RUN_DIR/last.tnck and, when the monitored metric improves, RUN_DIR/best.tnck.\n"
+                 "Each epoch prints one line on stdout; inside an epoch the progress (step,\n"
+                 "samples/s, running loss, ETA) goes to stderr. SIGINT or SIGTERM ends the\n"
+                 "step under way, writes RUN_DIR/last.tnck, prints the command that resumes\n"
+                 "the run and exits 130 or 143. --resume refuses datasets unlike the ones the\n"
+                 "checkpoint was trained on (docs/train.md).",
+        .opts = opts,
+        .epilog = "example: tnrec train data/train --val data/test -o runs/tiny --epochs 8\n",
+    };
+    const char *pos[2];
+    size_t npos = 0;
+    int rc = cli_parse(&spec, argc, argv, pos, 2, &npos);
+    if (rc >= 0)
+        return rc;
+    if (npos > 1)
+        return cli_usage_error(CMD, "one training DATASET only (got '%s' and '%s')", pos[0], pos[1]);
+    c.train_path = npos ? pos[0] : NULL;
+    tnrec_optim_config o = c.optim;
+    tnrec_optim_config_default(&c.optim, strcmp(optimizer, "adamw") == 0 ? TNREC_OPT_ADAMW : TNREC_OPT_ADAM);
+    c.optim.clipvalue = o.clipvalue;
+    c.optim.clipnorm = o.clipnorm;
+    if (wd >= 0)
+        c.optim.weight_decay = wd;
     if (summary) {
         tnrec_input_shape in = { c.frames, 120, 240, (int)channels };
-        if (c.frames < 1 || channels < 1 || channels > 4096)
-            return cli_usage_error(CMD, "--frames and --channels must be positive");
         tnrec_model *m = NULL;
         char *text = NULL;
         tnrec_err err = tnrec_model_create(&m, c.model, &in, c.seed);
@@ -255,8 +248,14 @@ int cmd_train(int argc, char **argv)
     }
     tnrec_train_stop stop = { .request = cli_stop_flag(), .notify = print_resume_line, .ctx = &c };
     c.stop = &stop;
-    tnrec_err err = tnrec_train_run(&c, progress, NULL);
+    c.on_step = on_step;
+    c.step_ctx = &ui;
+    cli_progress_start(&ui.p);
+    tnrec_err err = tnrec_train_run(&c, progress, &ui);
+    cli_progress_clear(&ui.p);
     if (err)
         return cli_fail(CMD, err);
+    if (!stop.reason && c.max_steps && ui.steps_done >= c.max_steps)
+        print_max_steps(&c, ui.steps_done);
     return stop.reason ? 128 + stop.reason : TNREC_EXIT_OK;
 }

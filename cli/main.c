@@ -33,7 +33,7 @@ static void print_help(FILE *out)
             "commands:\n");
     for (const tnrec_cmd *c = commands; c->name; c++)
         fprintf(out, "  %-8s  %s\n", c->name, c->summary);
-    fprintf(out, "\n'tnrec <command> --help' describes one command.\n");
+    fprintf(out, "\n'tnrec <command> --help' (or 'tnrec help <command>') describes one command.\n");
 }
 
 int cli_fail(const char *cmd, tnrec_err err)
@@ -85,6 +85,15 @@ int main(int argc, char **argv)
         return TNREC_EXIT_USAGE;
     }
     const char *name = argv[1];
+    if (strcmp(name, "help") == 0 && argc > 2) { /* tnrec help CMD == tnrec CMD --help */
+        static char help_flag[] = "--help";
+        char *help_argv[] = { argv[2], help_flag, NULL };
+        for (const tnrec_cmd *c = commands; c->name; c++)
+            if (strcmp(c->name, argv[2]) == 0)
+                return c->run(2, help_argv);
+        fprintf(stderr, "tnrec: unknown command '%s'\nhint: 'tnrec --help' lists the commands\n", argv[2]);
+        return TNREC_EXIT_USAGE;
+    }
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
         print_help(stdout);
         return TNREC_EXIT_OK;

@@ -887,6 +887,18 @@ static const char *reason_kind(const skip_entry *e)
     return r;
 }
 
+/* The length of a reason's kind: up to its details (": ..." or " (" and a
+ * number, such as a file's size), so that "is truncated: 300 bytes, ..."
+ * and "is truncated: 512 bytes, ..." count as one kind. */
+static size_t kind_len(const char *r)
+{
+    size_t n = strcspn(r, "\n");
+    for (size_t i = 0; i + 2 < n; i++)
+        if ((r[i] == ':' && r[i + 1] == ' ') || (r[i] == ' ' && r[i + 1] == '(' && r[i + 2] >= '0' && r[i + 2] <= '9'))
+            return i;
+    return n;
+}
+
 /* The skip reasons with their counts, most frequent first, one per line
  * ("  6 x cannot be opened ..."), at most five kinds. */
 static void skip_summary(char *buf, size_t cap, const run_state *st)
@@ -897,7 +909,7 @@ static void skip_summary(char *buf, size_t cap, const run_state *st)
     for (size_t i = 0; i < st->nskips; i++) {
         const char *r = reason_kind(&st->skips[i]);
         size_t k = 0;
-        while (k < nk && strcmp(kind[k], r) != 0)
+        while (k < nk && !(kind_len(kind[k]) == kind_len(r) && strncmp(kind[k], r, kind_len(r)) == 0))
             k++;
         if (k == nk && nk == KINDS) {
             other++;
@@ -914,7 +926,8 @@ static void skip_summary(char *buf, size_t cap, const run_state *st)
         for (size_t k = 1; k < nk; k++)
             if (count[k] > count[best])
                 best = k;
-        int n = snprintf(buf + len, cap - len, "\n  %zu x %.160s", count[best], kind[best]);
+        int klen = (int)(count[best] > 1 ? kind_len(kind[best]) : strcspn(kind[best], "\n"));
+        int n = snprintf(buf + len, cap - len, "\n  %zu x %.*s", count[best], klen < 160 ? klen : 160, kind[best]);
         len += n > 0 ? (size_t)n : 0;
         count[best] = 0;
     }

@@ -824,8 +824,8 @@ static tnrec_err nc_read_isolated(tn_sample *s, const tn_spec *spec, const void 
         tnrec_err e;
         if (rc != NC_NOERR) {
             e = tnrec__fail(rc == NC_ENOTNC || rc == NC_EHDFERR ? TNREC_EFORMAT : TNREC_ECORRUPT,
-                            "'%s' cannot be opened as NetCDF-4: %s\n"
-                            "hint: the file is truncated or damaged; download it again", name, nc_strerror(rc));
+                            "'%s' cannot be opened as NetCDF-4 (%zu bytes): %s\n"
+                            "hint: the file is truncated or damaged; download it again", name, size, nc_strerror(rc));
         } else {
             e = nc_read_locked(&cs, spec, ncid, name, direct, slot_t, &res->x);
             nc_close(ncid);
@@ -961,6 +961,47 @@ static int has_hdf5_signature(const void *data, size_t size)
     return 0;
 }
 
+/* Little-endian unsigned of n bytes (1..8). */
+static uint64_t le_uint(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = n; i-- > 0;)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* The file size the HDF5 superblock records (signature offset + its end
+ * of file address), or 0 when it cannot be told (no superblock found,
+ * an unknown version, or the superblock itself cut short). */
+static uint64_t hdf5_expected_size(const void *data, size_t size)
+{
+    static const char sig[8] = "\x89HDF\r\n\x1a\n";
+    const uint8_t *d = data;
+    for (size_t off = 0; off <= size && size - off >= sizeof sig; off = off ? off * 2 : 512) {
+        if (memcmp(d + off, sig, sizeof sig) != 0)
+            continue;
+        const uint8_t *sb = d + off;
+        size_t left = size - off;
+        if (left < 16)
+            return 0;
+        unsigned version = sb[8], so;
+        size_t at;
+        if (version == 0 || version == 1) {
+            so = sb[13];
+            at = 24 + (version == 1 ? 4 : 0) + 2 * (size_t)so; /* base, free-space: then the end of file */
+        } else if (version == 2 || version == 3) {
+            so = sb[9];
+            at = 12 + 2 * (size_t)so; /* base, extension: then the end of file */
+        } else {
+            return 0;
+        }
+        if (so < 2 || so > 8 || left < at + so)
+            return 0;
+        return (uint64_t)off + le_uint(sb + at, so);
+    }
+    return 0;
+}
+
 tnrec_err tn_sample_read(tn_sample *s, const tn_spec *spec, const void *data, size_t size, const char *name)
 {
     tnrec_err err = TNREC_OK;
@@ -975,6 +1016,10 @@ tnrec_err tn_sample_read(tn_sample *s, const tn_spec *spec, const void *data, si
     if (!has_hdf5_signature(data, size))
         return tnrec__fail(TNREC_EFORMAT, "'%s' is not a NetCDF-4 (HDF5) file (%zu bytes, wrong signature)\n"
                            "hint: TorNet samples are NetCDF-4 files; check the download is complete", name, size);
+    uint64_t expected = hdf5_expected_size(data, size);
+    if (expected > size)
+        return tnrec__fail(TNREC_EFORMAT, "'%s' is truncated: %zu bytes, its HDF5 superblock says %llu\n"
+                           "hint: the copy was cut short; download it again", name, size, (unsigned long long)expected);
 
     unsigned direct = 0;
     hsize_t slot_t[TNREC_INGEST_NVARS + 1] = { 0 };

@@ -619,6 +619,7 @@ tnrec_err tnrec_synth_run(tnrec_synth_stats *out, const tnrec_synth_options *opt
     tnrec_err fail_err = TNREC_OK;
     char fail_msg[1024] = "";
     long long ni = (long long)n;
+    uint64_t written = 0;
 #if TNREC_HAVE_OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads)
 #endif
@@ -658,6 +659,11 @@ tnrec_err tnrec_synth_run(tnrec_synth_stats *out, const tnrec_synth_options *opt
 #pragma omp atomic write
 #endif
             failed = 1;
+        } else if (opt->progress) {
+#if TNREC_HAVE_OPENMP
+#pragma omp critical(tnrec_synth_progress)
+#endif
+            opt->progress(opt->progress_ctx, ++written, n);
         }
     }
     if (fail_err) {

@@ -211,6 +211,23 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* "dataset has no field 'KDP' (it has DBZ, VEL)": the caller adds how to
+ * choose (train: --variables; eval: the checkpoint's variables). */
+static tnrec_err missing_field(const tnrec_schema *sc, const char *name)
+{
+    char have[512] = "";
+    size_t k = 0;
+    for (uint32_t f = 0; f < sc->nfields && k < sizeof have; f++) {
+        if (sc->fields[f].encoding == TNREC_ENC_RAW || sc->fields[f].ndim != 4)
+            continue;
+        int n = snprintf(have + k, sizeof have - k, "%s%s", k ? ", " : "", sc->fields[f].name);
+        if (n < 0)
+            break;
+        k += (size_t)n;
+    }
+    return tnrec__fail(TNREC_ESCHEMA, "dataset has no field '%s' (its radar fields: %s)", name, k ? have : "none");
+}
+
 static tnrec_err find_fields(tnrec_loader *l)
 {
     const tnrec_schema *sc = tnrec_dataset_schema(l->ds);
@@ -224,7 +241,7 @@ static tnrec_err find_fields(tnrec_loader *l)
             return tnrec__fail(TNREC_EINVAL, "too many variables in '%s'", vars);
         int f = tnrec_schema_find(sc, tok);
         if (f < 0)
-            return tnrec__fail(TNREC_ESCHEMA, "dataset has no field '%s'\nhint: choose --variables among the dataset's fields ('tnrec dump' lists them)", tok);
+            return missing_field(sc, tok);
         const tnrec_field *fd = &sc->fields[f];
         if (fd->encoding == TNREC_ENC_RAW || fd->ndim != 4)
             return tnrec__fail(TNREC_ESCHEMA, "field '%s' is not a float-encoded (time, azimuth, range, sweep) array", tok);

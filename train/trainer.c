@@ -186,11 +186,16 @@ static tnrec_err gpu_stage(tnrec_gpu_net *gpu, tnrec_loader *ld, const tnrec_bat
  * categories, record indexes (any may be NULL) and the mean BCE. cap: the
  * loader's batch size. */
 static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *ld, int cap, float *prob,
-                             int32_t *label, int32_t *cat, uint64_t *index, double *out_bce)
+                             int32_t *label, int32_t *cat, uint64_t *index, double *out_bce, tnrec_step_report *rep,
+                             tnrec_step_cb on_step, void *step_ctx)
 {
     tnrec_err err = tnrec_loader_start(ld, 0, 0);
     if (err)
         return err;
+    double t0 = tnrec__now_seconds();
+    rep->steps = tnrec_loader_steps(ld);
+    rep->step = rep->samples = 0;
+    rep->loss = NAN;
     size_t k = 0;
     double bce = 0;
     float *logits = NULL;
@@ -225,6 +230,11 @@ static tnrec_err predict_all(tnrec_net *net, tnrec_gpu_net *gpu, tnrec_loader *l
             if (cat) cat[k] = b->category[i];
             if (index) index[k] = b->index[i];
         }
+        rep->step++;
+        rep->samples += (uint64_t)b->n;
+        rep->seconds = tnrec__now_seconds() - t0;
+        if (on_step)
+            on_step(step_ctx, rep);
     }
     free(logits);
     if (gpu) {
@@ -437,6 +447,17 @@ static tnrec_err write_ckpt(run *r, const char *path)
     return tnrec__checkpoint_write(path, r->config_text, r->model, r->opt, &r->st);
 }
 
+/* The training step just done, to the caller's on_step (rank 0). */
+static void report_step(const run *r, uint64_t epoch, uint64_t steps, double seconds)
+{
+    if (!r->c.on_step || r->rank != 0)
+        return;
+    tnrec_step_report rep = { .phase = "train", .epoch = (int)epoch + 1, .epochs = r->c.epochs, .step = r->st.step,
+                              .steps = steps, .samples = r->st.samples, .seconds = seconds,
+                              .loss = r->st.samples ? r->st.loss_sum / (double)r->st.samples : NAN };
+    r->c.on_step(r->c.step_ctx, &rep);
+}
+
 static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progress_cb cb, void *ctx, int *stop)
 {
     tnrec_err err;
@@ -465,7 +486,9 @@ static tnrec_err epoch_end(run *r, int epoch, double t_epoch, tnrec_train_progre
             double bce = 0;
             size_t nv = tnrec_dataset_count(r->val_ds);
             int cap = (r->c.batch + r->world - 1) / r->world;
-            if ((err = predict_all(r->net, r->gpu, r->val_ld, cap, r->val_prob, r->val_label, r->val_cat, NULL, &bce)))
+            tnrec_step_report sr = { .phase = "val", .epoch = epoch + 1, .epochs = r->c.epochs };
+            if ((err = predict_all(r->net, r->gpu, r->val_ld, cap, r->val_prob, r->val_label, r->val_cat, NULL, &bce, &sr,
+                                   r->c.on_step, r->c.step_ctx)))
                 return err;
             if ((err = tnrec_metrics_compute(&rep.val, r->val_prob, r->val_label, r->val_cat, nv)))
                 return err;
@@ -653,6 +676,18 @@ static tnrec_err stopped_for(run *r, int reason)
     return r->world > 1 ? barrier(r) : TNREC_OK;
 }
 
+/* The loader refused a training or validation set for the variables:
+ * name the set and how to choose (a resumed run keeps its variables). */
+static tnrec_err train_fields_missing(const char *path, int resume)
+{
+    char why[1024];
+    snprintf(why, sizeof why, "%s", tnrec_error_last());
+    why[strcspn(why, "\n")] = '\0';
+    return tnrec__fail(TNREC_ESCHEMA, "dataset '%s': %s\nhint: %s", path, why,
+                       resume ? "a resumed run keeps the variables it was started with; give it datasets built with them"
+                              : "choose --variables among the dataset's fields ('tnrec dump' lists them)");
+}
+
 static void run_free(run *r)
 {
     tnrec_gpu_net_free(r->gpu);
@@ -771,8 +806,11 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
     tnrec_loader_config lc = { .variables = vars, .frames = r->c.frames, .mask = r->c.mask, .batch = r->c.batch,
                                .threads = r->c.threads, .prefetch = is_cuda(r->c.device) ? 3 : 2, .shuffle = 1, .seed = r->c.seed,
                                .rank = r->rank, .world = r->world, .class_weight = { r->cw[0], r->cw[1] } };
-    if ((err = tnrec_loader_create(&r->train_ld, r->train_ds, &lc)))
+    if ((err = tnrec_loader_create(&r->train_ld, r->train_ds, &lc))) {
+        if (err == TNREC_ESCHEMA)
+            err = train_fields_missing(r->c.train_path, cfg->resume);
         goto done;
+    }
     if (r->val_ds) {
         tnrec_loader_config vc = lc;
         vc.batch = (r->c.batch + r->world - 1) / r->world; /* fits the workspace */
@@ -780,8 +818,11 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
         vc.rank = 0;
         vc.world = 1;
         vc.class_weight[0] = vc.class_weight[1] = 1.0f;
-        if ((err = tnrec_loader_create(&r->val_ld, r->val_ds, &vc)))
+        if ((err = tnrec_loader_create(&r->val_ld, r->val_ds, &vc))) {
+            if (err == TNREC_ESCHEMA)
+                err = train_fields_missing(r->c.val_path, cfg->resume);
             goto done;
+        }
         tnrec_input_shape a = tnrec_loader_shape(r->train_ld), b = tnrec_loader_shape(r->val_ld);
         if (memcmp(&a, &b, sizeof a) != 0) {
             err = tnrec__fail(TNREC_ESCHEMA, "validation set '%s' has samples of %dx%dx%dx%d, training set %dx%dx%dx%d",
@@ -967,6 +1008,7 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
             r->st.global_step++;
             done_steps++;
             r->st.seconds = seconds_before + (tnrec__now_seconds() - t0);
+            report_step(r, epoch, steps, tnrec__now_seconds() - t0);
             int last_of_epoch = r->st.step == steps, stop_for = 0;
             /* The end of an epoch writes its checkpoints anyway: a request
              * seen then is taken after them (below). */
@@ -1062,9 +1104,30 @@ tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, cons
     return tnrec_eval_run_precision(out, checkpoint, dataset, csv_path, batch, threads, device, NULL);
 }
 
+/* The loader refused dataset for the checkpoint's variables: say that the
+ * checkpoint fixes them (eval has no --variables to choose others). */
+static tnrec_err eval_fields_missing(const char *dataset, const char *checkpoint, const char *vars)
+{
+    char why[1024];
+    snprintf(why, sizeof why, "%s", tnrec_error_last());
+    why[strcspn(why, "\n")] = '\0';
+    if (!vars)
+        vars = "DBZ,VEL,KDP,RHOHV,ZDR,WIDTH";
+    return tnrec__fail(TNREC_ESCHEMA, "dataset '%s': %s; checkpoint '%s' was trained on %s\n"
+                       "hint: score a dataset built with those variables (tnrec build --variables %s)",
+                       dataset, why, checkpoint, vars, vars);
+}
+
 tnrec_err tnrec_eval_run_precision(tnrec_metrics *out, const char *checkpoint, const char *dataset,
                                    const char *csv_path, int batch, int threads, const char *device,
                                    const char *precision)
+{
+    return tnrec_eval_run_progress(out, checkpoint, dataset, csv_path, batch, threads, device, precision, NULL, NULL);
+}
+
+tnrec_err tnrec_eval_run_progress(tnrec_metrics *out, const char *checkpoint, const char *dataset,
+                                  const char *csv_path, int batch, int threads, const char *device,
+                                  const char *precision, tnrec_step_cb on_step, void *step_ctx)
 {
     char *resolved = NULL, *config = NULL, *csv = NULL;
     size_t csv_len = 0;
@@ -1107,8 +1170,11 @@ tnrec_err tnrec_eval_run_precision(tnrec_metrics *out, const char *checkpoint, c
                                .frames = (int)json_integer_value(json_object_get(cj, "frames")),
                                .mask = json_is_true(json_object_get(cj, "mask")), .batch = batch > 0 ? batch : 32,
                                .threads = threads, .prefetch = is_cuda(device) ? 3 : 2, .shuffle = 0, .world = 1 };
-    if ((err = tnrec_loader_create(&ld, ds, &lc)))
+    if ((err = tnrec_loader_create(&ld, ds, &lc))) {
+        if (err == TNREC_ESCHEMA)
+            err = eval_fields_missing(dataset, resolved, lc.variables);
         goto done;
+    }
     tnrec_input_shape a = tnrec_loader_shape(ld);
     const tnrec_input_shape *b = tnrec_model_input(m);
     if (memcmp(&a, b, sizeof a) != 0) {
@@ -1135,7 +1201,8 @@ tnrec_err tnrec_eval_run_precision(tnrec_metrics *out, const char *checkpoint, c
         goto done;
     }
     double bce = 0;
-    if ((err = predict_all(net, gpu, ld, lc.batch, prob, label, cat, index, &bce)))
+    tnrec_step_report sr = { .phase = "eval" };
+    if ((err = predict_all(net, gpu, ld, lc.batch, prob, label, cat, index, &bce, &sr, on_step, step_ctx)))
         goto done;
     if ((err = tnrec_metrics_compute(out, prob, label, cat, n)))
         goto done;

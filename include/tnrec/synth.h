@@ -119,6 +119,9 @@ typedef struct tnrec_synth_options {
     int deflate_level;     /* 1..9; 0 means the default (2) */
     double tor_fraction;   /* share of TOR samples, 0 < F < 1; 0 means
                               TorNet's mix (NUL 61%, WRN 32%, TOR 7%) */
+    /* Called after each sample file, one call at a time (may be NULL). */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
 } tnrec_synth_options;
 
 typedef struct tnrec_synth_stats {

@@ -291,6 +291,18 @@ struct tnrec_train_stop {
     uint64_t epoch, step;           /* out: where last.tnck resumes: epochs done, steps done in the next */
 };
 
+/* Progress inside a phase (a training epoch, a validation, an
+ * evaluation), reported after every batch; rank 0 only. */
+typedef struct tnrec_step_report {
+    const char *phase;      /* "train", "val" or "eval" */
+    int epoch, epochs;      /* 1-based epoch of the run; 0 in "eval" */
+    uint64_t step, steps;   /* batches done in this phase, of steps */
+    uint64_t samples;       /* samples done in this phase (all ranks) */
+    double loss;            /* "train": mean loss of the epoch so far; NAN otherwise */
+    double seconds;         /* since the phase began */
+} tnrec_step_report;
+typedef void (*tnrec_step_cb)(void *ctx, const tnrec_step_report *r);
+
 typedef struct tnrec_train_config {
     const char *train_path, *val_path, *run_dir;
     const char *model;                /* preset or spec; NULL: "tiny" */
@@ -314,6 +326,8 @@ typedef struct tnrec_train_config {
     int deterministic;      /* cuda: deterministic cuDNN algorithms only */
     int gpu;                /* cuda: device ordinal; -1 (default): local rank */
     tnrec_train_stop *stop; /* NULL: no stop requests */
+    tnrec_step_cb on_step;  /* NULL: no per-step progress */
+    void *step_ctx;         /* for on_step */
 } tnrec_train_config;
 void tnrec_train_config_default(tnrec_train_config *out);
 
@@ -360,6 +374,10 @@ tnrec_err tnrec_eval_run_device(tnrec_metrics *out, const char *checkpoint, cons
 tnrec_err tnrec_eval_run_precision(tnrec_metrics *out, const char *checkpoint, const char *dataset,
                                    const char *csv_path, int batch, int threads, const char *device,
                                    const char *precision);
+/* The same, reporting each batch to on_step (may be NULL) as phase "eval". */
+tnrec_err tnrec_eval_run_progress(tnrec_metrics *out, const char *checkpoint, const char *dataset,
+                                  const char *csv_path, int batch, int threads, const char *device,
+                                  const char *precision, tnrec_step_cb on_step, void *step_ctx);
 
 #ifdef __cplusplus
 }

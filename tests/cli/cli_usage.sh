@@ -29,7 +29,7 @@ has() { # has FILE TEXT: the last run's FILE (out/err) contains TEXT
 expect 0 --help;            has out "dump"; has out "verify"
 expect 0 --version;         has out "tnrec "; has out "features:"
 expect 0 dump --help;       has out "usage: tnrec dump"; has out "--records"; has out "--npy"
-expect 0 verify --help;     has out "usage: tnrec verify"; has out "-j N"
+expect 0 verify --help;     has out "usage: tnrec verify"; has out "-j, --jobs N"
 expect 2;                   has err "usage: tnrec"
 expect 2 no-such-command;   has err "unknown command 'no-such-command'"
 expect 2 dump --no-such-option x; has err "unknown option '--no-such-option'"; has err "hint:"

@@ -494,7 +494,7 @@ def scenario_years(a):
     p = run([a.tnrec, "build", root, "-o", os.path.join(a.tmp, "x"), "--years", "20x3"], ok=False)
     check(p.returncode == 2, "bad --years is a usage error")
     p = run([a.tnrec, "build", root, "-o", os.path.join(a.tmp, "y"), "--variables", "FOO"], ok=False)
-    check(p.returncode == 1 and "FOO" in p.stderr, "unknown variable named")
+    check(p.returncode == 2 and "FOO" in p.stderr and "DBZ, VEL" in p.stderr, "unknown variable: a usage error naming it and the valid ones")
 
 
 def scenario_userblock(a):

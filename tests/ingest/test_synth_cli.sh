@@ -21,17 +21,17 @@ expect() { # expect CODE PATTERN ARGS...: exit code and a stderr pattern
 "$tnrec" synth --help | grep -q -- "--samples" || die "help lacks --samples"
 expect 2 "samples" "$dir/x"
 expect 2 "at least 1" "$dir/x" --samples 0
-expect 2 "bad value '-3'" "$dir/x" --samples 2 --seed -3
-expect 2 "bad value 'abc'" "$dir/x" --samples 2 --seed abc
-expect 2 "bad value '1e3'" "$dir/x" --samples 1e3
-expect 2 "1..1024" "$dir/x" --samples 2 -j 0
+expect 2 "seed must be at least 0, got -3" "$dir/x" --samples 2 --seed -3
+expect 2 "seed must be an integer (at least 0), got 'abc'" "$dir/x" --samples 2 --seed abc
+expect 2 "samples must be an integer (at least 1), got '1e3'" "$dir/x" --samples 1e3
+expect 2 "j must be 1..1024, got 0" "$dir/x" --samples 2 -j 0
 expect 2 "unknown option" "$dir/x" --samples 2 --bogus
 expect 2 "output directory" --samples 2
 expect 2 "needs a value" "$dir/x" --samples
 expect 2 "0 < F < 1" "$dir/x" --samples 2 --tor-fraction 0
 expect 2 "0 < F < 1" "$dir/x" --samples 2 --tor-fraction 1
-expect 2 "bad value 'x'" "$dir/x" --samples 2 --tor-fraction x
-expect 2 "bad value '0.5q'" "$dir/x" --samples 2 --tor-fraction 0.5q
+expect 2 "tor-fraction takes a number with 0 < F < 1, got 'x'" "$dir/x" --samples 2 --tor-fraction x
+expect 2 "tor-fraction takes a number with 0 < F < 1, got '0.5q'" "$dir/x" --samples 2 --tor-fraction 0.5q
 expect 2 "needs a value" "$dir/x" --samples 2 --tor-fraction
 "$tnrec" synth --help | grep -q -- "--tor-fraction" || die "help lacks --tor-fraction"
 [ -e "$dir/x" ] && die "a usage error created the output directory"

@@ -31,7 +31,7 @@ set -e
 set +e
 "$TNREC" train "$WORK/data" -o "$WORK/bad" --device tpu 2> "$WORK/err.txt"; rc=$?
 set -e
-[ $rc -eq 1 ] && grep -q "unknown device 'tpu'" "$WORK/err.txt" || fail "unknown device: exit $rc"
+[ $rc -eq 2 ] && grep -q "got 'tpu'" "$WORK/err.txt" && grep -q "cpu, cuda" "$WORK/err.txt" || fail "unknown device: exit $rc"
 
 if ! "$TNREC" train "$WORK/data" -o "$WORK/gpu" --model "$M" --epochs 2 --batch 8 --device cuda \
         > "$WORK/train.txt" 2> "$WORK/err.txt"; then
