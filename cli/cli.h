@@ -30,10 +30,6 @@ int cli_fail(const char *cmd, tnrec_err err);
 /* Prints "tnrec <cmd>: <formatted message>" and the usage hint to stderr;
  * returns TNREC_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* True when argv has -h or --help. */
-int cli_wants_help(int argc, char **argv);
-/* Parses a non-negative integer option value; returns 0 on success. */
-int cli_parse_u64(const char *s, unsigned long long *out);
 
 /* A JSON string for text from a file (keys, paths, messages), which need
  * not be UTF-8: jansson refuses such text, so bytes outside ASCII are
