@@ -468,3 +468,177 @@ void tnr_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype a
         return;
     }
 }
+
+/* ---- decode into rows of a wider array (the loader's NDHWC batch) ----
+ *
+ * Elements [first, first + rows * width) of a field, as float32, row i's
+ * width values to dst + i * stride: the values tnr_field_decode gives
+ * (float encodings), or 1.0f / 0.0f for nonzero / zero bytes of a raw
+ * uint8 field. Chunks of at most ROWS_CHUNK elements are converted into a
+ * buffer that stays in L1 and copied out row by row, so no pass over a
+ * whole field is added. The SIMD conversions compute what the reference
+ * does, bit for bit: vcvtph2ps is exact for every half (as h2f_bits), NaN
+ * lanes are replaced by nodata, and the uint8 values are the reference
+ * table's arithmetic, (qmin + (c - 1) * span / 254) in float, lane by lane. */
+
+#define ROWS_CHUNK 512
+
+typedef struct rows_ctx {
+    const uint8_t *stored;
+    size_t n;              /* elements of the field (plane size when shuffled) */
+    int shuf;
+    float nodata, qmin, span;
+} rows_ctx;
+
+/* Portable conversion of elements [k0, k0 + cnt) into out. */
+static void rows_portable(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out)
+{
+    uint32_t nodata;
+    memcpy(&nodata, &c->nodata, 4);
+    switch (f->encoding) {
+    case TNREC_ENC_RAW:
+        for (size_t k = 0; k < cnt; k++)
+            out[k] = c->stored[k0 + k] ? 1.0f : 0.0f;
+        return;
+    case TNREC_ENC_FLOAT32:
+        for (size_t k = 0; k < cnt; k++) {
+            uint32_t b = load_u32(c->stored, c->n, k0 + k, c->shuf);
+            st_u32(out, k, f32_bits_nan(b) ? nodata : b);
+        }
+        return;
+    case TNREC_ENC_FLOAT16:
+        for (size_t k = 0; k < cnt; k++) {
+            uint16_t h = load_u16(c->stored, c->n, k0 + k, c->shuf);
+            st_u32(out, k, f16_bits_nan(h) ? nodata : h2f_bits(h));
+        }
+        return;
+    case TNREC_ENC_UINT8:
+        for (size_t k = 0; k < cnt; k++) {
+            uint8_t q = c->stored[k0 + k];
+            out[k] = q ? c->qmin + (float)(q - 1) * c->span / 254.0f : c->nodata;
+        }
+        return;
+    }
+}
+
+#if TNR_HAVE_F16C_PATH
+/* The same with AVX + F16C, 8 elements at a time; the tail portable. */
+__attribute__((target("avx,f16c")))
+static void rows_f16c(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out)
+{
+    const __m256 vnd = _mm256_set1_ps(c->nodata);
+    const uint8_t *s = c->stored;
+    size_t k = 0;
+    switch (f->encoding) {
+    case TNREC_ENC_FLOAT16:
+        for (; k + 8 <= cnt; k += 8) {
+            __m128i h;
+            if (c->shuf) {
+                __m128i lo = _mm_loadl_epi64((const __m128i *)(const void *)(s + k0 + k));
+                __m128i hi = _mm_loadl_epi64((const __m128i *)(const void *)(s + c->n + k0 + k));
+                h = _mm_unpacklo_epi8(lo, hi);
+            } else {
+                h = _mm_loadu_si128((const __m128i *)(const void *)(s + 2 * (k0 + k)));
+            }
+            __m256 v = _mm256_cvtph_ps(h);
+            _mm256_storeu_ps(out + k, _mm256_blendv_ps(v, vnd, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+        }
+        break;
+    case TNREC_ENC_FLOAT32:
+        for (; k + 8 <= cnt; k += 8) {
+            __m256 v;
+            if (c->shuf) {
+                const uint8_t *p = s + k0 + k;
+                __m128i b0 = _mm_loadl_epi64((const __m128i *)(const void *)p);
+                __m128i b1 = _mm_loadl_epi64((const __m128i *)(const void *)(p + c->n));
+                __m128i b2 = _mm_loadl_epi64((const __m128i *)(const void *)(p + 2 * c->n));
+                __m128i b3 = _mm_loadl_epi64((const __m128i *)(const void *)(p + 3 * c->n));
+                __m128i w01 = _mm_unpacklo_epi8(b0, b1), w23 = _mm_unpacklo_epi8(b2, b3);
+                __m128i lo = _mm_unpacklo_epi16(w01, w23), hi = _mm_unpackhi_epi16(w01, w23);
+                v = _mm256_castsi256_ps(_mm256_insertf128_si256(_mm256_castsi128_si256(lo), hi, 1));
+            } else {
+                v = _mm256_loadu_ps((const float *)(const void *)(s + 4 * (k0 + k)));
+            }
+            _mm256_storeu_ps(out + k, _mm256_blendv_ps(v, vnd, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+        }
+        break;
+    case TNREC_ENC_UINT8: {
+        const __m256 vlo = _mm256_set1_ps(c->qmin), vspan = _mm256_set1_ps(c->span);
+        const __m256 v254 = _mm256_set1_ps(254.0f);
+        const __m128i one = _mm_set1_epi32(1), zero = _mm_setzero_si128();
+        for (; k + 8 <= cnt; k += 8) {
+            __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(s + k0 + k));
+            __m128i q0 = _mm_cvtepu8_epi32(b), q1 = _mm_cvtepu8_epi32(_mm_srli_si128(b, 4));
+            __m256i qm1 = _mm256_insertf128_si256(_mm256_castsi128_si256(_mm_sub_epi32(q0, one)),
+                                                  _mm_sub_epi32(q1, one), 1);
+            __m256 v = _mm256_add_ps(vlo, _mm256_div_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(qm1), vspan), v254));
+            __m256i z = _mm256_insertf128_si256(_mm256_castsi128_si256(_mm_cmpeq_epi32(q0, zero)),
+                                                _mm_cmpeq_epi32(q1, zero), 1);
+            _mm256_storeu_ps(out + k, _mm256_blendv_ps(v, vnd, _mm256_castsi256_ps(z)));
+        }
+        break;
+    }
+    case TNREC_ENC_RAW: {
+        const __m128i zero = _mm_setzero_si128();
+        const __m256 vone = _mm256_set1_ps(1.0f);
+        for (; k + 8 <= cnt; k += 8) {
+            __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(s + k0 + k));
+            __m128i q0 = _mm_cvtepu8_epi32(b), q1 = _mm_cvtepu8_epi32(_mm_srli_si128(b, 4));
+            __m256i z = _mm256_insertf128_si256(_mm256_castsi128_si256(_mm_cmpeq_epi32(q0, zero)),
+                                                _mm_cmpeq_epi32(q1, zero), 1);
+            _mm256_storeu_ps(out + k, _mm256_andnot_ps(_mm256_castsi256_ps(z), vone));
+        }
+        break;
+    }
+    }
+    if (k < cnt)
+        rows_portable(f, c, k0 + k, cnt - k, out + k);
+}
+#endif
+
+static void rows_convert(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out)
+{
+#if TNR_HAVE_F16C_PATH
+    if (use_f16c()) {
+        rows_f16c(f, c, k0, cnt, out);
+        return;
+    }
+#endif
+    rows_portable(f, c, k0, cnt, out);
+}
+
+void tnr_field_decode_rows(const tnrec_field *f, const uint8_t *stored, size_t first, size_t rows, size_t width,
+                           float *dst, size_t stride)
+{
+    rows_ctx c;
+    c.stored = stored;
+    c.n = tnrec_field_elems(f);
+    c.shuf = f->shuffle && tnr_stored_elem_size(f) > 1;
+    c.nodata = f->nodata;
+    c.qmin = f->qmin;
+    c.span = f->qmax - f->qmin;
+    if (stride == width || width >= ROWS_CHUNK) {
+        /* Rows that are contiguous, or long: straight into dst. */
+        if (stride == width) {
+            rows_convert(f, &c, first, rows * width, dst);
+            return;
+        }
+        for (size_t i = 0; i < rows; i++)
+            rows_convert(f, &c, first + i * width, width, dst + i * stride);
+        return;
+    }
+    float buf[ROWS_CHUNK];
+    size_t per = ROWS_CHUNK / width;
+    for (size_t i = 0; i < rows; i += per) {
+        size_t nr = rows - i < per ? rows - i : per;
+        rows_convert(f, &c, first + i * width, nr * width, buf);
+        float *d = dst + i * stride;
+        if (width == 2) {
+            for (size_t r = 0; r < nr; r++)
+                memcpy(d + r * stride, buf + 2 * r, 8);
+        } else {
+            for (size_t r = 0; r < nr; r++)
+                memcpy(d + r * stride, buf + r * width, width * sizeof(float));
+        }
+    }
+}

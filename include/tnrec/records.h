@@ -179,6 +179,15 @@ tnrec_err tnrec_decoder_field(tnrec_decoder *dec, uint32_t f, tnrec_dtype as, vo
  * element k had no data (float encodings; all 0 for a RAW float32 field, and
  * TNREC_EINVAL for RAW fields of other dtypes). mask has tnrec_field_elems bytes. */
 tnrec_err tnrec_decoder_field_mask(tnrec_decoder *dec, uint32_t f, float *dst, size_t dst_cap, uint8_t *mask);
+/* Decodes elements [first, first + rows * width) of field f as float32 into
+ * rows of a wider array: row i's width values go to dst + i * stride (so dst
+ * holds (rows - 1) * stride + width floats). A float-encoded field gives the
+ * values tnrec_decoder_field gives as TNREC_DTYPE_F32; a RAW uint8 field
+ * (a mask) gives 1.0f where its byte is nonzero and 0.0f elsewhere. Lets a
+ * caller interleave several fields (e.g. into NDHWC channels) as it
+ * decodes, without a pass over a whole-field buffer. */
+tnrec_err tnrec_decoder_field_rows(tnrec_decoder *dec, uint32_t f, uint64_t first, size_t rows, size_t width,
+                                   float *dst, size_t stride);
 
 /* ---- verification ---- */
 /* Called for each bad record; return nonzero to stop early. */
