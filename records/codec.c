@@ -522,9 +522,42 @@ static void rows_portable(const tnrec_field *f, const rows_ctx *c, size_t k0, si
 }
 
 #if TNR_HAVE_F16C_PATH
-/* The same with AVX + F16C, 8 elements at a time; the tail portable. */
-__attribute__((target("avx,f16c")))
-static void rows_f16c(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out)
+/* 8 converted elements [k, k + 8) to their place: contiguous, or (pairs)
+ * as 4 rows of 2 at out + (k / 2) * stride, straight from the register. */
+__attribute__((target("avx,f16c"), always_inline))
+static inline void put8(float *out, size_t k, __m256 v, int pairs, size_t stride)
+{
+    if (!pairs) {
+        _mm256_storeu_ps(out + k, v);
+        return;
+    }
+    float *d = out + (k / 2) * stride;
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    _mm_storel_pi((__m64 *)(void *)d, lo);
+    _mm_storeh_pi((__m64 *)(void *)(d + stride), lo);
+    _mm_storel_pi((__m64 *)(void *)(d + 2 * stride), hi);
+    _mm_storeh_pi((__m64 *)(void *)(d + 3 * stride), hi);
+}
+
+/* v with nodata where mask is set: vblendvps written out, because gcc 12
+ * turns _mm256_blendv_ps into a condition on the mask's sign per lane and,
+ * without AVX2's 256-bit integer compare, expands that lane by lane with
+ * branches (about 3 times the instructions of the whole loop). */
+__attribute__((target("avx,f16c"), always_inline))
+static inline __m256 nodata_blend(__m256 v, __m256 vnd, __m256 mask)
+{
+    __m256 r;
+    __asm__("vblendvps %3, %2, %1, %0" : "=x"(r) : "x"(v), "x"(vnd), "x"(mask));
+    return r;
+}
+
+/* Elements [k0, k0 + cnt) with AVX + F16C, 8 at a time, into out (pairs:
+ * rows of 2 floats stride apart, cnt even); the tail portable. No-data
+ * lanes come from float compares (NaN after conversion; code 0 as -1.0f
+ * after the code minus 1 is converted), which blend in place. */
+__attribute__((target("avx,f16c"), always_inline))
+static inline void rows_f16c_impl(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out,
+                                  int pairs, size_t stride)
 {
     const __m256 vnd = _mm256_set1_ps(c->nodata);
     const uint8_t *s = c->stored;
@@ -541,7 +574,7 @@ static void rows_f16c(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t
                 h = _mm_loadu_si128((const __m128i *)(const void *)(s + 2 * (k0 + k)));
             }
             __m256 v = _mm256_cvtph_ps(h);
-            _mm256_storeu_ps(out + k, _mm256_blendv_ps(v, vnd, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+            put8(out, k, nodata_blend(v, vnd, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)), pairs, stride);
         }
         break;
     case TNREC_ENC_FLOAT32:
@@ -559,40 +592,58 @@ static void rows_f16c(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t
             } else {
                 v = _mm256_loadu_ps((const float *)(const void *)(s + 4 * (k0 + k)));
             }
-            _mm256_storeu_ps(out + k, _mm256_blendv_ps(v, vnd, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+            put8(out, k, nodata_blend(v, vnd, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)), pairs, stride);
         }
         break;
     case TNREC_ENC_UINT8: {
         const __m256 vlo = _mm256_set1_ps(c->qmin), vspan = _mm256_set1_ps(c->span);
-        const __m256 v254 = _mm256_set1_ps(254.0f);
-        const __m128i one = _mm_set1_epi32(1), zero = _mm_setzero_si128();
+        const __m256 v254 = _mm256_set1_ps(254.0f), vm1 = _mm256_set1_ps(-1.0f);
+        const __m128i one = _mm_set1_epi32(1);
         for (; k + 8 <= cnt; k += 8) {
             __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(s + k0 + k));
-            __m128i q0 = _mm_cvtepu8_epi32(b), q1 = _mm_cvtepu8_epi32(_mm_srli_si128(b, 4));
-            __m256i qm1 = _mm256_insertf128_si256(_mm256_castsi128_si256(_mm_sub_epi32(q0, one)),
-                                                  _mm_sub_epi32(q1, one), 1);
-            __m256 v = _mm256_add_ps(vlo, _mm256_div_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(qm1), vspan), v254));
-            __m256i z = _mm256_insertf128_si256(_mm256_castsi128_si256(_mm_cmpeq_epi32(q0, zero)),
-                                                _mm_cmpeq_epi32(q1, zero), 1);
-            _mm256_storeu_ps(out + k, _mm256_blendv_ps(v, vnd, _mm256_castsi256_ps(z)));
+            __m128i q0 = _mm_sub_epi32(_mm_cvtepu8_epi32(b), one);
+            __m128i q1 = _mm_sub_epi32(_mm_cvtepu8_epi32(_mm_srli_si128(b, 4)), one);
+            __m256 qf = _mm256_cvtepi32_ps(_mm256_insertf128_si256(_mm256_castsi128_si256(q0), q1, 1));
+            __m256 v = _mm256_add_ps(vlo, _mm256_div_ps(_mm256_mul_ps(qf, vspan), v254));
+            put8(out, k, nodata_blend(v, vnd, _mm256_cmp_ps(qf, vm1, _CMP_EQ_OQ)), pairs, stride);
         }
         break;
     }
     case TNREC_ENC_RAW: {
-        const __m128i zero = _mm_setzero_si128();
-        const __m256 vone = _mm256_set1_ps(1.0f);
+        const __m256 vone = _mm256_set1_ps(1.0f), vzero = _mm256_setzero_ps();
         for (; k + 8 <= cnt; k += 8) {
             __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(s + k0 + k));
             __m128i q0 = _mm_cvtepu8_epi32(b), q1 = _mm_cvtepu8_epi32(_mm_srli_si128(b, 4));
-            __m256i z = _mm256_insertf128_si256(_mm256_castsi128_si256(_mm_cmpeq_epi32(q0, zero)),
-                                                _mm_cmpeq_epi32(q1, zero), 1);
-            _mm256_storeu_ps(out + k, _mm256_andnot_ps(_mm256_castsi256_ps(z), vone));
+            __m256 qf = _mm256_cvtepi32_ps(_mm256_insertf128_si256(_mm256_castsi128_si256(q0), q1, 1));
+            put8(out, k, _mm256_and_ps(_mm256_cmp_ps(qf, vzero, _CMP_NEQ_OQ), vone), pairs, stride);
         }
         break;
     }
     }
-    if (k < cnt)
-        rows_portable(f, c, k0 + k, cnt - k, out + k);
+    if (k < cnt) {
+        if (!pairs) {
+            rows_portable(f, c, k0 + k, cnt - k, out + k);
+            return;
+        }
+        float tail[8];
+        rows_portable(f, c, k0 + k, cnt - k, tail);
+        for (size_t j = 0; j < cnt - k; j += 2)
+            memcpy(out + ((k + j) / 2) * stride, tail + j, 8);
+    }
+}
+
+__attribute__((target("avx,f16c")))
+static void rows_f16c(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out)
+{
+    rows_f16c_impl(f, c, k0, cnt, out, 0, 0);
+}
+
+/* Rows of 2 (TorNet's two sweeps): no buffer, each row stored in place. */
+__attribute__((target("avx,f16c")))
+static void rows_f16c_pairs(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t rows, float *dst,
+                            size_t stride)
+{
+    rows_f16c_impl(f, c, k0, 2 * rows, dst, 1, stride);
 }
 #endif
 
@@ -617,6 +668,12 @@ void tnr_field_decode_rows(const tnrec_field *f, const uint8_t *stored, size_t f
     c.nodata = f->nodata;
     c.qmin = f->qmin;
     c.span = f->qmax - f->qmin;
+#if TNR_HAVE_F16C_PATH
+    if (width == 2 && stride != 2 && use_f16c()) {
+        rows_f16c_pairs(f, &c, first, rows, dst, stride);
+        return;
+    }
+#endif
     if (stride == width || width >= ROWS_CHUNK) {
         /* Rows that are contiguous, or long: straight into dst. */
         if (stride == width) {
