@@ -17,7 +17,6 @@ struct tnrec_decoder {
     size_t comp_cap, raw_cap;
     const tnrec_shard *shard;   /* of the loaded record; NULL when none */
     uint64_t index;
-    uint64_t avail;             /* leading bytes of the raw record decompressed */
 };
 
 tnrec_err tnrec_decoder_create(tnrec_decoder **out)
@@ -42,35 +41,7 @@ void tnrec_decoder_free(tnrec_decoder *d)
     free(d);
 }
 
-/* Decompresses only the first `limit` bytes of the frame in d->comp
- * (streaming, stopping once they are out). The frame's XXH3 was checked
- * over all of it by tnr_read_frame; zstd's content checksum, at the end of
- * the frame, is not reached. */
-static tnrec_err inflate_prefix(tnrec_decoder *d, const tnrec_shard *s, uint64_t i, size_t frame_size, size_t limit)
-{
-    ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
-    ZSTD_inBuffer in = { d->comp, frame_size, 0 };
-    ZSTD_outBuffer out = { d->raw, limit, 0 };
-    while (out.pos < out.size) {
-        size_t in0 = in.pos, out0 = out.pos;
-        size_t n = ZSTD_decompressStream(d->dctx, &out, &in);
-        if (ZSTD_isError(n) && ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation)
-            return tnrec__fail(TNREC_ENOMEM, "out of memory decompressing record %llu of '%s'", (unsigned long long)i,
-                               s->path);
-        if (ZSTD_isError(n))
-            return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu does not decompress: %s", s->path,
-                               (unsigned long long)i, ZSTD_getErrorName(n));
-        if (n == 0 || (in.pos == in0 && out.pos == out0))
-            break;
-    }
-    ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
-    if (out.pos != limit)
-        return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu decompressed to %zu bytes, expected at least %zu",
-                           s->path, (unsigned long long)i, out.pos, limit);
-    return TNREC_OK;
-}
-
-static tnrec_err load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i, uint64_t limit)
+static tnrec_err load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i)
 {
     const char *path = s->path;
     if (i >= s->count)
@@ -83,13 +54,6 @@ static tnrec_err load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i, uint64
         e = tnr_read_frame(s, i, &d->comp, &d->comp_cap);
     if (e)
         return e;
-    d->avail = 0;
-    if (limit < r->raw_size) {
-        if ((e = inflate_prefix(d, s, i, (size_t)r->size, (size_t)limit)))
-            return e;
-        d->avail = limit;
-        return TNREC_OK;
-    }
     size_t n = ZSTD_decompressDCtx(d->dctx, d->raw, (size_t)r->raw_size, d->comp, (size_t)r->size);
     if (ZSTD_isError(n) && ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation)
         return tnrec__fail(TNREC_ENOMEM, "out of memory decompressing record %llu of '%s'", (unsigned long long)i,
@@ -100,7 +64,6 @@ static tnrec_err load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i, uint64
     if (n != r->raw_size)
         return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu decompressed to %zu bytes, expected %llu", path,
                            (unsigned long long)i, n, (unsigned long long)r->raw_size);
-    d->avail = r->raw_size;
     return TNREC_OK;
 }
 
@@ -109,44 +72,11 @@ tnrec_err tnrec_decoder_load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i)
     if (!d || !s)
         return tnrec__fail(TNREC_EINVAL, "tnrec_decoder_load: NULL argument");
     d->shard = NULL;
-    tnrec_err e = load(d, s, i, UINT64_MAX);
+    tnrec_err e = load(d, s, i);
     if (e)
         return e;
     d->shard = s;
     d->index = i;
-    return TNREC_OK;
-}
-
-tnrec_err tnrec_decoder_load_fields(tnrec_decoder *d, const tnrec_shard *s, uint64_t i, const uint32_t *fields,
-                                    int nfields)
-{
-    if (!d || !s || (nfields > 0 && !fields))
-        return tnrec__fail(TNREC_EINVAL, "tnrec_decoder_load_fields: NULL argument");
-    d->shard = NULL;
-    uint64_t limit = 0;
-    for (int k = 0; k < nfields; k++) {
-        if (fields[k] >= s->schema.nfields)
-            return tnrec__fail(TNREC_ENOTFOUND, "shard '%s': no field %u (schema has %u)", s->path, fields[k],
-                               s->schema.nfields);
-        uint64_t end = s->field_off[fields[k]] + tnrec_field_stored_bytes(&s->schema.fields[fields[k]]);
-        limit = end > limit ? end : limit;
-    }
-    tnrec_err e = load(d, s, i, limit ? limit : 1);
-    if (e)
-        return e;
-    d->shard = s;
-    d->index = i;
-    return TNREC_OK;
-}
-
-/* The field's bytes are among those decompressed (all, after a full load). */
-static tnrec_err field_loaded(const tnrec_decoder *d, uint32_t f)
-{
-    const tnrec_shard *s = d->shard;
-    const tnrec_field *fd = &s->schema.fields[f];
-    if (s->field_off[f] + tnrec_field_stored_bytes(fd) > d->avail)
-        return tnrec__fail(TNREC_EINVAL, "shard '%s': field '%s' of record %llu was not loaded (tnrec_decoder_load_fields)",
-                           s->path, fd->name, (unsigned long long)d->index);
     return TNREC_OK;
 }
 
@@ -163,9 +93,6 @@ static tnrec_err field_check(const tnrec_decoder *d, uint32_t f, tnrec_dtype as,
     if (!ok)
         return tnrec__fail(TNREC_EINVAL, "shard '%s': field '%s' (%s, %s) cannot be decoded as %s", s->path, fd->name,
                            tnrec_encoding_name(fd->encoding), tnrec_dtype_name(fd->dtype), tnrec_dtype_name(as));
-    tnrec_err le = field_loaded(d, f);
-    if (le)
-        return le;
     size_t need = tnrec_field_elems(fd) * tnrec_dtype_size(as);
     if (dst_cap < need)
         return tnrec__fail(TNREC_ERANGE, "shard '%s': field '%s' needs %zu bytes, buffer has %zu", s->path, fd->name,
@@ -210,9 +137,6 @@ tnrec_err tnrec_decoder_field_rows(tnrec_decoder *d, uint32_t f, uint64_t first,
     if (fd->encoding == TNREC_ENC_RAW && fd->dtype != TNREC_DTYPE_U8)
         return tnrec__fail(TNREC_EINVAL, "shard '%s': field '%s' (raw %s) cannot be decoded into float32 rows",
                            s->path, fd->name, tnrec_dtype_name(fd->dtype));
-    tnrec_err le = field_loaded(d, f);
-    if (le)
-        return le;
     size_t n = tnrec_field_elems(fd);
     if (!dst || width == 0 || stride < width)
         return tnrec__fail(TNREC_EINVAL, "decode rows: NULL destination, or width %zu zero or above stride %zu",

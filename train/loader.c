@@ -51,8 +51,6 @@ struct tnrec_loader {
     const tnrec_dataset *ds;
     tnrec_loader_config cfg;
     int nvars, var_field[LOADER_MAX_VARS], mask_field;
-    uint32_t load_fields[LOADER_MAX_VARS + 1]; /* the fields inflated: variables and mask */
-    int nload;
     int T, A, R, S, frames, channels;
     size_t sample_elems, field_elems;
     uint64_t n_records, steps;
@@ -116,7 +114,7 @@ static tnrec_err decode_sample(worker_ctx *w, uint64_t rec, float *x, float *lab
     if (!info)
         return tnrec__fail(TNREC_EINTERNAL, "shard '%s': record %llu missing from the index", tnrec_shard_path(sh),
                            (unsigned long long)local);
-    if ((err = tnrec_decoder_load_fields(w->dec, sh, local, l->load_fields, l->nload)))
+    if ((err = tnrec_decoder_load(w->dec, sh, local)))
         return err;
     /* Straight into the batch: each field's (time, azimuth, range, sweep)
      * elements are converted and land in their NDHWC channels in one go,
@@ -244,10 +242,6 @@ static tnrec_err find_fields(tnrec_loader *l)
             return tnrec__fail(TNREC_ESCHEMA, "field 'range_folded_mask' is not raw uint8 of the variables' shape");
         l->mask_field = f;
     }
-    for (int v = 0; v < l->nvars; v++)
-        l->load_fields[l->nload++] = (uint32_t)l->var_field[v];
-    if (l->mask_field >= 0)
-        l->load_fields[l->nload++] = (uint32_t)l->mask_field;
     l->frames = l->cfg.frames > 0 ? l->cfg.frames : l->T;
     if (l->frames > l->T)
         return tnrec__fail(TNREC_EINVAL, "%d frames asked but the dataset has %d\nhint: use --frames %d or fewer", l->frames, l->T, l->T);

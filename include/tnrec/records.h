@@ -171,14 +171,6 @@ void tnrec_decoder_free(tnrec_decoder *dec);                    /* accepts NULL 
 /* Reads record i with one pread, checks its checksum and decompresses it.
  * Errors name the shard and the record index. */
 tnrec_err tnrec_decoder_load(tnrec_decoder *dec, const tnrec_shard *shard, uint64_t i);
-/* The same, but decompresses the record only as far as the last byte of the
- * fields listed (fields are stored back to back in schema order), so a
- * reader that needs the first fields skips inflating the rest. The frame's
- * XXH3 is still checked over all of it; zstd's own content checksum, at
- * the frame's end, is not. Decoding a field that was not loaded fails
- * with TNREC_EINVAL. */
-tnrec_err tnrec_decoder_load_fields(tnrec_decoder *dec, const tnrec_shard *shard, uint64_t i, const uint32_t *fields,
-                                    int nfields);
 /* Decodes field f of the loaded record into dst (dst_cap bytes).
  * Float encodings decode to TNREC_DTYPE_F32 (normalised, no data = nodata)
  * or TNREC_DTYPE_F16; RAW fields decode only to their own dtype. */

@@ -10,8 +10,7 @@
  * infinities, uint8 values outside [qmin, qmax], odd shapes (1, 2, 3 and
  * 600 sweeps; element counts that are not multiples of 8), frames fewer
  * than the dataset's, a mask with bytes 0, 1 and 255, and variables named
- * out of schema order; the loader inflates records only up to the last
- * field it uses (tnrec_decoder_load_fields, checked on its own too). Also run with TNREC_CODEC_PORTABLE=1
+ * out of schema order. Also run with TNREC_CODEC_PORTABLE=1
  * (test_loader_decode_portable) for the portable conversions. */
 #include <math.h>
 #include <stdint.h>
@@ -206,39 +205,6 @@ static void check_config(const char *dir, const char *vars, int frames, int mask
     tnrec_dataset_close(ds);
 }
 
-/* tnrec_decoder_load_fields: a field inflated that way decodes as after a
- * full load; a later field was not inflated and is refused. */
-static void check_load_fields(const char *dir)
-{
-    tnrec_dataset *ds = NULL;
-    CHECK_OK(tnrec_dataset_open(&ds, dir));
-    if (!ds)
-        return;
-    const tnrec_shard *sh = tnrec_dataset_shard(ds, 0);
-    const tnrec_field *fd = &tnrec_dataset_schema(ds)->fields[1];
-    size_t n = tnrec_field_elems(fd);
-    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
-    tnrec_decoder *dec = NULL;
-    CHECK_OK(tnrec_decoder_create(&dec));
-    uint32_t want[2] = { 1, 0 };
-    CHECK_OK(tnrec_decoder_load(dec, sh, 1));
-    CHECK_OK(tnrec_decoder_field(dec, 1, TNREC_DTYPE_F32, a, n * sizeof(float)));
-    CHECK_OK(tnrec_decoder_load_fields(dec, sh, 1, want, 2));
-    CHECK_OK(tnrec_decoder_field(dec, 1, TNREC_DTYPE_F32, b, n * sizeof(float)));
-    CHECK(memcmp(a, b, n * sizeof(float)) == 0);
-    CHECK(tnrec_decoder_field(dec, 4, TNREC_DTYPE_F32, b, n * sizeof(float)) == TNREC_EINVAL);
-    CHECK(tnrec_decoder_field_rows(dec, NF, 0, 1, 1, b, 1) == TNREC_EINVAL);
-    CHECK(tnrec_decoder_load_fields(dec, sh, 1, (const uint32_t[]){ 99 }, 1) == TNREC_ENOTFOUND);
-    CHECK_OK(tnrec_decoder_load_fields(dec, sh, 1, want, 0)); /* nothing asked: nothing loaded */
-    CHECK(tnrec_decoder_field(dec, 0, TNREC_DTYPE_F32, b, n * sizeof(float)) == TNREC_EINVAL);
-    CHECK_OK(tnrec_decoder_load(dec, sh, 1)); /* a full load after a partial one has every field */
-    CHECK_OK(tnrec_decoder_field(dec, 4, TNREC_DTYPE_F32, b, n * sizeof(float)));
-    tnrec_decoder_free(dec);
-    free(a);
-    free(b);
-    tnrec_dataset_close(ds);
-}
-
 int main(void)
 {
     const char *tmp = tnrec_test_dir();
@@ -254,7 +220,6 @@ int main(void)
         check_config(dir, "C16S", sh[0], 0, 5, 1);  /* one field, no mask: rows are contiguous */
         check_config(dir, "E8", 1, 0, 7, 2);
         check_config(dir, "B32", sh[0], 1, 3, 1);
-        check_load_fields(dir);
     }
     return tnrec_test_result("test_loader_decode");
 }
