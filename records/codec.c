@@ -4,8 +4,10 @@
  * Portable C whose loops the compiler can vectorise, plus x86-64 paths for
  * the float16 encoder (F16C's vcvtps2ph rounds to nearest even like
  * f32_to_f16, so both give the same bits) and the uint8 encoder (SSE2,
- * the same codes as the reference); test_codec runs both, the portable
- * ones with TNREC_CODEC_PORTABLE=1. The branchy scalar
+ * the same codes as the reference), and the decode into rows of a wider
+ * array that the training loader uses (AVX + F16C); test_codec and
+ * test_loader_decode run both, the portable ones with
+ * TNREC_CODEC_PORTABLE=1. The branchy scalar
  * conversion was the largest single cost of `tnrec build`. No allocation: callers pass every buffer, and
  * no alignment is assumed of them (element access goes through memcpy).
  * No-data of the float encodings is stored as a canonical NaN (float32,
