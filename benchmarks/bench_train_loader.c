@@ -2,15 +2,24 @@
  * (shards -> ready NDHWC float32 batches), by thread count.
  *
  * usage: bench_train_loader DATASET [--batch 16] [--epochs 2] [--threads 1,2]
- * Prints one JSON object per thread count: samples/s in all and per thread
- * (median over the epochs; the first epoch also warms the page cache and
- * is not counted). */
+ * Prints one JSON object per thread count: samples/s in all and per thread,
+ * and samples per CPU-second (the process's user + system time, every
+ * thread; medians over the epochs; the first epoch also warms the page
+ * cache and is not counted). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "bench_util.h"
+
+/* CPU seconds of the whole process (all threads). */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 #include "tnrec/tnrec.h"
 
 int main(int argc, char **argv)
@@ -44,9 +53,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_train_loader: %s\n", tnrec_error_last());
             return 1;
         }
-        double rates[101];
+        double rates[101], cpu_rates[101];
         for (int e = 0; e <= epochs; e++) {
-            double t0 = bench_now();
+            double t0 = bench_now(), c0 = cpu_now();
             uint64_t n = 0;
             const tnrec_batch *b = NULL;
             if (tnrec_loader_start(l, (uint64_t)e, 0))
@@ -54,13 +63,14 @@ int main(int argc, char **argv)
             while (tnrec_loader_next(l, &b) == TNREC_OK && b)
                 n += (uint64_t)b->n;
             rates[e] = (double)n / (bench_now() - t0);
+            cpu_rates[e] = (double)n / (cpu_now() - c0);
         }
-        qsort(rates + 1, (size_t)epochs, sizeof *rates, bench_cmp_double);
-        double r = rates[1 + epochs / 2];
+        double r = bench_median(rates + 1, epochs), rc = bench_median(cpu_rates + 1, epochs);
         tnrec_input_shape s = tnrec_loader_shape(l);
         printf("{\"threads\": %d, \"batch\": %d, \"shape\": [%d, %d, %d, %d], \"samples_per_s\": %.1f, "
-               "\"samples_per_s_per_thread\": %.1f, \"samples\": %llu}\n",
-               nt, batch, s.frames, s.height, s.width, s.channels, r, r / nt, (unsigned long long)tnrec_dataset_count(ds));
+               "\"samples_per_s_per_thread\": %.1f, \"samples_per_cpu_s\": %.1f, \"samples\": %llu}\n",
+               nt, batch, s.frames, s.height, s.width, s.channels, r, r / nt, rc,
+               (unsigned long long)tnrec_dataset_count(ds));
         tnrec_loader_free(l);
     }
     tnrec_dataset_close(ds);

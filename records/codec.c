@@ -4,8 +4,10 @@
  * Portable C whose loops the compiler can vectorise, plus x86-64 paths for
  * the float16 encoder (F16C's vcvtps2ph rounds to nearest even like
  * f32_to_f16, so both give the same bits) and the uint8 encoder (SSE2,
- * the same codes as the reference); test_codec runs both, the portable
- * ones with TNREC_CODEC_PORTABLE=1. The branchy scalar
+ * the same codes as the reference), and the decode into rows of a wider
+ * array that the training loader uses (AVX + F16C); test_codec and
+ * test_loader_decode run both, the portable ones with
+ * TNREC_CODEC_PORTABLE=1. The branchy scalar
  * conversion was the largest single cost of `tnrec build`. No allocation: callers pass every buffer, and
  * no alignment is assumed of them (element access goes through memcpy).
  * No-data of the float encodings is stored as a canonical NaN (float32,
@@ -466,5 +468,236 @@ void tnr_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype a
     case TNREC_ENC_UINT8:
         decode_uint8(f, stored, n, as, dst, mask);
         return;
+    }
+}
+
+/* ---- decode into rows of a wider array (the loader's NDHWC batch) ----
+ *
+ * Elements [first, first + rows * width) of a field, as float32, row i's
+ * width values to dst + i * stride: the values tnr_field_decode gives
+ * (float encodings), or 1.0f / 0.0f for nonzero / zero bytes of a raw
+ * uint8 field. Chunks of at most ROWS_CHUNK elements are converted into a
+ * buffer that stays in L1 and copied out row by row, so no pass over a
+ * whole field is added. The SIMD conversions compute what the reference
+ * does, bit for bit: vcvtph2ps is exact for every half (as h2f_bits), NaN
+ * lanes are replaced by nodata, and the uint8 values are the reference
+ * table's arithmetic, (qmin + (c - 1) * span / 254) in float, lane by lane. */
+
+#define ROWS_CHUNK 512
+
+typedef struct rows_ctx {
+    const uint8_t *stored;
+    size_t n;              /* elements of the field (plane size when shuffled) */
+    int shuf;
+    float nodata, qmin, span;
+} rows_ctx;
+
+/* Portable conversion of elements [k0, k0 + cnt) into out. */
+static void rows_portable(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out)
+{
+    uint32_t nodata;
+    memcpy(&nodata, &c->nodata, 4);
+    switch (f->encoding) {
+    case TNREC_ENC_RAW:
+        for (size_t k = 0; k < cnt; k++)
+            out[k] = c->stored[k0 + k] ? 1.0f : 0.0f;
+        return;
+    case TNREC_ENC_FLOAT32:
+        for (size_t k = 0; k < cnt; k++) {
+            uint32_t b = load_u32(c->stored, c->n, k0 + k, c->shuf);
+            st_u32(out, k, f32_bits_nan(b) ? nodata : b);
+        }
+        return;
+    case TNREC_ENC_FLOAT16:
+        for (size_t k = 0; k < cnt; k++) {
+            uint16_t h = load_u16(c->stored, c->n, k0 + k, c->shuf);
+            st_u32(out, k, f16_bits_nan(h) ? nodata : h2f_bits(h));
+        }
+        return;
+    case TNREC_ENC_UINT8:
+        for (size_t k = 0; k < cnt; k++) {
+            uint8_t q = c->stored[k0 + k];
+            out[k] = q ? c->qmin + (float)(q - 1) * c->span / 254.0f : c->nodata;
+        }
+        return;
+    }
+}
+
+#if TNR_HAVE_F16C_PATH
+/* 8 converted elements [k, k + 8) to their place: contiguous, or (pairs)
+ * as 4 rows of 2 at out + (k / 2) * stride, straight from the register. */
+__attribute__((target("avx,f16c"), always_inline))
+static inline void put8(float *out, size_t k, __m256 v, int pairs, size_t stride)
+{
+    if (!pairs) {
+        _mm256_storeu_ps(out + k, v);
+        return;
+    }
+    float *d = out + (k / 2) * stride;
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    _mm_storel_pi((__m64 *)(void *)d, lo);
+    _mm_storeh_pi((__m64 *)(void *)(d + stride), lo);
+    _mm_storel_pi((__m64 *)(void *)(d + 2 * stride), hi);
+    _mm_storeh_pi((__m64 *)(void *)(d + 3 * stride), hi);
+}
+
+/* v with nodata where mask is set: vblendvps written out, because gcc 12
+ * turns _mm256_blendv_ps into a condition on the mask's sign per lane and,
+ * without AVX2's 256-bit integer compare, expands that lane by lane with
+ * branches (about 3 times the instructions of the whole loop). */
+__attribute__((target("avx,f16c"), always_inline))
+static inline __m256 nodata_blend(__m256 v, __m256 vnd, __m256 mask)
+{
+    __m256 r;
+    __asm__("vblendvps %3, %2, %1, %0" : "=x"(r) : "x"(v), "x"(vnd), "x"(mask));
+    return r;
+}
+
+/* Elements [k0, k0 + cnt) with AVX + F16C, 8 at a time, into out (pairs:
+ * rows of 2 floats stride apart, cnt even); the tail portable. No-data
+ * lanes come from float compares (NaN after conversion; code 0 as -1.0f
+ * after the code minus 1 is converted), which blend in place. */
+__attribute__((target("avx,f16c"), always_inline))
+static inline void rows_f16c_impl(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out,
+                                  int pairs, size_t stride)
+{
+    const __m256 vnd = _mm256_set1_ps(c->nodata);
+    const uint8_t *s = c->stored;
+    size_t k = 0;
+    switch (f->encoding) {
+    case TNREC_ENC_FLOAT16:
+        for (; k + 8 <= cnt; k += 8) {
+            __m128i h;
+            if (c->shuf) {
+                __m128i lo = _mm_loadl_epi64((const __m128i *)(const void *)(s + k0 + k));
+                __m128i hi = _mm_loadl_epi64((const __m128i *)(const void *)(s + c->n + k0 + k));
+                h = _mm_unpacklo_epi8(lo, hi);
+            } else {
+                h = _mm_loadu_si128((const __m128i *)(const void *)(s + 2 * (k0 + k)));
+            }
+            __m256 v = _mm256_cvtph_ps(h);
+            put8(out, k, nodata_blend(v, vnd, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)), pairs, stride);
+        }
+        break;
+    case TNREC_ENC_FLOAT32:
+        for (; k + 8 <= cnt; k += 8) {
+            __m256 v;
+            if (c->shuf) {
+                const uint8_t *p = s + k0 + k;
+                __m128i b0 = _mm_loadl_epi64((const __m128i *)(const void *)p);
+                __m128i b1 = _mm_loadl_epi64((const __m128i *)(const void *)(p + c->n));
+                __m128i b2 = _mm_loadl_epi64((const __m128i *)(const void *)(p + 2 * c->n));
+                __m128i b3 = _mm_loadl_epi64((const __m128i *)(const void *)(p + 3 * c->n));
+                __m128i w01 = _mm_unpacklo_epi8(b0, b1), w23 = _mm_unpacklo_epi8(b2, b3);
+                __m128i lo = _mm_unpacklo_epi16(w01, w23), hi = _mm_unpackhi_epi16(w01, w23);
+                v = _mm256_castsi256_ps(_mm256_insertf128_si256(_mm256_castsi128_si256(lo), hi, 1));
+            } else {
+                v = _mm256_loadu_ps((const float *)(const void *)(s + 4 * (k0 + k)));
+            }
+            put8(out, k, nodata_blend(v, vnd, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)), pairs, stride);
+        }
+        break;
+    case TNREC_ENC_UINT8: {
+        const __m256 vlo = _mm256_set1_ps(c->qmin), vspan = _mm256_set1_ps(c->span);
+        const __m256 v254 = _mm256_set1_ps(254.0f), vm1 = _mm256_set1_ps(-1.0f);
+        const __m128i one = _mm_set1_epi32(1);
+        for (; k + 8 <= cnt; k += 8) {
+            __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(s + k0 + k));
+            __m128i q0 = _mm_sub_epi32(_mm_cvtepu8_epi32(b), one);
+            __m128i q1 = _mm_sub_epi32(_mm_cvtepu8_epi32(_mm_srli_si128(b, 4)), one);
+            __m256 qf = _mm256_cvtepi32_ps(_mm256_insertf128_si256(_mm256_castsi128_si256(q0), q1, 1));
+            __m256 v = _mm256_add_ps(vlo, _mm256_div_ps(_mm256_mul_ps(qf, vspan), v254));
+            put8(out, k, nodata_blend(v, vnd, _mm256_cmp_ps(qf, vm1, _CMP_EQ_OQ)), pairs, stride);
+        }
+        break;
+    }
+    case TNREC_ENC_RAW: {
+        const __m256 vone = _mm256_set1_ps(1.0f), vzero = _mm256_setzero_ps();
+        for (; k + 8 <= cnt; k += 8) {
+            __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(s + k0 + k));
+            __m128i q0 = _mm_cvtepu8_epi32(b), q1 = _mm_cvtepu8_epi32(_mm_srli_si128(b, 4));
+            __m256 qf = _mm256_cvtepi32_ps(_mm256_insertf128_si256(_mm256_castsi128_si256(q0), q1, 1));
+            put8(out, k, _mm256_and_ps(_mm256_cmp_ps(qf, vzero, _CMP_NEQ_OQ), vone), pairs, stride);
+        }
+        break;
+    }
+    }
+    if (k < cnt) {
+        if (!pairs) {
+            rows_portable(f, c, k0 + k, cnt - k, out + k);
+            return;
+        }
+        float tail[8];
+        rows_portable(f, c, k0 + k, cnt - k, tail);
+        for (size_t j = 0; j < cnt - k; j += 2)
+            memcpy(out + ((k + j) / 2) * stride, tail + j, 8);
+    }
+}
+
+__attribute__((target("avx,f16c")))
+static void rows_f16c(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out)
+{
+    rows_f16c_impl(f, c, k0, cnt, out, 0, 0);
+}
+
+/* Rows of 2 (TorNet's two sweeps): no buffer, each row stored in place. */
+__attribute__((target("avx,f16c")))
+static void rows_f16c_pairs(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t rows, float *dst,
+                            size_t stride)
+{
+    rows_f16c_impl(f, c, k0, 2 * rows, dst, 1, stride);
+}
+#endif
+
+static void rows_convert(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out)
+{
+#if TNR_HAVE_F16C_PATH
+    if (use_f16c()) {
+        rows_f16c(f, c, k0, cnt, out);
+        return;
+    }
+#endif
+    rows_portable(f, c, k0, cnt, out);
+}
+
+void tnr_field_decode_rows(const tnrec_field *f, const uint8_t *stored, size_t first, size_t rows, size_t width,
+                           float *dst, size_t stride)
+{
+    rows_ctx c;
+    c.stored = stored;
+    c.n = tnrec_field_elems(f);
+    c.shuf = f->shuffle && tnr_stored_elem_size(f) > 1;
+    c.nodata = f->nodata;
+    c.qmin = f->qmin;
+    c.span = f->qmax - f->qmin;
+#if TNR_HAVE_F16C_PATH
+    if (width == 2 && stride != 2 && use_f16c()) {
+        rows_f16c_pairs(f, &c, first, rows, dst, stride);
+        return;
+    }
+#endif
+    if (stride == width || width >= ROWS_CHUNK) {
+        /* Rows that are contiguous, or long: straight into dst. */
+        if (stride == width) {
+            rows_convert(f, &c, first, rows * width, dst);
+            return;
+        }
+        for (size_t i = 0; i < rows; i++)
+            rows_convert(f, &c, first + i * width, width, dst + i * stride);
+        return;
+    }
+    float buf[ROWS_CHUNK];
+    size_t per = ROWS_CHUNK / width;
+    for (size_t i = 0; i < rows; i += per) {
+        size_t nr = rows - i < per ? rows - i : per;
+        rows_convert(f, &c, first + i * width, nr * width, buf);
+        float *d = dst + i * stride;
+        if (width == 2) {
+            for (size_t r = 0; r < nr; r++)
+                memcpy(d + r * stride, buf + 2 * r, 8);
+        } else {
+            for (size_t r = 0; r < nr; r++)
+                memcpy(d + r * stride, buf + r * width, width * sizeof(float));
+        }
     }
 }

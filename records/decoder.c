@@ -149,3 +149,26 @@ tnrec_err tnrec_decoder_field_physical(tnrec_decoder *d, uint32_t f, float *dst,
         dst[k] = d->mask[k] ? NAN : dst[k] * scale + offset;
     return TNREC_OK;
 }
+
+tnrec_err tnrec_decoder_field_rows(tnrec_decoder *d, uint32_t f, uint64_t first, size_t rows, size_t width,
+                                   float *dst, size_t stride)
+{
+    if (!d || !d->shard)
+        return tnrec__fail(TNREC_EINVAL, "decode: no record loaded");
+    const tnrec_shard *s = d->shard;
+    if (f >= s->schema.nfields)
+        return tnrec__fail(TNREC_ENOTFOUND, "shard '%s': no field %u (schema has %u)", s->path, f, s->schema.nfields);
+    const tnrec_field *fd = &s->schema.fields[f];
+    if (fd->encoding == TNREC_ENC_RAW && fd->dtype != TNREC_DTYPE_U8)
+        return tnrec__fail(TNREC_EINVAL, "shard '%s': field '%s' (raw %s) cannot be decoded into float32 rows",
+                           s->path, fd->name, tnrec_dtype_name(fd->dtype));
+    size_t n = tnrec_field_elems(fd);
+    if (!dst || width == 0 || stride < width)
+        return tnrec__fail(TNREC_EINVAL, "decode rows: NULL destination, or width %zu zero or above stride %zu",
+                           width, stride);
+    if (first > n || rows > (n - first) / width)
+        return tnrec__fail(TNREC_ERANGE, "shard '%s': field '%s' has %zu elements, rows ask [%llu, +%zu x %zu)",
+                           s->path, fd->name, n, (unsigned long long)first, rows, width);
+    tnr_field_decode_rows(fd, d->raw + s->field_off[f], (size_t)first, rows, width, dst, stride);
+    return TNREC_OK;
+}

@@ -66,6 +66,12 @@ void tnr_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8
  * raw -> own dtype, float encodings -> F32 or F16). mask may be NULL. */
 void tnr_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype as, void *dst,
                       uint8_t *mask);
+/* Decodes elements [first, first + rows * width) of a field as float32, row
+ * i's width values to dst + i * stride (the caller checked the range): a
+ * float encoding gives tnr_field_decode's values, a raw uint8 field 1.0f
+ * where a byte is nonzero and 0.0f elsewhere. */
+void tnr_field_decode_rows(const tnrec_field *f, const uint8_t *stored, size_t first, size_t rows, size_t width,
+                           float *dst, size_t stride);
 
 /* ---- shard_reader.c: an open shard ---- */
 struct tnrec_shard {

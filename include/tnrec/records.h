@@ -185,6 +185,15 @@ tnrec_err tnrec_decoder_field_mask(tnrec_decoder *dec, uint32_t f, float *dst, s
  * float32 rounding (and the quantisation step for UINT8). A RAW float32
  * field is returned as stored; RAW fields of other dtypes: TNREC_EINVAL. */
 tnrec_err tnrec_decoder_field_physical(tnrec_decoder *dec, uint32_t f, float *dst, size_t dst_cap);
+/* Decodes elements [first, first + rows * width) of field f as float32 into
+ * rows of a wider array: row i's width values go to dst + i * stride (so dst
+ * holds (rows - 1) * stride + width floats). A float-encoded field gives the
+ * values tnrec_decoder_field gives as TNREC_DTYPE_F32; a RAW uint8 field
+ * (a mask) gives 1.0f where its byte is nonzero and 0.0f elsewhere. Lets a
+ * caller interleave several fields (e.g. into NDHWC channels) as it
+ * decodes, without a pass over a whole-field buffer. */
+tnrec_err tnrec_decoder_field_rows(tnrec_decoder *dec, uint32_t f, uint64_t first, size_t rows, size_t width,
+                                   float *dst, size_t stride);
 
 /* ---- verification ---- */
 /* Called for each bad record; return nonzero to stop early. */
