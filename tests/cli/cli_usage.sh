@@ -41,7 +41,7 @@ expect 2 plot;              has err "no PATH given"
 expect 2 plot x --record 0; has err "no output file"
 # More sources than a build takes, after '--' as before it: refused, not cut short.
 many=$(seq -f "$tmp/none%g.nc" 1 1025)
-expect 2 build -o "$tmp/ds" $many;    has err "too many sources"
-expect 2 build -o "$tmp/ds" -- $many; has err "too many sources"
+expect 2 build -o "$tmp/ds" $many;    has err "too many arguments"
+expect 2 build -o "$tmp/ds" -- $many; has err "too many arguments"
 [ $fail = 0 ] && echo "cli_usage: all checks passed"
 exit $fail

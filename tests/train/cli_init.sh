@@ -14,7 +14,7 @@ export OMP_NUM_THREADS=1
 set +e
 "$TNREC" train --model tiny --summary --init xavier > /dev/null 2> "$WORK/err.txt"; rc=$?
 set -e
-[ $rc -eq 2 ] && grep -q "glorot, he or torch" "$WORK/err.txt" || fail "--init xavier: exit $rc"
+[ $rc -eq 2 ] && grep -q "glorot, he, torch" "$WORK/err.txt" || fail "--init xavier: exit $rc"
 
 "$FIXTURE" "$WORK/data" 24 3
 M="c8,p122,k8,g,d8,o"
