@@ -75,7 +75,7 @@ int main(int argc, char **argv)
         return TNREC_EXIT_OK;
     }
     if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
-        printf("tnrec %s\nfeatures: %s\n", tnrec_version(), tnrec_features());
+        printf("tnrec %s\nfeatures: %s\ngpu: %s\n", tnrec_version(), tnrec_features(), tnrec_gpu_build_info());
         return TNREC_EXIT_OK;
     }
     for (const tnrec_cmd *c = commands; c->name; c++)

@@ -61,6 +61,8 @@ tnrec_err tnrec__fail_errno(tnrec_err err, int saved_errno, const char *fmt, ...
 
 const char *tnrec_version(void) { return TNREC_VERSION; }
 
+const char *tnrec_gpu_build_info(void) { return TNREC_GPU_BUILD_INFO; }
+
 const char *tnrec_features(void)
 {
     return "zstd netcdf"

@@ -21,6 +21,10 @@ extern "C" {
 const char *tnrec_version(void);
 /* Space-separated compiled-in features, e.g. "openmp curl mpi". Static. */
 const char *tnrec_features(void);
+/* The CUDA, cuDNN and NCCL versions the GPU module was built against, or
+ * that it was built without them; read at build time, so asking loads no
+ * GPU library. Static. */
+const char *tnrec_gpu_build_info(void);
 
 #ifdef __cplusplus
 }

@@ -27,7 +27,14 @@ has() { # has FILE TEXT: the last run's FILE (out/err) contains TEXT
     fi
 }
 expect 0 --help;            has out "dump"; has out "verify"
-expect 0 --version;         has out "tnrec "; has out "features:"
+expect 0 --version;         has out "tnrec "; has out "features:"; has out "gpu: "
+# The GPU line names cuDNN and NCCL when the CUDA module is built, else says so.
+if grep -q "^features:.* cuda" "$tmp/out"; then
+    grep -Eq "^gpu: CUDA [0-9.]+, cuDNN [0-9]+\.[0-9]+\.[0-9]+, NCCL [0-9]+\.[0-9]+\.[0-9]+" "$tmp/out" ||
+        { echo "FAIL: --version does not name the CUDA, cuDNN and NCCL versions: $(cat "$tmp/out")" >&2; fail=1; }
+else
+    has out "built without CUDA"
+fi
 expect 0 dump --help;       has out "usage: tnrec dump"; has out "--records"; has out "--npy"
 expect 0 verify --help;     has out "usage: tnrec verify"; has out "-j, --jobs N"
 expect 2;                   has err "usage: tnrec"
