@@ -39,6 +39,11 @@ json_t *cli_json_text(const char *s);
 /* cli_fail for --json modes: also writes {"command", "ok": false, "error":
  * the error's name, "message"} on stdout. Returns TNREC_EXIT_FAIL. */
 int cli_fail_json(const char *cmd, tnrec_err err);
+/* With on set (main.c does it when a command is given --json), a usage
+ * error also prints {"command", "ok": false, "error": "usage", "message"}
+ * on stdout, as failures do. */
+void cli_json_errors(int on);
+void cli_json_usage_error(const char *cmd, const char *msg);
 
 /* Arguments of `tnrec eval` (with_output 0: --json allowed) and `tnrec
  * predict` (with_output 1: -o FILE required). */

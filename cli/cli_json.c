@@ -4,6 +4,30 @@
 
 #include "cli.h"
 
+static int json_errors; /* the command was given --json */
+
+void cli_json_errors(int on) { json_errors = on; }
+
+void cli_json_usage_error(const char *cmd, const char *msg)
+{
+    if (!json_errors)
+        return;
+    json_t *o = json_object();
+    if (o) {
+        json_object_set_new(o, "command", cli_json_text(cmd));
+        json_object_set_new(o, "ok", json_false());
+        json_object_set_new(o, "error", json_string("usage"));
+        json_object_set_new(o, "message", cli_json_text(msg));
+    }
+    char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
+    if (text) {
+        puts(text);
+        fflush(stdout);
+    }
+    free(text);
+    json_decref(o);
+}
+
 json_t *cli_json_text(const char *s)
 {
     json_t *j = json_string(s ? s : "");

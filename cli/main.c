@@ -45,13 +45,23 @@ int cli_fail(const char *cmd, tnrec_err err)
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+    char msg[2048];
     va_list ap;
-    fprintf(stderr, "tnrec %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nhint: see 'tnrec %s --help'\n", cmd);
+    fprintf(stderr, "tnrec %s: %s\nhint: see 'tnrec %s --help'\n", cmd, msg, cmd);
+    cli_json_usage_error(cmd, msg);
     return TNREC_EXIT_USAGE;
+}
+
+/* True when a command's arguments (before "--") ask for --json. */
+static int wants_json(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            return 1;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -78,9 +88,12 @@ int main(int argc, char **argv)
         printf("tnrec %s\nfeatures: %s\ngpu: %s\n", tnrec_version(), tnrec_features(), tnrec_gpu_build_info());
         return TNREC_EXIT_OK;
     }
-    for (const tnrec_cmd *c = commands; c->name; c++)
-        if (strcmp(c->name, name) == 0)
+    for (const tnrec_cmd *c = commands; c->name; c++) {
+        if (strcmp(c->name, name) == 0) {
+            cli_json_errors(wants_json(argc - 1, argv + 1));
             return c->run(argc - 1, argv + 1);
+        }
+    }
     fprintf(stderr, "tnrec: unknown command '%s'\nhint: 'tnrec --help' lists the commands\n", name);
     return TNREC_EXIT_USAGE;
 }

@@ -72,6 +72,10 @@ run 2 plot d --record 0 -o x.png --frame=9; has err "--frame must be 0..3, got 9
 run 2 verify d --progress-interval=0; has err "--progress-interval must be"
 run 2 dump d --json=1;              has err "--json takes no value"
 
+# Failures and usage errors in --json modes still print JSON.
+run 2 eval --json --batch=0 "$tmp/none" "$tmp/none"; has out '"error": "usage"'; has out "--batch must be"
+run 2 dump --json --record=x "$tmp/none"; has out '"ok": false'
+run 2 verify --json; has out '"error": "usage"'
 # Failures in --json modes still print JSON.
 run 1 dump --json "$tmp/none";  has out '"ok": false'; has out "cannot open dataset"
 run 1 verify --json "$tmp/none"; has out '"ok": false'
