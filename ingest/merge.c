@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "build_internal.h"
 #include "common.h"
@@ -65,7 +66,19 @@ static int same_schema(const tnrec_schema *a, const tnrec_schema *b)
 
 tnrec_err tnrec_merge_run(tnrec_build_summary *out, const char *out_dir, const char *const *parts, size_t nparts)
 {
+    return tnrec_merge_run_opts(out, out_dir, parts, nparts, NULL);
+}
+
+static int merge_stopped(const tnrec_merge_options *opt)
+{
+    return opt && opt->stop && *opt->stop;
+}
+
+tnrec_err tnrec_merge_run_opts(tnrec_build_summary *out, const char *out_dir, const char *const *parts,
+                               size_t nparts, const tnrec_merge_options *opt)
+{
     tnrec_err err = TNREC_OK;
+    int made_dir = 0;
     part *pv = NULL;
     tnrec_dataset_writer *w = NULL;
     char *params = NULL;
@@ -133,12 +146,25 @@ tnrec_err tnrec_merge_run(tnrec_build_summary *out, const char *out_dir, const c
     memset(&dopt, 0, sizeof dopt);
     dopt.max_shard_bytes = (uint64_t)json_integer_value(json_object_get(pv[0].params, "shard_bytes"));
     dopt.max_shard_records = (uint64_t)json_integer_value(json_object_get(pv[0].params, "shard_records"));
+    made_dir = access(out_dir, F_OK) != 0;
     if ((err = tnrec_dataset_writer_open(&w, out_dir, tnrec_dataset_schema(pv[0].ds), &dopt)) != TNREC_OK)
         goto done;
+    uint64_t total = 0;
+    for (size_t i = 0; i < nparts; i++)
+        total += tnrec_dataset_count(pv[i].ds);
     for (size_t i = 0; i < nparts && !err; i++) {
-        for (size_t s = 0; s < tnrec_dataset_shard_count(pv[i].ds) && !err; s++)
+        for (size_t s = 0; s < tnrec_dataset_shard_count(pv[i].ds) && !err; s++) {
+            if (merge_stopped(opt)) {
+                err = tnrec__fail(TNREC_ECANCELED, "merge into '%s' stopped after %llu of %llu records; nothing "
+                                  "was kept\nhint: run the same command again", out_dir,
+                                  (unsigned long long)sum.samples, (unsigned long long)total);
+                break;
+            }
             err = tn_copy_shard(w, tnrec_shard_path(tnrec_dataset_shard(pv[i].ds, s)), &blob, &sum.counts,
                                 &sum.samples);
+            if (!err && opt && opt->progress)
+                opt->progress(opt->progress_ctx, sum.samples, total);
+        }
         for (size_t k = 0; k < tnrec_dataset_skipped_count(pv[i].ds) && !err; k++) {
             const tnrec_skipped *sk = tnrec_dataset_skipped(pv[i].ds, k);
             err = tnrec_dataset_writer_skip(w, sk->input, sk->reason);
@@ -161,6 +187,8 @@ tnrec_err tnrec_merge_run(tnrec_build_summary *out, const char *out_dir, const c
     }
 done:
     tnrec_dataset_writer_abort(w);
+    if (err && made_dir)
+        rmdir(out_dir); /* only when empty: a failed merge leaves no directory it made */
     tnrec_blob_free(&blob);
     free(params);
     for (size_t i = 0; pv && i < nparts; i++) {

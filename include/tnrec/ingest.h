@@ -122,6 +122,21 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
 tnrec_err tnrec_merge_run(tnrec_build_summary *out, const char *out_dir,
                           const char *const *parts, size_t nparts);
 
+/* What tnrec_merge_run_opts adds (zero-initialise). */
+typedef struct tnrec_merge_options {
+    /* Called after each shard is copied: records copied so far, of total. */
+    void (*progress)(void *ctx, uint64_t records_done, uint64_t records_total);
+    void *progress_ctx;
+    /* When set and *stop becomes non-zero (e.g. from a signal handler), the
+     * merge stops after the shard it is copying with TNREC_ECANCELED and
+     * removes what it wrote: a merge only copies, so it is redone, not
+     * resumed. */
+    const volatile sig_atomic_t *stop;
+} tnrec_merge_options;
+/* tnrec_merge_run with progress and a stop flag; opt may be NULL. */
+tnrec_err tnrec_merge_run_opts(tnrec_build_summary *out, const char *out_dir, const char *const *parts,
+                               size_t nparts, const tnrec_merge_options *opt);
+
 /* Parses "K/N" into part index and count (0 <= K < N). */
 tnrec_err tnrec_build_parse_part(uint32_t *out_index, uint32_t *out_count, const char *text);
 /* The part from the environment of a launcher: OMPI_COMM_WORLD_RANK/SIZE,

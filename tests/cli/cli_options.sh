@@ -152,7 +152,8 @@ if "$tnrec" --version | grep -q cairo; then
     run 0 plot "$tmp/test" --record=0 --output="$tmp/r.svg" --sweeps=0
     run 1 plot "$tmp/test" --record=999 -o "$tmp/r.svg" --json; has out '"ok": false'
 fi
-run 0 merge "$tmp/train" --output="$tmp/merged"
+run 0 merge "$tmp/train" --output="$tmp/merged" --progress-interval=0.1; has err "tnrec merge: 1 parts"
+run 0 merge "$tmp/train" --output="$tmp/merged_quiet" --quiet; lacks err "tnrec merge"
 
 [ $fail = 0 ] && echo "cli_options: all checks passed"
 exit $fail
