@@ -1095,6 +1095,8 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     tnrec_err err = plan_make(&p, opt);
     if (err)
         return err;
+    /* A build that fails before writing anything leaves no empty OUT it made. */
+    int made_dir = opt->out_dir && access(opt->out_dir, F_OK) != 0;
     st.opt = opt;
     st.p = &p;
     fd.opt = opt;
@@ -1408,6 +1410,8 @@ done:
     free(st.progress_path);
     tn_inputs_free(&fd.inputs);
     tn_inputs_free(&all);
+    if (err && made_dir)
+        rmdir(opt->out_dir); /* only when empty: kept shards and the progress file stay */
     free(fd.stream_src);
     if (fd.tar)
         tn_tar_close(fd.tar);

@@ -360,6 +360,7 @@ def scenario_empty():
     check(("'%s'" % empty) in p.stderr and "split train" in p.stderr and "2013-2014" in p.stderr,
           "no .nc files: names the source, split and years: %r" % p.stderr)
     check(not os.path.exists(os.path.join(out, "manifest.json")), "no .nc files: no manifest")
+    check(not os.path.exists(out), "no .nc files: no empty output directory left")
 
     src = make_src("trunc", 6, 47, [2013])
     files = nc_files(src)
@@ -382,6 +383,7 @@ def scenario_empty():
     check(("%d skipped" % n) in text, "only bad files: says all %d were skipped: %r" % (n, text))
     check(("%d x " % (n - 2)) in text and "2 x " in text and "NetCDF" in text, "only bad files: reasons by count: %r" % text)
     check(not os.path.exists(os.path.join(out, "manifest.json")), "only bad files: no manifest")
+    check(not os.path.exists(out), "only bad files: no empty output directory left")
 
     root = os.path.join(A.tmp, "trunc_root")
     out = os.path.join(A.tmp, "out_years")
