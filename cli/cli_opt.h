@@ -68,7 +68,7 @@ int cli_in_list(const char *list, const char *name);
 /* CLI_CUSTOM checks shared by several commands (cli_values.c); each
  * stores the value (a const char *) when it is valid. */
 extern const char cli_variable_names[]; /* "DBZ,VEL,...,range_folded_mask" */
-extern const char cli_model_names[];    /* "seed3d,tiny" */
+extern const char cli_model_names[];    /* "seed3d,tiny,tornet-cnn" */
 /* A comma-separated list of TorNet variables. */
 int cli_check_variables(void *dst, const char *value);
 /* A model preset name or a layer spec (which has commas). */

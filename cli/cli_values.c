@@ -4,7 +4,7 @@
 #include "cli_opt.h"
 
 const char cli_variable_names[] = "DBZ,VEL,KDP,RHOHV,ZDR,WIDTH,range_folded_mask";
-const char cli_model_names[] = "seed3d,tiny";
+const char cli_model_names[] = "seed3d,tiny,tornet-cnn";
 
 /* Every comma-separated element of value is in the list `names`. */
 static int all_in(const char *names, const char *value)

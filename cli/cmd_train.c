@@ -121,7 +121,7 @@ int cmd_train(int argc, char **argv)
     tnrec_train_config_default(&c);
     train_ui ui = { .epoch = 0 };
     cli_progress_init(&ui.p, CMD);
-    int summary = 0, epochs_given = 0;
+    int summary = 0, epochs_given = 0, frames_given = 0, channels_given = 0;
     long long channels = 12;
     const char *resume = NULL, *optimizer = "adam";
     double wd = -1;
@@ -129,8 +129,8 @@ int cmd_train(int argc, char **argv)
         { CLI_STRING, "val", 0, NULL, "DATASET", .dst = &c.val_path, .help = "validation set, evaluated after every epoch" },
         { CLI_STRING, "output", 'o', NULL, "DIR", .dst = &c.run_dir, .help = "run directory (created; must not hold a run yet)" },
         { CLI_CUSTOM, "model", 0, NULL, "NAME|SPEC", .dst = &c.model, .parse = cli_check_model,
-          .rule = "seed3d, tiny or a layer spec such as 'c16,p122,c32,p222,g,d32,o'",
-          .help = "seed3d, tiny (default) or a spec such as\n'c16,p122,c32,p222,g,d32,o' (see docs/train.md)" },
+          .rule = "seed3d, tiny, tornet-cnn or a layer spec such as 'c16,p122,c32,p222,g,d32,o'",
+          .help = "seed3d, tiny (default), tornet-cnn (with --frames 1\n--mask) or a spec such as\n'c16,p122,c32,p222,g,d32,o' (see docs/train.md)" },
         { CLI_INT, "epochs", 0, NULL, "N", CLI_INT_DST(c.epochs), .min = 1, .max = CLI_NONE, .def = "10",
           .help = "epochs to run", .seen = &epochs_given },
         { CLI_INT, "batch", 0, NULL, "N", CLI_INT_DST(c.batch), .min = 1, .max = 65536, .def = "32",
@@ -161,7 +161,7 @@ int cmd_train(int argc, char **argv)
           .rule = "a comma-separated list of DBZ, VEL, KDP, RHOHV, ZDR, WIDTH, range_folded_mask",
           .help = "input fields (default DBZ,VEL,KDP,RHOHV,ZDR,WIDTH)" },
         { CLI_INT, "frames", 0, NULL, "N", CLI_INT_DST(c.frames), .min = 1, .max = 4, .def = "4",
-          .help = "last N frames" },
+          .help = "last N frames", .seen = &frames_given },
         { CLI_FLAG, "mask", 0, .dst = &c.mask, .help = "add range_folded_mask as input channels" },
         { CLI_INT, "jobs", 'j', "threads", "N", CLI_INT_DST(c.threads), .min = 1, .max = 4096, .def = "2",
           .help = "loader decode threads" },
@@ -179,7 +179,7 @@ int cmd_train(int argc, char **argv)
         { CLI_STRING, "resume", 0, NULL, "DIR", .dst = &resume, .help = "continue the run in DIR exactly where it stopped" },
         { CLI_FLAG, "summary", 0, .dst = &summary, .help = "print the model's layers and parameters, then exit" },
         { CLI_INT, "channels", 0, NULL, "N", CLI_INT_DST(channels), .min = 1, .max = 4096, .def = "12",
-          .help = "input channels for --summary" },
+          .help = "input channels for --summary (default 12; a preset made\nfor one input, such as tornet-cnn, takes that one)", .seen = &channels_given },
         CLI_PROGRESS_OPTS(ui.p),
         CLI_OPT_END
     };
@@ -214,7 +214,13 @@ int cmd_train(int argc, char **argv)
     if (wd >= 0)
         c.optim.weight_decay = wd;
     if (summary) {
-        tnrec_input_shape in = { c.frames, 120, 240, (int)channels };
+        tnrec_input_shape in = { c.frames, 120, 240, (int)channels }, native;
+        if (tnrec_model_preset_input(&native, c.model)) { /* the input the preset was made for */
+            if (!frames_given)
+                in.frames = native.frames;
+            if (!channels_given)
+                in.channels = native.channels;
+        }
         tnrec_model *m = NULL;
         char *text = NULL;
         tnrec_err err = tnrec_model_create(&m, c.model, &in, c.seed);

@@ -19,6 +19,11 @@ static const struct { const char *name, *spec; } presets[] = {
     { "seed3d", "c32/0.001,c32/0.001,p122,s0.1,c64/0.001,c64/0.001,p122,s0.1,"
                 "c128/0.001,c128/0.001,p222,s0.1,g,d128/0.01,x0.1,o" },
     { "tiny", "p122,k16,p122,k16,p222,k32,g,d16,o" },
+    /* The TorNet paper's baseline (mit-ll/tornet cnn_baseline.py): four
+     * CoordConv VGG blocks, a 1x1 convolution head, the scene's maximum. */
+    { "tornet-cnn", "a64/0.001,a64/0.001,p122s,e0.1,a128/0.001,a128/0.001,p122s,e0.1,"
+                    "a256/0.001,a256/0.001,a256/0.001,p122s,e0.1,"
+                    "a512/0.001,a512/0.001,a512/0.001,p122s,e0.1,h512/0.001,h256/0.001,m" },
     { NULL, NULL }
 };
 
@@ -33,8 +38,33 @@ const char *tnrec__layer_kind_name(int kind)
     case TNREC__GPOOL: return "GlobalMaxPooling3D";
     case TNREC__DENSE: return "Dense";
     case TNREC__DROP: return "Dropout";
+    case TNREC__CCONV: return "CoordConv2D";
+    case TNREC__CONV1: return "Conv2D";
+    case TNREC__RELU: return "ReLU";
+    case TNREC__EDROP: return "Dropout";
     }
     return "?";
+}
+
+int tnrec__model_first_cpu_only_layer(const tnrec_model *m)
+{
+    for (int i = 0; i < m->nlayers; i++) {
+        const tnrec__layer *L = &m->layers[i];
+        if (L->kind == TNREC__CCONV || L->kind == TNREC__CONV1 || L->kind == TNREC__RELU ||
+            L->kind == TNREC__EDROP || (L->kind == TNREC__POOL && L->same))
+            return i;
+    }
+    return -1;
+}
+
+int tnrec_model_preset_input(tnrec_input_shape *out, const char *name)
+{
+    if (name && strcmp(name, "tornet-cnn") == 0) {
+        /* the last frame; 6 moments x 2 sweeps and the 2 range-folded masks */
+        *out = (tnrec_input_shape){ 1, 120, 240, 14 };
+        return 1;
+    }
+    return 0;
 }
 
 /* splitmix64 stream for initialisation. */
@@ -81,8 +111,51 @@ static int parse_rate(const char *s, double *rate)
     return (end == s || *end || !(*rate >= 0 && *rate < 1)) ? -1 : 0;
 }
 
+/* The coordinate channels at the current width while parsing: r and 1/r
+ * per range gate (cnn_baseline.py's compute_coordinates without the
+ * azimuth), max-pooled along with the feature maps. */
+typedef struct coord_vec { double *v; int w; } coord_vec;
+
+static tnrec_err coord_start(coord_vec *cv, int w)
+{
+    if (!(cv->v = malloc((size_t)w * 2 * sizeof *cv->v)))
+        return tnrec__fail(TNREC_ENOMEM, "out of memory building the model");
+    cv->w = w;
+    /* Keras: linspace(lower + 250, upper - 250, w) x 1e-5 for a chip with
+     * range_limits [lower, upper], floored at the radar's minimum range. */
+    double lo = TNREC__COORD_RANGE0_M + TNREC__COORD_GATE_M;
+    double hi = TNREC__COORD_RANGE0_M + TNREC__COORD_GATE_M * (w - 1);
+    for (int q = 0; q < w; q++) {
+        double r = (w > 1 ? lo + (hi - lo) * q / (w - 1) : lo) * TNREC__COORD_SCALE;
+        if (r < TNREC__COORD_MIN_RANGE_M * TNREC__COORD_SCALE)
+            r = TNREC__COORD_MIN_RANGE_M * TNREC__COORD_SCALE;
+        cv->v[2 * q] = r;
+        cv->v[2 * q + 1] = 1 / r;
+    }
+    return TNREC_OK;
+}
+
+/* Max pooling of the coordinates along the range, as the feature maps. */
+static void coord_pool(coord_vec *cv, int pw, int same, int ow)
+{
+    int pad = same ? (ow * pw - cv->w) / 2 : 0;
+    for (int q = 0; q < ow; q++) {
+        int lo = q * pw - pad, hi = lo + pw;
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > cv->w ? cv->w : hi;
+        for (int j = 0; j < 2; j++) {
+            double mx = cv->v[2 * lo + j];
+            for (int e = lo + 1; e < hi; e++)
+                mx = cv->v[2 * e + j] > mx ? cv->v[2 * e + j] : mx;
+            cv->v[2 * q + j] = mx; /* q <= lo: in place is safe */
+        }
+    }
+    cv->w = ow;
+}
+
 /* Appends the layers of one token, tracking the current shape in cur. */
-static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, int *flat, int *has_out)
+static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, int *flat, int *has_out,
+                           coord_vec *cv)
 {
     tnrec__layer L;
     memset(&L, 0, sizeof L);
@@ -115,16 +188,71 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, i
         cur->c = units;
         return err;
     case 'p':
-        if (*flat || strlen(tok) != 4 || !isdigit((unsigned char)tok[1]) || !isdigit((unsigned char)tok[2]) ||
-            !isdigit((unsigned char)tok[3]) || tok[1] == '0' || tok[2] == '0' || tok[3] == '0')
-            return tnrec__fail(TNREC_EINVAL, "model spec: bad pooling layer '%s'\nhint: write pDHW with three digits 1-9, e.g. p122", tok);
+        if (*flat || (strlen(tok) != 4 && !(strlen(tok) == 5 && tok[4] == 's')) || !isdigit((unsigned char)tok[1]) ||
+            !isdigit((unsigned char)tok[2]) || !isdigit((unsigned char)tok[3]) || tok[1] == '0' || tok[2] == '0' ||
+            tok[3] == '0')
+            return tnrec__fail(TNREC_EINVAL, "model spec: bad pooling layer '%s'\nhint: write pDHW with three digits 1-9, e.g. p122, or pDHWs for 'same' padding", tok);
         L.kind = TNREC__POOL;
         L.pool[0] = tok[1] - '0'; L.pool[1] = tok[2] - '0'; L.pool[2] = tok[3] - '0';
-        L.d = cur->d / L.pool[0]; L.h = cur->h / L.pool[1]; L.w = cur->w / L.pool[2];
+        L.same = tok[4] == 's';
+        if (L.same) {
+            L.d = (cur->d + L.pool[0] - 1) / L.pool[0];
+            L.h = (cur->h + L.pool[1] - 1) / L.pool[1];
+            L.w = (cur->w + L.pool[2] - 1) / L.pool[2];
+        } else {
+            L.d = cur->d / L.pool[0]; L.h = cur->h / L.pool[1]; L.w = cur->w / L.pool[2];
+        }
         if (L.d < 1 || L.h < 1 || L.w < 1)
             return tnrec__fail(TNREC_EINVAL, "model spec: pooling '%s' leaves an empty output (input %dx%dx%d)\nhint: pool less or give more frames",
                                tok, cur->d, cur->h, cur->w);
+        coord_pool(cv, L.pool[2], L.same, L.w);
         cur->d = L.d; cur->h = L.h; cur->w = L.w;
+        return add_layer(m, &L);
+    case 'a':
+    case 'h': /* CoordConv2D 3x3 + ReLU; 1x1 convolution + ReLU */
+        if (*flat)
+            return tnrec__fail(TNREC_EINVAL, "model spec: conv '%s' after 'g'\nhint: convolutions come before the global pooling", tok);
+        if (parse_units(tok + 1, &units, &l2))
+            return tnrec__fail(TNREC_EINVAL, "model spec: bad conv layer '%s'\nhint: write %cN or %cN/L2, e.g. %c64/0.001",
+                               tok, tok[0], tok[0], tok[0]);
+        L.kind = tok[0] == 'a' ? TNREC__CCONV : TNREC__CONV1; L.c = units; L.l2 = l2;
+        if (L.kind == TNREC__CCONV) {
+            L.c_off = m->ncoords;
+            double *nc = realloc(m->coords, (m->ncoords + (size_t)cv->w * 2) * sizeof *nc);
+            if (!nc)
+                return tnrec__fail(TNREC_ENOMEM, "out of memory building the model");
+            m->coords = nc;
+            memcpy(m->coords + m->ncoords, cv->v, (size_t)cv->w * 2 * sizeof *nc);
+            m->ncoords += (size_t)cv->w * 2;
+        }
+        if ((err = add_layer(m, &L)))
+            return err;
+        L.in_c = units; L.l2 = 0; L.c_off = 0;
+        L.kind = TNREC__RELU; L.inplace = 1;
+        err = add_layer(m, &L);
+        cur->c = units;
+        return err;
+    case 'm': /* the heatmap head: 1x1 convolution to one channel, its maximum is the logit */
+        if (tok[1])
+            return tnrec__fail(TNREC_EINVAL, "model spec: bad heatmap output '%s'\nhint: write m", tok);
+        if (*flat)
+            return tnrec__fail(TNREC_EINVAL, "model spec: heatmap output 'm' after 'g'\nhint: m takes the place of g,o");
+        L.kind = TNREC__CONV1; L.c = 1;
+        if ((err = add_layer(m, &L)))
+            return err;
+        L.in_c = 1; L.kind = TNREC__GPOOL; L.d = L.h = L.w = 1;
+        cur->d = cur->h = cur->w = 1;
+        cur->c = 1;
+        *flat = 1;
+        *has_out = 1;
+        return add_layer(m, &L);
+    case 'e':
+        if (parse_rate(tok + 1, &rate))
+            return tnrec__fail(TNREC_EINVAL, "model spec: bad dropout '%s'\nhint: write e0.1 (rate in [0,1))", tok);
+        if (*flat)
+            return tnrec__fail(TNREC_EINVAL, "model spec: element dropout '%s' after 'g'\nhint: use xR for dropout of dense features", tok);
+        L.kind = TNREC__EDROP;
+        L.rate = rate; L.inplace = 1;
         return add_layer(m, &L);
     case 's':
     case 'x':
@@ -164,7 +292,7 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, i
         }
         return err;
     default:
-        return tnrec__fail(TNREC_EINVAL, "model spec: unknown layer '%s'\nhint: layers are cN, kN, pDHW, sR, g, dN, xR, o; or a preset: seed3d, tiny", tok);
+        return tnrec__fail(TNREC_EINVAL, "model spec: unknown layer '%s'\nhint: layers are cN, kN, aN, hN, pDHW, pDHWs, sR, eR, g, dN, xR, o, m; or a preset: seed3d, tiny, tornet-cnn", tok);
     }
 }
 
@@ -214,8 +342,8 @@ static void fill_uniform(float *v, size_t n, double limit, uint64_t *s)
 /* One Conv3D or Dense layer: fan_in = receptive field x input channels. */
 static void init_linear(tnrec_model *m, const tnrec__layer *L, tnrec_init init, uint64_t *s)
 {
-    double rf = L->kind == TNREC__CONV ? 27.0 : 1.0;
-    double fan_in = rf * L->in_c, fan_out = rf * L->c;
+    double rf = L->kind == TNREC__CONV ? 27.0 : L->kind == TNREC__CCONV ? 9.0 : 1.0;
+    double fan_in = rf * (L->in_c + (L->kind == TNREC__CCONV ? TNREC__NCOORD : 0)), fan_out = rf * L->c;
     float *w = m->params + L->w_off, *b = m->params + L->b_off;
     memset(b, 0, L->b_len * sizeof *b);
     switch (init) {
@@ -240,7 +368,7 @@ tnrec_err tnrec_model_init_weights(tnrec_model *m, tnrec_init init, uint64_t see
     uint64_t rs = seed;
     for (int i = 0; i < m->nlayers; i++) {
         tnrec__layer *L = &m->layers[i];
-        if (L->kind == TNREC__CONV || L->kind == TNREC__DENSE) {
+        if (L->kind == TNREC__CONV || L->kind == TNREC__DENSE || L->kind == TNREC__CCONV || L->kind == TNREC__CONV1) {
             init_linear(m, L, init, &rs);
         } else if (L->kind == TNREC__BN) { /* gamma 1, beta 0, moving mean 0, variance 1 in every framework */
             for (int c = 0; c < L->c; c++) {
@@ -261,11 +389,16 @@ tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_in
         spec = "tiny";
     if (!in || in->frames < 1 || in->height < 1 || in->width < 1 || in->channels < 1)
         return tnrec__fail(TNREC_EINVAL, "model input shape must be positive");
+    tnrec_input_shape native;
+    if (tnrec_model_preset_input(&native, spec) && in->frames != native.frames)
+        return tnrec__fail(TNREC_EINVAL, "model '%s' takes %d frame%s, not %d\nhint: train it with --frames %d --mask (the Keras model's input: the last frame of the 6 moments x 2 sweeps and the range-folded masks)",
+                           spec, native.frames, native.frames == 1 ? "" : "s", in->frames, native.frames);
     for (int i = 0; presets[i].name; i++)
         if (strcmp(spec, presets[i].name) == 0)
             spec = presets[i].spec;
     tnrec_err err = TNREC_OK;
     char *copy = NULL;
+    coord_vec cv = { NULL, 0 };
     tnrec_model *m = calloc(1, sizeof *m);
     if (!m || !(m->spec = strdup(spec)) || !(copy = strdup(spec))) {
         err = tnrec__fail(TNREC_ENOMEM, "out of memory building the model");
@@ -273,6 +406,8 @@ tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_in
     }
     m->in = *in;
     tnrec__layer cur = { .d = in->frames, .h = in->height, .w = in->width, .c = in->channels };
+    if ((err = coord_start(&cv, in->width)))
+        goto done;
     int flat = 0, has_out = 0;
     char *save = NULL;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -281,7 +416,7 @@ tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_in
         size_t tl = strlen(tok);
         while (tl && isspace((unsigned char)tok[tl - 1]))
             tok[--tl] = '\0';
-        if ((err = add_token(m, tok, &cur, &flat, &has_out)))
+        if ((err = add_token(m, tok, &cur, &flat, &has_out, &cv)))
             goto done;
     }
     if (!has_out) {
@@ -294,7 +429,10 @@ tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_in
         if (L->kind == TNREC__CONV) {
             L->w_len = (size_t)27 * L->in_c * L->c;
             L->b_len = (size_t)L->c;
-        } else if (L->kind == TNREC__DENSE) {
+        } else if (L->kind == TNREC__CCONV) {
+            L->w_len = (size_t)9 * (L->in_c + TNREC__NCOORD) * L->c;
+            L->b_len = (size_t)L->c;
+        } else if (L->kind == TNREC__DENSE || L->kind == TNREC__CONV1) {
             L->w_len = (size_t)L->in_c * L->c;
             L->b_len = (size_t)L->c;
         } else if (L->kind == TNREC__BN) {
@@ -319,6 +457,7 @@ tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_in
     m = NULL;
 done:
     free(copy);
+    free(cv.v);
     tnrec_model_free(m);
     return err;
 }
@@ -332,6 +471,7 @@ void tnrec_model_free(tnrec_model *m)
     free(m->params);
     free(m->grads);
     free(m->state);
+    free(m->coords);
     free(m);
 }
 
@@ -454,8 +594,11 @@ tnrec_err tnrec_model_summary(const tnrec_model *m, char **out)
         uint64_t count = L->w_len + L->b_len + (L->kind == TNREC__BN ? 2 * (uint64_t)L->c : 0);
         group_digits(np, sizeof np, count);
         char desc[64];
-        if (L->kind == TNREC__CONV || L->kind == TNREC__DENSE)
-            snprintf(desc, sizeof desc, "%s%s", tnrec__layer_kind_name(L->kind), L->l2 > 0 ? "+L2" : "");
+        if (L->kind == TNREC__CONV || L->kind == TNREC__DENSE || L->kind == TNREC__CCONV || L->kind == TNREC__CONV1)
+            snprintf(desc, sizeof desc, "%s%s%s", tnrec__layer_kind_name(L->kind), L->kind == TNREC__CONV1 ? "(1x1)" : "",
+                     L->l2 > 0 ? "+L2" : "");
+        else if (L->kind == TNREC__POOL && L->same)
+            snprintf(desc, sizeof desc, "%s(same)", tnrec__layer_kind_name(L->kind));
         else
             snprintf(desc, sizeof desc, "%s", tnrec__layer_kind_name(L->kind));
         text_add(&t, "%-4d %-22s %-28s %12s\n", i, desc, shape, np);
@@ -465,7 +608,10 @@ tnrec_err tnrec_model_summary(const tnrec_model *m, char **out)
     group_digits(train, sizeof train, m->nparams);
     group_digits(non, sizeof non, m->nstate);
     text_add(&t, "Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n", total, train, non);
-    text_add(&t, "Output: sigmoid of the last Dense (trained from logits)\n");
+    if (m->layers[m->nlayers - 1].kind == TNREC__GPOOL)
+        text_add(&t, "Output: sigmoid of the heatmap's global maximum (trained from logits)\n");
+    else
+        text_add(&t, "Output: sigmoid of the last Dense (trained from logits)\n");
     if (t.oom) {
         free(t.s);
         return tnrec__fail(TNREC_ENOMEM, "out of memory writing the model summary");

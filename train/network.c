@@ -7,10 +7,16 @@
  * a 2-process run then computes exactly what a 1-process run with the same
  * global batch computes, up to the order of float sums.
  *
- * Buffers: one output buffer per layer, except LeakyReLU and dropout, which
- * work in place on their input (their backward needs only their output or
- * their mask); two gradient buffers used in turn. All sized once for
- * max_batch. */
+ * CoordConv2D runs on the same fast Conv3D: its input and coordinates are
+ * copied into one buffer and its 3x3 kernel into the middle frame plane of
+ * a 3x3x3 kernel whose other planes are zero, so each frame is convolved
+ * on its own. 1x1 convolutions are the Dense layer at every position.
+ *
+ * Buffers: one output buffer per layer, except (Leaky)ReLU and dropout,
+ * which work in place on their input (their backward needs only their
+ * output or their mask); two gradient buffers used in turn; for
+ * CoordConv2D, a concatenated input, its gradient and the 3x3x3 kernel and
+ * its gradient, shared by the layers. All sized once for max_batch. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +39,9 @@ struct tnrec_net {
     float *masks;
     size_t *mask_off;
     float *dlogits;
+    float *coords;           /* the model's coordinates in float */
+    float *xcat, *dxcat;     /* CoordConv2D: input and coordinates, and their gradient */
+    float *k27, *dk27;       /* CoordConv2D: its kernel as a 3x3x3 one, and the gradient */
 };
 
 void tnrec_net_free(tnrec_net *net)
@@ -52,6 +61,11 @@ void tnrec_net_free(tnrec_net *net)
     free(net->masks);
     free(net->mask_off);
     free(net->dlogits);
+    free(net->coords);
+    free(net->xcat);
+    free(net->dxcat);
+    free(net->k27);
+    free(net->dk27);
     free(net);
 }
 
@@ -72,6 +86,7 @@ tnrec_err tnrec_net_create(tnrec_net **out, tnrec_model *m, int max_batch)
     if (!net->out || !net->owned || !net->mask_off)
         goto oom;
     size_t maxe = (size_t)m->in.frames * m->in.height * m->in.width * m->in.channels, nmask = 0;
+    size_t maxcat = 0, maxk = 0;
     for (int i = 0; i < nl; i++) {
         const tnrec__layer *L = &m->layers[i];
         size_t e = tnrec__layer_out_elems(L);
@@ -87,7 +102,26 @@ tnrec_err tnrec_net_create(tnrec_net **out, tnrec_model *m, int max_batch)
         if (L->kind == TNREC__SDROP || L->kind == TNREC__DROP) {
             net->mask_off[i] = nmask;
             nmask += (size_t)max_batch * L->c;
+        } else if (L->kind == TNREC__EDROP) {
+            net->mask_off[i] = nmask;
+            nmask += (size_t)max_batch * e;
+        } else if (L->kind == TNREC__CCONV) {
+            size_t cat = (size_t)max_batch * L->d * L->h * L->w * (L->in_c + TNREC__NCOORD);
+            size_t k = (size_t)27 * (L->in_c + TNREC__NCOORD) * L->c;
+            maxcat = cat > maxcat ? cat : maxcat;
+            maxk = k > maxk ? k : maxk;
         }
+    }
+    if (maxcat) {
+        net->xcat = malloc(maxcat * sizeof(float));
+        net->dxcat = malloc(maxcat * sizeof(float));
+        net->k27 = malloc(maxk * sizeof(float));
+        net->dk27 = malloc(maxk * sizeof(float));
+        net->coords = malloc(m->ncoords * sizeof(float));
+        if (!net->xcat || !net->dxcat || !net->k27 || !net->dk27 || !net->coords)
+            goto oom;
+        for (size_t j = 0; j < m->ncoords; j++)
+            net->coords[j] = (float)m->coords[j];
     }
     net->gbuf[0] = malloc((size_t)max_batch * maxe * sizeof(float));
     net->gbuf[1] = malloc((size_t)max_batch * maxe * sizeof(float));
@@ -244,6 +278,28 @@ static tnrec_err bn_backward(float *dx, float *dgamma, float *dbeta, const float
     return TNREC_OK;
 }
 
+/* CoordConv2D: x and the coordinates into one buffer (ci + 2 channels),
+ * the 3x3 kernel into the middle plane of a 3x3x3 one. */
+static void coordconv_prepare(tnrec_net *net, const tnrec__layer *L, const float *x, const float *k9, int n)
+{
+    int ci = L->in_c, cc = ci + TNREC__NCOORD;
+    const float *coord = net->coords + L->c_off;
+    size_t rows = (size_t)n * L->d * L->h;
+#if TNREC_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(n_threads(rows * L->w * cc))
+#endif
+    for (size_t r = 0; r < rows; r++)
+        for (int q = 0; q < L->w; q++) {
+            float *dst = net->xcat + (r * L->w + q) * cc;
+            memcpy(dst, x + (r * L->w + q) * ci, (size_t)ci * sizeof *dst);
+            for (int j = 0; j < TNREC__NCOORD; j++)
+                dst[ci + j] = coord[(size_t)q * TNREC__NCOORD + j];
+        }
+    size_t plane = (size_t)9 * cc * L->c;
+    memset(net->k27, 0, 3 * plane * sizeof *net->k27);
+    memcpy(net->k27 + plane, k9, plane * sizeof *net->k27);
+}
+
 static tnrec_err forward(tnrec_net *net, const float *x, int n, int global_n, int global_first,
                          int training, uint64_t seed, trn_allreduce *ar)
 {
@@ -272,7 +328,31 @@ static tnrec_err forward(tnrec_net *net, const float *x, int n, int global_n, in
             tnrec__reff_leaky_relu_forward(y, in, outn, (float)L->alpha);
             break;
         case TNREC__POOL:
-            tnrec__reff_maxpool3d_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+            if (L->same)
+                tnrec__reff_maxpool3d_same_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1],
+                                                   L->pool[2]);
+            else
+                tnrec__reff_maxpool3d_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+            break;
+        case TNREC__CCONV:
+            coordconv_prepare(net, L, in, pw, n);
+            err = tnrec_conv3d_forward(y, net->xcat, net->k27, pb, n, L->d, L->h, L->w, L->in_c + TNREC__NCOORD, L->c);
+            break;
+        case TNREC__CONV1:
+            tnrec__reff_dense_forward(y, in, pw, pb, (int)pos, L->in_c, L->c);
+            break;
+        case TNREC__RELU:
+            tnrec__reff_relu_forward(y, in, outn);
+            break;
+        case TNREC__EDROP:
+            if (training && L->rate > 0) {
+                size_t e = tnrec__layer_out_elems(L);
+                float *mask = net->masks + net->mask_off[i];
+                tnrec__reff_dropout_mask(mask, (size_t)n * e, L->rate, seed, (uint64_t)i, (uint64_t)global_first * e);
+                tnrec__reff_channel_scale_forward(y, in, mask, n, 1, (int)e);
+            } else if (y != in) {
+                memcpy(y, in, outn * sizeof *y);
+            }
             break;
         case TNREC__SDROP:
         case TNREC__DROP:
@@ -342,9 +422,43 @@ tnrec_err tnrec__net_train_step(tnrec_net *net, const float *x, const float *lab
             if (dx)
                 tnrec__reff_leaky_relu_backward(dx, net->out[i], g, pos * L->c, (float)L->alpha);
             break;
-        case TNREC__POOL:
+        case TNREC__RELU:
+            /* In place: the output is > 0 exactly where the input is. */
             if (dx)
+                tnrec__reff_relu_backward(dx, net->out[i], g, pos * L->c);
+            break;
+        case TNREC__POOL:
+            if (dx && L->same)
+                tnrec__reff_maxpool3d_same_backward(dx, in, g, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0],
+                                                    L->pool[1], L->pool[2]);
+            else if (dx)
                 tnrec__reff_maxpool3d_backward(dx, in, g, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+            break;
+        case TNREC__CCONV: {
+            int ci = L->in_c, cc = ci + TNREC__NCOORD;
+            size_t plane = (size_t)9 * cc * L->c;
+            coordconv_prepare(net, L, in, pw, n);
+            err = tnrec_conv3d_backward(dx ? net->dxcat : NULL, net->dk27, gb, net->xcat, net->k27, g, n, L->d, L->h,
+                                        L->w, cc, L->c);
+            if (err)
+                break;
+            memcpy(gw, net->dk27 + plane, plane * sizeof *gw);
+            if (dx)
+                for (size_t p = 0; p < pos; p++)
+                    memcpy(dx + p * ci, net->dxcat + p * cc, (size_t)ci * sizeof *dx);
+            break;
+        }
+        case TNREC__CONV1:
+            tnrec__reff_dense_backward(dx, gw, gb, in, pw, g, (int)pos, L->in_c, L->c);
+            break;
+        case TNREC__EDROP:
+            if (dx) {
+                size_t e = tnrec__layer_out_elems(L);
+                if (L->rate > 0)
+                    tnrec__reff_channel_scale_backward(dx, g, net->masks + net->mask_off[i], n, 1, (int)e);
+                else
+                    memmove(dx, g, pos * L->c * sizeof *dx);
+            }
             break;
         case TNREC__SDROP:
         case TNREC__DROP:

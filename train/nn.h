@@ -18,9 +18,22 @@
 #define TNREC__BN_EPSILON 1e-3
 #define TNREC__LEAKY_ALPHA 0.1
 
+/* The coordinate channels of a CoordConv layer (train/model.c): range in
+ * units of 1e-5 m over a window of 250 m gates starting here, floored at
+ * TNREC__COORD_MIN_RANGE_M as cnn_baseline.py's compute_coordinates does. */
+#define TNREC__COORD_RANGE0_M 50000.0
+#define TNREC__COORD_GATE_M 250.0
+#define TNREC__COORD_MIN_RANGE_M 2125.0
+#define TNREC__COORD_SCALE 1e-5
+#define TNREC__NCOORD 2 /* r, 1/r */
+
 enum tnrec__layer_kind {
     TNREC__CONV, TNREC__BN, TNREC__LRELU, TNREC__POOL, TNREC__SDROP,
-    TNREC__GPOOL, TNREC__DENSE, TNREC__DROP
+    TNREC__GPOOL, TNREC__DENSE, TNREC__DROP,
+    TNREC__CCONV,  /* CoordConv2D: 3x3 per frame over the input and the coordinates */
+    TNREC__CONV1,  /* 1x1 convolution (a Dense at every position) */
+    TNREC__RELU,   /* ReLU */
+    TNREC__EDROP   /* Dropout of single elements (Keras Dropout on a feature map) */
 };
 
 typedef struct tnrec__layer {
@@ -28,6 +41,8 @@ typedef struct tnrec__layer {
     int in_d, in_h, in_w, in_c;      /* input of one sample */
     int d, h, w, c;                  /* output of one sample (dense: 1,1,1,units) */
     int pool[3];
+    int same;                        /* pool: 'same' padding (ceil), not 'valid' (floor) */
+    size_t c_off;                    /* CoordConv: its w x 2 coordinates in the model's coords */
     double rate, alpha, l2;
     size_t w_off, w_len, b_off, b_len; /* in params: kernel + bias, or BN gamma + beta */
     size_t s_off;                    /* in state: BN moving mean (c), then variance (c) */
@@ -41,6 +56,8 @@ struct tnrec_model {
     tnrec__layer *layers;
     size_t nparams, nstate;
     float *params, *grads, *state;
+    double *coords;                  /* CoordConv coordinates (r, 1/r per range gate), ncoords values */
+    size_t ncoords;
 };
 
 static inline size_t tnrec__layer_out_elems(const tnrec__layer *L)
@@ -52,6 +69,8 @@ static inline size_t tnrec__layer_in_elems(const tnrec__layer *L)
     return (size_t)L->in_d * L->in_h * L->in_w * L->in_c;
 }
 const char *tnrec__layer_kind_name(int kind);
+/* The first layer of m that the GPU net cannot run, or -1. */
+int tnrec__model_first_cpu_only_layer(const tnrec_model *m);
 
 /* Float instances of the reference layers (train/reference_float.c). */
 #define TNREC__REFF_DECLS(real, FN)                                                              \
@@ -88,6 +107,17 @@ const char *tnrec__layer_kind_name(int kind);
                            int out);                                                             \
     void FN(dense_backward)(real *dx, real *dw, real *db, const real *x, const real *wt,         \
                             const real *dy, int n, int in, int out);                             \
+    void FN(coordconv2d_forward)(real *y, const real *x, const real *coord, const real *k,        \
+                                 const real *b, int n, int d, int h, int w, int ci, int co);     \
+    void FN(coordconv2d_backward)(real *dx, real *dk, real *db, const real *x,                   \
+                                  const real *coord, const real *k, const real *dy, int n,       \
+                                  int d, int h, int w, int ci, int co);                          \
+    void FN(relu_forward)(real *y, const real *x, size_t len);                                   \
+    void FN(relu_backward)(real *dx, const real *x, const real *dy, size_t len);                 \
+    void FN(maxpool3d_same_forward)(real *y, const real *x, int n, int d, int h, int w, int c,   \
+                                    int pd, int ph, int pw);                                     \
+    void FN(maxpool3d_same_backward)(real *dx, const real *x, const real *dy, int n, int d,      \
+                                     int h, int w, int c, int pd, int ph, int pw);               \
     double FN(bce_logits)(real *dz, const real *z, const real *label, const real *weight, int n, \
                           double denom);
 

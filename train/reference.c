@@ -309,6 +309,143 @@ void REF_FN(dense_backward)(real *dx, real *dw, real *db, const real *x, const r
         }
 }
 
+/* CoordConv2D: each frame convolved on its own (a 3x3 kernel, no taps
+ * across frames) over the channels of x followed by the two coordinate
+ * channels of its range gate, as cnn_baseline.py concatenates them. */
+void REF_FN(coordconv2d_forward)(real *y, const real *x, const real *coord, const real *k,
+                                 const real *b, int n, int d, int h, int w, int ci, int co)
+{
+    int cc = ci + 2;
+    for (int i = 0; i < n; i++)
+        for (int z = 0; z < d; z++)
+            for (int r = 0; r < h; r++)
+                for (int q = 0; q < w; q++)
+                    for (int o = 0; o < co; o++) {
+                        real acc = b ? b[o] : 0;
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++) {
+                                int yy = r + ky - 1, xx = q + kx - 1;
+                                if (yy < 0 || yy >= h || xx < 0 || xx >= w)
+                                    continue; /* 'same' zero padding */
+                                const real *xp = x + AT(i, z, yy, xx, 0, d, h, w, ci);
+                                const real *kp = k + ((size_t)ky * 3 + kx) * cc * co;
+                                for (int c = 0; c < ci; c++)
+                                    acc += xp[c] * kp[(size_t)c * co + o];
+                                for (int j = 0; j < 2; j++)
+                                    acc += coord[(size_t)xx * 2 + j] * kp[(size_t)(ci + j) * co + o];
+                            }
+                        y[AT(i, z, r, q, o, d, h, w, co)] = acc;
+                    }
+}
+
+void REF_FN(coordconv2d_backward)(real *dx, real *dk, real *db, const real *x, const real *coord,
+                                  const real *k, const real *dy, int n, int d, int h, int w, int ci,
+                                  int co)
+{
+    int cc = ci + 2;
+    if (dx)
+        memset(dx, 0, (size_t)n * d * h * w * ci * sizeof *dx);
+    if (dk)
+        memset(dk, 0, (size_t)9 * cc * co * sizeof *dk);
+    if (db)
+        memset(db, 0, (size_t)co * sizeof *db);
+    for (int i = 0; i < n; i++)
+        for (int z = 0; z < d; z++)
+            for (int r = 0; r < h; r++)
+                for (int q = 0; q < w; q++)
+                    for (int o = 0; o < co; o++) {
+                        real g = dy[AT(i, z, r, q, o, d, h, w, co)];
+                        if (db)
+                            db[o] += g;
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++) {
+                                int yy = r + ky - 1, xx = q + kx - 1;
+                                if (yy < 0 || yy >= h || xx < 0 || xx >= w)
+                                    continue;
+                                size_t xo = AT(i, z, yy, xx, 0, d, h, w, ci);
+                                size_t ko = ((size_t)ky * 3 + kx) * cc * co;
+                                for (int c = 0; c < ci; c++) {
+                                    if (dx)
+                                        dx[xo + c] += g * k[ko + (size_t)c * co + o];
+                                    if (dk)
+                                        dk[ko + (size_t)c * co + o] += g * x[xo + c];
+                                }
+                                if (dk)
+                                    for (int j = 0; j < 2; j++)
+                                        dk[ko + (size_t)(ci + j) * co + o] += g * coord[(size_t)xx * 2 + j];
+                            }
+                    }
+}
+
+void REF_FN(relu_forward)(real *y, const real *x, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        y[i] = x[i] > 0 ? x[i] : 0;
+}
+
+void REF_FN(relu_backward)(real *dx, const real *x, const real *dy, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        dx[i] = x[i] > 0 ? dy[i] : 0;
+}
+
+/* Window [lo, hi) of output o of a 'same' pooling of size p over in. */
+static void REF_FN(same_window)(int *lo, int *hi, int o, int p, int in)
+{
+    int out = (in + p - 1) / p;
+    *lo = o * p - (out * p - in) / 2;
+    *hi = *lo + p;
+    if (*lo < 0)
+        *lo = 0;
+    if (*hi > in)
+        *hi = in;
+}
+
+static size_t REF_FN(same_argmax)(const real *x, int i, int z, int r, int q, int ch, int d, int h,
+                                  int w, int c, int pd, int ph, int pw)
+{
+    int z0, z1, y0, y1, x0, x1;
+    REF_FN(same_window)(&z0, &z1, z, pd, d);
+    REF_FN(same_window)(&y0, &y1, r, ph, h);
+    REF_FN(same_window)(&x0, &x1, q, pw, w);
+    size_t best = AT(i, z0, y0, x0, ch, d, h, w, c);
+    for (int a = z0; a < z1; a++)
+        for (int bb = y0; bb < y1; bb++)
+            for (int e = x0; e < x1; e++) {
+                size_t at = AT(i, a, bb, e, ch, d, h, w, c);
+                if (x[at] > x[best])
+                    best = at;
+            }
+    return best;
+}
+
+void REF_FN(maxpool3d_same_forward)(real *y, const real *x, int n, int d, int h, int w, int c,
+                                    int pd, int ph, int pw)
+{
+    int od = (d + pd - 1) / pd, oh = (h + ph - 1) / ph, ow = (w + pw - 1) / pw;
+    for (int i = 0; i < n; i++)
+        for (int z = 0; z < od; z++)
+            for (int r = 0; r < oh; r++)
+                for (int q = 0; q < ow; q++)
+                    for (int ch = 0; ch < c; ch++)
+                        y[AT(i, z, r, q, ch, od, oh, ow, c)] =
+                            x[REF_FN(same_argmax)(x, i, z, r, q, ch, d, h, w, c, pd, ph, pw)];
+}
+
+void REF_FN(maxpool3d_same_backward)(real *dx, const real *x, const real *dy, int n, int d, int h,
+                                     int w, int c, int pd, int ph, int pw)
+{
+    int od = (d + pd - 1) / pd, oh = (h + ph - 1) / ph, ow = (w + pw - 1) / pw;
+    memset(dx, 0, (size_t)n * d * h * w * c * sizeof *dx);
+    for (int i = 0; i < n; i++)
+        for (int z = 0; z < od; z++)
+            for (int r = 0; r < oh; r++)
+                for (int q = 0; q < ow; q++)
+                    for (int ch = 0; ch < c; ch++)
+                        dx[REF_FN(same_argmax)(x, i, z, r, q, ch, d, h, w, c, pd, ph, pw)] +=
+                            dy[AT(i, z, r, q, ch, od, oh, ow, c)];
+}
+
 double REF_FN(bce_logits)(real *dz, const real *z, const real *label, const real *weight, int n,
                           double denom)
 {

@@ -52,7 +52,27 @@ tnrec_err tnrec_model_ref_loss(double *out_loss, double *grad, const tnrec_model
             tnrec_ref_leaky_relu_forward(y, in, outn, L->alpha);
             break;
         case TNREC__POOL:
-            tnrec_ref_maxpool3d_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+            if (L->same)
+                tnrec_ref_maxpool3d_same_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+            else
+                tnrec_ref_maxpool3d_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+            break;
+        case TNREC__CCONV:
+            tnrec_ref_coordconv2d_forward(y, in, m->coords + L->c_off, pw, pb, n, L->d, L->h, L->w, L->in_c, L->c);
+            break;
+        case TNREC__CONV1:
+            tnrec_ref_dense_forward(y, in, pw, pb, (int)m_pos, L->in_c, L->c);
+            break;
+        case TNREC__RELU:
+            tnrec_ref_relu_forward(y, in, outn);
+            break;
+        case TNREC__EDROP:
+            if (!(aux[i] = malloc(outn * sizeof(double)))) {
+                err = tnrec__fail(TNREC_ENOMEM, "out of memory in the reference model");
+                goto done;
+            }
+            tnrec_ref_dropout_mask(aux[i], outn, L->rate, dropout_seed, (uint64_t)i, 0);
+            tnrec_ref_channel_scale_forward(y, in, aux[i], n, 1, (int)tnrec__layer_out_elems(L));
             break;
         case TNREC__SDROP:
         case TNREC__DROP:
@@ -104,8 +124,24 @@ tnrec_err tnrec_model_ref_loss(double *out_loss, double *grad, const tnrec_model
                 tnrec_ref_leaky_relu_backward(dx, in, g, inn, L->alpha);
             break;
         case TNREC__POOL:
-            if (dx)
+            if (dx && L->same)
+                tnrec_ref_maxpool3d_same_backward(dx, in, g, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+            else if (dx)
                 tnrec_ref_maxpool3d_backward(dx, in, g, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+            break;
+        case TNREC__CCONV:
+            tnrec_ref_coordconv2d_backward(dx, gw, gb, in, m->coords + L->c_off, pw, g, n, L->d, L->h, L->w, L->in_c, L->c);
+            break;
+        case TNREC__CONV1:
+            tnrec_ref_dense_backward(dx, gw, gb, in, pw, g, (int)m_pos, L->in_c, L->c);
+            break;
+        case TNREC__RELU:
+            if (dx)
+                tnrec_ref_relu_backward(dx, in, g, inn);
+            break;
+        case TNREC__EDROP:
+            if (dx)
+                tnrec_ref_channel_scale_backward(dx, g, aux[i], n, 1, (int)tnrec__layer_out_elems(L));
             break;
         case TNREC__SDROP:
         case TNREC__DROP:

@@ -69,6 +69,25 @@ void tnrec_ref_dense_forward(double *y, const double *x, const double *wt, const
                              int n, int in, int out);
 void tnrec_ref_dense_backward(double *dx, double *dw, double *db, const double *x,
                               const double *wt, const double *dy, int n, int in, int out);
+/* CoordConv2D (cnn_baseline.py): a 3x3 'same' convolution of each frame
+ * over ci input channels followed by 2 coordinate channels, coord[q][0..1]
+ * at range gate q (the same at every azimuth and frame); k is 3 x 3 x
+ * (ci + 2) x co. dx holds only the ci input channels. */
+void tnrec_ref_coordconv2d_forward(double *y, const double *x, const double *coord,
+                                   const double *k, const double *b, int n, int d, int h, int w,
+                                   int ci, int co);
+void tnrec_ref_coordconv2d_backward(double *dx, double *dk, double *db, const double *x,
+                                    const double *coord, const double *k, const double *dy,
+                                    int n, int d, int h, int w, int ci, int co);
+void tnrec_ref_relu_forward(double *y, const double *x, size_t len);
+void tnrec_ref_relu_backward(double *dx, const double *x, const double *dy, size_t len);
+/* 'same' pooling with stride = pool (Keras MaxPool padding='same'): output
+ * extent ceil(d/pd) x ceil(h/ph) x ceil(w/pw); windows past the edges are
+ * cut, (pool * out - in) / 2 of the padding before the first window. */
+void tnrec_ref_maxpool3d_same_forward(double *y, const double *x, int n, int d, int h, int w,
+                                      int c, int pd, int ph, int pw);
+void tnrec_ref_maxpool3d_same_backward(double *dx, const double *x, const double *dy, int n,
+                                       int d, int h, int w, int c, int pd, int ph, int pw);
 /* Weighted binary cross-entropy from logits z (stable form):
  * sum_i weight_i * (max(z,0) - z*y + log(1 + exp(-|z|))) / denom.
  * dz (may be NULL) receives the gradient. */
@@ -90,7 +109,7 @@ typedef struct tnrec_input_shape {
     int frames, height, width, channels;
 } tnrec_input_shape;
 
-/* Creates a model from a preset name ("seed3d", "tiny") or a text spec
+/* Creates a model from a preset name ("seed3d", "tiny", "tornet-cnn") or a text spec
  * (see docs/train.md): comma-separated layers
  *   cN[/L2]  Conv3D N filters 3x3x3 'same' + BatchNorm + LeakyReLU(0.1)
  *   pDHW     MaxPool3D with pool size (D,H,W), e.g. p122
@@ -99,12 +118,23 @@ typedef struct tnrec_input_shape {
  *   dN[/L2]  Dense N + LeakyReLU(0.1)
  *   xR       Dropout with rate R
  *   o        Dense 1, the logit of the sigmoid output (last, once)
+ *   aN[/L2]  CoordConv2D: 3x3 'same' convolution of each frame over its
+ *            input and the range coordinates r, 1/r; ReLU
+ *   hN[/L2]  1x1 convolution + ReLU
+ *   pDHWs    MaxPool3D as pDHW with 'same' padding (ceil)
+ *   eR       Dropout of single elements of a feature map, rate R
+ *   m        1x1 convolution to 1 channel, its global maximum is the
+ *            logit (instead of g,...,o; last, once)
  * /L2 sets that layer's kernel L2 factor (Keras: lambda * sum w^2).
  * Weights are initialised as Keras does (Glorot uniform kernels, zero
  * biases, BN gamma 1, beta 0, moving mean 0, variance 1) from seed. */
 tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_input_shape *in,
                              uint64_t seed);
 void tnrec_model_free(tnrec_model *m);                 /* accepts NULL */
+/* The input a preset was made for (tornet-cnn: 1 frame, 120 x 240, 14
+ * channels): 1 and *out set; 0 for other names and specs. A preset with a
+ * fixed frame count refuses others in tnrec_model_create. */
+int tnrec_model_preset_input(tnrec_input_shape *out, const char *name);
 
 /* Weight initialisers, per layer type as the frameworks do (fan_in of a
  * Conv3D = 27 x input channels, of a Dense = its inputs; BN always gamma
@@ -140,7 +170,7 @@ tnrec_err tnrec_model_summary(const tnrec_model *m, char **out);
 typedef struct tnrec_param_tensor {
     size_t off, len;        /* its place in tnrec_model_params (and tnrec_model_grads) */
     int layer;              /* its layer: the row number in tnrec_model_summary */
-    const char *layer_type; /* "Conv3D", "BatchNormalization" or "Dense" (static) */
+    const char *layer_type; /* "Conv3D", "BatchNormalization", "Dense", "CoordConv2D" or "Conv2D" (static) */
     const char *role;       /* "kernel", "bias" (Conv3D, Dense); "gamma", "beta" (BatchNormalization) */
 } tnrec_param_tensor;
 /* The number of trainable tensors, and tensor i of them (0 <= i < count;

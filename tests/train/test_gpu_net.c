@@ -613,6 +613,19 @@ int main(void)
         printf("test_gpu_net: SKIPPED (CPU-side checks passed; no CUDA device: %s)\n", tnrec_error_last());
         return 77;
     }
+    {
+        /* Layers without a GPU kernel (tornet-cnn's CoordConv2D first):
+         * refused by name before anything runs, never approximated. */
+        tnrec_input_shape cin = { 1, 16, 16, 14 };
+        tnrec_model *m = NULL;
+        tnrec_gpu_net *g = NULL;
+        tnrec_gpu_options o;
+        tnrec_gpu_options_default(&o);
+        CHECK_OK(tnrec_model_create(&m, "tornet-cnn", &cin, 1));
+        CHECK(m && tnrec_gpu_net_create(&g, m, 2, &o) == TNREC_EUNSUPPORTED && g == NULL);
+        CHECK(strstr(tnrec_error_last(), "CoordConv2D") && strstr(tnrec_error_last(), "--device cpu"));
+        tnrec_model_free(m);
+    }
     const char *dir = tnrec_test_dir();
     tnrec_input_shape small = { 4, 12, 16, 12 }, seed_in = { 4, 24, 32, 12 };
     for (int p = 0; p < 3; p++) {

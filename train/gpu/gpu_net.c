@@ -512,6 +512,15 @@ static tnrec_err create_local(tnrec_gpu_net **out, tnrec_model *m, int max_batch
     *out = NULL;
     if (max_batch < 1)
         return tnrec__fail(TNREC_EINVAL, "batch size must be at least 1");
+    /* Layers the cuDNN path has no kernels for: refused, never approximated. */
+    int cpu_only = tnrec__model_first_cpu_only_layer(m);
+    if (cpu_only >= 0) {
+        const tnrec__layer *L = &m->layers[cpu_only];
+        return tnrec__fail(TNREC_EUNSUPPORTED, "model '%s': layer %d (%s%s) has no GPU implementation\n"
+                           "hint: train this model with --device cpu (docs/gpu.md lists the layers the GPU runs)",
+                           m->spec, cpu_only, tnrec__layer_kind_name(L->kind),
+                           L->kind == TNREC__POOL ? ", 'same' padding" : "");
+    }
     TRY(tnrec_gpu_check());
     tnrec_gpu_options o;
     if (opt)
