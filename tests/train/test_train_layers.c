@@ -164,6 +164,68 @@ static void dense_b(layer_case *c, double *dx, double *dp, const double *x, cons
     tnrec_ref_dense_backward(dx, dp, dp + d[1] * d[2], x, p, dy, d[0], d[1], d[2]);
 }
 
+/* dims: n d h w ci co; coordinates: w x 2 */
+static double cc_coord[2 * 7];
+static void cconv_f(layer_case *c, double *y, const double *x, const double *p)
+{
+    int *d = c->dims;
+    tnrec_ref_coordconv2d_forward(y, x, cc_coord, p, p + 9 * (d[4] + 2) * d[5], d[0], d[1], d[2], d[3], d[4], d[5]);
+}
+static void cconv_b(layer_case *c, double *dx, double *dp, const double *x, const double *p, const double *dy)
+{
+    int *d = c->dims;
+    tnrec_ref_coordconv2d_backward(dx, dp, dp + 9 * (d[4] + 2) * d[5], x, cc_coord, p, dy, d[0], d[1], d[2], d[3], d[4],
+                                   d[5]);
+}
+static void relu_f(layer_case *c, double *y, const double *x, const double *p)
+{
+    tnrec_ref_relu_forward(y, x, c->nx);
+}
+static void relu_b(layer_case *c, double *dx, double *dp, const double *x, const double *p, const double *dy)
+{
+    tnrec_ref_relu_backward(dx, x, dy, c->nx);
+}
+static void spool_f(layer_case *c, double *y, const double *x, const double *p)
+{
+    int *d = c->dims;
+    tnrec_ref_maxpool3d_same_forward(y, x, d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
+}
+static void spool_b(layer_case *c, double *dx, double *dp, const double *x, const double *p, const double *dy)
+{
+    int *d = c->dims;
+    tnrec_ref_maxpool3d_same_backward(dx, x, dy, d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]);
+}
+
+/* The CoordConv2D reference against the Conv3D reference on the input
+ * with the coordinates appended and the kernel in the middle frame plane:
+ * the construction the float path (train/network.c) runs. */
+static void test_coordconv_as_conv3d(void)
+{
+    int n = 2, d = 3, h = 4, w = 7, ci = 3, co = 5, cc = ci + 2;
+    size_t pos = (size_t)n * d * h * w;
+    for (int q = 0; q < w; q++) {
+        cc_coord[2 * q] = 0.5 + 0.01 * q;
+        cc_coord[2 * q + 1] = 1 / cc_coord[2 * q];
+    }
+    double *x = rand_array(pos * ci), *k = rand_array((size_t)9 * cc * co), *b = rand_array((size_t)co);
+    double *xc = malloc(pos * cc * sizeof *xc), *k27 = calloc((size_t)27 * cc * co, sizeof *k27);
+    double *y = malloc(pos * co * sizeof *y), *y3 = malloc(pos * co * sizeof *y3);
+    for (size_t p = 0; p < pos; p++) {
+        memcpy(xc + p * cc, x + p * ci, (size_t)ci * sizeof *xc);
+        xc[p * cc + ci] = cc_coord[2 * (p % w)];
+        xc[p * cc + ci + 1] = cc_coord[2 * (p % w) + 1];
+    }
+    memcpy(k27 + (size_t)9 * cc * co, k, (size_t)9 * cc * co * sizeof *k27);
+    tnrec_ref_coordconv2d_forward(y, x, cc_coord, k, b, n, d, h, w, ci, co);
+    tnrec_ref_conv3d_forward(y3, xc, k27, b, n, d, h, w, cc, co);
+    double e = 0;
+    for (size_t i = 0; i < pos * co; i++)
+        e = fmax(e, fabs(y[i] - y3[i]));
+    printf("coordconv2d vs conv3d with coordinates appended: max difference %.1e\n", e);
+    CHECK(e < 1e-12);
+    free(x); free(k); free(b); free(xc); free(k27); free(y); free(y3);
+}
+
 static void test_layers(void)
 {
     layer_case conv = { "conv3d", 2 * 3 * 4 * 5 * 3, 2 * 3 * 4 * 5 * 4, 27 * 3 * 4 + 4, conv_f, conv_b, { 2, 3, 4, 5, 3, 4 } };
@@ -189,6 +251,29 @@ static void test_layers(void)
     check_layer(&gp);
     layer_case de = { "dense", 3 * 7, 3 * 5, 7 * 5 + 5, dense_f, dense_b, { 3, 7, 5 } };
     check_layer(&de);
+    for (int q = 0; q < 7; q++) {
+        cc_coord[2 * q] = 0.3 + 0.05 * urand();
+        cc_coord[2 * q + 1] = 1 / cc_coord[2 * q];
+    }
+    layer_case cc = { "coordconv2d", 2 * 2 * 4 * 5 * 3, 2 * 2 * 4 * 5 * 4, 9 * 5 * 4 + 4, cconv_f, cconv_b,
+                      { 2, 2, 4, 5, 3, 4 } };
+    check_layer(&cc);
+    layer_case re = { "relu", 200, 200, 0, relu_f, relu_b, { 0 } };
+    check_layer(&re);
+    /* odd extents: the last window is cut (Keras padding='same') */
+    layer_case sp1 = { "maxpool(1,2,2)same", 2 * 3 * 5 * 7 * 2, 2 * 3 * 3 * 4 * 2, 0, spool_f, spool_b,
+                       { 2, 3, 5, 7, 2, 1, 2, 2 } };
+    check_layer(&sp1);
+    layer_case sp3 = { "maxpool(2,3,3)same", 1 * 3 * 7 * 5 * 2, 1 * 2 * 3 * 2 * 2, 0, spool_f, spool_b,
+                       { 1, 3, 7, 5, 2, 2, 3, 3 } };
+    check_layer(&sp3);
+    /* 'same' of (2,2) on 3x5: windows {0,1},{2} and {0,1},{2,3},{4} */
+    double px[15], py[6];
+    for (int i = 0; i < 15; i++)
+        px[i] = i == 14 ? 100 : i;
+    tnrec_ref_maxpool3d_same_forward(py, px, 1, 1, 3, 5, 1, 1, 2, 2);
+    CHECK(py[0] == 6 && py[1] == 8 && py[2] == 9 && py[3] == 11 && py[4] == 13 && py[5] == 100);
+    test_coordconv_as_conv3d();
 
     /* Dropout masks: same element, same value, whoever draws it. */
     double a[10], b[4];
@@ -216,15 +301,16 @@ static void test_layers(void)
 }
 
 /* A whole small network: gradient of the double-precision loss. */
+static tnrec_input_shape net_in = { 4, 6, 8, 3 };
 static void test_network_gradcheck(const char *spec, int has_bn)
 {
-    tnrec_input_shape in = { 4, 6, 8, 3 };
+    tnrec_input_shape in = net_in;
     tnrec_model *m = NULL;
     CHECK_OK(tnrec_model_create(&m, spec, &in, 5));
     if (!m)
         return;
     int n = 3;
-    size_t np = tnrec_model_trainable_count(m), nx = (size_t)n * 4 * 6 * 8 * 3;
+    size_t np = tnrec_model_trainable_count(m), nx = (size_t)n * in.frames * in.height * in.width * in.channels;
     double *params = malloc(np * sizeof *params), *grad = malloc(np * sizeof *grad);
     const float *fp = tnrec_model_params(m);
     for (size_t i = 0; i < np; i++)
@@ -346,8 +432,69 @@ static void test_models(void)
         tnrec_model_free(m);
         m = NULL;
     }
+    /* tornet-cnn: cnn_baseline.py's build_model, 14 input channels
+     * (6 moments x 2 sweeps, 2 range-folded masks) and 2 coordinates:
+     * sum of 9 (ci + 2) co + co over the 10 CoordConv2D layers, then the
+     * 1x1 head 512*512+512, 512*256+256, 256+1. */
+    uint64_t expect = 0;
+    int ci = 14;
+    const int filters[4] = { 64, 128, 256, 512 }, convs[4] = { 2, 2, 3, 3 };
+    for (int b = 0; b < 4; b++)
+        for (int j = 0; j < convs[b]; j++) {
+            expect += (uint64_t)9 * (ci + 2) * filters[b] + filters[b];
+            ci = filters[b];
+        }
+    expect += 512 * 512 + 512 + 512 * 256 + 256 + 256 + 1;
+    CHECK(expect == 8084225);
+    tnrec_input_shape tin = { 1, 120, 240, 14 }, native;
+    CHECK(tnrec_model_preset_input(&native, "tornet-cnn") && memcmp(&native, &tin, sizeof tin) == 0);
+    CHECK(!tnrec_model_preset_input(&native, "tiny"));
+    CHECK_OK(tnrec_model_create(&m, "tornet-cnn", &tin, 1));
+    if (m) {
+        CHECK(tnrec_model_param_count(m) == 8084225);
+        CHECK(tnrec_model_trainable_count(m) == 8084225);
+        char *s = NULL;
+        CHECK_OK(tnrec_model_summary(m, &s));
+        CHECK(s && strstr(s, "Total params: 8,084,225"));
+        CHECK(s && strstr(s, "(None, 1, 8, 15, 512)")); /* 15 -> 8: 'same' pooling */
+        CHECK(s && strstr(s, "CoordConv2D+L2") && strstr(s, "heatmap"));
+        free(s);
+        /* Glorot uniform over the 3x3 receptive field with the coordinates. */
+        const float *p = tnrec_model_params(m);
+        double lim = sqrt(6.0 / (9.0 * 16 + 9.0 * 64)), mx = 0;
+        for (int i = 0; i < 9 * 16 * 64; i++)
+            mx = fmax(mx, fabs(p[i]));
+        CHECK(mx <= lim && mx > 0.9 * lim);
+        tnrec_model_free(m);
+        m = NULL;
+    }
+    tin.frames = 4;
+    CHECK(tnrec_model_create(&m, "tornet-cnn", &tin, 1) == TNREC_EINVAL && m == NULL);
+    CHECK(strstr(tnrec_error_last(), "--frames 1 --mask") != NULL);
+    /* The coordinates: r = (50 km + 250 m + q x 250 m) x 1e-5 at gate q
+     * and 1/r. A center-tap kernel on one coordinate channel, then the
+     * scene's maximum, reads the largest of them. */
+    tnrec_input_shape cin = { 1, 3, 240, 1 };
+    for (int j = 0; j < 2; j++) {
+        CHECK_OK(tnrec_model_create(&m, "a1,m", &cin, 1));
+        if (!m)
+            break;
+        float *p = tnrec_model_params(m), x[3 * 240] = { 0 }, logit = 0;
+        memset(p, 0, tnrec_model_trainable_count(m) * sizeof *p);
+        p[4 * 3 + 1 + j] = 1.0f; /* tap (1,1), channel 1 + j of [x, r, 1/r] */
+        p[28] = 1.0f;            /* the 1x1 head: weight 1, bias 0 */
+        tnrec_net *net = NULL;
+        CHECK_OK(tnrec_net_create(&net, m, 1));
+        CHECK_OK(tnrec_net_predict(net, x, 1, &logit));
+        double want = j == 0 ? (50000.0 + 250 * 239) * 1e-5 : 1 / ((50000.0 + 250) * 1e-5);
+        CHECK(fabs(logit - want) < 1e-5 * want);
+        tnrec_net_free(net);
+        tnrec_model_free(m);
+        m = NULL;
+    }
     const char *bad[] = { "c0,g,o", "c8,p1x2,g,o", "c8,g", "g,c8,o", "c8,q3,g,o", "c8,p999,g,o", "c8,s1.5,g,o",
-                          "c8,g,o,d4", "c8/abc,g,o", "d8,o", NULL };
+                          "c8,g,o,d4", "c8/abc,g,o", "d8,o", "a0,m", "a8,g,m", "a8,m,o", "h8", "a8,p122t,m",
+                          "a8,e1.5,m", "a8,g,e0.1,o", "a8,mm", "g,h8,o", NULL };
     for (int i = 0; bad[i]; i++) {
         CHECK(tnrec_model_create(&m, bad[i], &in, 1) == TNREC_EINVAL && m == NULL);
         CHECK(strstr(tnrec_error_last(), "model spec") != NULL);
@@ -404,6 +551,12 @@ int main(void)
     test_layers();
     test_network_gradcheck("c4/0.01,p122,s0.3,c5,p222,g,d6/0.02,x0.2,o", 1);
     test_network_gradcheck("k4/0.01,p122,s0.3,k5,p222,g,d6/0.02,x0.2,o", 0);
+    /* tornet-cnn's layers: odd extents for the 'same' pools, several
+     * frames (each convolved on its own), element dropout, 1x1 head. */
+    net_in = (tnrec_input_shape){ 2, 7, 9, 3 };
+    test_network_gradcheck("a4/0.01,a5,p122s,e0.3,a6/0.01,p222s,e0.2,h5/0.02,h4,m", 0);
+    net_in = (tnrec_input_shape){ 1, 5, 11, 3 };
+    test_network_gradcheck("a16/0.01,p122s,e0.1,a16,p122s,h8,m", 0);
     compare_conv(2, 3, 4, 21, 5, 16);
     compare_conv(1, 2, 3, 19, 12, 32);
     compare_conv(2, 2, 3, 7, 4, 6);
