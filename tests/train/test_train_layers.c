@@ -273,6 +273,9 @@ static void test_layers(void)
         px[i] = i == 14 ? 100 : i;
     tnrec_ref_maxpool3d_same_forward(py, px, 1, 1, 3, 5, 1, 1, 2, 2);
     CHECK(py[0] == 6 && py[1] == 8 && py[2] == 9 && py[3] == 11 && py[4] == 13 && py[5] == 100);
+    /* pool 3 on 7: out 3, one padding position before: {0,1}, {2,3,4}, {5,6} */
+    tnrec_ref_maxpool3d_same_forward(py, px, 1, 1, 1, 7, 1, 1, 1, 3);
+    CHECK(py[0] == 1 && py[1] == 4 && py[2] == 6);
     test_coordconv_as_conv3d();
 
     /* Dropout masks: same element, same value, whoever draws it. */
