@@ -81,6 +81,17 @@ static void test_cpu_side(void)
         tnrec_gpu_net *g = (tnrec_gpu_net *)(void *)&sentinel; /* must be reset to NULL */
         CHECK(m && tnrec_gpu_net_create(&g, m, 4, &o) != TNREC_OK && g == NULL);
         tnrec_gpu_net_free(NULL);
+        /* Layers the GPU has no kernels for are refused by name even
+         * here, where the module loads but finds no device. */
+        tnrec_input_shape cin = { 1, 16, 16, 14 };
+        tnrec_model *mc = NULL;
+        CHECK_OK(tnrec_model_create(&mc, "tornet-cnn", &cin, 1));
+        g = (tnrec_gpu_net *)(void *)&sentinel;
+        CHECK(mc && tnrec_gpu_net_create(&g, mc, 2, &o) != TNREC_OK && g == NULL);
+        if (TNREC_HAVE_CUDA && !strstr(tnrec_error_last(), "CUDA module"))
+            CHECK(strstr(tnrec_error_last(), "layer 0 (CoordConv2D) has no GPU implementation") &&
+                  strstr(tnrec_error_last(), "--device cpu"));
+        tnrec_model_free(mc);
         /* A training run asked for the GPU stops before touching data. */
         tnrec_train_config c;
         tnrec_train_config_default(&c);
