@@ -438,6 +438,7 @@ int main(void)
     compare_conv(2, 3, 4, 21, 5, 16);
     compare_conv(1, 2, 3, 19, 12, 32);
     compare_conv(2, 2, 3, 7, 4, 6);
+    compare_conv(1, 2, 3, 9, 3, 13); /* plain path: one 8-wide block and 5 more */
     compare_conv(1, 1, 1, 1, 3, 16);
     /* 2*4*8*32 positions x 8*16 channels x 27 = 7.1e6 operations: above
      * the 4e6 where the backward splits the kernel gradient over threads
