@@ -590,10 +590,13 @@ def main():
                                                                      mdw, bdw))
     print("max |loss difference| %.3e over %d steps; after the last step max |weight difference| %.3e"
           " (biases before batch norm %.3e)" % (maxd, total, rows[-1]["max_dw"], rows[-1]["bias_dw"]))
+    def auc(v):  # metrics.jsonl writes an undefined AUC (one class only) as null
+        return "n/a" if v is None or v != v else "%.6f" % v
+
     for e in range(min(len(t_epochs), len(p_epochs))):
-        print("epoch %d: training ROC-AUC tnrec %.6f torch %.6f; validation ROC-AUC tnrec %.6f torch %.6f"
-              % (e + 1, t_epochs[e]["roc_auc"], p_epochs[e]["roc_auc"], t_epochs[e]["val_roc_auc"],
-                 p_epochs[e]["val_roc_auc"]))
+        print("epoch %d: training ROC-AUC tnrec %s torch %s; validation ROC-AUC tnrec %s torch %s"
+              % (e + 1, auc(t_epochs[e]["roc_auc"]), auc(p_epochs[e]["roc_auc"]), auc(t_epochs[e]["val_roc_auc"]),
+                 auc(p_epochs[e]["val_roc_auc"])))
     print("time: tnrec %.1f s (one process per step), torch %.1f s" % (t_sec, p_sec))
     if diag is not None:
         z_t = np.log(ck1["part_prob"].astype(np.float64) / (1 - ck1["part_prob"]))
