@@ -49,6 +49,11 @@ void tnr_header_put(uint8_t *buf, const tnrec_schema *s, int zstd_level);
 tnrec_err tnr_header_parse(const uint8_t *buf, uint32_t header_len, const char *name,
                            tnrec_schema *out_schema, uint32_t *out_version, int *out_level);
 void tnr_index_entry_put(uint8_t *p, const tnrec_record_info *info, uint32_t key_len, uint64_t key_off);
+/* The ranges docs/format.md gives the metadata of an index entry (label,
+ * category, EF): TNREC_OK, or err with a message naming the shard at path
+ * and the record's index in it. The writer checks what it is given
+ * (TNREC_EINVAL), the reader what it reads (TNREC_ECORRUPT). */
+tnrec_err tnr_meta_check(const tnrec_record_meta *m, tnrec_err err, const char *path, uint64_t index);
 void tnr_trailer_put(uint8_t *p, uint64_t index_offset, uint64_t index_size, uint64_t count,
                      uint64_t index_checksum);
 /* 1 if data is exactly one zstd frame (RFC 8878) with the content

@@ -487,6 +487,11 @@ static void test_writer_failures(void)
     tnrec_record_meta m = r.meta;
     m.ef = 9;
     CHECK(tnrec_shard_writer_append(w, &blob, &m) == TNREC_EINVAL);
+    CHECK(strstr(tnrec_error_last(), "record 1 has EF 9") != NULL);
+    m = r.meta;
+    m.label = 2;
+    CHECK(tnrec_shard_writer_append(w, &blob, &m) == TNREC_EINVAL);
+    CHECK(strstr(tnrec_error_last(), "record 1 has label 2") != NULL);
     m = r.meta;
     memset(m.key, 'k', sizeof m.key);
     CHECK(tnrec_shard_writer_append(w, &blob, &m) == TNREC_EINVAL);
