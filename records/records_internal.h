@@ -71,6 +71,11 @@ void tnr_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8
  * raw -> own dtype, float encodings -> F32 or F16). mask may be NULL. */
 void tnr_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype as, void *dst,
                       uint8_t *mask);
+/* Per-channel statistics (tnrec_decoder_field_stats) of a field's decoded
+ * values vals, of type tnrec_field_decoded_dtype(f). mask: the decoder's
+ * no-data marks (float encodings), or NULL for a RAW field, where NaN is
+ * no data. out has tnrec_field_channels(f) entries. */
+void tnr_field_stats(const tnrec_field *f, const void *vals, const uint8_t *mask, tnrec_channel_stats *out);
 /* Decodes elements [first, first + rows * width) of a field as float32, row
  * i's width values to dst + i * stride (the caller checked the range): a
  * float encoding gives tnr_field_decode's values, a raw uint8 field 1.0f
