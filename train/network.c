@@ -152,7 +152,7 @@ static void channel_sums(double *tot, double *part, int nt, const float *a, cons
  * summed over ranks, normalised with the global count. */
 static tnrec_err bn_forward_train(float *y, const float *x, size_t m, size_t m_global, int c,
                                   const float *gamma, const float *beta, float *mean_out,
-                                  float *var_out, float *moving, tnrec__allreduce *ar)
+                                  float *var_out, float *moving, trn_allreduce *ar)
 {
     int nt = n_threads(m * (size_t)c);
     double *part = calloc((size_t)nt * 2 * c + 2 * (size_t)c, sizeof *part);
@@ -164,7 +164,7 @@ static tnrec_err bn_forward_train(float *y, const float *x, size_t m, size_t m_g
     }
     double *tot = part + (size_t)nt * 2 * c;
     channel_sums(tot, part, nt, x, x, NULL, m, c);
-    tnrec_err err = tnrec__allreduce_sum_double(ar, tot, 2 * (size_t)c);
+    tnrec_err err = trn_allreduce_sum_double(ar, tot, 2 * (size_t)c);
     if (err) {
         free(part);
         free(scale);
@@ -197,7 +197,7 @@ static tnrec_err bn_forward_train(float *y, const float *x, size_t m, size_t m_g
 static tnrec_err bn_backward(float *dx, float *dgamma, float *dbeta, const float *x,
                              const float *dy, size_t m, size_t m_global, int c,
                              const float *gamma, const float *mean, const float *var,
-                             tnrec__allreduce *ar)
+                             trn_allreduce *ar)
 {
     int nt = n_threads(m * (size_t)c);
     double *part = calloc((size_t)nt * 2 * c + 2 * (size_t)c, sizeof *part);
@@ -216,7 +216,7 @@ static tnrec_err bn_backward(float *dx, float *dgamma, float *dbeta, const float
         dgamma[ch] = (float)tot[c + ch];
         dbeta[ch] = (float)tot[ch];
     }
-    tnrec_err err = tnrec__allreduce_sum_double(ar, tot, 2 * (size_t)c);
+    tnrec_err err = trn_allreduce_sum_double(ar, tot, 2 * (size_t)c);
     if (err) {
         free(part);
         free(coef);
@@ -245,7 +245,7 @@ static tnrec_err bn_backward(float *dx, float *dgamma, float *dbeta, const float
 }
 
 static tnrec_err forward(tnrec_net *net, const float *x, int n, int global_n, int global_first,
-                         int training, uint64_t seed, tnrec__allreduce *ar)
+                         int training, uint64_t seed, trn_allreduce *ar)
 {
     tnrec_model *m = net->m;
     tnrec_err err = TNREC_OK;
@@ -300,7 +300,7 @@ static tnrec_err forward(tnrec_net *net, const float *x, int n, int global_n, in
 
 tnrec_err tnrec__net_train_step(tnrec_net *net, const float *x, const float *label,
                                 const float *weight, int n, int global_n, int global_first,
-                                uint64_t dropout_seed, tnrec__allreduce *ar, float *logits,
+                                uint64_t dropout_seed, trn_allreduce *ar, float *logits,
                                 double *out_loss)
 {
     tnrec_model *m = net->m;
@@ -314,7 +314,7 @@ tnrec_err tnrec__net_train_step(tnrec_net *net, const float *x, const float *lab
     if (logits)
         memcpy(logits, z, (size_t)n * sizeof *logits);
     double loss = tnrec__reff_bce_logits(net->dlogits, z, label, weight, n, (double)global_n);
-    if ((err = tnrec__allreduce_sum_double(ar, &loss, 1)))
+    if ((err = trn_allreduce_sum_double(ar, &loss, 1)))
         return err;
     int cur = 0;
     const float *g = net->dlogits;
@@ -371,7 +371,7 @@ tnrec_err tnrec__net_train_step(tnrec_net *net, const float *x, const float *lab
             cur ^= 1;
         }
     }
-    if ((err = tnrec__allreduce_sum(ar, m->grads, m->nparams)))
+    if ((err = trn_allreduce_sum(ar, m->grads, m->nparams)))
         return err;
     for (int i = 0; i < nl; i++) {
         const tnrec__layer *L = &m->layers[i];

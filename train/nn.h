@@ -100,7 +100,7 @@ TNREC__REFF_DECLS(float, TNREC__REFF)
  * process); the loss is the global one. */
 tnrec_err tnrec__net_train_step(tnrec_net *net, const float *x, const float *label,
                                 const float *weight, int n, int global_n, int global_first,
-                                uint64_t dropout_seed, tnrec__allreduce *ar, float *logits,
+                                uint64_t dropout_seed, trn_allreduce *ar, float *logits,
                                 double *out_loss);
 /* L2 penalty of the current weights (sum over layers of l2 * sum w^2). */
 double tnrec__model_l2(const tnrec_model *m);

@@ -143,14 +143,12 @@ tnrec_err tnrec_gpu_net_create(tnrec_gpu_net **out, tnrec_model *m, int max_batc
 }
 
 tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int max_batch,
-                                       const tnrec_gpu_options *opt, tnrec__allreduce *ar)
+                                       const tnrec_gpu_options *opt, trn_allreduce *ar)
 {
     const tnrec__gpu_api *t = get_api();
     if (!t) {
-        /* Still join the other ranks' set-up status check (allreduce.h),
-         * so they stop too instead of waiting for this rank. */
         *out = NULL;
-        return tnrec__allreduce_attach_nccl(ar, -1, TNREC_EUNSUPPORTED);
+        return TNREC_EUNSUPPORTED;
     }
     return t->tnrec__gpu_net_create_ranked(out, m, max_batch, opt, ar);
 }

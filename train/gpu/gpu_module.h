@@ -64,7 +64,7 @@
     X(tnrec_err, tnrec_gpu_net_create,                                                                                 \
       (tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt))                              \
     X(tnrec_err, tnrec__gpu_net_create_ranked,                                                                         \
-      (tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt, tnrec__allreduce *ar))        \
+      (tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt, trn_allreduce *ar))        \
     X(void, tnrec_gpu_net_free, (tnrec_gpu_net *net))                                                                  \
     X(const char *, tnrec_gpu_net_describe, (const tnrec_gpu_net *net))                                                \
     X(uint64_t, tnrec__gpu_net_staged_steps, (const tnrec_gpu_net *net))                                               \

@@ -89,7 +89,7 @@ typedef struct plan {
 
 struct tnrec_gpu_net {
     tnrec_model *m;
-    tnrec__allreduce *ar;
+    trn_allreduce *ar;
     tnrec_gpu_options opt;
     int dt, max_batch, device, nl, first_param;
     cudaStream_t stream, copy_stream;
@@ -507,7 +507,7 @@ static tnrec_err setup(tnrec_gpu_net *g)
 /* This rank's own part of tnrec__gpu_net_create_ranked: checks, device,
  * allocations and the first plan; no collective. */
 static tnrec_err create_local(tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt,
-                              tnrec__allreduce *ar)
+                              trn_allreduce *ar)
 {
     *out = NULL;
     if (max_batch < 1)
@@ -524,7 +524,7 @@ static tnrec_err create_local(tnrec_gpu_net **out, tnrec_model *m, int max_batch
     int count = tnrec_gpu_device_count();
     if (count < 1)
         return tnrec__fail(TNREC_ENOTFOUND, "no CUDA device visible\nhint: check nvidia-smi and CUDA_VISIBLE_DEVICES");
-    int device = o.device >= 0 ? o.device : tnrec__allreduce_local_rank(ar) % count;
+    int device = o.device >= 0 ? o.device : trn_allreduce_local_rank(ar) % count;
     if (device >= count)
         return tnrec__fail(TNREC_EINVAL, "CUDA device %d asked for, but %d visible\nhint: choose --gpu 0..%d", device,
                            count, count - 1);
@@ -553,16 +553,13 @@ static tnrec_err create_local(tnrec_gpu_net **out, tnrec_model *m, int max_batch
 }
 
 tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int max_batch,
-                                       const tnrec_gpu_options *opt, tnrec__allreduce *ar)
+                                       const tnrec_gpu_options *opt, trn_allreduce *ar)
 {
     *out = NULL;
     tnrec_gpu_net *g = NULL;
+    /* The NCCL communicator is started by the step backend afterwards
+     * (train/backend_cuda.c), which also agrees the ranks' status first. */
     tnrec_err err = create_local(&g, m, max_batch, opt, ar);
-    /* With several ranks, every one reaches the NCCL start with its own
-     * status, whatever failed above, so a failure stops all of them
-     * instead of leaving the others waiting (allreduce.h). */
-    if (ar && tnrec__allreduce_size(ar) > 1)
-        err = tnrec__allreduce_attach_nccl(ar, g ? g->device : -1, err);
     if (err) {
         tnrec_gpu_net_free(g);
         return err;
@@ -585,7 +582,7 @@ const char *tnrec_gpu_net_describe(const tnrec_gpu_net *g) { return g->desc; }
  * hang. */
 static tnrec_err wait_stream(tnrec_gpu_net *g, const char *what)
 {
-    tnrec__nccl *nc = g->ar && tnrec__allreduce_size(g->ar) > 1 ? tnrec__allreduce_nccl(g->ar) : NULL;
+    tnrec__nccl *nc = g->ar && trn_allreduce_size(g->ar) > 1 ? (tnrec__nccl *)trn_allreduce_collective(g->ar) : NULL;
     if (nc)
         return tnrec__nccl_wait(nc, g->stream, what);
     return cu(cudaStreamSynchronize(g->stream), what);
@@ -631,14 +628,14 @@ tnrec_err tnrec_gpu_net_download(tnrec_gpu_net *g)
 /* Sums a device array over ranks: NCCL, or through host memory (MPI). */
 static tnrec_err sum_over_ranks(tnrec_gpu_net *g, float *dev, float *host, size_t n)
 {
-    if (!g->ar || tnrec__allreduce_size(g->ar) < 2 || n == 0)
+    if (!g->ar || trn_allreduce_size(g->ar) < 2 || n == 0)
         return TNREC_OK;
-    tnrec__nccl *nc = tnrec__allreduce_nccl(g->ar);
+    tnrec__nccl *nc = (tnrec__nccl *)trn_allreduce_collective(g->ar);
     if (nc)
         return tnrec__nccl_sum_device(nc, dev, n, g->stream);
     TRY(cu(cudaMemcpyAsync(host, dev, n * sizeof(float), cudaMemcpyDeviceToHost, g->stream), "copy for the all-reduce"));
     TRY(cu(cudaStreamSynchronize(g->stream), "copy for the all-reduce"));
-    TRY(tnrec__allreduce_sum(g->ar, host, n));
+    TRY(trn_allreduce_sum(g->ar, host, n));
     return cu(cudaMemcpyAsync(dev, host, n * sizeof(float), cudaMemcpyHostToDevice, g->stream), "copy after the all-reduce");
 }
 
@@ -646,7 +643,7 @@ tnrec_err tnrec__gpu_net_sync(tnrec_gpu_net *g)
 {
     tnrec_model *m = g->m;
     TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
-    int world = g->ar ? tnrec__allreduce_size(g->ar) : 1;
+    int world = g->ar ? trn_allreduce_size(g->ar) : 1;
     if (world > 1 && m->nstate) {
         TRY(sum_over_ranks(g, g->state, m->state, m->nstate));
         TRY(kr(tnrec__k_scale(g->state, m->nstate, 1.0f / (float)world, g->stream), "BN statistics average"));
@@ -1061,7 +1058,7 @@ tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *g, const float *x, const floa
         loss += h_terms[i];
     loss /= (double)global_n;
     if (g->ar)
-        TRY(tnrec__allreduce_sum_double(g->ar, &loss, 1));
+        TRY(trn_allreduce_sum_double(g->ar, &loss, 1));
     pb = 0;
     for (int i = 0; i < g->nl; i++) {
         const tnrec__layer *L = &m->layers[i];

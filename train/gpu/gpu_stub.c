@@ -51,7 +51,7 @@ tnrec_err tnrec_gpu_net_optim_step(tnrec_gpu_net *net, tnrec_optim *opt, double 
 const char *tnrec_gpu_net_describe(const tnrec_gpu_net *net) { (void)net; return "no CUDA in this build"; }
 
 tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int max_batch,
-                                       const tnrec_gpu_options *opt, tnrec__allreduce *ar)
+                                       const tnrec_gpu_options *opt, trn_allreduce *ar)
 {
     (void)m; (void)max_batch; (void)opt; (void)ar;
     *out = NULL;

@@ -16,7 +16,7 @@
  * for one process). The device is opt->device, or with -1 the local rank
  * modulo the visible devices. */
 tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int max_batch,
-                                       const tnrec_gpu_options *opt, tnrec__allreduce *ar);
+                                       const tnrec_gpu_options *opt, trn_allreduce *ar);
 /* This rank holds samples [global_first, global_first + n) of a global
  * batch of global_n; the loss returned is the global one. */
 tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *net, const float *x, const float *label,
