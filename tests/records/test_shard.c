@@ -18,6 +18,10 @@
 #include "rec_fixture.h"
 #include "tnrec_test.h"
 
+#ifdef TNREC_TESTING_H
+#error "tnrec/tnrec.h must not include tnrec/testing.h"
+#endif
+
 #define NREC 6
 #define RAW_BYTES (60 * 4 + 60 + 7 * 2 + 3 * 8 + 4) /* decoded bytes of fx_schema as F32 */
 
