@@ -33,9 +33,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "build_internal.h"
 #include "common.h"
 #include "ingest_internal.h"
-#include "build_internal.h"
+#include "json_util.h"
 #include "tnrec/tnrec.h"
 
 #if TNREC_HAVE_OPENMP
@@ -496,20 +497,11 @@ typedef struct run_state {
     tnrec_build_summary sum;
 } run_state;
 
-static char *path_join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s/%s", dir, name);
-    return s;
-}
-
 static char *shard_path(const char *dir, int n)
 {
     char name[64];
     snprintf(name, sizeof name, "shard-%05d%s", n, TNREC_SHARD_EXT);
-    return path_join(dir, name);
+    return tnr_path_join(dir, name);
 }
 
 /* The chain of input keys: FNV-1a over each key, seeded with the chain
@@ -538,7 +530,6 @@ static tnrec_err progress_write(run_state *st, uint64_t next_input)
 {
     json_t *root = json_object(), *sk = json_array();
     tnrec_err err = TNREC_OK;
-    char *text = NULL;
     if (!root || !sk) {
         json_decref(sk);
         err = tnrec__fail(TNREC_ENOMEM, "out of memory writing build progress");
@@ -558,14 +549,9 @@ static tnrec_err progress_write(run_state *st, uint64_t next_input)
     for (size_t i = 0; i < st->nskips && st->skips[i].index < next_input; i++)
         json_array_append_new(sk, json_pack("{s:I,s:s,s:s}", "index", (json_int_t)st->skips[i].index, "input",
                                             st->skips[i].input, "reason", st->skips[i].reason));
-    text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text) {
-        err = tnrec__fail(TNREC_ENOMEM, "out of memory writing build progress");
-        goto done;
-    }
-    err = tnrec__write_file_atomic(st->progress_path, text, strlen(text));
+    err = tnrec__json_write_file(st->progress_path, root, JSON_COMPACT | JSON_SORT_KEYS,
+                                 "out of memory writing build progress");
 done:
-    free(text);
     json_decref(root);
     return err;
 }
@@ -619,8 +605,8 @@ static void progress_peek(const char *path, uint64_t *shards, uint64_t *records)
     json_error_t jerr;
     json_t *root = json_loads((const char *)buf, 0, &jerr);
     free(buf);
-    json_int_t s = json_integer_value(json_object_get(root, "shards"));
-    json_int_t r = json_integer_value(json_object_get(root, "records"));
+    json_int_t s = tnrec__json_int(root, "shards");
+    json_int_t r = tnrec__json_int(root, "records");
     json_decref(root);
     if (s > 0 && r >= 0) {
         *shards = (uint64_t)s;
@@ -723,9 +709,9 @@ static tnrec_err resume_load(run_state *st, uint64_t *out_next_input, int *out_r
                            st->opt->out_dir);
     }
     json_decref(mine);
-    int shards = (int)json_integer_value(json_object_get(root, "shards"));
-    uint64_t next = (uint64_t)json_integer_value(json_object_get(root, "next_input"));
-    const char *chain = json_string_value(json_object_get(root, "inputs_chain"));
+    int shards = (int)tnrec__json_int(root, "shards");
+    uint64_t next = (uint64_t)tnrec__json_int(root, "next_input");
+    const char *chain = tnrec__json_str(root, "inputs_chain");
     char *chain_end = NULL;
     st->resume_has_chain = chain && *chain;
     st->resume_chain = chain ? strtoull(chain, &chain_end, 16) : 0;
@@ -757,9 +743,9 @@ static tnrec_err resume_load(run_state *st, uint64_t *out_next_input, int *out_r
     {
         if (err)
             break;
-        const char *in = json_string_value(json_object_get(e, "input"));
-        const char *why = json_string_value(json_object_get(e, "reason"));
-        uint64_t idx = (uint64_t)json_integer_value(json_object_get(e, "index"));
+        const char *in = tnrec__json_str(e, "input");
+        const char *why = tnrec__json_str(e, "reason");
+        uint64_t idx = (uint64_t)tnrec__json_int(e, "index");
         if (!in || !why) {
             err = tnrec__fail(TNREC_ECORRUPT, "progress file '%s' is damaged\nhint: remove '%s' and rebuild",
                               st->progress_path, st->opt->out_dir);
@@ -819,7 +805,7 @@ static void clean_out_dir(const char *dir, int keep_shards, int tmp_only)
             num >= keep_shards)
             stale = 1;
         if (stale) {
-            char *p = path_join(dir, n);
+            char *p = tnr_path_join(dir, n);
             if (p)
                 unlink(p);
             free(p);
@@ -970,7 +956,7 @@ static int split_code(const char *split)
 static tnrec_err check_existing(const tnrec_build_options *opt, const plan *p, int *out_done)
 {
     *out_done = 0;
-    char *m = path_join(opt->out_dir, TNREC_MANIFEST_NAME);
+    char *m = tnr_path_join(opt->out_dir, TNREC_MANIFEST_NAME);
     if (!m)
         return tnrec__fail(TNREC_ENOMEM, "out of memory");
     int have = access(m, F_OK) == 0;
@@ -1107,7 +1093,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     int done_already = 0;
     if ((err = check_existing(opt, &p, &done_already)) != TNREC_OK)
         goto done;
-    st.progress_path = path_join(opt->out_dir, TN_PROGRESS_NAME);
+    st.progress_path = tnr_path_join(opt->out_dir, TN_PROGRESS_NAME);
     if (!st.progress_path) {
         err = tnrec__fail(TNREC_ENOMEM, "out of memory");
         goto done;

@@ -21,6 +21,7 @@
 
 #include "common.h"
 #include "ingest_internal.h"
+#include "splitmix64.h"
 
 typedef struct ho_sample {
     int32_t day;   /* YYMMDD of the file name */
@@ -33,14 +34,6 @@ typedef struct ho_group {
     int32_t first_day;
     uint64_t order;
 } ho_group;
-
-static uint64_t ho_mix(uint64_t z)
-{
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 /* Reads the day and the event id from a key's file name; -1 if it does
  * not follow TorNet's naming. */
@@ -159,7 +152,7 @@ static tnrec_err ho_choose(ho_sample *s, size_t n, double fraction, uint64_t see
             gr->first_day = s[i].day;
     }
     for (size_t k = 0; k < ng; k++)
-        g[k].order = ho_mix(ho_mix(seed) ^ (uint64_t)g[k].first_day);
+        g[k].order = tnrec__splitmix64(tnrec__splitmix64(seed) ^ (uint64_t)g[k].first_day);
     qsort(g, ng, sizeof *g, ho_cmp_group);
     double target = fraction * (double)n, taken = 0;
     for (size_t k = 0; k < ng; k++) {

@@ -17,6 +17,7 @@
 
 #include "build_internal.h"
 #include "common.h"
+#include "json_util.h"
 #include "tnrec/ingest.h"
 
 tnrec_err tn_copy_shard(tnrec_dataset_writer *w, const char *path, tnrec_blob *blob, tnrec_class_counts *counts,
@@ -114,8 +115,8 @@ tnrec_err tnrec_merge_run_opts(tnrec_build_summary *out, const char *out_dir, co
         }
         json_t *jp = json_object_get(p->params, "part");
         if (jp) {
-            p->index = (int)json_integer_value(json_object_get(jp, "index"));
-            p->count = (int)json_integer_value(json_object_get(jp, "count"));
+            p->index = (int)tnrec__json_int(jp, "index");
+            p->count = (int)tnrec__json_int(jp, "count");
             json_object_del(p->params, "part");
         } else {
             p->index = 0;
@@ -144,8 +145,8 @@ tnrec_err tnrec_merge_run_opts(tnrec_build_summary *out, const char *out_dir, co
     }
     tnrec_dataset_options dopt;
     memset(&dopt, 0, sizeof dopt);
-    dopt.max_shard_bytes = (uint64_t)json_integer_value(json_object_get(pv[0].params, "shard_bytes"));
-    dopt.max_shard_records = (uint64_t)json_integer_value(json_object_get(pv[0].params, "shard_records"));
+    dopt.max_shard_bytes = (uint64_t)tnrec__json_int(pv[0].params, "shard_bytes");
+    dopt.max_shard_records = (uint64_t)tnrec__json_int(pv[0].params, "shard_records");
     made_dir = access(out_dir, F_OK) != 0;
     if ((err = tnrec_dataset_writer_open(&w, out_dir, tnrec_dataset_schema(pv[0].ds), &dopt)) != TNREC_OK)
         goto done;

@@ -413,24 +413,11 @@ static tnrec_err make_dir(const char *path)
 /* mkdir -p */
 static tnrec_err make_dirs(const char *path)
 {
-    char buf[4096];
     size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf)
+    if (n == 0 || n >= 4096)
         return tnrec__fail(TNREC_EINVAL, "bad output directory '%s'", path);
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i < n; i++) {
-        if (buf[i] != '/')
-            continue;
-        buf[i] = '\0';
-        struct stat st;
-        if (stat(buf, &st) != 0) {
-            tnrec_err err = make_dir(buf);
-            if (err)
-                return err;
-        }
-        buf[i] = '/';
-    }
-    return make_dir(buf);
+    tnrec_err err = tnrec__mkdir_parents(path, 0755);
+    return err ? err : make_dir(path);
 }
 
 /* --force: forget an earlier archive. The catalog goes first (so the

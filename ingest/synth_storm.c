@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "splitmix64.h"
 #include "synth_private.h"
 
 #define NT TNREC_SYNTH_NTIME
@@ -39,21 +40,13 @@ typedef struct rng {
     uint64_t s[4];
 } rng;
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 static void rng_seed(rng *r, uint64_t seed, uint64_t index, uint64_t stream)
 {
-    uint64_t x = mix64(seed + 0x9E3779B97F4A7C15ULL);
-    x = mix64(x ^ (index * 0xD1B54A32D192ED03ULL + 0x8CB92BA72F3D8DD7ULL));
+    uint64_t x = tnrec__splitmix64(seed);
+    x = tnrec__mix64(x ^ (index * 0xD1B54A32D192ED03ULL + 0x8CB92BA72F3D8DD7ULL));
     x ^= stream * 0xA0761D6478BD642FULL;
     for (int i = 0; i < 4; i++) {
-        x += 0x9E3779B97F4A7C15ULL;
-        r->s[i] = mix64(x);
+        r->s[i] = tnrec__splitmix64_next(&x);
     }
 }
 
@@ -92,7 +85,7 @@ static inline float gauss(rng *r)
 
 static inline float lattice(uint64_t key, int64_t ix, int64_t iy)
 {
-    uint64_t h = mix64(key ^ ((uint64_t)ix * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)iy * 0xC2B2AE3D27D4EB4FULL));
+    uint64_t h = tnrec__mix64(key ^ ((uint64_t)ix * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)iy * 0xC2B2AE3D27D4EB4FULL));
     return (float)(h >> 40) * (2.0f / 16777216.0f) - 1.0f;
 }
 
@@ -161,7 +154,7 @@ static int64_t event_id_of(uint64_t seed, uint64_t index)
     const uint64_t m = 800000;
     if (index >= m)
         return (int64_t)(1000000 + index);
-    uint64_t off = mix64(seed ^ 0x6A09E667F3BCC909ULL) % m;
+    uint64_t off = tnrec__mix64(seed ^ 0x6A09E667F3BCC909ULL) % m;
     return (int64_t)(200000 + (index * 524287 + off) % m);
 }
 
@@ -178,7 +171,7 @@ void tnrec__synth_meta(tnrec_synth_sample *out, uint64_t seed, uint64_t index, d
      * 61:32 between NUL and WRN; F = 0 keeps the original thresholds
      * exactly (same bytes as before the option existed). */
     double w = fmod((double)(index % 1000003) * 0.6180339887498949 +
-                    (double)(mix64(seed ^ 0xBB67AE8584CAA73BULL) >> 11) * 0x1.0p-53, 1.0);
+                    (double)(tnrec__mix64(seed ^ 0xBB67AE8584CAA73BULL) >> 11) * 0x1.0p-53, 1.0);
     double nul_below = 0.61, tor_from = 0.93;
     if (tor_fraction > 0.0 && tor_fraction < 1.0) {
         tor_from = 1.0 - tor_fraction;

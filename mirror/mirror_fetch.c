@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "json_util.h"
 #include "mirror_internal.h"
 
 #define MIN_SEGMENT (4ull << 20)
@@ -73,7 +74,6 @@ static tnrec_err write_state(fetch *f)
     json_t *segs = json_array();
     json_t *root = json_object();
     tnrec_err err = TNREC_OK;
-    char *text = NULL;
     if (!segs || !root) {
         err = tnrec__fail(TNREC_ENOMEM, "out of memory");
         goto done;
@@ -101,14 +101,8 @@ static tnrec_err write_state(fetch *f)
                                                        ? -1 : (json_int_t)f->item->size));
     json_object_set_new(root, "md5", json_string(f->item->md5));
     json_object_set(root, "segments", segs);
-    text = json_dumps(root, JSON_COMPACT);
-    if (!text) {
-        err = tnrec__fail(TNREC_ENOMEM, "out of memory");
-        goto done;
-    }
-    err = tnrec__write_file_atomic(f->state_path, text, strlen(text));
+    err = tnrec__json_write_file(f->state_path, root, JSON_COMPACT, "out of memory");
 done:
-    free(text);
     json_decref(segs);
     json_decref(root);
     return err;
@@ -129,8 +123,8 @@ static int load_state(fetch *f)
     int ok = 0;
     json_t *root = json_loadb((const char *)buf, len, 0, NULL);
     json_t *segs = json_object_get(root, "segments");
-    json_int_t size = json_integer_value(json_object_get(root, "size"));
-    const char *md5 = json_string_value(json_object_get(root, "md5"));
+    json_int_t size = tnrec__json_int(root, "size");
+    const char *md5 = tnrec__json_str(root, "md5");
     uint64_t want = f->item->size == TNREC_MIRROR_SIZE_UNKNOWN ? (uint64_t)-1 : f->item->size;
     if (!json_is_array(segs) || json_array_size(segs) == 0 || json_array_size(segs) > MAX_SEGMENTS ||
         (uint64_t)size != want || !md5 || strcmp(md5, f->item->md5) != 0 ||

@@ -5,7 +5,7 @@
  * (sources -> file list), mirror_fetch.c (segmented download to a file),
  * mirror_s3.c (S3 requests and uploads), mirror_run.c (the run: jobs,
  * destinations, verify, progress). Nothing here depends on ingest/ or on
- * records/ beyond common.h. */
+ * records/: the shared helpers come from common/. */
 #ifndef TNREC_MIRROR_INTERNAL_H
 #define TNREC_MIRROR_INTERNAL_H
 
@@ -58,7 +58,8 @@ tnrec_err mir_md5_file(char hex[33], const char *path, uint64_t *done);
 /* A destination-relative name is safe when it is not empty, not absolute,
  * has no "." / ".." / empty component, no backslash and no control byte. */
 int mir_name_is_safe(const char *name);
-/* mkdir -p of the parent directories of path (path itself excluded). */
+/* mkdir -p of the parent directories of path (path itself excluded),
+ * mode 0777 before the umask: tnrec__mkdir_parents (common/path_util.h). */
 tnrec_err mir_make_parents(const char *path);
 
 /* Sleep ms milliseconds, in small steps. */

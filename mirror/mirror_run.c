@@ -42,16 +42,6 @@ typedef struct run {
     int inited;                 /* locks set up */
 } run;
 
-static char *path_join(const char *a, const char *b)
-{
-    mir_buf p = { 0 };
-    mir_buf_adds(&p, a);
-    if (p.len && p.data[p.len - 1] != '/')
-        mir_buf_adds(&p, "/");
-    mir_buf_adds(&p, b);
-    return mir_buf_take(&p);
-}
-
 static void set_failed(run *r, size_t i, tnrec_err err)
 {
     const char *m = tnrec_error_last();
@@ -130,7 +120,7 @@ static tnrec_err mirror_to_dir(run *r, size_t i)
 {
     mir_item *it = &r->items.v[i];
     tnrec_mirror_file *f = &r->files[i];
-    char *final = path_join(r->dest, it->name);
+    char *final = tnrec__path_append(r->dest, it->name);
     tnrec_err err = TNREC_OK;
     if (!final)
         return tnrec__fail(TNREC_ENOMEM, "out of memory");
@@ -172,7 +162,7 @@ static tnrec_err mirror_to_s3(run *r, size_t i)
     mir_item *it = &r->items.v[i];
     tnrec_mirror_file *f = &r->files[i];
     tnrec_err err = TNREC_OK;
-    char *key = path_join(r->s3.prefix, it->name);
+    char *key = tnrec__path_append(r->s3.prefix, it->name);
     char *staged = NULL;
     int fd = -1;
     if (!key)
@@ -198,7 +188,7 @@ static tnrec_err mirror_to_s3(run *r, size_t i)
             set_state(r, i, TNREC_MIRROR_COPIED);
         goto done;
     }
-    staged = path_join(r->opt.staging, it->name);
+    staged = tnrec__path_append(r->opt.staging, it->name);
     if (!staged) {
         err = tnrec__fail(TNREC_ENOMEM, "out of memory");
         goto done;
@@ -270,7 +260,7 @@ static tnrec_err verify_one(run *r, size_t i)
     char got[33] = "";
     uint64_t got_size = 0;
     if (r->kind == DEST_DIR) {
-        where = path_join(r->dest, it->name);
+        where = tnrec__path_append(r->dest, it->name);
         struct stat st;
         if (!where) {
             err = tnrec__fail(TNREC_ENOMEM, "out of memory");
@@ -302,7 +292,7 @@ static tnrec_err verify_one(run *r, size_t i)
             }
             err = mir_fetch_range(&r->ctx, where, 0, UINT64_MAX, md5_sink_fn, &ms, &r->cancel);
         } else {
-            where = path_join(r->s3.prefix, it->name);
+            where = tnrec__path_append(r->s3.prefix, it->name);
             if (!where) {
                 err = tnrec__fail(TNREC_ENOMEM, "out of memory");
                 goto done;
@@ -622,7 +612,7 @@ static tnrec_err open_dest(run *r, const char *dest, int create_dir)
         return tnrec__fail(TNREC_EINVAL, "destination '%s': only a directory or s3://bucket/prefix", dest);
     r->kind = DEST_DIR;
     if (create_dir) {
-        char *probe = path_join(dest, "x");
+        char *probe = tnrec__path_append(dest, "x");
         tnrec_err err = probe ? mir_make_parents(probe) : tnrec__fail(TNREC_ENOMEM, "out of memory");
         free(probe);
         return err;

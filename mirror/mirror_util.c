@@ -252,25 +252,7 @@ int mir_name_is_safe(const char *name)
     return 1;
 }
 
-tnrec_err mir_make_parents(const char *path)
-{
-    char *tmp = strdup(path);
-    if (!tmp)
-        return tnrec__fail(TNREC_ENOMEM, "out of memory");
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0777) != 0 && errno != EEXIST) {
-            tnrec_err e = tnrec__fail_errno(TNREC_EIO, errno, "cannot create directory '%s'", tmp);
-            free(tmp);
-            return e;
-        }
-        *p = '/';
-    }
-    free(tmp);
-    return TNREC_OK;
-}
+tnrec_err mir_make_parents(const char *path) { return tnrec__mkdir_parents(path, 0777); }
 
 int mir_stopping(const mir_ctx *c)
 {

@@ -1,7 +1,7 @@
 /* plot/plot_internal.h: what the files of plot/ share.
  *
- * plot/ depends on records/ (the public reading API and records/common.h
- * for errors and atomic files) and on cairo; nothing else includes it. */
+ * plot/ depends on records/ (the public reading API), common/ (errors and
+ * atomic files) and cairo; nothing else includes it. */
 #ifndef TNREC_PLOT_INTERNAL_H
 #define TNREC_PLOT_INTERNAL_H
 

@@ -10,7 +10,7 @@
  * colour of the map; vector gates get a hairline of their own colour so
  * that viewers show no seams between them.
  *
- * The output file is written through records/common.h's atomic file: the
+ * The output file is written through common/'s atomic file: the
  * surface streams into "<path>.tmp.<pid>", renamed when complete. */
 #include <cairo.h>
 #include <cairo-pdf.h>

@@ -12,10 +12,11 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-#include "tnrec/tnrec.h"
 #include "common.h"
 #include "html.h"
+#include "json_util.h"
 #include "report_internal.h"
+#include "tnrec/tnrec.h"
 
 #define GALLERY_DEFAULT 4
 
@@ -105,7 +106,7 @@ static void config_section(FILE *f, const char *config)
 static void train_dataset(FILE *f, const char *config)
 {
     json_t *j = json_loads(config, 0, NULL);
-    const char *train = json_string_value(json_object_get(j, "train"));
+    const char *train = tnrec__json_str(j, "train");
     tnrec_dataset *ds = NULL;
     if (train && *train && tnrec_dataset_open(&ds, train) == TNREC_OK) {
         char title[4200];

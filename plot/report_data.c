@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "json_util.h"
 #include "report_internal.h"
 
 static const char *const history_keys[H_NSERIES] = { "loss", "val_loss", "roc_auc", "val_roc_auc", "pr_auc",
@@ -48,7 +49,7 @@ static tnrec_err history_line(report_history *h, const char *line, const char *p
         return tnrec__fail(TNREC_ECORRUPT, "'%s' line %zu is not an epoch's JSON object%s%s", path, lineno,
                            o ? "" : ": ", o ? "" : je.text);
     }
-    h->epoch[h->n] = (double)json_integer_value(json_object_get(o, "epoch"));
+    h->epoch[h->n] = (double)tnrec__json_int(o, "epoch");
     for (int k = 0; k < H_NSERIES; k++)
         h->v[k][h->n] = json_num(o, history_keys[k]);
     json_t *best = json_object_get(o, "best_epoch");

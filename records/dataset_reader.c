@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "json_util.h"
 #include "manifest.h"
 
 struct tnrec_dataset {
@@ -69,12 +70,12 @@ static int hex16(const char *s, uint64_t *out)
 static tnrec_err open_listed_shard(tnrec_dataset *ds, const char *dir, const char *mpath, const json_t *o, size_t k)
 {
     char what[1024];
-    const char *file = json_string_value(json_object_get(o, "file"));
+    const char *file = tnrec__json_str(o, "file");
     const json_t *jrec = json_object_get(o, "records"), *jbytes = json_object_get(o, "bytes");
     uint64_t checksum;
     if (!file || !*file || strchr(file, '/') || strcmp(file, ".") == 0 || strcmp(file, "..") == 0 ||
         !json_is_integer(jrec) || json_integer_value(jrec) < 0 || !json_is_integer(jbytes) ||
-        !hex16(json_string_value(json_object_get(o, "index_checksum")), &checksum)) {
+        !hex16(tnrec__json_str(o, "index_checksum"), &checksum)) {
         snprintf(what, sizeof what, "shard entry %zu is malformed", k);
         return mfail(TNREC_ECORRUPT, mpath, what, HINT_REBUILD);
     }
@@ -119,8 +120,8 @@ static tnrec_err parse_skipped(tnrec_dataset *ds, const json_t *arr, const char 
         return tnrec__fail(TNREC_ENOMEM, "out of memory reading '%s'", mpath);
     for (size_t i = 0; i < n; i++) {
         const json_t *o = json_array_get(arr, i);
-        const char *in = json_string_value(json_object_get(o, "input"));
-        const char *why = json_string_value(json_object_get(o, "reason"));
+        const char *in = tnrec__json_str(o, "input");
+        const char *why = tnrec__json_str(o, "reason");
         if (!in || !why)
             return mfail(TNREC_ECORRUPT, mpath, "a \"skipped\" entry lacks \"input\" or \"reason\"", HINT_REBUILD);
         ds->skipped[i].input = strdup(in);
@@ -160,7 +161,7 @@ static tnrec_err open_manifest(tnrec_dataset *ds, const char *dir)
                         jerr.line, root ? "not an object" : jerr.text, HINT_REBUILD);
         goto done;
     }
-    const char *format = json_string_value(json_object_get(root, "format"));
+    const char *format = tnrec__json_str(root, "format");
     const json_t *ver = json_object_get(root, "format_version");
     if (!format || strcmp(format, TNR_MANIFEST_FORMAT) != 0 || !json_is_integer(ver)) {
         e = mfail(TNREC_EFORMAT, mpath, "not a tnrec dataset manifest (\"format\" is not \"tnrec-dataset\")",
@@ -175,7 +176,7 @@ static tnrec_err open_manifest(tnrec_dataset *ds, const char *dir)
                   json_integer_value(ver) > TNR_MANIFEST_VERSION ? "upgrade tnrec to read this dataset" : HINT_REBUILD);
         goto done;
     }
-    const char *tool = json_string_value(json_object_get(root, "tnrec_version"));
+    const char *tool = tnrec__json_str(root, "tnrec_version");
     const json_t *shards = json_object_get(root, "shards"), *records = json_object_get(root, "records");
     const json_t *build = json_object_get(root, "build");
     if (!tool || !json_is_array(shards) || !json_is_integer(records) || !json_is_object(build)) {

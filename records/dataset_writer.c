@@ -37,27 +37,6 @@ struct tnrec_dataset_writer {
     uint64_t records;
 };
 
-static tnrec_err mkdir_p(const char *dir)
-{
-    char *p = tnr_path_join(dir, "");
-    if (!p)
-        return tnrec__fail(TNREC_ENOMEM, "out of memory creating '%s'", dir);
-    tnrec_err e = TNREC_OK;
-    for (char *s = p + 1; *s && !e; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST)
-            e = tnrec__fail_errno(TNREC_EIO, errno, "cannot create directory '%s'", p);
-        *s = '/';
-    }
-    struct stat st;
-    if (!e && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
-        e = tnrec__fail(TNREC_EIO, "'%s' is not a directory", dir);
-    free(p);
-    return e;
-}
-
 static tnrec_err remove_stale_manifest(const char *dir)
 {
     char *m = tnr_path_join(dir, TNREC_MANIFEST_NAME);
@@ -90,7 +69,7 @@ tnrec_err tnrec_dataset_writer_open(tnrec_dataset_writer **out, const char *dir,
                            TNR_PREFIX_MAX - 1);
     if (opt && opt->first_shard < 0)
         return tnrec__fail(TNREC_EINVAL, "first shard number %d is negative", opt->first_shard);
-    if ((e = mkdir_p(dir)) != TNREC_OK || (e = remove_stale_manifest(dir)) != TNREC_OK)
+    if ((e = tnrec__mkdir_p(dir, 0755)) != TNREC_OK || (e = remove_stale_manifest(dir)) != TNREC_OK)
         return e;
     tnrec_dataset_writer *w = calloc(1, sizeof *w);
     if (!w || !(w->dir = strdup(dir)) || !(w->shards = json_array()) || !(w->skipped = json_array())) {

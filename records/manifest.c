@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "json_util.h"
 #include "manifest.h"
 
 static _Thread_local int json_oom;
@@ -34,15 +35,6 @@ int tnr_json_oom(void) { return json_oom; }
 static const char *const ef_keys[7] = { "-1", "0", "1", "2", "3", "4", "5" };
 static const char *const label_keys[2] = { "0", "1" };
 
-static json_t *float_json(float f)
-{
-    if (isnan(f))
-        return json_string("nan");
-    if (isinf(f))
-        return json_string(f > 0 ? "inf" : "-inf");
-    return json_real((double)f);
-}
-
 json_t *tnr_schema_to_json(const tnrec_schema *s)
 {
     json_t *fields = json_array();
@@ -55,9 +47,9 @@ json_t *tnr_schema_to_json(const tnrec_schema *s)
         }
         json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:b}", "name", f->name, "dtype",
                               tnrec_dtype_name(f->dtype), "shape", shape, "dims", dims, "encoding",
-                              tnrec_encoding_name(f->encoding), "offset", float_json(f->offset), "scale",
-                              float_json(f->scale), "nodata", float_json(f->nodata), "qmin", float_json(f->qmin),
-                              "qmax", float_json(f->qmax), "shuffle", (int)f->shuffle);
+                              tnrec_encoding_name(f->encoding), "offset", tnrec__json_float(f->offset), "scale",
+                              tnrec__json_float(f->scale), "nodata", tnrec__json_float(f->nodata), "qmin", tnrec__json_float(f->qmin),
+                              "qmax", tnrec__json_float(f->qmax), "shuffle", (int)f->shuffle);
         if (!o || json_array_append_new(fields, o) != 0) {
             json_decref(fields);
             return NULL;
@@ -102,26 +94,6 @@ static tnrec_err bad(const char *path, const char *what)
                        path, what);
 }
 
-static int get_float(const json_t *j, float *out)
-{
-    if (json_is_number(j)) {
-        *out = (float)json_number_value(j);
-        return 1;
-    }
-    const char *s = json_string_value(j);
-    if (!s)
-        return 0;
-    if (strcmp(s, "nan") == 0)
-        *out = NAN;
-    else if (strcmp(s, "inf") == 0)
-        *out = INFINITY;
-    else if (strcmp(s, "-inf") == 0)
-        *out = -INFINITY;
-    else
-        return 0;
-    return 1;
-}
-
 static int copy_name(char *dst, const json_t *j)
 {
     const char *s = json_string_value(j);
@@ -157,8 +129,8 @@ static tnrec_err field_from_json(const json_t *o, const char *path, uint32_t i, 
     char what[160];
     snprintf(what, sizeof what, "schema field %u is malformed", i);
     if (!json_is_object(o) || !copy_name(f->name, json_object_get(o, "name")) ||
-        !parse_dtype(json_string_value(json_object_get(o, "dtype")), &f->dtype) ||
-        !parse_encoding(json_string_value(json_object_get(o, "encoding")), &f->encoding))
+        !parse_dtype(tnrec__json_str(o, "dtype"), &f->dtype) ||
+        !parse_encoding(tnrec__json_str(o, "encoding"), &f->encoding))
         return bad(path, what);
     const json_t *shape = json_object_get(o, "shape"), *dims = json_object_get(o, "dims");
     if (!json_is_array(shape) || !json_is_array(dims) || json_array_size(shape) > TNREC_MAX_DIMS ||
@@ -173,9 +145,9 @@ static tnrec_err field_from_json(const json_t *o, const char *path, uint32_t i, 
         f->shape[d] = (uint32_t)json_integer_value(v);
     }
     const json_t *shuf = json_object_get(o, "shuffle");
-    if (!json_is_boolean(shuf) || !get_float(json_object_get(o, "offset"), &f->offset) ||
-        !get_float(json_object_get(o, "scale"), &f->scale) || !get_float(json_object_get(o, "nodata"), &f->nodata) ||
-        !get_float(json_object_get(o, "qmin"), &f->qmin) || !get_float(json_object_get(o, "qmax"), &f->qmax))
+    if (!json_is_boolean(shuf) || !tnrec__json_get_float(json_object_get(o, "offset"), &f->offset) ||
+        !tnrec__json_get_float(json_object_get(o, "scale"), &f->scale) || !tnrec__json_get_float(json_object_get(o, "nodata"), &f->nodata) ||
+        !tnrec__json_get_float(json_object_get(o, "qmin"), &f->qmin) || !tnrec__json_get_float(json_object_get(o, "qmax"), &f->qmax))
         return bad(path, what);
     f->shuffle = json_is_true(shuf) ? 1u : 0u;
     return TNREC_OK;

@@ -37,9 +37,6 @@ static inline uint32_t tnr_header_len(uint32_t nfields)
     return TNR_HEADER_FIXED + TNR_FIELD_DESC * nfields + 8u;
 }
 
-/* "dir/name" in a new malloc'd string, or NULL. */
-char *tnr_path_join(const char *dir, const char *name);
-
 /* ---- format.c: byte layouts ---- */
 /* Serialise the header of a checked schema into buf (tnr_header_len bytes). */
 void tnr_header_put(uint8_t *buf, const tnrec_schema *s, int zstd_level);

@@ -15,6 +15,7 @@
 
 #include "checkpoint.h"
 #include "common.h"
+#include "json_util.h"
 
 typedef struct wbuf { uint8_t *p; size_t len, cap; int oom; } wbuf;
 
@@ -145,12 +146,12 @@ static tnrec_err model_from_config(tnrec_model **out, const char *json, const ch
     json_t *cfg = json_loads(json, 0, &jerr);
     if (!cfg)
         return tnrec__fail(TNREC_ECORRUPT, "checkpoint '%s': config is not JSON (%s)", path, jerr.text);
-    const char *spec = json_string_value(json_object_get(cfg, "model"));
+    const char *spec = tnrec__json_str(cfg, "model");
     tnrec_input_shape in = {
-        (int)json_integer_value(json_object_get(cfg, "frames")),
-        (int)json_integer_value(json_object_get(cfg, "height")),
-        (int)json_integer_value(json_object_get(cfg, "width")),
-        (int)json_integer_value(json_object_get(cfg, "channels")),
+        (int)tnrec__json_int(cfg, "frames"),
+        (int)tnrec__json_int(cfg, "height"),
+        (int)tnrec__json_int(cfg, "width"),
+        (int)tnrec__json_int(cfg, "channels"),
     };
     tnrec_err err;
     if (!spec)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "json_util.h"
 #include "tnrec/report.h"
 
 typedef struct scored { float p; int32_t y; } scored;
@@ -101,8 +102,6 @@ void tnrec_curves_free(tnrec_curves *c)
     c->npoints = 0;
 }
 
-static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
-
 /* {"name1": [...], "name2": [...], ...} of the points' members. */
 static json_t *curve_json(const tnrec_curves *c, const char *const names[3], const size_t offs[3])
 {
@@ -117,7 +116,7 @@ static json_t *curve_json(const tnrec_curves *c, const char *const names[3], con
         }
         for (size_t i = 0; i < c->npoints; i++) {
             double v = *(const double *)((const char *)&c->points[i] + offs[k]);
-            if (json_array_append_new(a, num(v))) {
+            if (json_array_append_new(a, tnrec__json_finite(v))) {
                 json_decref(o);
                 return NULL;
             }
@@ -132,8 +131,8 @@ static json_t *reliability_json(const tnrec_curves *c)
     for (int b = 0; a && b < TNREC_RELIABILITY_BINS; b++) {
         const tnrec_reliability_bin *r = &c->bins[b];
         json_t *o = json_pack("{s:f,s:f,s:I,s:I,s:o,s:o}", "lo", r->lo, "hi", r->hi, "count", (json_int_t)r->count,
-                              "positives", (json_int_t)r->positives, "mean_predicted", num(r->mean_predicted),
-                              "observed", num(r->observed));
+                              "positives", (json_int_t)r->positives, "mean_predicted", tnrec__json_finite(r->mean_predicted),
+                              "observed", tnrec__json_finite(r->observed));
         if (!o || json_array_append_new(a, o)) {
             json_decref(a);
             return NULL;

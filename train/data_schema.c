@@ -6,39 +6,10 @@
 
 #include "common.h"
 #include "data_schema.h"
+#include "json_util.h"
 
 #define MASK_FIELD "range_folded_mask"
 #define DEFAULT_VARIABLES "DBZ,VEL,KDP,RHOHV,ZDR,WIDTH"
-
-/* A float constant as JSON: a number, or "nan" / "inf" / "-inf". */
-static json_t *float_json(float v)
-{
-    if (isnan(v))
-        return json_string("nan");
-    if (isinf(v))
-        return json_string(v > 0 ? "inf" : "-inf");
-    return json_real((double)v);
-}
-
-static int float_from_json(const json_t *j, float *out)
-{
-    const char *s = json_string_value(j);
-    if (s) {
-        if (strcmp(s, "nan") == 0)
-            *out = NAN;
-        else if (strcmp(s, "inf") == 0)
-            *out = INFINITY;
-        else if (strcmp(s, "-inf") == 0)
-            *out = -INFINITY;
-        else
-            return -1;
-        return 0;
-    }
-    if (!json_is_number(j))
-        return -1;
-    *out = (float)json_number_value(j);
-    return 0;
-}
 
 static json_t *field_json(const tnrec_field *f)
 {
@@ -54,11 +25,11 @@ static json_t *field_json(const tnrec_field *f)
     bad |= json_object_set_new(o, "encoding", json_string(tnrec_encoding_name(f->encoding)));
     bad |= json_object_set_new(o, "dtype", json_string(tnrec_dtype_name(f->dtype)));
     bad |= json_object_set_new(o, "shape", shape);
-    bad |= json_object_set_new(o, "offset", float_json(f->offset));
-    bad |= json_object_set_new(o, "scale", float_json(f->scale));
-    bad |= json_object_set_new(o, "nodata", float_json(f->nodata));
-    bad |= json_object_set_new(o, "qmin", float_json(f->qmin));
-    bad |= json_object_set_new(o, "qmax", float_json(f->qmax));
+    bad |= json_object_set_new(o, "offset", tnrec__json_float(f->offset));
+    bad |= json_object_set_new(o, "scale", tnrec__json_float(f->scale));
+    bad |= json_object_set_new(o, "nodata", tnrec__json_float(f->nodata));
+    bad |= json_object_set_new(o, "qmin", tnrec__json_float(f->qmin));
+    bad |= json_object_set_new(o, "qmax", tnrec__json_float(f->qmax));
     if (bad) {
         json_decref(o);
         return NULL;
@@ -110,9 +81,9 @@ typedef struct recorded_field {
 static int parse_field(recorded_field *rf, const json_t *o)
 {
     memset(rf, 0, sizeof *rf);
-    rf->name = json_string_value(json_object_get(o, "name"));
-    rf->encoding = json_string_value(json_object_get(o, "encoding"));
-    rf->dtype = json_string_value(json_object_get(o, "dtype"));
+    rf->name = tnrec__json_str(o, "name");
+    rf->encoding = tnrec__json_str(o, "encoding");
+    rf->dtype = tnrec__json_str(o, "dtype");
     const json_t *shape = json_object_get(o, "shape");
     if (!rf->name || !rf->encoding || !rf->dtype || !json_is_array(shape) || json_array_size(shape) > TNREC_MAX_DIMS)
         return -1;
@@ -123,11 +94,11 @@ static int parse_field(recorded_field *rf, const json_t *o)
             return -1;
         rf->shape[d] = (uint32_t)v;
     }
-    if (float_from_json(json_object_get(o, "offset"), &rf->offset) ||
-        float_from_json(json_object_get(o, "scale"), &rf->scale) ||
-        float_from_json(json_object_get(o, "nodata"), &rf->nodata) ||
-        float_from_json(json_object_get(o, "qmin"), &rf->qmin) ||
-        float_from_json(json_object_get(o, "qmax"), &rf->qmax))
+    if (!tnrec__json_get_float(json_object_get(o, "offset"), &rf->offset) ||
+        !tnrec__json_get_float(json_object_get(o, "scale"), &rf->scale) ||
+        !tnrec__json_get_float(json_object_get(o, "nodata"), &rf->nodata) ||
+        !tnrec__json_get_float(json_object_get(o, "qmin"), &rf->qmin) ||
+        !tnrec__json_get_float(json_object_get(o, "qmax"), &rf->qmax))
         return -1;
     return 0;
 }

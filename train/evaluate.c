@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "checkpoint.h"
 #include "common.h"
+#include "json_util.h"
 #include "data_schema.h"
 #include "evaluate.h"
 #include "nn.h"
@@ -171,8 +172,8 @@ tnrec_err tnrec_eval_run_progress(tnrec_metrics *out, const char *checkpoint, co
     const json_t *recorded = json_object_get(cj, "data_schema");
     if (recorded && (err = tnrec__data_schema_check(recorded, ds, "dataset", dataset, "the training data of checkpoint", resolved)))
         goto done;
-    tnrec_loader_config lc = { .variables = json_string_value(json_object_get(cj, "variables")),
-                               .frames = (int)json_integer_value(json_object_get(cj, "frames")),
+    tnrec_loader_config lc = { .variables = tnrec__json_str(cj, "variables"),
+                               .frames = (int)tnrec__json_int(cj, "frames"),
                                .mask = json_is_true(json_object_get(cj, "mask")), .batch = batch > 0 ? batch : 32,
                                .threads = threads, .prefetch = trn_backend_is_device(ops) ? 3 : 2, .shuffle = 0, .world = 1 };
     if ((err = tnrec_loader_create(&ld, ds, &lc))) {

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "splitmix64.h"
 #include "tnrec/train.h"
 
 #define LOADER_MAX_VARS TNREC_MAX_FIELDS
@@ -80,14 +81,6 @@ static float *alloc_pages(size_t bytes)
     if (posix_memalign(&p, page, len ? len : page) != 0)
         return NULL;
     return p;
-}
-
-static uint64_t mix64(uint64_t z)
-{
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 /* Rank part of step s: [*lo, *hi) of the global batch of *gn samples. */
@@ -400,9 +393,9 @@ tnrec_err tnrec_loader_start(tnrec_loader *l, uint64_t epoch, uint64_t step)
     for (uint64_t i = 0; i < l->n_records; i++)
         l->order[i] = i;
     if (l->cfg.shuffle) {
-        uint64_t st = mix64(l->cfg.seed ^ mix64(epoch + 0x5eed));
+        uint64_t st = tnrec__splitmix64(l->cfg.seed ^ tnrec__splitmix64(epoch + 0x5eed));
         for (uint64_t i = l->n_records - 1; i > 0; i--) {
-            st = mix64(st);
+            st = tnrec__splitmix64(st);
             uint64_t j = st % (i + 1);
             uint64_t t = l->order[i];
             l->order[i] = l->order[j];

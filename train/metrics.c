@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "json_util.h"
 #include "tnrec/train.h"
 
 typedef struct scored { float p; int32_t y; } scored;
@@ -110,8 +111,6 @@ tnrec_err tnrec_metrics_compute(tnrec_metrics *out, const float *prob, const int
 
 static const char *const category_names[3] = { "TOR", "NUL", "WRN" };
 
-static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
-
 static json_t *binary_json(const tnrec_binary_metrics *b)
 {
     json_t *o = json_object();
@@ -119,21 +118,21 @@ static json_t *binary_json(const tnrec_binary_metrics *b)
         return NULL;
     json_object_set_new(o, "n", json_integer((json_int_t)b->n));
     json_object_set_new(o, "positives", json_integer((json_int_t)b->positives));
-    json_object_set_new(o, "roc_auc", num(b->roc_auc));
-    json_object_set_new(o, "pr_auc", num(b->pr_auc));
-    json_object_set_new(o, "accuracy", num(b->accuracy));
-    json_object_set_new(o, "precision", num(b->precision));
-    json_object_set_new(o, "recall", num(b->recall));
-    json_object_set_new(o, "far", num(b->far));
-    json_object_set_new(o, "f1", num(b->f1));
-    json_object_set_new(o, "csi", num(b->csi));
-    json_object_set_new(o, "csi_best", num(b->csi_best));
-    json_object_set_new(o, "csi_best_threshold", num(b->csi_best_threshold));
+    json_object_set_new(o, "roc_auc", tnrec__json_finite(b->roc_auc));
+    json_object_set_new(o, "pr_auc", tnrec__json_finite(b->pr_auc));
+    json_object_set_new(o, "accuracy", tnrec__json_finite(b->accuracy));
+    json_object_set_new(o, "precision", tnrec__json_finite(b->precision));
+    json_object_set_new(o, "recall", tnrec__json_finite(b->recall));
+    json_object_set_new(o, "far", tnrec__json_finite(b->far));
+    json_object_set_new(o, "f1", tnrec__json_finite(b->f1));
+    json_object_set_new(o, "csi", tnrec__json_finite(b->csi));
+    json_object_set_new(o, "csi_best", tnrec__json_finite(b->csi_best));
+    json_object_set_new(o, "csi_best_threshold", tnrec__json_finite(b->csi_best_threshold));
     json_object_set_new(o, "tp", json_integer((json_int_t)b->tp));
     json_object_set_new(o, "fp", json_integer((json_int_t)b->fp));
     json_object_set_new(o, "fn", json_integer((json_int_t)b->fn));
     json_object_set_new(o, "tn", json_integer((json_int_t)b->tn));
-    json_object_set_new(o, "mean_probability", num(b->mean_probability));
+    json_object_set_new(o, "mean_probability", tnrec__json_finite(b->mean_probability));
     return o;
 }
 
@@ -147,7 +146,7 @@ json_t *tnrec__metrics_to_json(const tnrec_metrics *m)
         json_decref(cats);
         return NULL;
     }
-    json_object_set_new(o, "loss", num(m->loss));
+    json_object_set_new(o, "loss", tnrec__json_finite(m->loss));
     for (int c = 0; c < 3; c++)
         json_object_set_new(cats, category_names[c], binary_json(&m->category[c]));
     json_object_set_new(o, "categories", cats);

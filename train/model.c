@@ -14,6 +14,7 @@
 
 #include "common.h"
 #include "nn.h"
+#include "splitmix64.h"
 
 static const struct { const char *name, *spec; } presets[] = {
     { "seed3d", "c32/0.001,c32/0.001,p122,s0.1,c64/0.001,c64/0.001,p122,s0.1,"
@@ -35,15 +36,6 @@ const char *tnrec__layer_kind_name(int kind)
     case TNREC__DROP: return "Dropout";
     }
     return "?";
-}
-
-/* splitmix64 stream for initialisation. */
-static uint64_t init_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 static tnrec_err add_layer(tnrec_model *m, const tnrec__layer *L)
@@ -194,7 +186,7 @@ tnrec_err tnrec_init_parse(tnrec_init *out, const char *name)
 /* Uniform in [0, 1) from the stream. */
 static double init_uniform(uint64_t *s)
 {
-    return (double)(init_next(s) >> 11) * 0x1.0p-53;
+    return (double)(tnrec__splitmix64_next(s) >> 11) * 0x1.0p-53;
 }
 
 /* Standard normal (Box-Muller, one value per pair of uniforms). */

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "splitmix64.h"
+
 #ifndef REF_REAL
 #define REF_REAL double
 #define REF_FN(name) tnrec_ref_##name
@@ -223,23 +225,15 @@ void REF_FN(channel_scale_backward)(real *dx, const real *dy, const real *scale,
     REF_FN(channel_scale_forward)(dx, dy, scale, n, s, c);
 }
 
-/* splitmix64: a counter-based generator, so mask element `first + j` of
- * stream `stream` is the same whoever draws it. */
-static uint64_t REF_FN(mix64)(uint64_t z)
-{
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
+/* Counter-based (common/splitmix64.h): mask element `first + j` of stream
+ * `stream` is the same whoever draws it, the GPU kernels included. */
 void REF_FN(dropout_mask)(real *scale, size_t count, double rate, uint64_t seed, uint64_t stream,
                           uint64_t first)
 {
-    uint64_t base = REF_FN(mix64)(seed ^ REF_FN(mix64)(stream));
+    uint64_t base = tnrec__splitmix64(seed ^ tnrec__splitmix64(stream));
     real keep = (real)(1.0 / (1.0 - rate));
     for (size_t j = 0; j < count; j++) {
-        double u = (double)(REF_FN(mix64)(base + first + j) >> 11) * 0x1.0p-53;
+        double u = (double)(tnrec__splitmix64(base + first + j) >> 11) * 0x1.0p-53;
         scale[j] = u < rate ? 0 : keep;
     }
 }

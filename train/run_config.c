@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "json_util.h"
 #include "optim.h"
 #include "run_config.h"
 #include "tnrec/tnrec.h"
@@ -145,22 +146,22 @@ json_t *trn_config_json(const tnrec_train_config *c, const tnrec_model *m, const
 
 tnrec_err trn_config_from_json(tnrec_train_config *c, json_t *j, float cw[2], const char *path)
 {
-    const char *opt = json_string_value(json_object_get(j, "optimizer"));
-    const char *model = json_string_value(json_object_get(j, "model"));
-    const char *train = json_string_value(json_object_get(j, "train"));
+    const char *opt = tnrec__json_str(j, "optimizer");
+    const char *model = tnrec__json_str(j, "model");
+    const char *train = tnrec__json_str(j, "train");
     if (!opt || !model || !train)
         return tnrec__fail(TNREC_ECORRUPT, "checkpoint '%s': incomplete config", path);
     c->model = model;
     c->train_path = train;
-    c->val_path = json_string_value(json_object_get(j, "val"));
-    c->variables = json_string_value(json_object_get(j, "variables"));
-    c->frames = (int)json_integer_value(json_object_get(j, "frames"));
+    c->val_path = tnrec__json_str(j, "val");
+    c->variables = tnrec__json_str(j, "variables");
+    c->frames = (int)tnrec__json_int(j, "frames");
     c->mask = json_is_true(json_object_get(j, "mask"));
     if (c->epochs <= 0)
-        c->epochs = (int)json_integer_value(json_object_get(j, "epochs"));
-    c->batch = (int)json_integer_value(json_object_get(j, "batch"));
-    c->seed = (uint64_t)json_integer_value(json_object_get(j, "seed"));
-    c->init = json_string_value(json_object_get(j, "init")); /* absent before --init: glorot */
+        c->epochs = (int)tnrec__json_int(j, "epochs");
+    c->batch = (int)tnrec__json_int(j, "batch");
+    c->seed = (uint64_t)tnrec__json_int(j, "seed");
+    c->init = tnrec__json_str(j, "init"); /* absent before --init: glorot */
     c->lr = json_real_value(json_object_get(j, "lr"));
     tnrec_optim_config_default(&c->optim, strcmp(opt, "adamw") == 0 ? TNREC_OPT_ADAMW : TNREC_OPT_ADAM);
     c->optim.beta1 = json_real_value(json_object_get(j, "beta1"));
@@ -169,9 +170,9 @@ tnrec_err trn_config_from_json(tnrec_train_config *c, json_t *j, float cw[2], co
     c->optim.weight_decay = json_real_value(json_object_get(j, "weight_decay"));
     c->optim.clipvalue = json_real_value(json_object_get(j, "clipvalue"));
     c->optim.clipnorm = json_real_value(json_object_get(j, "clipnorm"));
-    c->schedule = json_string_value(json_object_get(j, "schedule"));
-    c->patience = (int)json_integer_value(json_object_get(j, "patience"));
-    c->monitor = json_string_value(json_object_get(j, "monitor"));
+    c->schedule = tnrec__json_str(j, "schedule");
+    c->patience = (int)tnrec__json_int(j, "patience");
+    c->monitor = tnrec__json_str(j, "monitor");
     cw[0] = (float)json_real_value(json_object_get(j, "class_weight_0"));
     cw[1] = (float)json_real_value(json_object_get(j, "class_weight_1"));
     return TNREC_OK;

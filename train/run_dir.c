@@ -8,39 +8,21 @@
 #include <sys/stat.h>
 
 #include "common.h"
+#include "json_util.h"
+#include "path_util.h"
 #include "run_dir.h"
 
 json_t *tnrec__metrics_to_json(const tnrec_metrics *m);
 
-static char *join_path(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-/* mkdir -p */
+/* mkdir -p, the error naming the run directory. */
 static tnrec_err ensure_dir(const char *dir)
 {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return tnrec__fail(TNREC_EINVAL, "run directory name too long: '%s'", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return tnrec__fail_errno(TNREC_EIO, errno, "cannot create directory '%s' for run directory '%s'", buf, dir);
-        *p = '/';
-    }
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return tnrec__fail_errno(TNREC_EIO, errno, "cannot create run directory '%s'", dir);
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return tnrec__fail(TNREC_EIO, "'%s' exists and is not a directory\nhint: give -o a new or existing run directory", dir);
-    return TNREC_OK;
+    tnrec_err err = tnrec__mkdir_p(dir, 0777);
+    if (!err)
+        return TNREC_OK;
+    char why[1024];
+    snprintf(why, sizeof why, "%s", tnrec_error_last());
+    return tnrec__fail(err, "run directory '%s': %s\nhint: give -o a new or existing run directory", dir, why);
 }
 
 /* metrics.jsonl keeps lines of epochs < keep_below (used on resume). */
@@ -63,7 +45,7 @@ static tnrec_err trim_metrics(const char *path, uint64_t keep_below)
     char *save = NULL;
     for (char *line = strtok_r((char *)data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         json_t *j = json_loads(line, 0, NULL);
-        json_int_t ep = j ? json_integer_value(json_object_get(j, "epoch")) : 0;
+        json_int_t ep = j ? tnrec__json_int(j, "epoch") : 0;
         json_decref(j);
         if (j && ep >= 1 && (uint64_t)ep <= keep_below) {
             size_t l = strlen(line);
@@ -93,9 +75,9 @@ tnrec_err trn_run_dir_init(trn_run_dir *d, const char *dir)
 {
     memset(d, 0, sizeof *d);
     d->dir = dir;
-    d->last = join_path(dir, "last.tnck");
-    d->best = join_path(dir, "best.tnck");
-    d->metrics = join_path(dir, "metrics.jsonl");
+    d->last = tnr_path_join(dir, "last.tnck");
+    d->best = tnr_path_join(dir, "best.tnck");
+    d->metrics = tnr_path_join(dir, "metrics.jsonl");
     if (!d->last || !d->best || !d->metrics) {
         trn_run_dir_free(d);
         return tnrec__fail(TNREC_ENOMEM, "out of memory");
@@ -128,7 +110,7 @@ char *trn_run_dir_epoch_path(const trn_run_dir *d, int epoch)
 {
     char name[64];
     snprintf(name, sizeof name, "epoch-%04d.tnck", epoch);
-    return join_path(d->dir, name);
+    return tnr_path_join(d->dir, name);
 }
 
 tnrec_err trn_run_dir_trim_metrics(const trn_run_dir *d, uint64_t keep_upto) { return trim_metrics(d->metrics, keep_upto); }

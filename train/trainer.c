@@ -27,6 +27,7 @@
 #include "backend.h"
 #include "checkpoint.h"
 #include "common.h"
+#include "splitmix64.h"
 #include "data_schema.h"
 #include "evaluate.h"
 #include "nn.h"
@@ -34,14 +35,6 @@
 #include "run_config.h"
 #include "run_dir.h"
 #include "tnrec/tnrec.h"
-
-static uint64_t mix64(uint64_t z)
-{
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 typedef struct run {
     tnrec_train_config c;
@@ -519,7 +512,7 @@ static tnrec_err train_step(run *r, const tnrec_batch *b, uint64_t epoch)
     if (r->sched.kind == TRN_SCHEDULE_EXP)
         lr = trn_schedule_exp_lr(&r->sched, r->c.lr, r->st.global_step);
     double loss = 0;
-    uint64_t dseed = mix64(r->c.seed ^ mix64(r->st.global_step + 1));
+    uint64_t dseed = tnrec__splitmix64(r->c.seed ^ tnrec__splitmix64(r->st.global_step + 1));
     /* On a device, batch k+1 is copied while step k runs. */
     tnrec_err err = trn_backend_stage(&r->be, r->train_ld, b, r->local_batch);
     if (!err)

@@ -165,24 +165,16 @@ static double start_limit(void)
     return v > 0 ? v : 300.0;
 }
 
-static double seconds_since(const struct timespec *start)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) + (now.tv_nsec - start->tv_nsec) * 1e-9;
-}
-
 /* Polls comm's state after a call that answered ncclInProgress until it
  * is something else, for at most limit seconds; returns the final state,
  * or ncclInProgress when the limit passed (*out_waited: seconds). */
 static ncclResult_t settle(ncclComm_t comm, double limit, double *out_waited)
 {
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    double start = tnrec__now_seconds();
     ncclResult_t state = ncclSuccess;
     for (unsigned polls = 0;; polls++) {
         ncclResult_t r = ncclCommGetAsyncError(comm, &state);
-        *out_waited = seconds_since(&start);
+        *out_waited = tnrec__now_seconds() - start;
         if (r != ncclSuccess)
             return r;
         if (!in_progress(state) || *out_waited > limit)
@@ -206,8 +198,7 @@ static tnrec_err id_by_file(ncclUniqueId *id, int rank, time_t started, int *out
     if (rank == 0)
         return publish_id(path, id, out_published);
     double timeout = start_limit();
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    double start = tnrec__now_seconds();
     for (;;) {
         FILE *f = fopen(path, "rb");
         if (f) {
@@ -227,7 +218,7 @@ static tnrec_err id_by_file(ncclUniqueId *id, int rank, time_t started, int *out
         }
         if (errno != ENOENT)
             return tnrec__fail_errno(TNREC_EIO, errno, "cannot read NCCL id file '%s'", path);
-        if (seconds_since(&start) > timeout)
+        if (tnrec__now_seconds() - start > timeout)
             return tnrec__fail(TNREC_ENET, "rank %d waited %.0f s for NCCL id file '%s' from rank 0\n"
                                            "hint: did rank 0 start, and do both see the same file system?", rank, timeout, path);
         usleep(50 * 1000);
@@ -384,8 +375,7 @@ static double wait_limit(void)
 tnrec_err tnrec__nccl_wait(tnrec__nccl *c, void *stream, const char *what)
 {
     double limit = wait_limit();
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    double start = tnrec__now_seconds();
     for (unsigned polls = 0;; polls++) {
         cudaError_t ce = cudaStreamQuery((cudaStream_t)stream);
         if (ce == cudaSuccess)
@@ -406,8 +396,7 @@ tnrec_err tnrec__nccl_wait(tnrec__nccl *c, void *stream, const char *what)
                                "stopped or failed (its own error says why); NCCL_DEBUG=WARN shows more",
                                what, c->rank, c->size, ncclGetErrorString(bad));
         }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double waited = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) * 1e-9;
+        double waited = tnrec__now_seconds() - start;
         if (waited > limit) {
             comm_abort(c);
             return tnrec__fail(TNREC_ENET, "rank %d of %d waited %.0f s for %s (TNREC_NCCL_WAIT_TIMEOUT): another rank "

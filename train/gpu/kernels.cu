@@ -5,7 +5,8 @@
  *
  * Each kernel mirrors a function of the CPU reference (train/reference.c)
  * so the two paths agree: pooling keeps the first maximum, dropout masks
- * come from the same counter-based generator, Adam follows Keras' update.
+ * come from the same counter-based generator (common/splitmix64.h, one
+ * definition for both), Adam follows Keras' update.
  * No atomics: every sum has a fixed order, so runs are deterministic.
  * Not here: convolutions and batch norm (cuDNN, cudnn_ops.c) and dense
  * matrix products (cuBLAS, gpu_net.c). Activation kernels are templates
@@ -16,6 +17,7 @@
 #include <math.h>
 
 #include "gpu_kernels.h"
+#include "splitmix64.h"
 
 namespace {
 
@@ -185,20 +187,12 @@ __global__ void maxpool_bwd_k(T *dx, const T *x, const T *dy, int n, int d, int 
     }
 }
 
-__device__ __forceinline__ uint64_t mix64(uint64_t z)
-{
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 __global__ void dropout_mask_k(float *scale, size_t count, double rate, uint64_t base, uint64_t first)
 {
     float keep = (float)(1.0 / (1.0 - rate));
     GRID_STRIDE(j, count)
     {
-        double u = (double)(mix64(base + first + j) >> 11) * 0x1.0p-53;
+        double u = (double)(tnrec__splitmix64(base + first + j) >> 11) * 0x1.0p-53;
         scale[j] = u < rate ? 0.0f : keep;
     }
 }
@@ -552,14 +546,7 @@ int tnrec__k_dropout_mask(float *scale, size_t count, double rate, uint64_t seed
                           void *stream)
 {
     /* base as tnrec_ref_dropout_mask computes it, on the host. */
-    uint64_t z = stream_id + 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z = seed ^ (z ^ (z >> 31));
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    uint64_t base = z ^ (z >> 31);
+    uint64_t base = tnrec__splitmix64(seed ^ tnrec__splitmix64(stream_id));
     dropout_mask_k<<<grid_for(count), THREADS, 0, ST>>>(scale, count, rate, base, first);
     return launched();
 }

@@ -1,4 +1,5 @@
-/* records/error.c: the thread-local last-error message behind tnrec_err.
+/* common/error.c: the thread-local last-error message behind tnrec_err,
+ * and what libtnrec says about its own build (version, features).
  * Messages are truncated to a fixed size rather than allocated, so that
  * reporting an out-of-memory error can never fail itself. */
 #include <errno.h>
@@ -6,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common.h"
+#include "fail.h"
 #include "tnrec/tnrec.h"
 
 #define TNREC_ERRMSG_MAX 2048

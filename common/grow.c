@@ -1,12 +1,10 @@
-/* records/records_util.c: small helpers: growing an array (common.h) and
- * joining a directory and a file name (for the records files), and the
- * monotonic clock every module reads (common.h). None prints or keeps
- * state. */
-#include <stdio.h>
+/* common/grow.c: growable arrays (grow.h). */
+#include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
+#include <string.h>
 
-#include "records_internal.h"
+#include "fail.h"
+#include "grow.h"
 
 /* The capacity tnrec__grow moves to: max(need, 2 * cap, 16), or 0 if
  * that many elements of elem_size bytes do not fit in a size_t. */
@@ -38,20 +36,4 @@ tnrec_err tnrec__grow(void *arrayp, size_t *cap, size_t need, size_t elem_size, 
     memcpy(arrayp, &p, sizeof p);
     *cap = n;
     return TNREC_OK;
-}
-
-char *tnr_path_join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-double tnrec__now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

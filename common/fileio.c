@@ -1,4 +1,4 @@
-/* records/fileio.c: durable file output and whole-file input.
+/* common/fileio.c: durable file output and whole-file input.
  *
  * Every file tnrec writes goes through tnrec__atomic_*: temporary name in
  * the same directory, fsync, rename, fsync of the directory. A reader can
@@ -11,16 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common.h"
-
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
+#include "atomic_file.h"
+#include "fail.h"
+#include "str_util.h"
 
 tnrec_err tnrec__fsync_dir(const char *dir)
 {
@@ -40,7 +33,7 @@ tnrec_err tnrec__atomic_open(tnrec_atomic_file *out, const char *path)
 {
     out->fd = -1;
     out->written = 0;
-    out->path = dup_str(path);
+    out->path = tnrec__strdup(path);
     size_t n = strlen(path) + 32;
     out->tmp_path = malloc(n);
     if (!out->path || !out->tmp_path) {
@@ -99,7 +92,7 @@ tnrec_err tnrec__atomic_commit(tnrec_atomic_file *f)
 {
     /* Everything that can fail for lack of memory happens before the
      * rename, so that an error never comes after the file appeared. */
-    char *dir_copy = dup_str(f->path);
+    char *dir_copy = tnrec__strdup(f->path);
     if (!dir_copy) {
         tnrec_err e = tnrec__fail(TNREC_ENOMEM, "out of memory committing '%s'", f->path);
         tnrec__atomic_abort(f);
