@@ -39,6 +39,11 @@ typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4)));
 #define LOADV(p) (*(const v16u *)(p))
 #define STOREV(p, v) (*(v16u *)(p) = (v))
+/* 8 floats: the plain path's kernel-gradient blocks. */
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4)));
+#define LOADV8(p) (*(const v8u *)(p))
+#define STOREV8(p, v) (*(v8u *)(p) = (v))
 
 /* yrow[q][o] += sum_{kx,c} xrow[q+kx-1][c] * kt[kx][c][o] for one row. */
 HOT static void row_forward(float *restrict yrow, const float *restrict xrow,
@@ -151,12 +156,27 @@ HOT static void row_weights(float *restrict dk, const float *restrict xrow,
         int q0 = kx == 0 ? 1 : 0, q1 = kx == 2 ? w - 1 : w; /* xx = q + kx - 1 inside */
         float *dkx = dk + (size_t)kx * ci * co;
         if (co % CB != 0) {
-            for (int q = q0; q < q1; q++) {
-                const float *xp = xrow + (size_t)(q + kx - 1) * ci;
-                const float *gp = dyrow + (size_t)q * co;
-                for (int c = 0; c < ci; c++)
-                    for (int o = 0; o < co; o++)
-                        dkx[(size_t)c * co + o] += xp[c] * gp[o];
+            /* The row is summed apart and then added, as in the blocked
+             * path below: one running float sum over every row of the
+             * batch lost digits where the inputs have a large mean (the
+             * no-data value -3 under a kernel whose dy sums to about zero,
+             * as batch norm's does): 3e1 times PyTorch's error on a first
+             * layer (docs/benchmarks.md, "PyTorch parity"). */
+            for (int c = 0; c < ci; c++) {
+                int o = 0;
+                for (; o + 8 <= co; o += 8) {
+                    v8 acc = { 0 };
+                    for (int q = q0; q < q1; q++)
+                        acc += xrow[(size_t)(q + kx - 1) * ci + c] * LOADV8(dyrow + (size_t)q * co + o);
+                    float *d0 = dkx + (size_t)c * co + o;
+                    STOREV8(d0, LOADV8(d0) + acc);
+                }
+                for (; o < co; o++) {
+                    float acc = 0;
+                    for (int q = q0; q < q1; q++)
+                        acc += xrow[(size_t)(q + kx - 1) * ci + c] * dyrow[(size_t)q * co + o];
+                    dkx[(size_t)c * co + o] += acc;
+                }
             }
             continue;
         }

@@ -316,6 +316,37 @@ static void compare_conv(int n, int d, int h, int w, int ci, int co)
     free(xf); free(kf); free(bf); free(dyf); free(yf); free(dxf); free(dkf); free(dbf);
 }
 
+/* The kernel gradient where the inputs have a large mean (no-data -3 with
+ * small variations) and dy sums to zero per channel, as under batch norm:
+ * the sum over positions cancels, so a long running float sum loses
+ * digits. The error is scaled by pos * E|x| * E|dy| * 2^-24 (one float
+ * rounding of the sum of |terms|); summing each row apart keeps it near
+ * 0.1 on every path; one running sum per weight gave 0.5 to 1.2 on the
+ * plain path (channel counts not multiples of 16). */
+static void compare_conv_offset(int n, int d, int h, int w, int ci, int co)
+{
+    size_t pos = (size_t)n * d * h * w, nx = pos * ci, ny = pos * co, nk = (size_t)27 * ci * co;
+    double *x = rand_array(nx), *dy = rand_array(ny), *dk = malloc(nk * sizeof *dk), *k = calloc(nk, sizeof *k);
+    double *mean = calloc((size_t)co, sizeof *mean);
+    float *xf = malloc(nx * 4), *dyf = malloc(ny * 4), *dkf = malloc(nk * 4), *kf = calloc(nk, 4);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = (double)(xf[i] = (float)(-3 + 0.5 * x[i]));
+    for (size_t i = 0; i < ny; i++)
+        mean[i % co] += dy[i] / (double)pos;
+    for (size_t i = 0; i < ny; i++)
+        dy[i] = (double)(dyf[i] = (float)(dy[i] - mean[i % co]));
+    tnrec_ref_conv3d_backward(NULL, dk, NULL, x, k, dy, n, d, h, w, ci, co);
+    CHECK_OK(tnrec_conv3d_backward(NULL, dkf, NULL, xf, kf, dyf, n, d, h, w, ci, co));
+    double e = 0;
+    for (size_t i = 0; i < nk; i++)
+        e = fmax(e, fabs(dkf[i] - dk[i]));
+    e /= (double)pos * 1.5 * 0x1p-24;
+    printf("fast conv3d kernel gradient, inputs of mean -3, n%d %dx%dx%d %d->%d: scaled error %.2f\n", n, d, h, w, ci,
+           co, e);
+    CHECK(e < 0.3);
+    free(x); free(dy); free(dk); free(k); free(mean); free(xf); free(dyf); free(dkf); free(kf);
+}
+
 static void test_models(void)
 {
     tnrec_input_shape in = { 4, 120, 240, 12 };
@@ -409,11 +440,15 @@ int main(void)
     compare_conv(2, 3, 4, 21, 5, 16);
     compare_conv(1, 2, 3, 19, 12, 32);
     compare_conv(2, 2, 3, 7, 4, 6);
+    compare_conv(1, 2, 3, 9, 3, 13); /* plain path: one 8-wide block and 5 more */
     compare_conv(1, 1, 1, 1, 3, 16);
     /* 2*4*8*32 positions x 8*16 channels x 27 = 7.1e6 operations: above
      * the 4e6 where the backward splits the kernel gradient over threads
      * (ctest runs this with OMP_NUM_THREADS=3). */
     compare_conv(2, 4, 8, 32, 8, 16);
+    compare_conv_offset(4, 2, 60, 120, 4, 8);
+    compare_conv_offset(2, 2, 30, 60, 12, 6);
+    compare_conv_offset(4, 2, 60, 120, 4, 16);
     test_models();
     test_adam();
     return tnrec_test_result("test_train_layers");
