@@ -295,6 +295,10 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
 /* Checkpoint path for a file or a run directory (its best.tnck, else
  * last.tnck). *out is malloc'd; free() it. */
 tnrec_err tnrec_checkpoint_resolve(char **out, const char *path);
+/* The configuration a checkpoint (file or run directory, as for eval)
+ * carries: the JSON text of its run's settings and data schema, in *out
+ * (malloc'd; free it). */
+tnrec_err tnrec_checkpoint_config(char **out, const char *path);
 /* Whether a checkpoint (file or run directory, as for eval) records the
  * schema of its training data (checkpoint format 1.2 and later). Without
  * it, eval, predict and --resume cannot check that a dataset holds the
