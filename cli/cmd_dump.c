@@ -10,7 +10,9 @@
  * Reads only; never writes except the .npy files. Record indexes are
  * dataset-wide within the given PATH. Statistics are over the decoded
  * values, i.e. normalised units for the float encodings; the channel is the
- * last dimension of a field (e.g. sweep). */
+ * last dimension of a field (e.g. sweep). Decoding and statistics are the
+ * records API's (tnrec_decoder_field, tnrec_decoder_field_stats): this file
+ * only presents them. */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -105,15 +107,9 @@ static const char *safe_encoding_name(tnrec_encoding enc)
     return s ? s : "unknown";
 }
 
-/* The type a field decodes to: float32 for the float encodings. */
-static tnrec_dtype decoded_dtype(const tnrec_field *f)
-{
-    return f->encoding == TNREC_ENC_RAW ? f->dtype : TNREC_DTYPE_F32;
-}
-
 static size_t decoded_bytes(const tnrec_field *f)
 {
-    return tnrec_field_elems(f) * tnrec_dtype_size(decoded_dtype(f));
+    return tnrec_field_elems(f) * tnrec_dtype_size(tnrec_field_decoded_dtype(f));
 }
 
 static uint64_t total_raw_bytes(const tnrec_dataset *ds)
@@ -418,59 +414,21 @@ static int records_view(const char *path, const tnrec_dataset *ds, json_stream *
 
 /* ---- --record N and --npy: one decoded record ---- */
 
-static double half_to_double(uint16_t h)
-{
-    int exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    double v;
-    if (exp == 0)
-        v = ldexp(mant, -24);
-    else if (exp == 31)
-        v = mant ? NAN : INFINITY;
-    else
-        v = ldexp(mant | 0x400, exp - 25);
-    return (h & 0x8000) ? -v : v;
-}
-
-/* Element k of a raw field's buffer as a double. */
-static double raw_elem(const void *buf, tnrec_dtype dt, size_t k)
-{
-    switch (dt) {
-    case TNREC_DTYPE_U8: return ((const uint8_t *)buf)[k];
-    case TNREC_DTYPE_I8: return ((const int8_t *)buf)[k];
-    case TNREC_DTYPE_U16: return ((const uint16_t *)buf)[k];
-    case TNREC_DTYPE_I16: return ((const int16_t *)buf)[k];
-    case TNREC_DTYPE_U32: return ((const uint32_t *)buf)[k];
-    case TNREC_DTYPE_I32: return ((const int32_t *)buf)[k];
-    case TNREC_DTYPE_U64: return (double)((const uint64_t *)buf)[k];
-    case TNREC_DTYPE_I64: return (double)((const int64_t *)buf)[k];
-    case TNREC_DTYPE_F16: return half_to_double(((const uint16_t *)buf)[k]);
-    case TNREC_DTYPE_F32: return ((const float *)buf)[k];
-    case TNREC_DTYPE_F64: return ((const double *)buf)[k];
-    }
-    return NAN;
-}
-
-typedef struct chan_stats {
-    uint64_t count, data;
-    double min, max, sum;
-} chan_stats;
-
 typedef struct record_ctx {
     const char *path;
     const tnrec_dataset *ds;
     uint64_t index, local;
     const tnrec_shard *shard;
     tnrec_decoder *dec;
-    void *buf;         /* decoded values of one field */
-    uint8_t *mask;     /* no-data marks of one field */
-    chan_stats *stats; /* one per channel */
+    void *buf;                   /* decoded values of one field (--npy) */
+    tnrec_channel_stats *stats;  /* one per channel */
+    size_t max_chan;             /* entries of stats */
 } record_ctx;
 
 static void record_ctx_free(record_ctx *rc)
 {
     tnrec_decoder_free(rc->dec);
     free(rc->buf);
-    free(rc->mask);
     free(rc->stats);
 }
 
@@ -499,19 +457,17 @@ static int record_ctx_open(record_ctx *rc, const char *path, const tnrec_dataset
         return dump_fail(e), -1;
     rc->shard = tnrec_dataset_shard(ds, s);
     const tnrec_schema *schema = tnrec_dataset_schema(ds);
-    size_t max_bytes = 1, max_elems = 1, max_chan = 1;
+    size_t max_bytes = 1, max_chan = 1;
     for (uint32_t f = 0; f < schema->nfields && f < TNREC_MAX_FIELDS; f++) {
         const tnrec_field *fl = &schema->fields[f];
-        size_t b = decoded_bytes(fl), el = tnrec_field_elems(fl);
-        size_t ch = fl->ndim ? fl->shape[fl->ndim - 1] : 1;
+        size_t b = decoded_bytes(fl), ch = tnrec_field_channels(fl);
         max_bytes = b > max_bytes ? b : max_bytes;
-        max_elems = el > max_elems ? el : max_elems;
         max_chan = ch > max_chan ? ch : max_chan;
     }
     rc->buf = malloc(max_bytes);
-    rc->mask = malloc(max_elems);
     rc->stats = calloc(max_chan, sizeof *rc->stats);
-    if (!rc->buf || !rc->mask || !rc->stats) {
+    rc->max_chan = max_chan;
+    if (!rc->buf || !rc->stats) {
         dump_error("out of memory decoding record %" PRIu64 " of '%s' (%zu bytes)",
                 index, path, max_bytes);
         record_ctx_free(rc);
@@ -526,23 +482,6 @@ static int record_ctx_open(record_ctx *rc, const char *path, const tnrec_dataset
         return -1;
     }
     return 0;
-}
-
-/* Decodes field f of the loaded record into rc->buf (decoded type) and
- * rc->mask (1 = no data). */
-static tnrec_err decode_field(record_ctx *rc, uint32_t f)
-{
-    const tnrec_field *fl = &tnrec_dataset_schema(rc->ds)->fields[f];
-    size_t n = tnrec_field_elems(fl), bytes = decoded_bytes(fl);
-    if (fl->encoding != TNREC_ENC_RAW)
-        return tnrec_decoder_field_mask(rc->dec, f, rc->buf, bytes, rc->mask);
-    tnrec_err e = tnrec_decoder_field(rc->dec, f, fl->dtype, rc->buf, bytes);
-    if (e)
-        return e;
-    /* Raw floats: NaN is the only no-data mark there is. */
-    for (size_t k = 0; k < n; k++)
-        rc->mask[k] = isnan(raw_elem(rc->buf, fl->dtype, k)) ? 1 : 0;
-    return TNREC_OK;
 }
 
 static json_t *meta_json(const record_ctx *rc)
@@ -575,29 +514,15 @@ static json_t *stats_view(record_ctx *rc, int json, int *failed)
     }
     for (uint32_t f = 0; f < schema->nfields && f < TNREC_MAX_FIELDS; f++) {
         const tnrec_field *fl = &schema->fields[f];
-        tnrec_err e = decode_field(rc, f);
+        tnrec_err e = tnrec_decoder_field_stats(rc->dec, f, rc->stats, rc->max_chan);
         if (e) {
             dump_fail(e);
             *failed = 1;
             continue;
         }
-        size_t n = tnrec_field_elems(fl);
-        size_t nch = fl->ndim ? fl->shape[fl->ndim - 1] : 1;
+        size_t n = tnrec_field_elems(fl), nch = tnrec_field_channels(fl);
         const char *chdim = fl->ndim ? fl->dims[fl->ndim - 1] : NULL;
-        tnrec_dtype dt = decoded_dtype(fl);
-        for (size_t c = 0; c < nch; c++)
-            rc->stats[c] = (chan_stats){ 0, 0, INFINITY, -INFINITY, 0.0 };
-        for (size_t k = 0; k < n; k++) {
-            chan_stats *st = &rc->stats[k % nch];
-            st->count++;
-            if (rc->mask[k])
-                continue;
-            double v = raw_elem(rc->buf, dt, k);
-            st->data++;
-            st->sum += v;
-            st->min = v < st->min ? v : st->min;
-            st->max = v > st->max ? v : st->max;
-        }
+        tnrec_dtype dt = tnrec_field_decoded_dtype(fl);
         if (json) {
             json_t *fo = json_object(), *shape = json_array(), *dims = json_array(), *chans = json_array();
             for (uint32_t d = 0; d < fl->ndim && d < TNREC_MAX_DIMS; d++) {
@@ -605,7 +530,7 @@ static json_t *stats_view(record_ctx *rc, int json, int *failed)
                 json_array_append_new(dims, cli_json_text(fl->dims[d]));
             }
             for (size_t c = 0; c < nch; c++) {
-                const chan_stats *st = &rc->stats[c];
+                const tnrec_channel_stats *st = &rc->stats[c];
                 json_t *co = json_object();
                 json_object_set_new(co, "channel", json_integer((json_int_t)c));
                 json_object_set_new(co, "count", json_u64(st->count));
@@ -614,7 +539,7 @@ static json_t *stats_view(record_ctx *rc, int json, int *failed)
                                     json_real(st->count ? (double)(st->count - st->data) / (double)st->count : 0.0));
                 json_object_set_new(co, "min", st->data ? json_num(st->min) : json_null());
                 json_object_set_new(co, "max", st->data ? json_num(st->max) : json_null());
-                json_object_set_new(co, "mean", st->data ? json_num(st->sum / (double)st->data) : json_null());
+                json_object_set_new(co, "mean", st->data ? json_num(st->mean) : json_null());
                 json_array_append_new(chans, co);
             }
             json_object_set_new(fo, "encoding", cli_json_text(safe_encoding_name(fl->encoding)));
@@ -633,11 +558,11 @@ static json_t *stats_view(record_ctx *rc, int json, int *failed)
         printf("    %-10s %10s %10s %17s %17s %17s\n", chdim && chdim[0] ? chdim : "channel", "count",
                "nodata", "min", "max", "mean");
         for (size_t c = 0; c < nch; c++) {
-            const chan_stats *st = &rc->stats[c];
+            const tnrec_channel_stats *st = &rc->stats[c];
             double frac = st->count ? (double)(st->count - st->data) / (double)st->count : 0.0;
             printf("    %-10zu %10" PRIu64 " %10.4f", c, st->count, frac);
             if (st->data)
-                printf(" %17.12g %17.12g %17.12g\n", st->min, st->max, st->sum / (double)st->data);
+                printf(" %17.12g %17.12g %17.12g\n", st->min, st->max, st->mean);
             else
                 printf(" %17s %17s %17s\n", "-", "-", "-");
         }
@@ -726,7 +651,7 @@ static int npy_write_field(record_ctx *rc, const char *dir, uint32_t f, npy_writ
                    "hint: the shard's schema is damaged; rebuild it", f, rc->path, fl->name);
         return -1;
     }
-    tnrec_dtype dt = decoded_dtype(fl);
+    tnrec_dtype dt = tnrec_field_decoded_dtype(fl);
     size_t plen = strlen(dir) + strlen(fl->name) + 8;
     char *file = malloc(plen);
     if (!file) {

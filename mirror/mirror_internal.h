@@ -14,8 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define TNREC_TESTING 1 /* the signer, exported for its tests (tnrec/testing.h) */
 #include "common.h"
 #include "tnrec/mirror.h"
+#include "tnrec/testing.h"
 
 /* ---- growing strings ---- */
 typedef struct mir_buf {

@@ -1,8 +1,10 @@
 /* mirror/mirror_stub.c: the mirror API in a build without libcurl and
  * OpenSSL. Every call fails with TNREC_EUNSUPPORTED and says what to
  * install; `tnrec mirror` therefore exists in every build. */
+#define TNREC_TESTING 1 /* the signer's declaration (tnrec/testing.h) */
 #include "common.h"
 #include "tnrec/mirror.h"
+#include "tnrec/testing.h"
 
 #define MIRROR_MISSING                                                                        \
     "mirror support is not compiled in: install libcurl4-openssl-dev libssl-dev and rebuild\n" \

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
 #include "common.h"
 #include "html.h"
 #include "json_util.h"
@@ -66,15 +65,11 @@ static tnrec_err check_run_dir(const char *run_dir)
 static tnrec_err run_config(const char *run_dir, char **out)
 {
     *out = NULL;
-    char *path = NULL, *config = NULL;
-    tnrec_model *m = NULL;
-    tnrec_err err = tnrec_checkpoint_resolve(&path, run_dir);
-    if (!err)
-        err = tnrec__checkpoint_read(path, &config, &m, NULL, NULL);
-    tnrec_model_free(m);
+    char *config = NULL;
+    tnrec_err err = tnrec_checkpoint_config(&config, run_dir);
     json_t *j = config ? json_loads(config, 0, NULL) : NULL;
     if (!err && !j)
-        err = tnrec__fail(TNREC_ECORRUPT, "checkpoint '%s': its configuration is not JSON", path);
+        err = tnrec__fail(TNREC_ECORRUPT, "the checkpoint of run '%s': its configuration is not JSON", run_dir);
     if (j) {
         json_object_del(j, "data_schema");
         if (!(*out = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER)))
@@ -82,7 +77,6 @@ static tnrec_err run_config(const char *run_dir, char **out)
     }
     json_decref(j);
     free(config);
-    free(path);
     return err;
 }
 

@@ -471,6 +471,62 @@ void tnr_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype a
     }
 }
 
+/* ---- statistics of decoded values ---- */
+
+/* Element k of decoded values of type dt, widened exactly to double. */
+static double elem_double(const void *vals, tnrec_dtype dt, size_t k)
+{
+    const uint8_t *p = vals;
+    switch (dt) {
+    case TNREC_DTYPE_U8: return p[k];
+    case TNREC_DTYPE_I8: return (int8_t)p[k];
+    case TNREC_DTYPE_U16: return ld_u16(p, k);
+    case TNREC_DTYPE_I16: return (int16_t)ld_u16(p, k);
+    case TNREC_DTYPE_U32: return ld_u32(p, k);
+    case TNREC_DTYPE_I32: return (int32_t)ld_u32(p, k);
+    case TNREC_DTYPE_U64: case TNREC_DTYPE_I64: {
+        uint64_t v;
+        memcpy(&v, p + 8 * k, 8);
+        return dt == TNREC_DTYPE_U64 ? (double)v : (double)(int64_t)v;
+    }
+    case TNREC_DTYPE_F16: {
+        uint32_t b = h2f_bits(ld_u16(p, k));
+        float f;
+        memcpy(&f, &b, 4);
+        return f;
+    }
+    case TNREC_DTYPE_F32: return ld_f32(p, k);
+    case TNREC_DTYPE_F64: {
+        double v;
+        memcpy(&v, p + 8 * k, 8);
+        return v;
+    }
+    }
+    return NAN;
+}
+
+void tnr_field_stats(const tnrec_field *f, const void *vals, const uint8_t *mask, tnrec_channel_stats *out)
+{
+    const tnrec_dtype dt = tnrec_field_decoded_dtype(f);
+    const size_t n = tnrec_field_elems(f), nch = tnrec_field_channels(f);
+    for (size_t c = 0; c < nch; c++)
+        out[c] = (tnrec_channel_stats){ 0, 0, INFINITY, -INFINITY, 0.0, NAN };
+    for (size_t k = 0; k < n; k++) {
+        tnrec_channel_stats *st = &out[k % nch];
+        st->count++;
+        double v = elem_double(vals, dt, k);
+        if (mask ? mask[k] != 0 : isnan(v))
+            continue;
+        st->data++;
+        st->sum += v;
+        st->min = v < st->min ? v : st->min;
+        st->max = v > st->max ? v : st->max;
+    }
+    for (size_t c = 0; c < nch; c++)
+        if (out[c].data)
+            out[c].mean = out[c].sum / (double)out[c].data;
+}
+
 /* ---- decode into rows of a wider array (the loader's NDHWC batch) ----
  *
  * Elements [first, first + rows * width) of a field, as float32, row i's

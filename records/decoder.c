@@ -14,8 +14,8 @@
 
 struct tnrec_decoder {
     ZSTD_DCtx *dctx;
-    uint8_t *comp, *raw, *mask;
-    size_t comp_cap, raw_cap, mask_cap;
+    uint8_t *comp, *raw, *mask, *vals;   /* vals: one decoded field, for statistics */
+    size_t comp_cap, raw_cap, mask_cap, vals_cap;
     const tnrec_shard *shard;   /* of the loaded record; NULL when none */
     uint64_t index;
 };
@@ -40,6 +40,7 @@ void tnrec_decoder_free(tnrec_decoder *d)
     free(d->comp);
     free(d->raw);
     free(d->mask);
+    free(d->vals);
     free(d);
 }
 
@@ -147,6 +148,30 @@ tnrec_err tnrec_decoder_field_physical(tnrec_decoder *d, uint32_t f, float *dst,
     const float scale = fd->scale, offset = fd->offset;
     for (size_t k = 0; k < n; k++)
         dst[k] = d->mask[k] ? NAN : dst[k] * scale + offset;
+    return TNREC_OK;
+}
+
+tnrec_err tnrec_decoder_field_stats(tnrec_decoder *d, uint32_t f, tnrec_channel_stats *out, size_t out_cap)
+{
+    if (!d || !d->shard)
+        return tnrec__fail(TNREC_EINVAL, "decode: no record loaded");
+    const tnrec_shard *s = d->shard;
+    if (f >= s->schema.nfields)
+        return tnrec__fail(TNREC_ENOTFOUND, "shard '%s': no field %u (schema has %u)", s->path, f, s->schema.nfields);
+    const tnrec_field *fd = &s->schema.fields[f];
+    size_t n = tnrec_field_elems(fd), nch = tnrec_field_channels(fd);
+    if (!out || out_cap < nch)
+        return tnrec__fail(TNREC_ERANGE, "shard '%s': field '%s' has %zu channels, statistics have room for %zu",
+                           s->path, fd->name, nch, out ? out_cap : 0);
+    tnrec_dtype as = tnrec_field_decoded_dtype(fd);
+    int raw = fd->encoding == TNREC_ENC_RAW;
+    tnrec_err e = tnrec__grow(&d->vals, &d->vals_cap, n ? n * tnrec_dtype_size(as) : 1, 1, s->path);
+    if (!e && !raw)
+        e = tnrec__grow(&d->mask, &d->mask_cap, n ? n : 1, 1, s->path);
+    if (e)
+        return e;
+    tnr_field_decode(fd, d->raw + s->field_off[f], as, d->vals, raw ? NULL : d->mask);
+    tnr_field_stats(fd, d->vals, raw ? NULL : d->mask, out);
     return TNREC_OK;
 }
 

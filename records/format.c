@@ -124,6 +124,19 @@ void tnr_index_entry_put(uint8_t *p, const tnrec_record_info *info, uint32_t key
     tnrec__put_u64(p + 72, key_off);
 }
 
+tnrec_err tnr_meta_check(const tnrec_record_meta *m, tnrec_err err, const char *path, uint64_t index)
+{
+    unsigned long long i = (unsigned long long)index;
+    if (m->label != 0 && m->label != 1)
+        return tnrec__fail(err, "shard '%s': record %llu has label %d (must be 0 or 1)", path, i, (int)m->label);
+    if (m->category < TNREC_CAT_TOR || m->category > TNREC_CAT_UNKNOWN)
+        return tnrec__fail(err, "shard '%s': record %llu has category %d (must be 0..3: TOR, NUL, WRN, unknown)",
+                           path, i, (int)m->category);
+    if (m->ef < -1 || m->ef > 5)
+        return tnrec__fail(err, "shard '%s': record %llu has EF %d (must be -1..5)", path, i, (int)m->ef);
+    return TNREC_OK;
+}
+
 void tnr_trailer_put(uint8_t *p, uint64_t index_offset, uint64_t index_size, uint64_t count,
                      uint64_t index_checksum)
 {

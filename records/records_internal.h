@@ -46,6 +46,11 @@ void tnr_header_put(uint8_t *buf, const tnrec_schema *s, int zstd_level);
 tnrec_err tnr_header_parse(const uint8_t *buf, uint32_t header_len, const char *name,
                            tnrec_schema *out_schema, uint32_t *out_version, int *out_level);
 void tnr_index_entry_put(uint8_t *p, const tnrec_record_info *info, uint32_t key_len, uint64_t key_off);
+/* The ranges docs/format.md gives the metadata of an index entry (label,
+ * category, EF): TNREC_OK, or err with a message naming the shard at path
+ * and the record's index in it. The writer checks what it is given
+ * (TNREC_EINVAL), the reader what it reads (TNREC_ECORRUPT). */
+tnrec_err tnr_meta_check(const tnrec_record_meta *m, tnrec_err err, const char *path, uint64_t index);
 void tnr_trailer_put(uint8_t *p, uint64_t index_offset, uint64_t index_size, uint64_t count,
                      uint64_t index_checksum);
 /* 1 if data is exactly one zstd frame (RFC 8878) with the content
@@ -63,6 +68,11 @@ void tnr_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8
  * raw -> own dtype, float encodings -> F32 or F16). mask may be NULL. */
 void tnr_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype as, void *dst,
                       uint8_t *mask);
+/* Per-channel statistics (tnrec_decoder_field_stats) of a field's decoded
+ * values vals, of type tnrec_field_decoded_dtype(f). mask: the decoder's
+ * no-data marks (float encodings), or NULL for a RAW field, where NaN is
+ * no data. out has tnrec_field_channels(f) entries. */
+void tnr_field_stats(const tnrec_field *f, const void *vals, const uint8_t *mask, tnrec_channel_stats *out);
 /* Decodes elements [first, first + rows * width) of a field as float32, row
  * i's width values to dst + i * stride (the caller checked the range): a
  * float encoding gives tnr_field_decode's values, a raw uint8 field 1.0f

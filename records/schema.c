@@ -75,6 +75,16 @@ size_t tnrec_field_elems(const tnrec_field *f)
     return n;
 }
 
+tnrec_dtype tnrec_field_decoded_dtype(const tnrec_field *f)
+{
+    return f->encoding == TNREC_ENC_RAW ? f->dtype : TNREC_DTYPE_F32;
+}
+
+size_t tnrec_field_channels(const tnrec_field *f)
+{
+    return f->ndim && f->ndim <= TNREC_MAX_DIMS ? f->shape[f->ndim - 1] : 1;
+}
+
 size_t tnr_stored_elem_size(const tnrec_field *f)
 {
     switch (f->encoding) {

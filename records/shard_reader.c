@@ -150,11 +150,9 @@ static tnrec_err parse_index(tnrec_shard *s, const uint8_t *idx)
             return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu decodes to %llu bytes, schema says %llu", path,
                                (unsigned long long)i, (unsigned long long)r->raw_size,
                                (unsigned long long)s->raw_size);
-        if ((r->meta.label != 0 && r->meta.label != 1) || r->meta.category < 0 || r->meta.category > 3 ||
-            r->meta.ef < -1 || r->meta.ef > 5)
-            return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu has label %d, category %d, EF %d out of range",
-                               path, (unsigned long long)i, (int)r->meta.label, (int)r->meta.category,
-                               (int)r->meta.ef);
+        tnrec_err e = tnr_meta_check(&r->meta, TNREC_ECORRUPT, path, i);
+        if (e)
+            return e;
         if (key_len > TNR_KEY_LEN_MAX || key_off > keys_len || key_len > keys_len - key_off ||
             memchr(keys + key_off, 0, key_len))
             return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu has a bad key", path, (unsigned long long)i);

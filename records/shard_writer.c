@@ -77,12 +77,9 @@ static tnrec_err check_record(const tnrec_shard_writer *w, const tnrec_blob *rec
                            (unsigned long long)w->raw_size);
     if (!m)
         return tnrec__fail(TNREC_EINVAL, "shard '%s': record without metadata", path);
-    if (m->label != 0 && m->label != 1)
-        return tnrec__fail(TNREC_EINVAL, "shard '%s': label %d (must be 0 or 1)", path, (int)m->label);
-    if (m->category < TNREC_CAT_TOR || m->category > TNREC_CAT_UNKNOWN)
-        return tnrec__fail(TNREC_EINVAL, "shard '%s': category %d (must be 0..3)", path, (int)m->category);
-    if (m->ef < -1 || m->ef > 5)
-        return tnrec__fail(TNREC_EINVAL, "shard '%s': EF %d (must be -1..5)", path, (int)m->ef);
+    tnrec_err e = tnr_meta_check(m, TNREC_EINVAL, path, w->count);
+    if (e)
+        return e;
     if (strnlen(m->key, TNREC_KEY_MAX) >= TNREC_KEY_MAX)
         return tnrec__fail(TNREC_EINVAL, "shard '%s': record key is not NUL-terminated within %d bytes", path,
                            TNREC_KEY_MAX);

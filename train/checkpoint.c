@@ -322,23 +322,31 @@ tnrec_err tnrec_checkpoint_load_model(tnrec_model **out, const char *path)
     return err;
 }
 
-tnrec_err tnrec_checkpoint_has_data_schema(int *out, const char *path)
+tnrec_err tnrec_checkpoint_config(char **out, const char *path)
 {
-    *out = 0;
-    char *resolved = NULL, *config = NULL;
+    *out = NULL;
+    char *resolved = NULL;
     tnrec_model *m = NULL;
     tnrec_err err = tnrec_checkpoint_resolve(&resolved, path);
     if (!err)
-        err = tnrec__checkpoint_read(resolved, &config, &m, NULL, NULL);
+        err = tnrec__checkpoint_read(resolved, out, &m, NULL, NULL);
+    tnrec_model_free(m);
+    free(resolved);
+    return err;
+}
+
+tnrec_err tnrec_checkpoint_has_data_schema(int *out, const char *path)
+{
+    *out = 0;
+    char *config = NULL;
+    tnrec_err err = tnrec_checkpoint_config(&config, path);
     if (!err) {
         json_t *cfg = json_loads(config, 0, NULL);
         if (!cfg)
-            err = tnrec__fail(TNREC_ECORRUPT, "checkpoint '%s': config is not JSON", resolved);
+            err = tnrec__fail(TNREC_ECORRUPT, "checkpoint '%s': config is not JSON", path);
         *out = json_is_object(json_object_get(cfg, "data_schema"));
         json_decref(cfg);
     }
-    tnrec_model_free(m);
     free(config);
-    free(resolved);
     return err;
 }

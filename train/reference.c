@@ -5,8 +5,8 @@
  * checks test these in double precision, and the fast path
  * (train/conv_fast.c) is tested against them. Nothing here is tuned.
  *
- * The file is compiled twice: as is, it defines the public double-precision
- * tnrec_ref_* functions; train/reference_float.c includes it with
+ * The file is compiled twice: as is, it defines the double-precision
+ * tnrec_ref_* functions (exported for the tests, tnrec/testing.h); train/reference_float.c includes it with
  * REF_REAL = float to give the float versions (tnrec__reff_*) that the
  * trainer uses for the cheap layers.
  *
@@ -23,7 +23,8 @@
 #ifndef REF_REAL
 #define REF_REAL double
 #define REF_FN(name) tnrec_ref_##name
-#include "tnrec/train.h"
+#define TNREC_TESTING 1 /* tnrec_ref_* are declared for the tests only */
+#include "tnrec/testing.h"
 #else
 #include "nn.h"
 #endif

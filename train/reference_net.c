@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define TNREC_TESTING 1 /* tnrec_ref_* and tnrec_model_ref_loss (tnrec/testing.h) */
 #include "common.h"
 #include "nn.h"
+#include "tnrec/testing.h"
 
 tnrec_err tnrec_model_ref_loss(double *out_loss, double *grad, const tnrec_model *m,
                                const double *params, const double *x, const double *label,

@@ -10,9 +10,9 @@
  * size and MD5.
  *
  * A build without libcurl keeps these functions; they fail with
- * TNREC_EUNSUPPORTED (except tnrec_sigv4_sign, which needs only OpenSSL
- * and is then also unsupported). The library never prints: progress and
- * log lines go to the callbacks in the options, secrets never do. */
+ * TNREC_EUNSUPPORTED. The library never prints: progress and log lines go
+ * to the callbacks in the options, secrets never do. The request signer
+ * (tnrec_sigv4_sign) is declared in tnrec/testing.h, for its tests. */
 #ifndef TNREC_MIRROR_H
 #define TNREC_MIRROR_H
 
@@ -127,45 +127,6 @@ tnrec_err tnrec_mirror_verify(tnrec_mirror_report **out, const char *target,
                               const tnrec_mirror_options *opt);
 
 void tnrec_mirror_report_free(tnrec_mirror_report *report);
-
-/* ---- AWS Signature Version 4 ---------------------------------------- */
-
-typedef struct tnrec_sigv4_header {
-    const char *name;
-    const char *value;
-} tnrec_sigv4_header;
-
-typedef struct tnrec_sigv4_input {
-    const char *method;          /* "GET", "PUT", ... */
-    const char *path;            /* decoded path, e.g. "/bucket/a key"; encoded here once */
-    const char *query;           /* wire query without '?', may be NULL */
-    const tnrec_sigv4_header *headers; /* must include Host; X-Amz-Date is added */
-    size_t n_headers;
-    const char *payload_hash;    /* hex SHA-256 of the body, or "UNSIGNED-PAYLOAD" */
-    const char *access_key;
-    const char *secret_key;
-    const char *session_token;   /* NULL when none */
-    const char *region;
-    const char *service;         /* "s3" */
-    const char *amz_date;        /* "YYYYMMDDTHHMMSSZ" */
-    int normalize_path;          /* remove "." and ".." segments and empty ones (not for S3) */
-    int presign;                 /* sign the query (X-Amz-*) instead of the headers */
-    unsigned expires;            /* presign: X-Amz-Expires seconds */
-    int omit_session_token;      /* header mode: send the token but leave it out of the signature */
-} tnrec_sigv4_input;
-
-typedef struct tnrec_sigv4_result {
-    char *canonical_request;
-    char *string_to_sign;
-    char signature[65];
-    char *authorization;         /* header mode: value of the Authorization header */
-    char *query;                 /* presign: the full canonical query to send */
-} tnrec_sigv4_result;
-
-/* Sign one request. *out holds malloc'd strings: release them with
- * tnrec_sigv4_result_clear. The secret appears in no output field. */
-tnrec_err tnrec_sigv4_sign(tnrec_sigv4_result *out, const tnrec_sigv4_input *in);
-void tnrec_sigv4_result_clear(tnrec_sigv4_result *r);
 
 #ifdef __cplusplus
 }

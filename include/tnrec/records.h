@@ -111,6 +111,12 @@ const char *tnrec_category_name(int32_t cat);            /* "TOR", "NUL", "WRN",
 int32_t tnrec_category_parse(const char *s);             /* TNREC_CAT_UNKNOWN if not one */
 size_t tnrec_field_elems(const tnrec_field *f);          /* product of shape */
 size_t tnrec_field_stored_bytes(const tnrec_field *f);   /* bytes in the decoded record */
+/* The type tnrec_decoder_field gives by default: TNREC_DTYPE_F32 for the
+ * float encodings, the field's own dtype for RAW. */
+tnrec_dtype tnrec_field_decoded_dtype(const tnrec_field *f);
+/* Channels of a field for statistics: the extent of its last dimension
+ * (e.g. sweep), 1 for a scalar. */
+size_t tnrec_field_channels(const tnrec_field *f);
 /* Index of the field named `name`, or -1. */
 int tnrec_schema_find(const tnrec_schema *s, const char *name);
 /* Check names, shapes, types and constants; TNREC_EINVAL naming the field. */
@@ -194,6 +200,24 @@ tnrec_err tnrec_decoder_field_physical(tnrec_decoder *dec, uint32_t f, float *ds
  * decodes, without a pass over a whole-field buffer. */
 tnrec_err tnrec_decoder_field_rows(tnrec_decoder *dec, uint32_t f, uint64_t first, size_t rows, size_t width,
                                    float *dst, size_t stride);
+/* Statistics of one channel of a decoded field (tnrec_decoder_field_stats). */
+typedef struct tnrec_channel_stats {
+    uint64_t count;                         /* elements of the channel */
+    uint64_t data;                          /* of them with data (see tnrec_decoder_field_stats) */
+    double min, max;                        /* over the elements with data; +inf, -inf when data is 0 */
+    double sum;                             /* over the elements with data, in element order */
+    double mean;                            /* sum / data; NaN when data is 0 */
+} tnrec_channel_stats;
+/* Per-channel statistics of field f of the loaded record over its values
+ * as tnrec_decoder_field decodes them to tnrec_field_decoded_dtype (float
+ * encodings: normalised float32; RAW: the field's own elements, float16
+ * included, widened to double). Element k belongs to channel
+ * k % tnrec_field_channels. An element has no data where the float
+ * encodings stored no data (the mask of tnrec_decoder_field_mask) and,
+ * in a RAW field, where it is NaN. out has room for out_cap channels, at
+ * least tnrec_field_channels (TNREC_ERANGE otherwise). Uses the decoder's
+ * own buffers: no allocation per record once warm. */
+tnrec_err tnrec_decoder_field_stats(tnrec_decoder *dec, uint32_t f, tnrec_channel_stats *out, size_t out_cap);
 
 /* ---- verification ---- */
 /* Called for each bad record; return nonzero to stop early. */

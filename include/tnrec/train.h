@@ -5,12 +5,13 @@
  * channel), C order. Conv3D kernels are laid out [kd][kh][kw][cin][cout]
  * and Dense weights [in][out], as Keras stores them.
  *
- * Three levels:
- *  - tnrec_ref_*: the reference layers in double precision (plain loops, the
- *    ground truth for gradient checks and for the fast path);
+ * Two levels:
  *  - tnrec_conv3d_*: the fast float kernels the trainer runs;
  *  - models (tnrec_model), workspaces (tnrec_net), optimiser, loader and
- *    the training / evaluation runs built on them. */
+ *    the training / evaluation runs built on them.
+ * The reference layers in double precision (tnrec_ref_*, the ground truth
+ * for gradient checks and for the fast path) and tnrec_model_ref_loss are
+ * for tests: tnrec/testing.h declares them. */
 #ifndef TNREC_TRAIN_H
 #define TNREC_TRAIN_H
 
@@ -25,76 +26,7 @@
 extern "C" {
 #endif
 
-/* ---- reference layers (double precision; outputs first) ----
- * Shapes: n batch, d frames, h azimuth, w range, c / ci / co channels.
- * Backward functions overwrite (never accumulate into) their outputs; any
- * output pointer of a backward function may be NULL to skip it. */
-void tnrec_ref_conv3d_forward(double *y, const double *x, const double *k, const double *b,
-                              int n, int d, int h, int w, int ci, int co);
-void tnrec_ref_conv3d_backward(double *dx, double *dk, double *db, const double *x,
-                               const double *k, const double *dy, int n, int d, int h, int w,
-                               int ci, int co);
-/* m = number of positions (n*d*h*w); mean and var (biased) per channel out. */
-void tnrec_ref_batchnorm_forward_train(double *y, double *mean, double *var, const double *x,
-                                       const double *gamma, const double *beta, size_t m, int c,
-                                       double eps);
-void tnrec_ref_batchnorm_forward_infer(double *y, const double *x, const double *gamma,
-                                       const double *beta, const double *moving_mean,
-                                       const double *moving_var, size_t m, int c, double eps);
-void tnrec_ref_batchnorm_backward(double *dx, double *dgamma, double *dbeta, const double *x,
-                                  const double *gamma, const double *mean, const double *var,
-                                  const double *dy, size_t m, int c, double eps);
-void tnrec_ref_leaky_relu_forward(double *y, const double *x, size_t len, double alpha);
-void tnrec_ref_leaky_relu_backward(double *dx, const double *x, const double *dy, size_t len,
-                                   double alpha);
-/* 'valid' pooling: output extent floor(d/pd) x floor(h/ph) x floor(w/pw). */
-void tnrec_ref_maxpool3d_forward(double *y, const double *x, int n, int d, int h, int w, int c,
-                                 int pd, int ph, int pw);
-void tnrec_ref_maxpool3d_backward(double *dx, const double *x, const double *dy, int n, int d,
-                                  int h, int w, int c, int pd, int ph, int pw);
-/* Multiplies x[i][p][ch] by scale[i][ch] for p < s: SpatialDropout3D (s =
- * d*h*w) and Dropout (s = 1) once the mask is drawn. */
-void tnrec_ref_channel_scale_forward(double *y, const double *x, const double *scale, int n,
-                                     size_t s, int c);
-void tnrec_ref_channel_scale_backward(double *dx, const double *dy, const double *scale, int n,
-                                      size_t s, int c);
-/* Dropout masks: scale[i] = 0 with probability rate, else 1/(1-rate),
- * drawn from (seed, stream, i) alone so any rank can draw any part. */
-void tnrec_ref_dropout_mask(double *scale, size_t count, double rate, uint64_t seed,
-                            uint64_t stream, uint64_t first);
-void tnrec_ref_global_maxpool_forward(double *y, const double *x, int n, size_t s, int c);
-void tnrec_ref_global_maxpool_backward(double *dx, const double *x, const double *dy, int n,
-                                       size_t s, int c);
-void tnrec_ref_dense_forward(double *y, const double *x, const double *wt, const double *b,
-                             int n, int in, int out);
-void tnrec_ref_dense_backward(double *dx, double *dw, double *db, const double *x,
-                              const double *wt, const double *dy, int n, int in, int out);
-/* CoordConv2D (cnn_baseline.py): a 3x3 'same' convolution of each frame
- * over ci input channels followed by 2 coordinate channels, coord[q][0..1]
- * at range gate q (the same at every azimuth and frame); k is 3 x 3 x
- * (ci + 2) x co. dx holds only the ci input channels. */
-void tnrec_ref_coordconv2d_forward(double *y, const double *x, const double *coord,
-                                   const double *k, const double *b, int n, int d, int h, int w,
-                                   int ci, int co);
-void tnrec_ref_coordconv2d_backward(double *dx, double *dk, double *db, const double *x,
-                                    const double *coord, const double *k, const double *dy,
-                                    int n, int d, int h, int w, int ci, int co);
-void tnrec_ref_relu_forward(double *y, const double *x, size_t len);
-void tnrec_ref_relu_backward(double *dx, const double *x, const double *dy, size_t len);
-/* 'same' pooling with stride = pool (Keras MaxPool padding='same'): output
- * extent ceil(d/pd) x ceil(h/ph) x ceil(w/pw); windows past the edges are
- * cut, (pool * out - in) / 2 of the padding before the first window. */
-void tnrec_ref_maxpool3d_same_forward(double *y, const double *x, int n, int d, int h, int w,
-                                      int c, int pd, int ph, int pw);
-void tnrec_ref_maxpool3d_same_backward(double *dx, const double *x, const double *dy, int n,
-                                       int d, int h, int w, int c, int pd, int ph, int pw);
-/* Weighted binary cross-entropy from logits z (stable form):
- * sum_i weight_i * (max(z,0) - z*y + log(1 + exp(-|z|))) / denom.
- * dz (may be NULL) receives the gradient. */
-double tnrec_ref_bce_logits(double *dz, const double *z, const double *label,
-                            const double *weight, int n, double denom);
-
-/* ---- fast float kernels (the trainer's path; checked against the reference) ---- */
+/* ---- fast float kernels (the trainer's path; checked against the reference layers) ---- */
 tnrec_err tnrec_conv3d_forward(float *y, const float *x, const float *k, const float *b, int n,
                                int d, int h, int w, int ci, int co);
 /* dx may be NULL (first layer). dk and db are overwritten. */
@@ -178,14 +110,6 @@ typedef struct tnrec_param_tensor {
  * without gaps. */
 size_t tnrec_model_tensor_count(const tnrec_model *m);
 tnrec_err tnrec_model_tensor(tnrec_param_tensor *out, const tnrec_model *m, size_t i);
-
-/* Whole-network loss and gradient in double precision with the reference
- * layers, for gradient checks: training mode (batch statistics, dropout
- * masks from dropout_seed), params in the layout of tnrec_model_params.
- * Loss = sum_i w_i bce_i / n + L2 terms. grad may be NULL. */
-tnrec_err tnrec_model_ref_loss(double *out_loss, double *grad, const tnrec_model *m,
-                               const double *params, const double *x, const double *label,
-                               const double *weight, int n, uint64_t dropout_seed);
 
 /* ---- workspaces: running a model on batches ---- */
 typedef struct tnrec_net tnrec_net;
@@ -382,6 +306,10 @@ tnrec_err tnrec_train_run(const tnrec_train_config *cfg, tnrec_train_progress_cb
 /* Checkpoint path for a file or a run directory (its best.tnck, else
  * last.tnck). *out is malloc'd; free() it. */
 tnrec_err tnrec_checkpoint_resolve(char **out, const char *path);
+/* The configuration a checkpoint (file or run directory, as for eval)
+ * carries: the JSON text of its run's settings and data schema, in *out
+ * (malloc'd; free it). */
+tnrec_err tnrec_checkpoint_config(char **out, const char *path);
 /* Whether a checkpoint (file or run directory, as for eval) records the
  * schema of its training data (checkpoint format 1.2 and later). Without
  * it, eval, predict and --resume cannot check that a dataset holds the

@@ -5,8 +5,8 @@
  * checksums wherever the (fuzzed) layout lets it find them, so that the
  * fuzzer reaches the structure checks and the zstd decoder behind the
  * checksums; clear: the bytes are used as they are. Opened in memory; if
- * open succeeds every record is loaded, every field decoded and the shard
- * verified. Anything but a clean error is a bug. */
+ * open succeeds every record is loaded, every field decoded (and its
+ * statistics taken) and the shard verified. Anything but a clean error is a bug. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         for (uint32_t f = 0; f < sc->nfields; f++) {
             const tnrec_field *fd = &sc->fields[f];
-            tnrec_dtype as = fd->encoding == TNREC_ENC_RAW ? fd->dtype : TNREC_DTYPE_F32;
+            tnrec_dtype as = tnrec_field_decoded_dtype(fd);
             size_t need = tnrec_field_elems(fd) * tnrec_dtype_size(as);
             if (need > cap)
                 continue;
@@ -89,6 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 tnrec_decoder_field(dec, f, TNREC_DTYPE_F16, dst, cap);
                 tnrec_decoder_field_mask(dec, f, dst, cap, mask);
             }
+            tnrec_decoder_field_stats(dec, f, dst, cap / sizeof(tnrec_channel_stats));
         }
     }
     free(mask);

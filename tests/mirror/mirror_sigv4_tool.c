@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define TNREC_TESTING 1 /* tnrec_sigv4_sign (tnrec/testing.h) */
+#include "tnrec/testing.h"
 #include "tnrec/tnrec.h"
 
 int main(void)

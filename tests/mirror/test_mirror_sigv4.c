@@ -11,6 +11,8 @@
 
 #include <openssl/evp.h>
 
+#define TNREC_TESTING 1 /* tnrec_sigv4_sign (tnrec/testing.h) */
+#include "tnrec/testing.h"
 #include "tnrec_test.h"
 
 static char *slurp(const char *dir, const char *name)

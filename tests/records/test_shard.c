@@ -3,8 +3,8 @@
  * byte flip at every offset and truncation at every length (each detected
  * or provably harmless, never a crash), verify naming the bad record,
  * copying records frame by frame, refusal of an unknown major version,
- * reading a later minor version, and writer failure paths that leave no
- * file under the final name. */
+ * reading a later minor version, writer failure paths that leave no
+ * file under the final name, and per-channel statistics of decoded fields. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +17,10 @@
 
 #include "rec_fixture.h"
 #include "tnrec_test.h"
+
+#ifdef TNREC_TESTING_H
+#error "tnrec/tnrec.h must not include tnrec/testing.h"
+#endif
 
 #define NREC 6
 #define RAW_BYTES (60 * 4 + 60 + 7 * 2 + 3 * 8 + 4) /* decoded bytes of fx_schema as F32 */
@@ -465,6 +469,106 @@ static int unwritable_as_nobody(const char *sub, const char *ro_path, const tnre
     }
 }
 
+/* tnrec_decoder_field_stats against statistics computed here from the
+ * decoded values (float encodings: the mask; raw fields: NaN), and on a
+ * raw float16 field with NaN, infinities and a subnormal. */
+static void check_stats(tnrec_decoder *dec, const tnrec_field *fd, uint32_t f)
+{
+    size_t n = tnrec_field_elems(fd), nch = tnrec_field_channels(fd);
+    tnrec_dtype as = tnrec_field_decoded_dtype(fd);
+    CHECK(as == (fd->encoding == TNREC_ENC_RAW ? fd->dtype : TNREC_DTYPE_F32));
+    uint8_t vals[RAW_BYTES], mask[RAW_BYTES];
+    tnrec_channel_stats st[8], want[8];
+    CHECK(nch <= 8 && n <= RAW_BYTES);
+    if (fd->encoding == TNREC_ENC_RAW)
+        CHECK_OK(tnrec_decoder_field(dec, f, as, vals, sizeof vals));
+    else
+        CHECK_OK(tnrec_decoder_field_mask(dec, f, (float *)(void *)vals, sizeof vals, mask));
+    memset(want, 0, sizeof want);
+    for (size_t k = 0; k < n; k++) {
+        double v;
+        switch (as) {
+        case TNREC_DTYPE_U8: v = vals[k]; break;
+        case TNREC_DTYPE_I16: { int16_t x; memcpy(&x, vals + 2 * k, 2); v = x; break; }
+        case TNREC_DTYPE_I32: { int32_t x; memcpy(&x, vals + 4 * k, 4); v = x; break; }
+        case TNREC_DTYPE_F32: { float x; memcpy(&x, vals + 4 * k, 4); v = x; break; }
+        case TNREC_DTYPE_F64: memcpy(&v, vals + 8 * k, 8); break;
+        default: CHECK(!"dtype not in the fixture"); return;
+        }
+        tnrec_channel_stats *w = &want[k % nch];
+        w->count++;
+        if (fd->encoding == TNREC_ENC_RAW ? isnan(v) : mask[k])
+            continue;
+        w->min = w->data && w->min <= v ? w->min : v;
+        w->max = w->data && w->max >= v ? w->max : v;
+        w->data++;
+        w->sum += v;
+    }
+    CHECK_OK(tnrec_decoder_field_stats(dec, f, st, nch));
+    for (size_t c = 0; c < nch; c++) {
+        CHECK(st[c].count == want[c].count && st[c].data == want[c].data);
+        if (!want[c].data) {
+            CHECK(st[c].min == INFINITY && st[c].max == -INFINITY && isnan(st[c].mean));
+            continue;
+        }
+        CHECK(st[c].min == want[c].min && st[c].max == want[c].max && st[c].sum == want[c].sum);
+        CHECK(st[c].mean == want[c].sum / (double)want[c].data);
+    }
+    if (nch > 0)
+        CHECK(tnrec_decoder_field_stats(dec, f, st, nch - 1) == TNREC_ERANGE);
+}
+
+static void test_field_stats(const char *path)
+{
+    tnrec_shard *s = NULL;
+    tnrec_decoder *dec = NULL;
+    CHECK_OK(tnrec_shard_open(&s, path));
+    CHECK_OK(tnrec_decoder_create(&dec));
+    tnrec_channel_stats st[8];
+    CHECK(tnrec_decoder_field_stats(dec, 0, st, 8) == TNREC_EINVAL); /* nothing loaded */
+    const tnrec_schema *sc = tnrec_shard_schema(s);
+    for (uint64_t i = 0; i < NREC; i++) {
+        CHECK_OK(tnrec_decoder_load(dec, s, i));
+        for (uint32_t f = 0; f < sc->nfields; f++)
+            check_stats(dec, &sc->fields[f], f);
+    }
+    CHECK(tnrec_decoder_field_stats(dec, sc->nfields, st, 8) == TNREC_ENOTFOUND);
+    tnrec_shard_close(s);
+
+    /* raw float16, 2 channels: [1, NaN, -inf, 2^-24, 0x7bff (65504), -0.5] */
+    char hpath[4300];
+    snprintf(hpath, sizeof hpath, "%s/half.tnr", dir);
+    static const uint32_t shape[2] = { 3, 2 };
+    static const uint16_t h[6] = { 0x3c00, 0x7e00, 0xfc00, 0x0001, 0x7bff, 0xb800 };
+    tnrec_schema hs;
+    memset(&hs, 0, sizeof hs);
+    hs.nfields = 1;
+    fx_field(&hs.fields[0], "half", TNREC_ENC_RAW, TNREC_DTYPE_F16, 2, shape, 1);
+    tnrec_encoder *enc = NULL;
+    tnrec_shard_writer *w = NULL;
+    tnrec_blob blob = { 0 };
+    const void *values[1] = { h };
+    tnrec_record_meta m;
+    memset(&m, 0, sizeof m);
+    CHECK_OK(tnrec_encoder_create(&enc, &hs, 1));
+    CHECK_OK(tnrec_encoder_encode(enc, values, &blob));
+    CHECK_OK(tnrec_shard_writer_open(&w, hpath, &hs));
+    CHECK_OK(tnrec_shard_writer_append(w, &blob, &m));
+    CHECK_OK(tnrec_shard_writer_close(w, NULL));
+    CHECK_OK(tnrec_shard_open(&s, hpath));
+    CHECK_OK(tnrec_decoder_load(dec, s, 0));
+    CHECK(tnrec_field_channels(&hs.fields[0]) == 2 && tnrec_field_decoded_dtype(&hs.fields[0]) == TNREC_DTYPE_F16);
+    CHECK_OK(tnrec_decoder_field_stats(dec, 0, st, 2));
+    CHECK(st[0].count == 3 && st[0].data == 3 && st[0].min == -INFINITY && st[0].max == 65504.0);
+    CHECK(st[0].sum == -INFINITY && st[0].mean == -INFINITY);
+    CHECK(st[1].count == 3 && st[1].data == 2 && st[1].min == -0.5 && st[1].max == ldexp(1.0, -24));
+    CHECK(st[1].sum == ldexp(1.0, -24) - 0.5 && st[1].mean == st[1].sum / 2.0);
+    tnrec_shard_close(s);
+    tnrec_encoder_free(enc);
+    tnrec_blob_free(&blob);
+    tnrec_decoder_free(dec);
+}
+
 static void test_writer_failures(void)
 {
     char sub[4200], path[4300];
@@ -487,6 +591,11 @@ static void test_writer_failures(void)
     tnrec_record_meta m = r.meta;
     m.ef = 9;
     CHECK(tnrec_shard_writer_append(w, &blob, &m) == TNREC_EINVAL);
+    CHECK(strstr(tnrec_error_last(), "record 1 has EF 9") != NULL);
+    m = r.meta;
+    m.label = 2;
+    CHECK(tnrec_shard_writer_append(w, &blob, &m) == TNREC_EINVAL);
+    CHECK(strstr(tnrec_error_last(), "record 1 has label 2") != NULL);
     m = r.meta;
     memset(m.key, 'k', sizeof m.key);
     CHECK(tnrec_shard_writer_append(w, &blob, &m) == TNREC_EINVAL);
@@ -579,6 +688,7 @@ int main(void)
     test_future_major(path);
     test_future_minor(path);
     test_writer_failures();
+    test_field_stats(path);
     if (skip_reason && tnrec_test_failures == 0) {
         printf("test_shard: SKIPPED (every other check passed; the unwritable-directory check was not made: %s)\n",
                skip_reason);

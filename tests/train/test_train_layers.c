@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define TNREC_TESTING 1 /* the reference layers (tnrec/testing.h) */
+#include "tnrec/testing.h"
 #include "tnrec_test.h"
 
 static uint64_t rng_state = 12345;
