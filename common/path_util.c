@@ -10,7 +10,7 @@
 #include "fail.h"
 #include "path_util.h"
 
-char *tnr_path_join(const char *dir, const char *name)
+char *tnrec__path_join(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
@@ -64,7 +64,7 @@ tnrec_err tnrec__mkdir_parents(const char *path, mode_t mode)
 
 tnrec_err tnrec__mkdir_p(const char *dir, mode_t mode)
 {
-    char *p = tnr_path_join(dir, "");
+    char *p = tnrec__path_join(dir, "");
     if (!p)
         return tnrec__fail(TNREC_ENOMEM, "out of memory creating '%s'", dir);
     tnrec_err e = make_prefixes(p, mode);

@@ -8,9 +8,8 @@
 #include "tnrec/error.h"
 
 /* "dir/name" in a new malloc'd string, or NULL. Always one '/' between
- * them, whatever dir ends with (the name predates common/ and stays in
- * libtnrec's symbol table). */
-char *tnr_path_join(const char *dir, const char *name);
+ * them, whatever dir ends with. */
+TNREC__HIDDEN char *tnrec__path_join(const char *dir, const char *name);
 
 /* "dir/name", or "dirname" when dir is empty or already ends with '/'
  * (object-store prefixes and keys), in a new malloc'd string, or NULL. */

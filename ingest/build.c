@@ -52,7 +52,7 @@ static const float default_norm[TNREC_INGEST_NVARS][2] = {
 tnrec_err tnrec_ingest_default_norm(tnrec_norm_range *out, const char *var)
 {
     for (int i = 0; i < TNREC_INGEST_NVARS; i++) {
-        if (strcmp(var, tnrec__moment_names[i]) == 0) {
+        if (strcmp(var, ing_moment_names[i]) == 0) {
             memset(out, 0, sizeof *out);
             snprintf(out->var, sizeof out->var, "%s", var);
             out->min = default_norm[i][0];
@@ -114,7 +114,7 @@ int tnrec_build_part_from_env(uint32_t *out_index, uint32_t *out_count)
 /* ---- the plan: schema, spec and build parameters ---- */
 
 typedef struct plan {
-    tn_spec spec;
+    ing_spec spec;
     tnrec_schema schema;
     int moment_field[TNREC_INGEST_NVARS]; /* field index by canonical moment, -1 if not kept */
     int rfm_field, f_time, f_labels, f_azlim, f_rglim, f_site, f_elev, f_nyq;
@@ -183,7 +183,7 @@ static tnrec_err plan_make(plan *p, const tnrec_build_options *opt)
     /* variables, in the order given */
     const char *all[TNREC_INGEST_NVARS + 1];
     for (int i = 0; i < TNREC_INGEST_NVARS; i++)
-        all[i] = tnrec__moment_names[i];
+        all[i] = ing_moment_names[i];
     all[TNREC_INGEST_NVARS] = TN_RFM_NAME;
     const char *const *vars = opt->nvariables ? opt->variables : all;
     size_t nvars = opt->nvariables ? opt->nvariables : TNREC_INGEST_NVARS + 1;
@@ -213,7 +213,7 @@ static tnrec_err plan_make(plan *p, const tnrec_build_options *opt)
         }
         int m = -1;
         for (int i = 0; i < TNREC_INGEST_NVARS; i++)
-            if (strcmp(name, tnrec__moment_names[i]) == 0)
+            if (strcmp(name, ing_moment_names[i]) == 0)
                 m = i;
         if (m < 0) {
             err = tnrec__fail(TNREC_EINVAL, "unknown variable '%s'\nhint: choose from DBZ VEL KDP RHOHV ZDR WIDTH "
@@ -260,7 +260,7 @@ static tnrec_err plan_make(plan *p, const tnrec_build_options *opt)
     for (size_t k = 0; k < opt->nnorms; k++) {
         int found = 0;
         for (int i = 0; i < TNREC_INGEST_NVARS; i++)
-            if (strcmp(opt->norms[k].var, tnrec__moment_names[i]) == 0 && p->moment_field[i] >= 0)
+            if (strcmp(opt->norms[k].var, ing_moment_names[i]) == 0 && p->moment_field[i] >= 0)
                 found = 1;
         if (!found) {
             err = tnrec__fail(TNREC_EINVAL, "--norm names '%s', which is not a selected radar variable",
@@ -324,7 +324,7 @@ done:
 enum { ST_OK = 0, ST_SKIP = 1, ST_FILTERED = 2, ST_STOPPED = 3 };
 
 typedef struct item {
-    const tn_input *in;        /* file input, or NULL for a tarball member */
+    const ing_input *in;        /* file input, or NULL for a tarball member */
     char *member_key;          /* tarball member name (owned) */
     uint8_t *data;             /* tarball member bytes (owned) */
     size_t size;
@@ -339,7 +339,7 @@ typedef struct item {
 
 typedef struct worker {
     double work_seconds;
-    tn_sample sample;
+    ing_sample sample;
     tnrec_encoder *enc;
     uint8_t *fbuf;
     size_t fcap;
@@ -436,12 +436,12 @@ static void process_item(const job *j, worker *w, item *it)
         data = w->fbuf;
     }
     it->bytes_in = size;
-    if ((err = tn_sample_read(&w->sample, &p->spec, data, size, name)) != TNREC_OK) {
+    if ((err = ing_sample_read(&w->sample, &p->spec, data, size, name)) != TNREC_OK) {
         item_set_error(it, err);
         return;
     }
-    tn_sample *s = &w->sample;
-    if (!it->year_known && !year_selected(j->opt, tn_year_of(s->first_time))) {
+    ing_sample *s = &w->sample;
+    if (!it->year_known && !year_selected(j->opt, ing_year_of(s->first_time))) {
         it->status = ST_FILTERED;
         return;
     }
@@ -501,7 +501,7 @@ static char *shard_path(const char *dir, int n)
 {
     char name[64];
     snprintf(name, sizeof name, "shard-%05d%s", n, TNREC_SHARD_EXT);
-    return tnr_path_join(dir, name);
+    return tnrec__path_join(dir, name);
 }
 
 /* The chain of input keys: FNV-1a over each key, seeded with the chain
@@ -805,7 +805,7 @@ static void clean_out_dir(const char *dir, int keep_shards, int tmp_only)
             num >= keep_shards)
             stale = 1;
         if (stale) {
-            char *p = tnr_path_join(dir, n);
+            char *p = tnrec__path_join(dir, n);
             if (p)
                 unlink(p);
             free(p);
@@ -956,7 +956,7 @@ static int split_code(const char *split)
 static tnrec_err check_existing(const tnrec_build_options *opt, const plan *p, int *out_done)
 {
     *out_done = 0;
-    char *m = tnr_path_join(opt->out_dir, TNREC_MANIFEST_NAME);
+    char *m = tnrec__path_join(opt->out_dir, TNREC_MANIFEST_NAME);
     if (!m)
         return tnrec__fail(TNREC_ENOMEM, "out of memory");
     int have = access(m, F_OK) == 0;
@@ -999,12 +999,12 @@ static uint64_t dataset_bytes(const char *dir, tnrec_build_summary *sum)
 
 typedef struct feeder {
     const tnrec_build_options *opt;
-    tn_input_list inputs;      /* selected file inputs, in order */
+    ing_input_list inputs;      /* selected file inputs, in order */
     size_t next_file;
     /* stream sources */
     size_t *stream_src;        /* indexes of tarball sources of this part, in order */
     size_t nstream, cur_stream;
-    tn_tar *tar;
+    ing_tar *tar;
     uint64_t tar_bytes_done;
     int split;
 } feeder;
@@ -1024,19 +1024,19 @@ static tnrec_err feeder_next(feeder *f, item *it, int skip_data, int *out_have)
     while (f->cur_stream < f->nstream) {
         tnrec_err err;
         if (!f->tar &&
-            (err = tn_tar_open(&f->tar, f->opt->sources[f->stream_src[f->cur_stream]], f->opt->stop)) != TNREC_OK)
+            (err = ing_tar_open(&f->tar, f->opt->sources[f->stream_src[f->cur_stream]], f->opt->stop)) != TNREC_OK)
             return err;
         const char *name;
-        while ((err = tn_tar_next(f->tar, &name)) == TNREC_OK) {
+        while ((err = ing_tar_next(f->tar, &name)) == TNREC_OK) {
             while (name[0] == '.' && name[1] == '/')
                 name += 2;
-            if (f->split != TN_SPLIT_UNKNOWN && tn_split_from_key(name) != f->split)
+            if (f->split != TN_SPLIT_UNKNOWN && ing_split_from_key(name) != f->split)
                 continue;
             if (!(it->member_key = strdup(name)))
                 return tnrec__fail(TNREC_ENOMEM, "out of memory");
             it->year_known = 0;
             if (!skip_data) {
-                err = tn_tar_data(f->tar, &it->data, &it->size);
+                err = ing_tar_data(f->tar, &it->data, &it->size);
                 if (err == TNREC_ESCHEMA) {
                     /* this member alone is bad (too large): skip it, go on */
                     free(it->reason);
@@ -1053,8 +1053,8 @@ static tnrec_err feeder_next(feeder *f, item *it, int skip_data, int *out_have)
         }
         if (err != TNREC_ENOTFOUND)
             return err;
-        f->tar_bytes_done += tn_tar_bytes_in(f->tar);
-        tn_tar_close(f->tar);
+        f->tar_bytes_done += ing_tar_bytes_in(f->tar);
+        ing_tar_close(f->tar);
         f->tar = NULL;
         f->cur_stream++;
     }
@@ -1067,7 +1067,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     plan p;
     run_state st;
     memset(&st, 0, sizeof st);
-    tn_input_list all;
+    ing_input_list all;
     memset(&all, 0, sizeof all);
     feeder fd;
     memset(&fd, 0, sizeof fd);
@@ -1093,7 +1093,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     int done_already = 0;
     if ((err = check_existing(opt, &p, &done_already)) != TNREC_OK)
         goto done;
-    st.progress_path = tnr_path_join(opt->out_dir, TN_PROGRESS_NAME);
+    st.progress_path = tnrec__path_join(opt->out_dir, TN_PROGRESS_NAME);
     if (!st.progress_path) {
         err = tnrec__fail(TNREC_ENOMEM, "out of memory");
         goto done;
@@ -1114,7 +1114,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     }
     size_t nstream_total = 0;
     for (size_t s = 0; s < opt->nsources; s++)
-        nstream_total += tn_source_is_stream(opt->sources[s]) ? 1 : 0;
+        nstream_total += ing_source_is_stream(opt->sources[s]) ? 1 : 0;
     if (nstream_total && opt->holdout > 0) {
         err = tnrec__fail(TNREC_EUNSUPPORTED, "--holdout needs every input's name before the build starts, which a "
                           "streamed tarball does not give\nhint: extract the tarballs and build from the directory");
@@ -1127,9 +1127,9 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
         goto done;
     }
     for (size_t s = 0; s < opt->nsources && !err; s++) {
-        if (tn_source_is_stream(opt->sources[s]))
+        if (ing_source_is_stream(opt->sources[s]))
             continue;
-        err = tn_inputs_add_source(&all, opt->sources[s], (int)s);
+        err = ing_inputs_add_source(&all, opt->sources[s], (int)s);
     }
     if (err)
         goto done;
@@ -1137,13 +1137,13 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
         err = fail_stopped(opt);
         goto done;
     }
-    tn_inputs_sort(&all);
+    ing_inputs_sort(&all);
     found = all.n;
     {
         /* split and catalog years first, then this part's contiguous range */
         size_t keep = 0;
         for (size_t i = 0; i < all.n; i++) {
-            tn_input *in = &all.v[i];
+            ing_input *in = &all.v[i];
             int ok = (fd.split == TN_SPLIT_UNKNOWN || in->split == fd.split) &&
                      (in->year == 0 || year_selected(opt, in->year));
             if (ok) {
@@ -1156,7 +1156,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
         all.n = keep;
         /* whole storms held out of the selection, before the part's range */
         if (opt->holdout > 0 &&
-            (err = tn_holdout_select(&all, opt->holdout, opt->holdout_seed, opt->holdout_take)) != TNREC_OK)
+            (err = ing_holdout_select(&all, opt->holdout, opt->holdout_seed, opt->holdout_take)) != TNREC_OK)
             goto done;
         selected = all.n;
         size_t lo = all.n * pk / pn, hi = all.n * (pk + 1) / pn;
@@ -1184,7 +1184,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
         }
         size_t lo = nstream_total * pk / pn, hi = nstream_total * (pk + 1) / pn, k = 0;
         for (size_t s = 0; s < opt->nsources; s++) {
-            if (!tn_source_is_stream(opt->sources[s]))
+            if (!ing_source_is_stream(opt->sources[s]))
                 continue;
             if (pn == 1 || (k >= lo && k < hi))
                 fd.stream_src[fd.nstream++] = s;
@@ -1262,7 +1262,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
         goto done;
     }
     for (int t = 0; t < nthreads; t++) {
-        tn_sample_init(&workers[t].sample);
+        ing_sample_init(&workers[t].sample);
         if ((err = tnrec_encoder_create(&workers[t].enc, &p.schema, zstd_level_of(opt))) != TNREC_OK)
             goto done;
     }
@@ -1380,7 +1380,7 @@ done:
         for (int t = 0; t < nthreads; t++) {
             st.sum.work_seconds += workers[t].work_seconds;
             st.sum.lock_seconds += workers[t].sample.lock_seconds;
-            tn_sample_release(&workers[t].sample);
+            ing_sample_release(&workers[t].sample);
             tnrec_encoder_free(workers[t].enc);
             free(workers[t].fbuf);
         }
@@ -1394,13 +1394,13 @@ done:
     free(st.rec_input);
     free(st.key_chain);
     free(st.progress_path);
-    tn_inputs_free(&fd.inputs);
-    tn_inputs_free(&all);
+    ing_inputs_free(&fd.inputs);
+    ing_inputs_free(&all);
     if (err && made_dir)
         rmdir(opt->out_dir); /* only when empty: kept shards and the progress file stay */
     free(fd.stream_src);
     if (fd.tar)
-        tn_tar_close(fd.tar);
+        ing_tar_close(fd.tar);
     free(p.params);
     st.sum.seconds = tnrec__now_seconds() - t0;
     if (out)
@@ -1420,8 +1420,8 @@ tnrec_err tnrec_ingest_check_mem(const void *data, size_t size, const char *name
     tnrec_err err = plan_make(&p, &opt);
     if (err)
         return err;
-    tn_sample s;
-    tn_sample_init(&s);
+    ing_sample s;
+    ing_sample_init(&s);
     tnrec_encoder *enc = NULL;
     tnrec_blob blob;
     memset(&blob, 0, sizeof blob);
@@ -1449,7 +1449,7 @@ tnrec_err tnrec_ingest_check_mem(const void *data, size_t size, const char *name
 done:
     tnrec_blob_free(&blob);
     tnrec_encoder_free(enc);
-    tn_sample_release(&s);
+    ing_sample_release(&s);
     free(p.params);
     return err;
 }

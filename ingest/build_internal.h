@@ -10,7 +10,7 @@
 /* Appends every record of the shard at path to w unchanged (its checked
  * compressed frame and index metadata), in order. blob: a reusable buffer.
  * Adds the records to *counts and *n. */
-tnrec_err tn_copy_shard(tnrec_dataset_writer *w, const char *path, tnrec_blob *blob, tnrec_class_counts *counts,
+tnrec_err ing_copy_shard(tnrec_dataset_writer *w, const char *path, tnrec_blob *blob, tnrec_class_counts *counts,
                         uint64_t *n);
 
 #endif

@@ -28,7 +28,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-int tn_year_of(int64_t t)
+int ing_year_of(int64_t t)
 {
     int64_t z = (t >= 0 ? t : t - 86399) / 86400 + 719468;
     const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -128,7 +128,7 @@ static int parse_reference(const char *p, int64_t *out_sec, double *out_frac)
     return 0;
 }
 
-int tn_parse_datetime(const char *s, int64_t *out)
+int ing_parse_datetime(const char *s, int64_t *out)
 {
     double frac;
     if (!s || parse_reference(s, out, &frac) != 0)
@@ -168,7 +168,7 @@ static int64_t floor_div(int64_t a, int64_t b)
     return q;
 }
 
-tnrec_err tn_cf_time_decode(int64_t *out, size_t n, const double *dvals, const int64_t *ivals,
+tnrec_err ing_cf_time_decode(int64_t *out, size_t n, const double *dvals, const int64_t *ivals,
                             const char *units, const char *calendar, const char *name)
 {
     if (!units || !*units)

@@ -166,7 +166,7 @@ static tnrec_err ho_choose(ho_sample *s, size_t n, double fraction, uint64_t see
     return TNREC_OK;
 }
 
-tnrec_err tn_holdout_select(tn_input_list *list, double fraction, uint64_t seed, int take_held)
+tnrec_err ing_holdout_select(ing_input_list *list, double fraction, uint64_t seed, int take_held)
 {
     size_t n = list->n;
     if (!(fraction > 0 && fraction < 1))
@@ -197,7 +197,7 @@ tnrec_err tn_holdout_select(tn_input_list *list, double fraction, uint64_t seed,
         goto done;
     size_t keep = 0;
     for (size_t i = 0; i < n; i++) {
-        tn_input *in = &list->v[i];
+        ing_input *in = &list->v[i];
         if (held[ho_find(s, i)] == (take_held != 0)) {
             list->v[keep++] = *in;
         } else {

@@ -20,7 +20,7 @@
 #include "json_util.h"
 #include "tnrec/ingest.h"
 
-tnrec_err tn_copy_shard(tnrec_dataset_writer *w, const char *path, tnrec_blob *blob, tnrec_class_counts *counts,
+tnrec_err ing_copy_shard(tnrec_dataset_writer *w, const char *path, tnrec_blob *blob, tnrec_class_counts *counts,
                         uint64_t *n)
 {
     tnrec_shard *sh = NULL;
@@ -161,7 +161,7 @@ tnrec_err tnrec_merge_run_opts(tnrec_build_summary *out, const char *out_dir, co
                                   (unsigned long long)sum.samples, (unsigned long long)total);
                 break;
             }
-            err = tn_copy_shard(w, tnrec_shard_path(tnrec_dataset_shard(pv[i].ds, s)), &blob, &sum.counts,
+            err = ing_copy_shard(w, tnrec_shard_path(tnrec_dataset_shard(pv[i].ds, s)), &blob, &sum.counts,
                                 &sum.samples);
             if (!err && opt && opt->progress)
                 opt->progress(opt->progress_ctx, sum.samples, total);

@@ -12,7 +12,7 @@
  * keep the last N frames, turn fill and MissingDataFlag gates into NaN.
  * Deliberately not here: normalisation and encoding (the records encoder
  * does both), file I/O (the caller hands bytes in).
- * Invariant: no netcdf-c or HDF5 call outside tnrec__nc_lock(). */
+ * Invariant: no netcdf-c or HDF5 call outside ing_nc_lock(). */
 #include <errno.h>
 #include <hdf5.h>
 #include <libdeflate.h>
@@ -31,7 +31,7 @@
 #include "common.h"
 #include "ingest_internal.h"
 
-const char *const tnrec__moment_names[TNREC_INGEST_NVARS] = { "DBZ", "VEL", "KDP", "RHOHV", "ZDR", "WIDTH" };
+const char *const ing_moment_names[TNREC_INGEST_NVARS] = { "DBZ", "VEL", "KDP", "RHOHV", "ZDR", "WIDTH" };
 
 #define TN_MAX_TIME 64 /* largest `time` dimension accepted */
 #define TN_RFM_SLOT TNREC_INGEST_NVARS
@@ -40,7 +40,7 @@ enum { FILT_SHUFFLE = 1, FILT_DEFLATE = 2 };
 static pthread_mutex_t nc_mutex = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local int h5_quiet;
 
-void tnrec__nc_lock(void)
+void ing_nc_lock(void)
 {
     pthread_mutex_lock(&nc_mutex);
     if (!h5_quiet) {
@@ -50,17 +50,17 @@ void tnrec__nc_lock(void)
     }
 }
 
-void tnrec__nc_unlock(void)
+void ing_nc_unlock(void)
 {
     pthread_mutex_unlock(&nc_mutex);
 }
 
-void tn_sample_init(tn_sample *s)
+void ing_sample_init(ing_sample *s)
 {
     memset(s, 0, sizeof *s);
 }
 
-void tn_sample_release(tn_sample *s)
+void ing_sample_release(ing_sample *s)
 {
     if (!s)
         return;
@@ -89,7 +89,7 @@ typedef struct nc_extra {
 /* Finds the one chunk of `vname` in the file image [data, data + size)
  * whose HDF5 addresses start at `base` (the user block): s->chunk[slot]
  * then points into the image, nothing is copied. */
-static int direct_read(tn_sample *s, hid_t fid, const uint8_t *data, size_t size, hsize_t base, const char *vname,
+static int direct_read(ing_sample *s, hid_t fid, const uint8_t *data, size_t size, hsize_t base, const char *vname,
                        int slot, int is_float, hsize_t *out_t)
 {
     int ok = -1;
@@ -283,7 +283,7 @@ done:
 /* Everything but the big chunks through HDF5: 0 when the sample is fully
  * read and valid, -1 when netcdf-c must read it (which also words the
  * error of a bad file). T is the time length the chunks have. */
-static int h5_meta_read(tn_sample *s, const tn_spec *spec, hid_t fid, size_t T, const char *name, nc_extra *x)
+static int h5_meta_read(ing_sample *s, const ing_spec *spec, hid_t fid, size_t T, const char *name, nc_extra *x)
 {
     if (T < spec->frames || T > TN_MAX_TIME)
         return -1;
@@ -310,7 +310,7 @@ static int h5_meta_read(tn_sample *s, const tn_spec *spec, hid_t fid, size_t T, 
         if (cls == H5T_INTEGER &&
             h5_small(fid, "time", 1, tdim, TN_MAX_TIME, H5T_NATIVE_LLONG, iv, NULL, NULL) != 0)
             return -1;
-        if (tn_cf_time_decode(tout, T, dv, cls == H5T_INTEGER ? iv : NULL, units, cal, name) != TNREC_OK)
+        if (ing_cf_time_decode(tout, T, dv, cls == H5T_INTEGER ? iv : NULL, units, cal, name) != TNREC_OK)
             return -1;
         s->first_time = tout[0];
         memcpy(s->time, tout + (T - spec->frames), spec->frames * sizeof(int64_t));
@@ -337,7 +337,7 @@ static int h5_meta_read(tn_sample *s, const tn_spec *spec, hid_t fid, size_t T, 
     /* _FillValue of the moments */
     for (uint32_t k = 0; k < spec->nmoments; k++) {
         int m = spec->moment[k];
-        hid_t d = H5Dopen2(fid, tnrec__moment_names[m], H5P_DEFAULT);
+        hid_t d = H5Dopen2(fid, ing_moment_names[m], H5P_DEFAULT);
         if (d < 0)
             return -1;
         double fv;
@@ -430,7 +430,7 @@ static herr_t loan_udata_free(void *udata)
     return 0;
 }
 
-static int h5_read_all(tn_sample *s, const tn_spec *spec, const void *data, size_t size, const char *name,
+static int h5_read_all(ing_sample *s, const ing_spec *spec, const void *data, size_t size, const char *name,
                        unsigned *direct, hsize_t *slot_t, nc_extra *x)
 {
     *direct = 0;
@@ -460,7 +460,7 @@ static int h5_read_all(tn_sample *s, const tn_spec *spec, const void *data, size
     hsize_t T = 0;
     for (uint32_t k = 0; k < spec->nmoments; k++) {
         int m = spec->moment[k];
-        if (direct_read(s, fid, data, size, base, tnrec__moment_names[m], m, 1, &slot_t[m]) == 0)
+        if (direct_read(s, fid, data, size, base, ing_moment_names[m], m, 1, &slot_t[m]) == 0)
             *direct |= 1u << m;
         else
             all = 0;
@@ -646,7 +646,7 @@ static tnrec_err att_number(int ncid, const char *name, const char *att, int req
 }
 
 
-static tnrec_err nc_read_locked(tn_sample *s, const tn_spec *spec, int ncid, const char *name,
+static tnrec_err nc_read_locked(ing_sample *s, const ing_spec *spec, int ncid, const char *name,
                                 unsigned direct, const hsize_t *slot_t, nc_extra *x)
 {
     static const char *const dims4[4] = { "time", "azimuth", "range", "sweep" };
@@ -676,7 +676,7 @@ static tnrec_err nc_read_locked(tn_sample *s, const tn_spec *spec, int ncid, con
         int rc = is_int ? nc_get_var_longlong(ncid, varid, (long long *)tv) : nc_get_var_double(ncid, varid, dv);
         if (rc != NC_NOERR)
             return tnrec__fail(TNREC_ECORRUPT, "'%s': cannot read variable 'time': %s", name, nc_strerror(rc));
-        if ((err = tn_cf_time_decode(tout, T, dv, is_int ? tv : NULL, units, cal, name)) != TNREC_OK)
+        if ((err = ing_cf_time_decode(tout, T, dv, is_int ? tv : NULL, units, cal, name)) != TNREC_OK)
             return err;
         s->first_time = tout[0];
         memcpy(s->time, tout + (T - spec->frames), spec->frames * sizeof(int64_t));
@@ -752,7 +752,7 @@ static tnrec_err nc_read_locked(tn_sample *s, const tn_spec *spec, int ncid, con
     size_t start[4] = { T - spec->frames, 0, 0, 0 }, count[4] = { spec->frames, TN_NAZ, TN_NR, TN_NS };
     for (uint32_t k = 0; k < spec->nmoments; k++) {
         int m = spec->moment[k];
-        const char *vn = tnrec__moment_names[m];
+        const char *vn = ing_moment_names[m];
         if ((err = var_check(ncid, name, vn, NC_FLOAT, 4, dims4, lens4, &varid, NULL, NULL)) != TNREC_OK)
             return err;
         float fv;
@@ -784,7 +784,7 @@ typedef struct nc_result {
     tnrec_err err;
     char msg[1024];
     nc_extra x;
-    tn_sample small;                          /* the fixed-size fields only */
+    ing_sample small;                          /* the fixed-size fields only */
 } nc_result;
 
 #define TN_CHILD_SECONDS 60
@@ -795,7 +795,7 @@ typedef struct nc_result {
  * with the results in a shared mapping: a crash becomes an error naming the
  * file. Called with the lock held, so no other thread is inside netcdf-c
  * or HDF5 when the child starts. */
-static tnrec_err nc_read_isolated(tn_sample *s, const tn_spec *spec, const void *data, size_t size,
+static tnrec_err nc_read_isolated(ing_sample *s, const ing_spec *spec, const void *data, size_t size,
                                   const char *name, unsigned direct, const hsize_t *slot_t, nc_extra *x)
 {
     size_t nmom = (size_t)TNREC_INGEST_MAX_FRAMES * TN_GATES * sizeof(float);
@@ -816,7 +816,7 @@ static tnrec_err nc_read_isolated(tn_sample *s, const tn_spec *spec, const void 
     }
     if (pid == 0) {
         alarm(TN_CHILD_SECONDS);
-        tn_sample cs = *s;
+        ing_sample cs = *s;
         for (int m = 0; m < TNREC_INGEST_NVARS; m++)
             cs.moment[m] = (float *)(shm + sizeof(nc_result) + (size_t)m * nmom);
         cs.rfm = shm + sizeof(nc_result) + TNREC_INGEST_NVARS * nmom;
@@ -862,7 +862,7 @@ static tnrec_err nc_read_isolated(tn_sample *s, const tn_spec *spec, const void 
         goto done;
     }
     *x = res->x;
-    const tn_sample *r = &res->small;
+    const ing_sample *r = &res->small;
     memcpy(s->time, r->time, sizeof s->time);
     memcpy(s->frame_labels, r->frame_labels, sizeof s->frame_labels);
     memcpy(s->nyquist, r->nyquist, sizeof s->nyquist);
@@ -904,7 +904,7 @@ static inline uint32_t fix_nodata(uint32_t u, const nodata_bits *nb)
 /* Inflates the chunk of `slot`, keeps the last `frames` frames and undoes
  * the HDF5 shuffle (byte b of element i is at b * all + i) into dst. For
  * float variables (nb not NULL) no-data gates become NaN in the same pass. */
-static tnrec_err inflate_slot(tn_sample *s, int slot, size_t elem, size_t T, uint32_t frames, void *dst,
+static tnrec_err inflate_slot(ing_sample *s, int slot, size_t elem, size_t T, uint32_t frames, void *dst,
                               const nodata_bits *nb, const char *name, const char *vname)
 {
     size_t total = T * TN_GATES * elem;
@@ -1002,7 +1002,7 @@ static uint64_t hdf5_expected_size(const void *data, size_t size)
     return 0;
 }
 
-tnrec_err tn_sample_read(tn_sample *s, const tn_spec *spec, const void *data, size_t size, const char *name)
+tnrec_err ing_sample_read(ing_sample *s, const ing_spec *spec, const void *data, size_t size, const char *name)
 {
     tnrec_err err = TNREC_OK;
     size_t nelem = (size_t)spec->frames * TN_GATES;
@@ -1025,7 +1025,7 @@ tnrec_err tn_sample_read(tn_sample *s, const tn_spec *spec, const void *data, si
     hsize_t slot_t[TNREC_INGEST_NVARS + 1] = { 0 };
     nc_extra x;
     memset(&x, 0, sizeof x);
-    tnrec__nc_lock();
+    ing_nc_lock();
     double t0 = tnrec__now_seconds();
     int fast = h5_read_all(s, spec, data, size, name, &direct, slot_t, &x) == 0;
     if (fast) {
@@ -1035,7 +1035,7 @@ tnrec_err tn_sample_read(tn_sample *s, const tn_spec *spec, const void *data, si
         err = nc_read_isolated(s, spec, data, size, name, direct, slot_t, &x);
     }
     s->lock_seconds += tnrec__now_seconds() - t0;
-    tnrec__nc_unlock();
+    ing_nc_unlock();
     if (err)
         return err;
 
@@ -1047,7 +1047,7 @@ tnrec_err tn_sample_read(tn_sample *s, const tn_spec *spec, const void *data, si
         memcpy(&nb.flag, &flagf, 4);
         memcpy(&nb.fill, &x.fill[m], 4);
         if ((direct & (1u << m)) && slot_t[m] == x.ntime) {
-            err = inflate_slot(s, m, 4, x.ntime, spec->frames, s->moment[m], &nb, name, tnrec__moment_names[m]);
+            err = inflate_slot(s, m, 4, x.ntime, spec->frames, s->moment[m], &nb, name, ing_moment_names[m]);
             s->direct_chunks++;
         } else {
             /* read through netcdf-c: mark no data here */

@@ -26,13 +26,13 @@ static int has_suffix(const char *s, const char *suf)
     return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
-int tn_source_is_stream(const char *src)
+int ing_source_is_stream(const char *src)
 {
     return strncmp(src, "http://", 7) == 0 || strncmp(src, "https://", 8) == 0 || has_suffix(src, ".tar.gz") ||
            has_suffix(src, ".tgz") || has_suffix(src, ".tar");
 }
 
-int tn_split_from_key(const char *key)
+int ing_split_from_key(const char *key)
 {
     const char *p = key;
     while (*p) {
@@ -49,12 +49,12 @@ int tn_split_from_key(const char *key)
     return TN_SPLIT_UNKNOWN;
 }
 
-static tnrec_err push(tn_input_list *l, const char *key, const char *path, int split, int year, int source)
+static tnrec_err push(ing_input_list *l, const char *key, const char *path, int split, int year, int source)
 {
     tnrec_err err = tnrec__grow(&l->v, &l->cap, l->n + 1, sizeof *l->v, "the list of inputs");
     if (err)
         return err;
-    tn_input *in = &l->v[l->n];
+    ing_input *in = &l->v[l->n];
     in->key = strdup(key);
     in->path = path ? strdup(path) : NULL;
     if (!in->key || (path && !in->path)) {
@@ -69,7 +69,7 @@ static tnrec_err push(tn_input_list *l, const char *key, const char *path, int s
     return TNREC_OK;
 }
 
-void tn_inputs_free(tn_input_list *l)
+void ing_inputs_free(ing_input_list *l)
 {
     if (!l)
         return;
@@ -83,14 +83,14 @@ void tn_inputs_free(tn_input_list *l)
 
 static int cmp_input(const void *a, const void *b)
 {
-    const tn_input *x = a, *y = b;
+    const ing_input *x = a, *y = b;
     int c = strcmp(x->key, y->key);
     if (c)
         return c;
     return (x->source > y->source) - (x->source < y->source);
 }
 
-void tn_inputs_sort(tn_input_list *l)
+void ing_inputs_sort(ing_input_list *l)
 {
     if (l->n > 1)
         qsort(l->v, l->n, sizeof *l->v, cmp_input);
@@ -215,11 +215,11 @@ static tnrec_err catalog_load(catalog *c, const char *path)
                 r->split = TN_SPLIT_TEST;
         }
         if (r->split == TN_SPLIT_UNKNOWN)
-            r->split = tn_split_from_key(r->filename);
+            r->split = ing_split_from_key(r->filename);
         r->year = 0;
         int64_t t;
-        if (col_start >= 0 && nf > col_start && tn_parse_datetime(f[col_start], &t) == 0)
-            r->year = tn_year_of(t);
+        if (col_start >= 0 && nf > col_start && ing_parse_datetime(f[col_start], &t) == 0)
+            r->year = ing_year_of(t);
         r->seen = 0;
         c->n++;
     }
@@ -241,7 +241,7 @@ static cat_row *catalog_find(catalog *c, const char *key)
 
 /* ---- directories ---- */
 
-static tnrec_err walk(tn_input_list *l, const char *root, const char *rel, catalog *cat, int source)
+static tnrec_err walk(ing_input_list *l, const char *root, const char *rel, catalog *cat, int source)
 {
     char dirpath[4096];
     snprintf(dirpath, sizeof dirpath, "%s%s%s", root, rel[0] ? "/" : "", rel);
@@ -265,7 +265,7 @@ static tnrec_err walk(tn_input_list *l, const char *root, const char *rel, catal
         if (S_ISDIR(st.st_mode)) {
             err = walk(l, root, r2, cat, source);
         } else if (S_ISREG(st.st_mode) && has_suffix(e->d_name, ".nc")) {
-            int split = tn_split_from_key(r2), year = 0;
+            int split = ing_split_from_key(r2), year = 0;
             cat_row *row = cat ? catalog_find(cat, r2) : NULL;
             if (row) {
                 row->seen = 1;
@@ -280,7 +280,7 @@ static tnrec_err walk(tn_input_list *l, const char *root, const char *rel, catal
     return err;
 }
 
-static tnrec_err add_list_file(tn_input_list *l, const char *src, int source)
+static tnrec_err add_list_file(ing_input_list *l, const char *src, int source)
 {
     uint8_t *buf = NULL;
     size_t len;
@@ -316,13 +316,13 @@ static tnrec_err add_list_file(tn_input_list *l, const char *src, int source)
         const char *key = line;
         while (key[0] == '.' && key[1] == '/')
             key += 2;
-        err = push(l, key, full, tn_split_from_key(key), 0, source);
+        err = push(l, key, full, ing_split_from_key(key), 0, source);
     }
     free(buf);
     return err;
 }
 
-tnrec_err tn_inputs_add_source(tn_input_list *l, const char *src, int source)
+tnrec_err ing_inputs_add_source(ing_input_list *l, const char *src, int source)
 {
     struct stat st;
     if (stat(src, &st) != 0)
@@ -355,7 +355,7 @@ tnrec_err tn_inputs_add_source(tn_input_list *l, const char *src, int source)
             key += 2;
         while (key[0] == '/')
             key++;
-        return push(l, key, src, tn_split_from_key(key), 0, source);
+        return push(l, key, src, ing_split_from_key(key), 0, source);
     }
     return add_list_file(l, src, source);
 }

@@ -97,8 +97,8 @@ void tnrec_synth_sample_free(tnrec_synth_sample *s)
 void tnrec_synth_sample_generate_mix(tnrec_synth_sample *out, uint64_t seed, uint64_t index,
                                      double tor_fraction)
 {
-    tnrec__synth_meta(out, seed, index, tor_fraction);
-    tnrec__synth_fields(out, seed);
+    ing_synth_meta(out, seed, index, tor_fraction);
+    ing_synth_fields(out, seed);
 }
 
 void tnrec_synth_sample_generate(tnrec_synth_sample *out, uint64_t seed, uint64_t index)
@@ -226,7 +226,7 @@ static int put_text(int ncid, int varid, const char *name, const char *value)
     return nc_put_att_text(ncid, varid, name, strlen(value), value);
 }
 
-/* Called with the library's netCDF lock held (tnrec__nc_lock). Writes s to
+/* Called with the library's netCDF lock held (ing_nc_lock). Writes s to
  * `path` (a temporary name). */
 static tnrec_err write_locked(const tnrec_synth_sample *s, const packed *p, const char *path, int level)
 {
@@ -355,9 +355,9 @@ static tnrec_err write_sample(const tnrec_synth_sample *s, packed *p, const char
     tnrec_err err = pack_sample(p, s, path);
     if (err)
         return err;
-    tnrec__nc_lock();
+    ing_nc_lock();
     err = write_locked(s, p, tmp, level);
-    tnrec__nc_unlock();
+    ing_nc_unlock();
     if (err) {
         unlink(tmp);
         return err;
@@ -553,7 +553,7 @@ tnrec_err tnrec_synth_run(tnrec_synth_stats *out, const tnrec_synth_options *opt
         tnrec_synth_sample meta;
         memset(&meta, 0, sizeof meta);
         for (uint64_t i = 0; i < n; i++) {
-            tnrec__synth_meta(&meta, opt->seed, i, opt->tor_fraction);
+            ing_synth_meta(&meta, opt->seed, i, opt->tor_fraction);
             catalog_row *r = &rows[i];
             memcpy(r->filename, meta.filename, sizeof r->filename);
             memcpy(r->start_time, meta.start_time, sizeof r->start_time);

@@ -9,9 +9,9 @@
 /* Attributes, coordinates and catalog fields of sample `index` (no big
  * arrays touched; cheap). Everything is a function of (seed, index,
  * tor_fraction); tor_fraction 0 is TorNet's mix. */
-void tnrec__synth_meta(tnrec_synth_sample *out, uint64_t seed, uint64_t index, double tor_fraction);
+void ing_synth_meta(tnrec_synth_sample *out, uint64_t seed, uint64_t index, double tor_fraction);
 /* The six moments and the range-folded mask of s, whose metadata
- * tnrec__synth_meta filled for the same seed. */
-void tnrec__synth_fields(tnrec_synth_sample *s, uint64_t seed);
+ * ing_synth_meta filled for the same seed. */
+void ing_synth_fields(tnrec_synth_sample *s, uint64_t seed);
 
 #endif

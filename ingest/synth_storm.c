@@ -158,7 +158,7 @@ static int64_t event_id_of(uint64_t seed, uint64_t index)
     return (int64_t)(200000 + (index * 524287 + off) % m);
 }
 
-void tnrec__synth_meta(tnrec_synth_sample *out, uint64_t seed, uint64_t index, double tor_fraction)
+void ing_synth_meta(tnrec_synth_sample *out, uint64_t seed, uint64_t index, double tor_fraction)
 {
     tnrec_synth_sample *s = out;
     rng r;
@@ -349,7 +349,7 @@ static float quant(float v, float step) { return roundf(v / step) * step; }
 
 static float clampf(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-void tnrec__synth_fields(tnrec_synth_sample *s, uint64_t seed)
+void ing_synth_fields(tnrec_synth_sample *s, uint64_t seed)
 {
     rng r;
     rng_seed(&r, seed, s->index, 1);

@@ -28,7 +28,7 @@
 
 #define TN_MEMBER_MAX ((int64_t)1 << 30)
 
-struct tn_tar {
+struct ing_tar {
     struct archive *a;
     char *src;
     struct archive_entry *entry;
@@ -55,7 +55,7 @@ static void curl_init_once(void)
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 {
-    tn_tar *t = ctx;
+    ing_tar *t = ctx;
     size_t n = size * nmemb;
     if (n > SIZE_MAX - t->len || tnrec__grow(&t->buf, &t->cap, t->len + n, 1, "a downloaded archive"))
         return 0; /* curl reports a write error */
@@ -67,7 +67,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 /* libarchive asks for more bytes: hand out what curl delivered. */
 static la_ssize_t http_read(struct archive *a, void *ctx, const void **out)
 {
-    tn_tar *t = ctx;
+    ing_tar *t = ctx;
     t->len = 0; /* the previous block has been consumed */
     while (t->len == 0 && !t->finished) {
         if (t->stop && *t->stop) {
@@ -100,10 +100,10 @@ static la_ssize_t http_read(struct archive *a, void *ctx, const void **out)
 }
 #endif
 
-tnrec_err tn_tar_open(tn_tar **out, const char *src, const volatile sig_atomic_t *stop)
+tnrec_err ing_tar_open(ing_tar **out, const char *src, const volatile sig_atomic_t *stop)
 {
     *out = NULL;
-    tn_tar *t = calloc(1, sizeof *t);
+    ing_tar *t = calloc(1, sizeof *t);
     if (!t || !(t->src = strdup(src))) {
         free(t);
         return tnrec__fail(TNREC_ENOMEM, "out of memory opening '%s'", src);
@@ -155,14 +155,14 @@ tnrec_err tn_tar_open(tn_tar **out, const char *src, const volatile sig_atomic_t
     }
 done:
     if (err) {
-        tn_tar_close(t);
+        ing_tar_close(t);
         return err;
     }
     *out = t;
     return TNREC_OK;
 }
 
-tnrec_err tn_tar_next(tn_tar *t, const char **out_name)
+tnrec_err ing_tar_next(ing_tar *t, const char **out_name)
 {
     for (;;) {
         struct archive_entry *e;
@@ -186,7 +186,7 @@ tnrec_err tn_tar_next(tn_tar *t, const char **out_name)
     }
 }
 
-tnrec_err tn_tar_data(tn_tar *t, uint8_t **out_data, size_t *out_size)
+tnrec_err ing_tar_data(ing_tar *t, uint8_t **out_data, size_t *out_size)
 {
     *out_data = NULL;
     *out_size = 0;
@@ -214,13 +214,13 @@ tnrec_err tn_tar_data(tn_tar *t, uint8_t **out_data, size_t *out_size)
     return TNREC_OK;
 }
 
-uint64_t tn_tar_bytes_in(const tn_tar *t)
+uint64_t ing_tar_bytes_in(const ing_tar *t)
 {
     la_int64_t n = archive_filter_bytes(t->a, -1);
     return n > 0 ? (uint64_t)n : 0;
 }
 
-void tn_tar_close(tn_tar *t)
+void ing_tar_close(ing_tar *t)
 {
     if (!t)
         return;

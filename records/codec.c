@@ -20,9 +20,9 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
 #include <immintrin.h>
-#define TNR_HAVE_F16C_PATH 1
+#define REC_HAVE_F16C_PATH 1
 #else
-#define TNR_HAVE_F16C_PATH 0
+#define REC_HAVE_F16C_PATH 0
 #endif
 
 #include "records_internal.h"
@@ -106,7 +106,7 @@ static void encode_f16_portable(const void *src, uint8_t *out, size_t from, size
     }
 }
 
-#if TNR_HAVE_F16C_PATH
+#if REC_HAVE_F16C_PATH
 __attribute__((target("avx,f16c")))
 static void encode_f16_f16c(const void *src, uint8_t *out, size_t n, float off, float scale)
 {
@@ -126,7 +126,7 @@ static void encode_f16_f16c(const void *src, uint8_t *out, size_t n, float off, 
 }
 #endif
 
-#if TNR_HAVE_F16C_PATH
+#if REC_HAVE_F16C_PATH
 /* AVX and F16C from CPUID leaf 1, and the OS saving YMM state (XGETBV).
  * Read directly: gcc and clang disagree on __builtin_cpu_supports names. */
 static int cpu_has_f16c(void)
@@ -161,7 +161,7 @@ static int portable_requested(void)
 /* 1 when the F16C path is usable and not switched off by the environment. */
 static int use_f16c(void)
 {
-#if TNR_HAVE_F16C_PATH
+#if REC_HAVE_F16C_PATH
     static atomic_int state = -1;
     int v = atomic_load_explicit(&state, memory_order_relaxed);
     if (v < 0) {
@@ -176,7 +176,7 @@ static int use_f16c(void)
 
 static void encode_f16(const void *src, uint8_t *out, size_t n, float off, float scale)
 {
-#if TNR_HAVE_F16C_PATH
+#if REC_HAVE_F16C_PATH
     if (use_f16c()) {
         encode_f16_f16c(src, out, n, off, scale);
         return;
@@ -245,7 +245,7 @@ static void encode_u8_portable(const void *src, uint8_t *dst, size_t from, size_
     }
 }
 
-#if TNR_HAVE_F16C_PATH
+#if REC_HAVE_F16C_PATH
 /* The same codes 16 at a time with SSE2 (every x86-64 has it). maxps
  * returns its second operand for a NaN, so no-data lanes become qmin and
  * no NaN reaches the conversion; after the clamp t = (v - qmin) / span *
@@ -280,7 +280,7 @@ static void encode_u8_sse2(const void *src, uint8_t *dst, size_t n, float off, f
 /* TNREC_CODEC_PORTABLE=1 selects the element-by-element reference here too. */
 static void encode_u8(const void *src, uint8_t *dst, size_t n, float off, float scale, float qmin, float qmax)
 {
-#if TNR_HAVE_F16C_PATH
+#if REC_HAVE_F16C_PATH
     if (!portable_requested()) {
         encode_u8_sse2(src, dst, n, off, scale, qmin, qmax);
         return;
@@ -289,9 +289,9 @@ static void encode_u8(const void *src, uint8_t *dst, size_t n, float off, float 
     encode_u8_portable(src, dst, 0, n, off, scale, qmin, qmax);
 }
 
-void tnr_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8_t *scratch)
+void rec_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8_t *scratch)
 {
-    size_t n = tnrec_field_elems(f), es = tnr_stored_elem_size(f);
+    size_t n = tnrec_field_elems(f), es = rec_stored_elem_size(f);
     int shuf = f->shuffle && es > 1;
     uint8_t *out = shuf ? scratch : dst;
     const float off = f->offset, scale = f->scale;
@@ -446,9 +446,9 @@ static void decode_uint8(const tnrec_field *f, const uint8_t *stored, size_t n, 
             mask[k] = stored[k] == 0;
 }
 
-void tnr_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype as, void *dst, uint8_t *mask)
+void rec_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype as, void *dst, uint8_t *mask)
 {
-    size_t n = tnrec_field_elems(f), es = tnr_stored_elem_size(f);
+    size_t n = tnrec_field_elems(f), es = rec_stored_elem_size(f);
     int shuf = f->shuffle && es > 1;
     switch (f->encoding) {
     case TNREC_ENC_RAW:
@@ -505,7 +505,7 @@ static double elem_double(const void *vals, tnrec_dtype dt, size_t k)
     return NAN;
 }
 
-void tnr_field_stats(const tnrec_field *f, const void *vals, const uint8_t *mask, tnrec_channel_stats *out)
+void rec_field_stats(const tnrec_field *f, const void *vals, const uint8_t *mask, tnrec_channel_stats *out)
 {
     const tnrec_dtype dt = tnrec_field_decoded_dtype(f);
     const size_t n = tnrec_field_elems(f), nch = tnrec_field_channels(f);
@@ -530,7 +530,7 @@ void tnr_field_stats(const tnrec_field *f, const void *vals, const uint8_t *mask
 /* ---- decode into rows of a wider array (the loader's NDHWC batch) ----
  *
  * Elements [first, first + rows * width) of a field, as float32, row i's
- * width values to dst + i * stride: the values tnr_field_decode gives
+ * width values to dst + i * stride: the values rec_field_decode gives
  * (float encodings), or 1.0f / 0.0f for nonzero / zero bytes of a raw
  * uint8 field. Chunks of at most ROWS_CHUNK elements are converted into a
  * buffer that stays in L1 and copied out row by row, so no pass over a
@@ -579,7 +579,7 @@ static void rows_portable(const tnrec_field *f, const rows_ctx *c, size_t k0, si
     }
 }
 
-#if TNR_HAVE_F16C_PATH
+#if REC_HAVE_F16C_PATH
 /* 8 converted elements [k, k + 8) to their place: contiguous, or (pairs)
  * as 4 rows of 2 at out + (k / 2) * stride, straight from the register. */
 __attribute__((target("avx,f16c"), always_inline))
@@ -707,7 +707,7 @@ static void rows_f16c_pairs(const tnrec_field *f, const rows_ctx *c, size_t k0, 
 
 static void rows_convert(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out)
 {
-#if TNR_HAVE_F16C_PATH
+#if REC_HAVE_F16C_PATH
     if (use_f16c()) {
         rows_f16c(f, c, k0, cnt, out);
         return;
@@ -716,17 +716,17 @@ static void rows_convert(const tnrec_field *f, const rows_ctx *c, size_t k0, siz
     rows_portable(f, c, k0, cnt, out);
 }
 
-void tnr_field_decode_rows(const tnrec_field *f, const uint8_t *stored, size_t first, size_t rows, size_t width,
+void rec_field_decode_rows(const tnrec_field *f, const uint8_t *stored, size_t first, size_t rows, size_t width,
                            float *dst, size_t stride)
 {
     rows_ctx c;
     c.stored = stored;
     c.n = tnrec_field_elems(f);
-    c.shuf = f->shuffle && tnr_stored_elem_size(f) > 1;
+    c.shuf = f->shuffle && rec_stored_elem_size(f) > 1;
     c.nodata = f->nodata;
     c.qmin = f->qmin;
     c.span = f->qmax - f->qmin;
-#if TNR_HAVE_F16C_PATH
+#if REC_HAVE_F16C_PATH
     if (width == 2 && stride != 2 && use_f16c()) {
         rows_f16c_pairs(f, &c, first, rows, dst, stride);
         return;

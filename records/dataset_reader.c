@@ -79,7 +79,7 @@ static tnrec_err open_listed_shard(tnrec_dataset *ds, const char *dir, const cha
         snprintf(what, sizeof what, "shard entry %zu is malformed", k);
         return mfail(TNREC_ECORRUPT, mpath, what, HINT_REBUILD);
     }
-    char *path = tnr_path_join(dir, file);
+    char *path = tnrec__path_join(dir, file);
     if (!path)
         return tnrec__fail(TNREC_ENOMEM, "out of memory opening dataset '%s'", dir);
     tnrec_shard *s = NULL;
@@ -99,7 +99,7 @@ static tnrec_err open_listed_shard(tnrec_dataset *ds, const char *dir, const cha
         snprintf(what, sizeof what, "%" PRIu64 " bytes in the shard, %" PRIu64 " in the manifest", tnrec_shard_file_size(s),
                  (uint64_t)json_integer_value(jbytes));
         e = disagrees(TNREC_ECORRUPT, mpath, path, what);
-    } else if (!e && !tnr_schema_equal(tnrec_shard_schema(s), &ds->schema)) {
+    } else if (!e && !rec_schema_equal(tnrec_shard_schema(s), &ds->schema)) {
         e = disagrees(TNREC_ESCHEMA, mpath, path, "the shard has a different schema");
     }
     free(path);
@@ -135,7 +135,7 @@ static tnrec_err parse_skipped(tnrec_dataset *ds, const json_t *arr, const char 
 
 static tnrec_err open_manifest(tnrec_dataset *ds, const char *dir)
 {
-    char *mpath = tnr_path_join(dir, TNREC_MANIFEST_NAME);
+    char *mpath = tnrec__path_join(dir, TNREC_MANIFEST_NAME);
     uint8_t *text = NULL;
     size_t len = 0;
     json_t *root = NULL;
@@ -150,9 +150,9 @@ static tnrec_err open_manifest(tnrec_dataset *ds, const char *dir)
         goto done;
     }
     json_error_t jerr;
-    tnr_json_begin();
+    rec_json_begin();
     root = json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root && tnr_json_oom()) {
+    if (!root && rec_json_oom()) {
         e = tnrec__fail(TNREC_ENOMEM, "out of memory reading '%s'", mpath);
         goto done;
     }
@@ -163,17 +163,17 @@ static tnrec_err open_manifest(tnrec_dataset *ds, const char *dir)
     }
     const char *format = tnrec__json_str(root, "format");
     const json_t *ver = json_object_get(root, "format_version");
-    if (!format || strcmp(format, TNR_MANIFEST_FORMAT) != 0 || !json_is_integer(ver)) {
+    if (!format || strcmp(format, REC_MANIFEST_FORMAT) != 0 || !json_is_integer(ver)) {
         e = mfail(TNREC_EFORMAT, mpath, "not a tnrec dataset manifest (\"format\" is not \"tnrec-dataset\")",
                   "a dataset directory is written by 'tnrec build'");
         goto done;
     }
-    if (json_integer_value(ver) != TNR_MANIFEST_VERSION) {
+    if (json_integer_value(ver) != REC_MANIFEST_VERSION) {
         char what[128];
         snprintf(what, sizeof what, "format_version %" JSON_INTEGER_FORMAT " (this tnrec reads version %d)",
-                 json_integer_value(ver), TNR_MANIFEST_VERSION);
+                 json_integer_value(ver), REC_MANIFEST_VERSION);
         e = mfail(TNREC_EFORMAT, mpath, what,
-                  json_integer_value(ver) > TNR_MANIFEST_VERSION ? "upgrade tnrec to read this dataset" : HINT_REBUILD);
+                  json_integer_value(ver) > REC_MANIFEST_VERSION ? "upgrade tnrec to read this dataset" : HINT_REBUILD);
         goto done;
     }
     const char *tool = tnrec__json_str(root, "tnrec_version");
@@ -185,8 +185,8 @@ static tnrec_err open_manifest(tnrec_dataset *ds, const char *dir)
         goto done;
     }
     tnrec_class_counts listed;
-    if ((e = tnr_schema_from_json(json_object_get(root, "schema"), mpath, &ds->schema)) != TNREC_OK ||
-        (e = tnr_counts_from_json(json_object_get(root, "class_counts"), mpath, &listed)) != TNREC_OK ||
+    if ((e = rec_schema_from_json(json_object_get(root, "schema"), mpath, &ds->schema)) != TNREC_OK ||
+        (e = rec_counts_from_json(json_object_get(root, "class_counts"), mpath, &listed)) != TNREC_OK ||
         (e = parse_skipped(ds, json_object_get(root, "skipped"), mpath)) != TNREC_OK)
         goto done;
     ds->tool_version = strdup(tool);
@@ -281,7 +281,7 @@ const tnrec_shard *tnrec_dataset_shard(const tnrec_dataset *ds, size_t s) { retu
 uint64_t tnrec_dataset_count(const tnrec_dataset *ds) { return ds->starts[ds->nshards]; }
 const tnrec_schema *tnrec_dataset_schema(const tnrec_dataset *ds) { return &ds->schema; }
 const tnrec_class_counts *tnrec_dataset_counts(const tnrec_dataset *ds) { return &ds->counts; }
-double tnrec_dataset_class_weight(const tnrec_dataset *ds, int label) { return tnr_class_weight(&ds->counts, label); }
+double tnrec_dataset_class_weight(const tnrec_dataset *ds, int label) { return rec_class_weight(&ds->counts, label); }
 size_t tnrec_dataset_skipped_count(const tnrec_dataset *ds) { return ds->nskipped; }
 const tnrec_skipped *tnrec_dataset_skipped(const tnrec_dataset *ds, size_t i) { return i < ds->nskipped ? &ds->skipped[i] : NULL; }
 const char *tnrec_dataset_build_params(const tnrec_dataset *ds) { return ds->build; }

@@ -18,13 +18,13 @@
 #include "manifest.h"
 #include "tnrec/tnrec.h"
 
-#define TNR_PREFIX_MAX 128
+#define REC_PREFIX_MAX 128
 
 struct tnrec_dataset_writer {
     char *dir;
     tnrec_schema schema;
     uint64_t max_bytes, max_records;
-    char prefix[TNR_PREFIX_MAX];
+    char prefix[REC_PREFIX_MAX];
     int next_shard;
     int keep_closed;         /* failure and abort keep the closed shards */
     tnrec_shard_writer *cur;
@@ -39,7 +39,7 @@ struct tnrec_dataset_writer {
 
 static tnrec_err remove_stale_manifest(const char *dir)
 {
-    char *m = tnr_path_join(dir, TNREC_MANIFEST_NAME);
+    char *m = tnrec__path_join(dir, TNREC_MANIFEST_NAME);
     if (!m)
         return tnrec__fail(TNREC_ENOMEM, "out of memory opening dataset '%s'", dir);
     tnrec_err e = TNREC_OK;
@@ -64,9 +64,9 @@ tnrec_err tnrec_dataset_writer_open(tnrec_dataset_writer **out, const char *dir,
     if (e)
         return e;
     const char *prefix = opt && opt->prefix ? opt->prefix : "shard";
-    if (!*prefix || strlen(prefix) >= TNR_PREFIX_MAX || strchr(prefix, '/'))
+    if (!*prefix || strlen(prefix) >= REC_PREFIX_MAX || strchr(prefix, '/'))
         return tnrec__fail(TNREC_EINVAL, "shard prefix '%s' must be 1..%d characters without '/'", prefix,
-                           TNR_PREFIX_MAX - 1);
+                           REC_PREFIX_MAX - 1);
     if (opt && opt->first_shard < 0)
         return tnrec__fail(TNREC_EINVAL, "first shard number %d is negative", opt->first_shard);
     if ((e = tnrec__mkdir_p(dir, 0755)) != TNREC_OK || (e = remove_stale_manifest(dir)) != TNREC_OK)
@@ -88,9 +88,9 @@ tnrec_err tnrec_dataset_writer_open(tnrec_dataset_writer **out, const char *dir,
 
 static tnrec_err start_shard(tnrec_dataset_writer *w)
 {
-    char name[TNR_PREFIX_MAX + 32];
+    char name[REC_PREFIX_MAX + 32];
     snprintf(name, sizeof name, "%s-%05d%s", w->prefix, w->next_shard, TNREC_SHARD_EXT);
-    char *path = tnr_path_join(w->dir, name);
+    char *path = tnrec__path_join(w->dir, name);
     char *nm = strdup(name);
     if (!path || !nm) {
         free(path);
@@ -127,7 +127,7 @@ static tnrec_err finish_shard(tnrec_dataset_writer *w)
     tnrec_err e = tnrec__grow(&w->done, &w->done_cap, w->ndone + 1, sizeof *w->done, "the list of written shards");
     if (e)
         return e;
-    char *path = tnr_path_join(w->dir, w->cur_name);
+    char *path = tnrec__path_join(w->dir, w->cur_name);
     if (!path)
         return tnrec__fail(TNREC_ENOMEM, "out of memory closing a shard in '%s'", w->dir);
     e = tnrec_shard_writer_close(w->cur, &checksum);
@@ -150,7 +150,7 @@ tnrec_err tnrec_dataset_writer_append(tnrec_dataset_writer *w, const tnrec_blob 
         return tnrec__fail(TNREC_EINVAL, "tnrec_dataset_writer_append: NULL argument");
     tnrec_err e;
     if (w->cur && tnrec_shard_writer_count(w->cur) > 0) {
-        uint64_t grown = tnrec_shard_writer_size(w->cur) + rec->size + TNR_INDEX_ENTRY + strnlen(meta->key, TNREC_KEY_MAX);
+        uint64_t grown = tnrec_shard_writer_size(w->cur) + rec->size + REC_INDEX_ENTRY + strnlen(meta->key, TNREC_KEY_MAX);
         int full = (w->max_records && tnrec_shard_writer_count(w->cur) >= w->max_records) || grown > w->max_bytes;
         if (full && (e = finish_shard(w)) != TNREC_OK)
             return e;
@@ -172,14 +172,14 @@ tnrec_err tnrec_dataset_writer_adopt(tnrec_dataset_writer *w, uint64_t *out_reco
         return tnrec__fail(TNREC_EINVAL, "tnrec_dataset_writer_adopt: NULL writer");
     if (w->cur)
         return tnrec__fail(TNREC_EINVAL, "dataset '%s': a shard can only be adopted between shards", w->dir);
-    char name[TNR_PREFIX_MAX + 32];
+    char name[REC_PREFIX_MAX + 32];
     snprintf(name, sizeof name, "%s-%05d%s", w->prefix, w->next_shard, TNREC_SHARD_EXT);
-    char *path = tnr_path_join(w->dir, name);
+    char *path = tnrec__path_join(w->dir, name);
     if (!path)
         return tnrec__fail(TNREC_ENOMEM, "out of memory adopting a shard of '%s'", w->dir);
     tnrec_shard *sh = NULL;
     tnrec_err e = tnrec_shard_open(&sh, path);
-    if (!e && !tnr_schema_equal(tnrec_shard_schema(sh), &w->schema))
+    if (!e && !rec_schema_equal(tnrec_shard_schema(sh), &w->schema))
         e = tnrec__fail(TNREC_EINVAL, "shard '%s' has another schema than the dataset being written\n"
                         "hint: remove it, or write the dataset to another directory", path);
     uint64_t n = e ? 0 : tnrec_shard_count(sh);
@@ -246,9 +246,9 @@ tnrec_err tnrec_dataset_writer_close(tnrec_dataset_writer *w, const char *build_
     if (w->cur && (e = finish_shard(w)) != TNREC_OK)
         goto done;
     json_error_t jerr;
-    tnr_json_begin();
+    rec_json_begin();
     build = build_params ? json_loads(build_params, JSON_REJECT_DUPLICATES, &jerr) : json_object();
-    if (!build && tnr_json_oom()) {
+    if (!build && rec_json_oom()) {
         e = tnrec__fail(TNREC_ENOMEM, "out of memory writing the manifest of '%s'", w->dir);
         goto done;
     }
@@ -257,13 +257,13 @@ tnrec_err tnrec_dataset_writer_close(tnrec_dataset_writer *w, const char *build_
                         build ? "" : ": ", build ? "" : jerr.text);
         goto done;
     }
-    root = json_pack("{s:s, s:i, s:s, s:o, s:I, s:O, s:o, s:o, s:O, s:O}", "format", TNR_MANIFEST_FORMAT,
-                     "format_version", TNR_MANIFEST_VERSION, "tnrec_version", tnrec_version(), "schema",
-                     tnr_schema_to_json(&w->schema), "records", (json_int_t)w->records, "shards", w->shards,
-                     "class_counts", tnr_counts_to_json(&w->counts), "class_weights",
-                     tnr_weights_to_json(&w->counts), "skipped", w->skipped, "build", build);
+    root = json_pack("{s:s, s:i, s:s, s:o, s:I, s:O, s:o, s:o, s:O, s:O}", "format", REC_MANIFEST_FORMAT,
+                     "format_version", REC_MANIFEST_VERSION, "tnrec_version", tnrec_version(), "schema",
+                     rec_schema_to_json(&w->schema), "records", (json_int_t)w->records, "shards", w->shards,
+                     "class_counts", rec_counts_to_json(&w->counts), "class_weights",
+                     rec_weights_to_json(&w->counts), "skipped", w->skipped, "build", build);
     text = root ? json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) : NULL;
-    path = tnr_path_join(w->dir, TNREC_MANIFEST_NAME);
+    path = tnrec__path_join(w->dir, TNREC_MANIFEST_NAME);
     if (!text || !path) {
         e = tnrec__fail(TNREC_ENOMEM, "out of memory writing the manifest of '%s'", w->dir);
         goto done;

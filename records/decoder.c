@@ -51,10 +51,10 @@ static tnrec_err load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i)
         return tnrec__fail(TNREC_ERANGE, "shard '%s': record %llu out of range (%llu records)", path,
                            (unsigned long long)i, (unsigned long long)s->count);
     const tnrec_record_info *r = &s->info[i];
-    /* raw_size equals the schema's, which is at most TNR_RECORD_MAX. */
+    /* raw_size equals the schema's, which is at most REC_RECORD_MAX. */
     tnrec_err e = tnrec__grow(&d->raw, &d->raw_cap, r->raw_size ? (size_t)r->raw_size : 1, 1, path);
     if (!e)
-        e = tnr_read_frame(s, i, &d->comp, &d->comp_cap);
+        e = rec_read_frame(s, i, &d->comp, &d->comp_cap);
     if (e)
         return e;
     size_t n = ZSTD_decompressDCtx(d->dctx, d->raw, (size_t)r->raw_size, d->comp, (size_t)r->size);
@@ -112,7 +112,7 @@ tnrec_err tnrec_decoder_field(tnrec_decoder *d, uint32_t f, tnrec_dtype as, void
         return e;
     if (!dst)
         return tnrec__fail(TNREC_EINVAL, "decode: NULL destination");
-    tnr_field_decode(fd, d->raw + d->shard->field_off[f], as, dst, NULL);
+    rec_field_decode(fd, d->raw + d->shard->field_off[f], as, dst, NULL);
     return TNREC_OK;
 }
 
@@ -124,7 +124,7 @@ tnrec_err tnrec_decoder_field_mask(tnrec_decoder *d, uint32_t f, float *dst, siz
         return e;
     if (!dst || !mask)
         return tnrec__fail(TNREC_EINVAL, "decode: NULL destination or mask");
-    tnr_field_decode(fd, d->raw + d->shard->field_off[f], TNREC_DTYPE_F32, dst, mask);
+    rec_field_decode(fd, d->raw + d->shard->field_off[f], TNREC_DTYPE_F32, dst, mask);
     return TNREC_OK;
 }
 
@@ -138,13 +138,13 @@ tnrec_err tnrec_decoder_field_physical(tnrec_decoder *d, uint32_t f, float *dst,
         return tnrec__fail(TNREC_EINVAL, "decode: NULL destination");
     const uint8_t *stored = d->raw + d->shard->field_off[f];
     if (fd->encoding == TNREC_ENC_RAW) { /* a raw float32 field holds physical values already */
-        tnr_field_decode(fd, stored, TNREC_DTYPE_F32, dst, NULL);
+        rec_field_decode(fd, stored, TNREC_DTYPE_F32, dst, NULL);
         return TNREC_OK;
     }
     size_t n = tnrec_field_elems(fd);
     if ((e = tnrec__grow(&d->mask, &d->mask_cap, n ? n : 1, sizeof *d->mask, d->shard->path)))
         return e;
-    tnr_field_decode(fd, stored, TNREC_DTYPE_F32, dst, d->mask);
+    rec_field_decode(fd, stored, TNREC_DTYPE_F32, dst, d->mask);
     const float scale = fd->scale, offset = fd->offset;
     for (size_t k = 0; k < n; k++)
         dst[k] = d->mask[k] ? NAN : dst[k] * scale + offset;
@@ -170,8 +170,8 @@ tnrec_err tnrec_decoder_field_stats(tnrec_decoder *d, uint32_t f, tnrec_channel_
         e = tnrec__grow(&d->mask, &d->mask_cap, n ? n : 1, 1, s->path);
     if (e)
         return e;
-    tnr_field_decode(fd, d->raw + s->field_off[f], as, d->vals, raw ? NULL : d->mask);
-    tnr_field_stats(fd, d->vals, raw ? NULL : d->mask, out);
+    rec_field_decode(fd, d->raw + s->field_off[f], as, d->vals, raw ? NULL : d->mask);
+    rec_field_stats(fd, d->vals, raw ? NULL : d->mask, out);
     return TNREC_OK;
 }
 
@@ -194,6 +194,6 @@ tnrec_err tnrec_decoder_field_rows(tnrec_decoder *d, uint32_t f, uint64_t first,
     if (first > n || rows > (n - first) / width)
         return tnrec__fail(TNREC_ERANGE, "shard '%s': field '%s' has %zu elements, rows ask [%llu, +%zu x %zu)",
                            s->path, fd->name, n, (unsigned long long)first, rows, width);
-    tnr_field_decode_rows(fd, d->raw + s->field_off[f], (size_t)first, rows, width, dst, stride);
+    rec_field_decode_rows(fd, d->raw + s->field_off[f], (size_t)first, rows, width, dst, stride);
     return TNREC_OK;
 }

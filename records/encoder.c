@@ -41,7 +41,7 @@ tnrec_err tnrec_encoder_create(tnrec_encoder **out, const tnrec_schema *schema, 
         return tnrec__fail(TNREC_ENOMEM, "out of memory creating an encoder");
     enc->schema = *schema;
     enc->level = zstd_level;
-    enc->raw_size = tnr_record_raw_size(schema);
+    enc->raw_size = rec_record_raw_size(schema);
     size_t largest = 1;
     for (uint32_t i = 0; i < schema->nfields; i++) {
         size_t b = tnrec_field_stored_bytes(&schema->fields[i]);
@@ -85,7 +85,7 @@ tnrec_err tnrec_encoder_encode(tnrec_encoder *enc, const void *const *values, tn
     for (uint32_t i = 0; i < s->nfields; i++) {
         if (!values[i])
             return tnrec__fail(TNREC_EINVAL, "encode: no values for field '%s'", s->fields[i].name);
-        tnr_field_encode(&s->fields[i], values[i], p, enc->scratch);
+        rec_field_encode(&s->fields[i], values[i], p, enc->scratch);
         p += tnrec_field_stored_bytes(&s->fields[i]);
     }
     size_t bound = ZSTD_compressBound(enc->raw_size);

@@ -16,20 +16,20 @@ static void put_name(uint8_t *p, const char *name)
     memcpy(p, name, n);
 }
 
-void tnr_header_put(uint8_t *buf, const tnrec_schema *s, int zstd_level)
+void rec_header_put(uint8_t *buf, const tnrec_schema *s, int zstd_level)
 {
-    uint32_t len = tnr_header_len(s->nfields);
+    uint32_t len = rec_header_len(s->nfields);
     memset(buf, 0, len);
-    memcpy(buf, TNR_MAGIC, 8);
-    tnrec__put_u16(buf + 8, (uint16_t)TNR_MAJOR);
-    tnrec__put_u16(buf + 10, (uint16_t)TNR_MINOR);
+    memcpy(buf, REC_MAGIC, 8);
+    tnrec__put_u16(buf + 8, (uint16_t)REC_MAJOR);
+    tnrec__put_u16(buf + 10, (uint16_t)REC_MINOR);
     tnrec__put_u32(buf + 12, len);
     tnrec__put_u32(buf + 16, 0);
     tnrec__put_u32(buf + 20, (uint32_t)zstd_level);
     tnrec__put_u32(buf + 24, s->nfields);
     for (uint32_t i = 0; i < s->nfields; i++) {
         const tnrec_field *f = &s->fields[i];
-        uint8_t *p = buf + TNR_HEADER_FIXED + TNR_FIELD_DESC * i;
+        uint8_t *p = buf + REC_HEADER_FIXED + REC_FIELD_DESC * i;
         put_name(p, f->name);
         p[32] = (uint8_t)f->encoding;
         p[33] = (uint8_t)f->dtype;
@@ -61,7 +61,7 @@ static int get_name(char *dst, const uint8_t *p)
     return 1;
 }
 
-tnrec_err tnr_header_parse(const uint8_t *buf, uint32_t header_len, const char *name,
+tnrec_err rec_header_parse(const uint8_t *buf, uint32_t header_len, const char *name,
                            tnrec_schema *out_schema, uint32_t *out_version, int *out_level)
 {
     uint32_t major = tnrec__get_u16(buf + 8), minor = tnrec__get_u16(buf + 10);
@@ -71,7 +71,7 @@ tnrec_err tnr_header_parse(const uint8_t *buf, uint32_t header_len, const char *
                                            "hint: the file is damaged; rebuild it or fetch it again",
                            name);
     uint32_t nfields = tnrec__get_u32(buf + 24);
-    if (nfields == 0 || nfields > TNREC_MAX_FIELDS || tnr_header_len(nfields) > header_len)
+    if (nfields == 0 || nfields > TNREC_MAX_FIELDS || rec_header_len(nfields) > header_len)
         return tnrec__fail(TNREC_ECORRUPT, "shard '%s': header declares %u fields in %u bytes", name, nfields,
                            header_len);
     tnrec_schema *s = out_schema;
@@ -79,7 +79,7 @@ tnrec_err tnr_header_parse(const uint8_t *buf, uint32_t header_len, const char *
     s->nfields = nfields;
     for (uint32_t i = 0; i < nfields; i++) {
         tnrec_field *f = &s->fields[i];
-        const uint8_t *p = buf + TNR_HEADER_FIXED + TNR_FIELD_DESC * i;
+        const uint8_t *p = buf + REC_HEADER_FIXED + REC_FIELD_DESC * i;
         int names_ok = get_name(f->name, p);
         f->encoding = (tnrec_encoding)p[32];
         f->dtype = (tnrec_dtype)p[33];
@@ -108,7 +108,7 @@ tnrec_err tnr_header_parse(const uint8_t *buf, uint32_t header_len, const char *
     return TNREC_OK;
 }
 
-void tnr_index_entry_put(uint8_t *p, const tnrec_record_info *info, uint32_t key_len, uint64_t key_off)
+void rec_index_entry_put(uint8_t *p, const tnrec_record_info *info, uint32_t key_len, uint64_t key_off)
 {
     tnrec__put_u64(p + 0, info->offset);
     tnrec__put_u64(p + 8, info->size);
@@ -124,7 +124,7 @@ void tnr_index_entry_put(uint8_t *p, const tnrec_record_info *info, uint32_t key
     tnrec__put_u64(p + 72, key_off);
 }
 
-tnrec_err tnr_meta_check(const tnrec_record_meta *m, tnrec_err err, const char *path, uint64_t index)
+tnrec_err rec_meta_check(const tnrec_record_meta *m, tnrec_err err, const char *path, uint64_t index)
 {
     unsigned long long i = (unsigned long long)index;
     if (m->label != 0 && m->label != 1)
@@ -137,7 +137,7 @@ tnrec_err tnr_meta_check(const tnrec_record_meta *m, tnrec_err err, const char *
     return TNREC_OK;
 }
 
-void tnr_trailer_put(uint8_t *p, uint64_t index_offset, uint64_t index_size, uint64_t count,
+void rec_trailer_put(uint8_t *p, uint64_t index_offset, uint64_t index_size, uint64_t count,
                      uint64_t index_checksum)
 {
     tnrec__put_u64(p + 0, index_offset);
@@ -145,10 +145,10 @@ void tnr_trailer_put(uint8_t *p, uint64_t index_offset, uint64_t index_size, uin
     tnrec__put_u64(p + 16, count);
     tnrec__put_u64(p + 24, index_checksum);
     tnrec__put_u64(p + 32, XXH3_64bits(p, 32));
-    memcpy(p + 40, TNR_END_MAGIC, 8);
+    memcpy(p + 40, REC_END_MAGIC, 8);
 }
 
-int tnr_frame_ok(const uint8_t *data, size_t size, uint64_t raw_size)
+int rec_frame_ok(const uint8_t *data, size_t size, uint64_t raw_size)
 {
     /* Magic number, then the frame header descriptor whose bit 2 is the
      * content checksum flag (RFC 8878, 3.1.1.1.1). */

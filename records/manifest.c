@@ -23,19 +23,19 @@ static void *json_alloc_noted(size_t n)
 
 static void json_install(void) { json_set_alloc_funcs(json_alloc_noted, free); }
 
-void tnr_json_begin(void)
+void rec_json_begin(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, json_install);
     json_oom = 0;
 }
 
-int tnr_json_oom(void) { return json_oom; }
+int rec_json_oom(void) { return json_oom; }
 
 static const char *const ef_keys[7] = { "-1", "0", "1", "2", "3", "4", "5" };
 static const char *const label_keys[2] = { "0", "1" };
 
-json_t *tnr_schema_to_json(const tnrec_schema *s)
+json_t *rec_schema_to_json(const tnrec_schema *s)
 {
     json_t *fields = json_array();
     for (uint32_t i = 0; fields && i < s->nfields; i++) {
@@ -58,7 +58,7 @@ json_t *tnr_schema_to_json(const tnrec_schema *s)
     return fields ? json_pack("{s:o}", "fields", fields) : NULL;
 }
 
-json_t *tnr_counts_to_json(const tnrec_class_counts *c)
+json_t *rec_counts_to_json(const tnrec_class_counts *c)
 {
     json_t *label = json_object(), *cat = json_object(), *ef = json_object();
     if (label && cat && ef) {
@@ -72,7 +72,7 @@ json_t *tnr_counts_to_json(const tnrec_class_counts *c)
     return json_pack("{s:o, s:o, s:o}", "label", label, "category", cat, "ef", ef);
 }
 
-double tnr_class_weight(const tnrec_class_counts *c, int label)
+double rec_class_weight(const tnrec_class_counts *c, int label)
 {
     if (label < 0 || label > 1 || c->label[label] == 0)
         return 0.0;
@@ -80,9 +80,9 @@ double tnr_class_weight(const tnrec_class_counts *c, int label)
     return n / (2.0 * (double)c->label[label]);
 }
 
-json_t *tnr_weights_to_json(const tnrec_class_counts *c)
+json_t *rec_weights_to_json(const tnrec_class_counts *c)
 {
-    return json_pack("{s:f, s:f}", "0", tnr_class_weight(c, 0), "1", tnr_class_weight(c, 1));
+    return json_pack("{s:f, s:f}", "0", rec_class_weight(c, 0), "1", rec_class_weight(c, 1));
 }
 
 /* ---- parsing ---- */
@@ -153,7 +153,7 @@ static tnrec_err field_from_json(const json_t *o, const char *path, uint32_t i, 
     return TNREC_OK;
 }
 
-tnrec_err tnr_schema_from_json(const json_t *j, const char *path, tnrec_schema *out)
+tnrec_err rec_schema_from_json(const json_t *j, const char *path, tnrec_schema *out)
 {
     memset(out, 0, sizeof *out);
     const json_t *fields = json_object_get(j, "fields");
@@ -182,7 +182,7 @@ static int get_count(const json_t *obj, const char *key, uint64_t *out)
     return 1;
 }
 
-tnrec_err tnr_counts_from_json(const json_t *j, const char *path, tnrec_class_counts *out)
+tnrec_err rec_counts_from_json(const json_t *j, const char *path, tnrec_class_counts *out)
 {
     memset(out, 0, sizeof *out);
     const json_t *label = json_object_get(j, "label"), *cat = json_object_get(j, "category"),
@@ -202,7 +202,7 @@ static int same_float(float a, float b)
     return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b));
 }
 
-int tnr_schema_equal(const tnrec_schema *a, const tnrec_schema *b)
+int rec_schema_equal(const tnrec_schema *a, const tnrec_schema *b)
 {
     if (a->nfields != b->nfields)
         return 0;

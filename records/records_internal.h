@@ -18,66 +18,66 @@
 #endif
 
 /* ---- on-disk constants (docs/format.md) ---- */
-#define TNR_MAJOR 1u
-#define TNR_MINOR 0u
-#define TNR_MAGIC "\x89TNR\r\n\x1a\n"
-#define TNR_END_MAGIC "TNRIDX\r\n"
-#define TNR_HEADER_FIXED 28u
-#define TNR_FIELD_DESC 200u
-#define TNR_HEADER_MAX 65536u
-#define TNR_INDEX_ENTRY 80u
-#define TNR_TRAILER 48u
-#define TNR_KEY_LEN_MAX (TNREC_KEY_MAX - 1)
+#define REC_MAJOR 1u
+#define REC_MINOR 0u
+#define REC_MAGIC "\x89TNR\r\n\x1a\n"
+#define REC_END_MAGIC "TNRIDX\r\n"
+#define REC_HEADER_FIXED 28u
+#define REC_FIELD_DESC 200u
+#define REC_HEADER_MAX 65536u
+#define REC_INDEX_ENTRY 80u
+#define REC_TRAILER 48u
+#define REC_KEY_LEN_MAX (TNREC_KEY_MAX - 1)
 /* Largest decoded record (and field) accepted, in bytes. */
-#define TNR_RECORD_MAX ((uint64_t)1 << 30)
+#define REC_RECORD_MAX ((uint64_t)1 << 30)
 
 /* Header bytes for a schema (without later-minor extensions). */
-static inline uint32_t tnr_header_len(uint32_t nfields)
+static inline uint32_t rec_header_len(uint32_t nfields)
 {
-    return TNR_HEADER_FIXED + TNR_FIELD_DESC * nfields + 8u;
+    return REC_HEADER_FIXED + REC_FIELD_DESC * nfields + 8u;
 }
 
 /* ---- format.c: byte layouts ---- */
-/* Serialise the header of a checked schema into buf (tnr_header_len bytes). */
-void tnr_header_put(uint8_t *buf, const tnrec_schema *s, int zstd_level);
+/* Serialise the header of a checked schema into buf (rec_header_len bytes). */
+void rec_header_put(uint8_t *buf, const tnrec_schema *s, int zstd_level);
 /* Parse and check a header. buf holds header_len bytes (taken from the
  * header itself and already bounded); the caller has checked the magic and
  * the major version. name is for messages. */
-tnrec_err tnr_header_parse(const uint8_t *buf, uint32_t header_len, const char *name,
+tnrec_err rec_header_parse(const uint8_t *buf, uint32_t header_len, const char *name,
                            tnrec_schema *out_schema, uint32_t *out_version, int *out_level);
-void tnr_index_entry_put(uint8_t *p, const tnrec_record_info *info, uint32_t key_len, uint64_t key_off);
+void rec_index_entry_put(uint8_t *p, const tnrec_record_info *info, uint32_t key_len, uint64_t key_off);
 /* The ranges docs/format.md gives the metadata of an index entry (label,
  * category, EF): TNREC_OK, or err with a message naming the shard at path
  * and the record's index in it. The writer checks what it is given
  * (TNREC_EINVAL), the reader what it reads (TNREC_ECORRUPT). */
-tnrec_err tnr_meta_check(const tnrec_record_meta *m, tnrec_err err, const char *path, uint64_t index);
-void tnr_trailer_put(uint8_t *p, uint64_t index_offset, uint64_t index_size, uint64_t count,
+tnrec_err rec_meta_check(const tnrec_record_meta *m, tnrec_err err, const char *path, uint64_t index);
+void rec_trailer_put(uint8_t *p, uint64_t index_offset, uint64_t index_size, uint64_t count,
                      uint64_t index_checksum);
 /* 1 if data is exactly one zstd frame (RFC 8878) with the content
  * checksum flag set and a declared content size of raw_size. */
-int tnr_frame_ok(const uint8_t *data, size_t size, uint64_t raw_size);
+int rec_frame_ok(const uint8_t *data, size_t size, uint64_t raw_size);
 /* Byte size a record of schema s decodes to (fields back to back). */
-uint64_t tnr_record_raw_size(const tnrec_schema *s);
+uint64_t rec_record_raw_size(const tnrec_schema *s);
 
 /* ---- codec.c: element kernels ---- */
-size_t tnr_stored_elem_size(const tnrec_field *f);
+size_t rec_stored_elem_size(const tnrec_field *f);
 /* Turns one field's input into its stored, possibly shuffled, bytes.
  * dst has tnrec_field_stored_bytes(f) bytes; scratch too (used for shuffle). */
-void tnr_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8_t *scratch);
+void rec_field_encode(const tnrec_field *f, const void *src, uint8_t *dst, uint8_t *scratch);
 /* Decodes a field's stored bytes into dst as `as` (checked by the caller:
  * raw -> own dtype, float encodings -> F32 or F16). mask may be NULL. */
-void tnr_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype as, void *dst,
+void rec_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype as, void *dst,
                       uint8_t *mask);
 /* Per-channel statistics (tnrec_decoder_field_stats) of a field's decoded
  * values vals, of type tnrec_field_decoded_dtype(f). mask: the decoder's
  * no-data marks (float encodings), or NULL for a RAW field, where NaN is
  * no data. out has tnrec_field_channels(f) entries. */
-void tnr_field_stats(const tnrec_field *f, const void *vals, const uint8_t *mask, tnrec_channel_stats *out);
+void rec_field_stats(const tnrec_field *f, const void *vals, const uint8_t *mask, tnrec_channel_stats *out);
 /* Decodes elements [first, first + rows * width) of a field as float32, row
  * i's width values to dst + i * stride (the caller checked the range): a
- * float encoding gives tnr_field_decode's values, a raw uint8 field 1.0f
+ * float encoding gives rec_field_decode's values, a raw uint8 field 1.0f
  * where a byte is nonzero and 0.0f elsewhere. */
-void tnr_field_decode_rows(const tnrec_field *f, const uint8_t *stored, size_t first, size_t rows, size_t width,
+void rec_field_decode_rows(const tnrec_field *f, const uint8_t *stored, size_t first, size_t rows, size_t width,
                            float *dst, size_t stride);
 
 /* ---- shard_reader.c: an open shard ---- */
@@ -100,9 +100,9 @@ struct tnrec_shard {
 };
 
 /* Reads len bytes at off of the shard (pread or memcpy); bounds already checked. */
-tnrec_err tnr_shard_read(const tnrec_shard *s, void *buf, size_t len, uint64_t off);
+tnrec_err rec_shard_read(const tnrec_shard *s, void *buf, size_t len, uint64_t off);
 /* Reads record i's frame (i < count) into *buf (grown as needed), checks
  * its XXH3 and that it is one checksummed zstd frame of raw_size bytes. */
-tnrec_err tnr_read_frame(const tnrec_shard *s, uint64_t i, uint8_t **buf, size_t *cap);
+tnrec_err rec_read_frame(const tnrec_shard *s, uint64_t i, uint8_t **buf, size_t *cap);
 
 #endif

@@ -85,7 +85,7 @@ size_t tnrec_field_channels(const tnrec_field *f)
     return f->ndim && f->ndim <= TNREC_MAX_DIMS ? f->shape[f->ndim - 1] : 1;
 }
 
-size_t tnr_stored_elem_size(const tnrec_field *f)
+size_t rec_stored_elem_size(const tnrec_field *f)
 {
     switch (f->encoding) {
     case TNREC_ENC_RAW: return tnrec_dtype_size(f->dtype);
@@ -98,10 +98,10 @@ size_t tnr_stored_elem_size(const tnrec_field *f)
 
 size_t tnrec_field_stored_bytes(const tnrec_field *f)
 {
-    return tnrec_field_elems(f) * tnr_stored_elem_size(f);
+    return tnrec_field_elems(f) * rec_stored_elem_size(f);
 }
 
-uint64_t tnr_record_raw_size(const tnrec_schema *s)
+uint64_t rec_record_raw_size(const tnrec_schema *s)
 {
     uint64_t n = 0;
     for (uint32_t i = 0; i < s->nfields; i++)
@@ -152,9 +152,9 @@ static tnrec_err check_field(const tnrec_field *f, uint32_t i)
             if (f->shape[d] == 0)
                 return tnrec__fail(TNREC_EINVAL, "schema field '%s': dimension %u has size 0", nm, d);
             elems *= f->shape[d];
-            if (elems > TNR_RECORD_MAX)
+            if (elems > REC_RECORD_MAX)
                 return tnrec__fail(TNREC_EINVAL, "schema field '%s': more than %llu elements", nm,
-                                   (unsigned long long)TNR_RECORD_MAX);
+                                   (unsigned long long)REC_RECORD_MAX);
         } else if (f->shape[d] != 0) {
             return tnrec__fail(TNREC_EINVAL, "schema field '%s': shape[%u] set beyond ndim %u", nm, d, f->ndim);
         }
@@ -189,9 +189,9 @@ tnrec_err tnrec_schema_check(const tnrec_schema *s)
             if (strcmp(s->fields[i].name, s->fields[j].name) == 0)
                 return tnrec__fail(TNREC_EINVAL, "schema field '%s' appears twice", s->fields[i].name);
         total += tnrec_field_stored_bytes(&s->fields[i]);
-        if (total > TNR_RECORD_MAX)
+        if (total > REC_RECORD_MAX)
             return tnrec__fail(TNREC_EINVAL, "schema: a record would decode to more than %llu bytes",
-                               (unsigned long long)TNR_RECORD_MAX);
+                               (unsigned long long)REC_RECORD_MAX);
     }
     return TNREC_OK;
 }

@@ -69,7 +69,7 @@ static tnrec_err reopen_read(const tnrec_shard *s, void *buf, size_t len, uint64
     return e;
 }
 
-tnrec_err tnr_shard_read(const tnrec_shard *s, void *buf, size_t len, uint64_t off)
+tnrec_err rec_shard_read(const tnrec_shard *s, void *buf, size_t len, uint64_t off)
 {
     if (off > s->file_size || len > s->file_size - off)
         return tnrec__fail(TNREC_ETRUNC, "shard '%s' truncated: %zu bytes at %llu past its end (%llu)", s->path, len,
@@ -83,20 +83,20 @@ tnrec_err tnr_shard_read(const tnrec_shard *s, void *buf, size_t len, uint64_t o
     return tnrec__pread_full(s->fd, buf, len, off, s->path);
 }
 
-tnrec_err tnr_read_frame(const tnrec_shard *s, uint64_t i, uint8_t **buf, size_t *cap)
+tnrec_err rec_read_frame(const tnrec_shard *s, uint64_t i, uint8_t **buf, size_t *cap)
 {
     /* open() proved that offset + size lies inside the record area. */
     const tnrec_record_info *r = &s->info[i];
     tnrec_err e = tnrec__grow(buf, cap, (size_t)r->size, 1, s->path);
     if (!e)
-        e = tnr_shard_read(s, *buf, (size_t)r->size, r->offset);
+        e = rec_shard_read(s, *buf, (size_t)r->size, r->offset);
     if (e)
         return e;
     if (XXH3_64bits(*buf, (size_t)r->size) != r->checksum)
         return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu checksum mismatch\n"
                                            "hint: the file is damaged; rebuild it or fetch it again",
                            s->path, (unsigned long long)i);
-    if (!tnr_frame_ok(*buf, (size_t)r->size, r->raw_size))
+    if (!rec_frame_ok(*buf, (size_t)r->size, r->raw_size))
         return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu is not one checksummed zstd frame of %llu bytes",
                            s->path, (unsigned long long)i, (unsigned long long)r->raw_size);
     return TNREC_OK;
@@ -110,7 +110,7 @@ tnrec_err tnrec_shard_read_blob(tnrec_blob *out, const tnrec_shard *s, uint64_t 
     if (i >= s->count)
         return tnrec__fail(TNREC_ERANGE, "shard '%s': record %llu out of range (%llu records)", s->path,
                            (unsigned long long)i, (unsigned long long)s->count);
-    tnrec_err e = tnr_read_frame(s, i, &out->data, &out->cap);
+    tnrec_err e = rec_read_frame(s, i, &out->data, &out->cap);
     if (e)
         return e;
     out->size = (size_t)s->info[i].size;
@@ -123,12 +123,12 @@ tnrec_err tnrec_shard_read_blob(tnrec_blob *out, const tnrec_shard *s, uint64_t 
 static tnrec_err parse_index(tnrec_shard *s, const uint8_t *idx)
 {
     const char *path = s->path;
-    uint64_t table = s->count * TNR_INDEX_ENTRY;
+    uint64_t table = s->count * REC_INDEX_ENTRY;
     const uint8_t *keys = idx + table;
     uint64_t keys_len = s->index_size - table;
     uint64_t expect = s->header_len;
     for (uint64_t i = 0; i < s->count; i++) {
-        const uint8_t *p = idx + i * TNR_INDEX_ENTRY;
+        const uint8_t *p = idx + i * REC_INDEX_ENTRY;
         tnrec_record_info *r = &s->info[i];
         r->offset = tnrec__get_u64(p + 0);
         r->size = tnrec__get_u64(p + 8);
@@ -150,10 +150,10 @@ static tnrec_err parse_index(tnrec_shard *s, const uint8_t *idx)
             return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu decodes to %llu bytes, schema says %llu", path,
                                (unsigned long long)i, (unsigned long long)r->raw_size,
                                (unsigned long long)s->raw_size);
-        tnrec_err e = tnr_meta_check(&r->meta, TNREC_ECORRUPT, path, i);
+        tnrec_err e = rec_meta_check(&r->meta, TNREC_ECORRUPT, path, i);
         if (e)
             return e;
-        if (key_len > TNR_KEY_LEN_MAX || key_off > keys_len || key_len > keys_len - key_off ||
+        if (key_len > REC_KEY_LEN_MAX || key_off > keys_len || key_len > keys_len - key_off ||
             memchr(keys + key_off, 0, key_len))
             return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu has a bad key", path, (unsigned long long)i);
         memcpy(r->meta.key, keys + key_off, key_len);
@@ -170,37 +170,37 @@ static tnrec_err open_checked(tnrec_shard *s)
 {
     const char *path = s->path;
     const uint64_t size = s->file_size;
-    uint8_t fixed[TNR_HEADER_FIXED];
+    uint8_t fixed[REC_HEADER_FIXED];
     uint8_t *hdr = NULL, *idx = NULL;
     tnrec_err e;
     size_t head = size < 8 ? (size_t)size : 8;
-    if (head && (e = tnr_shard_read(s, fixed, head, 0)) != TNREC_OK)
+    if (head && (e = rec_shard_read(s, fixed, head, 0)) != TNREC_OK)
         return e;
-    if (size == 0 || memcmp(fixed, TNR_MAGIC, head) != 0)
+    if (size == 0 || memcmp(fixed, REC_MAGIC, head) != 0)
         return tnrec__fail(TNREC_EFORMAT, "'%s' is not a tnrec shard (%s)\n"
                                           "hint: shards are the .tnr files written by 'tnrec build'",
                            path, size == 0 ? "empty file" : "bad magic");
-    if (size < TNR_HEADER_FIXED)
+    if (size < REC_HEADER_FIXED)
         return tnrec__fail(TNREC_ETRUNC, "shard '%s' truncated to %llu bytes", path, (unsigned long long)size);
-    if ((e = tnr_shard_read(s, fixed, TNR_HEADER_FIXED, 0)) != TNREC_OK)
+    if ((e = rec_shard_read(s, fixed, REC_HEADER_FIXED, 0)) != TNREC_OK)
         return e;
     uint32_t major = tnrec__get_u16(fixed + 8), minor = tnrec__get_u16(fixed + 10);
-    if (major != TNR_MAJOR)
+    if (major != REC_MAJOR)
         return tnrec__fail(TNREC_EFORMAT,
                            "shard '%s' has format version %u.%u; this tnrec (%s) reads version %u.x\n"
                            "hint: upgrade tnrec to read this shard",
-                           path, major, minor, tnrec_version(), TNR_MAJOR);
+                           path, major, minor, tnrec_version(), REC_MAJOR);
     uint32_t header_len = tnrec__get_u32(fixed + 12);
-    if (header_len < tnr_header_len(1) || header_len > TNR_HEADER_MAX)
+    if (header_len < rec_header_len(1) || header_len > REC_HEADER_MAX)
         return tnrec__fail(TNREC_ECORRUPT, "shard '%s': header length %u out of range", path, header_len);
-    if ((uint64_t)header_len + TNR_TRAILER > size)
+    if ((uint64_t)header_len + REC_TRAILER > size)
         return tnrec__fail(TNREC_ETRUNC, "shard '%s' truncated: %llu bytes, header alone needs %u", path,
                            (unsigned long long)size, header_len);
     hdr = malloc(header_len);
     if (!hdr)
         return tnrec__fail(TNREC_ENOMEM, "out of memory reading the header of '%s'", path);
-    if ((e = tnr_shard_read(s, hdr, header_len, 0)) != TNREC_OK ||
-        (e = tnr_header_parse(hdr, header_len, path, &s->schema, &s->version, &s->zstd_level)) != TNREC_OK)
+    if ((e = rec_shard_read(s, hdr, header_len, 0)) != TNREC_OK ||
+        (e = rec_header_parse(hdr, header_len, path, &s->schema, &s->version, &s->zstd_level)) != TNREC_OK)
         goto done;
     s->header_len = header_len;
     uint64_t off = 0;
@@ -210,10 +210,10 @@ static tnrec_err open_checked(tnrec_shard *s)
     }
     s->raw_size = off;
 
-    uint8_t tr[TNR_TRAILER];
-    if ((e = tnr_shard_read(s, tr, TNR_TRAILER, size - TNR_TRAILER)) != TNREC_OK)
+    uint8_t tr[REC_TRAILER];
+    if ((e = rec_shard_read(s, tr, REC_TRAILER, size - REC_TRAILER)) != TNREC_OK)
         goto done;
-    if (memcmp(tr + 40, TNR_END_MAGIC, 8) != 0) {
+    if (memcmp(tr + 40, REC_END_MAGIC, 8) != 0) {
         e = tnrec__fail(TNREC_ETRUNC, "shard '%s' truncated: no end marker after %llu bytes\n"
                                       "hint: the file was cut short (interrupted copy?); fetch or rebuild it",
                         path, (unsigned long long)size);
@@ -229,9 +229,9 @@ static tnrec_err open_checked(tnrec_shard *s)
     s->index_size = tnrec__get_u64(tr + 8);
     s->count = tnrec__get_u64(tr + 16);
     s->index_checksum = tnrec__get_u64(tr + 24);
-    uint64_t index_end = size - TNR_TRAILER;
+    uint64_t index_end = size - REC_TRAILER;
     if (s->index_offset < header_len || s->index_offset > index_end ||
-        s->index_size != index_end - s->index_offset || s->count > s->index_size / TNR_INDEX_ENTRY) {
+        s->index_size != index_end - s->index_offset || s->count > s->index_size / REC_INDEX_ENTRY) {
         e = tnrec__fail(TNREC_ECORRUPT, "shard '%s': trailer gives index at %llu, %llu bytes, %llu records, "
                                         "which does not fit a %llu-byte file",
                         path, (unsigned long long)s->index_offset, (unsigned long long)s->index_size,
@@ -245,7 +245,7 @@ static tnrec_err open_checked(tnrec_shard *s)
                         (unsigned long long)s->count);
         goto done;
     }
-    if ((e = tnr_shard_read(s, idx, s->index_size, s->index_offset)) != TNREC_OK)
+    if ((e = rec_shard_read(s, idx, s->index_size, s->index_offset)) != TNREC_OK)
         goto done;
     if (XXH3_64bits(idx, s->index_size) != s->index_checksum) {
         e = tnrec__fail(TNREC_ECORRUPT, "shard '%s': index checksum mismatch\n"

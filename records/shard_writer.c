@@ -20,7 +20,7 @@ struct tnrec_shard_writer {
     tnrec_err failed;       /* first write error, sticky */
     uint64_t count;
     uint64_t end;           /* offset after the last record */
-    uint8_t *index;         /* count entries of TNR_INDEX_ENTRY bytes */
+    uint8_t *index;         /* count entries of REC_INDEX_ENTRY bytes */
     size_t index_cap;
     uint8_t *keys;          /* string table */
     size_t keys_len, keys_cap;
@@ -36,8 +36,8 @@ tnrec_err tnrec_shard_writer_open(tnrec_shard_writer **out, const char *path, co
     if (!w)
         return tnrec__fail(TNREC_ENOMEM, "out of memory opening shard '%s'", path);
     w->schema = *schema;
-    w->header_len = tnr_header_len(schema->nfields);
-    w->raw_size = tnr_record_raw_size(schema);
+    w->header_len = rec_header_len(schema->nfields);
+    w->raw_size = rec_record_raw_size(schema);
     w->end = w->header_len;
     e = tnrec__atomic_open(&w->file, path);
     if (e) {
@@ -50,8 +50,8 @@ tnrec_err tnrec_shard_writer_open(tnrec_shard_writer **out, const char *path, co
 
 static tnrec_err write_header(tnrec_shard_writer *w, int level)
 {
-    uint8_t buf[TNR_HEADER_FIXED + TNR_FIELD_DESC * TNREC_MAX_FIELDS + 8];
-    tnr_header_put(buf, &w->schema, level);
+    uint8_t buf[REC_HEADER_FIXED + REC_FIELD_DESC * TNREC_MAX_FIELDS + 8];
+    rec_header_put(buf, &w->schema, level);
     tnrec_err e = tnrec__atomic_write(&w->file, buf, w->header_len);
     if (e)
         return e;
@@ -72,12 +72,12 @@ static tnrec_err check_record(const tnrec_shard_writer *w, const tnrec_blob *rec
     if (XXH3_64bits(rec->data, rec->size) != rec->checksum)
         return tnrec__fail(TNREC_EINVAL, "shard '%s': record bytes do not match their checksum (changed after encoding?)",
                            path);
-    if (!tnr_frame_ok(rec->data, rec->size, w->raw_size))
+    if (!rec_frame_ok(rec->data, rec->size, w->raw_size))
         return tnrec__fail(TNREC_EINVAL, "shard '%s': record is not one checksummed zstd frame of %llu bytes", path,
                            (unsigned long long)w->raw_size);
     if (!m)
         return tnrec__fail(TNREC_EINVAL, "shard '%s': record without metadata", path);
-    tnrec_err e = tnr_meta_check(m, TNREC_EINVAL, path, w->count);
+    tnrec_err e = rec_meta_check(m, TNREC_EINVAL, path, w->count);
     if (e)
         return e;
     if (strnlen(m->key, TNREC_KEY_MAX) >= TNREC_KEY_MAX)
@@ -96,7 +96,7 @@ tnrec_err tnrec_shard_writer_append(tnrec_shard_writer *w, const tnrec_blob *rec
     if (e)
         return e;
     uint32_t key_len = (uint32_t)strlen(meta->key);
-    e = tnrec__grow(&w->index, &w->index_cap, (size_t)(w->count + 1) * TNR_INDEX_ENTRY, 1, w->file.path);
+    e = tnrec__grow(&w->index, &w->index_cap, (size_t)(w->count + 1) * REC_INDEX_ENTRY, 1, w->file.path);
     if (!e)
         e = tnrec__grow(&w->keys, &w->keys_cap, w->keys_len + key_len, 1, w->file.path);
     if (e)
@@ -111,7 +111,7 @@ tnrec_err tnrec_shard_writer_append(tnrec_shard_writer *w, const tnrec_blob *rec
     }
     tnrec_record_info info = { .meta = *meta, .offset = w->end, .size = rec->size,
                                .raw_size = rec->raw_size, .checksum = rec->checksum };
-    tnr_index_entry_put(w->index + (size_t)w->count * TNR_INDEX_ENTRY, &info, key_len, w->keys_len);
+    rec_index_entry_put(w->index + (size_t)w->count * REC_INDEX_ENTRY, &info, key_len, w->keys_len);
     memcpy(w->keys + w->keys_len, meta->key, key_len);
     w->keys_len += key_len;
     w->end += rec->size;
@@ -125,7 +125,7 @@ uint64_t tnrec_shard_writer_size(const tnrec_shard_writer *w)
 {
     if (!w)
         return 0;
-    return w->end + w->count * TNR_INDEX_ENTRY + w->keys_len + TNR_TRAILER;
+    return w->end + w->count * REC_INDEX_ENTRY + w->keys_len + REC_TRAILER;
 }
 
 static void writer_free(tnrec_shard_writer *w)
@@ -155,15 +155,15 @@ tnrec_err tnrec_shard_writer_close(tnrec_shard_writer *w, uint64_t *out_index_ch
     if (!w->header_written && (e = write_header(w, 0)) != TNREC_OK)
         goto fail;
     /* Index = entries then keys; written as one piece so its checksum is one pass. */
-    size_t entries = (size_t)w->count * TNR_INDEX_ENTRY;
+    size_t entries = (size_t)w->count * REC_INDEX_ENTRY;
     if ((e = tnrec__grow(&w->index, &w->index_cap, entries + w->keys_len, 1, w->file.path)) != TNREC_OK)
         goto fail;
     if (w->keys_len)
         memcpy(w->index + entries, w->keys, w->keys_len);
     uint64_t index_size = entries + w->keys_len;
     uint64_t checksum = XXH3_64bits(w->index, index_size);
-    uint8_t trailer[TNR_TRAILER];
-    tnr_trailer_put(trailer, w->end, index_size, w->count, checksum);
+    uint8_t trailer[REC_TRAILER];
+    rec_trailer_put(trailer, w->end, index_size, w->count, checksum);
     if ((e = tnrec__atomic_write(&w->file, w->index, index_size)) != TNREC_OK ||
         (e = tnrec__atomic_write(&w->file, trailer, sizeof trailer)) != TNREC_OK)
         goto fail;

@@ -33,7 +33,7 @@ static tnrec_err cpu_create(void **impl, tnrec_model *m, int max_batch, const tr
 static tnrec_err cpu_train_step(void *impl, const tnrec_batch *b, uint64_t dropout_seed, float *logits, double *loss)
 {
     cpu_backend *be = impl;
-    return tnrec__net_train_step(be->net, b->x, b->label, b->weight, b->n, b->global_n, b->global_first, dropout_seed,
+    return trn_net_train_step(be->net, b->x, b->label, b->weight, b->n, b->global_n, b->global_first, dropout_seed,
                                  be->ar, logits, loss);
 }
 

@@ -23,15 +23,15 @@ typedef struct cuda_backend {
 
 static tnrec_err nccl_sum_host(void *ctx, void *buf, size_t n, int is_double)
 {
-    return tnrec__nccl_sum_host(ctx, buf, n, is_double);
+    return trn_nccl_sum_host(ctx, buf, n, is_double);
 }
 
 static void nccl_close(void *ctx, int failed)
 {
     if (failed)
-        tnrec__nccl_abort(ctx);
+        trn_nccl_abort(ctx);
     else
-        tnrec__nccl_free(ctx);
+        trn_nccl_free(ctx);
 }
 
 static const trn_collective_ops nccl_collective = { "nccl", nccl_sum_host, nccl_close };
@@ -45,8 +45,8 @@ static tnrec_err start_nccl(trn_allreduce *ar, int device, tnrec_err mine)
     tnrec_err err = trn_allreduce_agree_start(ar, mine);
     if (err)
         return err;
-    tnrec__nccl *comm = NULL;
-    if ((err = tnrec__nccl_create(&comm, trn_allreduce_rank(ar), trn_allreduce_size(ar), trn_allreduce_uses_mpi(ar),
+    trn_nccl *comm = NULL;
+    if ((err = trn_nccl_create(&comm, trn_allreduce_rank(ar), trn_allreduce_size(ar), trn_allreduce_uses_mpi(ar),
                                   device)))
         return err;
     trn_allreduce_attach(ar, &nccl_collective, comm);
@@ -70,7 +70,7 @@ static tnrec_err cuda_create(void **impl, tnrec_model *m, int max_batch, const t
     if (go.device < 0 && count > 0)
         go.device = trn_allreduce_local_rank(ar) % count;
     cuda_backend *be = calloc(1, sizeof *be);
-    tnrec_err err = be ? tnrec__gpu_net_create_ranked(&be->net, m, max_batch, &go, ar)
+    tnrec_err err = be ? trn_gpu_net_create_ranked(&be->net, m, max_batch, &go, ar)
                        : tnrec__fail(TNREC_ENOMEM, "out of memory");
     err = start_nccl(ar, go.device, err);
     if (err) {
@@ -87,7 +87,7 @@ static tnrec_err cuda_create(void **impl, tnrec_model *m, int max_batch, const t
 static tnrec_err cuda_train_step(void *impl, const tnrec_batch *b, uint64_t dropout_seed, float *logits, double *loss)
 {
     cuda_backend *be = impl;
-    return tnrec__gpu_net_train_step(be->net, b->x, b->label, b->weight, b->n, b->global_n, b->global_first,
+    return trn_gpu_net_train_step(be->net, b->x, b->label, b->weight, b->n, b->global_n, b->global_first,
                                      dropout_seed, logits, loss);
 }
 
@@ -108,7 +108,7 @@ static tnrec_err cuda_optim_step(void *impl, tnrec_optim *opt, double lr)
 static tnrec_err pin_batch(cuda_backend *be, const tnrec_loader *ld, const tnrec_batch *b, int cap)
 {
     tnrec_input_shape sh = tnrec_loader_shape(ld);
-    return tnrec__gpu_net_pin(be->net, b->x, (size_t)cap * sh.frames * sh.height * sh.width * sh.channels * sizeof(float));
+    return trn_gpu_net_pin(be->net, b->x, (size_t)cap * sh.frames * sh.height * sh.width * sh.channels * sizeof(float));
 }
 
 /* Queues the copy of the batch the loader hands out next, if it is
@@ -126,7 +126,7 @@ static tnrec_err cuda_stage_next(void *impl, tnrec_loader *ld, int cap)
         return err;
     if ((err = pin_batch(be, ld, nb, cap)))
         return err;
-    return tnrec__gpu_net_stage(be->net, nb->x, nb->label, nb->weight, nb->n);
+    return trn_gpu_net_stage(be->net, nb->x, nb->label, nb->weight, nb->n);
 }
 
 /* Before the step of batch b: b's own copy first (a no-op when it was
@@ -137,7 +137,7 @@ static tnrec_err cuda_stage(void *impl, tnrec_loader *ld, const tnrec_batch *b, 
     cuda_backend *be = impl;
     tnrec_err err = pin_batch(be, ld, b, cap);
     if (!err)
-        err = tnrec__gpu_net_stage(be->net, b->x, b->label, b->weight, b->n);
+        err = trn_gpu_net_stage(be->net, b->x, b->label, b->weight, b->n);
     if (!err)
         err = cuda_stage_next(impl, ld, cap);
     return err;
@@ -146,19 +146,19 @@ static tnrec_err cuda_stage(void *impl, tnrec_loader *ld, const tnrec_batch *b, 
 static tnrec_err cuda_unstage(void *impl)
 {
     cuda_backend *be = impl;
-    return tnrec__gpu_net_unstage(be->net);
+    return trn_gpu_net_unstage(be->net);
 }
 
 static uint64_t cuda_staged_steps(const void *impl)
 {
     const cuda_backend *be = impl;
-    return tnrec__gpu_net_staged_steps(be->net);
+    return trn_gpu_net_staged_steps(be->net);
 }
 
 static tnrec_err cuda_sync(void *impl)
 {
     cuda_backend *be = impl;
-    return tnrec__gpu_net_sync(be->net);
+    return trn_gpu_net_sync(be->net);
 }
 
 /* Every rank has the same scale (it follows the summed gradient). */
@@ -168,7 +168,7 @@ static int cuda_loss_scale(const void *impl, double *scale, uint64_t *good_steps
     if (!be->fp16)
         return 0;
     int good = 0;
-    tnrec__gpu_net_loss_scale(be->net, scale, &good);
+    trn_gpu_net_loss_scale(be->net, scale, &good);
     *good_steps = (uint64_t)good;
     return 1;
 }
@@ -180,7 +180,7 @@ static tnrec_err cuda_set_loss_scale(void *impl, double scale, uint64_t good_ste
     cuda_backend *be = impl;
     if (!be->fp16 || !(scale > 0))
         return TNREC_OK;
-    return tnrec__gpu_net_set_loss_scale(be->net, scale, good_steps > INT_MAX ? 0 : (int)good_steps);
+    return trn_gpu_net_set_loss_scale(be->net, scale, good_steps > INT_MAX ? 0 : (int)good_steps);
 }
 
 static void cuda_free(void *impl)

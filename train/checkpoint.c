@@ -47,13 +47,13 @@ static void put_i32s(wbuf *b, const int32_t *v, size_t n)
         put_u32(b, (uint32_t)v[i]);
 }
 
-tnrec_err tnrec__checkpoint_write(const char *path, const char *config_json, const tnrec_model *m,
-                                  const tnrec_optim *opt, const tnrec__train_state *st)
+tnrec_err trn_checkpoint_write(const char *path, const char *config_json, const tnrec_model *m,
+                                  const tnrec_optim *opt, const trn_train_state *st)
 {
     wbuf b = { 0 };
-    put(&b, TNREC__CKPT_MAGIC, 8);
-    put_u32(&b, TNREC__CKPT_MAJOR);
-    put_u32(&b, TNREC__CKPT_MINOR);
+    put(&b, TRN_CKPT_MAGIC, 8);
+    put_u32(&b, TRN_CKPT_MAJOR);
+    put_u32(&b, TRN_CKPT_MINOR);
     size_t cl = strlen(config_json);
     put_u64(&b, cl);
     put(&b, config_json, cl);
@@ -67,7 +67,7 @@ tnrec_err tnrec__checkpoint_write(const char *path, const char *config_json, con
         put_f32s(&b, opt->v, opt->n);
     }
     put_u64(&b, opt ? opt->t : 0);
-    tnrec__train_state zero = { .best_epoch = -1 };
+    trn_train_state zero = { .best_epoch = -1 };
     if (!st)
         st = &zero;
     put_u64(&b, st->epoch);
@@ -128,7 +128,7 @@ static void get_i32s(rbuf *r, int32_t *dst, size_t n)
             dst[i] = (int32_t)tnrec__get_u32(p + 4 * i);
 }
 
-void tnrec__train_state_clear(tnrec__train_state *st)
+void trn_train_state_clear(trn_train_state *st)
 {
     if (!st)
         return;
@@ -162,8 +162,8 @@ static tnrec_err model_from_config(tnrec_model **out, const char *json, const ch
     return err;
 }
 
-tnrec_err tnrec__checkpoint_read(const char *path, char **out_config, tnrec_model **out_model,
-                                 tnrec_optim *opt, tnrec__train_state *st)
+tnrec_err trn_checkpoint_read(const char *path, char **out_config, tnrec_model **out_model,
+                                 tnrec_optim *opt, trn_train_state *st)
 {
     *out_config = NULL;
     *out_model = NULL;
@@ -174,7 +174,7 @@ tnrec_err tnrec__checkpoint_read(const char *path, char **out_config, tnrec_mode
     tnrec_err err = tnrec__read_file(path, &data, &len);
     if (err)
         return err;
-    if (len < 8 + 8 + 8 || memcmp(data, TNREC__CKPT_MAGIC, 8) != 0) {
+    if (len < 8 + 8 + 8 || memcmp(data, TRN_CKPT_MAGIC, 8) != 0) {
         err = tnrec__fail(TNREC_EFORMAT, "'%s' is not a tnrec checkpoint\nhint: give a .tnck file or a run directory of 'tnrec train'", path);
         goto done;
     }
@@ -186,9 +186,9 @@ tnrec_err tnrec__checkpoint_read(const char *path, char **out_config, tnrec_mode
     }
     rbuf r = { data, len - 8, 8, 0 };
     uint32_t major = get_u32(&r), minor = get_u32(&r);
-    if (major != TNREC__CKPT_MAJOR) {
+    if (major != TRN_CKPT_MAJOR) {
         err = tnrec__fail(TNREC_EFORMAT, "checkpoint '%s' has version %u, this tnrec reads version %d\nhint: use the tnrec that wrote it",
-                          path, major, TNREC__CKPT_MAJOR);
+                          path, major, TRN_CKPT_MAJOR);
         goto done;
     }
     uint64_t cl = get_u64(&r);
@@ -229,7 +229,7 @@ tnrec_err tnrec__checkpoint_read(const char *path, char **out_config, tnrec_mode
     if (opt)
         opt->t = t;
     if (st) {
-        tnrec__train_state_clear(st);
+        trn_train_state_clear(st);
         st->epoch = get_u64(&r);
         st->step = get_u64(&r);
         st->global_step = get_u64(&r);
@@ -277,7 +277,7 @@ tnrec_err tnrec__checkpoint_read(const char *path, char **out_config, tnrec_mode
     m = NULL;
 done:
     if (err && st)
-        tnrec__train_state_clear(st);
+        trn_train_state_clear(st);
     free(config);
     tnrec_model_free(m);
     free(data);
@@ -316,7 +316,7 @@ tnrec_err tnrec_checkpoint_load_model(tnrec_model **out, const char *path)
     char *resolved = NULL, *config = NULL;
     tnrec_err err = tnrec_checkpoint_resolve(&resolved, path);
     if (!err)
-        err = tnrec__checkpoint_read(resolved, &config, out, NULL, NULL);
+        err = trn_checkpoint_read(resolved, &config, out, NULL, NULL);
     free(resolved);
     free(config);
     return err;
@@ -329,7 +329,7 @@ tnrec_err tnrec_checkpoint_config(char **out, const char *path)
     tnrec_model *m = NULL;
     tnrec_err err = tnrec_checkpoint_resolve(&resolved, path);
     if (!err)
-        err = tnrec__checkpoint_read(resolved, out, &m, NULL, NULL);
+        err = trn_checkpoint_read(resolved, out, &m, NULL, NULL);
     tnrec_model_free(m);
     free(resolved);
     return err;

@@ -27,11 +27,11 @@
 #include "nn.h"
 #include "optim.h"
 
-#define TNREC__CKPT_MAGIC "TNRCKPT"
-#define TNREC__CKPT_MAJOR 1
-#define TNREC__CKPT_MINOR 2
+#define TRN_CKPT_MAGIC "TNRCKPT"
+#define TRN_CKPT_MAJOR 1
+#define TRN_CKPT_MINOR 2
 
-typedef struct tnrec__train_state {
+typedef struct trn_train_state {
     uint64_t epoch, step, global_step;    /* next batch to run */
     double lr, best_value;
     int64_t best_epoch;                   /* -1: none yet */
@@ -43,15 +43,15 @@ typedef struct tnrec__train_state {
     int32_t *part_label, *part_cat;
     double loss_scale;                    /* float16 loss scale on the GPU; 0: none recorded */
     uint64_t loss_scale_good_steps;       /* good steps since the scale last changed */
-} tnrec__train_state;
+} trn_train_state;
 
-tnrec_err tnrec__checkpoint_write(const char *path, const char *config_json, const tnrec_model *m,
-                                  const tnrec_optim *opt, const tnrec__train_state *st);
+tnrec_err trn_checkpoint_write(const char *path, const char *config_json, const tnrec_model *m,
+                                  const tnrec_optim *opt, const trn_train_state *st);
 /* Reads a checkpoint: *out_config (malloc'd JSON text), *out_model (new
  * model with its weights). opt (may be NULL) receives the optimiser state
  * and st (may be NULL) the position; st's arrays are malloc'd. */
-tnrec_err tnrec__checkpoint_read(const char *path, char **out_config, tnrec_model **out_model,
-                                 tnrec_optim *opt, tnrec__train_state *st);
-void tnrec__train_state_clear(tnrec__train_state *st);
+tnrec_err trn_checkpoint_read(const char *path, char **out_config, tnrec_model **out_model,
+                                 tnrec_optim *opt, trn_train_state *st);
+void trn_train_state_clear(trn_train_state *st);
 
 #endif

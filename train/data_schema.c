@@ -47,7 +47,7 @@ static int append_field(json_t *fields, const tnrec_schema *sc, const char *name
     return f ? json_array_append_new(fields, f) : -1;
 }
 
-json_t *tnrec__data_schema_json(const tnrec_dataset *ds, const char *variables, int mask)
+json_t *trn_data_schema_json(const tnrec_dataset *ds, const char *variables, int mask)
 {
     const tnrec_schema *sc = tnrec_dataset_schema(ds);
     json_t *fields = json_array(), *out = json_object();
@@ -170,7 +170,7 @@ static tnrec_err mismatch(const char *ds_what, const char *ds_path, const char *
                        ds_what, ds_path, ref_what, ref_path, name, what, *what ? " " : "", a, ds_path, b, ref_path, ds_path);
 }
 
-tnrec_err tnrec__data_schema_check(const json_t *recorded, const tnrec_dataset *ds, const char *ds_what,
+tnrec_err trn_data_schema_check(const json_t *recorded, const tnrec_dataset *ds, const char *ds_what,
                                    const char *ds_path, const char *ref_what, const char *ref_path)
 {
     const json_t *fields = json_object_get(recorded, "fields");

@@ -19,7 +19,7 @@
  * (variables: comma-separated; mask: add range_folded_mask). Fields the
  * dataset lacks are left out (the loader reports them). NULL: out of
  * memory. */
-json_t *tnrec__data_schema_json(const tnrec_dataset *ds, const char *variables, int mask);
+json_t *trn_data_schema_json(const tnrec_dataset *ds, const char *variables, int mask);
 
 /* Checks dataset ds (read from ds_path, called ds_what in the message,
  * e.g. "dataset") against a data_schema object recorded with ref_path
@@ -27,7 +27,7 @@ json_t *tnrec__data_schema_json(const tnrec_dataset *ds, const char *variables, 
  * TNREC_ESCHEMA "DS_WHAT 'DS_PATH' does not match REF_WHAT 'REF_PATH':
  * field F: WHAT A in 'DS_PATH', B in 'REF_PATH'" for the first
  * difference; TNREC_ECORRUPT if the object is malformed. */
-tnrec_err tnrec__data_schema_check(const json_t *recorded, const tnrec_dataset *ds, const char *ds_what,
+tnrec_err trn_data_schema_check(const json_t *recorded, const tnrec_dataset *ds, const char *ds_what,
                                    const char *ds_path, const char *ref_what, const char *ref_path);
 
 #endif

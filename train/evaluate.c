@@ -159,7 +159,7 @@ tnrec_err tnrec_eval_run_progress(tnrec_metrics *out, const char *checkpoint, co
     }
     if ((err = tnrec_checkpoint_resolve(&resolved, checkpoint)))
         goto done;
-    if ((err = tnrec__checkpoint_read(resolved, &config, &m, NULL, NULL)))
+    if ((err = trn_checkpoint_read(resolved, &config, &m, NULL, NULL)))
         goto done;
     if (!(cj = json_loads(config, 0, NULL))) {
         err = tnrec__fail(TNREC_ECORRUPT, "checkpoint '%s': config is not JSON", resolved);
@@ -170,7 +170,7 @@ tnrec_err tnrec_eval_run_progress(tnrec_metrics *out, const char *checkpoint, co
     if ((err = trn_check_not_empty(ds, "dataset", dataset)))
         goto done;
     const json_t *recorded = json_object_get(cj, "data_schema");
-    if (recorded && (err = tnrec__data_schema_check(recorded, ds, "dataset", dataset, "the training data of checkpoint", resolved)))
+    if (recorded && (err = trn_data_schema_check(recorded, ds, "dataset", dataset, "the training data of checkpoint", resolved)))
         goto done;
     tnrec_loader_config lc = { .variables = tnrec__json_str(cj, "variables"),
                                .frames = (int)tnrec__json_int(cj, "frames"),
@@ -207,7 +207,7 @@ tnrec_err tnrec_eval_run_progress(tnrec_metrics *out, const char *checkpoint, co
         goto done;
     if ((err = tnrec_metrics_compute(out, prob, label, cat, n)))
         goto done;
-    out->loss = bce + tnrec__model_l2(m);
+    out->loss = bce + trn_model_l2(m);
     if (csv_path) {
         FILE *f = open_memstream(&csv, &csv_len);
         if (!f) {

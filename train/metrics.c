@@ -136,8 +136,8 @@ static json_t *binary_json(const tnrec_binary_metrics *b)
     return o;
 }
 
-json_t *tnrec__metrics_to_json(const tnrec_metrics *m);
-json_t *tnrec__metrics_to_json(const tnrec_metrics *m)
+json_t *trn_metrics_to_json(const tnrec_metrics *m);
+json_t *trn_metrics_to_json(const tnrec_metrics *m)
 {
     json_t *o = binary_json(&m->all);
     json_t *cats = json_object();
@@ -156,7 +156,7 @@ json_t *tnrec__metrics_to_json(const tnrec_metrics *m)
 tnrec_err tnrec_metrics_json(const tnrec_metrics *m, char **out)
 {
     *out = NULL;
-    json_t *o = tnrec__metrics_to_json(m);
+    json_t *o = trn_metrics_to_json(m);
     char *s = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(o);
     if (!s)

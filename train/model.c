@@ -28,31 +28,31 @@ static const struct { const char *name, *spec; } presets[] = {
     { NULL, NULL }
 };
 
-const char *tnrec__layer_kind_name(int kind)
+const char *trn_layer_kind_name(int kind)
 {
     switch (kind) {
-    case TNREC__CONV: return "Conv3D";
-    case TNREC__BN: return "BatchNormalization";
-    case TNREC__LRELU: return "LeakyReLU";
-    case TNREC__POOL: return "MaxPooling3D";
-    case TNREC__SDROP: return "SpatialDropout3D";
-    case TNREC__GPOOL: return "GlobalMaxPooling3D";
-    case TNREC__DENSE: return "Dense";
-    case TNREC__DROP: return "Dropout";
-    case TNREC__CCONV: return "CoordConv2D";
-    case TNREC__CONV1: return "Conv2D";
-    case TNREC__RELU: return "ReLU";
-    case TNREC__EDROP: return "Dropout";
+    case TRN_CONV: return "Conv3D";
+    case TRN_BN: return "BatchNormalization";
+    case TRN_LRELU: return "LeakyReLU";
+    case TRN_POOL: return "MaxPooling3D";
+    case TRN_SDROP: return "SpatialDropout3D";
+    case TRN_GPOOL: return "GlobalMaxPooling3D";
+    case TRN_DENSE: return "Dense";
+    case TRN_DROP: return "Dropout";
+    case TRN_CCONV: return "CoordConv2D";
+    case TRN_CONV1: return "Conv2D";
+    case TRN_RELU: return "ReLU";
+    case TRN_EDROP: return "Dropout";
     }
     return "?";
 }
 
-int tnrec__model_first_cpu_only_layer(const tnrec_model *m)
+int trn_model_first_cpu_only_layer(const tnrec_model *m)
 {
     for (int i = 0; i < m->nlayers; i++) {
-        const tnrec__layer *L = &m->layers[i];
-        if (L->kind == TNREC__CCONV || L->kind == TNREC__CONV1 || L->kind == TNREC__RELU ||
-            L->kind == TNREC__EDROP || (L->kind == TNREC__POOL && L->same))
+        const trn_layer *L = &m->layers[i];
+        if (L->kind == TRN_CCONV || L->kind == TRN_CONV1 || L->kind == TRN_RELU ||
+            L->kind == TRN_EDROP || (L->kind == TRN_POOL && L->same))
             return i;
     }
     return -1;
@@ -68,9 +68,9 @@ int tnrec_model_preset_input(tnrec_input_shape *out, const char *name)
     return 0;
 }
 
-static tnrec_err add_layer(tnrec_model *m, const tnrec__layer *L)
+static tnrec_err add_layer(tnrec_model *m, const trn_layer *L)
 {
-    tnrec__layer *nl = realloc(m->layers, (size_t)(m->nlayers + 1) * sizeof *nl);
+    trn_layer *nl = realloc(m->layers, (size_t)(m->nlayers + 1) * sizeof *nl);
     if (!nl)
         return tnrec__fail(TNREC_ENOMEM, "out of memory building the model");
     m->layers = nl;
@@ -115,12 +115,12 @@ static tnrec_err coord_start(coord_vec *cv, int w)
     cv->w = w;
     /* Keras: linspace(lower + 250, upper - 250, w) x 1e-5 for a chip with
      * range_limits [lower, upper], floored at the radar's minimum range. */
-    double lo = TNREC__COORD_RANGE0_M + TNREC__COORD_GATE_M;
-    double hi = TNREC__COORD_RANGE0_M + TNREC__COORD_GATE_M * (w - 1);
+    double lo = TRN_COORD_RANGE0_M + TRN_COORD_GATE_M;
+    double hi = TRN_COORD_RANGE0_M + TRN_COORD_GATE_M * (w - 1);
     for (int q = 0; q < w; q++) {
-        double r = (w > 1 ? lo + (hi - lo) * q / (w - 1) : lo) * TNREC__COORD_SCALE;
-        if (r < TNREC__COORD_MIN_RANGE_M * TNREC__COORD_SCALE)
-            r = TNREC__COORD_MIN_RANGE_M * TNREC__COORD_SCALE;
+        double r = (w > 1 ? lo + (hi - lo) * q / (w - 1) : lo) * TRN_COORD_SCALE;
+        if (r < TRN_COORD_MIN_RANGE_M * TRN_COORD_SCALE)
+            r = TRN_COORD_MIN_RANGE_M * TRN_COORD_SCALE;
         cv->v[2 * q] = r;
         cv->v[2 * q + 1] = 1 / r;
     }
@@ -146,10 +146,10 @@ static void coord_pool(coord_vec *cv, int pw, int same, int ow)
 }
 
 /* Appends the layers of one token, tracking the current shape in cur. */
-static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, int *flat, int *has_out,
+static tnrec_err add_token(tnrec_model *m, const char *tok, trn_layer *cur, int *flat, int *has_out,
                            coord_vec *cv)
 {
-    tnrec__layer L;
+    trn_layer L;
     memset(&L, 0, sizeof L);
     L.in_d = cur->d; L.in_h = cur->h; L.in_w = cur->w; L.in_c = cur->c;
     L.d = cur->d; L.h = cur->h; L.w = cur->w; L.c = cur->c;
@@ -166,16 +166,16 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, i
         if (parse_units(tok + 1, &units, &l2))
             return tnrec__fail(TNREC_EINVAL, "model spec: bad conv layer '%s'\nhint: write %cN or %cN/L2, e.g. %c32/0.001",
                                tok, tok[0], tok[0], tok[0]);
-        L.kind = TNREC__CONV; L.c = units; L.l2 = l2;
+        L.kind = TRN_CONV; L.c = units; L.l2 = l2;
         if ((err = add_layer(m, &L)))
             return err;
         L.in_c = units; L.l2 = 0;
         if (tok[0] == 'c') {
-            L.kind = TNREC__BN;
+            L.kind = TRN_BN;
             if ((err = add_layer(m, &L)))
                 return err;
         }
-        L.kind = TNREC__LRELU; L.alpha = TNREC__LEAKY_ALPHA; L.inplace = 1;
+        L.kind = TRN_LRELU; L.alpha = TRN_LEAKY_ALPHA; L.inplace = 1;
         err = add_layer(m, &L);
         cur->c = units;
         return err;
@@ -184,7 +184,7 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, i
             !isdigit((unsigned char)tok[2]) || !isdigit((unsigned char)tok[3]) || tok[1] == '0' || tok[2] == '0' ||
             tok[3] == '0')
             return tnrec__fail(TNREC_EINVAL, "model spec: bad pooling layer '%s'\nhint: write pDHW with three digits 1-9, e.g. p122, or pDHWs for 'same' padding", tok);
-        L.kind = TNREC__POOL;
+        L.kind = TRN_POOL;
         L.pool[0] = tok[1] - '0'; L.pool[1] = tok[2] - '0'; L.pool[2] = tok[3] - '0';
         L.same = tok[4] == 's';
         if (L.same) {
@@ -207,8 +207,8 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, i
         if (parse_units(tok + 1, &units, &l2))
             return tnrec__fail(TNREC_EINVAL, "model spec: bad conv layer '%s'\nhint: write %cN or %cN/L2, e.g. %c64/0.001",
                                tok, tok[0], tok[0], tok[0]);
-        L.kind = tok[0] == 'a' ? TNREC__CCONV : TNREC__CONV1; L.c = units; L.l2 = l2;
-        if (L.kind == TNREC__CCONV) {
+        L.kind = tok[0] == 'a' ? TRN_CCONV : TRN_CONV1; L.c = units; L.l2 = l2;
+        if (L.kind == TRN_CCONV) {
             L.c_off = m->ncoords;
             double *nc = realloc(m->coords, (m->ncoords + (size_t)cv->w * 2) * sizeof *nc);
             if (!nc)
@@ -220,7 +220,7 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, i
         if ((err = add_layer(m, &L)))
             return err;
         L.in_c = units; L.l2 = 0; L.c_off = 0;
-        L.kind = TNREC__RELU; L.inplace = 1;
+        L.kind = TRN_RELU; L.inplace = 1;
         err = add_layer(m, &L);
         cur->c = units;
         return err;
@@ -229,10 +229,10 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, i
             return tnrec__fail(TNREC_EINVAL, "model spec: bad heatmap output '%s'\nhint: write m", tok);
         if (*flat)
             return tnrec__fail(TNREC_EINVAL, "model spec: heatmap output 'm' after 'g'\nhint: m takes the place of g,o");
-        L.kind = TNREC__CONV1; L.c = 1;
+        L.kind = TRN_CONV1; L.c = 1;
         if ((err = add_layer(m, &L)))
             return err;
-        L.in_c = 1; L.kind = TNREC__GPOOL; L.d = L.h = L.w = 1;
+        L.in_c = 1; L.kind = TRN_GPOOL; L.d = L.h = L.w = 1;
         cur->d = cur->h = cur->w = 1;
         cur->c = 1;
         *flat = 1;
@@ -243,7 +243,7 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, i
             return tnrec__fail(TNREC_EINVAL, "model spec: bad dropout '%s'\nhint: write e0.1 (rate in [0,1))", tok);
         if (*flat)
             return tnrec__fail(TNREC_EINVAL, "model spec: element dropout '%s' after 'g'\nhint: use xR for dropout of dense features", tok);
-        L.kind = TNREC__EDROP;
+        L.kind = TRN_EDROP;
         L.rate = rate; L.inplace = 1;
         return add_layer(m, &L);
     case 's':
@@ -252,13 +252,13 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, i
             return tnrec__fail(TNREC_EINVAL, "model spec: bad dropout '%s'\nhint: write s0.1 or x0.1 (rate in [0,1))", tok);
         if (tok[0] == 's' && *flat)
             return tnrec__fail(TNREC_EINVAL, "model spec: spatial dropout '%s' after 'g'\nhint: use xR for dropout of dense features", tok);
-        L.kind = tok[0] == 's' ? TNREC__SDROP : TNREC__DROP;
+        L.kind = tok[0] == 's' ? TRN_SDROP : TRN_DROP;
         L.rate = rate; L.inplace = 1;
         return add_layer(m, &L);
     case 'g':
         if (tok[1] || *flat)
             return tnrec__fail(TNREC_EINVAL, "model spec: bad global pooling '%s'", tok);
-        L.kind = TNREC__GPOOL; L.d = L.h = L.w = 1;
+        L.kind = TRN_GPOOL; L.d = L.h = L.w = 1;
         cur->d = cur->h = cur->w = 1;
         *flat = 1;
         return add_layer(m, &L);
@@ -274,12 +274,12 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, tnrec__layer *cur, i
         } else if (parse_units(tok + 1, &units, &l2)) {
             return tnrec__fail(TNREC_EINVAL, "model spec: bad dense layer '%s'\nhint: write dN or dN/L2, e.g. d128/0.01", tok);
         }
-        L.kind = TNREC__DENSE; L.c = units; L.l2 = l2;
+        L.kind = TRN_DENSE; L.c = units; L.l2 = l2;
         if ((err = add_layer(m, &L)))
             return err;
         cur->c = units;
         if (tok[0] == 'd') {
-            L.in_c = units; L.kind = TNREC__LRELU; L.alpha = TNREC__LEAKY_ALPHA; L.inplace = 1; L.l2 = 0;
+            L.in_c = units; L.kind = TRN_LRELU; L.alpha = TRN_LEAKY_ALPHA; L.inplace = 1; L.l2 = 0;
             err = add_layer(m, &L);
         }
         return err;
@@ -332,10 +332,10 @@ static void fill_uniform(float *v, size_t n, double limit, uint64_t *s)
 }
 
 /* One Conv3D or Dense layer: fan_in = receptive field x input channels. */
-static void init_linear(tnrec_model *m, const tnrec__layer *L, tnrec_init init, uint64_t *s)
+static void init_linear(tnrec_model *m, const trn_layer *L, tnrec_init init, uint64_t *s)
 {
-    double rf = L->kind == TNREC__CONV ? 27.0 : L->kind == TNREC__CCONV ? 9.0 : 1.0;
-    double fan_in = rf * (L->in_c + (L->kind == TNREC__CCONV ? TNREC__NCOORD : 0)), fan_out = rf * L->c;
+    double rf = L->kind == TRN_CONV ? 27.0 : L->kind == TRN_CCONV ? 9.0 : 1.0;
+    double fan_in = rf * (L->in_c + (L->kind == TRN_CCONV ? TRN_NCOORD : 0)), fan_out = rf * L->c;
     float *w = m->params + L->w_off, *b = m->params + L->b_off;
     memset(b, 0, L->b_len * sizeof *b);
     switch (init) {
@@ -359,10 +359,10 @@ tnrec_err tnrec_model_init_weights(tnrec_model *m, tnrec_init init, uint64_t see
         return tnrec__fail(TNREC_EINVAL, "unknown initialiser %d", (int)init);
     uint64_t rs = seed;
     for (int i = 0; i < m->nlayers; i++) {
-        tnrec__layer *L = &m->layers[i];
-        if (L->kind == TNREC__CONV || L->kind == TNREC__DENSE || L->kind == TNREC__CCONV || L->kind == TNREC__CONV1) {
+        trn_layer *L = &m->layers[i];
+        if (L->kind == TRN_CONV || L->kind == TRN_DENSE || L->kind == TRN_CCONV || L->kind == TRN_CONV1) {
             init_linear(m, L, init, &rs);
-        } else if (L->kind == TNREC__BN) { /* gamma 1, beta 0, moving mean 0, variance 1 in every framework */
+        } else if (L->kind == TRN_BN) { /* gamma 1, beta 0, moving mean 0, variance 1 in every framework */
             for (int c = 0; c < L->c; c++) {
                 m->params[L->w_off + c] = 1.0f;
                 m->params[L->b_off + c] = 0.0f;
@@ -397,7 +397,7 @@ tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_in
         goto done;
     }
     m->in = *in;
-    tnrec__layer cur = { .d = in->frames, .h = in->height, .w = in->width, .c = in->channels };
+    trn_layer cur = { .d = in->frames, .h = in->height, .w = in->width, .c = in->channels };
     if ((err = coord_start(&cv, in->width)))
         goto done;
     int flat = 0, has_out = 0;
@@ -417,17 +417,17 @@ tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_in
     }
     /* Parameter and state offsets. */
     for (int i = 0; i < m->nlayers; i++) {
-        tnrec__layer *L = &m->layers[i];
-        if (L->kind == TNREC__CONV) {
+        trn_layer *L = &m->layers[i];
+        if (L->kind == TRN_CONV) {
             L->w_len = (size_t)27 * L->in_c * L->c;
             L->b_len = (size_t)L->c;
-        } else if (L->kind == TNREC__CCONV) {
-            L->w_len = (size_t)9 * (L->in_c + TNREC__NCOORD) * L->c;
+        } else if (L->kind == TRN_CCONV) {
+            L->w_len = (size_t)9 * (L->in_c + TRN_NCOORD) * L->c;
             L->b_len = (size_t)L->c;
-        } else if (L->kind == TNREC__DENSE || L->kind == TNREC__CONV1) {
+        } else if (L->kind == TRN_DENSE || L->kind == TRN_CONV1) {
             L->w_len = (size_t)L->in_c * L->c;
             L->b_len = (size_t)L->c;
-        } else if (L->kind == TNREC__BN) {
+        } else if (L->kind == TRN_BN) {
             L->w_len = L->b_len = (size_t)L->c;
             L->s_off = m->nstate;
             m->nstate += 2 * (size_t)L->c;
@@ -492,7 +492,7 @@ tnrec_err tnrec_model_tensor(tnrec_param_tensor *out, const tnrec_model *m, size
     memset(out, 0, sizeof *out);
     size_t k = 0;
     for (int l = 0; l < m->nlayers; l++) {
-        const tnrec__layer *L = &m->layers[l];
+        const trn_layer *L = &m->layers[l];
         if (!(L->w_len + L->b_len))
             continue;
         if (i < k + 2) {
@@ -500,8 +500,8 @@ tnrec_err tnrec_model_tensor(tnrec_param_tensor *out, const tnrec_model *m, size
             out->off = second ? L->b_off : L->w_off;
             out->len = second ? L->b_len : L->w_len;
             out->layer = l;
-            out->layer_type = tnrec__layer_kind_name(L->kind);
-            if (L->kind == TNREC__BN)
+            out->layer_type = trn_layer_kind_name(L->kind);
+            if (L->kind == TRN_BN)
                 out->role = second ? "beta" : "gamma";
             else
                 out->role = second ? "bias" : "kernel";
@@ -512,11 +512,11 @@ tnrec_err tnrec_model_tensor(tnrec_param_tensor *out, const tnrec_model *m, size
     return tnrec__fail(TNREC_EINVAL, "model tensor %zu asked for, but the model has %zu", i, k);
 }
 
-double tnrec__model_l2(const tnrec_model *m)
+double trn_model_l2(const tnrec_model *m)
 {
     double total = 0;
     for (int i = 0; i < m->nlayers; i++) {
-        const tnrec__layer *L = &m->layers[i];
+        const trn_layer *L = &m->layers[i];
         if (L->l2 <= 0)
             continue;
         double s = 0;
@@ -576,23 +576,23 @@ tnrec_err tnrec_model_summary(const tnrec_model *m, char **out)
              m->in.width, m->in.channels);
     text_add(&t, "%-4s %-22s %-28s %12s\n", "#", "Layer (type)", "Output Shape", "Param #");
     for (int i = 0; i < m->nlayers; i++) {
-        const tnrec__layer *L = &m->layers[i];
+        const trn_layer *L = &m->layers[i];
         char shape[64], np[32];
-        if (L->kind == TNREC__GPOOL || L->kind == TNREC__DENSE || (L->d == 1 && L->h == 1 && L->w == 1 &&
-            (L->kind == TNREC__DROP || (L->kind == TNREC__LRELU && i > 0 && m->layers[i - 1].kind == TNREC__DENSE))))
+        if (L->kind == TRN_GPOOL || L->kind == TRN_DENSE || (L->d == 1 && L->h == 1 && L->w == 1 &&
+            (L->kind == TRN_DROP || (L->kind == TRN_LRELU && i > 0 && m->layers[i - 1].kind == TRN_DENSE))))
             snprintf(shape, sizeof shape, "(None, %d)", L->c);
         else
             snprintf(shape, sizeof shape, "(None, %d, %d, %d, %d)", L->d, L->h, L->w, L->c);
-        uint64_t count = L->w_len + L->b_len + (L->kind == TNREC__BN ? 2 * (uint64_t)L->c : 0);
+        uint64_t count = L->w_len + L->b_len + (L->kind == TRN_BN ? 2 * (uint64_t)L->c : 0);
         group_digits(np, sizeof np, count);
         char desc[64];
-        if (L->kind == TNREC__CONV || L->kind == TNREC__DENSE || L->kind == TNREC__CCONV || L->kind == TNREC__CONV1)
-            snprintf(desc, sizeof desc, "%s%s%s", tnrec__layer_kind_name(L->kind), L->kind == TNREC__CONV1 ? "(1x1)" : "",
+        if (L->kind == TRN_CONV || L->kind == TRN_DENSE || L->kind == TRN_CCONV || L->kind == TRN_CONV1)
+            snprintf(desc, sizeof desc, "%s%s%s", trn_layer_kind_name(L->kind), L->kind == TRN_CONV1 ? "(1x1)" : "",
                      L->l2 > 0 ? "+L2" : "");
-        else if (L->kind == TNREC__POOL && L->same)
-            snprintf(desc, sizeof desc, "%s(same)", tnrec__layer_kind_name(L->kind));
+        else if (L->kind == TRN_POOL && L->same)
+            snprintf(desc, sizeof desc, "%s(same)", trn_layer_kind_name(L->kind));
         else
-            snprintf(desc, sizeof desc, "%s", tnrec__layer_kind_name(L->kind));
+            snprintf(desc, sizeof desc, "%s", trn_layer_kind_name(L->kind));
         text_add(&t, "%-4d %-22s %-28s %12s\n", i, desc, shape, np);
     }
     char total[32], train[32], non[32];
@@ -600,7 +600,7 @@ tnrec_err tnrec_model_summary(const tnrec_model *m, char **out)
     group_digits(train, sizeof train, m->nparams);
     group_digits(non, sizeof non, m->nstate);
     text_add(&t, "Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n", total, train, non);
-    if (m->layers[m->nlayers - 1].kind == TNREC__GPOOL)
+    if (m->layers[m->nlayers - 1].kind == TRN_GPOOL)
         text_add(&t, "Output: sigmoid of the heatmap's global maximum (trained from logits)\n");
     else
         text_add(&t, "Output: sigmoid of the last Dense (trained from logits)\n");

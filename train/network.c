@@ -88,8 +88,8 @@ tnrec_err tnrec_net_create(tnrec_net **out, tnrec_model *m, int max_batch)
     size_t maxe = (size_t)m->in.frames * m->in.height * m->in.width * m->in.channels, nmask = 0;
     size_t maxcat = 0, maxk = 0;
     for (int i = 0; i < nl; i++) {
-        const tnrec__layer *L = &m->layers[i];
-        size_t e = tnrec__layer_out_elems(L);
+        const trn_layer *L = &m->layers[i];
+        size_t e = trn_layer_out_elems(L);
         if (e > maxe)
             maxe = e;
         if (L->inplace && i > 0) {
@@ -99,15 +99,15 @@ tnrec_err tnrec_net_create(tnrec_net **out, tnrec_model *m, int max_batch)
                 goto oom;
             net->owned[i] = 1;
         }
-        if (L->kind == TNREC__SDROP || L->kind == TNREC__DROP) {
+        if (L->kind == TRN_SDROP || L->kind == TRN_DROP) {
             net->mask_off[i] = nmask;
             nmask += (size_t)max_batch * L->c;
-        } else if (L->kind == TNREC__EDROP) {
+        } else if (L->kind == TRN_EDROP) {
             net->mask_off[i] = nmask;
             nmask += (size_t)max_batch * e;
-        } else if (L->kind == TNREC__CCONV) {
-            size_t cat = (size_t)max_batch * L->d * L->h * L->w * (L->in_c + TNREC__NCOORD);
-            size_t k = (size_t)27 * (L->in_c + TNREC__NCOORD) * L->c;
+        } else if (L->kind == TRN_CCONV) {
+            size_t cat = (size_t)max_batch * L->d * L->h * L->w * (L->in_c + TRN_NCOORD);
+            size_t k = (size_t)27 * (L->in_c + TRN_NCOORD) * L->c;
             maxcat = cat > maxcat ? cat : maxcat;
             maxk = k > maxk ? k : maxk;
         }
@@ -211,11 +211,11 @@ static tnrec_err bn_forward_train(float *y, const float *x, size_t m, size_t m_g
             var = 0;
         mean_out[ch] = (float)mu;
         var_out[ch] = (float)var;
-        double inv = 1.0 / sqrt(var + TNREC__BN_EPSILON);
+        double inv = 1.0 / sqrt(var + TRN_BN_EPSILON);
         scale[ch] = (float)(gamma[ch] * inv);
         scale[c + ch] = (float)(beta[ch] - mu * gamma[ch] * inv);
-        moving[ch] = (float)(TNREC__BN_MOMENTUM * moving[ch] + (1 - TNREC__BN_MOMENTUM) * mu);
-        moving[c + ch] = (float)(TNREC__BN_MOMENTUM * moving[c + ch] + (1 - TNREC__BN_MOMENTUM) * var);
+        moving[ch] = (float)(TRN_BN_MOMENTUM * moving[ch] + (1 - TRN_BN_MOMENTUM) * mu);
+        moving[c + ch] = (float)(TRN_BN_MOMENTUM * moving[c + ch] + (1 - TRN_BN_MOMENTUM) * var);
     }
 #if TNREC_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt)
@@ -244,7 +244,7 @@ static tnrec_err bn_backward(float *dx, float *dgamma, float *dbeta, const float
     double *tot = part + (size_t)nt * 2 * c;
     channel_sums(tot, part, nt, dy, x, mean, m, c);
     for (int ch = 0; ch < c; ch++) {
-        double inv = 1.0 / sqrt((double)var[ch] + TNREC__BN_EPSILON);
+        double inv = 1.0 / sqrt((double)var[ch] + TRN_BN_EPSILON);
         tot[c + ch] *= inv; /* sum dy * xhat */
         /* This rank's share; the gradient all-reduce sums the shares. */
         dgamma[ch] = (float)tot[c + ch];
@@ -258,7 +258,7 @@ static tnrec_err bn_backward(float *dx, float *dgamma, float *dbeta, const float
     }
     if (dx) {
         for (int ch = 0; ch < c; ch++) {
-            double inv = 1.0 / sqrt((double)var[ch] + TNREC__BN_EPSILON);
+            double inv = 1.0 / sqrt((double)var[ch] + TRN_BN_EPSILON);
             double f = gamma[ch] * inv;
             /* dx = f * (dy - sdy/M - xhat * sdyx/M), xhat = (x - mean) * inv */
             coef[ch] = (float)f;
@@ -280,9 +280,9 @@ static tnrec_err bn_backward(float *dx, float *dgamma, float *dbeta, const float
 
 /* CoordConv2D: x and the coordinates into one buffer (ci + 2 channels),
  * the 3x3 kernel into the middle plane of a 3x3x3 one. */
-static void coordconv_prepare(tnrec_net *net, const tnrec__layer *L, const float *x, const float *k9, int n)
+static void coordconv_prepare(tnrec_net *net, const trn_layer *L, const float *x, const float *k9, int n)
 {
-    int ci = L->in_c, cc = ci + TNREC__NCOORD;
+    int ci = L->in_c, cc = ci + TRN_NCOORD;
     const float *coord = net->coords + L->c_off;
     size_t rows = (size_t)n * L->d * L->h;
 #if TNREC_HAVE_OPENMP
@@ -292,8 +292,8 @@ static void coordconv_prepare(tnrec_net *net, const tnrec__layer *L, const float
         for (int q = 0; q < L->w; q++) {
             float *dst = net->xcat + (r * L->w + q) * cc;
             memcpy(dst, x + (r * L->w + q) * ci, (size_t)ci * sizeof *dst);
-            for (int j = 0; j < TNREC__NCOORD; j++)
-                dst[ci + j] = coord[(size_t)q * TNREC__NCOORD + j];
+            for (int j = 0; j < TRN_NCOORD; j++)
+                dst[ci + j] = coord[(size_t)q * TRN_NCOORD + j];
         }
     size_t plane = (size_t)9 * cc * L->c;
     memset(net->k27, 0, 3 * plane * sizeof *net->k27);
@@ -306,70 +306,70 @@ static tnrec_err forward(tnrec_net *net, const float *x, int n, int global_n, in
     tnrec_model *m = net->m;
     tnrec_err err = TNREC_OK;
     for (int i = 0; i < m->nlayers; i++) {
-        const tnrec__layer *L = &m->layers[i];
+        const trn_layer *L = &m->layers[i];
         const float *in = i ? net->out[i - 1] : x;
         float *y = net->out[i];
         size_t pos = (size_t)n * L->d * L->h * L->w;
         size_t outn = pos * L->c;
         const float *pw = m->params + L->w_off, *pb = m->params + L->b_off;
         switch (L->kind) {
-        case TNREC__CONV:
+        case TRN_CONV:
             err = tnrec_conv3d_forward(y, in, pw, pb, n, L->d, L->h, L->w, L->in_c, L->c);
             break;
-        case TNREC__BN:
+        case TRN_BN:
             if (training)
                 err = bn_forward_train(y, in, pos, (size_t)global_n * L->d * L->h * L->w, L->c, pw, pb,
                                        net->bn_mean + L->s_off, net->bn_var + L->s_off, m->state + L->s_off, ar);
             else
-                tnrec__reff_batchnorm_forward_infer(y, in, pw, pb, m->state + L->s_off,
-                                                    m->state + L->s_off + L->c, pos, L->c, (float)TNREC__BN_EPSILON);
+                trn_ref32_batchnorm_forward_infer(y, in, pw, pb, m->state + L->s_off,
+                                                    m->state + L->s_off + L->c, pos, L->c, (float)TRN_BN_EPSILON);
             break;
-        case TNREC__LRELU:
-            tnrec__reff_leaky_relu_forward(y, in, outn, (float)L->alpha);
+        case TRN_LRELU:
+            trn_ref32_leaky_relu_forward(y, in, outn, (float)L->alpha);
             break;
-        case TNREC__POOL:
+        case TRN_POOL:
             if (L->same)
-                tnrec__reff_maxpool3d_same_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1],
+                trn_ref32_maxpool3d_same_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1],
                                                    L->pool[2]);
             else
-                tnrec__reff_maxpool3d_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+                trn_ref32_maxpool3d_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
             break;
-        case TNREC__CCONV:
+        case TRN_CCONV:
             coordconv_prepare(net, L, in, pw, n);
-            err = tnrec_conv3d_forward(y, net->xcat, net->k27, pb, n, L->d, L->h, L->w, L->in_c + TNREC__NCOORD, L->c);
+            err = tnrec_conv3d_forward(y, net->xcat, net->k27, pb, n, L->d, L->h, L->w, L->in_c + TRN_NCOORD, L->c);
             break;
-        case TNREC__CONV1:
-            tnrec__reff_dense_forward(y, in, pw, pb, (int)pos, L->in_c, L->c);
+        case TRN_CONV1:
+            trn_ref32_dense_forward(y, in, pw, pb, (int)pos, L->in_c, L->c);
             break;
-        case TNREC__RELU:
-            tnrec__reff_relu_forward(y, in, outn);
+        case TRN_RELU:
+            trn_ref32_relu_forward(y, in, outn);
             break;
-        case TNREC__EDROP:
+        case TRN_EDROP:
             if (training && L->rate > 0) {
-                size_t e = tnrec__layer_out_elems(L);
+                size_t e = trn_layer_out_elems(L);
                 float *mask = net->masks + net->mask_off[i];
-                tnrec__reff_dropout_mask(mask, (size_t)n * e, L->rate, seed, (uint64_t)i, (uint64_t)global_first * e);
-                tnrec__reff_channel_scale_forward(y, in, mask, n, 1, (int)e);
+                trn_ref32_dropout_mask(mask, (size_t)n * e, L->rate, seed, (uint64_t)i, (uint64_t)global_first * e);
+                trn_ref32_channel_scale_forward(y, in, mask, n, 1, (int)e);
             } else if (y != in) {
                 memcpy(y, in, outn * sizeof *y);
             }
             break;
-        case TNREC__SDROP:
-        case TNREC__DROP:
+        case TRN_SDROP:
+        case TRN_DROP:
             if (training && L->rate > 0) {
                 float *mask = net->masks + net->mask_off[i];
-                tnrec__reff_dropout_mask(mask, (size_t)n * L->c, L->rate, seed, (uint64_t)i,
+                trn_ref32_dropout_mask(mask, (size_t)n * L->c, L->rate, seed, (uint64_t)i,
                                          (uint64_t)global_first * L->c);
-                tnrec__reff_channel_scale_forward(y, in, mask, n, (size_t)L->d * L->h * L->w, L->c);
+                trn_ref32_channel_scale_forward(y, in, mask, n, (size_t)L->d * L->h * L->w, L->c);
             } else if (y != in) {
                 memcpy(y, in, outn * sizeof *y);
             }
             break;
-        case TNREC__GPOOL:
-            tnrec__reff_global_maxpool_forward(y, in, n, (size_t)L->in_d * L->in_h * L->in_w, L->c);
+        case TRN_GPOOL:
+            trn_ref32_global_maxpool_forward(y, in, n, (size_t)L->in_d * L->in_h * L->in_w, L->c);
             break;
-        case TNREC__DENSE:
-            tnrec__reff_dense_forward(y, in, pw, pb, n, L->in_c, L->c);
+        case TRN_DENSE:
+            trn_ref32_dense_forward(y, in, pw, pb, n, L->in_c, L->c);
             break;
         }
         if (err)
@@ -378,7 +378,7 @@ static tnrec_err forward(tnrec_net *net, const float *x, int n, int global_n, in
     return TNREC_OK;
 }
 
-tnrec_err tnrec__net_train_step(tnrec_net *net, const float *x, const float *label,
+tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *label,
                                 const float *weight, int n, int global_n, int global_first,
                                 uint64_t dropout_seed, trn_allreduce *ar, float *logits,
                                 double *out_loss)
@@ -393,7 +393,7 @@ tnrec_err tnrec__net_train_step(tnrec_net *net, const float *x, const float *lab
     const float *z = net->out[nl - 1];
     if (logits)
         memcpy(logits, z, (size_t)n * sizeof *logits);
-    double loss = tnrec__reff_bce_logits(net->dlogits, z, label, weight, n, (double)global_n);
+    double loss = trn_ref32_bce_logits(net->dlogits, z, label, weight, n, (double)global_n);
     if ((err = trn_allreduce_sum_double(ar, &loss, 1)))
         return err;
     int cur = 0;
@@ -403,39 +403,39 @@ tnrec_err tnrec__net_train_step(tnrec_net *net, const float *x, const float *lab
     while (first < nl - 1 && m->layers[first].w_len == 0)
         first++;
     for (int i = nl - 1; i >= first; i--) {
-        const tnrec__layer *L = &m->layers[i];
+        const trn_layer *L = &m->layers[i];
         const float *in = i ? net->out[i - 1] : x;
         size_t pos = (size_t)n * L->d * L->h * L->w;
         float *dx = i > first ? net->gbuf[cur] : NULL;
         const float *pw = m->params + L->w_off;
         float *gw = m->grads + L->w_off, *gb = m->grads + L->b_off;
         switch (L->kind) {
-        case TNREC__CONV:
+        case TRN_CONV:
             err = tnrec_conv3d_backward(dx, gw, gb, in, pw, g, n, L->d, L->h, L->w, L->in_c, L->c);
             break;
-        case TNREC__BN:
+        case TRN_BN:
             err = bn_backward(dx, gw, gb, in, g, pos, (size_t)global_n * L->d * L->h * L->w, L->c, pw,
                               net->bn_mean + L->s_off, net->bn_var + L->s_off, ar);
             break;
-        case TNREC__LRELU:
+        case TRN_LRELU:
             /* In place: the output has the sign of the input (alpha > 0). */
             if (dx)
-                tnrec__reff_leaky_relu_backward(dx, net->out[i], g, pos * L->c, (float)L->alpha);
+                trn_ref32_leaky_relu_backward(dx, net->out[i], g, pos * L->c, (float)L->alpha);
             break;
-        case TNREC__RELU:
+        case TRN_RELU:
             /* In place: the output is > 0 exactly where the input is. */
             if (dx)
-                tnrec__reff_relu_backward(dx, net->out[i], g, pos * L->c);
+                trn_ref32_relu_backward(dx, net->out[i], g, pos * L->c);
             break;
-        case TNREC__POOL:
+        case TRN_POOL:
             if (dx && L->same)
-                tnrec__reff_maxpool3d_same_backward(dx, in, g, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0],
+                trn_ref32_maxpool3d_same_backward(dx, in, g, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0],
                                                     L->pool[1], L->pool[2]);
             else if (dx)
-                tnrec__reff_maxpool3d_backward(dx, in, g, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+                trn_ref32_maxpool3d_backward(dx, in, g, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
             break;
-        case TNREC__CCONV: {
-            int ci = L->in_c, cc = ci + TNREC__NCOORD;
+        case TRN_CCONV: {
+            int ci = L->in_c, cc = ci + TRN_NCOORD;
             size_t plane = (size_t)9 * cc * L->c;
             coordconv_prepare(net, L, in, pw, n);
             err = tnrec_conv3d_backward(dx ? net->dxcat : NULL, net->dk27, gb, net->xcat, net->k27, g, n, L->d, L->h,
@@ -448,34 +448,34 @@ tnrec_err tnrec__net_train_step(tnrec_net *net, const float *x, const float *lab
                     memcpy(dx + p * ci, net->dxcat + p * cc, (size_t)ci * sizeof *dx);
             break;
         }
-        case TNREC__CONV1:
-            tnrec__reff_dense_backward(dx, gw, gb, in, pw, g, (int)pos, L->in_c, L->c);
+        case TRN_CONV1:
+            trn_ref32_dense_backward(dx, gw, gb, in, pw, g, (int)pos, L->in_c, L->c);
             break;
-        case TNREC__EDROP:
+        case TRN_EDROP:
             if (dx) {
-                size_t e = tnrec__layer_out_elems(L);
+                size_t e = trn_layer_out_elems(L);
                 if (L->rate > 0)
-                    tnrec__reff_channel_scale_backward(dx, g, net->masks + net->mask_off[i], n, 1, (int)e);
+                    trn_ref32_channel_scale_backward(dx, g, net->masks + net->mask_off[i], n, 1, (int)e);
                 else
                     memmove(dx, g, pos * L->c * sizeof *dx);
             }
             break;
-        case TNREC__SDROP:
-        case TNREC__DROP:
+        case TRN_SDROP:
+        case TRN_DROP:
             if (dx) {
                 if (L->rate > 0)
-                    tnrec__reff_channel_scale_backward(dx, g, net->masks + net->mask_off[i], n,
+                    trn_ref32_channel_scale_backward(dx, g, net->masks + net->mask_off[i], n,
                                                        (size_t)L->d * L->h * L->w, L->c);
                 else
                     memmove(dx, g, pos * L->c * sizeof *dx);
             }
             break;
-        case TNREC__GPOOL:
+        case TRN_GPOOL:
             if (dx)
-                tnrec__reff_global_maxpool_backward(dx, in, g, n, (size_t)L->in_d * L->in_h * L->in_w, L->c);
+                trn_ref32_global_maxpool_backward(dx, in, g, n, (size_t)L->in_d * L->in_h * L->in_w, L->c);
             break;
-        case TNREC__DENSE:
-            tnrec__reff_dense_backward(dx, gw, gb, in, pw, g, n, L->in_c, L->c);
+        case TRN_DENSE:
+            trn_ref32_dense_backward(dx, gw, gb, in, pw, g, n, L->in_c, L->c);
             break;
         }
         if (err)
@@ -488,7 +488,7 @@ tnrec_err tnrec__net_train_step(tnrec_net *net, const float *x, const float *lab
     if ((err = trn_allreduce_sum(ar, m->grads, m->nparams)))
         return err;
     for (int i = 0; i < nl; i++) {
-        const tnrec__layer *L = &m->layers[i];
+        const trn_layer *L = &m->layers[i];
         if (L->l2 <= 0)
             continue;
         double s = 0;
@@ -507,7 +507,7 @@ tnrec_err tnrec_net_train_step(tnrec_net *net, const float *x, const float *labe
                                const float *weight, int n, uint64_t dropout_seed,
                                float *logits, double *out_loss)
 {
-    return tnrec__net_train_step(net, x, label, weight, n, n, 0, dropout_seed, NULL, logits, out_loss);
+    return trn_net_train_step(net, x, label, weight, n, n, 0, dropout_seed, NULL, logits, out_loss);
 }
 
 tnrec_err tnrec_net_predict(tnrec_net *net, const float *x, int n, float *logits)

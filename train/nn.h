@@ -14,29 +14,29 @@
 #include "allreduce.h"
 #include "tnrec/train.h"
 
-#define TNREC__BN_MOMENTUM 0.99
-#define TNREC__BN_EPSILON 1e-3
-#define TNREC__LEAKY_ALPHA 0.1
+#define TRN_BN_MOMENTUM 0.99
+#define TRN_BN_EPSILON 1e-3
+#define TRN_LEAKY_ALPHA 0.1
 
 /* The coordinate channels of a CoordConv layer (train/model.c): range in
  * units of 1e-5 m over a window of 250 m gates starting here, floored at
- * TNREC__COORD_MIN_RANGE_M as cnn_baseline.py's compute_coordinates does. */
-#define TNREC__COORD_RANGE0_M 50000.0
-#define TNREC__COORD_GATE_M 250.0
-#define TNREC__COORD_MIN_RANGE_M 2125.0
-#define TNREC__COORD_SCALE 1e-5
-#define TNREC__NCOORD 2 /* r, 1/r */
+ * TRN_COORD_MIN_RANGE_M as cnn_baseline.py's compute_coordinates does. */
+#define TRN_COORD_RANGE0_M 50000.0
+#define TRN_COORD_GATE_M 250.0
+#define TRN_COORD_MIN_RANGE_M 2125.0
+#define TRN_COORD_SCALE 1e-5
+#define TRN_NCOORD 2 /* r, 1/r */
 
-enum tnrec__layer_kind {
-    TNREC__CONV, TNREC__BN, TNREC__LRELU, TNREC__POOL, TNREC__SDROP,
-    TNREC__GPOOL, TNREC__DENSE, TNREC__DROP,
-    TNREC__CCONV,  /* CoordConv2D: 3x3 per frame over the input and the coordinates */
-    TNREC__CONV1,  /* 1x1 convolution (a Dense at every position) */
-    TNREC__RELU,   /* ReLU */
-    TNREC__EDROP   /* Dropout of single elements (Keras Dropout on a feature map) */
+enum trn_layer_kind {
+    TRN_CONV, TRN_BN, TRN_LRELU, TRN_POOL, TRN_SDROP,
+    TRN_GPOOL, TRN_DENSE, TRN_DROP,
+    TRN_CCONV,  /* CoordConv2D: 3x3 per frame over the input and the coordinates */
+    TRN_CONV1,  /* 1x1 convolution (a Dense at every position) */
+    TRN_RELU,   /* ReLU */
+    TRN_EDROP   /* Dropout of single elements (Keras Dropout on a feature map) */
 };
 
-typedef struct tnrec__layer {
+typedef struct trn_layer {
     int kind;
     int in_d, in_h, in_w, in_c;      /* input of one sample */
     int d, h, w, c;                  /* output of one sample (dense: 1,1,1,units) */
@@ -47,33 +47,33 @@ typedef struct tnrec__layer {
     size_t w_off, w_len, b_off, b_len; /* in params: kernel + bias, or BN gamma + beta */
     size_t s_off;                    /* in state: BN moving mean (c), then variance (c) */
     int inplace;                     /* output shares the input's buffer */
-} tnrec__layer;
+} trn_layer;
 
 struct tnrec_model {
     tnrec_input_shape in;
     char *spec;
     int nlayers;
-    tnrec__layer *layers;
+    trn_layer *layers;
     size_t nparams, nstate;
     float *params, *grads, *state;
     double *coords;                  /* CoordConv coordinates (r, 1/r per range gate), ncoords values */
     size_t ncoords;
 };
 
-static inline size_t tnrec__layer_out_elems(const tnrec__layer *L)
+static inline size_t trn_layer_out_elems(const trn_layer *L)
 {
     return (size_t)L->d * L->h * L->w * L->c;
 }
-static inline size_t tnrec__layer_in_elems(const tnrec__layer *L)
+static inline size_t trn_layer_in_elems(const trn_layer *L)
 {
     return (size_t)L->in_d * L->in_h * L->in_w * L->in_c;
 }
-const char *tnrec__layer_kind_name(int kind);
+const char *trn_layer_kind_name(int kind);
 /* The first layer of m that the GPU net cannot run, or -1. */
-int tnrec__model_first_cpu_only_layer(const tnrec_model *m);
+int trn_model_first_cpu_only_layer(const tnrec_model *m);
 
 /* Float instances of the reference layers (train/reference_float.c). */
-#define TNREC__REFF_DECLS(real, FN)                                                              \
+#define TRN_REF32_DECLS(real, FN)                                                              \
     void FN(conv3d_forward)(real *y, const real *x, const real *k, const real *b, int n, int d,  \
                             int h, int w, int ci, int co);                                       \
     void FN(conv3d_backward)(real *dx, real *dk, real *db, const real *x, const real *k,         \
@@ -121,18 +121,18 @@ int tnrec__model_first_cpu_only_layer(const tnrec_model *m);
     double FN(bce_logits)(real *dz, const real *z, const real *label, const real *weight, int n, \
                           double denom);
 
-#define TNREC__REFF(name) tnrec__reff_##name
-TNREC__REFF_DECLS(float, TNREC__REFF)
+#define TRN_REF32(name) trn_ref32_##name
+TRN_REF32_DECLS(float, TRN_REF32)
 
 /* The training step with a part of a global batch: this process holds
  * samples [global_first, global_first + n) of a batch of global_n. BN
  * statistics and the gradient are summed over all ranks of ar (NULL: one
  * process); the loss is the global one. */
-tnrec_err tnrec__net_train_step(tnrec_net *net, const float *x, const float *label,
+tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *label,
                                 const float *weight, int n, int global_n, int global_first,
                                 uint64_t dropout_seed, trn_allreduce *ar, float *logits,
                                 double *out_loss);
 /* L2 penalty of the current weights (sum over layers of l2 * sum w^2). */
-double tnrec__model_l2(const tnrec_model *m);
+double trn_model_l2(const tnrec_model *m);
 
 #endif

@@ -86,7 +86,7 @@ tnrec_err tnrec_optim_step(tnrec_optim *o, tnrec_model *mdl, double lr)
                                              "hint: lower --lr or add --clipvalue / --clipnorm", j);
     if (o->cfg.clipnorm > 0)
         for (int i = 0; i < mdl->nlayers; i++) {
-            const tnrec__layer *L = &mdl->layers[i];
+            const trn_layer *L = &mdl->layers[i];
             if (L->w_len)
                 clip_tensor(g + L->w_off, L->w_len, o->cfg.clipnorm);
             if (L->b_len)

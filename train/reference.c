@@ -7,7 +7,7 @@
  *
  * The file is compiled twice: as is, it defines the double-precision
  * tnrec_ref_* functions (exported for the tests, tnrec/testing.h); train/reference_float.c includes it with
- * REF_REAL = float to give the float versions (tnrec__reff_*) that the
+ * REF_REAL = float to give the float versions (trn_ref32_*) that the
  * trainer uses for the cheap layers.
  *
  * Invariants: backward functions overwrite their outputs (never

@@ -2,5 +2,5 @@
  * The trainer runs the cheap layers (BN, activations, pooling, dropout,
  * dense, loss) with these; see train/reference.c for the code itself. */
 #define REF_REAL float
-#define REF_FN(name) tnrec__reff_##name
+#define REF_FN(name) trn_ref32_##name
 #include "reference.c"

@@ -12,7 +12,7 @@
 #include "path_util.h"
 #include "run_dir.h"
 
-json_t *tnrec__metrics_to_json(const tnrec_metrics *m);
+json_t *trn_metrics_to_json(const tnrec_metrics *m);
 
 /* mkdir -p, the error naming the run directory. */
 static tnrec_err ensure_dir(const char *dir)
@@ -75,9 +75,9 @@ tnrec_err trn_run_dir_init(trn_run_dir *d, const char *dir)
 {
     memset(d, 0, sizeof *d);
     d->dir = dir;
-    d->last = tnr_path_join(dir, "last.tnck");
-    d->best = tnr_path_join(dir, "best.tnck");
-    d->metrics = tnr_path_join(dir, "metrics.jsonl");
+    d->last = tnrec__path_join(dir, "last.tnck");
+    d->best = tnrec__path_join(dir, "best.tnck");
+    d->metrics = tnrec__path_join(dir, "metrics.jsonl");
     if (!d->last || !d->best || !d->metrics) {
         trn_run_dir_free(d);
         return tnrec__fail(TNREC_ENOMEM, "out of memory");
@@ -110,7 +110,7 @@ char *trn_run_dir_epoch_path(const trn_run_dir *d, int epoch)
 {
     char name[64];
     snprintf(name, sizeof name, "epoch-%04d.tnck", epoch);
-    return tnr_path_join(d->dir, name);
+    return tnrec__path_join(d->dir, name);
 }
 
 tnrec_err trn_run_dir_trim_metrics(const trn_run_dir *d, uint64_t keep_upto) { return trim_metrics(d->metrics, keep_upto); }
@@ -142,7 +142,7 @@ tnrec_err trn_run_dir_append_epoch(const trn_run_dir *d, const tnrec_epoch_repor
             snprintf(k, sizeof k, "val_%s", keys[i]);
             json_object_set_new(line, k, isfinite(vals[1][i]) ? json_real(vals[1][i]) : json_null());
         }
-        json_object_set_new(line, "val", tnrec__metrics_to_json(&rep->val));
+        json_object_set_new(line, "val", trn_metrics_to_json(&rep->val));
     }
     json_object_set_new(line, "monitor", json_string(rep->monitor));
     json_object_set_new(line, "improved", json_boolean(rep->improved));

@@ -47,7 +47,7 @@ typedef struct run {
     const trn_backend_ops *device;
     trn_backend be;         /* where the steps run */
     tnrec_optim *opt;
-    tnrec__train_state st;
+    trn_train_state st;
     char *config_text;
     json_t *resume_cfg;
     trn_run_dir dir;
@@ -71,7 +71,7 @@ static tnrec_err write_ckpt(run *r, const char *path)
     }
     if (r->rank != 0)
         return TNREC_OK;
-    return tnrec__checkpoint_write(path, r->config_text, r->model, r->opt, &r->st);
+    return trn_checkpoint_write(path, r->config_text, r->model, r->opt, &r->st);
 }
 
 /* The training step just done, to the caller's on_step (rank 0). */
@@ -108,7 +108,7 @@ static tnrec_err validate(run *r, int epoch, tnrec_epoch_report *rep)
             return err;
         if ((err = tnrec_metrics_compute(&rep->val, r->val_prob, r->val_label, r->val_cat, nv)))
             return err;
-        val_loss = bce + tnrec__model_l2(r->model);
+        val_loss = bce + trn_model_l2(r->model);
         rep->val.loss = val_loss;
         shared[0] = trn_metric_value(r->c.monitor, rep->loss, &rep->train, val_loss, &rep->val, &ok);
     }
@@ -214,19 +214,19 @@ static tnrec_err check_run_data(run *r, const char *vars)
         const json_t *rec = json_object_get(r->resume_cfg, "data_schema");
         if (!rec)
             return TNREC_OK; /* checkpoint before 1.2: nothing to check against */
-        tnrec_err err = tnrec__data_schema_check(rec, r->train_ds, "training dataset", r->c.train_path,
+        tnrec_err err = trn_data_schema_check(rec, r->train_ds, "training dataset", r->c.train_path,
                                                  "the training data of checkpoint", r->dir.last);
         if (!err && r->val_ds)
-            err = tnrec__data_schema_check(rec, r->val_ds, "validation dataset", r->c.val_path,
+            err = trn_data_schema_check(rec, r->val_ds, "validation dataset", r->c.val_path,
                                            "the training data of checkpoint", r->dir.last);
         return err;
     }
     if (!r->val_ds)
         return TNREC_OK;
-    json_t *ts = tnrec__data_schema_json(r->train_ds, vars, r->c.mask);
+    json_t *ts = trn_data_schema_json(r->train_ds, vars, r->c.mask);
     if (!ts)
         return tnrec__fail(TNREC_ENOMEM, "out of memory");
-    tnrec_err err = tnrec__data_schema_check(ts, r->val_ds, "validation dataset", r->c.val_path, "training dataset",
+    tnrec_err err = trn_data_schema_check(ts, r->val_ds, "validation dataset", r->c.val_path, "training dataset",
                                              r->c.train_path);
     json_decref(ts);
     return err;
@@ -299,7 +299,7 @@ static void run_free(run *r)
     tnrec_dataset_close(r->val_ds);
     tnrec_optim_free(r->opt);
     tnrec_model_free(r->model);
-    tnrec__train_state_clear(&r->st);
+    trn_train_state_clear(&r->st);
     free(r->config_text);
     json_decref(r->resume_cfg);
     trn_run_dir_free(&r->dir);
@@ -320,7 +320,7 @@ static tnrec_err run_settings(run *r, const tnrec_train_config *cfg)
     if (cfg->resume) {
         char *text = NULL;
         tnrec_model *m = NULL;
-        if ((err = tnrec__checkpoint_read(r->dir.last, &text, &m, NULL, NULL))) {
+        if ((err = trn_checkpoint_read(r->dir.last, &text, &m, NULL, NULL))) {
             if (err == TNREC_ENOTFOUND || err == TNREC_EIO)
                 err = tnrec__fail(err, "cannot resume: '%s' not readable (%s)\nhint: is '%s' the -o directory of an earlier 'tnrec train'?",
                                   r->dir.last, tnrec_error_last(), cfg->run_dir);
@@ -432,7 +432,7 @@ static tnrec_err build_model(run *r, const char *vars)
     if (!r->best_params || !r->best_state || !r->st.part_prob || !r->st.part_label || !r->st.part_cat || !r->logits)
         return tnrec__fail(TNREC_ENOMEM, "out of memory");
     r->st.lr = r->c.lr;
-    json_t *cj = trn_config_json(&r->c, r->model, r->cw, vars, tnrec__data_schema_json(r->train_ds, vars, r->c.mask));
+    json_t *cj = trn_config_json(&r->c, r->model, r->cw, vars, trn_data_schema_json(r->train_ds, vars, r->c.mask));
     r->config_text = cj ? json_dumps(cj, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(cj);
     if (!r->config_text)
@@ -446,10 +446,10 @@ static tnrec_err restore(run *r)
 {
     char *text = NULL;
     tnrec_model *m = NULL;
-    tnrec__train_state st;
+    trn_train_state st;
     memset(&st, 0, sizeof st);
     /* The model first: the optimiser state is read only into one that fits. */
-    tnrec_err err = tnrec__checkpoint_read(r->dir.last, &text, &m, NULL, NULL);
+    tnrec_err err = trn_checkpoint_read(r->dir.last, &text, &m, NULL, NULL);
     if (err)
         return err;
     if (strcmp(tnrec_model_spec(m), tnrec_model_spec(r->model)) != 0 || m->nparams != r->model->nparams) {
@@ -460,7 +460,7 @@ static tnrec_err restore(run *r)
     text = NULL;
     tnrec_model_free(m);
     m = NULL;
-    if ((err = tnrec__checkpoint_read(r->dir.last, &text, &m, r->opt, &st)))
+    if ((err = trn_checkpoint_read(r->dir.last, &text, &m, r->opt, &st)))
         goto done;
     if (st.npart > tnrec_dataset_count(r->train_ds)) {
         err = tnrec__fail(TNREC_ECORRUPT, "checkpoint '%s' holds more scores than the training set has samples", r->dir.last);
@@ -490,7 +490,7 @@ static tnrec_err restore(run *r)
         text = NULL;
         tnrec_model_free(m);
         m = NULL;
-        if ((err = tnrec__checkpoint_read(r->dir.best, &text, &m, NULL, NULL)))
+        if ((err = trn_checkpoint_read(r->dir.best, &text, &m, NULL, NULL)))
             goto done;
         memcpy(r->best_params, m->params, r->model->nparams * sizeof(float));
         memcpy(r->best_state, m->state, r->model->nstate * sizeof(float));
@@ -500,7 +500,7 @@ static tnrec_err restore(run *r)
 done:
     free(text);
     tnrec_model_free(m);
-    tnrec__train_state_clear(&st);
+    trn_train_state_clear(&st);
     return err;
 }
 

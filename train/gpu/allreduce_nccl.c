@@ -26,7 +26,7 @@
  * (settle()) before the next, as NCCL requires. An older NCCL builds
  * with the blocking start, which has no time limit.
  * Waits on streams with collectives poll the communicator's asynchronous
- * error as well (tnrec__nccl_wait), so a peer that died or aborted turns
+ * error as well (trn_nccl_wait), so a peer that died or aborted turns
  * into an error (and an aborted communicator) on the others, not a hang;
  * a wait longer than TNREC_NCCL_WAIT_TIMEOUT seconds (default 1800, which
  * must cover rank 0's validation and checkpoint while the others wait in
@@ -76,7 +76,7 @@ static int in_progress(ncclResult_t r)
 #endif
 }
 
-struct tnrec__nccl {
+struct trn_nccl {
     ncclComm_t comm;
     int rank, size, device;
     cudaStream_t stream;     /* for host sums */
@@ -227,7 +227,7 @@ static tnrec_err id_by_file(ncclUniqueId *id, int rank, time_t started, int *out
 
 /* NCCL's start on c->rank with the id, bounded by TNREC_NCCL_TIMEOUT
  * where NCCL can do so (see the top of the file). */
-static tnrec_err start_comm(tnrec__nccl *c, ncclUniqueId id, int use_mpi)
+static tnrec_err start_comm(trn_nccl *c, ncclUniqueId id, int use_mpi)
 {
     c->comm = NULL;
 #if NCCL_NONBLOCKING
@@ -266,11 +266,11 @@ static tnrec_err start_comm(tnrec__nccl *c, ncclUniqueId id, int use_mpi)
 #endif
 }
 
-tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi, int device)
+tnrec_err trn_nccl_create(trn_nccl **out, int rank, int size, int use_mpi, int device)
 {
     *out = NULL;
     tnrec_err err = TNREC_OK;
-    tnrec__nccl *c = calloc(1, sizeof *c); /* failing, it still joins the status check below */
+    trn_nccl *c = calloc(1, sizeof *c); /* failing, it still joins the status check below */
     if (!c)
         err = tnrec__fail(TNREC_ENOMEM, "out of memory for the NCCL communicator");
     else {
@@ -352,13 +352,13 @@ tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi,
 done:
     if (published)
         unlink(getenv("TNREC_NCCL_ID_FILE")); /* this job's id, useless to any other */
-    tnrec__nccl_free(c);
+    trn_nccl_free(c);
     return err;
 }
 
 /* After an error or a timeout: abort the communicator (its pending
  * operations end), and refuse further sums on it. */
-static void comm_abort(tnrec__nccl *c)
+static void comm_abort(trn_nccl *c)
 {
     if (c->comm)
         ncclCommAbort(c->comm);
@@ -372,7 +372,7 @@ static double wait_limit(void)
     return v > 0 ? v : 1800.0;
 }
 
-tnrec_err tnrec__nccl_wait(tnrec__nccl *c, void *stream, const char *what)
+tnrec_err trn_nccl_wait(trn_nccl *c, void *stream, const char *what)
 {
     double limit = wait_limit();
     double start = tnrec__now_seconds();
@@ -412,7 +412,7 @@ tnrec_err tnrec__nccl_wait(tnrec__nccl *c, void *stream, const char *what)
     }
 }
 
-void tnrec__nccl_abort(tnrec__nccl *c)
+void trn_nccl_abort(trn_nccl *c)
 {
     if (!c)
         return;
@@ -428,7 +428,7 @@ void tnrec__nccl_abort(tnrec__nccl *c)
     free(c);
 }
 
-void tnrec__nccl_free(tnrec__nccl *c)
+void trn_nccl_free(trn_nccl *c)
 {
     if (!c)
         return;
@@ -463,7 +463,7 @@ void tnrec__nccl_free(tnrec__nccl *c)
  * ncclInProgress means it is still being issued, and must end before
  * the next call (bounded by TNREC_NCCL_WAIT_TIMEOUT; then, or on an
  * error it ends in, the communicator is aborted). */
-static tnrec_err issued(tnrec__nccl *c, ncclResult_t r, const char *what)
+static tnrec_err issued(trn_nccl *c, ncclResult_t r, const char *what)
 {
     if (in_progress(r)) {
         double waited = 0;
@@ -479,7 +479,7 @@ static tnrec_err issued(tnrec__nccl *c, ncclResult_t r, const char *what)
     return r == ncclSuccess ? TNREC_OK : nccl_fail(r, what, c->rank, c->size);
 }
 
-tnrec_err tnrec__nccl_sum_device(tnrec__nccl *c, float *dev_buf, size_t n, void *stream)
+tnrec_err trn_nccl_sum_device(trn_nccl *c, float *dev_buf, size_t n, void *stream)
 {
     if (n == 0)
         return TNREC_OK;
@@ -490,7 +490,7 @@ tnrec_err tnrec__nccl_sum_device(tnrec__nccl *c, float *dev_buf, size_t n, void 
     return issued(c, r, "ncclAllReduce");
 }
 
-tnrec_err tnrec__nccl_sum_host(tnrec__nccl *c, void *buf, size_t n, int is_double)
+tnrec_err trn_nccl_sum_host(trn_nccl *c, void *buf, size_t n, int is_double)
 {
     if (n == 0)
         return TNREC_OK;
@@ -519,5 +519,5 @@ tnrec_err tnrec__nccl_sum_host(tnrec__nccl *c, void *buf, size_t n, int is_doubl
         return err;
     if ((ce = cudaMemcpyAsync(buf, c->stage, bytes, cudaMemcpyDeviceToHost, c->stream)) != cudaSuccess)
         return cuda_fail(ce, "copy after a NCCL sum");
-    return tnrec__nccl_wait(c, c->stream, "a NCCL sum of host values");
+    return trn_nccl_wait(c, c->stream, "a NCCL sum of host values");
 }

@@ -13,28 +13,28 @@
 
 #include "tnrec/error.h"
 
-typedef struct tnrec__nccl tnrec__nccl;
+typedef struct trn_nccl trn_nccl;
 
 /* Joins the communicator of `size` ranks on CUDA device `device`; NCCL's
  * start waits at most TNREC_NCCL_TIMEOUT seconds (default 300) for the
  * other ranks with NCCL 2.14 or later. */
-tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi, int device);
-void tnrec__nccl_free(tnrec__nccl *c);                  /* accepts NULL */
-/* As tnrec__nccl_free after a failure: ncclCommAbort instead of waiting
+tnrec_err trn_nccl_create(trn_nccl **out, int rank, int size, int use_mpi, int device);
+void trn_nccl_free(trn_nccl *c);                  /* accepts NULL */
+/* As trn_nccl_free after a failure: ncclCommAbort instead of waiting
  * for operations other ranks may never join. Accepts NULL. */
-void tnrec__nccl_abort(tnrec__nccl *c);
+void trn_nccl_abort(trn_nccl *c);
 /* In-place sum of n floats in device memory, ordered on `stream` (a
  * cudaStream_t); returns once the sum is enqueued. */
-tnrec_err tnrec__nccl_sum_device(tnrec__nccl *c, float *dev_buf, size_t n, void *stream);
+tnrec_err trn_nccl_sum_device(trn_nccl *c, float *dev_buf, size_t n, void *stream);
 /* In-place sum of n floats (is_double 0) or doubles (1) in host memory;
- * returns when done (waiting as tnrec__nccl_wait). */
-tnrec_err tnrec__nccl_sum_host(tnrec__nccl *c, void *buf, size_t n, int is_double);
+ * returns when done (waiting as trn_nccl_wait). */
+tnrec_err trn_nccl_sum_host(trn_nccl *c, void *buf, size_t n, int is_double);
 
 /* Waits for `stream` (a cudaStream_t with collectives of c on it) while
  * polling c's asynchronous error: an error reported by NCCL, or a wait of
  * more than TNREC_NCCL_WAIT_TIMEOUT seconds (default 1800), aborts the
  * communicator and returns TNREC_ENET naming `what`; later sums on c
  * fail at once. The caller must have c's device current. */
-tnrec_err tnrec__nccl_wait(tnrec__nccl *c, void *stream, const char *what);
+tnrec_err trn_nccl_wait(trn_nccl *c, void *stream, const char *what);
 
 #endif

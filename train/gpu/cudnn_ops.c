@@ -23,14 +23,14 @@
 #include "cudnn_ops.h"
 #include "gpu_kernels.h"
 
-struct tnrec__dnn {
+struct trn_dnn {
     cudnnHandle_t h;
     int dt, deterministic;
     cudnnDataType_t type;
 };
 
-struct tnrec__conv {
-    tnrec__dnn *dnn;
+struct trn_conv {
+    trn_dnn *dnn;
     int n, d, h, w, ci, co;
     int layer, need_data;   /* need_data 0: no input gradient, no backward-data algorithm */
     cudnnTensorDescriptor_t x, y;
@@ -47,8 +47,8 @@ struct tnrec__conv {
     char algos[96];
 };
 
-struct tnrec__bn {
-    tnrec__dnn *dnn;
+struct trn_bn {
+    trn_dnn *dnn;
     cudnnTensorDescriptor_t x, p;
 };
 
@@ -107,7 +107,7 @@ static tnrec_err check_elements(int n, int d, int h, int w, int c, const char *w
             return dnn_fail(st_, #call, what);                                                                        \
     } while (0)
 
-const char *tnrec__dnn_version(void)
+const char *trn_dnn_version(void)
 {
     static char buf[48];
     size_t v = cudnnGetVersion();
@@ -115,15 +115,15 @@ const char *tnrec__dnn_version(void)
     return buf;
 }
 
-tnrec_err tnrec__dnn_create(tnrec__dnn **out, void *stream, int dt, int deterministic)
+tnrec_err trn_dnn_create(trn_dnn **out, void *stream, int dt, int deterministic)
 {
     *out = NULL;
-    tnrec__dnn *d = calloc(1, sizeof *d);
+    trn_dnn *d = calloc(1, sizeof *d);
     if (!d)
         return tnrec__fail(TNREC_ENOMEM, "out of memory for the cuDNN handle");
     d->dt = dt;
     d->deterministic = deterministic;
-    d->type = dt == TNREC__DT_F16 ? CUDNN_DATA_HALF : dt == TNREC__DT_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    d->type = dt == TRN_DT_F16 ? CUDNN_DATA_HALF : dt == TRN_DT_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
     cudnnStatus_t st = cudnnCreate(&d->h);
     if (st != CUDNN_STATUS_SUCCESS) {
         free(d);
@@ -138,7 +138,7 @@ tnrec_err tnrec__dnn_create(tnrec__dnn **out, void *stream, int dt, int determin
     return TNREC_OK;
 }
 
-void tnrec__dnn_free(tnrec__dnn *d)
+void trn_dnn_free(trn_dnn *d)
 {
     if (!d)
         return;
@@ -154,7 +154,7 @@ static cudnnStatus_t set_ndhwc(cudnnTensorDescriptor_t t, cudnnDataType_t type, 
     return cudnnSetTensorNdDescriptor(t, type, 5, dims, strides);
 }
 
-void tnrec__conv_free(tnrec__conv *c)
+void trn_conv_free(trn_conv *c)
 {
     if (!c)
         return;
@@ -173,37 +173,37 @@ void tnrec__conv_free(tnrec__conv *c)
  * then set to FMA, not to the reported type (use_math), so DEFAULT_MATH,
  * which allows TF32 on sm_80 and later, is never what runs. Float16 and
  * bfloat16 take any math type (tensor cores are the point). */
-static int algo_ok(const tnrec__dnn *dnn, cudnnStatus_t st, size_t memory, cudnnDeterminism_t det,
+static int algo_ok(const trn_dnn *dnn, cudnnStatus_t st, size_t memory, cudnnDeterminism_t det,
                    cudnnMathType_t math, size_t ws_limit, int ignore_det)
 {
     if (st != CUDNN_STATUS_SUCCESS || memory > ws_limit)
         return 0;
     if (dnn->deterministic && !ignore_det && det != CUDNN_DETERMINISTIC)
         return 0;
-    if (dnn->dt == TNREC__DT_F32 && math != CUDNN_FMA_MATH && math != CUDNN_DEFAULT_MATH)
+    if (dnn->dt == TRN_DT_F32 && math != CUDNN_FMA_MATH && math != CUDNN_DEFAULT_MATH)
         return 0;
     return 1;
 }
 
 /* The math type to set for a chosen result: FMA whenever the data is
  * float32 (TF32 off), else what cuDNN reported for the algorithm. */
-static cudnnMathType_t use_math(const tnrec__dnn *dnn, cudnnMathType_t reported)
+static cudnnMathType_t use_math(const trn_dnn *dnn, cudnnMathType_t reported)
 {
-    return dnn->dt == TNREC__DT_F32 ? CUDNN_FMA_MATH : reported;
+    return dnn->dt == TRN_DT_F32 ? CUDNN_FMA_MATH : reported;
 }
 
 /* The math type the heuristics are asked with, before an algorithm is
  * chosen for a direction. */
-static cudnnMathType_t base_math(const tnrec__dnn *dnn)
+static cudnnMathType_t base_math(const trn_dnn *dnn)
 {
-    return dnn->dt == TNREC__DT_F32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
+    return dnn->dt == TRN_DT_F32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
 }
 
 /* No algorithm for direction dir. det_only: results that only
  * --deterministic excluded, with no deterministic one that failed on
  * workspace (cuDNN has non-deterministic ones only); otherwise the
  * workspace is what is short (a smaller batch helps). */
-static tnrec_err no_algo(const tnrec__dnn *dnn, const char *dir, size_t ws_limit, const char *what, int det_only)
+static tnrec_err no_algo(const trn_dnn *dnn, const char *dir, size_t ws_limit, const char *what, int det_only)
 {
     if (dnn->deterministic && det_only)
         return tnrec__fail(TNREC_EUNSUPPORTED, "cuDNN offers no deterministic %s convolution algorithm for %s "
@@ -220,9 +220,9 @@ static tnrec_err no_algo(const tnrec__dnn *dnn, const char *dir, size_t ws_limit
  * and whose exact workspace (asked with its math type set on that
  * direction's descriptor) fits; the descriptor keeps that math type. A
  * rejected candidate's math type is overwritten by the next one's. */
-static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
+static tnrec_err choose_algos(trn_conv *c, size_t ws_limit, const char *what)
 {
-    tnrec__dnn *dnn = c->dnn;
+    trn_dnn *dnn = c->dnn;
     enum { MAXA = 16 };
     int got = 0, found = 0, det_only = 0, det_big = 0, tried = 0;
     size_t need = 0;
@@ -304,9 +304,9 @@ static tnrec_err choose_algos(tnrec__conv *c, size_t ws_limit, const char *what)
     return TNREC_OK;
 }
 
-static tnrec_err conv_setup(tnrec__conv *c, size_t ws_limit)
+static tnrec_err conv_setup(trn_conv *c, size_t ws_limit)
 {
-    tnrec__dnn *dnn = c->dnn;
+    trn_dnn *dnn = c->dnn;
     char what[128];
     snprintf(what, sizeof what, "layer %d (Conv3D %d->%d channels on %dx%dx%dx%d)", c->layer, c->ci, c->co, c->n, c->d,
              c->h, c->w);
@@ -334,11 +334,11 @@ static tnrec_err conv_setup(tnrec__conv *c, size_t ws_limit)
     return choose_algos(c, ws_limit, what);
 }
 
-tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int layer, int need_data, int n, int d, int h, int w,
+tnrec_err trn_conv_create(trn_conv **out, trn_dnn *dnn, int layer, int need_data, int n, int d, int h, int w,
                              int ci, int co, size_t ws_limit)
 {
     *out = NULL;
-    tnrec__conv *c = calloc(1, sizeof *c);
+    trn_conv *c = calloc(1, sizeof *c);
     if (!c)
         return tnrec__fail(TNREC_ENOMEM, "out of memory for a convolution plan");
     c->dnn = dnn;
@@ -347,17 +347,17 @@ tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int layer, int 
     c->need_data = need_data;
     tnrec_err err = conv_setup(c, ws_limit);
     if (err) {
-        tnrec__conv_free(c);
+        trn_conv_free(c);
         return err;
     }
     *out = c;
     return TNREC_OK;
 }
 
-size_t tnrec__conv_workspace(const tnrec__conv *c) { return c->ws; }
-const char *tnrec__conv_algos(const tnrec__conv *c) { return c->algos; }
+size_t trn_conv_workspace(const trn_conv *c) { return c->ws; }
+const char *trn_conv_algos(const trn_conv *c) { return c->algos; }
 
-tnrec_err tnrec__conv_forward(tnrec__conv *c, void *y, const void *x, const void *filt, void *ws, size_t ws_size)
+tnrec_err trn_conv_forward(trn_conv *c, void *y, const void *x, const void *filt, void *ws, size_t ws_size)
 {
     cudnnHandle_t h = c->dnn->h;
     DNN(cudnnConvolutionForward(h, &one, c->x, x, c->f, filt, c->cfwd, c->fwd, ws, ws_size, &zero, c->y, y),
@@ -365,7 +365,7 @@ tnrec_err tnrec__conv_forward(tnrec__conv *c, void *y, const void *x, const void
     return TNREC_OK;
 }
 
-tnrec_err tnrec__conv_backward(tnrec__conv *c, void *dx, void *dfilt, const void *x, const void *filt, const void *dy,
+tnrec_err trn_conv_backward(trn_conv *c, void *dx, void *dfilt, const void *x, const void *filt, const void *dy,
                                void *ws, size_t ws_size)
 {
     cudnnHandle_t h = c->dnn->h;
@@ -382,7 +382,7 @@ tnrec_err tnrec__conv_backward(tnrec__conv *c, void *dx, void *dfilt, const void
     return TNREC_OK;
 }
 
-void tnrec__bn_free(tnrec__bn *b)
+void trn_bn_free(trn_bn *b)
 {
     if (!b)
         return;
@@ -391,10 +391,10 @@ void tnrec__bn_free(tnrec__bn *b)
     free(b);
 }
 
-tnrec_err tnrec__bn_create(tnrec__bn **out, tnrec__dnn *dnn, int n, int d, int h, int w, int c)
+tnrec_err trn_bn_create(trn_bn **out, trn_dnn *dnn, int n, int d, int h, int w, int c)
 {
     *out = NULL;
-    tnrec__bn *b = calloc(1, sizeof *b);
+    trn_bn *b = calloc(1, sizeof *b);
     if (!b)
         return tnrec__fail(TNREC_ENOMEM, "out of memory for a batch-norm plan");
     b->dnn = dnn;
@@ -411,14 +411,14 @@ tnrec_err tnrec__bn_create(tnrec__bn **out, tnrec__dnn *dnn, int n, int d, int h
     if (st == CUDNN_STATUS_SUCCESS)
         st = cudnnDeriveBNTensorDescriptor(b->p, b->x, CUDNN_BATCHNORM_SPATIAL);
     if (st != CUDNN_STATUS_SUCCESS) {
-        tnrec__bn_free(b);
+        trn_bn_free(b);
         return dnn_fail(st, "batch-norm descriptors", "BatchNormalization");
     }
     *out = b;
     return TNREC_OK;
 }
 
-tnrec_err tnrec__bn_forward_train(tnrec__bn *b, void *y, const void *x, const float *gamma, const float *beta,
+tnrec_err trn_bn_forward_train(trn_bn *b, void *y, const void *x, const float *gamma, const float *beta,
                                   float *save_mean, float *save_inv, double eps)
 {
     /* No running averages here (NULL, NULL): the caller keeps Keras'
@@ -429,7 +429,7 @@ tnrec_err tnrec__bn_forward_train(tnrec__bn *b, void *y, const void *x, const fl
     return TNREC_OK;
 }
 
-tnrec_err tnrec__bn_forward_infer(tnrec__bn *b, void *y, const void *x, const float *gamma, const float *beta,
+tnrec_err trn_bn_forward_infer(trn_bn *b, void *y, const void *x, const float *gamma, const float *beta,
                                   const float *mean, const float *var, double eps)
 {
     DNN(cudnnBatchNormalizationForwardInference(b->dnn->h, CUDNN_BATCHNORM_SPATIAL, &one, &zero, b->x, x, b->x, y,
@@ -438,7 +438,7 @@ tnrec_err tnrec__bn_forward_infer(tnrec__bn *b, void *y, const void *x, const fl
     return TNREC_OK;
 }
 
-tnrec_err tnrec__bn_backward(tnrec__bn *b, void *dx, float *dgamma, float *dbeta, const void *x, const void *dy,
+tnrec_err trn_bn_backward(trn_bn *b, void *dx, float *dgamma, float *dbeta, const void *x, const void *dy,
                              const float *gamma, const float *save_mean, const float *save_inv, double eps)
 {
     DNN(cudnnBatchNormalizationBackward(b->dnn->h, CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, b->x, x, b->x,

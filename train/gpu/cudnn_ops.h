@@ -3,7 +3,7 @@
  *
  * Convolutions (3x3x3 'same', stride 1; the bias is tnrec's own kernel,
  * gpu_kernels.h) and spatial batch norm
- * over NDHWC tensors of one data type (TNREC__DT_*), for one batch size
+ * over NDHWC tensors of one data type (TRN_DT_*), for one batch size
  * each: descriptors and algorithms are made once per shape by the
  * _create functions and reused every step. Moving to cuDNN's graph API
  * changes this file pair only. Device pointers are void *. */
@@ -14,16 +14,16 @@
 
 #include "tnrec/error.h"
 
-typedef struct tnrec__dnn tnrec__dnn;
-typedef struct tnrec__conv tnrec__conv;
-typedef struct tnrec__bn tnrec__bn;
+typedef struct trn_dnn trn_dnn;
+typedef struct trn_conv trn_conv;
+typedef struct trn_bn trn_bn;
 
 /* A cuDNN handle on `stream` (a cudaStream_t) for data type dt.
  * deterministic: only algorithms cuDNN reports as deterministic. */
-tnrec_err tnrec__dnn_create(tnrec__dnn **out, void *stream, int dt, int deterministic);
-void tnrec__dnn_free(tnrec__dnn *dnn);                   /* accepts NULL */
+tnrec_err trn_dnn_create(trn_dnn **out, void *stream, int dt, int deterministic);
+void trn_dnn_free(trn_dnn *dnn);                   /* accepts NULL */
 /* "cuDNN 9.x.y" (static buffer of the library actually loaded). */
-const char *tnrec__dnn_version(void);
+const char *trn_dnn_version(void);
 
 /* One conv layer at batch n. Algorithms are chosen by cuDNN's heuristics
  * among those needing at most ws_limit bytes of workspace (float32 mode:
@@ -31,37 +31,37 @@ const char *tnrec__dnn_version(void);
  * included); each direction keeps its own descriptor with the math type of
  * its algorithm. layer: the model layer, for messages. need_data 0: the
  * input gradient is never asked for (the first layer with parameters),
- * so no backward-data algorithm is chosen and tnrec__conv_backward must
+ * so no backward-data algorithm is chosen and trn_conv_backward must
  * get dx NULL. With --deterministic and no deterministic algorithm for a
  * direction: TNREC_EUNSUPPORTED, "no deterministic" in the message. */
-tnrec_err tnrec__conv_create(tnrec__conv **out, tnrec__dnn *dnn, int layer, int need_data, int n, int d, int h, int w,
+tnrec_err trn_conv_create(trn_conv **out, trn_dnn *dnn, int layer, int need_data, int n, int d, int h, int w,
                              int ci, int co, size_t ws_limit);
-void tnrec__conv_free(tnrec__conv *c);                   /* accepts NULL */
+void trn_conv_free(trn_conv *c);                   /* accepts NULL */
 /* Largest workspace the chosen algorithms need. */
-size_t tnrec__conv_workspace(const tnrec__conv *c);
+size_t trn_conv_workspace(const trn_conv *c);
 /* Short text of the chosen algorithms, e.g. "fwd 1 bwd-data 1 bwd-filter 1". */
-const char *tnrec__conv_algos(const tnrec__conv *c);
-/* y = conv(x, filt), without bias (tnrec__k_conv_bias_add adds it).
+const char *trn_conv_algos(const trn_conv *c);
+/* y = conv(x, filt), without bias (trn_k_conv_bias_add adds it).
  * filt is [co][3][3][3][ci] (cuDNN NDHWC). */
-tnrec_err tnrec__conv_forward(tnrec__conv *c, void *y, const void *x, const void *filt, void *ws, size_t ws_size);
+tnrec_err trn_conv_forward(trn_conv *c, void *y, const void *x, const void *filt, void *ws, size_t ws_size);
 /* dfilt overwritten; dx (may be NULL; must be without need_data)
- * overwritten. The bias gradient is tnrec__k_conv_bias_grad's. */
-tnrec_err tnrec__conv_backward(tnrec__conv *c, void *dx, void *dfilt, const void *x, const void *filt, const void *dy,
+ * overwritten. The bias gradient is trn_k_conv_bias_grad's. */
+tnrec_err trn_conv_backward(trn_conv *c, void *dx, void *dfilt, const void *x, const void *filt, const void *dy,
                                void *ws, size_t ws_size);
 
 /* Spatial batch norm of an n x d x h x w x c tensor; gamma, beta, means
  * and variances are float32 [c]. */
-tnrec_err tnrec__bn_create(tnrec__bn **out, tnrec__dnn *dnn, int n, int d, int h, int w, int c);
-void tnrec__bn_free(tnrec__bn *b);                       /* accepts NULL */
+tnrec_err trn_bn_create(trn_bn **out, trn_dnn *dnn, int n, int d, int h, int w, int c);
+void trn_bn_free(trn_bn *b);                       /* accepts NULL */
 /* Training mode: batch statistics; save_mean and save_inv (1/sqrt(var +
  * eps), biased variance) receive them for the backward pass. The moving
  * statistics are not touched (the caller updates them as Keras does). */
-tnrec_err tnrec__bn_forward_train(tnrec__bn *b, void *y, const void *x, const float *gamma, const float *beta,
+tnrec_err trn_bn_forward_train(trn_bn *b, void *y, const void *x, const float *gamma, const float *beta,
                                   float *save_mean, float *save_inv, double eps);
-tnrec_err tnrec__bn_forward_infer(tnrec__bn *b, void *y, const void *x, const float *gamma, const float *beta,
+tnrec_err trn_bn_forward_infer(trn_bn *b, void *y, const void *x, const float *gamma, const float *beta,
                                   const float *mean, const float *var, double eps);
 /* dx, dgamma, dbeta overwritten. */
-tnrec_err tnrec__bn_backward(tnrec__bn *b, void *dx, float *dgamma, float *dbeta, const void *x, const void *dy,
+tnrec_err trn_bn_backward(trn_bn *b, void *dx, float *dgamma, float *dbeta, const void *x, const void *dy,
                              const float *gamma, const float *save_mean, const float *save_inv, double eps);
 
 #endif

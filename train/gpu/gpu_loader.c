@@ -27,7 +27,7 @@
 #include "tnrec/config.h"
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static const tnrec__gpu_api *api;       /* set once by load_module, NULL if it failed */
+static const trn_gpu_api *api;       /* set once by load_module, NULL if it failed */
 static char load_msg[4096];             /* why it failed */
 
 /* Where to look: TNREC_CUDA_MODULE (returns 1), else next to libtnrec
@@ -79,18 +79,18 @@ static void load_module(void)
         return;
     }
     dlerror();
-    tnrec__gpu_entry_fn entry = (tnrec__gpu_entry_fn)dlsym(h, TNREC__GPU_ENTRY_NAME);
-    const tnrec__gpu_api *t = entry ? entry() : NULL;
+    trn_gpu_entry_fn entry = (trn_gpu_entry_fn)dlsym(h, TRN_GPU_ENTRY_NAME);
+    const trn_gpu_api *t = entry ? entry() : NULL;
     if (!t) {
         const char *why = dlerror();
         snprintf(load_msg, sizeof load_msg,
                  "'%s'%s is not a tnrec CUDA module: no %s (%s)\n"
                  "hint: point TNREC_CUDA_MODULE at the %s built with this tnrec, or unset it",
-                 path, how, TNREC__GPU_ENTRY_NAME, why ? why : "it returned no table", TNREC_CUDA_MODULE_FILE);
+                 path, how, TRN_GPU_ENTRY_NAME, why ? why : "it returned no table", TNREC_CUDA_MODULE_FILE);
         return;
     }
     if (t->size != sizeof *t || strcmp(t->version, TNREC_VERSION) != 0 ||
-        strcmp(t->signature, TNREC__GPU_SIGNATURE) != 0) {
+        strcmp(t->signature, TRN_GPU_SIGNATURE) != 0) {
         snprintf(load_msg, sizeof load_msg,
                  "the CUDA module '%s'%s comes from another build of tnrec (module %s, library %s%s)\n"
                  "hint: rebuild and reinstall tnrec so that libtnrec and %s come from the same build",
@@ -103,7 +103,7 @@ static void load_module(void)
 
 /* The table, loading the module on first use; NULL (message set) if it
  * cannot be loaded. */
-static const tnrec__gpu_api *get_api(void)
+static const trn_gpu_api *get_api(void)
 {
     pthread_once(&load_once, load_module);
     if (!api)
@@ -112,7 +112,7 @@ static const tnrec__gpu_api *get_api(void)
 }
 
 /* As get_api, leaving the last error message alone. */
-static const tnrec__gpu_api *get_api_quiet(void)
+static const trn_gpu_api *get_api_quiet(void)
 {
     pthread_once(&load_once, load_module);
     return api;
@@ -121,20 +121,20 @@ static const tnrec__gpu_api *get_api_quiet(void)
 #define FORWARD(name, params, args)                                                                                   \
     tnrec_err name params                                                                                             \
     {                                                                                                                 \
-        const tnrec__gpu_api *t = get_api();                                                                          \
+        const trn_gpu_api *t = get_api();                                                                          \
         return t ? t->name args : TNREC_EUNSUPPORTED;                                                                 \
     }
-TNREC__GPU_CALLS(FORWARD)
+TRN_GPU_CALLS(FORWARD)
 
 int tnrec_gpu_device_count(void)
 {
-    const tnrec__gpu_api *t = get_api_quiet();
+    const trn_gpu_api *t = get_api_quiet();
     return t ? t->tnrec_gpu_device_count() : 0;
 }
 
 tnrec_err tnrec_gpu_net_create(tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt)
 {
-    const tnrec__gpu_api *t = get_api();
+    const trn_gpu_api *t = get_api();
     if (!t) {
         *out = NULL;
         return TNREC_EUNSUPPORTED;
@@ -142,25 +142,25 @@ tnrec_err tnrec_gpu_net_create(tnrec_gpu_net **out, tnrec_model *m, int max_batc
     return t->tnrec_gpu_net_create(out, m, max_batch, opt);
 }
 
-tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int max_batch,
+tnrec_err trn_gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int max_batch,
                                        const tnrec_gpu_options *opt, trn_allreduce *ar)
 {
-    const tnrec__gpu_api *t = get_api();
+    const trn_gpu_api *t = get_api();
     if (!t) {
         *out = NULL;
         return TNREC_EUNSUPPORTED;
     }
-    return t->tnrec__gpu_net_create_ranked(out, m, max_batch, opt, ar);
+    return t->trn_gpu_net_create_ranked(out, m, max_batch, opt, ar);
 }
 
-tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi, int device)
+tnrec_err trn_nccl_create(trn_nccl **out, int rank, int size, int use_mpi, int device)
 {
-    const tnrec__gpu_api *t = get_api();
+    const trn_gpu_api *t = get_api();
     if (!t) {
         *out = NULL;
         return TNREC_EUNSUPPORTED;
     }
-    return t->tnrec__nccl_create(out, rank, size, use_mpi, device);
+    return t->trn_nccl_create(out, rank, size, use_mpi, device);
 }
 
 /* A net or communicator exists only if the module is loaded; NULL must
@@ -171,16 +171,16 @@ void tnrec_gpu_net_free(tnrec_gpu_net *net)
         get_api_quiet()->tnrec_gpu_net_free(net);
 }
 
-void tnrec__nccl_free(tnrec__nccl *c)
+void trn_nccl_free(trn_nccl *c)
 {
     if (c)
-        get_api_quiet()->tnrec__nccl_free(c);
+        get_api_quiet()->trn_nccl_free(c);
 }
 
-void tnrec__nccl_abort(tnrec__nccl *c)
+void trn_nccl_abort(trn_nccl *c)
 {
     if (c)
-        get_api_quiet()->tnrec__nccl_abort(c);
+        get_api_quiet()->trn_nccl_abort(c);
 }
 
 const char *tnrec_gpu_net_describe(const tnrec_gpu_net *net)
@@ -188,15 +188,15 @@ const char *tnrec_gpu_net_describe(const tnrec_gpu_net *net)
     return net ? get_api_quiet()->tnrec_gpu_net_describe(net) : "no GPU net";
 }
 
-uint64_t tnrec__gpu_net_staged_steps(const tnrec_gpu_net *net)
+uint64_t trn_gpu_net_staged_steps(const tnrec_gpu_net *net)
 {
-    return net ? get_api_quiet()->tnrec__gpu_net_staged_steps(net) : 0;
+    return net ? get_api_quiet()->trn_gpu_net_staged_steps(net) : 0;
 }
 
-void tnrec__gpu_net_loss_scale(const tnrec_gpu_net *net, double *out_scale, int *out_good_steps)
+void trn_gpu_net_loss_scale(const tnrec_gpu_net *net, double *out_scale, int *out_good_steps)
 {
     if (net) {
-        get_api_quiet()->tnrec__gpu_net_loss_scale(net, out_scale, out_good_steps);
+        get_api_quiet()->trn_gpu_net_loss_scale(net, out_scale, out_good_steps);
         return;
     }
     *out_scale = 0;

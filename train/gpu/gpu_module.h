@@ -7,18 +7,18 @@
  * libtnrec loads the module on the first call of a GPU entry point
  * (gpu_loader.c) and calls it through one table of function pointers,
  * which the module hands out from its only exported symbol,
- * TNREC__GPU_ENTRY (gpu_module_entry.c).
+ * TRN_GPU_ENTRY (gpu_module_entry.c).
  *
  * The table is generated from the two lists below, so one entry point is
- * one line. TNREC__GPU_CALLS holds the functions that return tnrec_err
+ * one line. TRN_GPU_CALLS holds the functions that return tnrec_err
  * and need nothing but a loaded module: gpu_loader.c defines their
- * libtnrec side from the list. TNREC__GPU_SPECIAL_CALLS holds the rest,
+ * libtnrec side from the list. TRN_GPU_SPECIAL_CALLS holds the rest,
  * whose libtnrec side is written by hand in gpu_loader.c (constructors
  * that must clear *out when the module is missing, frees that accept NULL
  * without loading anything, the device count that never fails).
  *
  * Invariant: the module and libtnrec come from one build. The table
- * carries its size, the tnrec version and TNREC__GPU_SIGNATURE (the text
+ * carries its size, the tnrec version and TRN_GPU_SIGNATURE (the text
  * of both lists), and gpu_loader.c refuses a module whose three differ. */
 #ifndef TNREC_TRAIN_GPU_MODULE_H
 #define TNREC_TRAIN_GPU_MODULE_H
@@ -35,7 +35,7 @@
  * its definition in the module (e.g. gpu_net.c), its answer in
  * gpu_stub.c, and one line here; the compiler checks that the line
  * matches the declaration on both sides. */
-#define TNREC__GPU_CALLS(X)                                                                                            \
+#define TRN_GPU_CALLS(X)                                                                                            \
     X(tnrec_gpu_check, (void), ())                                                                                     \
     X(tnrec_gpu_net_upload, (tnrec_gpu_net *net), (net))                                                               \
     X(tnrec_gpu_net_download, (tnrec_gpu_net *net), (net))                                                             \
@@ -46,55 +46,55 @@
     X(tnrec_gpu_net_predict, (tnrec_gpu_net *net, const float *x, int n, float *logits), (net, x, n, logits))          \
     X(tnrec_gpu_net_optim_step, (tnrec_gpu_net *net, tnrec_optim *opt, double lr, int *out_applied),                   \
       (net, opt, lr, out_applied))                                                                                     \
-    X(tnrec__gpu_net_train_step,                                                                                       \
+    X(trn_gpu_net_train_step,                                                                                       \
       (tnrec_gpu_net *net, const float *x, const float *label, const float *weight, int n, int global_n,               \
        int global_first, uint64_t dropout_seed, float *logits, double *out_loss),                                      \
       (net, x, label, weight, n, global_n, global_first, dropout_seed, logits, out_loss))                              \
-    X(tnrec__gpu_net_pin, (tnrec_gpu_net *net, const void *p, size_t bytes), (net, p, bytes))                          \
-    X(tnrec__gpu_net_sync, (tnrec_gpu_net *net), (net))                                                                \
-    X(tnrec__gpu_net_stage, (tnrec_gpu_net *net, const float *x, const float *label, const float *weight, int n),      \
+    X(trn_gpu_net_pin, (tnrec_gpu_net *net, const void *p, size_t bytes), (net, p, bytes))                          \
+    X(trn_gpu_net_sync, (tnrec_gpu_net *net), (net))                                                                \
+    X(trn_gpu_net_stage, (tnrec_gpu_net *net, const float *x, const float *label, const float *weight, int n),      \
       (net, x, label, weight, n))                                                                                      \
-    X(tnrec__gpu_net_unstage, (tnrec_gpu_net *net), (net))                                                             \
-    X(tnrec__gpu_net_set_loss_scale, (tnrec_gpu_net *net, double scale, int good_steps), (net, scale, good_steps))     \
-    X(tnrec__nccl_sum_host, (tnrec__nccl *c, void *buf, size_t n, int is_double), (c, buf, n, is_double))
+    X(trn_gpu_net_unstage, (tnrec_gpu_net *net), (net))                                                             \
+    X(trn_gpu_net_set_loss_scale, (tnrec_gpu_net *net, double scale, int good_steps), (net, scale, good_steps))     \
+    X(trn_nccl_sum_host, (trn_nccl *c, void *buf, size_t n, int is_double), (c, buf, n, is_double))
 
 /* X(return type, name, (parameters)). */
-#define TNREC__GPU_SPECIAL_CALLS(X)                                                                                    \
+#define TRN_GPU_SPECIAL_CALLS(X)                                                                                    \
     X(int, tnrec_gpu_device_count, (void))                                                                             \
     X(tnrec_err, tnrec_gpu_net_create,                                                                                 \
       (tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt))                              \
-    X(tnrec_err, tnrec__gpu_net_create_ranked,                                                                         \
+    X(tnrec_err, trn_gpu_net_create_ranked,                                                                         \
       (tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt, trn_allreduce *ar))        \
     X(void, tnrec_gpu_net_free, (tnrec_gpu_net *net))                                                                  \
     X(const char *, tnrec_gpu_net_describe, (const tnrec_gpu_net *net))                                                \
-    X(uint64_t, tnrec__gpu_net_staged_steps, (const tnrec_gpu_net *net))                                               \
-    X(void, tnrec__gpu_net_loss_scale, (const tnrec_gpu_net *net, double *out_scale, int *out_good_steps))             \
-    X(tnrec_err, tnrec__nccl_create, (tnrec__nccl **out, int rank, int size, int use_mpi, int device))                 \
-    X(void, tnrec__nccl_free, (tnrec__nccl *c))                                                                        \
-    X(void, tnrec__nccl_abort, (tnrec__nccl *c))
+    X(uint64_t, trn_gpu_net_staged_steps, (const tnrec_gpu_net *net))                                               \
+    X(void, trn_gpu_net_loss_scale, (const tnrec_gpu_net *net, double *out_scale, int *out_good_steps))             \
+    X(tnrec_err, trn_nccl_create, (trn_nccl **out, int rank, int size, int use_mpi, int device))                 \
+    X(void, trn_nccl_free, (trn_nccl *c))                                                                        \
+    X(void, trn_nccl_abort, (trn_nccl *c))
 
-#define TNREC__GPU_FIELD(name, params, args) tnrec_err(*name) params;
-#define TNREC__GPU_SPECIAL_FIELD(ret, name, params) ret(*name) params;
-#define TNREC__GPU_SIG(name, params, args) #name #params ";"
-#define TNREC__GPU_SPECIAL_SIG(ret, name, params) #ret " " #name #params ";"
+#define TRN_GPU_FIELD(name, params, args) tnrec_err(*name) params;
+#define TRN_GPU_SPECIAL_FIELD(ret, name, params) ret(*name) params;
+#define TRN_GPU_SIG(name, params, args) #name #params ";"
+#define TRN_GPU_SPECIAL_SIG(ret, name, params) #ret " " #name #params ";"
 /* The text of both lists: a module built from other lists is refused. */
-#define TNREC__GPU_SIGNATURE TNREC__GPU_CALLS(TNREC__GPU_SIG) TNREC__GPU_SPECIAL_CALLS(TNREC__GPU_SPECIAL_SIG)
+#define TRN_GPU_SIGNATURE TRN_GPU_CALLS(TRN_GPU_SIG) TRN_GPU_SPECIAL_CALLS(TRN_GPU_SPECIAL_SIG)
 
-typedef struct tnrec__gpu_api {
-    size_t size;            /* sizeof(tnrec__gpu_api) in the module; checked first */
+typedef struct trn_gpu_api {
+    size_t size;            /* sizeof(trn_gpu_api) in the module; checked first */
     const char *version;    /* TNREC_VERSION of the module's build */
-    const char *signature;  /* TNREC__GPU_SIGNATURE of the module's build */
-    TNREC__GPU_CALLS(TNREC__GPU_FIELD)
-    TNREC__GPU_SPECIAL_CALLS(TNREC__GPU_SPECIAL_FIELD)
-} tnrec__gpu_api;
+    const char *signature;  /* TRN_GPU_SIGNATURE of the module's build */
+    TRN_GPU_CALLS(TRN_GPU_FIELD)
+    TRN_GPU_SPECIAL_CALLS(TRN_GPU_SPECIAL_FIELD)
+} trn_gpu_api;
 
 /* The module's one exported symbol: a function returning its table
  * (static, lives as long as the process). */
-#define TNREC__GPU_ENTRY tnrec_cuda_module_api
-#define TNREC__GPU_STR_(x) #x
-#define TNREC__GPU_STR(x) TNREC__GPU_STR_(x)
-#define TNREC__GPU_ENTRY_NAME TNREC__GPU_STR(TNREC__GPU_ENTRY)
-typedef const tnrec__gpu_api *(*tnrec__gpu_entry_fn)(void);
-const tnrec__gpu_api *TNREC__GPU_ENTRY(void);
+#define TRN_GPU_ENTRY tnrec_cuda_module_api
+#define TRN_GPU_STR_(x) #x
+#define TRN_GPU_STR(x) TRN_GPU_STR_(x)
+#define TRN_GPU_ENTRY_NAME TRN_GPU_STR(TRN_GPU_ENTRY)
+typedef const trn_gpu_api *(*trn_gpu_entry_fn)(void);
+const trn_gpu_api *TRN_GPU_ENTRY(void);
 
 #endif

@@ -13,12 +13,12 @@
 #define FILL(name, params, args) .name = name,
 #define FILL_SPECIAL(ret, name, params) .name = name,
 
-static const tnrec__gpu_api api = {
-    .size = sizeof(tnrec__gpu_api),
+static const trn_gpu_api api = {
+    .size = sizeof(trn_gpu_api),
     .version = TNREC_VERSION,
-    .signature = TNREC__GPU_SIGNATURE,
-    TNREC__GPU_CALLS(FILL)
-    TNREC__GPU_SPECIAL_CALLS(FILL_SPECIAL)
+    .signature = TRN_GPU_SIGNATURE,
+    TRN_GPU_CALLS(FILL)
+    TRN_GPU_SPECIAL_CALLS(FILL_SPECIAL)
 };
 
-__attribute__((visibility("default"))) const tnrec__gpu_api *TNREC__GPU_ENTRY(void) { return &api; }
+__attribute__((visibility("default"))) const trn_gpu_api *TRN_GPU_ENTRY(void) { return &api; }

@@ -19,19 +19,19 @@
  * out, one synchronisation.
  *
  * Input slots: two device copies of (input, labels, weights). A step
- * either finds its batch already in a slot (tnrec__gpu_net_stage copied it
+ * either finds its batch already in a slot (trn_gpu_net_stage copied it
  * there on the copy stream while the previous step ran; the compute stream
  * waits on the slot's `copied` event) or copies it into a slot that holds
  * no staged batch. A copy into a slot waits on the slot's `used` event,
  * recorded on the compute stream after the last kernel that reads it, so
  * the copy of batch k+1 can overlap step k but never overwrites what step
  * k still reads. Staging needs host memory registered with CUDA
- * (tnrec__gpu_net_pin); a batch elsewhere is simply copied by its step
+ * (trn_gpu_net_pin); a batch elsewhere is simply copied by its step
  * (through the pinned staging buffer h_x).
  *
  * Semantics follow train/network.c except batch norm across ranks: each
  * GPU normalises with its own batch statistics (cuDNN); the moving
- * statistics are averaged over ranks by tnrec__gpu_net_sync before
+ * statistics are averaged over ranks by trn_gpu_net_sync before
  * evaluation and checkpoints. With one GPU the result equals the CPU
  * path's up to float rounding (float32 mode). Float16 uses dynamic loss
  * scaling: the scale halves on overflow (that step is skipped) and
@@ -83,8 +83,8 @@ typedef struct inslot {
 
 typedef struct plan {
     int n;
-    tnrec__conv **conv;     /* per layer, NULL except convolutions */
-    tnrec__bn **bn;
+    trn_conv **conv;     /* per layer, NULL except convolutions */
+    trn_bn **bn;
 } plan;
 
 struct tnrec_gpu_net {
@@ -94,7 +94,7 @@ struct tnrec_gpu_net {
     int dt, max_batch, device, nl, first_param;
     cudaStream_t stream, copy_stream;
     cublasHandle_t blas;
-    tnrec__dnn *dnn;
+    trn_dnn *dnn;
     glayer *L;
     plan plans[PLAN_MAX];
     int nplans;
@@ -114,7 +114,7 @@ struct tnrec_gpu_net {
     const float *cur_label, *cur_weight; /* this step's labels and weights (device; weight may be NULL) */
     int in_cpad;
     void *g[2];                        /* gradient ping-pong */
-    float *bias_part;                  /* conv bias gradient: partial sums (tnrec__k_conv_bias_scratch) */
+    float *bias_part;                  /* conv bias gradient: partial sums (trn_k_conv_bias_scratch) */
     float *dlogits;
     double *loss_terms, *l2_partial;
     int l2_total;
@@ -191,10 +191,10 @@ static void plan_clear(tnrec_gpu_net *g, plan *p)
 {
     if (p->conv)
         for (int i = 0; i < g->nl; i++)
-            tnrec__conv_free(p->conv[i]);
+            trn_conv_free(p->conv[i]);
     if (p->bn)
         for (int i = 0; i < g->nl; i++)
-            tnrec__bn_free(p->bn[i]);
+            trn_bn_free(p->bn[i]);
     free(p->conv);
     free(p->bn);
     memset(p, 0, sizeof *p);
@@ -209,14 +209,14 @@ static tnrec_err plan_make(tnrec_gpu_net *g, plan *p, int n, size_t ws_limit)
     if (!p->conv || !p->bn)
         return tnrec__fail(TNREC_ENOMEM, "out of memory for GPU plans");
     for (int i = 0; i < g->nl; i++) {
-        const tnrec__layer *L = &g->m->layers[i];
+        const trn_layer *L = &g->m->layers[i];
         tnrec_err err = TNREC_OK;
-        if (L->kind == TNREC__CONV)
+        if (L->kind == TRN_CONV)
             /* The first layer with parameters never computes its input gradient. */
-            err = tnrec__conv_create(&p->conv[i], g->dnn, i, i != g->first_param, n, L->d, L->h, L->w, g->L[i].ci_pad,
+            err = trn_conv_create(&p->conv[i], g->dnn, i, i != g->first_param, n, L->d, L->h, L->w, g->L[i].ci_pad,
                                      L->c, ws_limit);
-        else if (L->kind == TNREC__BN)
-            err = tnrec__bn_create(&p->bn[i], g->dnn, n, L->d, L->h, L->w, L->c);
+        else if (L->kind == TRN_BN)
+            err = trn_bn_create(&p->bn[i], g->dnn, n, L->d, L->h, L->w, L->c);
         if (err)
             return err;
     }
@@ -319,7 +319,7 @@ void tnrec_gpu_net_free(tnrec_gpu_net *g)
         cudaFreeHost(g->h_dbl);
     if (g->h_flag)
         cudaFreeHost(g->h_flag);
-    tnrec__dnn_free(g->dnn);
+    trn_dnn_free(g->dnn);
     if (g->blas)
         cublasDestroy(g->blas);
     if (g->copy_stream)
@@ -340,15 +340,15 @@ static tnrec_err dalloc(void **p, size_t bytes, const char *what)
 static tnrec_err alloc_layers(tnrec_gpu_net *g)
 {
     tnrec_model *m = g->m;
-    size_t es = tnrec__dt_size(g->dt), B = (size_t)g->max_batch;
+    size_t es = trn_dt_size(g->dt), B = (size_t)g->max_batch;
     /* Pad the input channels for tensor cores when the first layer with
      * parameters is a conv reached through pooling only. */
-    int pad_ok = g->dt != TNREC__DT_F32;
+    int pad_ok = g->dt != TRN_DT_F32;
     for (int i = 0; i < g->nl && pad_ok; i++) {
         int k = m->layers[i].kind;
-        if (k == TNREC__CONV)
+        if (k == TRN_CONV)
             break;
-        if (k != TNREC__POOL)
+        if (k != TRN_POOL)
             pad_ok = 0;
     }
     g->in_cpad = pad_ok ? (m->in.channels + 7) / 8 * 8 : m->in.channels;
@@ -356,24 +356,24 @@ static tnrec_err alloc_layers(tnrec_gpu_net *g)
     int cpad = g->in_cpad, is_float = 0;
     size_t bias_scratch = 1;
     for (int i = 0; i < g->nl; i++) {
-        const tnrec__layer *L = &m->layers[i];
+        const trn_layer *L = &m->layers[i];
         glayer *l = &g->L[i];
-        if (L->kind == TNREC__CONV) {
+        if (L->kind == TRN_CONV) {
             l->ci_pad = cpad;
             size_t fl = (size_t)L->c * 27 * l->ci_pad * es;
             TRY(dalloc(&l->filt, fl, "a conv kernel"));
             TRY(dalloc(&l->dfilt, fl, "a conv kernel gradient"));
-            if (tnrec__k_conv_bias_scratch(L->c) > bias_scratch)
-                bias_scratch = tnrec__k_conv_bias_scratch(L->c);
+            if (trn_k_conv_bias_scratch(L->c) > bias_scratch)
+                bias_scratch = trn_k_conv_bias_scratch(L->c);
             cpad = L->c;
-        } else if (L->kind == TNREC__BN) {
+        } else if (L->kind == TRN_BN) {
             TRY(dalloc((void **)&l->save_mean, (size_t)L->c * sizeof(float), "batch statistics"));
             TRY(dalloc((void **)&l->save_inv, (size_t)L->c * sizeof(float), "batch statistics"));
-        } else if (L->kind == TNREC__SDROP || L->kind == TNREC__DROP) {
+        } else if (L->kind == TRN_SDROP || L->kind == TRN_DROP) {
             TRY(dalloc((void **)&l->mask, B * (size_t)L->c * sizeof(float), "dropout masks"));
-        } else if (L->kind == TNREC__GPOOL) {
+        } else if (L->kind == TRN_GPOOL) {
             is_float = 1;
-        } else if (L->kind == TNREC__DENSE) {
+        } else if (L->kind == TRN_DENSE) {
             cpad = L->c;
         }
         l->cpad = cpad;
@@ -411,7 +411,7 @@ static tnrec_err setup(tnrec_gpu_net *g)
     /* Plain float32 products: no TF32, whatever the precision (the dense
      * head is small). */
     TRY(blas(cublasSetMathMode(g->blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode"));
-    TRY(tnrec__dnn_create(&g->dnn, g->stream, g->dt, g->opt.deterministic));
+    TRY(trn_dnn_create(&g->dnn, g->stream, g->dt, g->opt.deterministic));
     if (!(g->L = calloc((size_t)g->nl, sizeof *g->L)))
         return tnrec__fail(TNREC_ENOMEM, "out of memory for the GPU layer table");
     TRY(alloc_layers(g));
@@ -430,16 +430,16 @@ static tnrec_err setup(tnrec_gpu_net *g)
     g->hx_slot = -1;
     const char *stage_env = getenv("TNREC_GPU_STAGE");
     g->stage_off = stage_env && strcmp(stage_env, "0") == 0;
-    if (g->dt != TNREC__DT_F32 || g->in_cpad != m->in.channels) {
+    if (g->dt != TRN_DT_F32 || g->in_cpad != m->in.channels) {
         size_t pos = B * m->in.frames * m->in.height * m->in.width;
-        TRY(dalloc(&g->x_cast, pos * g->in_cpad * tnrec__dt_size(g->dt), "the input batch"));
+        TRY(dalloc(&g->x_cast, pos * g->in_cpad * trn_dt_size(g->dt), "the input batch"));
     }
     TRY(dalloc((void **)&g->dlogits, B * sizeof(float), "logit gradients"));
     TRY(dalloc((void **)&g->loss_terms, B * sizeof(double), "loss terms"));
     g->l2_total = 0;
     for (int i = 0; i < g->nl; i++)
         if (m->layers[i].l2 > 0)
-            g->l2_total += tnrec__k_l2_blocks(m->layers[i].w_len);
+            g->l2_total += trn_k_l2_blocks(m->layers[i].w_len);
     TRY(dalloc((void **)&g->l2_partial, ((size_t)g->l2_total + 1) * sizeof(double), "L2 sums"));
     TRY(dalloc((void **)&g->flag, sizeof(int), "a flag"));
     /* Tensors for norm clipping: each kernel, bias, gamma, beta. */
@@ -451,7 +451,7 @@ static tnrec_err setup(tnrec_gpu_net *g)
     }
     g->nclip = 0;
     for (int i = 0; i < g->nl; i++) {
-        const tnrec__layer *L = &m->layers[i];
+        const trn_layer *L = &m->layers[i];
         if (L->w_len) {
             off[g->nclip] = L->w_off;
             len[g->nclip++] = L->w_len;
@@ -486,8 +486,8 @@ static tnrec_err setup(tnrec_gpu_net *g)
     g->nplans = 1;
     g->ws_size = 0;
     for (int i = 0; i < g->nl; i++)
-        if (p->conv[i] && tnrec__conv_workspace(p->conv[i]) > g->ws_size)
-            g->ws_size = tnrec__conv_workspace(p->conv[i]);
+        if (p->conv[i] && trn_conv_workspace(p->conv[i]) > g->ws_size)
+            g->ws_size = trn_conv_workspace(p->conv[i]);
     TRY(dalloc(&g->ws, g->ws_size, "the cuDNN workspace"));
     TRY(tnrec_gpu_net_upload(g));
     struct cudaDeviceProp prop;
@@ -495,16 +495,16 @@ static tnrec_err setup(tnrec_gpu_net *g)
     const char *algos = "";
     for (int i = 0; i < g->nl; i++)
         if (p->conv[i]) {
-            algos = tnrec__conv_algos(p->conv[i]);
+            algos = trn_conv_algos(p->conv[i]);
             break;
         }
     snprintf(g->desc, sizeof g->desc, "GPU %d: %s (sm_%d%d), %s, %s%s, first conv %s, workspace %.1f MiB", g->device,
-             prop.name, prop.major, prop.minor, tnrec__dnn_version(), tnrec_precision_name(g->opt.precision),
+             prop.name, prop.major, prop.minor, trn_dnn_version(), tnrec_precision_name(g->opt.precision),
              g->opt.deterministic ? " deterministic" : "", algos, (double)g->ws_size / 1048576.0);
     return TNREC_OK;
 }
 
-/* This rank's own part of tnrec__gpu_net_create_ranked: checks, device,
+/* This rank's own part of trn_gpu_net_create_ranked: checks, device,
  * allocations and the first plan; no collective. */
 static tnrec_err create_local(tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt,
                               trn_allreduce *ar)
@@ -513,13 +513,13 @@ static tnrec_err create_local(tnrec_gpu_net **out, tnrec_model *m, int max_batch
     if (max_batch < 1)
         return tnrec__fail(TNREC_EINVAL, "batch size must be at least 1");
     /* Layers the cuDNN path has no kernels for: refused, never approximated. */
-    int cpu_only = tnrec__model_first_cpu_only_layer(m);
+    int cpu_only = trn_model_first_cpu_only_layer(m);
     if (cpu_only >= 0) {
-        const tnrec__layer *L = &m->layers[cpu_only];
+        const trn_layer *L = &m->layers[cpu_only];
         return tnrec__fail(TNREC_EUNSUPPORTED, "model '%s': layer %d (%s%s) has no GPU implementation\n"
                            "hint: train this model with --device cpu (docs/gpu.md lists the layers the GPU runs)",
-                           m->spec, cpu_only, tnrec__layer_kind_name(L->kind),
-                           L->kind == TNREC__POOL ? ", 'same' padding" : "");
+                           m->spec, cpu_only, trn_layer_kind_name(L->kind),
+                           L->kind == TRN_POOL ? ", 'same' padding" : "");
     }
     TRY(tnrec_gpu_check());
     tnrec_gpu_options o;
@@ -543,8 +543,8 @@ static tnrec_err create_local(tnrec_gpu_net **out, tnrec_model *m, int max_batch
     g->m = m;
     g->ar = ar;
     g->opt = o;
-    g->dt = o.precision == TNREC_PRECISION_FP16 ? TNREC__DT_F16
-            : o.precision == TNREC_PRECISION_BF16 ? TNREC__DT_BF16 : TNREC__DT_F32;
+    g->dt = o.precision == TNREC_PRECISION_FP16 ? TRN_DT_F16
+            : o.precision == TNREC_PRECISION_BF16 ? TRN_DT_BF16 : TRN_DT_F32;
     g->loss_scale = o.precision == TNREC_PRECISION_FP16 ? (o.loss_scale > 0 ? o.loss_scale : 65536.0) : 1.0;
     g->max_batch = max_batch;
     g->device = device;
@@ -561,7 +561,7 @@ static tnrec_err create_local(tnrec_gpu_net **out, tnrec_model *m, int max_batch
     return TNREC_OK;
 }
 
-tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int max_batch,
+tnrec_err trn_gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int max_batch,
                                        const tnrec_gpu_options *opt, trn_allreduce *ar)
 {
     *out = NULL;
@@ -579,7 +579,7 @@ tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int 
 
 tnrec_err tnrec_gpu_net_create(tnrec_gpu_net **out, tnrec_model *m, int max_batch, const tnrec_gpu_options *opt)
 {
-    return tnrec__gpu_net_create_ranked(out, m, max_batch, opt, NULL);
+    return trn_gpu_net_create_ranked(out, m, max_batch, opt, NULL);
 }
 
 const char *tnrec_gpu_net_describe(const tnrec_gpu_net *g) { return g->desc; }
@@ -587,13 +587,13 @@ const char *tnrec_gpu_net_describe(const tnrec_gpu_net *g) { return g->desc; }
 /* ---- host <-> device ---- */
 
 /* Waits for the compute stream; with NCCL collectives possibly on it,
- * through tnrec__nccl_wait, so a failed peer becomes an error, not a
+ * through trn_nccl_wait, so a failed peer becomes an error, not a
  * hang. */
 static tnrec_err wait_stream(tnrec_gpu_net *g, const char *what)
 {
-    tnrec__nccl *nc = g->ar && trn_allreduce_size(g->ar) > 1 ? (tnrec__nccl *)trn_allreduce_collective(g->ar) : NULL;
+    trn_nccl *nc = g->ar && trn_allreduce_size(g->ar) > 1 ? (trn_nccl *)trn_allreduce_collective(g->ar) : NULL;
     if (nc)
-        return tnrec__nccl_wait(nc, g->stream, what);
+        return trn_nccl_wait(nc, g->stream, what);
     return cu(cudaStreamSynchronize(g->stream), what);
 }
 
@@ -639,23 +639,23 @@ static tnrec_err sum_over_ranks(tnrec_gpu_net *g, float *dev, float *host, size_
 {
     if (!g->ar || trn_allreduce_size(g->ar) < 2 || n == 0)
         return TNREC_OK;
-    tnrec__nccl *nc = (tnrec__nccl *)trn_allreduce_collective(g->ar);
+    trn_nccl *nc = (trn_nccl *)trn_allreduce_collective(g->ar);
     if (nc)
-        return tnrec__nccl_sum_device(nc, dev, n, g->stream);
+        return trn_nccl_sum_device(nc, dev, n, g->stream);
     TRY(cu(cudaMemcpyAsync(host, dev, n * sizeof(float), cudaMemcpyDeviceToHost, g->stream), "copy for the all-reduce"));
     TRY(cu(cudaStreamSynchronize(g->stream), "copy for the all-reduce"));
     TRY(trn_allreduce_sum(g->ar, host, n));
     return cu(cudaMemcpyAsync(dev, host, n * sizeof(float), cudaMemcpyHostToDevice, g->stream), "copy after the all-reduce");
 }
 
-tnrec_err tnrec__gpu_net_sync(tnrec_gpu_net *g)
+tnrec_err trn_gpu_net_sync(tnrec_gpu_net *g)
 {
     tnrec_model *m = g->m;
     TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
     int world = g->ar ? trn_allreduce_size(g->ar) : 1;
     if (world > 1 && m->nstate) {
         TRY(sum_over_ranks(g, g->state, m->state, m->nstate));
-        TRY(kr(tnrec__k_scale(g->state, m->nstate, 1.0f / (float)world, g->stream), "BN statistics average"));
+        TRY(kr(trn_k_scale(g->state, m->nstate, 1.0f / (float)world, g->stream), "BN statistics average"));
     }
     return tnrec_gpu_net_download(g);
 }
@@ -666,18 +666,18 @@ static tnrec_err pack_weights(tnrec_gpu_net *g)
 {
     tnrec_model *m = g->m;
     for (int i = 0; i < g->nl; i++) {
-        const tnrec__layer *L = &m->layers[i];
-        if (L->kind != TNREC__CONV)
+        const trn_layer *L = &m->layers[i];
+        if (L->kind != TRN_CONV)
             continue;
         glayer *l = &g->L[i];
-        TRY(kr(tnrec__k_pack_filter(l->filt, g->params + L->w_off, L->in_c, l->ci_pad, L->c, g->dt, g->stream),
+        TRY(kr(trn_k_pack_filter(l->filt, g->params + L->w_off, L->in_c, l->ci_pad, L->c, g->dt, g->stream),
                "conv kernel packing"));
     }
     g->weights_dirty = 0;
     return TNREC_OK;
 }
 
-tnrec_err tnrec__gpu_net_pin(tnrec_gpu_net *g, const void *p, size_t bytes)
+tnrec_err trn_gpu_net_pin(tnrec_gpu_net *g, const void *p, size_t bytes)
 {
     for (int i = 0; i < g->npins; i++)
         if (g->pins[i].p == p && g->pins[i].bytes >= bytes)
@@ -804,7 +804,7 @@ static tnrec_err take_input(tnrec_gpu_net *g, const float *x, const float *label
     g->cur_weight = weight ? sl->weight : NULL;
     if (g->x_cast) {
         size_t pos = (size_t)n * m->in.frames * m->in.height * m->in.width;
-        TRY(kr(tnrec__k_cast_input(g->x_cast, sl->x, pos, m->in.channels, g->in_cpad, g->dt, g->stream),
+        TRY(kr(trn_k_cast_input(g->x_cast, sl->x, pos, m->in.channels, g->in_cpad, g->dt, g->stream),
                "input cast"));
         g->x_in = g->x_cast;
     } else {
@@ -822,7 +822,7 @@ static tnrec_err input_done(tnrec_gpu_net *g, int s, tnrec_err err)
     return err ? err : e;
 }
 
-tnrec_err tnrec__gpu_net_stage(tnrec_gpu_net *g, const float *x, const float *label, const float *weight, int n)
+tnrec_err trn_gpu_net_stage(tnrec_gpu_net *g, const float *x, const float *label, const float *weight, int n)
 {
     if (n < 0 || n > g->max_batch)
         return tnrec__fail(TNREC_EINVAL, "batch of %d staged for a GPU workspace of %d", n, g->max_batch);
@@ -848,7 +848,7 @@ tnrec_err tnrec__gpu_net_stage(tnrec_gpu_net *g, const float *x, const float *la
     return TNREC_OK;
 }
 
-tnrec_err tnrec__gpu_net_unstage(tnrec_gpu_net *g)
+tnrec_err trn_gpu_net_unstage(tnrec_gpu_net *g)
 {
     for (int s = 0; s < NSLOTS; s++)
         g->in[s].staged = 0;
@@ -856,7 +856,7 @@ tnrec_err tnrec__gpu_net_unstage(tnrec_gpu_net *g)
     return cu(cudaStreamSynchronize(g->copy_stream), "input copies");
 }
 
-static int layer_dt(const tnrec_gpu_net *g, int i) { return g->L[i].is_float ? TNREC__DT_F32 : g->dt; }
+static int layer_dt(const tnrec_gpu_net *g, int i) { return g->L[i].is_float ? TRN_DT_F32 : g->dt; }
 
 static tnrec_err forward(tnrec_gpu_net *g, plan *p, int n, int global_first, int training, uint64_t seed)
 {
@@ -864,62 +864,62 @@ static tnrec_err forward(tnrec_gpu_net *g, plan *p, int n, int global_first, int
     if (g->weights_dirty)
         TRY(pack_weights(g));
     for (int i = 0; i < g->nl; i++) {
-        const tnrec__layer *L = &m->layers[i];
+        const trn_layer *L = &m->layers[i];
         glayer *l = &g->L[i];
         const void *in = i ? g->L[i - 1].out : g->x_in;
         int in_c = i ? g->L[i - 1].cpad : g->in_cpad;
         size_t s = (size_t)L->d * L->h * L->w, outn = (size_t)n * s * l->cpad;
         const float one = 1.0f, zero = 0.0f;
         switch (L->kind) {
-        case TNREC__CONV:
-            TRY(tnrec__conv_forward(p->conv[i], l->out, in, l->filt, g->ws, g->ws_size));
+        case TRN_CONV:
+            TRY(trn_conv_forward(p->conv[i], l->out, in, l->filt, g->ws, g->ws_size));
             /* The float32 master bias, added in float (any dt). */
-            TRY(kr(tnrec__k_conv_bias_add(l->out, g->params + L->b_off, (size_t)n * s, L->c, g->dt, g->stream),
+            TRY(kr(trn_k_conv_bias_add(l->out, g->params + L->b_off, (size_t)n * s, L->c, g->dt, g->stream),
                    "Conv3D bias"));
             break;
-        case TNREC__BN:
+        case TRN_BN:
             if (training) {
-                TRY(tnrec__bn_forward_train(p->bn[i], l->out, in, g->params + L->w_off, g->params + L->b_off,
-                                            l->save_mean, l->save_inv, TNREC__BN_EPSILON));
-                TRY(kr(tnrec__k_bn_moving(g->state + L->s_off, g->state + L->s_off + L->c, l->save_mean, l->save_inv,
-                                          L->c, TNREC__BN_MOMENTUM, TNREC__BN_EPSILON, g->stream),
+                TRY(trn_bn_forward_train(p->bn[i], l->out, in, g->params + L->w_off, g->params + L->b_off,
+                                            l->save_mean, l->save_inv, TRN_BN_EPSILON));
+                TRY(kr(trn_k_bn_moving(g->state + L->s_off, g->state + L->s_off + L->c, l->save_mean, l->save_inv,
+                                          L->c, TRN_BN_MOMENTUM, TRN_BN_EPSILON, g->stream),
                        "BN moving statistics"));
             } else {
-                TRY(tnrec__bn_forward_infer(p->bn[i], l->out, in, g->params + L->w_off, g->params + L->b_off,
-                                            g->state + L->s_off, g->state + L->s_off + L->c, TNREC__BN_EPSILON));
+                TRY(trn_bn_forward_infer(p->bn[i], l->out, in, g->params + L->w_off, g->params + L->b_off,
+                                            g->state + L->s_off, g->state + L->s_off + L->c, TRN_BN_EPSILON));
             }
             break;
-        case TNREC__LRELU:
-            TRY(kr(tnrec__k_lrelu_fwd(l->out, in, outn, (float)L->alpha, layer_dt(g, i), g->stream), "LeakyReLU"));
+        case TRN_LRELU:
+            TRY(kr(trn_k_lrelu_fwd(l->out, in, outn, (float)L->alpha, layer_dt(g, i), g->stream), "LeakyReLU"));
             break;
-        case TNREC__POOL:
-            TRY(kr(tnrec__k_maxpool_fwd(l->out, in, n, L->in_d, L->in_h, L->in_w, l->cpad, L->pool[0], L->pool[1],
+        case TRN_POOL:
+            TRY(kr(trn_k_maxpool_fwd(l->out, in, n, L->in_d, L->in_h, L->in_w, l->cpad, L->pool[0], L->pool[1],
                                         L->pool[2], g->dt, g->stream),
                    "MaxPooling3D"));
             break;
-        case TNREC__SDROP:
-        case TNREC__DROP:
+        case TRN_SDROP:
+        case TRN_DROP:
             if (training && L->rate > 0) {
-                TRY(kr(tnrec__k_dropout_mask(l->mask, (size_t)n * L->c, L->rate, seed, (uint64_t)i,
+                TRY(kr(trn_k_dropout_mask(l->mask, (size_t)n * L->c, L->rate, seed, (uint64_t)i,
                                              (uint64_t)global_first * L->c, g->stream),
                        "dropout mask"));
-                TRY(kr(tnrec__k_channel_scale(l->out, in, l->mask, n, s, l->cpad, layer_dt(g, i), g->stream),
+                TRY(kr(trn_k_channel_scale(l->out, in, l->mask, n, s, l->cpad, layer_dt(g, i), g->stream),
                        "dropout"));
             } else if (l->out != in) {
-                size_t es = l->is_float ? sizeof(float) : tnrec__dt_size(g->dt);
+                size_t es = l->is_float ? sizeof(float) : trn_dt_size(g->dt);
                 TRY(cu(cudaMemcpyAsync(l->out, in, outn * es, cudaMemcpyDeviceToDevice, g->stream), "dropout copy"));
             }
             break;
-        case TNREC__GPOOL:
-            TRY(kr(tnrec__k_gmax_fwd(l->out, in, n, (size_t)L->in_d * L->in_h * L->in_w, in_c, g->dt, g->stream),
+        case TRN_GPOOL:
+            TRY(kr(trn_k_gmax_fwd(l->out, in, n, (size_t)L->in_d * L->in_h * L->in_w, in_c, g->dt, g->stream),
                    "GlobalMaxPooling3D"));
             break;
-        case TNREC__DENSE:
+        case TRN_DENSE:
             /* Row-major y[n][out] = x[n][in] W[in][out]: column-major y^T = W^T x^T. */
             TRY(blas(cublasSgemm(g->blas, CUBLAS_OP_N, CUBLAS_OP_N, L->c, n, L->in_c, &one, g->params + L->w_off, L->c,
                                  (const float *)in, L->in_c, &zero, (float *)l->out, L->c),
                      "Dense forward"));
-            TRY(kr(tnrec__k_bias_add(l->out, g->params + L->b_off, n, L->c, g->stream), "Dense bias"));
+            TRY(kr(trn_k_bias_add(l->out, g->params + L->b_off, n, L->c, g->stream), "Dense bias"));
             break;
         }
     }
@@ -935,7 +935,7 @@ static tnrec_err backward(tnrec_gpu_net *g, plan *p, int n)
     const void *gr = g->dlogits;
     const float one = 1.0f, zero = 0.0f;
     for (int i = g->nl - 1; i >= g->first_param; i--) {
-        const tnrec__layer *L = &m->layers[i];
+        const trn_layer *L = &m->layers[i];
         glayer *l = &g->L[i];
         const void *in = i ? g->L[i - 1].out : g->x_in;
         int in_c = i ? g->L[i - 1].cpad : g->in_cpad;
@@ -943,54 +943,54 @@ static tnrec_err backward(tnrec_gpu_net *g, plan *p, int n)
         void *dx = i > g->first_param ? g->g[cur] : NULL;
         float *gw = g->grads + L->w_off, *gb = g->grads + L->b_off;
         switch (L->kind) {
-        case TNREC__CONV:
-            TRY(tnrec__conv_backward(p->conv[i], dx, l->dfilt, in, l->filt, gr, g->ws, g->ws_size));
-            TRY(kr(tnrec__k_unpack_filter(gw, l->dfilt, L->in_c, l->ci_pad, L->c, g->dt, g->stream), "kernel gradient"));
+        case TRN_CONV:
+            TRY(trn_conv_backward(p->conv[i], dx, l->dfilt, in, l->filt, gr, g->ws, g->ws_size));
+            TRY(kr(trn_k_unpack_filter(gw, l->dfilt, L->in_c, l->ci_pad, L->c, g->dt, g->stream), "kernel gradient"));
             /* Summed in float straight into the float32 gradient. */
-            TRY(kr(tnrec__k_conv_bias_grad(gb, g->bias_part, gr, (size_t)n * s, L->c, g->dt, g->stream),
+            TRY(kr(trn_k_conv_bias_grad(gb, g->bias_part, gr, (size_t)n * s, L->c, g->dt, g->stream),
                    "Conv3D bias gradient"));
             break;
-        case TNREC__BN:
+        case TRN_BN:
             /* The conv before it always needs dx. */
             if (!dx)
                 dx = g->g[cur];
-            TRY(tnrec__bn_backward(p->bn[i], dx, gw, gb, in, gr, g->params + L->w_off, l->save_mean, l->save_inv,
-                                   TNREC__BN_EPSILON));
+            TRY(trn_bn_backward(p->bn[i], dx, gw, gb, in, gr, g->params + L->w_off, l->save_mean, l->save_inv,
+                                   TRN_BN_EPSILON));
             break;
-        case TNREC__LRELU:
+        case TRN_LRELU:
             if (dx)
-                TRY(kr(tnrec__k_lrelu_bwd(dx, l->out, gr, outn, (float)L->alpha, layer_dt(g, i), g->stream),
+                TRY(kr(trn_k_lrelu_bwd(dx, l->out, gr, outn, (float)L->alpha, layer_dt(g, i), g->stream),
                        "LeakyReLU backward"));
             break;
-        case TNREC__POOL:
+        case TRN_POOL:
             if (dx)
-                TRY(kr(tnrec__k_maxpool_bwd(dx, in, gr, n, L->in_d, L->in_h, L->in_w, l->cpad, L->pool[0], L->pool[1],
+                TRY(kr(trn_k_maxpool_bwd(dx, in, gr, n, L->in_d, L->in_h, L->in_w, l->cpad, L->pool[0], L->pool[1],
                                             L->pool[2], g->dt, g->stream),
                        "MaxPooling3D backward"));
             break;
-        case TNREC__SDROP:
-        case TNREC__DROP:
+        case TRN_SDROP:
+        case TRN_DROP:
             if (dx) {
                 if (L->rate > 0)
-                    TRY(kr(tnrec__k_channel_scale(dx, gr, l->mask, n, s, l->cpad, layer_dt(g, i), g->stream),
+                    TRY(kr(trn_k_channel_scale(dx, gr, l->mask, n, s, l->cpad, layer_dt(g, i), g->stream),
                            "dropout backward"));
                 else
-                    TRY(cu(cudaMemcpyAsync(dx, gr, outn * (l->is_float ? sizeof(float) : tnrec__dt_size(g->dt)),
+                    TRY(cu(cudaMemcpyAsync(dx, gr, outn * (l->is_float ? sizeof(float) : trn_dt_size(g->dt)),
                                            cudaMemcpyDeviceToDevice, g->stream),
                            "dropout backward"));
             }
             break;
-        case TNREC__GPOOL:
+        case TRN_GPOOL:
             if (dx)
-                TRY(kr(tnrec__k_gmax_bwd(dx, in, gr, n, (size_t)L->in_d * L->in_h * L->in_w, in_c, g->dt, g->stream),
+                TRY(kr(trn_k_gmax_bwd(dx, in, gr, n, (size_t)L->in_d * L->in_h * L->in_w, in_c, g->dt, g->stream),
                        "GlobalMaxPooling3D backward"));
             break;
-        case TNREC__DENSE:
+        case TRN_DENSE:
             /* dW^T (out x in) = dy^T x; db = column sums; dx^T = W dy^T. */
             TRY(blas(cublasSgemm(g->blas, CUBLAS_OP_N, CUBLAS_OP_T, L->c, L->in_c, n, &one, (const float *)gr, L->c,
                                  (const float *)in, L->in_c, &zero, gw, L->c),
                      "Dense weight gradient"));
-            TRY(kr(tnrec__k_bias_grad(gb, gr, n, L->c, g->stream), "Dense bias gradient"));
+            TRY(kr(trn_k_bias_grad(gb, gr, n, L->c, g->stream), "Dense bias gradient"));
             if (dx)
                 TRY(blas(cublasSgemm(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, L->in_c, n, L->c, &one, g->params + L->w_off,
                                      L->c, (const float *)gr, L->c, &zero, (float *)dx, L->in_c),
@@ -1015,7 +1015,7 @@ static tnrec_err train_local(tnrec_gpu_net *g, const float *x, const float *labe
     TRY(take_input(g, x, label, weight, n, 1, &s));
     tnrec_err err = forward(g, p, n, global_first, 1, dropout_seed);
     if (!err)
-        err = kr(tnrec__k_bce(g->loss_terms, g->dlogits, g->L[g->nl - 1].out, g->cur_label, g->cur_weight, n,
+        err = kr(trn_k_bce(g->loss_terms, g->dlogits, g->L[g->nl - 1].out, g->cur_label, g->cur_weight, n,
                               (double)global_n, (float)g->loss_scale, g->stream),
                  "loss");
     if (!err)
@@ -1023,7 +1023,7 @@ static tnrec_err train_local(tnrec_gpu_net *g, const float *x, const float *labe
     return input_done(g, s, err);
 }
 
-tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *g, const float *x, const float *label, const float *weight,
+tnrec_err trn_gpu_net_train_step(tnrec_gpu_net *g, const float *x, const float *label, const float *weight,
                                     int n, int global_n, int global_first, uint64_t dropout_seed, float *logits,
                                     double *out_loss)
 {
@@ -1040,18 +1040,18 @@ tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *g, const float *x, const floa
         TRY(train_local(g, x, label, weight, n, global_n, global_first, dropout_seed));
     }
     if (g->loss_scale != 1.0)
-        TRY(kr(tnrec__k_scale(g->grads, m->nparams, (float)(1.0 / g->loss_scale), g->stream), "gradient unscaling"));
+        TRY(kr(trn_k_scale(g->grads, m->nparams, (float)(1.0 / g->loss_scale), g->stream), "gradient unscaling"));
     TRY(sum_over_ranks(g, g->grads, m->grads, m->nparams));
     /* L2 after the sum, as the CPU path: every rank adds the same term once. */
     int pb = 0;
     for (int i = 0; i < g->nl; i++) {
-        const tnrec__layer *L = &m->layers[i];
+        const trn_layer *L = &m->layers[i];
         if (L->l2 <= 0)
             continue;
-        TRY(kr(tnrec__k_l2(g->grads + L->w_off, g->params + L->w_off, L->w_len, (float)L->l2, g->l2_partial + pb,
+        TRY(kr(trn_k_l2(g->grads + L->w_off, g->params + L->w_off, L->w_len, (float)L->l2, g->l2_partial + pb,
                            g->stream),
                "L2 penalty"));
-        pb += tnrec__k_l2_blocks(L->w_len);
+        pb += trn_k_l2_blocks(L->w_len);
     }
     double *h_terms = g->h_dbl, *h_l2 = g->h_dbl + g->max_batch;
     float *h_logits = g->h_small;
@@ -1070,10 +1070,10 @@ tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *g, const float *x, const floa
         TRY(trn_allreduce_sum_double(g->ar, &loss, 1));
     pb = 0;
     for (int i = 0; i < g->nl; i++) {
-        const tnrec__layer *L = &m->layers[i];
+        const trn_layer *L = &m->layers[i];
         if (L->l2 <= 0)
             continue;
-        int nb = tnrec__k_l2_blocks(L->w_len);
+        int nb = trn_k_l2_blocks(L->w_len);
         double s = 0;
         for (int b = 0; b < nb; b++)
             s += h_l2[pb + b];
@@ -1089,7 +1089,7 @@ tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *g, const float *x, const floa
 tnrec_err tnrec_gpu_net_train_step(tnrec_gpu_net *g, const float *x, const float *label, const float *weight, int n,
                                    uint64_t dropout_seed, float *logits, double *out_loss)
 {
-    return tnrec__gpu_net_train_step(g, x, label, weight, n, n, 0, dropout_seed, logits, out_loss);
+    return trn_gpu_net_train_step(g, x, label, weight, n, n, 0, dropout_seed, logits, out_loss);
 }
 
 tnrec_err tnrec_gpu_net_predict(tnrec_gpu_net *g, const float *x, int n, float *logits)
@@ -1129,7 +1129,7 @@ tnrec_err tnrec_gpu_net_optim_step(tnrec_gpu_net *g, tnrec_optim *o, double lr, 
         g->optim = o;
     }
     TRY(cu(cudaMemsetAsync(g->flag, 0, sizeof(int), g->stream), "cudaMemset"));
-    TRY(kr(tnrec__k_nonfinite(g->flag, g->grads, m->nparams, g->stream), "gradient check"));
+    TRY(kr(trn_k_nonfinite(g->flag, g->grads, m->nparams, g->stream), "gradient check"));
     TRY(cu(cudaMemcpyAsync(g->h_flag, g->flag, sizeof(int), cudaMemcpyDeviceToHost, g->stream), "flag copy"));
     TRY(cu(cudaStreamSynchronize(g->stream), "gradient check"));
     if (*g->h_flag) {
@@ -1144,7 +1144,7 @@ tnrec_err tnrec_gpu_net_optim_step(tnrec_gpu_net *g, tnrec_optim *o, double lr, 
                                          "hint: lower --lr or add --clipvalue / --clipnorm");
     }
     if (o->cfg.clipnorm > 0)
-        TRY(kr(tnrec__k_clipnorm(g->grads, g->clip_off, g->clip_len, g->nclip, (float)o->cfg.clipnorm, g->stream),
+        TRY(kr(trn_k_clipnorm(g->grads, g->clip_off, g->clip_len, g->nclip, (float)o->cfg.clipnorm, g->stream),
                "norm clipping"));
     float decay = 1.0f;
     if (o->cfg.kind == TNREC_OPT_ADAMW && o->cfg.weight_decay > 0)
@@ -1152,7 +1152,7 @@ tnrec_err tnrec_gpu_net_optim_step(tnrec_gpu_net *g, tnrec_optim *o, double lr, 
     o->t++;
     double b1 = o->cfg.beta1, b2 = o->cfg.beta2;
     double alpha = lr * sqrt(1 - pow(b2, (double)o->t)) / (1 - pow(b1, (double)o->t));
-    TRY(kr(tnrec__k_adam(g->params, g->opt_m, g->opt_v, g->grads, m->nparams, (float)alpha, (float)b1, (float)b2,
+    TRY(kr(trn_k_adam(g->params, g->opt_m, g->opt_v, g->grads, m->nparams, (float)alpha, (float)b1, (float)b2,
                          (float)o->cfg.epsilon, (float)o->cfg.clipvalue, decay, g->stream),
            "Adam"));
     g->weights_dirty = 1;
@@ -1165,15 +1165,15 @@ tnrec_err tnrec_gpu_net_optim_step(tnrec_gpu_net *g, tnrec_optim *o, double lr, 
     return TNREC_OK;
 }
 
-uint64_t tnrec__gpu_net_staged_steps(const tnrec_gpu_net *g) { return g->staged_steps; }
+uint64_t trn_gpu_net_staged_steps(const tnrec_gpu_net *g) { return g->staged_steps; }
 
-void tnrec__gpu_net_loss_scale(const tnrec_gpu_net *g, double *out_scale, int *out_good_steps)
+void trn_gpu_net_loss_scale(const tnrec_gpu_net *g, double *out_scale, int *out_good_steps)
 {
     *out_scale = g->loss_scale;
     *out_good_steps = g->good_steps;
 }
 
-tnrec_err tnrec__gpu_net_set_loss_scale(tnrec_gpu_net *g, double scale, int good_steps)
+tnrec_err trn_gpu_net_set_loss_scale(tnrec_gpu_net *g, double scale, int good_steps)
 {
     if (!(scale >= 1.0) || !isfinite(scale) || good_steps < 0)
         return tnrec__fail(TNREC_EINVAL, "loss scale %g (after %d good steps) is not a finite number >= 1", scale,

@@ -50,14 +50,14 @@ tnrec_err tnrec_gpu_net_optim_step(tnrec_gpu_net *net, tnrec_optim *opt, double 
 }
 const char *tnrec_gpu_net_describe(const tnrec_gpu_net *net) { (void)net; return "no CUDA in this build"; }
 
-tnrec_err tnrec__gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int max_batch,
+tnrec_err trn_gpu_net_create_ranked(tnrec_gpu_net **out, tnrec_model *m, int max_batch,
                                        const tnrec_gpu_options *opt, trn_allreduce *ar)
 {
     (void)m; (void)max_batch; (void)opt; (void)ar;
     *out = NULL;
     return no_cuda();
 }
-tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *net, const float *x, const float *label, const float *weight,
+tnrec_err trn_gpu_net_train_step(tnrec_gpu_net *net, const float *x, const float *label, const float *weight,
                                     int n, int global_n, int global_first, uint64_t dropout_seed, float *logits,
                                     double *out_loss)
 {
@@ -65,45 +65,45 @@ tnrec_err tnrec__gpu_net_train_step(tnrec_gpu_net *net, const float *x, const fl
     (void)dropout_seed; (void)logits; (void)out_loss;
     return no_cuda();
 }
-tnrec_err tnrec__gpu_net_sync(tnrec_gpu_net *net) { (void)net; return no_cuda(); }
-tnrec_err tnrec__gpu_net_pin(tnrec_gpu_net *net, const void *p, size_t bytes)
+tnrec_err trn_gpu_net_sync(tnrec_gpu_net *net) { (void)net; return no_cuda(); }
+tnrec_err trn_gpu_net_pin(tnrec_gpu_net *net, const void *p, size_t bytes)
 {
     (void)net; (void)p; (void)bytes;
     return no_cuda();
 }
-tnrec_err tnrec__gpu_net_stage(tnrec_gpu_net *net, const float *x, const float *label, const float *weight, int n)
+tnrec_err trn_gpu_net_stage(tnrec_gpu_net *net, const float *x, const float *label, const float *weight, int n)
 {
     (void)net; (void)x; (void)label; (void)weight; (void)n;
     return no_cuda();
 }
-tnrec_err tnrec__gpu_net_unstage(tnrec_gpu_net *net) { (void)net; return no_cuda(); }
-uint64_t tnrec__gpu_net_staged_steps(const tnrec_gpu_net *net) { (void)net; return 0; }
-void tnrec__gpu_net_loss_scale(const tnrec_gpu_net *net, double *out_scale, int *out_good_steps)
+tnrec_err trn_gpu_net_unstage(tnrec_gpu_net *net) { (void)net; return no_cuda(); }
+uint64_t trn_gpu_net_staged_steps(const tnrec_gpu_net *net) { (void)net; return 0; }
+void trn_gpu_net_loss_scale(const tnrec_gpu_net *net, double *out_scale, int *out_good_steps)
 {
     (void)net;
     *out_scale = 0;
     *out_good_steps = 0;
 }
-tnrec_err tnrec__gpu_net_set_loss_scale(tnrec_gpu_net *net, double scale, int good_steps)
+tnrec_err trn_gpu_net_set_loss_scale(tnrec_gpu_net *net, double scale, int good_steps)
 {
     (void)net; (void)scale; (void)good_steps;
     return no_cuda();
 }
 
-tnrec_err tnrec__nccl_create(tnrec__nccl **out, int rank, int size, int use_mpi, int device)
+tnrec_err trn_nccl_create(trn_nccl **out, int rank, int size, int use_mpi, int device)
 {
     (void)rank; (void)size; (void)use_mpi; (void)device;
     *out = NULL;
     return no_cuda();
 }
-void tnrec__nccl_free(tnrec__nccl *c) { (void)c; }
-void tnrec__nccl_abort(tnrec__nccl *c) { (void)c; }
-tnrec_err tnrec__nccl_sum_device(tnrec__nccl *c, float *dev_buf, size_t n, void *stream)
+void trn_nccl_free(trn_nccl *c) { (void)c; }
+void trn_nccl_abort(trn_nccl *c) { (void)c; }
+tnrec_err trn_nccl_sum_device(trn_nccl *c, float *dev_buf, size_t n, void *stream)
 {
     (void)c; (void)dev_buf; (void)n; (void)stream;
     return no_cuda();
 }
-tnrec_err tnrec__nccl_sum_host(tnrec__nccl *c, void *buf, size_t n, int is_double)
+tnrec_err trn_nccl_sum_host(trn_nccl *c, void *buf, size_t n, int is_double)
 {
     (void)c; (void)buf; (void)n; (void)is_double;
     return no_cuda();

@@ -485,64 +485,64 @@ template <typename T> int conv_bias_grad(float *db, float *part, const void *dy,
 } // namespace
 
 #define BY_DT(dt, fn, ...)                                                                                            \
-    ((dt) == TNREC__DT_F16 ? fn<__half>(__VA_ARGS__)                                                                  \
-                           : (dt) == TNREC__DT_BF16 ? fn<__nv_bfloat16>(__VA_ARGS__) : fn<float>(__VA_ARGS__))
+    ((dt) == TRN_DT_F16 ? fn<__half>(__VA_ARGS__)                                                                  \
+                           : (dt) == TRN_DT_BF16 ? fn<__nv_bfloat16>(__VA_ARGS__) : fn<float>(__VA_ARGS__))
 #define ST ((cudaStream_t)stream)
 
 extern "C" {
 
-size_t tnrec__dt_size(int dt) { return dt == TNREC__DT_F32 ? 4 : 2; }
+size_t trn_dt_size(int dt) { return dt == TRN_DT_F32 ? 4 : 2; }
 
-int tnrec__k_cast_input(void *dst, const float *src, size_t positions, int ci, int ci_pad, int dt, void *stream)
+int trn_k_cast_input(void *dst, const float *src, size_t positions, int ci, int ci_pad, int dt, void *stream)
 {
     return BY_DT(dt, cast_input, dst, src, positions, ci, ci_pad, ST);
 }
-int tnrec__k_pack_filter(void *dst, const float *src, int ci, int ci_pad, int co, int dt, void *stream)
+int trn_k_pack_filter(void *dst, const float *src, int ci, int ci_pad, int co, int dt, void *stream)
 {
     return BY_DT(dt, pack_filter, dst, src, ci, ci_pad, co, ST);
 }
-int tnrec__k_unpack_filter(float *dst, const void *src, int ci, int ci_pad, int co, int dt, void *stream)
+int trn_k_unpack_filter(float *dst, const void *src, int ci, int ci_pad, int co, int dt, void *stream)
 {
     return BY_DT(dt, unpack_filter, dst, src, ci, ci_pad, co, ST);
 }
-int tnrec__k_to_dt(void *dst, const float *src, size_t n, int dt, void *stream)
+int trn_k_to_dt(void *dst, const float *src, size_t n, int dt, void *stream)
 {
     return BY_DT(dt, to_dt, dst, src, n, ST);
 }
-int tnrec__k_from_dt(float *dst, const void *src, size_t n, int dt, void *stream)
+int trn_k_from_dt(float *dst, const void *src, size_t n, int dt, void *stream)
 {
     return BY_DT(dt, from_dt, dst, src, n, ST);
 }
-int tnrec__k_scale(float *x, size_t n, float s, void *stream)
+int trn_k_scale(float *x, size_t n, float s, void *stream)
 {
     scale_k<<<grid_for(n), THREADS, 0, ST>>>(x, n, s);
     return launched();
 }
-int tnrec__k_bn_moving(float *mm, float *mv, const float *mean, const float *inv, int c, double mom, double eps,
+int trn_k_bn_moving(float *mm, float *mv, const float *mean, const float *inv, int c, double mom, double eps,
                        void *stream)
 {
     bn_moving_k<<<(c + THREADS - 1) / THREADS, THREADS, 0, ST>>>(mm, mv, mean, inv, c, mom, eps);
     return launched();
 }
-int tnrec__k_lrelu_fwd(void *y, const void *x, size_t n, float alpha, int dt, void *stream)
+int trn_k_lrelu_fwd(void *y, const void *x, size_t n, float alpha, int dt, void *stream)
 {
     return BY_DT(dt, lrelu_fwd, y, x, n, alpha, ST);
 }
-int tnrec__k_lrelu_bwd(void *dx, const void *y, const void *dy, size_t n, float alpha, int dt, void *stream)
+int trn_k_lrelu_bwd(void *dx, const void *y, const void *dy, size_t n, float alpha, int dt, void *stream)
 {
     return BY_DT(dt, lrelu_bwd, dx, y, dy, n, alpha, ST);
 }
-int tnrec__k_maxpool_fwd(void *y, const void *x, int n, int d, int h, int w, int c, int pd, int ph, int pw, int dt,
+int trn_k_maxpool_fwd(void *y, const void *x, int n, int d, int h, int w, int c, int pd, int ph, int pw, int dt,
                          void *stream)
 {
     return BY_DT(dt, maxpool_fwd, y, x, n, d, h, w, c, pd, ph, pw, ST);
 }
-int tnrec__k_maxpool_bwd(void *dx, const void *x, const void *dy, int n, int d, int h, int w, int c, int pd, int ph,
+int trn_k_maxpool_bwd(void *dx, const void *x, const void *dy, int n, int d, int h, int w, int c, int pd, int ph,
                          int pw, int dt, void *stream)
 {
     return BY_DT(dt, maxpool_bwd, dx, x, dy, n, d, h, w, c, pd, ph, pw, ST);
 }
-int tnrec__k_dropout_mask(float *scale, size_t count, double rate, uint64_t seed, uint64_t stream_id, uint64_t first,
+int trn_k_dropout_mask(float *scale, size_t count, double rate, uint64_t seed, uint64_t stream_id, uint64_t first,
                           void *stream)
 {
     /* base as tnrec_ref_dropout_mask computes it, on the host. */
@@ -550,38 +550,38 @@ int tnrec__k_dropout_mask(float *scale, size_t count, double rate, uint64_t seed
     dropout_mask_k<<<grid_for(count), THREADS, 0, ST>>>(scale, count, rate, base, first);
     return launched();
 }
-int tnrec__k_channel_scale(void *y, const void *x, const float *scale, int n, size_t s, int c, int dt, void *stream)
+int trn_k_channel_scale(void *y, const void *x, const float *scale, int n, size_t s, int c, int dt, void *stream)
 {
     return BY_DT(dt, channel_scale, y, x, scale, n, s, c, ST);
 }
-int tnrec__k_gmax_fwd(float *y, const void *x, int n, size_t s, int c, int dt, void *stream)
+int trn_k_gmax_fwd(float *y, const void *x, int n, size_t s, int c, int dt, void *stream)
 {
     return BY_DT(dt, gmax_fwd, y, x, n, s, c, ST);
 }
-int tnrec__k_gmax_bwd(void *dx, const void *x, const float *dy, int n, size_t s, int c, int dt, void *stream)
+int trn_k_gmax_bwd(void *dx, const void *x, const float *dy, int n, size_t s, int c, int dt, void *stream)
 {
     return BY_DT(dt, gmax_bwd, dx, x, dy, n, s, c, ST);
 }
-int tnrec__k_conv_bias_add(void *y, const float *b, size_t positions, int c, int dt, void *stream)
+int trn_k_conv_bias_add(void *y, const float *b, size_t positions, int c, int dt, void *stream)
 {
     return BY_DT(dt, conv_bias_add, y, b, positions, c, ST);
 }
-size_t tnrec__k_conv_bias_scratch(int c) { return (size_t)BG_SLABS * (size_t)c; }
-int tnrec__k_conv_bias_grad(float *db, float *scratch, const void *dy, size_t positions, int c, int dt, void *stream)
+size_t trn_k_conv_bias_scratch(int c) { return (size_t)BG_SLABS * (size_t)c; }
+int trn_k_conv_bias_grad(float *db, float *scratch, const void *dy, size_t positions, int c, int dt, void *stream)
 {
     return BY_DT(dt, conv_bias_grad, db, scratch, dy, positions, c, ST);
 }
-int tnrec__k_bias_add(float *y, const float *b, int n, int out, void *stream)
+int trn_k_bias_add(float *y, const float *b, int n, int out, void *stream)
 {
     bias_add_k<<<grid_for((size_t)n * out), THREADS, 0, ST>>>(y, b, n, out);
     return launched();
 }
-int tnrec__k_bias_grad(float *db, const float *dy, int n, int out, void *stream)
+int trn_k_bias_grad(float *db, const float *dy, int n, int out, void *stream)
 {
     bias_grad_k<<<(out + THREADS - 1) / THREADS, THREADS, 0, ST>>>(db, dy, n, out);
     return launched();
 }
-int tnrec__k_bce(double *loss, float *dz, const float *z, const float *label, const float *weight, int n,
+int trn_k_bce(double *loss, float *dz, const float *z, const float *label, const float *weight, int n,
                  double denom, float scale, void *stream)
 {
     if (n <= 0)
@@ -589,29 +589,29 @@ int tnrec__k_bce(double *loss, float *dz, const float *z, const float *label, co
     bce_k<<<(n + THREADS - 1) / THREADS, THREADS, 0, ST>>>(loss, dz, z, label, weight, n, denom, scale);
     return launched();
 }
-int tnrec__k_l2_blocks(size_t len)
+int trn_k_l2_blocks(size_t len)
 {
     size_t b = (len + THREADS - 1) / THREADS;
     return b < 1 ? 1 : b > (size_t)L2_BLOCKS_MAX ? L2_BLOCKS_MAX : (int)b;
 }
-int tnrec__k_l2(float *g, const float *w, size_t len, float l2, double *partial, void *stream)
+int trn_k_l2(float *g, const float *w, size_t len, float l2, double *partial, void *stream)
 {
-    l2_k<<<tnrec__k_l2_blocks(len), THREADS, 0, ST>>>(g, w, len, l2, partial);
+    l2_k<<<trn_k_l2_blocks(len), THREADS, 0, ST>>>(g, w, len, l2, partial);
     return launched();
 }
-int tnrec__k_nonfinite(int *flag, const float *g, size_t n, void *stream)
+int trn_k_nonfinite(int *flag, const float *g, size_t n, void *stream)
 {
     nonfinite_k<<<grid_for(n), THREADS, 0, ST>>>(flag, g, n);
     return launched();
 }
-int tnrec__k_clipnorm(float *g, const size_t *off, const size_t *len, int ntensors, float clip, void *stream)
+int trn_k_clipnorm(float *g, const size_t *off, const size_t *len, int ntensors, float clip, void *stream)
 {
     if (ntensors <= 0)
         return 0;
     clipnorm_k<<<ntensors, THREADS, 0, ST>>>(g, off, len, clip);
     return launched();
 }
-int tnrec__k_adam(float *w, float *m, float *v, float *g, size_t n, float lr_t, float b1, float b2, float eps,
+int trn_k_adam(float *w, float *m, float *v, float *g, size_t n, float lr_t, float b1, float b2, float eps,
                   float clipvalue, float decay, void *stream)
 {
     adam_k<<<grid_for(n), THREADS, 0, ST>>>(w, m, v, g, n, lr_t, b1, b2, eps, clipvalue, decay);
