@@ -344,3 +344,38 @@ void cli_print_help(const cli_spec *spec, FILE *out)
     if (spec->epilog)
         fprintf(out, "\n%s", spec->epilog);
 }
+
+int cli_parse_one(const cli_spec *spec, int argc, char **argv, const char *what, const char **out)
+{
+    const char *pos[2];
+    size_t npos = 0;
+    *out = NULL;
+    int rc = cli_parse(spec, argc, argv, pos, 2, &npos);
+    if (rc >= 0)
+        return rc;
+    if (npos > 1)
+        return cli_usage_error(spec->cmd, "one %s only (got '%s' and '%s')", what, pos[0], pos[1]);
+    *out = npos ? pos[0] : NULL;
+    return -1;
+}
+
+int cli_parse_paths(const cli_spec *spec, int argc, char **argv, const char *detail, const char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    const char **paths = calloc((size_t)argc + 1, sizeof *paths);
+    if (!paths) {
+        fprintf(stderr, "tnrec %s: error: out of memory\n", spec->cmd);
+        return TNREC_EXIT_FAIL;
+    }
+    int rc = cli_parse(spec, argc, argv, paths, (size_t)argc + 1, n);
+    if (rc < 0 && *n == 0)
+        rc = cli_usage_error(spec->cmd, "no PATH given (%s)", detail);
+    if (rc >= 0) {
+        free(paths);
+        *n = 0;
+        return rc;
+    }
+    *out = paths;
+    return -1;
+}

@@ -59,6 +59,14 @@ typedef struct cli_spec {
  * return: 0 after printing the help, 2 after a usage error (printed, with
  * the flag, the rule and the value). */
 int cli_parse(const cli_spec *spec, int argc, char **argv, const char **pos, size_t cap, size_t *npos);
+/* cli_parse for a command of at most one positional argument, which is
+ * named `what` in the usage error when there are more; *out is it, or
+ * NULL when none was given. Returns as cli_parse. */
+int cli_parse_one(const cli_spec *spec, int argc, char **argv, const char *what, const char **out);
+/* cli_parse for a command of one or more PATHs: *out (malloc'd; free it)
+ * holds *n of them. None is the usage error "no PATH given (detail)".
+ * Returns as cli_parse; *out is NULL unless it returns -1. */
+int cli_parse_paths(const cli_spec *spec, int argc, char **argv, const char *detail, const char ***out, size_t *n);
 /* The help text generated from the table. */
 void cli_print_help(const cli_spec *spec, FILE *out);
 

@@ -821,21 +821,11 @@ int cmd_dump(int argc, char **argv)
         .epilog = "Record indexes count from 0 across the whole PATH.\n"
                   "example: tnrec dump --record 3 --json out/train\n",
     };
-    const char **paths = calloc((size_t)argc, sizeof *paths);
+    const char **paths = NULL;
     size_t npaths = 0;
-    if (!paths) {
-        fprintf(stderr, "tnrec " CMD ": error: out of memory\n");
-        return TNREC_EXIT_FAIL;
-    }
-    int prc = cli_parse(&spec, argc, argv, paths, (size_t)argc, &npaths);
-    if (prc >= 0) {
-        free(paths);
+    int prc = cli_parse_paths(&spec, argc, argv, "a dataset directory or a .tnr shard", &paths, &npaths);
+    if (prc >= 0)
         return prc;
-    }
-    if (npaths == 0) {
-        free(paths);
-        return cli_usage_error(CMD, "no PATH given (a dataset directory or a .tnr shard)");
-    }
     if (want_records && (want_record || opt.npy_dir)) {
         free(paths);
         return cli_usage_error(CMD, "--records lists every record; it cannot be combined with --record or --npy");

@@ -169,14 +169,9 @@ static int parse_args(plot_args *a, int argc, char **argv)
         .opts = opts,
         .epilog = "example: tnrec plot out/train --record 3 -o r3.png --sweeps 0,1 --mask\n",
     };
-    const char *pos[2];
-    size_t npos = 0;
-    int rc = cli_parse(&spec, argc, argv, pos, 2, &npos);
+    int rc = cli_parse_one(&spec, argc, argv, "PATH", &a->path);
     if (rc >= 0)
         return rc;
-    if (npos > 1)
-        return cli_usage_error(CMD, "one PATH only (got '%s' and '%s')", pos[0], pos[1]);
-    a->path = npos ? pos[0] : NULL;
     if (frame_given)
         a->opt.frame = frame;
     if (frames_all)

@@ -39,14 +39,11 @@ static int parse_args(tnrec_report_options *opt, int argc, char **argv)
     const cli_spec spec = { .cmd = CMD, .usage = "tnrec report RUN_DIR [--eval DATASET] -o FILE.html [options]",
                             .about = about, .opts = opts,
                             .epilog = "example: tnrec report runs/tiny --eval data/test -o runs/tiny/report.html\n" };
-    const char *pos[2];
-    size_t npos = 0;
-    int rc = cli_parse(&spec, argc, argv, pos, 2, &npos);
+    int rc = cli_parse_one(&spec, argc, argv, "RUN_DIR", &opt->run_dir);
     if (rc >= 0)
         return rc;
-    if (npos != 1)
-        return cli_usage_error(CMD, npos ? "one run directory only" : "missing RUN_DIR");
-    opt->run_dir = pos[0];
+    if (!opt->run_dir)
+        return cli_usage_error(CMD, "missing RUN_DIR");
     if (!opt->output)
         return cli_usage_error(CMD, "missing -o FILE.html");
     return -1;

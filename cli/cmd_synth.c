@@ -64,14 +64,9 @@ int cmd_synth(int argc, char **argv)
         .opts = opts,
     };
     const char *cmd = spec.cmd;
-    const char *pos[2];
-    size_t npos = 0;
-    int rc = cli_parse(&spec, argc, argv, pos, 2, &npos);
+    int rc = cli_parse_one(&spec, argc, argv, "output directory", &opt.out_dir);
     if (rc >= 0)
         return rc;
-    if (npos > 1)
-        return cli_usage_error(cmd, "one output directory only ('%s' and '%s')", pos[0], pos[1]);
-    opt.out_dir = npos ? pos[0] : NULL;
     if (!opt.out_dir)
         return cli_usage_error(cmd, "missing the output directory OUT");
     if (!have_samples)

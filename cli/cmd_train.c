@@ -199,14 +199,9 @@ int cmd_train(int argc, char **argv)
         .opts = opts,
         .epilog = "example: tnrec train data/train --val data/test -o runs/tiny --epochs 8\n",
     };
-    const char *pos[2];
-    size_t npos = 0;
-    int rc = cli_parse(&spec, argc, argv, pos, 2, &npos);
+    int rc = cli_parse_one(&spec, argc, argv, "training DATASET", &c.train_path);
     if (rc >= 0)
         return rc;
-    if (npos > 1)
-        return cli_usage_error(CMD, "one training DATASET only (got '%s' and '%s')", pos[0], pos[1]);
-    c.train_path = npos ? pos[0] : NULL;
     tnrec_optim_config o = c.optim;
     tnrec_optim_config_default(&c.optim, strcmp(optimizer, "adamw") == 0 ? TNREC_OPT_ADAMW : TNREC_OPT_ADAM);
     c.optim.clipvalue = o.clipvalue;

@@ -436,21 +436,11 @@ int cmd_verify(int argc, char **argv)
         .opts = opts,
         .epilog = "example: tnrec verify -j 2 out/train\n",
     };
-    const char **paths = calloc((size_t)argc, sizeof *paths);
+    const char **paths = NULL;
     size_t npaths = 0;
-    if (!paths) {
-        fprintf(stderr, "tnrec " CMD ": error: out of memory\n");
-        return TNREC_EXIT_FAIL;
-    }
-    int prc = cli_parse(&spec, argc, argv, paths, (size_t)argc, &npaths);
-    if (prc >= 0) {
-        free(paths);
+    int prc = cli_parse_paths(&spec, argc, argv, "a dataset directory or a .tnr shard", &paths, &npaths);
+    if (prc >= 0)
         return prc;
-    }
-    if (npaths == 0) {
-        free(paths);
-        return cli_usage_error(CMD, "no PATH given (a dataset directory or a .tnr shard)");
-    }
 
     int rc = TNREC_EXIT_OK;
     json_t *all = (json && npaths > 1) ? json_array() : NULL;
