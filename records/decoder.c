@@ -83,15 +83,26 @@ tnrec_err tnrec_decoder_load(tnrec_decoder *d, const tnrec_shard *s, uint64_t i)
     return TNREC_OK;
 }
 
-static tnrec_err field_check(const tnrec_decoder *d, uint32_t f, tnrec_dtype as, size_t dst_cap,
-                             const tnrec_field **out)
+/* Field f of the loaded record's schema. */
+static tnrec_err loaded_field(const tnrec_decoder *d, uint32_t f, const tnrec_field **out)
 {
     if (!d || !d->shard)
         return tnrec__fail(TNREC_EINVAL, "decode: no record loaded");
     const tnrec_shard *s = d->shard;
     if (f >= s->schema.nfields)
         return tnrec__fail(TNREC_ENOTFOUND, "shard '%s': no field %u (schema has %u)", s->path, f, s->schema.nfields);
-    const tnrec_field *fd = &s->schema.fields[f];
+    *out = &s->schema.fields[f];
+    return TNREC_OK;
+}
+
+static tnrec_err field_check(const tnrec_decoder *d, uint32_t f, tnrec_dtype as, size_t dst_cap,
+                             const tnrec_field **out)
+{
+    const tnrec_field *fd = NULL;
+    tnrec_err err = loaded_field(d, f, &fd);
+    if (err)
+        return err;
+    const tnrec_shard *s = d->shard;
     int ok = fd->encoding == TNREC_ENC_RAW ? as == fd->dtype : (as == TNREC_DTYPE_F32 || as == TNREC_DTYPE_F16);
     if (!ok)
         return tnrec__fail(TNREC_EINVAL, "shard '%s': field '%s' (%s, %s) cannot be decoded as %s", s->path, fd->name,
@@ -153,12 +164,11 @@ tnrec_err tnrec_decoder_field_physical(tnrec_decoder *d, uint32_t f, float *dst,
 
 tnrec_err tnrec_decoder_field_stats(tnrec_decoder *d, uint32_t f, tnrec_channel_stats *out, size_t out_cap)
 {
-    if (!d || !d->shard)
-        return tnrec__fail(TNREC_EINVAL, "decode: no record loaded");
+    const tnrec_field *fd = NULL;
+    tnrec_err err = loaded_field(d, f, &fd);
+    if (err)
+        return err;
     const tnrec_shard *s = d->shard;
-    if (f >= s->schema.nfields)
-        return tnrec__fail(TNREC_ENOTFOUND, "shard '%s': no field %u (schema has %u)", s->path, f, s->schema.nfields);
-    const tnrec_field *fd = &s->schema.fields[f];
     size_t n = tnrec_field_elems(fd), nch = tnrec_field_channels(fd);
     if (!out || out_cap < nch)
         return tnrec__fail(TNREC_ERANGE, "shard '%s': field '%s' has %zu channels, statistics have room for %zu",
@@ -178,12 +188,11 @@ tnrec_err tnrec_decoder_field_stats(tnrec_decoder *d, uint32_t f, tnrec_channel_
 tnrec_err tnrec_decoder_field_rows(tnrec_decoder *d, uint32_t f, uint64_t first, size_t rows, size_t width,
                                    float *dst, size_t stride)
 {
-    if (!d || !d->shard)
-        return tnrec__fail(TNREC_EINVAL, "decode: no record loaded");
+    const tnrec_field *fd = NULL;
+    tnrec_err err = loaded_field(d, f, &fd);
+    if (err)
+        return err;
     const tnrec_shard *s = d->shard;
-    if (f >= s->schema.nfields)
-        return tnrec__fail(TNREC_ENOTFOUND, "shard '%s': no field %u (schema has %u)", s->path, f, s->schema.nfields);
-    const tnrec_field *fd = &s->schema.fields[f];
     if (fd->encoding == TNREC_ENC_RAW && fd->dtype != TNREC_DTYPE_U8)
         return tnrec__fail(TNREC_EINVAL, "shard '%s': field '%s' (raw %s) cannot be decoded into float32 rows",
                            s->path, fd->name, tnrec_dtype_name(fd->dtype));
