@@ -90,7 +90,7 @@ static void print_resume_line(void *ctx, const tnrec_train_stop *st)
     if (c->checkpoint_every)
         fprintf(stderr, " --checkpoint-every %llu", (unsigned long long)c->checkpoint_every);
     if (c->threads)
-        fprintf(stderr, " --threads %d", c->threads);
+        fprintf(stderr, " -j %d", c->threads);
     if (c->device && strcmp(c->device, "cpu") != 0) {
         fputs(" --device ", stderr);
         cli_print_word(stderr, c->device);

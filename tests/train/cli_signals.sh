@@ -21,7 +21,7 @@ export OMP_NUM_THREADS=1
 
 "$FIXTURE" "$WORK/train" 96 5 4 24 32
 "$FIXTURE" "$WORK/val" 16 6 4 24 32
-ARGS="$WORK/train --val $WORK/val --model c8,p122,c8,g,d8,o --epochs 4 --batch 4 --lr 0.01 --seed 2"
+ARGS="$WORK/train --val $WORK/val --model c8,p122,c8,g,d8,o --epochs 4 --batch 4 --lr 0.01 --seed 2 -j 1"
 if [ "$MODE" = mpi ]; then
     # Open MPI's mpirun ends its job on a signal; each rank writes its pid
     # so the test can signal one rank, as a scheduler or a user might.
@@ -76,6 +76,8 @@ stopped() {
         "tnrec "*) [ "$MODE" != mpi ] || fail "no mpirun in the resume line of a 2-rank run" ;;
         *) fail "resume line: $resume" ;;
     esac
+    # The loader threads carry over, spelt as the option is today.
+    case "$resume" in *" -j 1"*) ;; *) fail "resume line lacks -j 1: $resume" ;; esac
 }
 
 # resume_args: the printed command's arguments after `tnrec`.
