@@ -350,3 +350,10 @@ tnrec_err tnrec_checkpoint_has_data_schema(int *out, const char *path)
     free(config);
     return err;
 }
+
+tnrec_err tnrec_checkpoint_write_model(const char *path, const char *config_json, const tnrec_model *m)
+{
+    if (!path || !config_json || !m)
+        return tnrec__fail(TNREC_EINVAL, "tnrec_checkpoint_write_model: NULL argument");
+    return trn_checkpoint_write(path, config_json, m, NULL, NULL);
+}

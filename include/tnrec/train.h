@@ -316,6 +316,12 @@ tnrec_err tnrec_checkpoint_config(char **out, const char *path);
  * same kind of data: *out = 0. With it they refuse a dataset that does
  * not (TNREC_ESCHEMA naming both paths and the first difference). */
 tnrec_err tnrec_checkpoint_has_data_schema(int *out, const char *path);
+/* Writes m's weights and BN state as a checkpoint file (atomically) with
+ * the given config JSON text (it must name the model spec and input shape
+ * as a training run's does: "model", "frames", "height", "width",
+ * "channels", "variables", "mask"), no optimiser state and no training
+ * position: a checkpoint eval and predict read, not one to resume. */
+tnrec_err tnrec_checkpoint_write_model(const char *path, const char *config_json, const tnrec_model *m);
 /* Loads the model (weights and BN state) of a checkpoint. */
 tnrec_err tnrec_checkpoint_load_model(tnrec_model **out, const char *path);
 
