@@ -12,6 +12,7 @@
 #include "tnrec/gpu.h"
 #include "tnrec/plot.h"
 #include "tnrec/report.h"
+#include "tnrec/import.h"
 
 #ifdef __cplusplus
 extern "C" {
