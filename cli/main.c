@@ -15,6 +15,7 @@ static const tnrec_cmd commands[] = {
     { "train", cmd_train, "train the tornado detector; --summary prints a model" },
     { "eval", cmd_eval, "metrics of a checkpoint on a dataset" },
     { "predict", cmd_predict, "per-sample probabilities of a checkpoint, as CSV" },
+    { "import", cmd_import, "a Keras .keras TorNet baseline (MIT's weights) as a tnrec run directory" },
     { "dump", cmd_dump, "summarise shards or a dataset; records, statistics, .npy" },
     { "verify", cmd_verify, "check every checksum and the manifest" },
     { "plot", cmd_plot, "draw one record as radar (PPI) panels: PNG, SVG or PDF" },
