@@ -79,10 +79,22 @@ void cli_warn_unchecked_data(const char *cmd, const char *checkpoint, const char
     }
     int has = 1;
     tnrec_err err = tnrec_checkpoint_has_data_schema(&has, path ? path : checkpoint);
-    if (!err && !has)
+    char *config = NULL;
+    json_t *cj = NULL;
+    const char *from = NULL;
+    if (!err && !has && !tnrec_checkpoint_config(&config, path ? path : checkpoint) &&
+        (cj = json_loads(config, 0, NULL)))
+        from = json_string_value(json_object_get(json_object_get(cj, "imported"), "from"));
+    if (from)
+        fprintf(stderr, "tnrec %s: note: checkpoint '%s' was imported from '%s' and records no training data schema, "
+                "so %s is not checked against it: the model expects a 'tnrec build' dataset with the default ranges "
+                "(docs/train.md, \"MIT's published weights\")\n", cmd, path ? path : checkpoint, from, what);
+    else if (!err && !has)
         fprintf(stderr, "tnrec %s: warning: checkpoint '%s' predates checkpoint format 1.2 and does not record the schema of "
                 "its training data, so %s cannot be checked against it (a dataset built with other settings would be "
                 "scored without an error)\n", cmd, path ? path : checkpoint, what);
+    json_decref(cj);
+    free(config);
     tnrec_error_clear();
     free(path);
 }
