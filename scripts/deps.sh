@@ -14,7 +14,7 @@ pkgs=(
   libopenmpi-dev openmpi-bin
   clang libclang-rt-14-dev
   nginx-light
-  python3 python3-pip python3-venv python3-setuptools python3-numpy python3-netcdf4 python3-xarray python3-sklearn python3-pil
+  python3 python3-pip python3-venv python3-setuptools python3-numpy python3-netcdf4 python3-xarray python3-sklearn python3-pil python3-h5py
   python3-botocore openssl curl
   python3-torch
 )

@@ -1,0 +1,160 @@
+"""tnrec import keras on a model saved by Keras 3 itself.
+
+usage: keras_real.py TNREC LIBTNREC WORKDIR
+Builds the TorNet baseline's architecture (mit-ll/tornet cnn_baseline.py:
+per-variable inputs, Normalization with TorNet's CHANNEL_MIN_MAX, the NaN
+fill, the range-folded mask, CoordConv2D VGG blocks, the 'maxpool' head)
+in Keras, small (4 start filters, L2 1e-5, 15 x 22 inputs, odd for the
+'same' pooling), with random weights; saves it as .keras; imports it with
+`tnrec import keras`; and compares tnrec's logits with Keras' on the same
+samples (raw values with NaN gates for Keras, the normalised values with
+-3 for tnrec, as a 'tnrec build' dataset holds them; the coordinates of
+tnrec's fixed window for both), within 1e-4."""
+import ctypes
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+H, W, SWEEPS = 15, 22, 2
+VARS = ["DBZ", "VEL", "KDP", "RHOHV", "ZDR", "WIDTH"]
+RANGES = {"DBZ": (-20, 60), "VEL": (-60, 60), "KDP": (-2, 5), "RHOHV": (0.2, 1.04), "ZDR": (-1, 8), "WIDTH": (0, 9)}
+
+
+@keras.saving.register_keras_serializable(package="tnrec_test")
+class CoordConv2D(keras.layers.Layer):
+    """A convolution over the features and the coordinates concatenated;
+    returns the convolution and the coordinates (kept in self.conv, as the
+    TorNet layer does, so the weights file holds them under conv/)."""
+
+    def __init__(self, filters, kernel_size, kernel_regularizer, activation, padding="same", strides=(1, 1),
+                 conv2d_kwargs=None, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.padding, self.strides = filters, kernel_size, padding, strides
+        self.kernel_regularizer, self.activation = kernel_regularizer, activation
+        self.conv2d_kwargs = conv2d_kwargs or {}
+        self.conv = keras.layers.Conv2D(filters, kernel_size, padding=padding, strides=strides,
+                                        activation=activation, kernel_regularizer=kernel_regularizer)
+
+    def build(self, input_shape):
+        x, c = input_shape
+        self.conv.build(tuple(x[:-1]) + (x[-1] + c[-1],))
+
+    def call(self, inputs):
+        x, c = inputs
+        return self.conv(keras.ops.concatenate((x, c), axis=-1)), c
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(filters=self.filters, kernel_size=self.kernel_size, padding=self.padding, strides=self.strides,
+                   kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer)
+                   if self.kernel_regularizer else None,
+                   activation=self.activation, conv2d_kwargs=self.conv2d_kwargs)
+        return cfg
+
+
+@keras.saving.register_keras_serializable(package="tnrec_test")
+class FillNaNs(keras.layers.Layer):
+    def __init__(self, fill_val, **kwargs):
+        super().__init__(**kwargs)
+        self.fill_val = fill_val
+
+    def call(self, x):
+        return keras.ops.where(keras.ops.isnan(x), self.fill_val, x)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(fill_val=self.fill_val)
+        return cfg
+
+
+def baseline(filters=4, l2=1e-5):
+    inputs = {v: keras.Input((H, W, SWEEPS), name=v) for v in VARS}
+    norm = []
+    for v in VARS:
+        lo, hi = RANGES[v]
+        norm.append(keras.layers.Normalization(mean=[(lo + hi) / 2] * SWEEPS, variance=[((hi - lo) / 2) ** 2] * SWEEPS,
+                                               name="Normalize_" + v)(inputs[v]))
+    x = FillNaNs(-3.0)(keras.layers.Concatenate(axis=-1, name="Concatenate1")(norm))
+    inputs["range_folded_mask"] = keras.Input((H, W, SWEEPS), name="range_folded_mask")
+    x = keras.layers.Concatenate(axis=-1, name="Concatenate2")([x, inputs["range_folded_mask"]])
+    c = inputs["coordinates"] = keras.Input((H, W, 2), name="coordinates")
+    for mult, n in ((1, 2), (2, 2), (4, 3), (8, 3)):
+        for _ in range(n):
+            x, c = CoordConv2D(filters * mult, 3, keras.regularizers.l2(l2), "relu", padding="same")([x, c])
+        x = keras.layers.MaxPool2D(pool_size=2, strides=2, padding="same")(x)
+        c = keras.layers.MaxPool2D(pool_size=2, strides=2, padding="same")(c)
+        x = keras.layers.Dropout(rate=0.1)(x)
+    x = keras.layers.Conv2D(512, 1, kernel_regularizer=keras.regularizers.l2(l2), activation="relu")(x)
+    x = keras.layers.Conv2D(256, 1, kernel_regularizer=keras.regularizers.l2(l2), activation="relu")(x)
+    x = keras.layers.Conv2D(1, 1, name="heatmap")(x)
+    return keras.Model(inputs=inputs, outputs=keras.layers.GlobalMaxPooling2D()(x))
+
+
+def coordinates(width):
+    """r and 1/r per range gate for tnrec's fixed window (docs/train.md)."""
+    lower, upper = 50000.0, 50000.0 + 250.0 * width
+    r = np.linspace((lower + 250) * 1e-5, (upper - 250) * 1e-5, width)
+    r = np.where(r >= 2125.0 * 1e-5, r, 2125.0 * 1e-5)
+    return np.stack([r, 1 / r], axis=-1)
+
+
+def main():
+    tnrec, libpath, work = sys.argv[1:4]
+    os.makedirs(work, exist_ok=True)
+    rng = np.random.default_rng(5)
+    km = baseline()
+    weights = []
+    for wt in km.get_weights():
+        scale = np.sqrt(2.0 / np.prod(wt.shape[:-1])) if wt.ndim > 1 else 0.1
+        weights.append((rng.standard_normal(wt.shape) * scale).astype(np.float32))
+    km.set_weights(weights)
+    path = os.path.join(work, "baseline.keras")
+    km.save(path)
+    rundir = os.path.join(work, "run")
+    subprocess.run(["rm", "-rf", rundir], check=True)
+    r = subprocess.run([tnrec, "import", "keras", path, "-o", rundir], capture_output=True, text=True)
+    print(r.stderr.strip())
+    if r.returncode:
+        print("keras_real: FAILED: import exited", r.returncode)
+        return 1
+
+    n = 6
+    raw = {}
+    for v in VARS:
+        lo, hi = RANGES[v]
+        a = rng.uniform(lo, hi, (n, H, W, SWEEPS)).astype(np.float32)
+        a[rng.uniform(size=a.shape) < 0.1] = np.nan
+        raw[v] = a
+    mask = (rng.uniform(size=(n, H, W, SWEEPS)) < 0.05).astype(np.float32)
+    coords = np.broadcast_to(coordinates(W)[None, None], (n, H, W, 2)).astype(np.float32)
+    want = np.asarray(km.predict({**raw, "range_folded_mask": mask, "coordinates": coords}, verbose=0)).reshape(n)
+    chans = []
+    for v in VARS:
+        lo, hi = RANGES[v]
+        chans.append(np.where(np.isnan(raw[v]), -3.0, (raw[v] - (lo + hi) / 2) / ((hi - lo) / 2)))
+    x = np.ascontiguousarray(np.concatenate(chans + [mask], axis=-1).astype(np.float32))
+
+    lib = ctypes.CDLL(libpath)
+    lib.tnrec_error_last.restype = ctypes.c_char_p
+    m, net = ctypes.c_void_p(), ctypes.c_void_p()
+    got = np.zeros(n, np.float32)
+    if lib.tnrec_checkpoint_load_model(ctypes.byref(m), rundir.encode()) or \
+       lib.tnrec_net_create(ctypes.byref(net), m, n) or \
+       lib.tnrec_net_predict(net, x.ctypes.data_as(ctypes.c_void_p), n, got.ctypes.data_as(ctypes.c_void_p)):
+        print("keras_real: FAILED:", lib.tnrec_error_last().decode())
+        return 1
+    lib.tnrec_net_free(net)
+    lib.tnrec_model_free(m)
+    err = float(np.max(np.abs(got - want) / (1 + np.abs(want))))
+    print(f"logits keras {want}\nlogits tnrec {got}\nmax relative difference {err:.2e}")
+    ok = err < 1e-4
+    print("keras_real: " + ("all checks passed" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
