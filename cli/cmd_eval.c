@@ -34,15 +34,14 @@ int cmd_eval(int argc, char **argv)
     cli_warn_unchecked_data(CMD, args.checkpoint, NULL, what);
     tnrec_metrics m;
     tnrec_err err;
-    if (args.curves) {
+    cli_progress_start(&args.progress);
+    if (args.curves)
         err = tnrec_eval_curves(&m, args.checkpoint, args.dataset, args.batch, args.threads, args.device,
-                                args.precision, args.curves);
-    } else {
-        cli_progress_start(&args.progress);
+                                args.precision, args.curves, cli_score_progress, &args.progress);
+    else
         err = tnrec_eval_run_progress(&m, args.checkpoint, args.dataset, NULL, args.batch, args.threads,
                                       args.device, args.precision, cli_score_progress, &args.progress);
-        cli_progress_clear(&args.progress);
-    }
+    cli_progress_clear(&args.progress);
     if (err)
         return args.json ? cli_fail_json(CMD, err) : cli_fail(CMD, err);
     if (args.json) {

@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "cli_opt.h"
+#include "cli_progress.h"
 
 #define CMD "report"
 
@@ -21,7 +22,7 @@ static const char about[] =
 
 /* Returns -1 when opt is filled, else the exit code (0 after --help, 2
  * after a usage error). */
-static int parse_args(tnrec_report_options *opt, int argc, char **argv)
+static int parse_args(tnrec_report_options *opt, cli_progress *progress, int argc, char **argv)
 {
     const cli_opt opts[] = {
         { CLI_STRING, "eval", 0, NULL, "DATASET", .dst = &opt->eval_path,
@@ -34,6 +35,7 @@ static int parse_args(tnrec_report_options *opt, int argc, char **argv)
           .help = "inference batch" },
         { CLI_INT, "jobs", 'j', "threads", "N", CLI_INT_DST(opt->threads), .min = 1, .max = 4096, .def = "2",
           .help = "decode threads" },
+        CLI_PROGRESS_OPTS(*progress),
         CLI_OPT_END
     };
     const cli_spec spec = { .cmd = CMD, .usage = "tnrec report RUN_DIR [--eval DATASET] -o FILE.html [options]",
@@ -53,10 +55,16 @@ int cmd_report(int argc, char **argv)
 {
     tnrec_report_options opt;
     tnrec_report_options_init(&opt);
-    int rc = parse_args(&opt, argc, argv);
+    cli_progress progress;
+    cli_progress_init(&progress, CMD);
+    int rc = parse_args(&opt, &progress, argc, argv);
     if (rc >= 0)
         return rc;
+    opt.on_step = cli_score_progress;
+    opt.step_ctx = &progress;
+    cli_progress_start(&progress);
     tnrec_err err = tnrec_report_write(&opt);
+    cli_progress_clear(&progress);
     if (err)
         return cli_fail(CMD, err);
     printf("wrote %s\n", opt.output);

@@ -168,7 +168,7 @@ tnrec_err tnrec_report_write(const tnrec_report_options *opt)
     int have_eval = 0;
     err = run_config(opt->run_dir, &config);
     if (!err && opt->eval_path) {
-        err = report_eval_load(&ev, opt->run_dir, opt->eval_path, opt->batch, opt->threads);
+        err = report_eval_load(&ev, opt);
         have_eval = !err;
     }
     if (!err)

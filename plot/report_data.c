@@ -146,13 +146,14 @@ static tnrec_err match_scores(report_eval *e)
     return err;
 }
 
-tnrec_err report_eval_load(report_eval *e, const char *run_dir, const char *dataset, int batch, int threads)
+tnrec_err report_eval_load(report_eval *e, const tnrec_report_options *opt)
 {
     memset(e, 0, sizeof *e);
-    e->path = dataset;
-    tnrec_err err = tnrec_eval_scores(&e->m, &e->scores, run_dir, dataset, batch, threads, NULL, NULL);
+    e->path = opt->eval_path;
+    tnrec_err err = tnrec_eval_scores(&e->m, &e->scores, opt->run_dir, opt->eval_path, opt->batch, opt->threads, NULL,
+                                      NULL, opt->on_step, opt->step_ctx);
     if (!err)
-        err = tnrec_dataset_open(&e->ds, dataset);
+        err = tnrec_dataset_open(&e->ds, opt->eval_path);
     if (!err)
         err = tnrec_curves_compute(&e->curves, e->scores.prob, e->scores.label, e->scores.n);
     if (!err)

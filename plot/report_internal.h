@@ -32,7 +32,7 @@ typedef struct report_eval {
 } report_eval;
 
 /* Evaluates the run on the dataset and matches each score to its record. */
-tnrec_err report_eval_load(report_eval *e, const char *run_dir, const char *dataset, int batch, int threads);
+tnrec_err report_eval_load(report_eval *e, const tnrec_report_options *opt);
 void report_eval_free(report_eval *e);
 
 /* The sections of the page; each returns an error or TNREC_OK. */

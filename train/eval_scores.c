@@ -26,14 +26,15 @@ static tnrec_err temp_csv(char *buf, size_t cap)
 }
 
 tnrec_err tnrec_eval_scores(tnrec_metrics *m, tnrec_scores *scores, const char *checkpoint, const char *dataset,
-                            int batch, int threads, const char *device, const char *precision)
+                            int batch, int threads, const char *device, const char *precision, tnrec_step_cb on_step,
+                            void *step_ctx)
 {
     memset(scores, 0, sizeof *scores);
     char tmp[4200];
     tnrec_err err = temp_csv(tmp, sizeof tmp);
     if (err)
         return err;
-    err = tnrec_eval_run_precision(m, checkpoint, dataset, tmp, batch, threads, device, precision);
+    err = tnrec_eval_run_progress(m, checkpoint, dataset, tmp, batch, threads, device, precision, on_step, step_ctx);
     if (!err)
         err = tnrec_scores_read_csv(scores, tmp);
     unlink(tmp);
@@ -41,10 +42,11 @@ tnrec_err tnrec_eval_scores(tnrec_metrics *m, tnrec_scores *scores, const char *
 }
 
 tnrec_err tnrec_eval_curves(tnrec_metrics *m, const char *checkpoint, const char *dataset, int batch, int threads,
-                            const char *device, const char *precision, const char *curves_path)
+                            const char *device, const char *precision, const char *curves_path, tnrec_step_cb on_step,
+                            void *step_ctx)
 {
     tnrec_scores s;
-    tnrec_err err = tnrec_eval_scores(m, &s, checkpoint, dataset, batch, threads, device, precision);
+    tnrec_err err = tnrec_eval_scores(m, &s, checkpoint, dataset, batch, threads, device, precision, on_step, step_ctx);
     if (err)
         return err;
     tnrec_curves c;

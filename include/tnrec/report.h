@@ -70,15 +70,18 @@ typedef struct tnrec_scores {
 tnrec_err tnrec_scores_read_csv(tnrec_scores *out, const char *path);
 void tnrec_scores_free(tnrec_scores *s);              /* accepts a zeroed struct */
 
-/* Evaluates a checkpoint on a dataset as tnrec_eval_run_precision does
- * (metrics into m, which `tnrec eval --json` prints) and keeps the
- * per-sample scores too (through a temporary predict CSV, removed). */
+/* Evaluates a checkpoint on a dataset as tnrec_eval_run_progress does
+ * (metrics into m, which `tnrec eval --json` prints; on_step, may be
+ * NULL, after each batch) and keeps the per-sample scores too (through a
+ * temporary predict CSV, removed). */
 tnrec_err tnrec_eval_scores(tnrec_metrics *m, tnrec_scores *scores, const char *checkpoint, const char *dataset,
-                            int batch, int threads, const char *device, const char *precision);
+                            int batch, int threads, const char *device, const char *precision, tnrec_step_cb on_step,
+                            void *step_ctx);
 /* The same, then the curves of the scores written to curves_path (JSON,
  * atomically). */
 tnrec_err tnrec_eval_curves(tnrec_metrics *m, const char *checkpoint, const char *dataset, int batch, int threads,
-                            const char *device, const char *precision, const char *curves_path);
+                            const char *device, const char *precision, const char *curves_path, tnrec_step_cb on_step,
+                            void *step_ctx);
 
 /* ---- the HTML report ---- */
 typedef struct tnrec_report_options {
@@ -87,6 +90,8 @@ typedef struct tnrec_report_options {
     const char *output;          /* the .html file, written atomically */
     int batch, threads;          /* for the evaluation (0: defaults) */
     int gallery;                 /* samples per gallery row (0: 4) */
+    tnrec_step_cb on_step;       /* the evaluation's progress, after each batch (may be NULL) */
+    void *step_ctx;
 } tnrec_report_options;
 void tnrec_report_options_init(tnrec_report_options *opt);
 /* Writes one self-contained HTML file (inline SVG charts, base64 PNG

@@ -30,7 +30,7 @@ lacks() {
 progress_lines() { grep -c "^tnrec $1: .*/s" "$tmp/err"; }
 
 # --help, -h and 'tnrec help CMD' print the same text, with -h listed.
-for cmd in mirror synth build merge train eval predict dump verify plot; do
+for cmd in mirror synth build merge train eval predict dump verify plot report; do
     run 0 "$cmd" --help; has out "usage: tnrec $cmd"; has out "-h, --help"
     cp "$tmp/out" "$tmp/help_long"
     run 0 "$cmd" -h
@@ -116,6 +116,15 @@ run 0 eval "$tmp/run/last.tnck" "$tmp/test" --json --quiet
 has out '"roc_auc"'; lacks err "samples/s"
 run 0 predict "$tmp/run/last.tnck" "$tmp/train" --output="$tmp/s.csv" --batch=1 --threads=1 --progress-interval=0.1
 [ "$(progress_lines predict)" -ge 1 ] || die "predict printed no progress line on a pipe: $(cat "$tmp/err")"
+run 0 eval "$tmp/run/last.tnck" "$tmp/train" --batch=1 -j1 --curves="$tmp/c.json" --progress-interval=0.1
+[ "$(progress_lines eval)" -ge 1 ] || die "eval --curves printed no progress line on a pipe: $(cat "$tmp/err")"
+run 0 eval "$tmp/run/last.tnck" "$tmp/train" --curves="$tmp/c.json" --quiet; lacks err "samples/s"
+# report: its evaluation's progress (cairo builds only).
+if "$tnrec" --version | grep -q '^features:.* cairo'; then
+    run 0 report "$tmp/run" --eval="$tmp/train" -o "$tmp/r.html" --batch=1 -j1 --progress-interval=0.1
+    [ "$(progress_lines report)" -ge 1 ] || die "report printed no progress line on a pipe: $(cat "$tmp/err")"
+    run 0 report "$tmp/run" --eval="$tmp/train" -o "$tmp/r.html" --quiet; lacks err "samples/s"
+fi
 
 # verify: every PATH checked; the lines come an interval apart across them.
 t=$tmp/train
