@@ -30,7 +30,7 @@ lacks() {
 progress_lines() { grep -c "^tnrec $1: .*/s" "$tmp/err"; }
 
 # --help, -h and 'tnrec help CMD' print the same text, with -h listed.
-for cmd in mirror synth build merge train eval predict dump verify plot report; do
+for cmd in mirror synth build merge train eval predict import dump verify plot report; do
     run 0 "$cmd" --help; has out "usage: tnrec $cmd"; has out "-h, --help"
     cp "$tmp/out" "$tmp/help_long"
     run 0 "$cmd" -h
