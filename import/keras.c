@@ -346,8 +346,15 @@ static tnrec_err walk_layer(walk *w, const json_t *layer)
             return refuse(w, name, cls, "fills NaN with another value than -3, tnrec build's no-data value");
         return TNREC_OK;
     }
-    if (!strcmp(cls, "Concatenate") || !strcmp(cls, "Isnan") || !strcmp(cls, "Where"))
-        return TNREC_OK; /* the inputs' concatenation and NaN fill: the loader's part */
+    if (!strcmp(cls, "Where")) { /* FillNaNs traced as where(isnan(x), fill, x) */
+        const json_t *args = json_object_get(json_array_get(json_object_get(layer, "inbound_nodes"), 0), "args");
+        const json_t *fill = json_array_get(args, 1);
+        if (json_is_number(fill) && json_number_value(fill) != -3.0)
+            return refuse(w, name, cls, "fills NaN with another value than -3, tnrec build's no-data value");
+        return TNREC_OK;
+    }
+    if (!strcmp(cls, "Concatenate") || !strcmp(cls, "Isnan"))
+        return TNREC_OK; /* the inputs' concatenation and NaN test: the loader's part */
     if (!strcmp(cls, "CoordConv2D")) {
         if (!w->have_coords)
             return refuse(w, name, cls, "comes before the coordinates input");

@@ -259,6 +259,11 @@ def main():
     normf = f"{work}/norm.keras"
     write_keras(normf, norm, arrays)
     refused(normf, [normf, "Normalize_DBZ", "CHANNEL_MIN_MAX"], "other normalisation")
+    fill = copy.deepcopy(layers)
+    next(layer for layer in fill if layer["name"] == "fill_na_ns")["config"]["fill_val"] = 0.0
+    fillf = f"{work}/fill.keras"
+    write_keras(fillf, fill, arrays)
+    refused(fillf, [fillf, "fill_na_ns", "-3"], "another no-data fill")
     valid = copy.deepcopy(layers)
     next(layer for layer in valid if layer["name"] == "coord_conv2d_2")["config"]["padding"] = "valid"
     validf = f"{work}/valid.keras"
