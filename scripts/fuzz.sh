@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/fuzz.sh [SECONDS [KIND...]]: build the libFuzzer targets with clang
 # and run each (or only fuzz_KIND for the KINDs named: shard, manifest,
-# ingest) for SECONDS (default 60) on a copy of its corpus in
+# ingest, keras) for SECONDS (default 60) on a copy of its corpus in
 # tests/fuzz/corpus/KIND/. New inputs stay in build-fuzz/; a crash leaves
 # crash-* files there and fails.
 set -euo pipefail
@@ -25,7 +25,7 @@ for target in build-fuzz/tests/*/fuzz_*; do
   if [ -d "tests/fuzz/corpus/$kind" ]; then cp -n tests/fuzz/corpus/$kind/* "$work"/ 2>/dev/null || true; fi
   # HDF5 leaks inside its own error path on damaged files: not ours to fix.
   lsan=""
-  if [ "$kind" = ingest ]; then lsan="suppressions=$PWD/tests/ingest/test_build_lsan.supp"; fi
+  if [ "$kind" = ingest ] || [ "$kind" = keras ]; then lsan="suppressions=$PWD/tests/ingest/test_build_lsan.supp"; fi
   echo "fuzz: $name for ${secs}s"
   (cd build-fuzz && LSAN_OPTIONS="$lsan" "$target" -max_total_time="$secs" -rss_limit_mb=2048 "corpus-$kind" \
       -artifact_prefix="./crash-$kind-")

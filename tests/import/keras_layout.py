@@ -1,6 +1,7 @@
 """tnrec import keras on files in Keras 3's .keras layout, made without Keras.
 
 usage: keras_layout.py TNREC FIXTURE_PROGRAM WORKDIR
+       keras_layout.py --corpus DIR   (tests/fuzz/corpus/keras: fuzz_keras' seeds)
 Writes the TorNet baseline (mit-ll/tornet cnn_baseline.py, small: 4 start
 filters, L2 1e-5, 12 x 16 inputs) as Keras 3 saves it: a zip of
 config.json (the functional model's layers with their inbound tensors),
@@ -47,7 +48,7 @@ def l2(v):
     return {"module": "keras.regularizers", "class_name": "L2", "config": {"l2": v}, "registered_name": None}
 
 
-def baseline(filters=4, reg=1e-5, blocks=((1, 2), (2, 2), (4, 3), (8, 3))):
+def baseline(filters=4, reg=1e-5, blocks=((1, 2), (2, 2), (4, 3), (8, 3)), head=(512, 256)):
     """config.json's layer list, in Keras' order, and the weighted layers
     as (class, kernel shape) in that order."""
     layers, weighted = [], []
@@ -97,7 +98,7 @@ def baseline(filters=4, reg=1e-5, blocks=((1, 2), (2, 2), (4, 3), (8, 3))):
         n_drop += 1
         add("Dropout", name, {"rate": 0.1, "seed": None, "noise_shape": None}, node(tensor(*x), training=False))
         x = (name, 0)
-    for i, (f, act, reg_) in enumerate(((512, "relu", l2(reg)), (256, "relu", l2(reg)), (1, "linear", None))):
+    for i, (f, act, reg_) in enumerate([(h, "relu", l2(reg)) for h in head] + [(1, "linear", None)]):
         name = "heatmap" if f == 1 else f"conv2d_{i + 10}"
         add("Conv2D", name, {"filters": f, "kernel_size": [1, 1], "strides": [1, 1], "padding": "valid",
                              "data_format": "channels_last", "dilation_rate": [1, 1], "groups": 1,
@@ -175,7 +176,28 @@ def read_tnck(path):
     return config, np.frombuffer(b, "<f4", k, p + 8)
 
 
+def corpus(out):
+    """The seed corpus of tests/fuzz/fuzz_keras.c: a tiny model that
+    imports, and damaged copies of it."""
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(1)
+    layers, weighted = baseline(filters=1, blocks=((1, 1), (2, 1)), head=(2,))
+    arrays, _ = random_weights(layers, weighted, rng)
+    good = f"{out}/tiny.keras"
+    write_keras(good, layers, arrays)
+    data = open(good, "rb").read()
+    with open(f"{out}/cut.keras", "wb") as f:
+        f.write(data[: len(data) // 2])
+    write_keras(f"{out}/noweights.keras", layers, arrays, members=("config.json",))
+    write_keras(f"{out}/missing.keras", layers, arrays, skip=("layers/conv2d/vars/0",))
+    layers[-2]["config"]["filters"] = 3
+    write_keras(f"{out}/shape.keras", layers, arrays)
+
+
 def main():
+    if sys.argv[1] == "--corpus":
+        corpus(sys.argv[2])
+        return 0
     tnrec, fixture, work = sys.argv[1:4]
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
