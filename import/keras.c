@@ -307,8 +307,10 @@ static tnrec_err walk_layer(walk *w, const json_t *layer)
         int h = (int)json_integer_value(json_array_get(shape, 1));
         int wd = (int)json_integer_value(json_array_get(shape, 2));
         int s = (int)json_integer_value(json_array_get(shape, 3));
-        if (s <= 0)
-            return refuse(w, name, cls, "has no fixed channel count");
+        if (s <= 0 || s > 64)
+            return refuse(w, name, cls, "has no fixed channel count from 1 to 64");
+        if (h > 65536 || wd > 65536 || (h > 0) != (wd > 0))
+            return refuse(w, name, cls, "its azimuth x range size is not one tnrec can make (1 to 65536 each)");
         if (h > 0 && wd > 0) {
             if ((w->height && (w->height != h || w->width != wd)))
                 return refuse(w, name, cls, "differs in size from the other inputs");
