@@ -112,7 +112,8 @@ tnrec_err tnrec_shard_writer_append(tnrec_shard_writer *w, const tnrec_blob *rec
     tnrec_record_info info = { .meta = *meta, .offset = w->end, .size = rec->size,
                                .raw_size = rec->raw_size, .checksum = rec->checksum };
     rec_index_entry_put(w->index + (size_t)w->count * REC_INDEX_ENTRY, &info, key_len, w->keys_len);
-    memcpy(w->keys + w->keys_len, meta->key, key_len);
+    if (key_len) /* an empty key may leave keys unallocated */
+        memcpy(w->keys + w->keys_len, meta->key, key_len);
     w->keys_len += key_len;
     w->end += rec->size;
     w->count++;
