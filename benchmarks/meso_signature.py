@@ -4,6 +4,7 @@ mesocyclone-scale velocity couplet, for measuring how well a model
 configuration learns a small feature (docs/train.md, "Choosing tiny").
 
 usage: meso_signature.py ROOT [--train 300] [--test 60] [--tor 0.2] [--seed 1] [--no-decoy]
+                         [--fill-centre]
 
 Writes ROOT/catalog.csv and ROOT/{train,test}/2014/CAT_YYMMDD_HHMMSS_SITE_EVENTs_CELL.nc
 (TorNet v1.1 variables, types, dimensions and attributes; one
@@ -23,6 +24,11 @@ apart is only in VEL, and only at full resolution:
        convergence or divergence along the beam), so that "a strong small
        velocity feature" is not enough (--no-decoy: nothing, as NUL);
   NUL  neither.
+--fill-centre: where there is no echo, each variable holds the centre of its
+TorNet normalisation range (DBZ 20, VEL 0, KDP 1.5, RHOHV 0.62, ZDR 3.5,
+WIDTH 4.5) instead of NaN, so that `tnrec build` with the default ranges
+stores 0 there, not no-data (-3); everything else is drawn as without it
+(docs/train.md, "Why the couplet is not learned").
 Labels: TOR samples have every frame tornadic and ef_number 0-3; the
 others -1. Days follow TorNet's split (day of year mod 20 >= 17 is test),
 one event id per sample.
@@ -37,6 +43,8 @@ import numpy as np
 VARS = ["DBZ", "VEL", "KDP", "RHOHV", "ZDR", "WIDTH"]
 NT, NAZ, NR, NS = 4, 120, 240, 2
 SITES = ["KTLX", "KFWS", "KLZK", "KDMX", "KBMX"]
+CENTRES = {"DBZ": 20.0, "VEL": 0.0, "KDP": 1.5, "RHOHV": 0.62, "ZDR": 3.5, "WIDTH": 4.5}
+NODATA = {}                # variable -> value where there is no echo (NaN when absent)
 
 
 def blobs(rng, count, scale):
@@ -92,7 +100,7 @@ def sample(rng, cat, decoy):
             }
             for v in VARS:
                 x = fields[v].astype(np.float32)
-                x[~echo] = np.nan
+                x[~echo] = NODATA.get(v, np.nan)
                 f[v][t, :, :, s] = x
     return f
 
@@ -147,7 +155,11 @@ def main():
     ap.add_argument("--tor", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-decoy", dest="decoy", action="store_false", help="WRN samples without the rotated couplet")
+    ap.add_argument("--fill-centre", action="store_true",
+                    help="no echo: the variable's normalisation centre instead of NaN")
     a = ap.parse_args()
+    if a.fill_centre:
+        NODATA.update(CENTRES)
     if not (0 < a.tor < 1) or a.train < 1 or a.test < 1:
         ap.error("--train and --test must be positive and --tor between 0 and 1")
     rng = np.random.default_rng(a.seed)
