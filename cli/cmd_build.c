@@ -280,6 +280,7 @@ int cmd_build(int argc, char **argv)
     tnrec_build_options *o = &ba.opt;
     cli_progress ps;
     cli_progress_init(&ps, cmd);
+    double nodata = NAN; /* --nodata not given */
     const cli_opt opts[] = {
         CLI_HEAD("selection:"),
         { CLI_ENUM, "split", 0, NULL, "train|test|all", .dst = &o->split, .choices = "train,test,all",
@@ -309,6 +310,8 @@ int cmd_build(int argc, char **argv)
         { CLI_CUSTOM, "norm", 0, NULL, "VAR=MIN:MAX", .dst = &ba, .parse = opt_norm,
           .rule = "VAR=MIN:MAX with MIN < MAX, e.g. DBZ=-20:60 (at most 16)",
           .help = "normalisation range (default TorNet's; repeatable)" },
+        { CLI_DOUBLE, "nodata", 0, NULL, "X", .dst = &nodata, .min = -1000, .max = 1000,
+          .help = "value of gates with no data, in normalised units (default -3, as\nTorNet's loaders; docs/ingest.md)" },
         { CLI_INT, "zstd-level", 0, NULL, "L", CLI_INT_DST(o->zstd_level), .min = 1, .max = 19,
           .help = "1..19 (default 2; 1 with --dtype uint8)" },
         CLI_HEAD("output:"),
@@ -361,6 +364,10 @@ int cmd_build(int argc, char **argv)
     opt.nsources = nsources;
     opt.norms = ba.norms;
     opt.nnorms = ba.nnorms;
+    if (!isnan(nodata)) {
+        opt.has_nodata = 1;
+        opt.nodata = (float)nodata;
+    }
     cli_progress_start(&ps);
     opt.progress = on_progress;
     opt.progress_ctx = &ps;

@@ -224,6 +224,11 @@ static tnrec_err plan_make(plan *p, const tnrec_build_options *opt)
             err = tnrec__fail(TNREC_EINVAL, "variable '%s' given twice", name);
             goto done;
         }
+        if (opt->has_nodata && !(isfinite(opt->nodata) && fabsf(opt->nodata) <= 1000.0f)) {
+            err = tnrec__fail(TNREC_EINVAL, "no-data value %g: must be finite, within +-1000 (normalised units)",
+                              (double)opt->nodata);
+            goto done;
+        }
         float lo = default_norm[m][0], hi = default_norm[m][1];
         for (size_t k = 0; k < opt->nnorms; k++) {
             if (strcmp(opt->norms[k].var, name) == 0) {
@@ -248,7 +253,7 @@ static tnrec_err plan_make(plan *p, const tnrec_build_options *opt)
         f->shuffle = 0;
         f->offset = (float)(((double)lo + (double)hi) / 2.0);
         f->scale = (float)(((double)hi - (double)lo) / 2.0);
-        f->nodata = TN_NODATA;
+        f->nodata = opt->has_nodata ? opt->nodata : TN_NODATA;
         if (opt->encoding == TNREC_ENC_UINT8) {
             f->qmin = -1.0f;
             f->qmax = 1.0f;
@@ -308,6 +313,8 @@ static tnrec_err plan_make(plan *p, const tnrec_build_options *opt)
         json_object_set_new(root, "holdout", json_pack("{s:f,s:I,s:s}", "fraction", opt->holdout, "seed",
                                                        (json_int_t)opt->holdout_seed, "take",
                                                        opt->holdout_take ? "held" : "rest"));
+    if (opt->has_nodata) /* absent for the default, so older builds resume */
+        json_object_set_new(root, "nodata", json_real(opt->nodata));
     if (opt->part_count > 1)
         json_object_set_new(root, "part", json_pack("{s:i,s:i}", "index", (int)opt->part_index, "count",
                                                     (int)opt->part_count));

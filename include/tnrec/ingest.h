@@ -63,6 +63,8 @@ typedef struct tnrec_build_options {
     tnrec_encoding encoding;       /* FLOAT32, FLOAT16 or UINT8 */
     const tnrec_norm_range *norms; /* overrides of the default ranges */
     size_t nnorms;
+    int has_nodata;                /* 1: gates with no data decode as nodata, */
+    float nodata;                  /* in normalised units, instead of TorNet's -3 */
     uint64_t shard_bytes;          /* 0: TNREC_DEFAULT_SHARD_BYTES */
     uint64_t shard_records;        /* 0: no limit */
     int threads;                   /* 0: OpenMP's default */
