@@ -115,13 +115,32 @@ static void print_max_steps(const tnrec_train_config *c, uint64_t steps)
     fputc('\n', stderr);
 }
 
+/* A preset made for one input (tornet-cnn: 1 frame, the variables' two
+ * sweeps and the range-folded mask) trains on it when neither --frames
+ * nor --mask is given; either one leaves the input to the options. */
+static void preset_input(tnrec_train_config *c, int frames_given, int mask_given)
+{
+    tnrec_input_shape native;
+    if (frames_given || mask_given || !tnrec_model_preset_input(&native, c->model))
+        return;
+    c->frames = native.frames;
+    int nvars = 6;
+    if (c->variables) {
+        nvars = 1;
+        for (const char *p = c->variables; *p; p++)
+            nvars += *p == ',';
+    }
+    if (native.channels == 2 * nvars + 2)
+        c->mask = 1;
+}
+
 int cmd_train(int argc, char **argv)
 {
     tnrec_train_config c;
     tnrec_train_config_default(&c);
     train_ui ui = { .epoch = 0 };
     cli_progress_init(&ui.p, CMD);
-    int summary = 0, epochs_given = 0, frames_given = 0, channels_given = 0;
+    int summary = 0, epochs_given = 0, frames_given = 0, channels_given = 0, mask_given = 0;
     long long channels = 12;
     const char *resume = NULL, *optimizer = "adam";
     double wd = -1;
@@ -130,7 +149,7 @@ int cmd_train(int argc, char **argv)
         { CLI_STRING, "output", 'o', NULL, "DIR", .dst = &c.run_dir, .help = "run directory (created; must not hold a run yet)" },
         { CLI_CUSTOM, "model", 0, NULL, "NAME|SPEC", .dst = &c.model, .parse = cli_check_model,
           .rule = "seed3d, tiny, tornet-cnn or a layer spec such as 'c16,p122,c32,p222,g,d32,o'",
-          .help = "seed3d, tiny (default), tornet-cnn (with --frames 1\n--mask) or a spec such as\n'c16,p122,c32,p222,g,d32,o' (see docs/train.md)" },
+          .help = "seed3d, tiny (default), tornet-cnn (1 frame and --mask\nunless --frames or --mask are given) or a spec such as\n'c16,p122,c32,p222,g,d32,o' (see docs/train.md)" },
         { CLI_INT, "epochs", 0, NULL, "N", CLI_INT_DST(c.epochs), .min = 1, .max = CLI_NONE, .def = "10",
           .help = "epochs to run", .seen = &epochs_given },
         { CLI_INT, "batch", 0, NULL, "N", CLI_INT_DST(c.batch), .min = 1, .max = 65536, .def = "32",
@@ -162,7 +181,7 @@ int cmd_train(int argc, char **argv)
           .help = "input fields (default DBZ,VEL,KDP,RHOHV,ZDR,WIDTH)" },
         { CLI_INT, "frames", 0, NULL, "N", CLI_INT_DST(c.frames), .min = 1, .max = 4, .def = "4",
           .help = "last N frames", .seen = &frames_given },
-        { CLI_FLAG, "mask", 0, .dst = &c.mask, .help = "add range_folded_mask as input channels" },
+        { CLI_FLAG, "mask", 0, .dst = &c.mask, .help = "add range_folded_mask as input channels", .seen = &mask_given },
         { CLI_INT, "jobs", 'j', "threads", "N", CLI_INT_DST(c.threads), .min = 1, .max = 4096, .def = "2",
           .help = "loader decode threads" },
         { CLI_ENUM, "device", 0, NULL, "D", .dst = &c.device, .choices = "cpu,cuda",
@@ -238,6 +257,7 @@ int cmd_train(int argc, char **argv)
     } else {
         if (!c.train_path)
             return cli_usage_error(CMD, "no training DATASET given");
+        preset_input(&c, frames_given, mask_given);
         if (!c.run_dir)
             return cli_usage_error(CMD, "no run directory given (-o RUN_DIR)");
     }

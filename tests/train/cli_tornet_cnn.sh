@@ -34,6 +34,20 @@ set -e
 "$TNREC" eval --json "$WORK/runs/full/last.tnck" "$WORK/data" > "$WORK/full_eval.json"
 grep -q '"roc_auc"' "$WORK/full_eval.json" || fail "eval of the tornet-cnn checkpoint"
 
+# Without --frames and --mask the preset trains on its own input: 1 frame
+# and the range-folded mask (14 channels), as the checkpoint records.
+"$TNREC" train "$WORK/data" -o "$WORK/runs/native" --model tornet-cnn \
+  --epochs 1 --batch 4 --max-steps 1 --quiet > /dev/null 2> "$WORK/native_err.txt" \
+  || fail "tornet-cnn without --frames/--mask: $(cat "$WORK/native_err.txt")"
+grep -aq '"frames":1,' "$WORK/runs/native/last.tnck" || grep -aq '"frames": 1,' "$WORK/runs/native/last.tnck" \
+  || fail "tornet-cnn's own input: not 1 frame"
+grep -aq '"mask": *true' "$WORK/runs/native/last.tnck" || fail "tornet-cnn's own input: no mask"
+grep -aq '"channels": *14' "$WORK/runs/native/last.tnck" || fail "tornet-cnn's own input: not 14 channels"
+# --frames alone leaves the input to the options: no mask, 12 channels.
+"$TNREC" train "$WORK/data" -o "$WORK/runs/frames1" --model tornet-cnn --frames 1 \
+  --epochs 1 --batch 4 --max-steps 1 --quiet > /dev/null 2>&1 || fail "tornet-cnn --frames 1"
+grep -aq '"channels": *12' "$WORK/runs/frames1/last.tnck" || fail "tornet-cnn --frames 1: not 12 channels"
+
 M="a8/0.001,a8,p122s,e0.1,a16/0.001,p122s,e0.1,h16/0.001,m"
 "$TNREC" train "$WORK/data" --val "$WORK/data" -o "$WORK/runs/small" --model "$M" --frames 1 --mask \
   --epochs 1 --batch 8 --lr 0.01 > "$WORK/small.txt"
