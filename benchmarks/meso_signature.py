@@ -105,8 +105,8 @@ def sample(rng, cat, decoy):
     return f
 
 
-def write(path, rng, start, cat, site, event_id, decoy):
-    fields = sample(rng, cat, decoy)
+def write(path, rng, start, cat, site, event_id, fields):
+    """One TorNet v1.1 file at path holding fields (as sample() gives)."""
     ef = int(rng.integers(0, 4)) if cat == "TOR" else -1
     times = [start + dt.timedelta(minutes=5 * i) for i in range(NT)]
     ds = netCDF4.Dataset(path, "w", format="NETCDF4")
@@ -163,14 +163,20 @@ def main():
     if not (0 < a.tor < 1) or a.train < 1 or a.test < 1:
         ap.error("--train and --test must be positive and --tor between 0 and 1")
     rng = np.random.default_rng(a.seed)
+    archive(a.root, a.train, a.test, a.tor, rng, lambda cat: sample(rng, cat, a.decoy))
+
+
+def archive(root, n_train, n_test, tor, rng, make):
+    """ROOT/catalog.csv and n_train + n_test samples, tor of them TOR and the
+    rest split 1:2 between WRN and NUL; make(cat) gives one sample's fields."""
     train_days = [d for d in range(1, 366) if d % 20 < 17]
     test_days = [d for d in range(1, 366) if d % 20 >= 17]
     rows = []
-    for split, n, days in (("train", a.train, train_days), ("test", a.test, test_days)):
-        os.makedirs(os.path.join(a.root, split, "2014"), exist_ok=True)
+    for split, n, days in (("train", n_train, train_days), ("test", n_test, test_days)):
+        os.makedirs(os.path.join(root, split, "2014"), exist_ok=True)
         for i in range(n):
             u = rng.random()
-            cat = "TOR" if u < a.tor else ("WRN" if u < a.tor + (1 - a.tor) / 3 else "NUL")
+            cat = "TOR" if u < tor else ("WRN" if u < tor + (1 - tor) / 3 else "NUL")
             start = dt.datetime(2014, 1, 1) + dt.timedelta(days=int(rng.choice(days)) - 1,
                                                            seconds=int(rng.integers(0, 86000)))
             site = SITES[int(rng.integers(0, len(SITES)))]
@@ -178,14 +184,14 @@ def main():
             name = "%s_%s_%s_%s_%ds_M%d.nc" % (cat, start.strftime("%y%m%d"), start.strftime("%H%M%S"),
                                                site, event_id, i % 10)
             rel = os.path.join(split, "2014", name)
-            times, ef = write(os.path.join(a.root, rel), rng, start, cat, site, event_id, a.decoy)
+            times, ef = write(os.path.join(root, rel), rng, start, cat, site, event_id, make(cat))
             rows.append((rel, split, times[0].strftime("%Y-%m-%d %H:%M:%S"),
                          times[-1].strftime("%Y-%m-%d %H:%M:%S"), cat, ef, event_id, event_id // 7))
-    with open(os.path.join(a.root, "catalog.csv"), "w") as f:
+    with open(os.path.join(root, "catalog.csv"), "w") as f:
         f.write("filename,type,start_time,end_time,category,ef_number,event_id,episode_id\n")
         for r in sorted(rows):
             f.write("%s,%s,%s,%s,%s,%d,%d,%d\n" % r)
-    print("%d samples in %s" % (len(rows), a.root))
+    print("%d samples in %s" % (len(rows), root))
 
 
 if __name__ == "__main__":

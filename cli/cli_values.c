@@ -1,4 +1,6 @@
 /* cli/cli_values.c: value checks that several commands' option tables share. */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli_opt.h"
@@ -39,6 +41,16 @@ int cli_check_model(void *dst, const char *value)
 {
     /* A spec is a comma-separated list of layers; a single word is a preset. */
     if (!strchr(value, ',') && !cli_in_list(cli_model_names, value))
+        return -1;
+    *(const char **)dst = value;
+    return 0;
+}
+
+int cli_check_nodata(void *dst, const char *value)
+{
+    char *end = NULL;
+    double v = strtod(value, &end);
+    if (strcmp(value, "dataset") != 0 && (end == value || *end || !isfinite(v) || fabs(v) > 1000))
         return -1;
     *(const char **)dst = value;
     return 0;

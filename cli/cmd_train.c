@@ -182,6 +182,9 @@ int cmd_train(int argc, char **argv)
         { CLI_INT, "frames", 0, NULL, "N", CLI_INT_DST(c.frames), .min = 1, .max = 4, .def = "4",
           .help = "last N frames", .seen = &frames_given },
         { CLI_FLAG, "mask", 0, .dst = &c.mask, .help = "add range_folded_mask as input channels", .seen = &mask_given },
+        { CLI_CUSTOM, "nodata", 0, NULL, "X|dataset", .dst = &c.nodata, .parse = cli_check_nodata,
+          .rule = "a number between -1000 and 1000 (normalised units) or 'dataset'",
+          .help = "value of gates with no data in the model's input (default\n0, the fields' centre; tornet-cnn: dataset, the\ndataset's own, TorNet's -3; docs/train.md)" },
         { CLI_INT, "jobs", 'j', "threads", "N", CLI_INT_DST(c.threads), .min = 1, .max = 4096, .def = "2",
           .help = "loader decode threads" },
         { CLI_ENUM, "device", 0, NULL, "D", .dst = &c.device, .choices = "cpu,cuda",
@@ -198,7 +201,7 @@ int cmd_train(int argc, char **argv)
         { CLI_STRING, "resume", 0, NULL, "DIR", .dst = &resume, .help = "continue the run in DIR exactly where it stopped" },
         { CLI_FLAG, "summary", 0, .dst = &summary, .help = "print the model's layers and parameters, then exit" },
         { CLI_INT, "channels", 0, NULL, "N", CLI_INT_DST(channels), .min = 1, .max = 4096, .def = "12",
-          .help = "input channels for --summary (default 12; a preset made\nfor one input, such as tornet-cnn, takes that one)", .seen = &channels_given },
+          .help = "input channels for --summary (a preset made for one\ninput, such as tornet-cnn, takes that one)", .seen = &channels_given },
         CLI_PROGRESS_OPTS(ui.p),
         CLI_OPT_END
     };

@@ -18,7 +18,27 @@ struct tnrec_decoder {
     size_t comp_cap, raw_cap, mask_cap, vals_cap;
     const tnrec_shard *shard;   /* of the loaded record; NULL when none */
     uint64_t index;
+    int has_nodata;             /* 1: float fields' no data decodes as nodata, not the schema's */
+    float nodata;
 };
+
+void tnrec_decoder_set_nodata(tnrec_decoder *d, const float *value)
+{
+    if (!d)
+        return;
+    d->has_nodata = value != NULL;
+    d->nodata = value ? *value : 0.0f;
+}
+
+/* fd, or a copy of it in *tmp with the decoder's no-data value. */
+static const tnrec_field *with_nodata(const tnrec_decoder *d, const tnrec_field *fd, tnrec_field *tmp)
+{
+    if (!d->has_nodata || fd->encoding == TNREC_ENC_RAW)
+        return fd;
+    *tmp = *fd;
+    tmp->nodata = d->nodata;
+    return tmp;
+}
 
 tnrec_err tnrec_decoder_create(tnrec_decoder **out)
 {
@@ -123,7 +143,8 @@ tnrec_err tnrec_decoder_field(tnrec_decoder *d, uint32_t f, tnrec_dtype as, void
         return e;
     if (!dst)
         return tnrec__fail(TNREC_EINVAL, "decode: NULL destination");
-    rec_field_decode(fd, d->raw + d->shard->field_off[f], as, dst, NULL);
+    tnrec_field tmp;
+    rec_field_decode(with_nodata(d, fd, &tmp), d->raw + d->shard->field_off[f], as, dst, NULL);
     return TNREC_OK;
 }
 
@@ -135,7 +156,8 @@ tnrec_err tnrec_decoder_field_mask(tnrec_decoder *d, uint32_t f, float *dst, siz
         return e;
     if (!dst || !mask)
         return tnrec__fail(TNREC_EINVAL, "decode: NULL destination or mask");
-    rec_field_decode(fd, d->raw + d->shard->field_off[f], TNREC_DTYPE_F32, dst, mask);
+    tnrec_field tmp;
+    rec_field_decode(with_nodata(d, fd, &tmp), d->raw + d->shard->field_off[f], TNREC_DTYPE_F32, dst, mask);
     return TNREC_OK;
 }
 
@@ -203,6 +225,8 @@ tnrec_err tnrec_decoder_field_rows(tnrec_decoder *d, uint32_t f, uint64_t first,
     if (first > n || rows > (n - first) / width)
         return tnrec__fail(TNREC_ERANGE, "shard '%s': field '%s' has %zu elements, rows ask [%llu, +%zu x %zu)",
                            s->path, fd->name, n, (unsigned long long)first, rows, width);
-    rec_field_decode_rows(fd, d->raw + s->field_off[f], (size_t)first, rows, width, dst, stride);
+    tnrec_field tmp;
+    rec_field_decode_rows(with_nodata(d, fd, &tmp), d->raw + s->field_off[f], (size_t)first, rows, width, dst,
+                          stride);
     return TNREC_OK;
 }

@@ -37,17 +37,29 @@ static json_t *field_json(const tnrec_field *f)
     return o;
 }
 
+/* Field f as the loader decodes it: with nodata non-NULL, a float-encoded
+ * field's no-data gates take *nodata (a copy in *tmp). */
+static const tnrec_field *as_decoded(const tnrec_field *f, const float *nodata, tnrec_field *tmp)
+{
+    if (!nodata || f->encoding == TNREC_ENC_RAW)
+        return f;
+    *tmp = *f;
+    tmp->nodata = *nodata;
+    return tmp;
+}
+
 /* Appends field `name` of schema sc to fields, if sc has it. -1: out of memory. */
-static int append_field(json_t *fields, const tnrec_schema *sc, const char *name)
+static int append_field(json_t *fields, const tnrec_schema *sc, const char *name, const float *nodata)
 {
     int i = tnrec_schema_find(sc, name);
     if (i < 0)
         return 0;
-    json_t *f = field_json(&sc->fields[i]);
+    tnrec_field tmp;
+    json_t *f = field_json(as_decoded(&sc->fields[i], nodata, &tmp));
     return f ? json_array_append_new(fields, f) : -1;
 }
 
-json_t *trn_data_schema_json(const tnrec_dataset *ds, const char *variables, int mask)
+json_t *trn_data_schema_json(const tnrec_dataset *ds, const char *variables, int mask, const float *nodata)
 {
     const tnrec_schema *sc = tnrec_dataset_schema(ds);
     json_t *fields = json_array(), *out = json_object();
@@ -56,9 +68,9 @@ json_t *trn_data_schema_json(const tnrec_dataset *ds, const char *variables, int
     snprintf(buf, sizeof buf, "%s", variables ? variables : DEFAULT_VARIABLES);
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok && !bad; tok = strtok_r(NULL, ",", &save))
-        bad = append_field(fields, sc, tok) != 0;
+        bad = append_field(fields, sc, tok, nodata) != 0;
     if (!bad && mask)
-        bad = append_field(fields, sc, MASK_FIELD) != 0;
+        bad = append_field(fields, sc, MASK_FIELD, nodata) != 0;
     if (bad) {
         json_decref(fields);
         json_decref(out);
@@ -170,8 +182,8 @@ static tnrec_err mismatch(const char *ds_what, const char *ds_path, const char *
                        ds_what, ds_path, ref_what, ref_path, name, what, *what ? " " : "", a, ds_path, b, ref_path, ds_path);
 }
 
-tnrec_err trn_data_schema_check(const json_t *recorded, const tnrec_dataset *ds, const char *ds_what,
-                                   const char *ds_path, const char *ref_what, const char *ref_path)
+tnrec_err trn_data_schema_check(const json_t *recorded, const tnrec_dataset *ds, const float *nodata,
+                                const char *ds_what, const char *ds_path, const char *ref_what, const char *ref_path)
 {
     const json_t *fields = json_object_get(recorded, "fields");
     if (!json_is_array(fields) || json_array_size(fields) == 0)
@@ -185,7 +197,8 @@ tnrec_err trn_data_schema_check(const json_t *recorded, const tnrec_dataset *ds,
         if (k < 0)
             return mismatch(ds_what, ds_path, ref_what, ref_path, rf.name, "", "missing", "present");
         char what[96], a[96], b[96];
-        if (field_difference(&sc->fields[k], &rf, what, a, b, sizeof a))
+        tnrec_field tmp;
+        if (field_difference(as_decoded(&sc->fields[k], nodata, &tmp), &rf, what, a, b, sizeof a))
             return mismatch(ds_what, ds_path, ref_what, ref_path, rf.name, what, a, b);
     }
     return TNREC_OK;

@@ -15,6 +15,7 @@
 #include "data_schema.h"
 #include "evaluate.h"
 #include "nn.h"
+#include "run_config.h"
 #include "tnrec/tnrec.h"
 
 tnrec_err trn_predict_all(trn_backend *be, tnrec_loader *ld, int cap, const trn_scores_out *out, double *out_bce,
@@ -169,12 +170,17 @@ tnrec_err tnrec_eval_run_progress(tnrec_metrics *out, const char *checkpoint, co
         goto done;
     if ((err = trn_check_not_empty(ds, "dataset", dataset)))
         goto done;
+    float nodata_value;
+    const float *nodata = trn_config_nodata(cj, &nodata_value);
     const json_t *recorded = json_object_get(cj, "data_schema");
-    if (recorded && (err = trn_data_schema_check(recorded, ds, "dataset", dataset, "the training data of checkpoint", resolved)))
+    if (recorded && (err = trn_data_schema_check(recorded, ds, nodata, "dataset", dataset,
+                                                 "the training data of checkpoint", resolved)))
         goto done;
     tnrec_loader_config lc = { .variables = tnrec__json_str(cj, "variables"),
                                .frames = (int)tnrec__json_int(cj, "frames"),
-                               .mask = json_is_true(json_object_get(cj, "mask")), .batch = batch > 0 ? batch : 32,
+                               .mask = json_is_true(json_object_get(cj, "mask")),
+                               .has_nodata = nodata != NULL, .nodata = nodata ? *nodata : 0.0f,
+                               .batch = batch > 0 ? batch : 32,
                                .threads = threads, .prefetch = trn_backend_is_device(ops) ? 3 : 2, .shuffle = 0, .world = 1 };
     if ((err = tnrec_loader_create(&ld, ds, &lc))) {
         if (err == TNREC_ESCHEMA)

@@ -321,6 +321,7 @@ tnrec_err tnrec_loader_create(tnrec_loader **out, const tnrec_dataset *ds, const
         w->l = l;
         if ((err = tnrec_decoder_create(&w->dec)))
             goto fail;
+        tnrec_decoder_set_nodata(w->dec, l->cfg.has_nodata ? &l->cfg.nodata : NULL);
     }
     for (int i = 0; i < l->nthreads; i++) {
         if (pthread_create(&l->threads[i], NULL, worker_main, &l->ctxs[i]) != 0) {

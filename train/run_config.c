@@ -1,6 +1,7 @@
 /* train/run_config.c: a training run's settings (run_config.h). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
@@ -100,8 +101,45 @@ int trn_metric_lower_is_better(const char *name)
     return n >= 4 && strcmp(name + n - 4, "loss") == 0;
 }
 
+/* The models that keep the dataset's no-data value by default: the ones
+ * made to reproduce a published model fed with TorNet's -3 fill. */
+static int keeps_dataset_nodata(const char *model)
+{
+    return model && strcmp(model, "tornet-cnn") == 0;
+}
+
+tnrec_err trn_nodata_resolve(const char *text, const char *model, float *buf, const float **out)
+{
+    *out = NULL;
+    if (!text) {
+        if (keeps_dataset_nodata(model))
+            return TNREC_OK;
+        *buf = TRN_DEFAULT_NODATA;
+        *out = buf;
+        return TNREC_OK;
+    }
+    if (strcmp(text, "dataset") == 0)
+        return TNREC_OK;
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (end == text || *end || !isfinite(v) || fabs(v) > 1e6)
+        return tnrec__fail(TNREC_EINVAL, "no-data value '%s' is not a finite number or 'dataset'", text);
+    *buf = (float)v;
+    *out = buf;
+    return TNREC_OK;
+}
+
+const float *trn_config_nodata(const json_t *j, float *buf)
+{
+    const json_t *v = json_object_get(j, "nodata");
+    if (!json_is_number(v))
+        return NULL;
+    *buf = (float)json_number_value(v);
+    return buf;
+}
+
 json_t *trn_config_json(const tnrec_train_config *c, const tnrec_model *m, const float cw[2], const char *variables,
-                        json_t *data_schema)
+                        const float *nodata, json_t *data_schema)
 {
     json_t *j = json_object();
     if (!j) {
@@ -118,6 +156,7 @@ json_t *trn_config_json(const tnrec_train_config *c, const tnrec_model *m, const
     json_object_set_new(j, "channels", json_integer(in->channels));
     json_object_set_new(j, "variables", json_string(variables));
     json_object_set_new(j, "mask", json_boolean(c->mask));
+    json_object_set_new(j, "nodata", nodata ? json_real(*nodata) : json_null());
     json_object_set_new(j, "train", json_string(c->train_path ? c->train_path : ""));
     json_object_set_new(j, "val", c->val_path ? json_string(c->val_path) : json_null());
     json_object_set_new(j, "epochs", json_integer(c->epochs));

@@ -56,6 +56,8 @@ typedef struct run {
     int32_t *val_label, *val_cat;
     float *logits;          /* the step's, local_batch of them */
     float cw[2];
+    float nodata_value;
+    const float *nodata;    /* the input's no-data value (&nodata_value), NULL: the dataset's */
     trn_schedule sched;
     double data_wait;       /* seconds this epoch spent waiting for batches */
     uint64_t staged_steps;  /* this epoch's steps whose batch was copied during the step before */
@@ -214,20 +216,20 @@ static tnrec_err check_run_data(run *r, const char *vars)
         const json_t *rec = json_object_get(r->resume_cfg, "data_schema");
         if (!rec)
             return TNREC_OK; /* checkpoint before 1.2: nothing to check against */
-        tnrec_err err = trn_data_schema_check(rec, r->train_ds, "training dataset", r->c.train_path,
-                                                 "the training data of checkpoint", r->dir.last);
+        tnrec_err err = trn_data_schema_check(rec, r->train_ds, r->nodata, "training dataset", r->c.train_path,
+                                              "the training data of checkpoint", r->dir.last);
         if (!err && r->val_ds)
-            err = trn_data_schema_check(rec, r->val_ds, "validation dataset", r->c.val_path,
-                                           "the training data of checkpoint", r->dir.last);
+            err = trn_data_schema_check(rec, r->val_ds, r->nodata, "validation dataset", r->c.val_path,
+                                        "the training data of checkpoint", r->dir.last);
         return err;
     }
     if (!r->val_ds)
         return TNREC_OK;
-    json_t *ts = trn_data_schema_json(r->train_ds, vars, r->c.mask);
+    json_t *ts = trn_data_schema_json(r->train_ds, vars, r->c.mask, r->nodata);
     if (!ts)
         return tnrec__fail(TNREC_ENOMEM, "out of memory");
-    tnrec_err err = trn_data_schema_check(ts, r->val_ds, "validation dataset", r->c.val_path, "training dataset",
-                                             r->c.train_path);
+    tnrec_err err = trn_data_schema_check(ts, r->val_ds, r->nodata, "validation dataset", r->c.val_path,
+                                          "training dataset", r->c.train_path);
     json_decref(ts);
     return err;
 }
@@ -335,6 +337,9 @@ static tnrec_err run_settings(run *r, const tnrec_train_config *cfg)
         r->c.epochs = cfg->epochs;
         if ((err = trn_config_from_json(&r->c, r->resume_cfg, r->cw, r->dir.last)))
             return err;
+        r->nodata = trn_config_nodata(r->resume_cfg, &r->nodata_value);
+    } else if ((err = trn_nodata_resolve(r->c.nodata, r->c.model, &r->nodata_value, &r->nodata))) {
+        return err;
     }
     if (!r->c.train_path)
         return tnrec__fail(TNREC_EINVAL, "no training dataset given");
@@ -399,7 +404,9 @@ static tnrec_err open_data(run *r, const char *vars, int resume)
         return err;
     if (!resume && (err = trn_class_weights(r->cw, r->c.class_weights, r->train_ds, r->c.train_path)))
         return err;
-    tnrec_loader_config lc = { .variables = vars, .frames = r->c.frames, .mask = r->c.mask, .batch = r->c.batch,
+    tnrec_loader_config lc = { .variables = vars, .frames = r->c.frames, .mask = r->c.mask,
+                               .has_nodata = r->nodata != NULL, .nodata = r->nodata ? *r->nodata : 0.0f,
+                               .batch = r->c.batch,
                                .threads = r->c.threads, .prefetch = trn_backend_is_device(r->device) ? 3 : 2,
                                .shuffle = 1, .seed = r->c.seed, .rank = r->rank, .world = r->world,
                                .class_weight = { r->cw[0], r->cw[1] } };
@@ -432,7 +439,8 @@ static tnrec_err build_model(run *r, const char *vars)
     if (!r->best_params || !r->best_state || !r->st.part_prob || !r->st.part_label || !r->st.part_cat || !r->logits)
         return tnrec__fail(TNREC_ENOMEM, "out of memory");
     r->st.lr = r->c.lr;
-    json_t *cj = trn_config_json(&r->c, r->model, r->cw, vars, trn_data_schema_json(r->train_ds, vars, r->c.mask));
+    json_t *cj = trn_config_json(&r->c, r->model, r->cw, vars, r->nodata,
+                                 trn_data_schema_json(r->train_ds, vars, r->c.mask, r->nodata));
     r->config_text = cj ? json_dumps(cj, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(cj);
     if (!r->config_text)

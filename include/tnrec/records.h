@@ -174,6 +174,11 @@ tnrec_err tnrec_shard_read_blob(tnrec_blob *out, const tnrec_shard *shard, uint6
 typedef struct tnrec_decoder tnrec_decoder;
 tnrec_err tnrec_decoder_create(tnrec_decoder **out);
 void tnrec_decoder_free(tnrec_decoder *dec);                    /* accepts NULL */
+/* value non-NULL: from now on, no-data gates of float-encoded fields decode
+ * as *value (normalised units) instead of their schema's nodata, in
+ * tnrec_decoder_field, _field_mask and _field_rows (a model's input fill;
+ * physical values keep NaN). NULL: the schema's values again. */
+void tnrec_decoder_set_nodata(tnrec_decoder *dec, const float *value);
 /* Reads record i with one pread, checks its checksum and decompresses it.
  * Errors name the shard and the record index. */
 tnrec_err tnrec_decoder_load(tnrec_decoder *dec, const tnrec_shard *shard, uint64_t i);

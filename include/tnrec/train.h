@@ -171,6 +171,8 @@ typedef struct tnrec_loader_config {
     const char *variables;  /* comma-separated fields; NULL: "DBZ,VEL,KDP,RHOHV,ZDR,WIDTH" */
     int frames;             /* last N frames; 0: all */
     int mask;               /* 1: add range_folded_mask as one channel per sweep */
+    int has_nodata;         /* 1: no-data gates take `nodata` (normalised units) */
+    float nodata;           /*    instead of the dataset schema's value */
     int batch;              /* global batch size */
     int threads;            /* decode threads (0: 2) */
     int prefetch;           /* batches decoded ahead (0: 2) */
@@ -271,6 +273,10 @@ typedef struct tnrec_train_config {
     const char *class_weights; /* "balanced" (NULL), "none" or "W0,W1" */
     const char *variables;
     int frames, mask;
+    const char *nodata;     /* value of no-data gates in the input: NULL (the model's default:
+                             * 0 for all but tornet-cnn, which keeps the dataset's), "dataset"
+                             * (the dataset's nodata, TorNet's -3 by default) or a number
+                             * (normalised units); recorded in the checkpoint */
     int threads;            /* loader threads */
     uint64_t checkpoint_every; /* also checkpoint every N steps mid-epoch; 0: epoch ends only */
     uint64_t max_steps;     /* stop (with a checkpoint) after N steps in this call; 0: no limit */
