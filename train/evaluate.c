@@ -1,5 +1,6 @@
-/* train/evaluate.c: scoring a checkpoint on a dataset: tnrec_eval_run
- * (metrics, and the per-sample CSV of `tnrec predict`), and the pass
+/* train/evaluate.c: scoring a checkpoint on a dataset: tnrec_eval_run_opts
+ * (metrics; the per-sample CSV of `tnrec predict`, the curves of `tnrec
+ * eval --curves`, the scores in memory for `tnrec report`), and the pass
  * over a dataset that validation during training shares. */
 #include <jansson.h>
 #include <math.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "atomic_file.h"
 #include "backend.h"
 #include "checkpoint.h"
 #include "common.h"
@@ -16,10 +18,12 @@
 #include "evaluate.h"
 #include "nn.h"
 #include "run_config.h"
+#include "tnrec/report.h"
 #include "tnrec/tnrec.h"
 
 tnrec_err trn_predict_all(trn_backend *be, tnrec_loader *ld, int cap, const trn_scores_out *out, double *out_bce,
-                          tnrec_step_report *rep, tnrec_step_cb on_step, void *step_ctx)
+                          tnrec_step_report *rep, tnrec_step_cb on_step, void *step_ctx,
+                          const volatile sig_atomic_t *stop)
 {
     tnrec_err err = tnrec_loader_start(ld, 0, 0);
     if (err)
@@ -32,6 +36,11 @@ tnrec_err trn_predict_all(trn_backend *be, tnrec_loader *ld, int cap, const trn_
     double bce = 0;
     float *logits = NULL;
     for (;;) {
+        if (stop && *stop) {
+            err = tnrec__fail(TNREC_ECANCELED, "stopped after batch %llu of %llu", (unsigned long long)rep->step,
+                              (unsigned long long)rep->steps);
+            break;
+        }
         const tnrec_batch *b = NULL;
         if ((err = tnrec_loader_next(ld, &b)))
             break;
@@ -136,8 +145,152 @@ tnrec_err tnrec_eval_run_progress(tnrec_metrics *out, const char *checkpoint, co
                                   const char *csv_path, int batch, int threads, const char *device,
                                   const char *precision, tnrec_step_cb on_step, void *step_ctx)
 {
-    char *resolved = NULL, *config = NULL, *csv = NULL;
+    const tnrec_eval_options opt = { .csv_path = csv_path, .batch = batch, .threads = threads, .device = device,
+                                     .precision = precision, .on_step = on_step, .step_ctx = step_ctx };
+    return tnrec_eval_run_opts(out, checkpoint, dataset, &opt);
+}
+
+/* The shard index entry of dataset record `index`. */
+static tnrec_err record_info(const tnrec_record_info **out, const tnrec_dataset *ds, uint64_t index)
+{
+    size_t si;
+    uint64_t local;
+    tnrec_err err = tnrec_dataset_locate(ds, index, &si, &local);
+    if (err)
+        return err;
+    *out = tnrec_shard_info(tnrec_dataset_shard(ds, si), local);
+    if (!*out)
+        return tnrec__fail(TNREC_EINTERNAL, "record %llu missing from its shard index", (unsigned long long)index);
+    return TNREC_OK;
+}
+
+/* One CSV row of sample i of the scores. */
+static tnrec_err csv_row(FILE *f, const tnrec_dataset *ds, const trn_scores_out *so, size_t i)
+{
+    const tnrec_record_info *info;
+    tnrec_err err = record_info(&info, ds, so->index[i]);
+    if (err)
+        return err;
+    char tbuf[32];
+    time_t t = (time_t)info->meta.time;
+    struct tm tmv;
+    if (gmtime_r(&t, &tmv))
+        strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    else
+        snprintf(tbuf, sizeof tbuf, "%lld", (long long)info->meta.time);
+    csv_field(f, info->meta.key);
+    fprintf(f, ",%lld,%s,%s,%d,%.6f\n", (long long)info->meta.event_id, tbuf, tnrec_category_name(info->meta.category),
+            (int)so->label[i], so->prob[i]);
+    return TNREC_OK;
+}
+
+/* The predict CSV of n scores as text (*out malloc'd). */
+static tnrec_err csv_text(char **out, size_t *len, const tnrec_dataset *ds, const trn_scores_out *so, size_t n)
+{
+    *out = NULL;
+    *len = 0;
+    FILE *f = open_memstream(out, len);
+    if (!f)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory");
+    tnrec_err err = TNREC_OK;
+    fputs("key,event_id,time,category,label,probability\n", f);
+    for (size_t i = 0; i < n && !err; i++)
+        err = csv_row(f, ds, so, i);
+    /* fclose sets *out even when writing ran out of memory. */
+    if (fclose(f) != 0 && !err)
+        err = tnrec__fail(TNREC_ENOMEM, "out of memory writing the scores");
+    if (err) {
+        free(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
+/* The curves JSON of n scores as text (*out malloc'd). */
+static tnrec_err curves_text(char **out, const trn_scores_out *so, size_t n)
+{
+    tnrec_curves c;
+    tnrec_err err = tnrec_curves_compute(&c, so->prob, so->label, n);
+    if (!err)
+        err = tnrec_curves_json(&c, out);
+    tnrec_curves_free(&c);
+    return err;
+}
+
+/* Writes len bytes to path atomically unless *stop (stop may be NULL) is
+ * set once they are under the temporary name: then that file is removed
+ * and path is left as it was. */
+static tnrec_err write_unless_stopped(const char *path, const char *buf, size_t len, const volatile sig_atomic_t *stop)
+{
+    tnrec_atomic_file f;
+    tnrec_err err = tnrec__atomic_open(&f, path);
+    if (err)
+        return err;
+    err = tnrec__atomic_write(&f, buf, len);
+    if (!err && stop && *stop)
+        err = tnrec__fail(TNREC_ECANCELED, "stopped before '%s' was complete", path);
+    if (err) {
+        tnrec__atomic_abort(&f);
+        return err;
+    }
+    return tnrec__atomic_commit(&f);
+}
+
+/* Hands the arrays of so (n samples) to scores, with each record's key;
+ * so's arrays become NULL. */
+static tnrec_err keep_scores(tnrec_scores *scores, const tnrec_dataset *ds, trn_scores_out *so, size_t n)
+{
+    char (*key)[TNREC_KEY_MAX] = malloc((n + 1) * sizeof *key);
+    if (!key)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory for %zu keys", n);
+    for (size_t i = 0; i < n; i++) {
+        const tnrec_record_info *info;
+        tnrec_err err = record_info(&info, ds, so->index[i]);
+        if (err) {
+            free(key);
+            return err;
+        }
+        snprintf(key[i], TNREC_KEY_MAX, "%s", info->meta.key);
+    }
+    *scores = (tnrec_scores){ .n = n, .key = key, .prob = so->prob, .label = so->label, .category = so->category };
+    so->prob = NULL;
+    so->label = so->category = NULL;
+    return TNREC_OK;
+}
+
+/* The outputs opt asks for, once the scores are known: the files first
+ * (each may be refused by a stop), the scores handed over last, so that a
+ * failure leaves none of them. */
+static tnrec_err eval_outputs(const tnrec_eval_options *opt, const tnrec_dataset *ds, trn_scores_out *so, size_t n)
+{
+    char *csv = NULL, *curves = NULL;
     size_t csv_len = 0;
+    tnrec_err err = TNREC_OK;
+    if (opt->csv_path)
+        err = csv_text(&csv, &csv_len, ds, so, n);
+    if (!err && opt->curves_path)
+        err = curves_text(&curves, so, n);
+    if (!err && csv)
+        err = write_unless_stopped(opt->csv_path, csv, csv_len, opt->stop);
+    if (!err && curves)
+        err = write_unless_stopped(opt->curves_path, curves, strlen(curves), opt->stop);
+    if (!err && opt->scores)
+        err = keep_scores(opt->scores, ds, so, n);
+    free(csv);
+    free(curves);
+    return err;
+}
+
+tnrec_err tnrec_eval_run_opts(tnrec_metrics *out, const char *checkpoint, const char *dataset,
+                              const tnrec_eval_options *opt)
+{
+    static const tnrec_eval_options none = { 0 };
+    if (!opt)
+        opt = &none;
+    if (opt->scores)
+        memset(opt->scores, 0, sizeof *opt->scores);
+    const char *device = opt->device, *precision = opt->precision;
+    char *resolved = NULL, *config = NULL;
     tnrec_model *m = NULL;
     tnrec_dataset *ds = NULL;
     tnrec_loader *ld = NULL;
@@ -180,8 +333,8 @@ tnrec_err tnrec_eval_run_progress(tnrec_metrics *out, const char *checkpoint, co
                                .frames = (int)tnrec__json_int(cj, "frames"),
                                .mask = json_is_true(json_object_get(cj, "mask")),
                                .has_nodata = nodata != NULL, .nodata = nodata ? *nodata : 0.0f,
-                               .batch = batch > 0 ? batch : 32,
-                               .threads = threads, .prefetch = trn_backend_is_device(ops) ? 3 : 2, .shuffle = 0, .world = 1 };
+                               .batch = opt->batch > 0 ? opt->batch : 32,
+                               .threads = opt->threads, .prefetch = trn_backend_is_device(ops) ? 3 : 2, .shuffle = 0, .world = 1 };
     if ((err = tnrec_loader_create(&ld, ds, &lc))) {
         if (err == TNREC_ESCHEMA)
             err = eval_fields_missing(dataset, resolved, lc.variables);
@@ -209,47 +362,19 @@ tnrec_err tnrec_eval_run_progress(tnrec_metrics *out, const char *checkpoint, co
     double bce = 0;
     tnrec_step_report sr = { .phase = "eval" };
     trn_scores_out so = { prob, label, cat, index };
-    if ((err = trn_predict_all(&be, ld, lc.batch, &so, &bce, &sr, on_step, step_ctx)))
+    if ((err = trn_predict_all(&be, ld, lc.batch, &so, &bce, &sr, opt->on_step, opt->step_ctx, opt->stop)))
         goto done;
     if ((err = tnrec_metrics_compute(out, prob, label, cat, n)))
         goto done;
     out->loss = bce + trn_model_l2(m);
-    if (csv_path) {
-        FILE *f = open_memstream(&csv, &csv_len);
-        if (!f) {
-            err = tnrec__fail(TNREC_ENOMEM, "out of memory");
-            goto done;
-        }
-        fputs("key,event_id,time,category,label,probability\n", f);
-        for (size_t i = 0; i < n; i++) {
-            size_t si;
-            uint64_t local;
-            if ((err = tnrec_dataset_locate(ds, index[i], &si, &local)))
-                break;
-            const tnrec_record_info *info = tnrec_shard_info(tnrec_dataset_shard(ds, si), local);
-            if (!info) {
-                err = tnrec__fail(TNREC_EINTERNAL, "record %llu missing from its shard index", (unsigned long long)index[i]);
-                break;
-            }
-            char tbuf[32];
-            time_t t = (time_t)info->meta.time;
-            struct tm tmv;
-            if (gmtime_r(&t, &tmv))
-                strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-            else
-                snprintf(tbuf, sizeof tbuf, "%lld", (long long)info->meta.time);
-            csv_field(f, info->meta.key);
-            fprintf(f, ",%lld,%s,%s,%d,%.6f\n", (long long)info->meta.event_id, tbuf, tnrec_category_name(info->meta.category),
-                    (int)label[i], prob[i]);
-        }
-        fclose(f);
-        if (!err)
-            err = tnrec__write_file_atomic(csv_path, csv, csv_len);
-    }
+    err = eval_outputs(opt, ds, &so, n);
+    /* The arrays the scores took are theirs now. */
+    prob = so.prob;
+    label = so.label;
+    cat = so.category;
 done:
     free(resolved);
     free(config);
-    free(csv);
     json_decref(cj);
     trn_backend_free(&be);
     tnrec_loader_free(ld);

@@ -5,6 +5,7 @@
 #define TNREC_TRAIN_EVALUATE_H
 
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "backend.h"
@@ -23,9 +24,11 @@ typedef struct trn_scores_out {
  * restarted, unshuffled): each sample's probability, label, category and
  * record index into out, and the mean binary cross-entropy into *out_bce.
  * cap: the loader's batch size. rep and on_step (may be NULL) report each
- * batch. */
+ * batch. stop (may be NULL) is read before each batch: nonzero ends the
+ * pass with TNREC_ECANCELED. */
 tnrec_err trn_predict_all(trn_backend *be, tnrec_loader *ld, int cap, const trn_scores_out *out, double *out_bce,
-                          tnrec_step_report *rep, tnrec_step_cb on_step, void *step_ctx);
+                          tnrec_step_report *rep, tnrec_step_cb on_step, void *step_ctx,
+                          const volatile sig_atomic_t *stop);
 
 /* The dataset has no records: an error naming it (what: "dataset",
  * "training dataset", ...). */

@@ -106,7 +106,9 @@ static tnrec_err validate(run *r, int epoch, tnrec_epoch_report *rep)
         size_t nv = tnrec_dataset_count(r->val_ds);
         tnrec_step_report sr = { .phase = "val", .epoch = epoch + 1, .epochs = r->c.epochs };
         trn_scores_out so = { r->val_prob, r->val_label, r->val_cat, NULL };
-        if ((err = trn_predict_all(&r->be, r->val_ld, r->local_batch, &so, &bce, &sr, r->c.on_step, r->c.step_ctx)))
+        /* No stop inside validation: a request stops the run between
+         * training steps, where last.tnck can resume it. */
+        if ((err = trn_predict_all(&r->be, r->val_ld, r->local_batch, &so, &bce, &sr, r->c.on_step, r->c.step_ctx, NULL)))
             return err;
         if ((err = tnrec_metrics_compute(&rep->val, r->val_prob, r->val_label, r->val_cat, nv)))
             return err;

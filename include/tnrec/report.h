@@ -58,27 +58,20 @@ tnrec_err tnrec_curves_json(const tnrec_curves *c, char **out);
 /* Writes that JSON to path atomically. */
 tnrec_err tnrec_curves_write(const tnrec_curves *c, const char *path);
 
-/* Per-sample scores, as `tnrec predict` writes them (CSV with the columns
- * key,event_id,time,category,label,probability). */
-typedef struct tnrec_scores {
-    size_t n;
-    char (*key)[TNREC_KEY_MAX];
-    float *prob;
-    int32_t *label, *category;
-} tnrec_scores;
-/* Reads a predict CSV; errors name the file and the line. */
+/* Reads a predict CSV into scores (tnrec_scores, tnrec/train.h; its
+ * probabilities have the CSV's 6 decimals); errors name the file and the
+ * line. */
 tnrec_err tnrec_scores_read_csv(tnrec_scores *out, const char *path);
-void tnrec_scores_free(tnrec_scores *s);              /* accepts a zeroed struct */
 
 /* Evaluates a checkpoint on a dataset as tnrec_eval_run_progress does
  * (metrics into m, which `tnrec eval --json` prints; on_step, may be
- * NULL, after each batch) and keeps the per-sample scores too (through a
- * temporary predict CSV, removed). */
+ * NULL, after each batch) and keeps the per-sample scores too, in memory
+ * at full precision (tnrec_eval_run_opts with opt.scores). */
 tnrec_err tnrec_eval_scores(tnrec_metrics *m, tnrec_scores *scores, const char *checkpoint, const char *dataset,
                             int batch, int threads, const char *device, const char *precision, tnrec_step_cb on_step,
                             void *step_ctx);
 /* The same, then the curves of the scores written to curves_path (JSON,
- * atomically). */
+ * atomically; tnrec_eval_run_opts with opt.curves_path). */
 tnrec_err tnrec_eval_curves(tnrec_metrics *m, const char *checkpoint, const char *dataset, int batch, int threads,
                             const char *device, const char *precision, const char *curves_path, tnrec_step_cb on_step,
                             void *step_ctx);

@@ -349,6 +349,43 @@ tnrec_err tnrec_eval_run_progress(tnrec_metrics *out, const char *checkpoint, co
                                   const char *csv_path, int batch, int threads, const char *device,
                                   const char *precision, tnrec_step_cb on_step, void *step_ctx);
 
+/* Per-sample scores, in dataset order, as `tnrec predict` writes them
+ * (CSV with the columns key,event_id,time,category,label,probability). */
+typedef struct tnrec_scores {
+    size_t n;
+    char (*key)[TNREC_KEY_MAX];
+    float *prob;
+    int32_t *label, *category;
+} tnrec_scores;
+void tnrec_scores_free(tnrec_scores *s);              /* accepts a zeroed struct */
+
+/* What an evaluation produces besides its metrics, and how it runs. A
+ * zeroed struct is valid: no outputs, batch 32, 2 decode threads, the CPU. */
+typedef struct tnrec_eval_options {
+    const char *csv_path;    /* NULL, or the per-sample CSV (as tnrec_eval_run), written atomically */
+    const char *curves_path; /* NULL, or the curves of the scores as JSON (tnrec/report.h), atomically */
+    tnrec_scores *scores;    /* NULL, or filled with every sample's score at full precision (float, the
+                              * values the metrics are computed from); free with tnrec_scores_free */
+    int batch, threads;      /* 0: 32 and the loader's default */
+    const char *device;      /* "cpu" (also NULL) or "cuda" */
+    const char *precision;   /* "fp32" (also NULL), "fp16" or "bf16" (cuda only) */
+    tnrec_step_cb on_step;   /* NULL, or called after each batch as phase "eval" */
+    void *step_ctx;
+    /* NULL, or read before each batch and before each output file is
+     * renamed into place (a signal handler may set it): nonzero stops the
+     * evaluation with TNREC_ECANCELED; the file being written is removed,
+     * and scores is left empty. An output already in place stays (only
+     * when both csv_path and curves_path are given: the CSV comes first).
+     * A request that comes after the last output is in place stops
+     * nothing. */
+    const volatile sig_atomic_t *stop;
+} tnrec_eval_options;
+/* Evaluates a checkpoint on a dataset with options (opt may be NULL):
+ * metrics into out, and the outputs opt asks for. On failure no output
+ * file appears and opt->scores is left zeroed. */
+tnrec_err tnrec_eval_run_opts(tnrec_metrics *out, const char *checkpoint, const char *dataset,
+                              const tnrec_eval_options *opt);
+
 #ifdef __cplusplus
 }
 #endif

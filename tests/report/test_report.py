@@ -5,7 +5,8 @@ Scenarios:
   numbers  the page's ROC-AUC, PR-AUC, confusion counts and per-category
            rows equal `tnrec eval --json` on the same data; the curves
            JSON is consistent (trapezoid ROC area and the PR step sum are
-           eval's AUCs, reliability counts add up)
+           eval's AUCs exactly: the scores are not rounded; reliability
+           counts add up); nothing is written to $TMPDIR
   browser  the page in headless Chromium: the charts and sample pictures
            are in the DOM, the screenshot is not blank, no console errors
            (exit 77 when chromium or Pillow is missing)
@@ -109,12 +110,43 @@ def same(a, b, tol=1e-9):
     return abs(a - b) <= tol * max(1.0, abs(a))
 
 
+def check_exact(c, ev):
+    """The curves come from the very scores eval's metrics do, not rounded
+    ones: the ROC and PR areas of their points, computed as metrics.c
+    does (counts recovered from the rates, sums in the same order), are
+    eval's roc_auc and pr_auc to the last bit, and the best-CSI threshold
+    (a sample's probability) is one of the curves' thresholds."""
+    P, N = c["positives"], c["n"] - c["positives"]
+    roc, pr = c["roc"], c["pr"]
+    tps = [round(t * P) for t in roc["tpr"]]
+    fps = [round(f * N) for f in roc["fpr"]]
+    area = ap = 0.0
+    for i in range(1, len(tps)):
+        tp, fp, tp0, fp0 = float(tps[i]), float(fps[i]), float(tps[i - 1]), float(fps[i - 1])
+        area += (fp - fp0) * (tp + tp0) / 2.0
+        ap += (tp - tp0) / P * (tp / (tp + fp))
+    check(area / (P * N) == ev["roc_auc"], "ROC area of the curves %r != eval roc_auc %r" % (area / (P * N), ev["roc_auc"]))
+    check(ap == ev["pr_auc"], "PR area of the curves %r != eval pr_auc %r" % (ap, ev["pr_auc"]))
+    check(pr["threshold"] == roc["threshold"], "ROC and PR thresholds differ")
+    check(ev["csi_best_threshold"] in roc["threshold"][1:],
+          "eval's best-CSI threshold %r is not a threshold of the curves (scores rounded?)" % ev["csi_best_threshold"])
+
+
 def scenario_numbers(tnrec, tmp):
     rund, test = fixture(tnrec, tmp)
     curves = os.path.join(tmp, "curves.json")
-    ev = json.loads(run([tnrec, "eval", rund, test, "--json", "--curves", curves]).stdout)
+    # The scores stay in memory: nothing appears in $TMPDIR.
+    scratch = os.path.join(tmp, "tmpdir")
+    os.makedirs(scratch)
+    env = dict(os.environ, TMPDIR=scratch)
+    ev = json.loads(run([tnrec, "eval", rund, test, "--json", "--curves", curves], env=env).stdout)
     page = os.path.join(tmp, "report.html")
-    run([tnrec, "report", rund, "--eval", test, "-o", page, "--gallery", "2"])
+    run([tnrec, "report", rund, "--eval", test, "-o", page, "--gallery", "2"], env=env)
+    check(os.listdir(scratch) == [], "eval --curves / report left files in $TMPDIR: %s" % os.listdir(scratch))
+    # Nor is one needed: a $TMPDIR that does not exist changes nothing.
+    gone = dict(os.environ, TMPDIR=os.path.join(tmp, "no_such_dir"))
+    again = json.loads(run([tnrec, "eval", rund, test, "--json", "--curves", curves], env=gone).stdout)
+    check(again == ev, "eval --curves with a missing $TMPDIR gives other metrics")
     p = Page()
     p.feed(open(page, encoding="utf-8").read())
     v = p.values
@@ -147,6 +179,7 @@ def scenario_numbers(tnrec, tmp):
     check(abs(area - ev["roc_auc"]) < 1e-6, "trapezoid ROC area %g != eval roc_auc %g" % (area, ev["roc_auc"]))
     ap = sum((pr["recall"][i] - pr["recall"][i - 1]) * pr["precision"][i] for i in range(1, len(pr["recall"])))
     check(abs(ap - ev["pr_auc"]) < 1e-6, "PR step area %g != eval pr_auc %g" % (ap, ev["pr_auc"]))
+    check_exact(c, ev)
     thr = [t for t in roc["threshold"][1:]]
     check(all(a > b for a, b in zip(thr, thr[1:])), "thresholds do not decrease")
     rel = c["reliability"]
