@@ -39,6 +39,8 @@ json_t *cli_json_text(const char *s);
 /* cli_fail for --json modes: also writes {"command", "ok": false, "error":
  * the error's name, "message"} on stdout. Returns TNREC_EXIT_FAIL. */
 int cli_fail_json(const char *cmd, tnrec_err err);
+/* That JSON object alone, without the line on stderr. */
+void cli_json_failure(const char *cmd, tnrec_err err);
 /* With on set (main.c does it when a command is given --json), a usage
  * error also prints {"command", "ok": false, "error": "usage", "message"}
  * on stdout, as failures do. */
@@ -62,6 +64,11 @@ int cli_parse_score_args(cli_score_args *out, const char *cmd, const char *about
 /* The on_step callback for eval and predict: batches, samples/s, ETA;
  * ctx is the cli_progress. */
 void cli_score_progress(void *ctx, const tnrec_step_report *r);
+/* When err is the evaluation's answer to a SIGINT or SIGTERM (cli_stop.c),
+ * prints the one line saying so and that nothing was written (with json,
+ * also the failure object on stdout, as cli_fail_json) and returns 1; else
+ * prints nothing and returns 0. */
+int cli_score_stopped(const char *cmd, tnrec_err err, int json);
 /* Warns on stderr when checkpoint (a file, or a run directory: its file
  * `name`, or best/last.tnck when name is NULL) does not record its training
  * data's schema, so `what` (the dataset) cannot be checked against it.

@@ -8,15 +8,14 @@ static int json_errors; /* the command was given --json */
 
 void cli_json_errors(int on) { json_errors = on; }
 
-void cli_json_usage_error(const char *cmd, const char *msg)
+/* {"command", "ok": false, "error": what, "message": msg} on stdout. */
+static void print_failure(const char *cmd, const char *what, const char *msg)
 {
-    if (!json_errors)
-        return;
     json_t *o = json_object();
     if (o) {
         json_object_set_new(o, "command", cli_json_text(cmd));
         json_object_set_new(o, "ok", json_false());
-        json_object_set_new(o, "error", json_string("usage"));
+        json_object_set_new(o, "error", cli_json_text(what));
         json_object_set_new(o, "message", cli_json_text(msg));
     }
     char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
@@ -26,6 +25,12 @@ void cli_json_usage_error(const char *cmd, const char *msg)
     }
     free(text);
     json_decref(o);
+}
+
+void cli_json_usage_error(const char *cmd, const char *msg)
+{
+    if (json_errors)
+        print_failure(cmd, "usage", msg);
 }
 
 json_t *cli_json_text(const char *s)
@@ -44,24 +49,16 @@ json_t *cli_json_text(const char *s)
     return j;
 }
 
-int cli_fail_json(const char *cmd, tnrec_err err)
+void cli_json_failure(const char *cmd, tnrec_err err)
 {
     const char *msg = tnrec_error_last();
     if (!msg || !msg[0])
         msg = tnrec_err_name(err);
-    json_t *o = json_object();
-    if (o) {
-        json_object_set_new(o, "command", cli_json_text(cmd));
-        json_object_set_new(o, "ok", json_false());
-        json_object_set_new(o, "error", cli_json_text(tnrec_err_name(err)));
-        json_object_set_new(o, "message", cli_json_text(msg));
-    }
-    char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
-    if (text) {
-        puts(text);
-        fflush(stdout);
-    }
-    free(text);
-    json_decref(o);
+    print_failure(cmd, tnrec_err_name(err), msg);
+}
+
+int cli_fail_json(const char *cmd, tnrec_err err)
+{
+    cli_json_failure(cmd, err);
     return cli_fail(cmd, err);
 }

@@ -1,6 +1,7 @@
 /* cli/cli_score_args.c: the arguments `tnrec eval` and `tnrec predict`
  * share: CHECKPOINT DATASET, --batch, -j/--jobs, --device, --precision,
- * progress, and per command --json (eval) or -o/--output (predict). */
+ * progress, and per command --json (eval) or -o/--output (predict); and
+ * what both print when a signal stopped them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,17 @@ void cli_score_progress(void *ctx, const tnrec_step_report *r)
     cli_progress_eta(eta, sizeof eta, per_step * (double)(r->steps - r->step));
     cli_progress_show(p, "batch %llu/%llu  %llu samples  %.1f samples/s  ETA %s", (unsigned long long)r->step,
                       (unsigned long long)r->steps, (unsigned long long)r->samples, rate, eta);
+}
+
+int cli_score_stopped(const char *cmd, tnrec_err err, int json)
+{
+    if (err != TNREC_ECANCELED || !cli_stop_signal())
+        return 0;
+    if (json)
+        cli_json_failure(cmd, err);
+    const char *msg = tnrec_error_last();
+    fprintf(stderr, "tnrec %s: %s (%s); nothing written\n", cmd, msg && msg[0] ? msg : "stopped", cli_stop_name());
+    return 1;
 }
 
 void cli_warn_unchecked_data(const char *cmd, const char *checkpoint, const char *name, const char *what)

@@ -1,13 +1,11 @@
 /* cli/cmd_predict.c: `tnrec predict`: one probability per sample, as CSV.
  *
- * The CSV is written under OUTPUT.tmp.PID and renamed when complete
- * (docs/format.md, "Atomic output"), so a signal never leaves a file with
- * the output's name that is not whole; SIGINT and SIGTERM also remove
- * the temporary file before the process ends as the signal says. */
-#include <signal.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+ * The library writes the CSV under OUTPUT.tmp.PID and renames it when
+ * complete (docs/format.md, "Atomic output"). SIGINT and SIGTERM set the
+ * shared stop flag (cli_stop.c): the evaluation stops before its next
+ * batch, or before the rename, removes its temporary file and returns
+ * TNREC_ECANCELED; the command then exits 130 or 143. */
+#include <stdio.h>
 
 #include "cli.h"
 
@@ -21,40 +19,15 @@ static const char about[] =
     "checkpoint was trained on (encoding, shape, normalisation, no-data value)\n"
     "is refused.";
 
-static char tmp_path[4200];
-
-/* Async-signal-safe: unlink, then the signal's default action. */
-static void on_signal(int sig)
-{
-    if (tmp_path[0])
-        unlink(tmp_path);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-/* Removes the temporary CSV on SIGINT and SIGTERM. Returns 0 or -1. */
-static int install_cleanup(const char *output)
-{
-    int n = snprintf(tmp_path, sizeof tmp_path, "%s.tmp.%ld", output, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp_path)
-        tmp_path[0] = '\0'; /* too long to name: the signal's default action alone */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaddset(&sa.sa_mask, SIGINT);
-    sigaddset(&sa.sa_mask, SIGTERM);
-    return sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0 ? -1 : 0;
-}
-
 int cmd_predict(int argc, char **argv)
 {
     cli_score_args args;
-    int rc = cli_parse_score_args(&args, CMD, about, "example: tnrec predict runs/tiny data/test -o scores.csv\n", argc,
+    int rc = cli_parse_score_args(&args, CMD, about, "SIGINT or SIGTERM stops it before the next batch; it writes nothing and exits\n"
+                                  "130 or 143.\nexample: tnrec predict runs/tiny data/test -o scores.csv\n", argc,
                                   argv, 1);
     if (rc >= 0)
         return rc;
-    if (install_cleanup(args.output) != 0) {
+    if (cli_stop_install() != 0) {
         perror("tnrec " CMD ": cannot install the SIGINT/SIGTERM handlers");
         return TNREC_EXIT_FAIL;
     }
@@ -62,12 +35,15 @@ int cmd_predict(int argc, char **argv)
     snprintf(what, sizeof what, "dataset '%.4096s'", args.dataset);
     cli_warn_unchecked_data(CMD, args.checkpoint, NULL, what);
     tnrec_metrics m;
+    const tnrec_eval_options opt = { .csv_path = args.output, .batch = args.batch, .threads = args.threads,
+                                     .device = args.device, .precision = args.precision,
+                                     .on_step = cli_score_progress, .step_ctx = &args.progress,
+                                     .stop = cli_stop_flag() };
     cli_progress_start(&args.progress);
-    tnrec_err err = tnrec_eval_run_progress(&m, args.checkpoint, args.dataset, args.output, args.batch, args.threads,
-                                            args.device, args.precision, cli_score_progress, &args.progress);
+    tnrec_err err = tnrec_eval_run_opts(&m, args.checkpoint, args.dataset, &opt);
     cli_progress_clear(&args.progress);
     if (err)
-        return cli_fail(CMD, err);
+        return cli_score_stopped(CMD, err, 0) ? cli_stop_exit_code() : cli_fail(CMD, err);
     fprintf(stderr, "wrote %llu rows to %s (roc_auc %.4f)\n", (unsigned long long)m.all.n, args.output, m.all.roc_auc);
     return TNREC_EXIT_OK;
 }

@@ -3,8 +3,9 @@
 # finish the step under way, write last.tnck and exit 143 / 130 with one
 # line on stderr giving the resume command; that command (run as printed)
 # completes the run with the final weights of an uninterrupted one, bit
-# for bit (same thread counts). A signal during `tnrec predict` leaves no
-# scores file, finished or temporary. With `mpi`, a signal to one rank of `mpirun -n 2` stops
+# for bit (same thread counts). A signal during `tnrec predict` or `tnrec
+# eval` stops it (130 / 143, one line) with no scores or curves file,
+# finished or temporary. With `mpi`, a signal to one rank of `mpirun -n 2` stops
 # both after the same step, and the resumed run matches an uninterrupted
 # 2-rank run.
 # usage: cli_signals.sh single|mpi TNREC FIXTURE_PROGRAM PYTHON COMPARE_SCRIPT WORKDIR
@@ -102,25 +103,43 @@ grep -q '^epoch 4/4' "$WORK/out3.txt" || fail "the final resume did not reach ep
 "$PY" "$COMPARE" "$WORK/full/last.tnck" "$WORK/run/last.tnck" 0 || fail "resumed run differs from the uninterrupted one"
 [ "$MODE" = mpi ] && { echo "cli_signals mpi: all checks passed"; exit 0; }
 
-# predict: a signal ends it without a scores file (written under a
-# temporary name and renamed only when complete) and without its
-# temporary file.
-"$FIXTURE" "$WORK/big" 200 7 4 48 64
+# predict and eval: a signal stops the evaluation before its next batch;
+# exit 130 / 143, one line saying it stopped and that nothing was
+# written, no scores or curves file, finished or temporary. --batch 1
+# -j 1 over 300 records makes the job last seconds; the signal is sent
+# once the first progress line shows it under way.
+"$FIXTURE" "$WORK/big" 300 7 4 48 64
 "$TNREC" train "$WORK/big" -o "$WORK/bigrun" --model c16,c16,g,o --epochs 1 --batch 50 --max-steps 1 \
     --class-weights none > /dev/null
-# A temporary file under the name predict writes to (as if the signal
-# came during the write) is removed too.
-for sig in TERM INT; do
-    "$TNREC" predict "$WORK/bigrun" "$WORK/big" -o "$WORK/scores.csv" 2> /dev/null &
+# scored CMD SIG CODE ARGS...: runs `tnrec CMD` with ARGS, signals it
+# mid-run, checks how it ended.
+scored() {
+    cmd=$1 sig=$2 code=$3
+    shift 3
+    err="$WORK/err_$cmd.$sig.txt"
+    "$TNREC" "$cmd" "$WORK/bigrun" "$WORK/big" --batch 1 -j 1 --progress-interval 0.1 "$@" > /dev/null 2> "$err" &
     job=$!
-    echo "key,event_id" > "$WORK/scores.csv.tmp.$job"
-    sleep 0.3
-    kill -$sig "$job"
+    n=0
+    while ! grep -q "^tnrec $cmd: batch " "$err"; do
+        n=$((n + 1))
+        [ $n -lt 1200 ] || fail "$cmd printed no progress"
+        kill -0 "$job" 2> /dev/null || fail "$cmd ended before SIG$sig could be sent: make its dataset larger"
+        sleep 0.05
+    done
+    kill -"$sig" "$job"
     set +e
     wait "$job"; rc=$?
     set -e
-    [ $rc -ne 0 ] || fail "predict finished before SIG$sig: make its dataset larger"
-    [ ! -e "$WORK/scores.csv" ] || fail "predict left scores.csv after SIG$sig"
-    [ -z "$(ls "$WORK" | grep 'scores.csv.tmp')" ] || fail "predict left its temporary file after SIG$sig"
-done
+    [ $rc -ne 0 ] || fail "$cmd finished before SIG$sig arrived: make its dataset larger"
+    [ $rc -eq "$code" ] || fail "$cmd exited $rc after SIG$sig, expected $code"
+    [ "$(grep -c "^tnrec $cmd: stopped .*(SIG$sig); nothing written\$" "$err")" -eq 1 ] \
+        || fail "$cmd: no single 'stopped ... nothing written' line after SIG$sig"
+    [ "$(grep -v "^tnrec $cmd: batch " "$err" | grep -c .)" -eq 1 ] || fail "$cmd printed more than the stop line"
+    [ -z "$(ls "$WORK" | grep -E '^(scores\.csv|curves\.json)')" ] \
+        || fail "$cmd left a file after SIG$sig: $(ls "$WORK" | grep -E '^(scores|curves)')"
+}
+scored predict INT 130 -o "$WORK/scores.csv"
+scored predict TERM 143 -o "$WORK/scores.csv"
+scored eval INT 130 --curves "$WORK/curves.json"
+scored eval TERM 143 --json --curves "$WORK/curves.json"
 echo "cli_signals: all checks passed"
