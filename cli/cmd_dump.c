@@ -37,6 +37,7 @@ typedef struct dump_opts {
     int stats;          /* --record given: statistics also with --npy */
     uint64_t record;
     const char *npy_dir;
+    int quiet;          /* --quiet: no notes on stderr (errors still) */
 } dump_opts;
 
 /* ---- errors: printed on stderr, the last kept for the JSON error object ---- */
@@ -624,13 +625,14 @@ typedef struct npy_written {
     size_t n;
 } npy_written;
 
-static void npy_remove_all(npy_written *w)
+/* Removes the files written before an error; quiet: without saying so. */
+static void npy_remove_all(npy_written *w, int quiet)
 {
     size_t removed = 0;
     for (size_t i = 0; i < w->n; i++)
         if (unlink(w->file[i]) == 0)
             removed++;
-    if (removed)
+    if (removed && !quiet)
         fprintf(stderr, "tnrec " CMD ": removed the %zu .npy file%s written before the error\n", removed,
                 removed == 1 ? "" : "s");
 }
@@ -698,7 +700,7 @@ static json_t *npy_report(const npy_written *w, int json)
     return files;
 }
 
-static json_t *npy_view(record_ctx *rc, const char *dir, int json, int *failed)
+static json_t *npy_view(record_ctx *rc, const char *dir, int json, int quiet, int *failed)
 {
     const tnrec_schema *schema = tnrec_dataset_schema(rc->ds);
     if (make_dirs(dir) != 0) {
@@ -710,7 +712,7 @@ static json_t *npy_view(record_ctx *rc, const char *dir, int json, int *failed)
         if (npy_write_field(rc, dir, f, &w) != 0)
             *failed = 1;
     if (*failed) {
-        npy_remove_all(&w);
+        npy_remove_all(&w, quiet);
         npy_written_free(&w);
         return NULL;
     }
@@ -759,7 +761,7 @@ static int dump_one(const char *path, const dump_opts *opt, json_stream *js, jso
         if (opt->view == VIEW_RECORD) {
             *out = stats_view(&rc, opt->json, &failed);
         } else {
-            json_t *files = npy_view(&rc, opt->npy_dir, opt->json, &failed);
+            json_t *files = npy_view(&rc, opt->npy_dir, opt->json, opt->quiet, &failed);
             if (!opt->stats || failed) {
                 *out = files;
             } else {
@@ -787,7 +789,7 @@ static int dump_one(const char *path, const dump_opts *opt, json_stream *js, jso
 
 int cmd_dump(int argc, char **argv)
 {
-    dump_opts opt = { VIEW_SUMMARY, 0, 0, 0, NULL };
+    dump_opts opt = { VIEW_SUMMARY, 0, 0, 0, NULL, 0 };
     int want_records = 0, want_record = 0;
     const cli_opt opts[] = {
         { CLI_FLAG, "records", 0, .dst = &want_records,
@@ -809,6 +811,8 @@ int cmd_dump(int argc, char **argv)
                   "class_counts {label, category, ef}, class_weights,\n"
                   "skipped (a count), skipped_inputs, tool_version, build;\n"
                   "a PATH that fails gives {path, ok: false, message}" },
+        { CLI_FLAG, "quiet", 'q', .dst = &opt.quiet,
+          .help = "no notes on stderr (errors are still printed; stdout is\nthe same)" },
         CLI_OPT_END
     };
     const cli_spec spec = {

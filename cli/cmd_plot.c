@@ -18,6 +18,7 @@ typedef struct plot_args {
     const char *path, *key, *output, *fields_arg;
     uint64_t record;
     int have_record, json, have_format;
+    int quiet;                 /* --quiet: no "wrote" line (--json still prints) */
     char *fields_buf;          /* a copy of --fields, split in place */
     tnrec_plot_options opt;
 } plot_args;
@@ -156,6 +157,7 @@ static int parse_args(plot_args *a, int argc, char **argv)
           .help = "print the layout as JSON: size and, per panel, field,\n"
                   "sweep, frame, PPI box, radar position and pixels per km;\n"
                   "on failure {\"error\", \"message\"}" },
+        { CLI_FLAG, "quiet", 'q', .dst = &a->quiet, .help = "no 'wrote FILE' line (errors are still printed)" },
         CLI_OPT_END
     };
     const cli_spec spec = {
@@ -214,6 +216,8 @@ static json_t *panel_json(const tnrec_plot_panel *p)
 static int print_result(const plot_args *a, uint64_t index, const tnrec_plot_result *r)
 {
     if (!a->json) {
+        if (a->quiet)
+            return TNREC_EXIT_OK;
         printf("wrote %s (%s, %" PRIu32 "x%" PRIu32 ", %" PRIu32 " panel%s, record %" PRIu64 ")\n", a->output,
                format_name(a->opt.format), r->width, r->height, r->npanels, r->npanels == 1 ? "" : "s", index);
         return TNREC_EXIT_OK;

@@ -154,11 +154,25 @@ last=$(grep -o '"file": "[^"]*"' "$tmp/out" | tail -1 | sed 's/.*\///; s/"$//')
 mkdir -p "$tmp/npy2/$last/x"   # a directory where the last field's file goes: its write fails
 run 1 dump "$tmp/test" --record=0 --npy="$tmp/npy2" --json
 has out '"ok": false'; has err "removed the"
+cp "$tmp/out" "$tmp/out_loud"
+rm -rf "$tmp/npy2" && mkdir -p "$tmp/npy2/$last/x"
+run 1 dump "$tmp/test" --record=0 --npy="$tmp/npy2" --json -q
+lacks err "removed the"; has err "error"
+# (the temporary file's name in the message holds the pid)
+sed -i 's/\.tmp\.[0-9]*/.tmp.PID/' "$tmp/out" "$tmp/out_loud"
+cmp -s "$tmp/out" "$tmp/out_loud" || die "dump --quiet changed stdout: $(diff "$tmp/out_loud" "$tmp/out" | head -5)"
+run 0 dump "$tmp/test" --records; cp "$tmp/out" "$tmp/out_loud"
+run 0 dump "$tmp/test" --records --quiet
+cmp -s "$tmp/out" "$tmp/out_loud" || die "dump --quiet changed stdout: $(diff "$tmp/out_loud" "$tmp/out" | head -5)"
 [ "$(ls "$tmp/npy2")" = "$last" ] || die "dump --npy left files after an error: $(ls "$tmp/npy2")"
 
 # plot: --opt=value; its failures in --json mode print JSON.
 if "$tnrec" --version | grep -q cairo; then
-    run 0 plot "$tmp/test" --record=0 --output="$tmp/r.svg" --sweeps=0
+    run 0 plot "$tmp/test" --record=0 --output="$tmp/r.svg" --sweeps=0; has out "wrote"
+    rm -f "$tmp/r.svg"
+    run 0 plot "$tmp/test" --record=0 -o "$tmp/r.svg" --quiet; lacks out "wrote"
+    [ -s "$tmp/r.svg" ] || die "plot --quiet wrote no picture"
+    run 0 plot "$tmp/test" --record=0 -o "$tmp/r.svg" -q --json; has out '"output"'
     run 1 plot "$tmp/test" --record=999 -o "$tmp/r.svg" --json; has out '"ok": false'
 fi
 run 0 merge "$tmp/train" --output="$tmp/merged" --progress-interval=0.1; has err "tnrec merge: 1 parts"
