@@ -171,8 +171,6 @@ typedef struct tnrec_loader_config {
     const char *variables;  /* comma-separated fields; NULL: "DBZ,VEL,KDP,RHOHV,ZDR,WIDTH" */
     int frames;             /* last N frames; 0: all */
     int mask;               /* 1: add range_folded_mask as one channel per sweep */
-    int has_nodata;         /* 1: no-data gates take `nodata` (normalised units) */
-    float nodata;           /*    instead of the dataset schema's value */
     int batch;              /* global batch size */
     int threads;            /* decode threads (0: 2) */
     int prefetch;           /* batches decoded ahead (0: 2) */
@@ -180,6 +178,8 @@ typedef struct tnrec_loader_config {
     uint64_t seed;
     int rank, world;        /* this process' part of each global batch; world 0 means 1 */
     float class_weight[2];  /* per-sample weight by label; 0,0 means 1,1 */
+    int has_nodata;         /* 1: no-data gates take `nodata` (normalised units) */
+    float nodata;           /*    instead of the dataset schema's value */
 } tnrec_loader_config;
 
 typedef struct tnrec_batch {

@@ -14,6 +14,7 @@ trains on. Errors are raised as TnrecError with libtnrec's message.
 import builtins
 import ctypes
 import json
+import math
 import os
 import sys
 import threading
@@ -74,10 +75,12 @@ def _field_info(f):
 class _Decoder:
     """One libtnrec decoder (one per thread: ctypes releases the GIL)."""
 
-    def __init__(self):
+    def __init__(self, nodata=None):
         h = ctypes.c_void_p()
         _check(_lib.lib.tnrec_decoder_create(ctypes.byref(h)))
         self.h = h
+        if nodata is not None:
+            _lib.lib.tnrec_decoder_set_nodata(h, ctypes.byref(ctypes.c_float(nodata)))
 
     def __del__(self):
         if getattr(self, "h", None) and _lib is not None and _lib.lib is not None:
@@ -88,12 +91,20 @@ class _Decoder:
 class Dataset:
     """An open dataset directory or shard. Use tnrec.open()."""
 
-    def __init__(self, path, fields=None, frames=None, mask=False, physical=False):
+    def __init__(self, path, fields=None, frames=None, mask=False, physical=False, nodata=None):
         self.path = os.fspath(path)
         self.physical = bool(physical)
         if self.physical and not _lib.has_physical:
             raise TnrecError(1, "libtnrec at '%s' cannot decode physical units (tnrec_decoder_field_physical)\n"
                                 "hint: install a newer tnrec" % _lib.path)
+        if nodata is not None:
+            nodata = float(nodata)
+            if not math.isfinite(nodata):
+                raise ValueError("nodata must be a finite number or None")
+            if not _lib.has_nodata:
+                raise TnrecError(1, "libtnrec at '%s' cannot set the no-data value (tnrec_decoder_set_nodata)\n"
+                                    "hint: install a newer tnrec" % _lib.path)
+        self.nodata = nodata
         self._h = None
         self._pid = None
         self._local = threading.local()
@@ -143,7 +154,7 @@ class Dataset:
     def _decoder(self):
         d = getattr(self._local, "dec", None)
         if d is None:
-            d = self._local.dec = _Decoder()
+            d = self._local.dec = _Decoder(self.nodata)
         return d
 
     def _schema_c(self):
@@ -319,7 +330,9 @@ class Loader:
         self._h = None
         self._vars = ",".join(ds._variables()).encode()
         cfg = _lib.LoaderConfig(variables=self._vars, frames=ds.frames or 0, mask=int(ds.mask), batch=batch,
-                                threads=threads, prefetch=prefetch, shuffle=int(shuffle), seed=seed, rank=0, world=1)
+                                threads=threads, prefetch=prefetch, shuffle=int(shuffle), seed=seed, rank=0, world=1,
+                                has_nodata=int(ds.nodata is not None),
+                                nodata=0.0 if ds.nodata is None else ds.nodata)
         cfg.class_weight[0], cfg.class_weight[1] = w
         self._dsh = ds._handle()      # borrowed by the loader; self.ds keeps it open
         h = ctypes.c_void_p()
@@ -445,7 +458,7 @@ class Loader:
             pass
 
 
-def open(path, fields=None, frames=None, mask=False, physical=False):  # noqa: A001 (tnrec.open)
+def open(path, fields=None, frames=None, mask=False, physical=False, nodata=None):  # noqa: A001 (tnrec.open)
     """Opens a dataset directory (shards + manifest.json, checked against
     each other) or a single .tnr shard.
 
@@ -453,5 +466,8 @@ def open(path, fields=None, frames=None, mask=False, physical=False):  # noqa: A
     DBZ,VEL,KDP,RHOHV,ZDR,WIDTH for batches()). frames: keep the last N
     frames of each (time, ...) field. mask: add range_folded_mask (a
     field of ds[i], a channel per sweep in batches()). physical: ds[i]
-    gives float fields in physical units with NaN for no data."""
-    return Dataset(path, fields=fields, frames=frames, mask=mask, physical=physical)
+    gives float fields in physical units with NaN for no data. nodata:
+    the value no-data gates of normalised float fields take (default: the
+    schema's, -3 from a default build), as `tnrec train --nodata X` feeds
+    them (0 by default there; a checkpoint's config records its value)."""
+    return Dataset(path, fields=fields, frames=frames, mask=mask, physical=physical, nodata=nodata)

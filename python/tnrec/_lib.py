@@ -50,7 +50,7 @@ class InputShape(ctypes.Structure):
 class LoaderConfig(ctypes.Structure):
     _fields_ = [("variables", c_char_p), ("frames", c_int), ("mask", c_int), ("batch", c_int), ("threads", c_int),
                 ("prefetch", c_int), ("shuffle", c_int), ("seed", c_uint64), ("rank", c_int), ("world", c_int),
-                ("class_weight", c_float * 2)]
+                ("class_weight", c_float * 2), ("has_nodata", c_int), ("nodata", c_float)]
 
 
 class Batch(ctypes.Structure):
@@ -127,6 +127,7 @@ _decl("tnrec_decoder_free", None, c_void_p)
 _decl("tnrec_decoder_load", c_int, c_void_p, c_void_p, c_uint64)
 _decl("tnrec_decoder_field", c_int, c_void_p, c_uint32, c_int, c_void_p, c_size_t)
 _decl("tnrec_decoder_field_physical", c_int, c_void_p, c_uint32, c_void_p, c_size_t, optional=True)
+_decl("tnrec_decoder_set_nodata", None, c_void_p, P(c_float), optional=True)
 _decl("tnrec_loader_create", c_int, P(c_void_p), c_void_p, P(LoaderConfig))
 _decl("tnrec_loader_free", None, c_void_p)
 _decl("tnrec_loader_shape", InputShape, c_void_p)
@@ -137,6 +138,7 @@ _decl("tnrec_loader_batch_floats", c_size_t, c_void_p, optional=True)
 _decl("tnrec_loader_swap", c_int, c_void_p, c_void_p, P(c_void_p), optional=True)
 
 has_physical = hasattr(lib, "tnrec_decoder_field_physical")
+has_nodata = hasattr(lib, "tnrec_decoder_set_nodata")
 has_swap = hasattr(lib, "tnrec_loader_swap") and hasattr(lib, "tnrec_loader_batch_floats")
 libc = ctypes.CDLL(None)
 libc.free.restype = None

@@ -34,14 +34,14 @@ class TornetDataset(torch.utils.data.Dataset):
     only; the model trains on normalised values)."""
 
     def __init__(self, path, fields=None, frames=None, mask=False, layout="NDHWC", class_weights="balanced",
-                 physical=False, raw=False, transform=None):
+                 physical=False, raw=False, transform=None, nodata=None):
         if layout not in ("NDHWC", "NCDHW"):
             raise ValueError("layout must be 'NDHWC' or 'NCDHW'")
         if physical and not raw:
             raise ValueError("physical=True needs raw=True (x is built from normalised values)")
         self.path = os.fspath(path)
         self.layout, self.raw, self.transform = layout, bool(raw), transform
-        probe = Dataset(self.path, fields=fields, frames=frames, mask=mask)
+        probe = Dataset(self.path, fields=fields, frames=frames, mask=mask, nodata=nodata)
         self.variables = probe._variables()
         self._n = len(probe)
         if class_weights == "balanced":
@@ -53,7 +53,7 @@ class TornetDataset(torch.utils.data.Dataset):
             self.class_weights = tuple(float(v) for v in class_weights)
         probe.close()
         sel = fields if raw else self.variables + ([MASK_FIELD] if mask else [])
-        self._opts = dict(fields=sel, frames=frames, mask=mask, physical=physical)
+        self._opts = dict(fields=sel, frames=frames, mask=mask, physical=physical, nodata=nodata)
         self.mask = bool(mask)
         self._ds, self._pid = None, None
 

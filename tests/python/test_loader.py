@@ -28,6 +28,32 @@ def c_batches(fixture, path, out, batch, seed, epoch, threads, frames, variables
                                                                            "index")} for s in steps]
 
 
+def check_nodata(scratch):
+    """nodata=X: no-data gates (NaN in physical units) read X in ds[i] and in
+    batches(), everything else as without it (tnrec train --nodata X)."""
+    for dt in ("float32", "float16", "uint8"):
+        path = os.path.join(scratch, dt)
+        own, filled, phys = tnrec.open(path), tnrec.open(path, nodata=0.5), tnrec.open(path, physical=True)
+        gaps = 0
+        for i in range(min(len(own), 6)):
+            a, b, p = own[i], filled[i], phys[i]
+            for f in ("DBZ", "VEL", "ZDR"):
+                m = np.isnan(p[f])
+                gaps += int(m.sum())
+                check(np.all(b[f][m] == np.float32(0.5)) and np.all(a[f][m] == np.float32(-3)),
+                      "%s record %d %s: no-data gates read %s with nodata=0.5" % (dt, i, f, np.unique(b[f][m])[:4]))
+                check(np.array_equal(a[f][~m], b[f][~m]), "%s record %d %s: nodata= changed gates with data" % (dt, i, f))
+        check(gaps > 0, "%s: the fixture has no no-data gates" % dt)
+        for g, w in zip(filled.batches(5, seed=2), own.batches(5, seed=2)):
+            want = np.where(w["x"] == np.float32(-3), np.float32(0.5), w["x"])
+            check(g["x"].tobytes() == want.tobytes(), "%s: batches() with nodata=0.5 differ" % dt)
+    try:
+        tnrec.open(os.path.join(scratch, "float16"), nodata=float("nan"))
+        check(False, "nodata=nan accepted")
+    except ValueError:
+        pass
+
+
 def main():
     _, scratch, rest = args()
     fixture = rest[0]
@@ -89,6 +115,7 @@ def main():
         check(o1 != [b["index"].tolist() for b in got], "%s: another seed gave the same order" % name)
         o2 = [b["index"].tolist() for b in ds.batches(batch, shuffle=False)]
         check(sum(o2, []) == list(range(len(ds))), "%s: shuffle=False is not record order" % name)
+    check_nodata(scratch)
     # closing the dataset closes its loaders first; a kept batch stays readable
     ds = tnrec.open(os.path.join(scratch, "float16"))
     ld = ds.loader(4, threads=2)
