@@ -15,7 +15,7 @@ void tnrec_train_config_default(tnrec_train_config *out)
     memset(out, 0, sizeof *out);
     out->model = "tiny";
     out->epochs = 10;
-    out->batch = 32;
+    out->batch = 0; /* the model's default (trn_default_batch) */
     out->seed = 1;
     out->lr = 1e-3;
     tnrec_optim_config_default(&out->optim, TNREC_OPT_ADAM);
@@ -99,6 +99,13 @@ int trn_metric_lower_is_better(const char *name)
 {
     size_t n = strlen(name);
     return n >= 4 && strcmp(name + n - 4, "loss") == 0;
+}
+
+int trn_default_batch(const char *model)
+{
+    /* tiny: chosen on the signature family (docs/train.md, "Defaults from
+     * a family of signatures"): four times the steps of 32 per epoch. */
+    return !model || strcmp(model, "tiny") == 0 ? 8 : 32;
 }
 
 /* The models that keep the dataset's no-data value by default: the ones
