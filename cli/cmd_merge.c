@@ -29,7 +29,7 @@ int cmd_merge(int argc, char **argv)
                  "any order) into OUT: the same records in the same order and shards as a\n"
                  "one-machine build with the same options. Records are copied, not re-encoded.",
         .opts = opts,
-        .epilog = "SIGINT or SIGTERM stops after the shard being copied, removes what was\n"
+        .epilog = "SIGINT or SIGTERM stops after the record being copied, removes what was\n"
                   "written and exits 130 or 143; run the same command again.\n"
                   "example: tnrec merge parts/0 parts/1 parts/2 parts/3 -o shards/train\n",
     };

@@ -108,17 +108,74 @@ static void on_progress(void *ud, const tnrec_mirror_progress *p)
     pthread_mutex_unlock(&u->lock);
 }
 
+/* The per-file arrays, sized on the first snapshot (the file list is fixed
+ * by then). All or none: a later call must not find some of them missing. */
+static int ui_alloc(ui *u, const tnrec_mirror_progress *p)
+{
+    if (u->last_state)
+        return 0;
+    size_t n = p->n_files ? p->n_files : 1;
+    tnrec_mirror_state *state = calloc(n, sizeof *state);
+    uint64_t *done = calloc(n, sizeof *done);
+    double *rate = calloc(n, sizeof *rate);
+    if (!state || !done || !rate) {
+        free(state);
+        free(done);
+        free(rate);
+        return -1;
+    }
+    u->n = p->n_files;
+    u->last_state = state;
+    u->last_done = done;
+    u->rate = rate;
+    u->last_t = p->elapsed_s;
+    return 0;
+}
+
+static void plain_line(const ui *u, const char *name, tnrec_mirror_state s)
+{
+    fprintf(stderr, "tnrec mirror: %s: %s\n", name, state_name(s, u->verify));
+}
+
+/* Not a terminal: a line when a file starts and one when it ends. A file
+ * copied or checked between two snapshots (a small one takes less than
+ * their 200 ms) still gets its start line first: the library marks every
+ * file active before it moves a byte. A file that fails at once may show
+ * only "failed": one stopped before it started never was copying. */
+static void plain_states(ui *u, const tnrec_mirror_progress *p)
+{
+    for (size_t i = 0; i < p->n_files; i++) {
+        const tnrec_mirror_file *f = &p->files[i];
+        if (f->state == u->last_state[i])
+            continue;
+        int succeeded = f->state == TNREC_MIRROR_COPIED || f->state == TNREC_MIRROR_VERIFIED;
+        if (succeeded && u->last_state[i] == TNREC_MIRROR_PENDING)
+            plain_line(u, f->name, TNREC_MIRROR_ACTIVE);
+        u->last_state[i] = f->state;
+        if (f->state != TNREC_MIRROR_PENDING)
+            plain_line(u, f->name, f->state);
+    }
+}
+
+/* Not a terminal: the totals every --progress-interval seconds, never on
+ * the last call (the table on stdout follows). Tenths of a second when
+ * the interval is under one, so that successive lines differ. */
+static void plain_totals(ui *u, const tnrec_mirror_progress *p)
+{
+    if (p->final || p->elapsed_s - u->last_plain < u->progress.interval)
+        return;
+    char d[32], t[32];
+    human(d, sizeof d, (double)p->bytes_done);
+    human(t, sizeof t, (double)p->bytes_total);
+    fprintf(stderr, "tnrec mirror: %s of %s after %.*f s\n", d, t, u->progress.interval < 1 ? 1 : 0,
+            p->elapsed_s);
+    u->last_plain = p->elapsed_s;
+}
+
 static void draw_progress(ui *u, const tnrec_mirror_progress *p)
 {
-    if (!u->last_state) {
-        u->n = p->n_files;
-        u->last_state = calloc(p->n_files ? p->n_files : 1, sizeof *u->last_state);
-        u->last_done = calloc(p->n_files ? p->n_files : 1, sizeof *u->last_done);
-        u->rate = calloc(p->n_files ? p->n_files : 1, sizeof *u->rate);
-        if (!u->last_state || !u->last_done || !u->rate)
-            return;
-        u->last_t = p->elapsed_s;
-    }
+    if (ui_alloc(u, p) != 0)
+        return; /* out of memory: no progress, the run goes on */
     double dt = p->elapsed_s - u->last_t;
     if (dt > 0.05) {
         for (size_t i = 0; i < p->n_files; i++) {
@@ -129,25 +186,8 @@ static void draw_progress(ui *u, const tnrec_mirror_progress *p)
         u->last_t = p->elapsed_s;
     }
     if (!u->tty) {
-        for (size_t i = 0; i < p->n_files; i++) {
-            const tnrec_mirror_file *f = &p->files[i];
-            if (f->state == u->last_state[i])
-                continue;
-            u->last_state[i] = f->state;
-            if (f->state == TNREC_MIRROR_ACTIVE)
-                fprintf(stderr, "tnrec mirror: %s: %s\n", f->name, u->verify ? "checking" : "copying");
-            else if (f->state == TNREC_MIRROR_FAILED)
-                fprintf(stderr, "tnrec mirror: %s: failed\n", f->name);
-            else if (f->state != TNREC_MIRROR_PENDING)
-                fprintf(stderr, "tnrec mirror: %s: %s\n", f->name, state_name(f->state, u->verify));
-        }
-        if (p->elapsed_s - u->last_plain >= u->progress.interval && !p->final) {
-            char d[32], t[32];
-            human(d, sizeof d, (double)p->bytes_done);
-            human(t, sizeof t, (double)p->bytes_total);
-            fprintf(stderr, "tnrec mirror: %s of %s after %.0f s\n", d, t, p->elapsed_s);
-            u->last_plain = p->elapsed_s;
-        }
+        plain_states(u, p);
+        plain_totals(u, p);
         return;
     }
     /* terminal: redraw a block of lines in place */

@@ -1,5 +1,5 @@
 /* ingest/merge.c: join the parts of a build (`tnrec merge`), and copy the
- * records of a finished shard (also used when a build resumes).
+ * records of a finished shard.
  *
  * A part K/N of a build holds the records of a contiguous range of the
  * sorted inputs, so parts 0..N-1 in order hold exactly the records of a
@@ -21,7 +21,7 @@
 #include "tnrec/ingest.h"
 
 tnrec_err ing_copy_shard(tnrec_dataset_writer *w, const char *path, tnrec_blob *blob, tnrec_class_counts *counts,
-                        uint64_t *n)
+                        uint64_t *n, int (*after)(void *ctx), void *ctx)
 {
     tnrec_shard *sh = NULL;
     tnrec_err err = tnrec_shard_open(&sh, path);
@@ -32,6 +32,9 @@ tnrec_err ing_copy_shard(tnrec_dataset_writer *w, const char *path, tnrec_blob *
             break;
         tnrec_class_counts_add(counts, &info->meta);
         (*n)++;
+        if (after && after(ctx))
+            err = tnrec__fail(TNREC_ECANCELED, "copy of '%s' stopped after record %llu", path,
+                              (unsigned long long)(i + 1));
     }
     tnrec_shard_close(sh);
     return err;
@@ -73,6 +76,30 @@ tnrec_err tnrec_merge_run(tnrec_build_summary *out, const char *out_dir, const c
 static int merge_stopped(const tnrec_merge_options *opt)
 {
     return opt && opt->stop && *opt->stop;
+}
+
+static tnrec_err merge_cancel(const char *out_dir, uint64_t done, uint64_t total)
+{
+    return tnrec__fail(TNREC_ECANCELED, "merge into '%s' stopped after %llu of %llu records; nothing was kept\n"
+                       "hint: run the same command again", out_dir, (unsigned long long)done,
+                       (unsigned long long)total);
+}
+
+/* What the copy reports after each record, and where it reads the stop. */
+typedef struct merge_step {
+    const tnrec_merge_options *opt;
+    const uint64_t *done;
+    uint64_t total;
+} merge_step;
+
+/* After each record: progress, and whether to stop. Per record rather than
+ * per shard: a shard may hold 512 MiB, seconds of copying. */
+static int after_record(void *ctx)
+{
+    const merge_step *m = ctx;
+    if (m->opt && m->opt->progress)
+        m->opt->progress(m->opt->progress_ctx, *m->done, m->total);
+    return merge_stopped(m->opt);
 }
 
 tnrec_err tnrec_merge_run_opts(tnrec_build_summary *out, const char *out_dir, const char *const *parts,
@@ -150,21 +177,19 @@ tnrec_err tnrec_merge_run_opts(tnrec_build_summary *out, const char *out_dir, co
     made_dir = access(out_dir, F_OK) != 0;
     if ((err = tnrec_dataset_writer_open(&w, out_dir, tnrec_dataset_schema(pv[0].ds), &dopt)) != TNREC_OK)
         goto done;
-    uint64_t total = 0;
+    merge_step step = { .opt = opt, .done = &sum.samples };
     for (size_t i = 0; i < nparts; i++)
-        total += tnrec_dataset_count(pv[i].ds);
+        step.total += tnrec_dataset_count(pv[i].ds);
     for (size_t i = 0; i < nparts && !err; i++) {
         for (size_t s = 0; s < tnrec_dataset_shard_count(pv[i].ds) && !err; s++) {
             if (merge_stopped(opt)) {
-                err = tnrec__fail(TNREC_ECANCELED, "merge into '%s' stopped after %llu of %llu records; nothing "
-                                  "was kept\nhint: run the same command again", out_dir,
-                                  (unsigned long long)sum.samples, (unsigned long long)total);
+                err = merge_cancel(out_dir, sum.samples, step.total);
                 break;
             }
             err = ing_copy_shard(w, tnrec_shard_path(tnrec_dataset_shard(pv[i].ds, s)), &blob, &sum.counts,
-                                &sum.samples);
-            if (!err && opt && opt->progress)
-                opt->progress(opt->progress_ctx, sum.samples, total);
+                                &sum.samples, after_record, &step);
+            if (err == TNREC_ECANCELED)
+                err = merge_cancel(out_dir, sum.samples, step.total);
         }
         for (size_t k = 0; k < tnrec_dataset_skipped_count(pv[i].ds) && !err; k++) {
             const tnrec_skipped *sk = tnrec_dataset_skipped(pv[i].ds, k);

@@ -126,13 +126,13 @@ tnrec_err tnrec_merge_run(tnrec_build_summary *out, const char *out_dir,
 
 /* What tnrec_merge_run_opts adds (zero-initialise). */
 typedef struct tnrec_merge_options {
-    /* Called after each shard is copied: records copied so far, of total. */
+    /* Called after each record is copied: records copied so far, of total. */
     void (*progress)(void *ctx, uint64_t records_done, uint64_t records_total);
     void *progress_ctx;
     /* When set and *stop becomes non-zero (e.g. from a signal handler), the
-     * merge stops after the shard it is copying with TNREC_ECANCELED and
-     * removes what it wrote: a merge only copies, so it is redone, not
-     * resumed. */
+     * merge stops after the record it is copying with TNREC_ECANCELED and
+     * removes what it wrote (and out_dir, if it made it): a merge only
+     * copies, so it is redone, not resumed. */
     const volatile sig_atomic_t *stop;
 } tnrec_merge_options;
 /* tnrec_merge_run with progress and a stop flag; opt may be NULL. */
