@@ -347,6 +347,8 @@ static tnrec_err run_settings(run *r, const tnrec_train_config *cfg)
         return tnrec__fail(TNREC_EINVAL, "no training dataset given");
     if (!cfg->resume && r->c.batch == 0)
         r->c.batch = trn_default_batch(r->c.model);
+    if (!cfg->resume && r->c.epochs == 0)
+        r->c.epochs = trn_default_epochs(r->c.model);
     if (r->c.epochs < 1 || r->c.batch < 1)
         return tnrec__fail(TNREC_EINVAL, "epochs (%d) and batch (%d) must be at least 1", r->c.epochs, r->c.batch);
     if (!r->c.monitor)

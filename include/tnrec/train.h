@@ -262,7 +262,8 @@ typedef void (*tnrec_step_cb)(void *ctx, const tnrec_step_report *r);
 typedef struct tnrec_train_config {
     const char *train_path, *val_path, *run_dir;
     const char *model;                /* preset or spec; NULL: "tiny" */
-    int epochs, batch;      /* batch 0: the model's default, 8 for tiny and 32 for the others */
+    int epochs, batch;      /* 0: the model's default: 20 epochs of batch 8 for tiny,
+                             * 10 of 32 for the others */
     uint64_t seed;
     const char *init;       /* weight initialiser: "glorot" (NULL), "he" or "torch" */
     double lr;
