@@ -9,7 +9,7 @@ own initialisation, Adam and batch order.
 
 usage: PYTHONPATH=python TNREC_LIBRARY=build/libtnrec.so \
        /usr/bin/python3 benchmarks/meso_torch.py TRAIN VAL [--variables VEL]
-           [--model p122,k16,p122,k16,p222,k32,g,d16,o] [--fill -3] [--epochs 4]
+           [--model p122,c16,p122,c16,p222,c32,g,d16,o] [--fill -3] [--epochs 4]
            [--batch 8] [--lr 1e-3] [--seed 1] [--frames 4] [--bn-momentum 0.01]
            [--init torch|glorot] [--threads 2]
 
@@ -97,7 +97,7 @@ def main():
     p.add_argument("train")
     p.add_argument("val")
     p.add_argument("--variables", default="DBZ,VEL,KDP,RHOHV,ZDR,WIDTH")
-    p.add_argument("--model", default="p122,k16,p122,k16,p222,k32,g,d16,o")
+    p.add_argument("--model", default="p122,c16,p122,c16,p222,c32,g,d16,o")
     p.add_argument("--fill", type=float, default=-3.0)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch", type=int, default=8)

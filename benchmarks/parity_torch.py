@@ -95,7 +95,7 @@ except ImportError as e:
 PRESETS = {
     "seed3d": "c32/0.001,c32/0.001,p122,s0.1,c64/0.001,c64/0.001,p122,s0.1,"
               "c128/0.001,c128/0.001,p222,s0.1,g,d128/0.01,x0.1,o",
-    "tiny": "p122,k16,p122,k16,p222,k32,g,d16,o",
+    "tiny": "p122,c16,p122,c16,p222,c32,g,d16,o",
 }
 BN_MOMENTUM, BN_EPS, ALPHA = 0.99, 1e-3, 0.1
 M64 = (1 << 64) - 1
@@ -539,6 +539,10 @@ def main():
 
     t_steps, t_epochs, t_ck, ck1, t_sec = tnrec_run(a, steps_per_epoch, total)
     cfg = ck1["config"]
+    if cfg.get("nodata") is not None:
+        # tnrec fed this value at no-data gates (tnrec train --nodata): read the same
+        ds = tnrec.open(a.train, fields=fields, frames=a.frames or None, nodata=cfg["nodata"])
+        val = tnrec.open(a.val, fields=fields, frames=a.frames or None, nodata=cfg["nodata"])
     cw = (cfg["class_weight_0"], cfg["class_weight_1"])
     shape = (cfg["frames"], cfg["height"], cfg["width"], cfg["channels"])
     spec, params0, state0, tensors = tnrec_initial_weights(a.model, shape, a.init, a.seed)

@@ -19,7 +19,7 @@
 static const struct { const char *name, *spec; } presets[] = {
     { "seed3d", "c32/0.001,c32/0.001,p122,s0.1,c64/0.001,c64/0.001,p122,s0.1,"
                 "c128/0.001,c128/0.001,p222,s0.1,g,d128/0.01,x0.1,o" },
-    { "tiny", "p122,k16,p122,k16,p222,k32,g,d16,o" },
+    { "tiny", "p122,c16,p122,c16,p222,c32,g,d16,o" },
     /* The TorNet paper's baseline (mit-ll/tornet cnn_baseline.py): four
      * CoordConv VGG blocks, a 1x1 convolution head, the scene's maximum. */
     { "tornet-cnn", "a64/0.001,a64/0.001,p122s,e0.1,a128/0.001,a128/0.001,p122s,e0.1,"

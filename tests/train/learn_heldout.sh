@@ -15,7 +15,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 "$PYTHON" -c "import netCDF4" 2> /dev/null || { echo "SKIP: python3-netcdf4 missing"; exit 77; }
 "$PYTHON" "$GEN" --list | grep -q "^$MEMBER .*held out" || fail "$MEMBER is not a held-out member of $GEN"
-"$PYTHON" "$GEN" "$WORK/raw" --member "$MEMBER" --train 300 --test 2 --seed 11 > /dev/null
+"$PYTHON" "$GEN" "$WORK/raw" --member "$MEMBER" --train 300 --test 2 --seed 23 > /dev/null
 "$TNREC" build "$WORK/raw" --split train --holdout 0.15 -o "$WORK/train" -q
 "$TNREC" build "$WORK/raw" --split train --holdout 0.15 --held-out -o "$WORK/val" -q
 "$TNREC" train "$WORK/train" --val "$WORK/val" -o "$WORK/run" -q > "$WORK/train.txt"

@@ -187,9 +187,11 @@ static void check_walk(const char *spec, tnrec_input_shape in, const size_t *wan
 static void test_tensor_walk(void)
 {
     tnrec_input_shape small = { 4, 12, 16, 12 };
-    /* tiny = p122,k16,p122,k16,p222,k32,g,d16,o: 26,529 parameters. */
-    static const size_t tiny[] = { 27 * 12 * 16, 16, 27 * 16 * 16, 16, 27 * 16 * 32, 32, 32 * 16, 16, 16, 1 };
-    check_walk("tiny", small, tiny, 10, 26529);
+    /* tiny = p122,c16,p122,c16,p222,c32,g,d16,o: 26,657 trainable
+     * parameters (kernel, bias, BN gamma and beta per convolution). */
+    static const size_t tiny[] = { 27 * 12 * 16, 16, 16, 16, 27 * 16 * 16, 16, 16, 16,
+                                   27 * 16 * 32, 32, 32, 32, 32 * 16, 16, 16, 1 };
+    check_walk("tiny", small, tiny, 16, 26657);
     /* seed3d: six conv + BN blocks, d128, o. */
     size_t seed[28];
     int k = 0, cin = 12;
