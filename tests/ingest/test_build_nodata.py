@@ -12,8 +12,9 @@ with --nodata 0, then with --nodata 0.5 in uint8:
   - a rerun into the same directory with another no-data value is refused
     (exit 1, the directory named), and one with the same value is up to
     date;
-  - a checkpoint trained on the default data refuses the X data at eval
-    (its data schema records the no-data value);
+  - a checkpoint trained on the default data with `--nodata dataset`
+    refuses the X data at eval (its data schema records the no-data
+    value); one trained with the default input value (0) takes both;
   - out-of-range and non-numeric values exit 2 naming --nodata.
 usage: test_build_nodata.py --tnrec BIN --tmp DIR
 """
@@ -93,10 +94,16 @@ def main():
         fail("a rerun with another no-data value was not refused by name: " + p.stderr)
     run([t, "build", j("tn"), "-o", j("d0"), "-q", "-j", "1", "--nodata", "0"])
 
-    run([t, "train", j("d3"), "-o", j("run"), "--model", "c4,g,o", "--epochs", "1", "--batch", "4", "-q"])
+    run([t, "train", j("d3"), "-o", j("run"), "--model", "c4,g,o", "--epochs", "1", "--batch", "4", "-q",
+         "--nodata", "dataset"])
     p = run([t, "eval", j("run"), j("d0")], want=1)
     if "nodata" not in p.stderr and "no-data" not in p.stderr:
         fail("eval of a -3 checkpoint on --nodata 0 data did not name the no-data value: " + p.stderr)
+    run([t, "train", j("d3"), "-o", j("run0"), "--model", "c4,g,o", "--epochs", "1", "--batch", "4", "-q"])
+    e3 = run([t, "eval", j("run0"), j("d3"), "--json"]).stdout
+    e0 = run([t, "eval", j("run0"), j("d0"), "--json"]).stdout
+    if e3 != e0:
+        fail("a checkpoint with the default input value scored the -3 and the 0 build differently")
 
     for bad in ("2000", "abc", "nan"):
         p = run([t, "build", j("tn"), "-o", j("bad"), "--nodata", bad], want=2)

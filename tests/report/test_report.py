@@ -114,7 +114,7 @@ def check_exact(c, ev):
     """The curves come from the very scores eval's metrics do, not rounded
     ones: the ROC and PR areas of their points, computed as metrics.c
     does (counts recovered from the rates, sums in the same order), are
-    eval's roc_auc and pr_auc to the last bit, and the best-CSI threshold
+    eval's roc_auc and pr_auc to the 10 digits eval prints, and the best-CSI threshold
     (a sample's probability) is one of the curves' thresholds."""
     P, N = c["positives"], c["n"] - c["positives"]
     roc, pr = c["roc"], c["pr"]
@@ -125,8 +125,13 @@ def check_exact(c, ev):
         tp, fp, tp0, fp0 = float(tps[i]), float(fps[i]), float(tps[i - 1]), float(fps[i - 1])
         area += (fp - fp0) * (tp + tp0) / 2.0
         ap += (tp - tp0) / P * (tp / (tp + fp))
-    check(area / (P * N) == ev["roc_auc"], "ROC area of the curves %r != eval roc_auc %r" % (area / (P * N), ev["roc_auc"]))
-    check(ap == ev["pr_auc"], "PR area of the curves %r != eval pr_auc %r" % (ap, ev["pr_auc"]))
+    # eval --json prints 10 significant digits (train/metrics.c): the areas
+    # must print as the same number, far finer than the 6 decimals of a CSV.
+    def printed(x):
+        return float("%.10g" % x)
+    check(printed(area / (P * N)) == ev["roc_auc"],
+          "ROC area of the curves %r != eval roc_auc %r" % (area / (P * N), ev["roc_auc"]))
+    check(printed(ap) == ev["pr_auc"], "PR area of the curves %r != eval pr_auc %r" % (ap, ev["pr_auc"]))
     check(pr["threshold"] == roc["threshold"], "ROC and PR thresholds differ")
     check(ev["csi_best_threshold"] in roc["threshold"][1:],
           "eval's best-CSI threshold %r is not a threshold of the curves (scores rounded?)" % ev["csi_best_threshold"])
