@@ -12,6 +12,8 @@
 # thread count, one after the other, so the three see the same load.
 # Batch 32, 4 x 120 x 240 x 12 float32, page cache warm (a warm-up epoch
 # each). Prints every run's JSON, then the medians over rounds.
+#   ZSTD_LEVEL  --zstd-level of both tnrec builds (default: tnrec's, 2 for
+#               float16 and 1 for uint8; e.g. -5 for zstd's fast levels)
 set -eu
 build=$1 nc=$2 dir=$3
 rounds=${4:-3} epochs=${5:-2} threads=${6:-1,2}
@@ -19,8 +21,10 @@ tfpy=${TF_PYTHON:-python3}
 seedpy=${SEED_PYTHON:-/usr/bin/python3}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$dir"
-[ -d "$dir/f16" ] || "$build/bin/tnrec" build "$nc" -o "$dir/f16" --dtype float16 -q
-[ -d "$dir/u8" ] || "$build/bin/tnrec" build "$nc" -o "$dir/u8" --dtype uint8 -q
+level=()
+[ -n "${ZSTD_LEVEL:-}" ] && level=(--zstd-level "$ZSTD_LEVEL")
+[ -d "$dir/f16" ] || "$build/bin/tnrec" build "$nc" -o "$dir/f16" --dtype float16 -q "${level[@]}"
+[ -d "$dir/u8" ] || "$build/bin/tnrec" build "$nc" -o "$dir/u8" --dtype uint8 -q "${level[@]}"
 if [ ! -f "$dir/seed.tfrecord" ]; then
     find "$nc" -name '*.nc' | sort > "$dir/nc.txt"
     xargs "$seedpy" "$here/bench_loader_tf.py" seed "$dir/seed.u8" < "$dir/nc.txt"

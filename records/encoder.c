@@ -34,8 +34,9 @@ tnrec_err tnrec_encoder_create(tnrec_encoder **out, const tnrec_schema *schema, 
     tnrec_err e = tnrec_schema_check(schema);
     if (e)
         return e;
-    if (zstd_level < 1 || zstd_level > 19)
-        return tnrec__fail(TNREC_EINVAL, "zstd level %d out of range 1..19", zstd_level);
+    if (zstd_level == 0 || zstd_level < TNREC_ZSTD_LEVEL_MIN || zstd_level > TNREC_ZSTD_LEVEL_MAX)
+        return tnrec__fail(TNREC_EINVAL, "zstd level %d out of range %d..-1 or 1..%d", zstd_level,
+                           TNREC_ZSTD_LEVEL_MIN, TNREC_ZSTD_LEVEL_MAX);
     tnrec_encoder *enc = calloc(1, sizeof *enc);
     if (!enc)
         return tnrec__fail(TNREC_ENOMEM, "out of memory creating an encoder");

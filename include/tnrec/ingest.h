@@ -68,7 +68,7 @@ typedef struct tnrec_build_options {
     uint64_t shard_bytes;          /* 0: TNREC_DEFAULT_SHARD_BYTES */
     uint64_t shard_records;        /* 0: no limit */
     int threads;                   /* 0: OpenMP's default */
-    int zstd_level;                /* 1..19 (0: the default for the encoding) */
+    int zstd_level;                /* 1..19 or -7..-1 (0: the default for the encoding) */
     int strict;                    /* a bad input fails the build */
     uint32_t part_index, part_count; /* build part K of N (count 0 or 1: all) */
     double holdout;                /* 0: none; in (0,1): keep whole storms (groups of

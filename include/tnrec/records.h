@@ -124,7 +124,11 @@ tnrec_err tnrec_schema_check(const tnrec_schema *s);
 
 /* ---- encoding (any thread; one encoder per thread) ---- */
 typedef struct tnrec_encoder tnrec_encoder;
-/* zstd_level 1..19 (3 is a good default). The schema is copied. */
+/* zstd_level 1..19 (3 is a good default), or TNREC_ZSTD_LEVEL_MIN..-1:
+ * zstd's fast levels, which compress and decompress faster for more
+ * bytes. The schema is copied. */
+#define TNREC_ZSTD_LEVEL_MIN (-7)
+#define TNREC_ZSTD_LEVEL_MAX 19
 tnrec_err tnrec_encoder_create(tnrec_encoder **out, const tnrec_schema *schema, int zstd_level);
 void tnrec_encoder_free(tnrec_encoder *enc);
 /* values[f] points to field f's input (float32 physical values for float

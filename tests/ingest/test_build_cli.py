@@ -224,6 +224,21 @@ def scenario_threads(a):
     check(before == {f: open(os.path.join(o1, f), "rb").read() for f in os.listdir(o1)}, "rerun changes nothing")
     p = run([a.tnrec, "build", root, "-o", o1, "--dtype", "uint8"], ok=False)
     check(p.returncode == 1 and "other options" in p.stderr, "other options into a full dir refused")
+    # zstd's fast (negative) levels: the same records, decoded alike, the level in the manifest
+    fast = os.path.join(a.tmp, "fast")
+    run([a.tnrec, "build", root, "-o", fast, "-j2", "--shard-records", "3", "--zstd-level", "-5", "-q"])
+    run([a.tnrec, "verify", fast])
+    check(manifest(fast)["build"]["zstd_level"] == -5, "--zstd-level -5 recorded")
+    for k in (0, 9):
+        d1, d2 = os.path.join(a.tmp, "npy1_%d" % k), os.path.join(a.tmp, "npy2_%d" % k)
+        run([a.tnrec, "dump", o1, "--record", str(k), "--npy", d1])
+        run([a.tnrec, "dump", fast, "--record", str(k), "--npy", d2])
+        for f in sorted(os.listdir(d1)):
+            check(open(os.path.join(d1, f), "rb").read() == open(os.path.join(d2, f), "rb").read(),
+                  "record %d field %s differs at --zstd-level -5" % (k, f))
+    for bad in ("-8", "20"):
+        p = run([a.tnrec, "build", root, "-o", os.path.join(a.tmp, "bad"), "--zstd-level", bad], ok=False)
+        check(p.returncode == 2 and "--zstd-level" in p.stderr, "--zstd-level %s refused" % bad)
 
 
 def scenario_parts(a):

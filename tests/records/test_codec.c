@@ -240,6 +240,10 @@ static void test_schema_rules(void)
     CHECK(strcmp(tnrec_dtype_name(TNREC_DTYPE_I64), "int64") == 0 && tnrec_dtype_size(TNREC_DTYPE_F64) == 8);
     tnrec_encoder *enc = NULL;
     CHECK(tnrec_encoder_create(&enc, &s, 0) == TNREC_EINVAL && enc == NULL);
+    CHECK(tnrec_encoder_create(&enc, &s, 20) == TNREC_EINVAL && enc == NULL);
+    CHECK(tnrec_encoder_create(&enc, &s, TNREC_ZSTD_LEVEL_MIN - 1) == TNREC_EINVAL && enc == NULL);
+    CHECK_OK(tnrec_encoder_create(&enc, &s, TNREC_ZSTD_LEVEL_MIN));
+    tnrec_encoder_free(enc);
 }
 
 /* uint8 codes of format.md 2.3, computed here in float32 as the format
