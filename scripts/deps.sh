@@ -50,3 +50,16 @@ if [ ! -x "$moto_venv/bin/moto_server" ]; then
 else
   echo "deps: moto present in $moto_venv"
 fi
+
+# Keras 3 with JAX on the CPU (and netCDF4 beside them) from PyPI, for the
+# tests that compare tnrec's tornet-cnn and 'tnrec import keras' with Keras
+# itself (TNREC_KERAS_PYTHON in tests/train/CMakeLists.txt). Tests only:
+# tnrec never loads them.
+keras_venv=${TNREC_KERAS_VENV:-/opt/tnrec-keras}
+if ! KERAS_BACKEND=jax "$keras_venv/bin/python" -c "import keras, jax, netCDF4" 2>/dev/null; then
+  echo "deps: installing keras, jax and netCDF4 into $keras_venv"
+  $SUDO /usr/bin/python3 -m venv "$keras_venv"
+  $SUDO "$keras_venv/bin/pip" install -q 'keras==3.15.1' 'jax==0.10.2' 'netCDF4==1.7.5.1.post1'
+else
+  echo "deps: keras present in $keras_venv"
+fi

@@ -33,14 +33,14 @@ static tnrec_err cpu_create(void **impl, tnrec_model *m, int max_batch, const tr
 static tnrec_err cpu_train_step(void *impl, const tnrec_batch *b, uint64_t dropout_seed, float *logits, double *loss)
 {
     cpu_backend *be = impl;
-    return trn_net_train_step(be->net, b->x, b->label, b->weight, b->n, b->global_n, b->global_first, dropout_seed,
+    return trn_net_train_step(be->net, b->x, b->range_limits, b->label, b->weight, b->n, b->global_n, b->global_first, dropout_seed,
                                  be->ar, logits, loss);
 }
 
 static tnrec_err cpu_predict(void *impl, const tnrec_batch *b, float *logits)
 {
     cpu_backend *be = impl;
-    return tnrec_net_predict(be->net, b->x, b->n, logits);
+    return tnrec_net_predict_at(be->net, b->x, b->range_limits, b->n, logits);
 }
 
 static tnrec_err cpu_optim_step(void *impl, tnrec_optim *opt, double lr)

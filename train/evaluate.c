@@ -333,7 +333,7 @@ tnrec_err tnrec_eval_run_opts(tnrec_metrics *out, const char *checkpoint, const 
                                .frames = (int)tnrec__json_int(cj, "frames"),
                                .mask = json_is_true(json_object_get(cj, "mask")),
                                .has_nodata = nodata != NULL, .nodata = nodata ? *nodata : 0.0f,
-                               .batch = opt->batch > 0 ? opt->batch : 32,
+                               .range_limits = trn_spec_has_coords(tnrec_model_spec(m)), .batch = opt->batch > 0 ? opt->batch : 32,
                                .threads = opt->threads, .prefetch = trn_backend_is_device(ops) ? 3 : 2, .shuffle = 0, .world = 1 };
     if ((err = tnrec_loader_create(&ld, ds, &lc))) {
         if (err == TNREC_ESCHEMA)

@@ -18,6 +18,7 @@
  * gives exactly the batches an uninterrupted epoch would have given there.
  * A decode error is kept with its batch and returned, with the shard and
  * record named, when the consumer reaches that batch. */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,7 @@ struct tnrec_loader {
     worker_ctx *ctxs;
     const tnrec_dataset *ds;
     tnrec_loader_config cfg;
-    int nvars, var_field[LOADER_MAX_VARS], mask_field;
+    int nvars, var_field[LOADER_MAX_VARS], mask_field, range_field;
     int T, A, R, S, frames, channels;
     size_t sample_elems, field_elems;
     uint64_t n_records, steps;
@@ -136,6 +137,23 @@ static tnrec_err decode_sample(worker_ctx *w, uint64_t rec, float *x, float *lab
     return TNREC_OK;
 }
 
+/* The sample's range window [lower, upper] (metres) into the batch; the
+ * decoder holds record rec, loaded by decode_sample. */
+static tnrec_err decode_range_limits(worker_ctx *w, uint64_t rec, float *dst)
+{
+    tnrec_err err = tnrec_decoder_field(w->dec, (uint32_t)w->l->range_field, TNREC_DTYPE_F32, dst, 2 * sizeof *dst);
+    if (err || (isfinite(dst[0]) && isfinite(dst[1]) && dst[0] >= 0 && dst[1] > dst[0]))
+        return err;
+    size_t shard_i = 0;
+    uint64_t local = 0;
+    if ((err = tnrec_dataset_locate(w->l->ds, rec, &shard_i, &local)))
+        return err;
+    return tnrec__fail(TNREC_ECORRUPT, "shard '%s': record %llu has range_limits [%g, %g] m, which are no range window\n"
+                       "hint: the record is damaged; rebuild the dataset from its NetCDF files",
+                       tnrec_shard_path(tnrec_dataset_shard(w->l->ds, shard_i)), (unsigned long long)local,
+                       (double)dst[0], (double)dst[1]);
+}
+
 static void *worker_main(void *arg)
 {
     worker_ctx *w = arg;
@@ -181,6 +199,8 @@ static void *worker_main(void *arg)
         if (!skip)
             err = decode_sample(w, rec, sl->b.x + (size_t)item * l->sample_elems, &sl->b.label[item],
                                 &sl->b.weight[item], &sl->b.category[item], &sl->b.index[item]);
+        if (!skip && !err && sl->b.range_limits)
+            err = decode_range_limits(w, rec, sl->b.range_limits + 2 * (size_t)item);
         const char *msg = err ? tnrec_error_last() : NULL;
         pthread_mutex_lock(&l->mu);
         l->active--;
@@ -253,6 +273,16 @@ static tnrec_err find_fields(tnrec_loader *l)
             return tnrec__fail(TNREC_ESCHEMA, "field 'range_folded_mask' is not raw uint8 of the variables' shape");
         l->mask_field = f;
     }
+    l->range_field = -1;
+    if (l->cfg.range_limits) {
+        int f = tnrec_schema_find(sc, "range_limits");
+        const tnrec_field *fd = f >= 0 ? &sc->fields[f] : NULL;
+        if (!fd || fd->encoding != TNREC_ENC_RAW || fd->dtype != TNREC_DTYPE_F32 || tnrec_field_elems(fd) != 2)
+            return tnrec__fail(TNREC_EUNSUPPORTED, "dataset has no float32[2] field 'range_limits', which the model's CoordConv "
+                               "layers take their range coordinates from\nhint: build the dataset with 'tnrec build' from "
+                               "TorNet NetCDF files, which carry range_limits");
+        l->range_field = f;
+    }
     l->frames = l->cfg.frames > 0 ? l->cfg.frames : l->T;
     if (l->frames > l->T)
         return tnrec__fail(TNREC_EINVAL, "%d frames asked but the dataset has %d\nhint: use --frames %d or fewer", l->frames, l->T, l->T);
@@ -307,6 +337,8 @@ tnrec_err tnrec_loader_create(tnrec_loader **out, const tnrec_dataset *ds, const
         s->b.weight = malloc((size_t)l->local_max * sizeof(float));
         s->b.category = malloc((size_t)l->local_max * sizeof(int32_t));
         s->b.index = malloc((size_t)l->local_max * sizeof(uint64_t));
+        if (l->range_field >= 0 && !(s->b.range_limits = malloc((size_t)l->local_max * 2 * sizeof(float))))
+            goto oom;
         if (!s->b.x || !s->b.label || !s->b.weight || !s->b.category || !s->b.index)
             goto oom;
     }
@@ -362,6 +394,7 @@ void tnrec_loader_free(tnrec_loader *l)
             free(l->slots[i].b.weight);
             free(l->slots[i].b.category);
             free(l->slots[i].b.index);
+            free(l->slots[i].b.range_limits);
         }
     free(l->slots);
     free(l->ctxs);

@@ -103,28 +103,26 @@ static int parse_rate(const char *s, double *rate)
     return (end == s || *end || !(*rate >= 0 && *rate < 1)) ? -1 : 0;
 }
 
-/* The coordinate channels at the current width while parsing: r and 1/r
+/* The coordinate channels of one chip at the current width: r and 1/r
  * per range gate (cnn_baseline.py's compute_coordinates without the
  * azimuth), max-pooled along with the feature maps. */
 typedef struct coord_vec { double *v; int w; } coord_vec;
 
-static tnrec_err coord_start(coord_vec *cv, int w)
+/* Keras: linspace(lower + 250, upper - 250, w) x 1e-5 for a chip with
+ * range_limits [lower, upper] in metres, floored at the radar's minimum
+ * range. */
+static void coord_fill(coord_vec *cv, int w, double lower_m, double upper_m)
 {
-    if (!(cv->v = malloc((size_t)w * 2 * sizeof *cv->v)))
-        return tnrec__fail(TNREC_ENOMEM, "out of memory building the model");
+    double lo = (lower_m + TRN_COORD_GATE_M) * TRN_COORD_SCALE;
+    double hi = (upper_m - TRN_COORD_GATE_M) * TRN_COORD_SCALE;
+    double floor_r = TRN_COORD_MIN_RANGE_M * TRN_COORD_SCALE;
     cv->w = w;
-    /* Keras: linspace(lower + 250, upper - 250, w) x 1e-5 for a chip with
-     * range_limits [lower, upper], floored at the radar's minimum range. */
-    double lo = TRN_COORD_RANGE0_M + TRN_COORD_GATE_M;
-    double hi = TRN_COORD_RANGE0_M + TRN_COORD_GATE_M * (w - 1);
     for (int q = 0; q < w; q++) {
-        double r = (w > 1 ? lo + (hi - lo) * q / (w - 1) : lo) * TRN_COORD_SCALE;
-        if (r < TRN_COORD_MIN_RANGE_M * TRN_COORD_SCALE)
-            r = TRN_COORD_MIN_RANGE_M * TRN_COORD_SCALE;
+        double r = w > 1 ? lo + (hi - lo) * q / (w - 1) : lo;
+        r = r >= floor_r ? r : floor_r;
         cv->v[2 * q] = r;
         cv->v[2 * q + 1] = 1 / r;
     }
-    return TNREC_OK;
 }
 
 /* Max pooling of the coordinates along the range, as the feature maps. */
@@ -145,9 +143,50 @@ static void coord_pool(coord_vec *cv, int pw, int same, int ow)
     cv->w = ow;
 }
 
+void trn_coords_default_window(int width, float limits[2])
+{
+    limits[0] = (float)TRN_COORD_RANGE0_M;
+    limits[1] = (float)(TRN_COORD_RANGE0_M + TRN_COORD_GATE_M * width);
+}
+
+int trn_coords_window_ok(const float limits[2])
+{
+    return isfinite(limits[0]) && isfinite(limits[1]) && limits[0] >= 0 && limits[1] > limits[0];
+}
+
+void trn_model_coords(const tnrec_model *m, const float limits[2], double *scratch, double *out)
+{
+    coord_vec cv = { scratch, 0 };
+    coord_fill(&cv, m->in.width, limits[0], limits[1]);
+    for (int i = 0; i < m->nlayers; i++) {
+        const trn_layer *L = &m->layers[i];
+        if (L->kind == TRN_POOL)
+            coord_pool(&cv, L->pool[2], L->same, L->w);
+        else if (L->kind == TRN_CCONV)
+            memcpy(out + L->c_off, cv.v, (size_t)cv.w * TRN_NCOORD * sizeof *out);
+    }
+}
+
+/* The model's own coordinates: those of the fixed window. */
+static tnrec_err model_coords_default(tnrec_model *m)
+{
+    if (!m->ncoords)
+        return TNREC_OK;
+    double *scratch = malloc((size_t)m->in.width * TRN_NCOORD * sizeof *scratch);
+    m->coords = malloc(m->ncoords * sizeof *m->coords);
+    if (!scratch || !m->coords) {
+        free(scratch);
+        return tnrec__fail(TNREC_ENOMEM, "out of memory building the model");
+    }
+    float limits[2];
+    trn_coords_default_window(m->in.width, limits);
+    trn_model_coords(m, limits, scratch, m->coords);
+    free(scratch);
+    return TNREC_OK;
+}
+
 /* Appends the layers of one token, tracking the current shape in cur. */
-static tnrec_err add_token(tnrec_model *m, const char *tok, trn_layer *cur, int *flat, int *has_out,
-                           coord_vec *cv)
+static tnrec_err add_token(tnrec_model *m, const char *tok, trn_layer *cur, int *flat, int *has_out)
 {
     trn_layer L;
     memset(&L, 0, sizeof L);
@@ -197,7 +236,6 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, trn_layer *cur, int 
         if (L.d < 1 || L.h < 1 || L.w < 1)
             return tnrec__fail(TNREC_EINVAL, "model spec: pooling '%s' leaves an empty output (input %dx%dx%d)\nhint: pool less or give more frames",
                                tok, cur->d, cur->h, cur->w);
-        coord_pool(cv, L.pool[2], L.same, L.w);
         cur->d = L.d; cur->h = L.h; cur->w = L.w;
         return add_layer(m, &L);
     case 'a':
@@ -210,12 +248,7 @@ static tnrec_err add_token(tnrec_model *m, const char *tok, trn_layer *cur, int 
         L.kind = tok[0] == 'a' ? TRN_CCONV : TRN_CONV1; L.c = units; L.l2 = l2;
         if (L.kind == TRN_CCONV) {
             L.c_off = m->ncoords;
-            double *nc = realloc(m->coords, (m->ncoords + (size_t)cv->w * 2) * sizeof *nc);
-            if (!nc)
-                return tnrec__fail(TNREC_ENOMEM, "out of memory building the model");
-            m->coords = nc;
-            memcpy(m->coords + m->ncoords, cv->v, (size_t)cv->w * 2 * sizeof *nc);
-            m->ncoords += (size_t)cv->w * 2;
+            m->ncoords += (size_t)cur->w * TRN_NCOORD;
         }
         if ((err = add_layer(m, &L)))
             return err;
@@ -390,7 +423,6 @@ tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_in
             spec = presets[i].spec;
     tnrec_err err = TNREC_OK;
     char *copy = NULL;
-    coord_vec cv = { NULL, 0 };
     tnrec_model *m = calloc(1, sizeof *m);
     if (!m || !(m->spec = strdup(spec)) || !(copy = strdup(spec))) {
         err = tnrec__fail(TNREC_ENOMEM, "out of memory building the model");
@@ -398,8 +430,6 @@ tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_in
     }
     m->in = *in;
     trn_layer cur = { .d = in->frames, .h = in->height, .w = in->width, .c = in->channels };
-    if ((err = coord_start(&cv, in->width)))
-        goto done;
     int flat = 0, has_out = 0;
     char *save = NULL;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -408,7 +438,7 @@ tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_in
         size_t tl = strlen(tok);
         while (tl && isspace((unsigned char)tok[tl - 1]))
             tok[--tl] = '\0';
-        if ((err = add_token(m, tok, &cur, &flat, &has_out, &cv)))
+        if ((err = add_token(m, tok, &cur, &flat, &has_out)))
             goto done;
     }
     if (!has_out) {
@@ -436,6 +466,8 @@ tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_in
         L->b_off = L->w_off + L->w_len;
         m->nparams += L->w_len + L->b_len;
     }
+    if ((err = model_coords_default(m)))
+        goto done;
     m->params = calloc(m->nparams, sizeof *m->params);
     m->grads = calloc(m->nparams, sizeof *m->grads);
     m->state = calloc(m->nstate ? m->nstate : 1, sizeof *m->state);
@@ -449,7 +481,6 @@ tnrec_err tnrec_model_create(tnrec_model **out, const char *spec, const tnrec_in
     m = NULL;
 done:
     free(copy);
-    free(cv.v);
     tnrec_model_free(m);
     return err;
 }
@@ -468,6 +499,22 @@ void tnrec_model_free(tnrec_model *m)
 }
 
 const char *tnrec_model_spec(const tnrec_model *m) { return m->spec; }
+
+int trn_spec_has_coords(const char *spec)
+{
+    for (int i = 0; presets[i].name; i++)
+        if (strcmp(spec, presets[i].name) == 0)
+            spec = presets[i].spec;
+    for (const char *p = spec; *p;) {
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p == 'a')
+            return 1;
+        p += strcspn(p, ",");
+        p += *p == ',';
+    }
+    return 0;
+}
 const tnrec_input_shape *tnrec_model_input(const tnrec_model *m) { return &m->in; }
 uint64_t tnrec_model_param_count(const tnrec_model *m) { return m->nparams + m->nstate; }
 float *tnrec_model_params(tnrec_model *m) { return m->params; }

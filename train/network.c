@@ -39,7 +39,8 @@ struct tnrec_net {
     float *masks;
     size_t *mask_off;
     float *dlogits;
-    float *coords;           /* the model's coordinates in float */
+    float *coords;           /* CoordConv coordinates of each sample: max_batch x ncoords */
+    double *cscratch, *cwork; /* one chip's coordinates while computing them */
     float *xcat, *dxcat;     /* CoordConv2D: input and coordinates, and their gradient */
     float *k27, *dk27;       /* CoordConv2D: its kernel as a 3x3x3 one, and the gradient */
 };
@@ -62,6 +63,8 @@ void tnrec_net_free(tnrec_net *net)
     free(net->mask_off);
     free(net->dlogits);
     free(net->coords);
+    free(net->cscratch);
+    free(net->cwork);
     free(net->xcat);
     free(net->dxcat);
     free(net->k27);
@@ -117,11 +120,11 @@ tnrec_err tnrec_net_create(tnrec_net **out, tnrec_model *m, int max_batch)
         net->dxcat = malloc(maxcat * sizeof(float));
         net->k27 = malloc(maxk * sizeof(float));
         net->dk27 = malloc(maxk * sizeof(float));
-        net->coords = malloc(m->ncoords * sizeof(float));
-        if (!net->xcat || !net->dxcat || !net->k27 || !net->dk27 || !net->coords)
+        net->coords = malloc((size_t)max_batch * m->ncoords * sizeof(float));
+        net->cscratch = malloc((size_t)m->in.width * TRN_NCOORD * sizeof(double));
+        net->cwork = malloc(m->ncoords * sizeof(double));
+        if (!net->xcat || !net->dxcat || !net->k27 || !net->dk27 || !net->coords || !net->cscratch || !net->cwork)
             goto oom;
-        for (size_t j = 0; j < m->ncoords; j++)
-            net->coords[j] = (float)m->coords[j];
     }
     net->gbuf[0] = malloc((size_t)max_batch * maxe * sizeof(float));
     net->gbuf[1] = malloc((size_t)max_batch * maxe * sizeof(float));
@@ -278,33 +281,59 @@ static tnrec_err bn_backward(float *dx, float *dgamma, float *dbeta, const float
     return TNREC_OK;
 }
 
-/* CoordConv2D: x and the coordinates into one buffer (ci + 2 channels),
- * the 3x3 kernel into the middle plane of a 3x3x3 one. */
+/* Each sample's CoordConv coordinates from its range window (NULL: the
+ * model's fixed one); a pair that is no window is refused. */
+static tnrec_err set_coords(tnrec_net *net, const float *range_limits, int n)
+{
+    const tnrec_model *m = net->m;
+    size_t nc = m->ncoords;
+    for (int s = 0; s < n; s++) {
+        float *dst = net->coords + (size_t)s * nc;
+        const double *src = m->coords;
+        if (range_limits) {
+            const float *lim = range_limits + 2 * (size_t)s;
+            if (!trn_coords_window_ok(lim))
+                return tnrec__fail(TNREC_EINVAL, "sample %d of the batch has range limits [%g, %g] m, which are no range window", s,
+                                   (double)lim[0], (double)lim[1]);
+            trn_model_coords(m, lim, net->cscratch, net->cwork);
+            src = net->cwork;
+        }
+        for (size_t j = 0; j < nc; j++)
+            dst[j] = (float)src[j];
+    }
+    return TNREC_OK;
+}
+
+/* CoordConv2D: x and each sample's coordinates into one buffer (ci + 2
+ * channels), the 3x3 kernel into the middle plane of a 3x3x3 one. */
 static void coordconv_prepare(tnrec_net *net, const trn_layer *L, const float *x, const float *k9, int n)
 {
     int ci = L->in_c, cc = ci + TRN_NCOORD;
-    const float *coord = net->coords + L->c_off;
-    size_t rows = (size_t)n * L->d * L->h;
+    size_t rows = (size_t)n * L->d * L->h, rows_per_sample = (size_t)L->d * L->h;
 #if TNREC_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(n_threads(rows * L->w * cc))
 #endif
-    for (size_t r = 0; r < rows; r++)
+    for (size_t r = 0; r < rows; r++) {
+        const float *coord = net->coords + (r / rows_per_sample) * net->m->ncoords + L->c_off;
         for (int q = 0; q < L->w; q++) {
             float *dst = net->xcat + (r * L->w + q) * cc;
             memcpy(dst, x + (r * L->w + q) * ci, (size_t)ci * sizeof *dst);
             for (int j = 0; j < TRN_NCOORD; j++)
                 dst[ci + j] = coord[(size_t)q * TRN_NCOORD + j];
         }
+    }
     size_t plane = (size_t)9 * cc * L->c;
     memset(net->k27, 0, 3 * plane * sizeof *net->k27);
     memcpy(net->k27 + plane, k9, plane * sizeof *net->k27);
 }
 
-static tnrec_err forward(tnrec_net *net, const float *x, int n, int global_n, int global_first,
-                         int training, uint64_t seed, trn_allreduce *ar)
+static tnrec_err forward(tnrec_net *net, const float *x, const float *range_limits, int n, int global_n,
+                         int global_first, int training, uint64_t seed, trn_allreduce *ar)
 {
     tnrec_model *m = net->m;
-    tnrec_err err = TNREC_OK;
+    tnrec_err err = m->ncoords ? set_coords(net, range_limits, n) : TNREC_OK;
+    if (err)
+        return err;
     for (int i = 0; i < m->nlayers; i++) {
         const trn_layer *L = &m->layers[i];
         const float *in = i ? net->out[i - 1] : x;
@@ -378,15 +407,15 @@ static tnrec_err forward(tnrec_net *net, const float *x, int n, int global_n, in
     return TNREC_OK;
 }
 
-tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *label,
-                                const float *weight, int n, int global_n, int global_first,
-                                uint64_t dropout_seed, trn_allreduce *ar, float *logits,
-                                double *out_loss)
+tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *range_limits,
+                             const float *label, const float *weight, int n, int global_n, int global_first,
+                             uint64_t dropout_seed, trn_allreduce *ar, float *logits,
+                             double *out_loss)
 {
     tnrec_model *m = net->m;
     if (n < 0 || n > net->max_batch || global_n < 1 || global_n < n)
         return tnrec__fail(TNREC_EINVAL, "batch of %d (global %d) does not fit a workspace of %d", n, global_n, net->max_batch);
-    tnrec_err err = forward(net, x, n, global_n, global_first, 1, dropout_seed, ar);
+    tnrec_err err = forward(net, x, range_limits, n, global_n, global_first, 1, dropout_seed, ar);
     if (err)
         return err;
     int nl = m->nlayers;
@@ -507,18 +536,23 @@ tnrec_err tnrec_net_train_step(tnrec_net *net, const float *x, const float *labe
                                const float *weight, int n, uint64_t dropout_seed,
                                float *logits, double *out_loss)
 {
-    return trn_net_train_step(net, x, label, weight, n, n, 0, dropout_seed, NULL, logits, out_loss);
+    return trn_net_train_step(net, x, NULL, label, weight, n, n, 0, dropout_seed, NULL, logits, out_loss);
 }
 
-tnrec_err tnrec_net_predict(tnrec_net *net, const float *x, int n, float *logits)
+tnrec_err tnrec_net_predict_at(tnrec_net *net, const float *x, const float *range_limits, int n, float *logits)
 {
     if (n < 0 || n > net->max_batch)
         return tnrec__fail(TNREC_EINVAL, "batch of %d does not fit a workspace of %d", n, net->max_batch);
     if (n == 0)
         return TNREC_OK;
-    tnrec_err err = forward(net, x, n, n, 0, 0, 0, NULL);
+    tnrec_err err = forward(net, x, range_limits, n, n, 0, 0, 0, NULL);
     if (err)
         return err;
     memcpy(logits, net->out[net->m->nlayers - 1], (size_t)n * sizeof *logits);
     return TNREC_OK;
+}
+
+tnrec_err tnrec_net_predict(tnrec_net *net, const float *x, int n, float *logits)
+{
+    return tnrec_net_predict_at(net, x, NULL, n, logits);
 }

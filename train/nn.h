@@ -19,8 +19,10 @@
 #define TRN_LEAKY_ALPHA 0.1
 
 /* The coordinate channels of a CoordConv layer (train/model.c): range in
- * units of 1e-5 m over a window of 250 m gates starting here, floored at
- * TRN_COORD_MIN_RANGE_M as cnn_baseline.py's compute_coordinates does. */
+ * units of 1e-5 m across each chip's range_limits [lower, upper] (250 m
+ * gates), floored at TRN_COORD_MIN_RANGE_M as cnn_baseline.py's
+ * compute_coordinates does. A chip without limits takes the fixed window
+ * of 250 m gates starting at TRN_COORD_RANGE0_M. */
 #define TRN_COORD_RANGE0_M 50000.0
 #define TRN_COORD_GATE_M 250.0
 #define TRN_COORD_MIN_RANGE_M 2125.0
@@ -56,7 +58,7 @@ struct tnrec_model {
     trn_layer *layers;
     size_t nparams, nstate;
     float *params, *grads, *state;
-    double *coords;                  /* CoordConv coordinates (r, 1/r per range gate), ncoords values */
+    double *coords;                  /* CoordConv coordinates (r, 1/r per range gate) of the fixed window, ncoords values */
     size_t ncoords;
 };
 
@@ -124,14 +126,27 @@ int trn_model_first_cpu_only_layer(const tnrec_model *m);
 #define TRN_REF32(name) trn_ref32_##name
 TRN_REF32_DECLS(float, TRN_REF32)
 
+/* CoordConv coordinates. The fixed window of a chip `width` gates wide;
+ * whether limits [lower, upper] (metres) are a range window at all; and
+ * the model's m->ncoords coordinates for a chip with those limits
+ * (scratch: m->in.width x TRN_NCOORD doubles). */
+void trn_coords_default_window(int width, float limits[2]);
+int trn_coords_window_ok(const float limits[2]);
+void trn_model_coords(const tnrec_model *m, const float limits[2], double *scratch, double *out);
+/* 1 when a model spec (or preset name) has CoordConv layers, which take
+ * each sample's range_limits. */
+int trn_spec_has_coords(const char *spec);
+
 /* The training step with a part of a global batch: this process holds
  * samples [global_first, global_first + n) of a batch of global_n. BN
  * statistics and the gradient are summed over all ranks of ar (NULL: one
- * process); the loss is the global one. */
-tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *label,
-                                const float *weight, int n, int global_n, int global_first,
-                                uint64_t dropout_seed, trn_allreduce *ar, float *logits,
-                                double *out_loss);
+ * process); the loss is the global one. range_limits: n x [lower, upper]
+ * metres, each chip's range window for the CoordConv coordinates (NULL:
+ * the fixed window). */
+tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *range_limits,
+                             const float *label, const float *weight, int n, int global_n, int global_first,
+                             uint64_t dropout_seed, trn_allreduce *ar, float *logits,
+                             double *out_loss);
 /* L2 penalty of the current weights (sum over layers of l2 * sum w^2). */
 double trn_model_l2(const tnrec_model *m);
 

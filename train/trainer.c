@@ -412,7 +412,7 @@ static tnrec_err open_data(run *r, const char *vars, int resume)
         return err;
     tnrec_loader_config lc = { .variables = vars, .frames = r->c.frames, .mask = r->c.mask,
                                .has_nodata = r->nodata != NULL, .nodata = r->nodata ? *r->nodata : 0.0f,
-                               .batch = r->c.batch,
+                               .range_limits = trn_spec_has_coords(r->c.model), .batch = r->c.batch,
                                .threads = r->c.threads, .prefetch = trn_backend_is_device(r->device) ? 3 : 2,
                                .shuffle = 1, .seed = r->c.seed, .rank = r->rank, .world = r->world,
                                .class_weight = { r->cw[0], r->cw[1] } };

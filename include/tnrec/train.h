@@ -124,6 +124,14 @@ tnrec_err tnrec_net_train_step(tnrec_net *net, const float *x, const float *labe
                                float *logits, double *out_loss);
 /* Inference: moving statistics, no dropout. logits receives n values. */
 tnrec_err tnrec_net_predict(tnrec_net *net, const float *x, int n, float *logits);
+/* The same for chips with their own range windows: range_limits holds n x
+ * [lower, upper] in metres (a record's range_limits field), from which
+ * CoordConv layers take their range coordinates, as the TorNet baseline's
+ * compute_coordinates does. tnrec_net_predict and tnrec_net_train_step
+ * give every chip the fixed window [50 km, 50 km + 250 m x width]. A pair
+ * that is not a window (not finite, lower < 0, upper <= lower) is
+ * TNREC_EINVAL. Models without CoordConv layers ignore range_limits. */
+tnrec_err tnrec_net_predict_at(tnrec_net *net, const float *x, const float *range_limits, int n, float *logits);
 
 /* ---- optimiser ---- */
 typedef enum tnrec_optimizer_kind { TNREC_OPT_ADAM = 0, TNREC_OPT_ADAMW = 1 } tnrec_optimizer_kind;
@@ -180,6 +188,7 @@ typedef struct tnrec_loader_config {
     float class_weight[2];  /* per-sample weight by label; 0,0 means 1,1 */
     int has_nodata;         /* 1: no-data gates take `nodata` (normalised units) */
     float nodata;           /*    instead of the dataset schema's value */
+    int range_limits;       /* 1: each sample's range_limits field into the batch (CoordConv models) */
 } tnrec_loader_config;
 
 typedef struct tnrec_batch {
@@ -191,6 +200,7 @@ typedef struct tnrec_batch {
     float *label, *weight;  /* n each */
     int32_t *category;      /* n */
     uint64_t *index;        /* dataset record index of each sample */
+    float *range_limits;    /* n x [lower, upper] metres when the config asks for them; else NULL */
 } tnrec_batch;
 
 typedef struct tnrec_loader tnrec_loader;

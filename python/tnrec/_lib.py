@@ -50,14 +50,15 @@ class InputShape(ctypes.Structure):
 class LoaderConfig(ctypes.Structure):
     _fields_ = [("variables", c_char_p), ("frames", c_int), ("mask", c_int), ("batch", c_int), ("threads", c_int),
                 ("prefetch", c_int), ("shuffle", c_int), ("seed", c_uint64), ("rank", c_int), ("world", c_int),
-                ("class_weight", c_float * 2), ("has_nodata", c_int), ("nodata", c_float)]
+                ("class_weight", c_float * 2), ("has_nodata", c_int), ("nodata", c_float),
+                ("range_limits", c_int)]
 
 
 class Batch(ctypes.Structure):
     _fields_ = [("n", c_int), ("global_n", c_int), ("global_first", c_int), ("step", c_uint64),
                 ("x", ctypes.POINTER(c_float)), ("label", ctypes.POINTER(c_float)),
                 ("weight", ctypes.POINTER(c_float)), ("category", ctypes.POINTER(c_int32)),
-                ("index", ctypes.POINTER(c_uint64))]
+                ("index", ctypes.POINTER(c_uint64)), ("range_limits", ctypes.POINTER(c_float))]
 
 
 def _candidates():

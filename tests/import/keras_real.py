@@ -9,7 +9,12 @@ in Keras, small (4 start filters, L2 1e-5, 15 x 22 inputs, odd for the
 `tnrec import keras`; and compares tnrec's logits with Keras' on the same
 samples (raw values with NaN gates for Keras, the normalised values with
 -3 for tnrec, as a 'tnrec build' dataset holds them; the coordinates of
-tnrec's fixed window for both), within 1e-4."""
+tnrec's fixed window for both), within 1e-4. Then the whole way a user
+goes: TorNet-schema NetCDF files written with netCDF4, each chip with its
+own range_limits, through `tnrec build --dtype float32` and `tnrec
+predict`, against Keras fed those files' last frames and the coordinates
+compute_coordinates makes from each file's range_limits.
+usage: keras_real.py TNREC LIBTNREC WORKDIR"""
 import ctypes
 import os
 import subprocess
@@ -19,7 +24,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-H, W, SWEEPS = 15, 22, 2
+H, W, SWEEPS = 120, 240, 2  # TorNet chips: tnrec build takes no other; 15 -> 8 pools with padding
 VARS = ["DBZ", "VEL", "KDP", "RHOHV", "ZDR", "WIDTH"]
 RANGES = {"DBZ": (-20, 60), "VEL": (-60, 60), "KDP": (-2, 5), "RHOHV": (0.2, 1.04), "ZDR": (-1, 8), "WIDTH": (0, 9)}
 
@@ -94,9 +99,10 @@ def baseline(filters=4, l2=1e-5):
     return keras.Model(inputs=inputs, outputs=keras.layers.GlobalMaxPooling2D()(x))
 
 
-def coordinates(width):
-    """r and 1/r per range gate for tnrec's fixed window (docs/train.md)."""
-    lower, upper = 50000.0, 50000.0 + 250.0 * width
+def coordinates(width, lower=50000.0, upper=None):
+    """r and 1/r per range gate as compute_coordinates makes them from
+    range_limits [lower, upper]; tnrec's fixed window by default."""
+    upper = lower + 250.0 * width if upper is None else upper
     r = np.linspace((lower + 250) * 1e-5, (upper - 250) * 1e-5, width)
     r = np.where(r >= 2125.0 * 1e-5, r, 2125.0 * 1e-5)
     return np.stack([r, 1 / r], axis=-1)
@@ -152,8 +158,93 @@ def main():
     err = float(np.max(np.abs(got - want) / (1 + np.abs(want))))
     print(f"logits keras {want}\nlogits tnrec {got}\nmax relative difference {err:.2e}")
     ok = err < 1e-4
+    ok &= through_build_and_predict(km, tnrec, rundir, work, rng)
     print("keras_real: " + ("all checks passed" if ok else "FAILED"))
     return 0 if ok else 1
+
+
+def write_sample(path, rng, event_id, limits):
+    """One TorNet-schema file (4 frames, H x W x 2 sweeps) with the given
+    range_limits; returns its raw last frame per variable and its mask."""
+    import netCDF4
+    T = 4
+    ds = netCDF4.Dataset(path, "w", format="NETCDF4")
+    for k, v in (("site_name", "KTLX"), ("site_lat", 35.3), ("site_lon", -97.3), ("MissingDataFlag", -999.0),
+                 ("ef_number", -1.0), ("event_id", np.int64(event_id)), ("episode_id", np.int64(event_id // 10)),
+                 ("tornado_start_time", ""), ("tornado_end_time", ""), ("category", "NUL"), ("scit_id", "U1"),
+                 ("storm_event_url", "")):
+        ds.setncattr(k, v)
+    for name, n in (("time", T), ("azimuth", H), ("range", W), ("sweep", SWEEPS), ("lims", 2)):
+        ds.createDimension(name, n)
+    ds.createVariable("azimuth", "f4", ("azimuth",))[:] = np.linspace(10, 10 + 0.5 * H, H)
+    ds.createVariable("range", "f4", ("range",))[:] = np.linspace(limits[0], limits[1], W)
+    tv = ds.createVariable("time", "f8", ("time",))
+    tv.units = "seconds since 1970-01-01 00:00:00"
+    tv[:] = 1.4e9 + event_id * 1000 + 300.0 * np.arange(T)
+    ds.createVariable("elevation", "f8", ("sweep",))[:] = [0.5, 0.9]
+    ds.createVariable("frame_labels", "u1", ("time",))[:] = np.zeros(T, np.uint8)
+    ds.createVariable("nyquist_velocity", "f4", ("time", "sweep"))[:] = np.full((T, SWEEPS), 25, np.float32)
+    ds.createVariable("azimuth_limits", "f4", ("lims",))[:] = np.array([10, 10 + 0.5 * H], np.float32)
+    ds.createVariable("range_limits", "f4", ("lims",))[:] = np.asarray(limits, np.float32)
+    dims = ("time", "azimuth", "range", "sweep")
+    last = {}
+    for v in VARS:
+        lo, hi = RANGES[v]
+        a = rng.uniform(lo, hi, (T, H, W, SWEEPS)).astype(np.float32)
+        a[rng.uniform(size=a.shape) < 0.1] = np.nan
+        var = ds.createVariable(v, "f4", dims, zlib=True, fill_value=np.float32(np.nan))
+        var.set_auto_maskandscale(False)
+        var[:] = a
+        last[v] = a[-1]
+    mask = (rng.uniform(size=(T, H, W, SWEEPS)) < 0.05).astype(np.uint8)
+    ds.createVariable("range_folded_mask", "u1", dims, zlib=True)[:] = mask
+    ds.close()
+    return last, mask[-1].astype(np.float32)
+
+
+def through_build_and_predict(km, tnrec, rundir, work, rng):
+    """NetCDF -> tnrec build -> tnrec predict, each chip with its own window."""
+    try:
+        import netCDF4  # noqa: F401
+    except ImportError:
+        print("keras_real: FAILED: netCDF4 is not installed in this Python (scripts/deps.sh installs it)")
+        return False
+    src, data, csv_path = (os.path.join(work, d) for d in ("nc", "data", "scores.csv"))
+    subprocess.run(["rm", "-rf", src, data], check=True)
+    os.makedirs(src)
+    windows = [(0.0, 250.0 * W), (2000.0, 2000.0 + 250.0 * W), (60000.0, 60000.0 + 250.0 * W),
+               (150000.0, 150000.0 + 250.0 * W), (20000.0, 20000.0 + 1000.0 * W)]
+    want = {}
+    for i, lim in enumerate(windows):
+        name = f"NUL_20170{i + 1}01_000000_KTLX_{1000 + i}_U1.nc"
+        last, mask = write_sample(os.path.join(src, name), rng, 1000 + i, lim)
+        coords = coordinates(W, *lim)[None, None].repeat(H, axis=1).astype(np.float32)
+        logit = float(np.asarray(km.predict({**{v: last[v][None] for v in VARS}, "range_folded_mask": mask[None],
+                                             "coordinates": coords}, verbose=0)).reshape(()))
+        want[name[:-3]] = 1 / (1 + np.exp(-logit))
+    for cmd in ([tnrec, "build", src, "-o", data, "--dtype", "float32", "-q"],
+                [tnrec, "predict", rundir, data, "-o", csv_path, "-q"]):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode:
+            print(f"keras_real: FAILED: {' '.join(cmd[:2])} exited {r.returncode}: {r.stderr.strip()}")
+            return False
+    import csv
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    got = {}
+    for row in rows:
+        stem = next((k for k in want if k in row["key"]), None)
+        if stem is not None:
+            got[stem] = float(row["probability"])
+    if sorted(got) != sorted(want):
+        print(f"keras_real: FAILED: predict's keys {[r['key'] for r in rows]} are not the files {sorted(want)}")
+        return False
+    worst = max(abs(got[k] - want[k]) for k in want)
+    for k in sorted(want):
+        print(f"{k}: keras {want[k]:.7f}, tnrec predict {got[k]:.7f}")
+    print(f"through build and predict, each chip its own range window: max probability difference {worst:.2e}")
+    spread = max(want.values()) - min(want.values())
+    return worst < 2e-5 and spread > 1e-3
 
 
 if __name__ == "__main__":

@@ -49,6 +49,23 @@ grep -aq '"channels": *14' "$WORK/runs/native/last.tnck" || fail "tornet-cnn's o
 grep -aq '"channels": *12' "$WORK/runs/frames1/last.tnck" || fail "tornet-cnn --frames 1: not 12 channels"
 
 M="a8/0.001,a8,p122s,e0.1,a16/0.001,p122s,e0.1,h16/0.001,m"
+# CoordConv layers take each record's range_limits: a dataset without them
+# is refused, a damaged window stops the run naming shard and record; a
+# model without CoordConv layers trains on either.
+TNREC_FIXTURE_LIMITS=none "$FIXTURE" "$WORK/nolimits" 8 6 1 15 22
+TNREC_FIXTURE_LIMITS=damaged "$FIXTURE" "$WORK/badlimits" 8 6 1 15 22
+for d in nolimits badlimits; do
+  set +e
+  "$TNREC" train "$WORK/$d" -o "$WORK/runs/$d" --model "$M" --frames 1 --mask --epochs 1 --batch 4 --quiet \
+    > /dev/null 2> "$WORK/err_$d.txt"; rc=$?
+  set -e
+  [ $rc -eq 1 ] && grep -q "range_limits" "$WORK/err_$d.txt" || fail "CoordConv on $d: exit $rc: $(cat "$WORK/err_$d.txt")"
+  "$TNREC" train "$WORK/$d" -o "$WORK/runs/${d}_tiny" --model "c4,g,o" --frames 1 --epochs 1 --batch 4 --quiet \
+    > /dev/null 2>&1 || fail "a model without CoordConv on $d"
+done
+grep -q "no float32\[2\] field 'range_limits'" "$WORK/err_nolimits.txt" || fail "no range_limits: $(cat "$WORK/err_nolimits.txt")"
+grep -q "shard '.*': record [0-9]* has range_limits \[5000, 5000\]" "$WORK/err_badlimits.txt" \
+  || fail "damaged range_limits: $(cat "$WORK/err_badlimits.txt")"
 "$TNREC" train "$WORK/data" --val "$WORK/data" -o "$WORK/runs/small" --model "$M" --frames 1 --mask \
   --epochs 1 --batch 8 --lr 0.01 > "$WORK/small.txt"
 grep -q '^epoch 1/1' "$WORK/small.txt" || fail "small run"

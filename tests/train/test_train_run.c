@@ -20,6 +20,36 @@
 
 static char train_dir[4096], val_dir[4096], bad_dir[4096];
 
+/* With range_limits asked, each sample's window comes with it (the
+ * fixture puts record i at 5 km x (i mod 7)); without, the batch has none. */
+static void test_loader_range_limits(void)
+{
+    tnrec_dataset *ds = NULL;
+    CHECK_OK(tnrec_dataset_open(&ds, train_dir));
+    if (!ds)
+        return;
+    for (int want = 0; want < 2; want++) {
+        tnrec_loader_config lc = { .batch = 9, .threads = 2, .shuffle = 1, .seed = 4, .range_limits = want };
+        tnrec_loader *l = NULL;
+        CHECK_OK(tnrec_loader_create(&l, ds, &lc));
+        if (!l)
+            break;
+        CHECK_OK(tnrec_loader_start(l, 0, 0));
+        const tnrec_batch *b = NULL;
+        uint64_t seen = 0;
+        while (tnrec_loader_next(l, &b) == TNREC_OK && b) {
+            CHECK((b->range_limits != NULL) == want);
+            for (int i = 0; want && b->range_limits && i < b->n; i++, seen++) {
+                float lo = 5000.0f * (float)(b->index[i] % 7);
+                CHECK(b->range_limits[2 * i] == lo && b->range_limits[2 * i + 1] == lo + 250.0f * T_RG);
+            }
+        }
+        CHECK(!want || seen == tnrec_dataset_count(ds));
+        tnrec_loader_free(l);
+    }
+    tnrec_dataset_close(ds);
+}
+
 static void test_loader(void)
 {
     tnrec_dataset *ds = NULL;
@@ -486,6 +516,7 @@ int main(void)
     CHECK_OK(fixture_write(train_dir, 96, T_FR, T_AZ, T_RG, 1, 0));
     CHECK_OK(fixture_write(val_dir, 40, T_FR, T_AZ, T_RG, 2, 0));
     test_loader();
+    test_loader_range_limits();
     test_loader_peek();
     test_resume(dir);
     test_early_stopping(dir);

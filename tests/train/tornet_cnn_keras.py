@@ -5,8 +5,9 @@ Builds the baseline of mit-ll/tornet (cnn_baseline.py: CoordConv2D VGG
 blocks, 1x1 head, global max) in Keras from its description, checks that
 its parameter count on 120 x 240 x 14 inputs is tnrec's 8,084,225, copies
 random Keras weights into a tnrec model (the kernels have the same layout,
-kh x kw x cin x cout), feeds both the same inputs and the coordinates tnrec
-uses, and compares the logits (inference: dropout off). Odd extents
+kh x kw x cin x cout), feeds both the same inputs and the coordinates of tnrec's fixed window,
+then of each chip's own range_limits (tnrec_net_predict_at), and compares
+the logits (inference: dropout off). Odd extents
 exercise the 'same' pooling. Exits 77 (skipped) when Keras is not
 installed."""
 import ctypes
@@ -25,10 +26,11 @@ BLOCKS = [(64, 2), (128, 2), (256, 3), (512, 3)]
 L2 = 1e-3
 
 
-def coordinates(width):
-    """r and 1/r per range gate for tnrec's fixed window (docs/train.md):
-    compute_coordinates with range_limits [50 km, 50 km + 250 m x width]."""
-    lower, upper = 50000.0, 50000.0 + 250.0 * width
+def coordinates(width, lower=50000.0, upper=None):
+    """r and 1/r per range gate as compute_coordinates (mit-ll/tornet
+    preprocess.py) makes them from a chip's range_limits [lower, upper];
+    tnrec's fixed window [50 km, 50 km + 250 m x width] by default."""
+    upper = lower + 250.0 * width if upper is None else upper
     r = np.linspace((lower + 250) * 1e-5, (upper - 250) * 1e-5, width)
     r = np.where(r >= 2125.0 * 1e-5, r, 2125.0 * 1e-5)
     return np.stack([r, 1 / r], axis=-1)  # width x 2
@@ -95,14 +97,32 @@ def main():
         x[x < -0.8] = -3.0  # no-data gates, as the dataset fills them
         coords = np.broadcast_to(coordinates(w)[None, None], (n, h, w, 2)).astype(np.float32)
         want = np.asarray(km.predict([x, coords], verbose=0)).reshape(n)
+        # Each chip its own range window, as records carry them: one near
+        # the radar (the 2125 m floor), one far out, one at 2 km gates.
+        limits = np.array([[0.0, 250.0 * w], [180000.0, 180000.0 + 250.0 * w], [30000.0, 30000.0 + 2000.0 * w]],
+                          np.float32)[:n]
+        coords_at = np.stack([np.broadcast_to(coordinates(w, float(lo), float(hi))[None], (h, w, 2))
+                              for lo, hi in limits.astype(np.float64)]).astype(np.float32)
+        want_at = np.asarray(km.predict([x, coords_at], verbose=0)).reshape(n)
         net = ctypes.c_void_p()
         got = np.zeros(n, np.float32)
+        got_at = np.zeros(n, np.float32)
         if lib.tnrec_net_create(ctypes.byref(net), m, n) or \
-           lib.tnrec_net_predict(net, x.ctypes.data_as(ctypes.c_void_p), n, got.ctypes.data_as(ctypes.c_void_p)):
+           lib.tnrec_net_predict(net, x.ctypes.data_as(ctypes.c_void_p), n, got.ctypes.data_as(ctypes.c_void_p)) or \
+           lib.tnrec_net_predict_at(net, x.ctypes.data_as(ctypes.c_void_p), limits.ctypes.data_as(ctypes.c_void_p), n,
+                                    got_at.ctypes.data_as(ctypes.c_void_p)):
             sys.exit("tnrec_net: " + lib.tnrec_error_last().decode())
-        err = np.max(np.abs(got - want) / (1 + np.abs(want)))
-        print(f"{h} x {w}: logits keras {want}, tnrec {got}, max relative difference {err:.2e}")
-        bad += not err < 1e-4
+        for name, g, k in (("fixed window", got, want), ("own windows", got_at, want_at)):
+            err = np.max(np.abs(g - k) / (1 + np.abs(k)))
+            print(f"{h} x {w}, {name}: logits keras {k}, tnrec {g}, max relative difference {err:.2e}")
+            bad += not err < 1e-4
+        # The windows matter: the same inputs score differently with them.
+        bad += not np.max(np.abs(want_at - want)) > 1e-3
+        bad_limits = np.array([[5000.0, 5000.0]] * n, np.float32)
+        if lib.tnrec_net_predict_at(net, x.ctypes.data_as(ctypes.c_void_p), bad_limits.ctypes.data_as(ctypes.c_void_p),
+                                    n, got_at.ctypes.data_as(ctypes.c_void_p)) == 0:
+            print("an empty range window was accepted")
+            bad += 1
         lib.tnrec_net_free(net)
         lib.tnrec_model_free(m)
     print("tornet_cnn_keras: " + ("FAILED" if bad else "all checks passed"))

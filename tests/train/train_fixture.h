@@ -7,7 +7,8 @@
  * carry a velocity couplet (+/- neighbours in azimuth) in every frame;
  * the others have noise and, for WRN, a one-signed velocity blob. No
  * echo (NaN) covers a far-range patch of sweep 1. About a third of the
- * samples are tornadic. */
+ * samples are tornadic. Each record's range_limits (float32[2], metres)
+ * puts its chip at its own range, 250 m gates from 0 to 30 km out. */
 #ifndef TNREC_TRAIN_FIXTURE_H
 #define TNREC_TRAIN_FIXTURE_H
 
@@ -27,13 +28,17 @@ static uint64_t fixture_rng(uint64_t *s)
 }
 static float fixture_unif(uint64_t *s) { return (float)((double)fixture_rng(s) * 0x1.0p-53); }
 
+/* range_limits of every record: 1 a window per record (above), 0 no such
+ * field, -1 a damaged one ([5 km, 5 km]). */
+static int fixture_limits = 1;
+
 /* Writes n samples of T x A x R x 2 to dir. max_records > 0 splits shards. */
 static tnrec_err fixture_write(const char *dir, int n, int T, int A, int R, uint64_t seed, uint64_t max_records)
 {
     const int S = 2;
     tnrec_schema sc;
     memset(&sc, 0, sizeof sc);
-    sc.nfields = 7;
+    sc.nfields = fixture_limits ? 8 : 7;
     for (int f = 0; f < 7; f++) {
         tnrec_field *fd = &sc.fields[f];
         snprintf(fd->name, sizeof fd->name, "%s", f < 6 ? fixture_vars[f] : "range_folded_mask");
@@ -50,6 +55,14 @@ static tnrec_err fixture_write(const char *dir, int n, int T, int A, int R, uint
         fd->scale = 1.0f;
         fd->nodata = -3.0f;
     }
+    tnrec_field *lims = &sc.fields[7];
+    snprintf(lims->name, sizeof lims->name, "range_limits");
+    lims->encoding = TNREC_ENC_RAW;
+    lims->dtype = TNREC_DTYPE_F32;
+    lims->ndim = 1;
+    lims->shape[0] = 2;
+    snprintf(lims->dims[0], TNREC_NAME_MAX, "lims");
+    lims->scale = 1.0f;
     size_t elems = (size_t)T * A * R * S;
     float *vals[6];
     uint8_t *mask = malloc(elems);
@@ -90,7 +103,10 @@ static tnrec_err fixture_write(const char *dir, int n, int T, int A, int R, uint
                         vals[1][k0] = vals[1][k1] = 0.9f;
                     }
                 }
-        const void *ptrs[7] = { vals[0], vals[1], vals[2], vals[3], vals[4], vals[5], mask };
+        float range_limits[2] = { 5000.0f * (float)(i % 7), 5000.0f * (float)(i % 7) + 250.0f * (float)R };
+        if (fixture_limits < 0)
+            range_limits[0] = range_limits[1] = 5000.0f;
+        const void *ptrs[8] = { vals[0], vals[1], vals[2], vals[3], vals[4], vals[5], mask, range_limits };
         tnrec_record_meta meta;
         memset(&meta, 0, sizeof meta);
         meta.label = tor;
