@@ -277,7 +277,7 @@ class Dataset:
         return [f["name"] for f in self.schema if f["encoding"] != "raw" and len(f["shape"]) == 4]
 
     def loader(self, batch_size, shuffle=True, seed=0, threads=2, drop_last=False, layout="NDHWC",
-               class_weights="balanced", prefetch=2, copy=True):
+               class_weights="balanced", prefetch=2, copy=True, range_limits=False):
         """A C loader (tnrec_loader, the code `tnrec train` uses) kept for
         several epochs: `for b in ld.epoch(e)`; its threads and buffers are
         made once. Close it (or use `with`) when done. See batches()."""
@@ -295,11 +295,14 @@ class Dataset:
             w = (1.0, 1.0)
         else:
             w = tuple(float(v) for v in class_weights)
+        if range_limits and not _lib.has_range_limits:
+            raise TnrecError(1, "libtnrec at '%s' cannot hand out range_limits with batches\n"
+                                "hint: install a newer tnrec" % _lib.path)
         return Loader(self, int(batch_size), bool(shuffle), int(seed), int(threads), bool(drop_last), layout, w,
-                      int(prefetch), bool(copy))
+                      int(prefetch), bool(copy), bool(range_limits))
 
     def batches(self, batch_size, shuffle=True, seed=0, threads=2, drop_last=False, layout="NDHWC",
-                epoch=0, class_weights="balanced", prefetch=2, copy=True):
+                epoch=0, class_weights="balanced", prefetch=2, copy=True, range_limits=False):
         """Iterates over one epoch of the C loader's batches (tnrec_loader,
         the code `tnrec train` uses): dicts with x (float32, normalised,
         (n, frames, azimuth, range, channels) for NDHWC or (n, channels,
@@ -314,16 +317,19 @@ class Dataset:
         batches into arrays given back once nothing refers to them (NCDHW
         is transposed into a new array; the small arrays are copied).
         copy=False yields views of the loader's buffer instead, valid only
-        until the next batch."""
+        until the next batch. range_limits=True adds range_limits (float32
+        (n, 2), metres: each chip's range window, from which CoordConv
+        models such as tornet-cnn make their coordinates)."""
         ld = self.loader(batch_size, shuffle=shuffle, seed=seed, threads=threads, drop_last=drop_last,
-                         layout=layout, class_weights=class_weights, prefetch=prefetch, copy=copy)
+                         layout=layout, class_weights=class_weights, prefetch=prefetch, copy=copy,
+                         range_limits=range_limits)
         return ld.epoch(epoch, close=True)
 
 
 class Loader:
     """tnrec_loader for a Dataset; made by Dataset.loader()."""
 
-    def __init__(self, ds, batch, shuffle, seed, threads, drop_last, layout, w, prefetch, copy):
+    def __init__(self, ds, batch, shuffle, seed, threads, drop_last, layout, w, prefetch, copy, range_limits=False):
         if batch < 1 or threads < 1:
             raise ValueError("batch_size and threads must be >= 1")
         self.ds, self.batch, self.drop_last, self.layout, self.copy = ds, batch, drop_last, layout, copy
@@ -332,7 +338,8 @@ class Loader:
         cfg = _lib.LoaderConfig(variables=self._vars, frames=ds.frames or 0, mask=int(ds.mask), batch=batch,
                                 threads=threads, prefetch=prefetch, shuffle=int(shuffle), seed=seed, rank=0, world=1,
                                 has_nodata=int(ds.nodata is not None),
-                                nodata=0.0 if ds.nodata is None else ds.nodata)
+                                nodata=0.0 if ds.nodata is None else ds.nodata, range_limits=int(range_limits))
+        self.range_limits = range_limits
         cfg.class_weight[0], cfg.class_weight[1] = w
         self._dsh = ds._handle()      # borrowed by the loader; self.ds keeps it open
         h = ctypes.c_void_p()
@@ -405,6 +412,8 @@ class Loader:
                "weight": np.ctypeslib.as_array(b.weight, shape=(n,)),
                "category": np.ctypeslib.as_array(b.category, shape=(n,)),
                "index": np.ctypeslib.as_array(b.index, shape=(n,))}
+        if self.range_limits:
+            out["range_limits"] = np.ctypeslib.as_array(b.range_limits, shape=(n, 2))
         if self._swap:
             out["x"] = self._take_x(n)
         if self.copy:

@@ -141,6 +141,8 @@ _decl("tnrec_loader_swap", c_int, c_void_p, c_void_p, P(c_void_p), optional=True
 has_physical = hasattr(lib, "tnrec_decoder_field_physical")
 has_nodata = hasattr(lib, "tnrec_decoder_set_nodata")
 has_swap = hasattr(lib, "tnrec_loader_swap") and hasattr(lib, "tnrec_loader_batch_floats")
+# tnrec_loader_config.range_limits and tnrec_batch.range_limits came with it
+has_range_limits = hasattr(lib, "tnrec_net_predict_at")
 libc = ctypes.CDLL(None)
 libc.free.restype = None
 libc.free.argtypes = [c_void_p]

@@ -54,6 +54,24 @@ def check_nodata(scratch):
         pass
 
 
+def check_range_limits(scratch):
+    """range_limits=True: each batch carries its records' range_limits
+    (ds[i]["range_limits"]); the other arrays are the same as without."""
+    ds = tnrec.open(os.path.join(scratch, "float16"))
+    n = 0
+    for a, b in zip(ds.batches(6, seed=3, range_limits=True), ds.batches(6, seed=3)):
+        check("range_limits" not in b, "batches() without range_limits=True carry them")
+        check(a["range_limits"].shape == (len(a["index"]), 2) and a["range_limits"].dtype == np.float32,
+              "range_limits shape %s" % (a["range_limits"].shape,))
+        check(a["x"].tobytes() == b["x"].tobytes(), "range_limits=True changed the inputs")
+        for k, i in enumerate(a["index"]):
+            check(np.array_equal(a["range_limits"][k], ds[int(i)]["range_limits"]),
+                  "record %d: range_limits %s, ds[i] %s" % (i, a["range_limits"][k], ds[int(i)]["range_limits"]))
+            n += 1
+    check(n == len(ds), "range_limits for %d of %d records" % (n, len(ds)))
+    ds.close()
+
+
 def main():
     _, scratch, rest = args()
     fixture = rest[0]
@@ -116,6 +134,7 @@ def main():
         o2 = [b["index"].tolist() for b in ds.batches(batch, shuffle=False)]
         check(sum(o2, []) == list(range(len(ds))), "%s: shuffle=False is not record order" % name)
     check_nodata(scratch)
+    check_range_limits(scratch)
     # closing the dataset closes its loaders first; a kept batch stays readable
     ds = tnrec.open(os.path.join(scratch, "float16"))
     ld = ds.loader(4, threads=2)
