@@ -24,6 +24,7 @@ typedef struct trn_backend_config {
     tnrec_precision precision;  /* fp32 everywhere; fp16 and bf16 on a GPU */
     int device;                 /* GPU ordinal; -1: the local rank modulo the device count */
     int deterministic;          /* 1: deterministic cuDNN algorithms only */
+    int inference_only;         /* 1: predictions only (eval, predict) */
 } trn_backend_config;
 
 typedef struct trn_backend_ops {

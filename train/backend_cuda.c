@@ -66,6 +66,7 @@ static tnrec_err cuda_create(void **impl, tnrec_model *m, int max_batch, const t
     go.precision = c->precision;
     go.deterministic = c->deterministic;
     go.device = c->device;
+    go.inference_only = c->inference_only;
     int count = tnrec_gpu_device_count();
     if (go.device < 0 && count > 0)
         go.device = trn_allreduce_local_rank(ar) % count;
@@ -94,7 +95,7 @@ static tnrec_err cuda_train_step(void *impl, const tnrec_batch *b, uint64_t drop
 static tnrec_err cuda_predict(void *impl, const tnrec_batch *b, float *logits)
 {
     cuda_backend *be = impl;
-    return tnrec_gpu_net_predict(be->net, b->x, b->n, logits);
+    return tnrec_gpu_net_predict_at(be->net, b->x, b->range_limits, b->n, logits);
 }
 
 static tnrec_err cuda_optim_step(void *impl, tnrec_optim *opt, double lr)

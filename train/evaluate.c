@@ -347,7 +347,7 @@ tnrec_err tnrec_eval_run_opts(tnrec_metrics *out, const char *checkpoint, const 
                           dataset, a.frames, a.height, a.width, a.channels, resolved, b->frames, b->height, b->width, b->channels);
         goto done;
     }
-    trn_backend_config bc = { .precision = prec, .device = -1 };
+    trn_backend_config bc = { .precision = prec, .device = -1, .inference_only = 1 };
     if ((err = trn_backend_create(&be, ops, m, lc.batch, &bc, NULL)))
         goto done;
     size_t n = tnrec_dataset_count(ds);

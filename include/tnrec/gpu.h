@@ -45,6 +45,9 @@ typedef struct tnrec_gpu_options {
     tnrec_precision precision;
     int deterministic;          /* 1: only deterministic cuDNN algorithms */
     double loss_scale;          /* fp16: initial dynamic loss scale, >= 1 (0: 65536) */
+    int inference_only;         /* 1: the net only predicts; the TorNet baseline's layers (CoordConv2D,
+                                 * 1x1 convolutions, ReLU, 'same' pooling, element dropout) run
+                                 * on the GPU only in such a net */
 } tnrec_gpu_options;
 void tnrec_gpu_options_default(tnrec_gpu_options *out);
 
@@ -75,6 +78,10 @@ tnrec_err tnrec_gpu_net_train_step(tnrec_gpu_net *net, const float *x, const flo
                                    float *logits, double *out_loss);
 /* Inference with the moving statistics; logits receives n values. */
 tnrec_err tnrec_gpu_net_predict(tnrec_gpu_net *net, const float *x, int n, float *logits);
+/* The same with each chip's range window (n x [lower, upper] metres; NULL:
+ * the fixed window), as tnrec_net_predict_at. */
+tnrec_err tnrec_gpu_net_predict_at(tnrec_gpu_net *net, const float *x, const float *range_limits, int n,
+                                   float *logits);
 /* Clipping and one Adam(W) update on the device with opt's settings; the
  * moments move to the device on first use and stay there. *out_applied
  * (may be NULL) is 0 when a float16 step overflowed and was skipped (the

@@ -13,7 +13,9 @@
  * against the same runs with it off (TNREC_GPU_STAGE=0): bit-identical
  * weights, BN state and losses in deterministic float32, and in float16
  * within 1e-6 (expected 0); eval with --precision fp32/fp16/bf16 against
- * the CPU's eval of the same checkpoint.
+ * the CPU's eval of the same checkpoint; the TorNet baseline's layers
+ * (CoordConv2D, 1x1 convolutions, 'same' pooling), which the GPU runs for
+ * inference only, against the CPU's logits with per-chip range windows.
  * --deterministic may be unavailable with a cuDNN release (no
  * deterministic algorithm for a direction; docs/gpu.md): the checks that
  * need it are then not made, and the test ends SKIPPED (77) naming it.
@@ -89,7 +91,7 @@ static void test_cpu_side(void)
         g = (tnrec_gpu_net *)(void *)&sentinel;
         CHECK(mc && tnrec_gpu_net_create(&g, mc, 2, &o) != TNREC_OK && g == NULL);
         if (TNREC_HAVE_CUDA && !strstr(tnrec_error_last(), "CUDA module"))
-            CHECK(strstr(tnrec_error_last(), "layer 0 (CoordConv2D) has no GPU implementation") &&
+            CHECK(strstr(tnrec_error_last(), "layer 0 (CoordConv2D) has no GPU training implementation") &&
                   strstr(tnrec_error_last(), "--device cpu"));
         tnrec_model_free(mc);
         /* A training run asked for the GPU stops before touching data. */
@@ -365,6 +367,61 @@ static void compare_training(const char *spec, tnrec_input_shape in, int n, tnre
 
 /* ---- checkpoints across devices ---- */
 
+/* The TorNet baseline's layers on the GPU (inference only): a small
+ * CoordConv spec with 'same' pooling on odd extents, element dropout, 1x1
+ * convolutions and the heatmap maximum, He-scaled random weights, each
+ * chip its own range window (one below the 2 km floor): GPU logits
+ * against the CPU's (tnrec_net_predict_at, itself checked against Keras by
+ * train_tornet_cnn_keras), within the fp32/fp16/bf16 logit tolerances
+ * over 1 + |logit|. A training net of the same model is refused. */
+static void compare_coordconv(tnrec_precision prec)
+{
+    const char *spec = "a8/0.001,a8,p122s,e0.1,a16,a16,p122s,e0.1,h32,h16,m";
+    tnrec_input_shape in = { 1, 15, 22, 14 };
+    const int n = 4;
+    tnrec_model *m = NULL;
+    CHECK_OK(tnrec_model_create(&m, spec, &in, 3));
+    if (!m)
+        return;
+    CHECK_OK(tnrec_model_init_weights(m, TNREC_INIT_HE, 5));
+    size_t elems = (size_t)in.frames * in.height * in.width * in.channels;
+    float *x = malloc((size_t)n * elems * sizeof *x), *label = malloc(n * sizeof *label);
+    float *weight = malloc(n * sizeof *weight), cpu[4], gpu[4];
+    float limits[8] = { 0.0f, 5500.0f, 30000.0f, 35500.0f, 120000.0f, 125500.0f, 10000.0f, 54000.0f };
+    tnrec_net *net = NULL;
+    tnrec_gpu_net *g = NULL;
+    tnrec_gpu_options o;
+    tnrec_gpu_options_default(&o);
+    o.precision = prec;
+    if (x && label && weight) {
+        fill_batch(x, label, weight, elems, n, 11);
+        CHECK_OK(tnrec_net_create(&net, m, n));
+        CHECK(tnrec_gpu_net_create(&g, m, n, &o) == TNREC_EUNSUPPORTED && !g);
+        o.inference_only = 1;
+        CHECK_OK(tnrec_gpu_net_create(&g, m, n, &o));
+    }
+    if (net && g) {
+        CHECK_OK(tnrec_net_predict_at(net, x, limits, n, cpu));
+        CHECK_OK(tnrec_gpu_net_predict_at(g, x, limits, n, gpu));
+        double worst = 0;
+        for (int i = 0; i < n; i++) {
+            double e = fabs((double)gpu[i] - cpu[i]) / (1 + fabs((double)cpu[i]));
+            worst = e > worst ? e : worst;
+        }
+        printf("CoordConv inference %s: max |gpu - cpu| / (1 + |cpu|) = %.2e (bound %.0e)\n",
+               tnrec_precision_name(prec), worst, TOL[prec].logits);
+        CHECK(worst <= TOL[prec].logits);
+        double loss = 0;
+        CHECK(tnrec_gpu_net_train_step(g, x, label, weight, n, 1, NULL, &loss) == TNREC_EINVAL);
+    }
+    tnrec_gpu_net_free(g);
+    tnrec_net_free(net);
+    tnrec_model_free(m);
+    free(x);
+    free(label);
+    free(weight);
+}
+
 static char data_dir[4096], runs_dir[4096];
 
 /* --deterministic needs a deterministic cuDNN algorithm for every
@@ -627,7 +684,7 @@ int main(void)
         return 77;
     }
     {
-        /* Layers without a GPU kernel (tornet-cnn's CoordConv2D first):
+        /* tornet-cnn's layers train on the CPU only: a training net is
          * refused by name before anything runs, never approximated. */
         tnrec_input_shape cin = { 1, 16, 16, 14 };
         tnrec_model *m = NULL;
@@ -639,6 +696,8 @@ int main(void)
         CHECK(strstr(tnrec_error_last(), "CoordConv2D") && strstr(tnrec_error_last(), "--device cpu"));
         tnrec_model_free(m);
     }
+    for (int p = 0; p < 3; p++)
+        compare_coordconv((tnrec_precision)p);
     const char *dir = tnrec_test_dir();
     tnrec_input_shape small = { 4, 12, 16, 12 }, seed_in = { 4, 24, 32, 12 };
     for (int p = 0; p < 3; p++) {

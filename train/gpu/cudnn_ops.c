@@ -32,7 +32,9 @@ struct trn_dnn {
 struct trn_conv {
     trn_dnn *dnn;
     int n, d, h, w, ci, co;
+    int kd, kh, kw;         /* kernel extents (odd; 'same' padding of half of each) */
     int layer, need_data;   /* need_data 0: no input gradient, no backward-data algorithm */
+    int forward_only;       /* inference layers: no backward algorithms at all */
     cudnnTensorDescriptor_t x, y;
     cudnnFilterDescriptor_t f;
     /* One convolution descriptor per direction: each carries the math
@@ -248,6 +250,10 @@ static tnrec_err choose_algos(trn_conv *c, size_t ws_limit, const char *what)
     }
     if (!found)
         return no_algo(dnn, "forward", ws_limit, what, det_only && !tried && !det_big);
+    if (c->forward_only) {
+        snprintf(c->algos, sizeof c->algos, "fwd %d/m%d", (int)c->fwd, (int)c->fwd_math);
+        return TNREC_OK;
+    }
     cudnnConvolutionBwdDataAlgoPerf_t dp[MAXA];
     got = 0;
     if (c->need_data)
@@ -308,8 +314,8 @@ static tnrec_err conv_setup(trn_conv *c, size_t ws_limit)
 {
     trn_dnn *dnn = c->dnn;
     char what[128];
-    snprintf(what, sizeof what, "layer %d (Conv3D %d->%d channels on %dx%dx%dx%d)", c->layer, c->ci, c->co, c->n, c->d,
-             c->h, c->w);
+    snprintf(what, sizeof what, "layer %d (%dx%dx%d convolution %d->%d channels on %dx%dx%dx%d)", c->layer, c->kd,
+             c->kh, c->kw, c->ci, c->co, c->n, c->d, c->h, c->w);
     tnrec_err err = check_elements(c->n, c->d, c->h, c->w, c->ci > c->co ? c->ci : c->co, what);
     if (err)
         return err;
@@ -321,9 +327,9 @@ static tnrec_err conv_setup(trn_conv *c, size_t ws_limit)
     DNN(cudnnCreateConvolutionDescriptor(&c->cfilt), what);
     DNN(set_ndhwc(c->x, dnn->type, c->n, c->d, c->h, c->w, c->ci), what);
     DNN(set_ndhwc(c->y, dnn->type, c->n, c->d, c->h, c->w, c->co), what);
-    int fdims[5] = { c->co, c->ci, 3, 3, 3 };
+    int fdims[5] = { c->co, c->ci, c->kd, c->kh, c->kw };
     DNN(cudnnSetFilterNdDescriptor(c->f, dnn->type, CUDNN_TENSOR_NHWC, 5, fdims), what);
-    int pad[3] = { 1, 1, 1 }, stride[3] = { 1, 1, 1 }, dil[3] = { 1, 1, 1 };
+    int pad[3] = { c->kd / 2, c->kh / 2, c->kw / 2 }, stride[3] = { 1, 1, 1 }, dil[3] = { 1, 1, 1 };
     /* Accumulate in float whatever the storage type. */
     cudnnConvolutionDescriptor_t descs[3] = { c->cfwd, c->cdata, c->cfilt };
     for (int k = 0; k < 3; k++) {
@@ -334,8 +340,8 @@ static tnrec_err conv_setup(trn_conv *c, size_t ws_limit)
     return choose_algos(c, ws_limit, what);
 }
 
-tnrec_err trn_conv_create(trn_conv **out, trn_dnn *dnn, int layer, int need_data, int n, int d, int h, int w,
-                             int ci, int co, size_t ws_limit)
+static tnrec_err conv_create(trn_conv **out, trn_dnn *dnn, int layer, int need_data, int forward_only, int n, int d,
+                             int h, int w, int ci, int co, const int k[3], size_t ws_limit)
 {
     *out = NULL;
     trn_conv *c = calloc(1, sizeof *c);
@@ -343,8 +349,10 @@ tnrec_err trn_conv_create(trn_conv **out, trn_dnn *dnn, int layer, int need_data
         return tnrec__fail(TNREC_ENOMEM, "out of memory for a convolution plan");
     c->dnn = dnn;
     c->n = n; c->d = d; c->h = h; c->w = w; c->ci = ci; c->co = co;
+    c->kd = k[0]; c->kh = k[1]; c->kw = k[2];
     c->layer = layer;
-    c->need_data = need_data;
+    c->need_data = need_data && !forward_only;
+    c->forward_only = forward_only;
     tnrec_err err = conv_setup(c, ws_limit);
     if (err) {
         trn_conv_free(c);
@@ -352,6 +360,20 @@ tnrec_err trn_conv_create(trn_conv **out, trn_dnn *dnn, int layer, int need_data
     }
     *out = c;
     return TNREC_OK;
+}
+
+tnrec_err trn_conv_create(trn_conv **out, trn_dnn *dnn, int layer, int need_data, int n, int d, int h, int w,
+                             int ci, int co, size_t ws_limit)
+{
+    static const int k333[3] = { 3, 3, 3 };
+    return conv_create(out, dnn, layer, need_data, 0, n, d, h, w, ci, co, k333, ws_limit);
+}
+
+tnrec_err trn_conv_create_infer(trn_conv **out, trn_dnn *dnn, int layer, int n, int d, int h, int w, int ci, int co,
+                                int k, size_t ws_limit)
+{
+    const int k1kk[3] = { 1, k, k };
+    return conv_create(out, dnn, layer, 0, 1, n, d, h, w, ci, co, k1kk, ws_limit);
 }
 
 size_t trn_conv_workspace(const trn_conv *c) { return c->ws; }
@@ -372,6 +394,9 @@ tnrec_err trn_conv_backward(trn_conv *c, void *dx, void *dfilt, const void *x, c
     DNN(cudnnConvolutionBackwardFilter(h, &one, c->x, x, c->y, dy, c->cfilt, c->bwd_filter, ws, ws_size, &zero, c->f,
                                        dfilt),
         "Conv3D filter gradient");
+    if (c->forward_only)
+        return tnrec__fail(TNREC_EINTERNAL, "layer %d: a convolution planned for inference has no backward pass",
+                           c->layer);
     if (dx && !c->need_data)
         return tnrec__fail(TNREC_EINTERNAL, "Conv3D layer %d: input gradient asked for, but its plan has no "
                            "backward-data algorithm", c->layer);

@@ -1,7 +1,8 @@
 /* train/gpu/cudnn_ops.h: every use of cuDNN in tnrec, behind a small
  * interface (train/gpu/cudnn_ops.c). Private to train/gpu/.
  *
- * Convolutions (3x3x3 'same', stride 1; the bias is tnrec's own kernel,
+ * Convolutions (3x3x3 'same', stride 1, and for inference 1 x k x k;
+ * the bias is tnrec's own kernel,
  * gpu_kernels.h) and spatial batch norm
  * over NDHWC tensors of one data type (TRN_DT_*), for one batch size
  * each: descriptors and algorithms are made once per shape by the
@@ -36,6 +37,11 @@ const char *trn_dnn_version(void);
  * direction: TNREC_EUNSUPPORTED, "no deterministic" in the message. */
 tnrec_err trn_conv_create(trn_conv **out, trn_dnn *dnn, int layer, int need_data, int n, int d, int h, int w,
                              int ci, int co, size_t ws_limit);
+/* A convolution for inference only (no backward algorithms; a backward
+ * call fails): a k x k kernel per frame (1 x k x k, 'same'; k odd), e.g.
+ * CoordConv2D's 3 x 3. filt is [co][1][k][k][ci]. */
+tnrec_err trn_conv_create_infer(trn_conv **out, trn_dnn *dnn, int layer, int n, int d, int h, int w, int ci, int co,
+                                int k, size_t ws_limit);
 void trn_conv_free(trn_conv *c);                   /* accepts NULL */
 /* Largest workspace the chosen algorithms need. */
 size_t trn_conv_workspace(const trn_conv *c);

@@ -25,8 +25,15 @@ size_t trn_dt_size(int dt);
 
 /* dst[p][c] = c < ci ? src[p][c] : 0 for p < positions (float -> dt). */
 int trn_k_cast_input(void *dst, const float *src, size_t positions, int ci, int ci_pad, int dt, void *stream);
-/* Conv kernel [27][ci][co] (float) -> cuDNN NDHWC filter [co][27][ci_pad] (dt). */
-int trn_k_pack_filter(void *dst, const float *src, int ci, int ci_pad, int co, int dt, void *stream);
+/* Conv kernel [taps][ci][co] (float) -> cuDNN NDHWC filter [co][taps][ci_pad]
+ * (dt): taps 27 for Conv3D 3x3x3, 9 for CoordConv2D 3x3, 1 for a 1x1. */
+int trn_k_pack_filter(void *dst, const float *src, int taps, int ci, int ci_pad, int co, int dt, void *stream);
+/* CoordConv2D's input (inference): y[p] = the ci channels of x[p] (x has
+ * xs channels), its sample's two coordinates at p's range position, zeros
+ * up to cc. rows_per_sample = d x h; coords: n x ncoords floats, this
+ * layer's w x 2 at c_off. */
+int trn_k_coord_concat(void *y, const void *x, const float *coords, int n, size_t rows_per_sample, int w, int ci,
+                       int xs, int cc, size_t ncoords, size_t c_off, int dt, void *stream);
 /* cuDNN filter gradient [co][27][ci_pad] (dt) -> [27][ci][co] (float). */
 int trn_k_unpack_filter(float *dst, const void *src, int ci, int ci_pad, int co, int dt, void *stream);
 /* Element-wise casts. */
@@ -48,6 +55,10 @@ int trn_k_maxpool_fwd(void *y, const void *x, int n, int d, int h, int w, int c,
                          void *stream);
 int trn_k_maxpool_bwd(void *dx, const void *x, const void *dy, int n, int d, int h, int w, int c, int pd, int ph,
                          int pw, int dt, void *stream);
+/* 'same' max pooling (inference): ceil(in / p) outputs per axis, windows
+ * placed as train/reference.c's, first maximum on ties. */
+int trn_k_maxpool_same_fwd(void *y, const void *x, int n, int d, int h, int w, int c, int pd, int ph, int pw, int dt,
+                           void *stream);
 /* Dropout mask as tnrec_ref_dropout_mask (counter-based splitmix64). */
 int trn_k_dropout_mask(float *scale, size_t count, double rate, uint64_t seed, uint64_t stream_id,
                           uint64_t first, void *stream);

@@ -44,6 +44,8 @@
        float *logits, double *out_loss),                                                                               \
       (net, x, label, weight, n, dropout_seed, logits, out_loss))                                                      \
     X(tnrec_gpu_net_predict, (tnrec_gpu_net *net, const float *x, int n, float *logits), (net, x, n, logits))          \
+    X(tnrec_gpu_net_predict_at, (tnrec_gpu_net *net, const float *x, const float *range_limits, int n, float *logits), \
+      (net, x, range_limits, n, logits))                                                                               \
     X(tnrec_gpu_net_optim_step, (tnrec_gpu_net *net, tnrec_optim *opt, double lr, int *out_applied),                   \
       (net, opt, lr, out_applied))                                                                                     \
     X(trn_gpu_net_train_step,                                                                                       \

@@ -62,8 +62,8 @@ typedef struct glayer {
     int owned;
     int cpad;               /* stored channels of the output (padded before the first conv) */
     int is_float;           /* output is float32 (at or after the global pooling) */
-    void *filt, *dfilt;     /* conv: packed kernel (dt) and its gradient */
-    int ci_pad;             /* conv: stored input channels */
+    void *filt, *dfilt;     /* conv: packed kernel (dt) and its gradient (training convs only) */
+    int ci_pad;             /* conv: stored input channels (CoordConv2D: input, coordinates, zeros) */
     float *save_mean, *save_inv; /* BN: batch statistics for the backward pass */
     float *mask;            /* dropout: per (sample, channel) scale */
 } glayer;
@@ -110,6 +110,9 @@ struct tnrec_gpu_net {
     int hx_slot;                       /* slot whose last copy read h_x; -1: none */
     int stage_off;                     /* TNREC_GPU_STAGE=0: never stage */
     void *x_cast;                      /* input cast and padded (NULL in plain float32) */
+    void *xcat;                        /* CoordConv2D: its input and coordinates (dt) */
+    float *coords, *h_coords;          /* CoordConv coordinates of a batch: device, pinned (n x ncoords) */
+    double *coord_scratch, *coord_work; /* host: one chip's coordinates while computing them */
     const void *x_in;                  /* what the first layer reads this step: x_cast or a slot's x */
     const float *cur_label, *cur_weight; /* this step's labels and weights (device; weight may be NULL) */
     int in_cpad;
@@ -215,6 +218,8 @@ static tnrec_err plan_make(tnrec_gpu_net *g, plan *p, int n, size_t ws_limit)
             /* The first layer with parameters never computes its input gradient. */
             err = trn_conv_create(&p->conv[i], g->dnn, i, i != g->first_param, n, L->d, L->h, L->w, g->L[i].ci_pad,
                                      L->c, ws_limit);
+        else if (L->kind == TRN_CCONV)
+            err = trn_conv_create_infer(&p->conv[i], g->dnn, i, n, L->d, L->h, L->w, g->L[i].ci_pad, L->c, 3, ws_limit);
         else if (L->kind == TRN_BN)
             err = trn_bn_create(&p->bn[i], g->dnn, n, L->d, L->h, L->w, L->c);
         if (err)
@@ -290,6 +295,12 @@ void tnrec_gpu_net_free(tnrec_gpu_net *g)
     dfree(g->opt_m);
     dfree(g->opt_v);
     dfree(g->x_cast);
+    dfree(g->xcat);
+    dfree(g->coords);
+    if (g->h_coords)
+        cudaFreeHost(g->h_coords);
+    free(g->coord_scratch);
+    free(g->coord_work);
     for (int s = 0; s < NSLOTS; s++) {
         inslot *sl = &g->in[s];
         dfree(sl->x);
@@ -354,7 +365,7 @@ static tnrec_err alloc_layers(tnrec_gpu_net *g)
     g->in_cpad = pad_ok ? (m->in.channels + 7) / 8 * 8 : m->in.channels;
     size_t max_elems = (size_t)m->in.frames * m->in.height * m->in.width * g->in_cpad;
     int cpad = g->in_cpad, is_float = 0;
-    size_t bias_scratch = 1;
+    size_t bias_scratch = 1, xcat_elems = 0;
     for (int i = 0; i < g->nl; i++) {
         const trn_layer *L = &m->layers[i];
         glayer *l = &g->L[i];
@@ -365,6 +376,18 @@ static tnrec_err alloc_layers(tnrec_gpu_net *g)
             TRY(dalloc(&l->dfilt, fl, "a conv kernel gradient"));
             if (trn_k_conv_bias_scratch(L->c) > bias_scratch)
                 bias_scratch = trn_k_conv_bias_scratch(L->c);
+            cpad = L->c;
+        } else if (L->kind == TRN_CCONV || L->kind == TRN_CONV1) {
+            /* Inference only: CoordConv2D reads its input and coordinates
+             * from xcat, padded to 8 channels for tensor cores outside
+             * float32; a 1x1 convolution reads its input as it is. */
+            int taps = L->kind == TRN_CCONV ? 9 : 1;
+            l->ci_pad = L->kind == TRN_CCONV ? (g->dt == TRN_DT_F32 ? L->in_c + TRN_NCOORD
+                                                                     : (L->in_c + TRN_NCOORD + 7) / 8 * 8)
+                                             : cpad;
+            TRY(dalloc(&l->filt, (size_t)L->c * taps * l->ci_pad * es, "a conv kernel"));
+            if (L->kind == TRN_CCONV && (size_t)L->d * L->h * L->w * l->ci_pad > xcat_elems)
+                xcat_elems = (size_t)L->d * L->h * L->w * l->ci_pad;
             cpad = L->c;
         } else if (L->kind == TRN_BN) {
             TRY(dalloc((void **)&l->save_mean, (size_t)L->c * sizeof(float), "batch statistics"));
@@ -389,6 +412,15 @@ static tnrec_err alloc_layers(tnrec_gpu_net *g)
         }
     }
     TRY(dalloc((void **)&g->bias_part, bias_scratch * sizeof(float), "conv bias gradient sums"));
+    if (xcat_elems) {
+        TRY(dalloc(&g->xcat, B * xcat_elems * es, "CoordConv2D inputs"));
+        TRY(dalloc((void **)&g->coords, B * m->ncoords * sizeof(float), "CoordConv coordinates"));
+        TRY(cu(cudaMallocHost((void **)&g->h_coords, B * m->ncoords * sizeof(float)), "cudaMallocHost (coordinates)"));
+        g->coord_scratch = malloc((size_t)m->in.width * TRN_NCOORD * sizeof *g->coord_scratch);
+        g->coord_work = malloc(m->ncoords * sizeof *g->coord_work);
+        if (!g->coord_scratch || !g->coord_work)
+            return tnrec__fail(TNREC_ENOMEM, "out of memory for CoordConv coordinates");
+    }
     /* Gradients: large enough for any layer's input or output, in float. */
     TRY(dalloc(&g->g[0], B * max_elems * sizeof(float), "gradients"));
     TRY(dalloc(&g->g[1], B * max_elems * sizeof(float), "gradients"));
@@ -512,21 +544,23 @@ static tnrec_err create_local(tnrec_gpu_net **out, tnrec_model *m, int max_batch
     *out = NULL;
     if (max_batch < 1)
         return tnrec__fail(TNREC_EINVAL, "batch size must be at least 1");
-    /* Layers the cuDNN path has no kernels for: refused, never approximated. */
-    int cpu_only = trn_model_first_cpu_only_layer(m);
-    if (cpu_only >= 0) {
-        const trn_layer *L = &m->layers[cpu_only];
-        return tnrec__fail(TNREC_EUNSUPPORTED, "model '%s': layer %d (%s%s) has no GPU implementation\n"
-                           "hint: train this model with --device cpu (docs/gpu.md lists the layers the GPU runs)",
-                           m->spec, cpu_only, trn_layer_kind_name(L->kind),
-                           L->kind == TRN_POOL ? ", 'same' padding" : "");
-    }
-    TRY(tnrec_gpu_check());
     tnrec_gpu_options o;
     if (opt)
         o = *opt;
     else
         tnrec_gpu_options_default(&o);
+    /* Layers the GPU only runs forward (the TorNet baseline's) train on
+     * the CPU: refused here, never approximated. */
+    int cpu_only = o.inference_only ? -1 : trn_model_first_cpu_only_layer(m);
+    if (cpu_only >= 0) {
+        const trn_layer *L = &m->layers[cpu_only];
+        return tnrec__fail(TNREC_EUNSUPPORTED, "model '%s': layer %d (%s%s) has no GPU training implementation\n"
+                           "hint: train this model with --device cpu; eval and predict run it on the GPU "
+                           "(docs/gpu.md lists the layers the GPU runs)",
+                           m->spec, cpu_only, trn_layer_kind_name(L->kind),
+                           L->kind == TRN_POOL ? ", 'same' padding" : "");
+    }
+    TRY(tnrec_gpu_check());
     if (o.precision == TNREC_PRECISION_FP16 && o.loss_scale != 0 && !(o.loss_scale >= 1.0 && isfinite(o.loss_scale)))
         return tnrec__fail(TNREC_EINVAL, "initial loss scale %g: must be at least 1 and finite (0: 65536)",
                            o.loss_scale);
@@ -667,10 +701,12 @@ static tnrec_err pack_weights(tnrec_gpu_net *g)
     tnrec_model *m = g->m;
     for (int i = 0; i < g->nl; i++) {
         const trn_layer *L = &m->layers[i];
-        if (L->kind != TRN_CONV)
+        int taps = L->kind == TRN_CONV ? 27 : L->kind == TRN_CCONV ? 9 : L->kind == TRN_CONV1 ? 1 : 0;
+        if (!taps)
             continue;
         glayer *l = &g->L[i];
-        TRY(kr(trn_k_pack_filter(l->filt, g->params + L->w_off, L->in_c, l->ci_pad, L->c, g->dt, g->stream),
+        int ci = L->kind == TRN_CCONV ? L->in_c + TRN_NCOORD : L->in_c;
+        TRY(kr(trn_k_pack_filter(l->filt, g->params + L->w_off, taps, ci, l->ci_pad, L->c, g->dt, g->stream),
                "conv kernel packing"));
     }
     g->weights_dirty = 0;
@@ -858,6 +894,23 @@ tnrec_err trn_gpu_net_unstage(tnrec_gpu_net *g)
 
 static int layer_dt(const tnrec_gpu_net *g, int i) { return g->L[i].is_float ? TRN_DT_F32 : g->dt; }
 
+/* A 1x1 convolution (inference) as one product on cuBLAS, for any channel
+ * count (the heatmap's single channel included), products of dt summed in
+ * float: row-major y[p][co] = x[p][0..ci) K[co][ci]^T, i.e. column-major
+ * y^T = K^T' x^T with the packed kernel [co][ci_pad] read transposed. */
+static tnrec_err conv1x1_forward(tnrec_gpu_net *g, const trn_layer *L, const glayer *l, const void *in, int in_stride,
+                                 size_t positions)
+{
+    if (positions > (size_t)INT32_MAX)
+        return tnrec__fail(TNREC_EINVAL, "1x1 convolution over %zu positions: too many for one product", positions);
+    cudaDataType_t t = g->dt == TRN_DT_F16 ? CUDA_R_16F : g->dt == TRN_DT_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+    const float one = 1.0f, zero = 0.0f;
+    return blas(cublasGemmEx(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, L->c, (int)positions, L->in_c, &one, l->filt, t,
+                             l->ci_pad, in, t, in_stride, &zero, l->out, t, L->c, CUBLAS_COMPUTE_32F,
+                             CUBLAS_GEMM_DEFAULT),
+                "1x1 convolution");
+}
+
 static tnrec_err forward(tnrec_gpu_net *g, plan *p, int n, int global_first, int training, uint64_t seed)
 {
     tnrec_model *m = g->m;
@@ -893,9 +946,36 @@ static tnrec_err forward(tnrec_gpu_net *g, plan *p, int n, int global_first, int
             TRY(kr(trn_k_lrelu_fwd(l->out, in, outn, (float)L->alpha, layer_dt(g, i), g->stream), "LeakyReLU"));
             break;
         case TRN_POOL:
-            TRY(kr(trn_k_maxpool_fwd(l->out, in, n, L->in_d, L->in_h, L->in_w, l->cpad, L->pool[0], L->pool[1],
-                                        L->pool[2], g->dt, g->stream),
-                   "MaxPooling3D"));
+            if (L->same)
+                TRY(kr(trn_k_maxpool_same_fwd(l->out, in, n, L->in_d, L->in_h, L->in_w, l->cpad, L->pool[0],
+                                              L->pool[1], L->pool[2], g->dt, g->stream),
+                       "MaxPooling 'same'"));
+            else
+                TRY(kr(trn_k_maxpool_fwd(l->out, in, n, L->in_d, L->in_h, L->in_w, l->cpad, L->pool[0], L->pool[1],
+                                            L->pool[2], g->dt, g->stream),
+                       "MaxPooling3D"));
+            break;
+        case TRN_CCONV:
+            TRY(kr(trn_k_coord_concat(g->xcat, in, g->coords, n, (size_t)L->d * L->h, L->w, L->in_c, in_c, l->ci_pad,
+                                      m->ncoords, L->c_off, g->dt, g->stream),
+                   "CoordConv2D coordinates"));
+            TRY(trn_conv_forward(p->conv[i], l->out, g->xcat, l->filt, g->ws, g->ws_size));
+            TRY(kr(trn_k_conv_bias_add(l->out, g->params + L->b_off, (size_t)n * s, L->c, g->dt, g->stream),
+                   "CoordConv2D bias"));
+            break;
+        case TRN_CONV1:
+            TRY(conv1x1_forward(g, L, l, in, in_c, (size_t)n * s));
+            TRY(kr(trn_k_conv_bias_add(l->out, g->params + L->b_off, (size_t)n * s, L->c, g->dt, g->stream),
+                   "1x1 convolution bias"));
+            break;
+        case TRN_RELU:
+            TRY(kr(trn_k_lrelu_fwd(l->out, in, outn, 0.0f, layer_dt(g, i), g->stream), "ReLU"));
+            break;
+        case TRN_EDROP: /* inference only: the identity */
+            if (l->out != in)
+                TRY(cu(cudaMemcpyAsync(l->out, in, outn * trn_dt_size(layer_dt(g, i)), cudaMemcpyDeviceToDevice,
+                                       g->stream),
+                       "dropout copy"));
             break;
         case TRN_SDROP:
         case TRN_DROP:
@@ -1028,6 +1108,8 @@ tnrec_err trn_gpu_net_train_step(tnrec_gpu_net *g, const float *x, const float *
                                     double *out_loss)
 {
     tnrec_model *m = g->m;
+    if (g->opt.inference_only)
+        return tnrec__fail(TNREC_EINVAL, "this GPU net was made for inference only (tnrec_gpu_options.inference_only)");
     if (n < 0 || n > g->max_batch || global_n < 1 || global_n < n)
         return tnrec__fail(TNREC_EINVAL, "batch of %d (global %d) does not fit a GPU workspace of %d", n, global_n,
                            g->max_batch);
@@ -1092,7 +1174,32 @@ tnrec_err tnrec_gpu_net_train_step(tnrec_gpu_net *g, const float *x, const float
     return trn_gpu_net_train_step(g, x, label, weight, n, n, 0, dropout_seed, logits, out_loss);
 }
 
-tnrec_err tnrec_gpu_net_predict(tnrec_gpu_net *g, const float *x, int n, float *logits)
+/* Each sample's CoordConv coordinates (host, as network.c's) onto the
+ * device, queued on the compute stream: the pinned buffer is reused only
+ * after the prediction's synchronisation. */
+static tnrec_err upload_coords(tnrec_gpu_net *g, const float *range_limits, int n)
+{
+    const tnrec_model *m = g->m;
+    size_t nc = m->ncoords;
+    for (int s = 0; s < n; s++) {
+        const double *src = m->coords;
+        if (range_limits) {
+            const float *lim = range_limits + 2 * (size_t)s;
+            if (!trn_coords_window_ok(lim))
+                return tnrec__fail(TNREC_EINVAL, "sample %d of the batch has range limits [%g, %g] m, which are no "
+                                   "range window", s, (double)lim[0], (double)lim[1]);
+            trn_model_coords(m, lim, g->coord_scratch, g->coord_work);
+            src = g->coord_work;
+        }
+        for (size_t j = 0; j < nc; j++)
+            g->h_coords[(size_t)s * nc + j] = (float)src[j];
+    }
+    return cu(cudaMemcpyAsync(g->coords, g->h_coords, (size_t)n * nc * sizeof(float), cudaMemcpyHostToDevice,
+                              g->stream),
+              "coordinate copy");
+}
+
+tnrec_err tnrec_gpu_net_predict_at(tnrec_gpu_net *g, const float *x, const float *range_limits, int n, float *logits)
 {
     if (n < 0 || n > g->max_batch)
         return tnrec__fail(TNREC_EINVAL, "batch of %d does not fit a GPU workspace of %d", n, g->max_batch);
@@ -1102,6 +1209,8 @@ tnrec_err tnrec_gpu_net_predict(tnrec_gpu_net *g, const float *x, int n, float *
     plan *p = NULL;
     int s = 0;
     TRY(plan_get(g, n, &p));
+    if (g->coords)
+        TRY(upload_coords(g, range_limits, n));
     TRY(take_input(g, x, NULL, NULL, n, 0, &s));
     TRY(input_done(g, s, forward(g, p, n, 0, 0, 0)));
     float *h_logits = g->h_small;
@@ -1111,6 +1220,11 @@ tnrec_err tnrec_gpu_net_predict(tnrec_gpu_net *g, const float *x, int n, float *
     TRY(cu(cudaStreamSynchronize(g->stream), "inference"));
     memcpy(logits, h_logits, (size_t)n * sizeof(float));
     return TNREC_OK;
+}
+
+tnrec_err tnrec_gpu_net_predict(tnrec_gpu_net *g, const float *x, int n, float *logits)
+{
+    return tnrec_gpu_net_predict_at(g, x, NULL, n, logits);
 }
 
 tnrec_err tnrec_gpu_net_optim_step(tnrec_gpu_net *g, tnrec_optim *o, double lr, int *out_applied)

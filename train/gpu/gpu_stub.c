@@ -41,6 +41,11 @@ tnrec_err tnrec_gpu_net_predict(tnrec_gpu_net *net, const float *x, int n, float
     (void)net; (void)x; (void)n; (void)logits;
     return no_cuda();
 }
+tnrec_err tnrec_gpu_net_predict_at(tnrec_gpu_net *net, const float *x, const float *range_limits, int n, float *logits)
+{
+    (void)net; (void)x; (void)range_limits; (void)n; (void)logits;
+    return no_cuda();
+}
 tnrec_err tnrec_gpu_net_optim_step(tnrec_gpu_net *net, tnrec_optim *opt, double lr, int *out_applied)
 {
     (void)net; (void)opt; (void)lr;

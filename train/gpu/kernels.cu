@@ -8,6 +8,7 @@
  * come from the same counter-based generator (common/splitmix64.h, one
  * definition for both), Adam follows Keras' update.
  * No atomics: every sum has a fixed order, so runs are deterministic.
+ * CoordConv2D's concatenation and 'same' pooling serve inference only.
  * Not here: convolutions and batch norm (cuDNN, cudnn_ops.c) and dense
  * matrix products (cuBLAS, gpu_net.c). Activation kernels are templates
  * over float, __half and __nv_bfloat16; the C launchers pick by dt. */
@@ -54,15 +55,83 @@ __global__ void cast_input_k(T *dst, const float *src, size_t positions, int ci,
 }
 
 template <typename T>
-__global__ void pack_filter_k(T *dst, const float *src, int ci, int ci_pad, int co)
+__global__ void pack_filter_k(T *dst, const float *src, int taps, int ci, int ci_pad, int co)
 {
-    size_t total = (size_t)co * 27 * ci_pad;
+    size_t total = (size_t)co * taps * ci_pad;
     GRID_STRIDE(i, total)
     {
         int c = (int)(i % (size_t)ci_pad);
         size_t r = i / (size_t)ci_pad;
-        int k = (int)(r % 27), o = (int)(r / 27);
+        int k = (int)(r % (size_t)taps), o = (int)(r / (size_t)taps);
         dst[i] = from_f<T>(c < ci ? src[((size_t)k * ci + c) * co + o] : 0.0f);
+    }
+}
+
+/* CoordConv2D's input: y[p][c] = x[p][c] (c < ci, x of xs channels), then
+ * the two coordinates of p's sample and range position, then zeros to
+ * cc. coords: n x ncoords floats, the layer's w x 2 at c_off. */
+template <typename T>
+__global__ void coord_concat_k(T *y, const T *x, const float *coords, int n, size_t rows_per_sample, int w, int ci,
+                               int xs, int cc, size_t ncoords, size_t c_off)
+{
+    size_t total = (size_t)n * rows_per_sample * w * cc;
+    GRID_STRIDE(i, total)
+    {
+        int c = (int)(i % (size_t)cc);
+        size_t p = i / (size_t)cc;
+        int q = (int)(p % (size_t)w);
+        size_t sample = p / (size_t)w / rows_per_sample;
+        if (c < ci)
+            y[i] = x[p * xs + c];
+        else if (c < ci + 2)
+            y[i] = from_f<T>(coords[sample * ncoords + c_off + (size_t)q * 2 + (c - ci)]);
+        else
+            y[i] = from_f<T>(0.0f);
+    }
+}
+
+/* Window [lo, hi) of output o of a 'same' pooling of size p over in
+ * (train/reference.c's same_window). */
+__device__ __forceinline__ void same_window(int *lo, int *hi, int o, int p, int in)
+{
+    int out = (in + p - 1) / p;
+    *lo = o * p - (out * p - in) / 2;
+    *hi = *lo + p;
+    *lo = *lo < 0 ? 0 : *lo;
+    *hi = *hi > in ? in : *hi;
+}
+
+/* 'same' max pooling (outputs ceil(in / p)), the first maximum. */
+template <typename T>
+__global__ void maxpool_same_fwd_k(T *y, const T *x, int n, int d, int h, int w, int c, int pd, int ph, int pw)
+{
+    int od = (d + pd - 1) / pd, oh = (h + ph - 1) / ph, ow = (w + pw - 1) / pw;
+    size_t total = (size_t)n * od * oh * ow * c;
+    GRID_STRIDE(o, total)
+    {
+        int ch = (int)(o % c);
+        size_t r = o / c;
+        int q = (int)(r % ow); r /= ow;
+        int rr = (int)(r % oh); r /= oh;
+        int z = (int)(r % od);
+        int i = (int)(r / od);
+        int z0, z1, y0, y1, x0, x1;
+        same_window(&z0, &z1, z, pd, d);
+        same_window(&y0, &y1, rr, ph, h);
+        same_window(&x0, &x1, q, pw, w);
+        size_t best = ((((size_t)i * d + z0) * h + y0) * w + x0) * c + ch;
+        float bv = to_f(x[best]);
+        for (int a = z0; a < z1; a++)
+            for (int b = y0; b < y1; b++)
+                for (int e = x0; e < x1; e++) {
+                    size_t at = ((((size_t)i * d + a) * h + b) * w + e) * c + ch;
+                    float v = to_f(x[at]);
+                    if (v > bv) {
+                        best = at;
+                        bv = v;
+                    }
+                }
+        y[o] = x[best];
     }
 }
 
@@ -397,9 +466,26 @@ template <typename T> int cast_input(void *dst, const float *src, size_t positio
     cast_input_k<T><<<grid_for(positions * (size_t)ci_pad), THREADS, 0, st>>>((T *)dst, src, positions, ci, ci_pad);
     return launched();
 }
-template <typename T> int pack_filter(void *dst, const float *src, int ci, int ci_pad, int co, cudaStream_t st)
+template <typename T>
+int pack_filter(void *dst, const float *src, int taps, int ci, int ci_pad, int co, cudaStream_t st)
 {
-    pack_filter_k<T><<<grid_for((size_t)co * 27 * ci_pad), THREADS, 0, st>>>((T *)dst, src, ci, ci_pad, co);
+    pack_filter_k<T><<<grid_for((size_t)co * taps * ci_pad), THREADS, 0, st>>>((T *)dst, src, taps, ci, ci_pad, co);
+    return launched();
+}
+template <typename T>
+int coord_concat(void *y, const void *x, const float *coords, int n, size_t rows_per_sample, int w, int ci, int xs,
+                 int cc, size_t ncoords, size_t c_off, cudaStream_t st)
+{
+    size_t total = (size_t)n * rows_per_sample * w * cc;
+    coord_concat_k<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, coords, n, rows_per_sample, w, ci,
+                                                           xs, cc, ncoords, c_off);
+    return launched();
+}
+template <typename T>
+int maxpool_same_fwd(void *y, const void *x, int n, int d, int h, int w, int c, int pd, int ph, int pw, cudaStream_t st)
+{
+    size_t total = (size_t)n * ((d + pd - 1) / pd) * ((h + ph - 1) / ph) * ((w + pw - 1) / pw) * c;
+    maxpool_same_fwd_k<T><<<grid_for(total), THREADS, 0, st>>>((T *)y, (const T *)x, n, d, h, w, c, pd, ph, pw);
     return launched();
 }
 template <typename T> int unpack_filter(float *dst, const void *src, int ci, int ci_pad, int co, cudaStream_t st)
@@ -497,9 +583,19 @@ int trn_k_cast_input(void *dst, const float *src, size_t positions, int ci, int 
 {
     return BY_DT(dt, cast_input, dst, src, positions, ci, ci_pad, ST);
 }
-int trn_k_pack_filter(void *dst, const float *src, int ci, int ci_pad, int co, int dt, void *stream)
+int trn_k_pack_filter(void *dst, const float *src, int taps, int ci, int ci_pad, int co, int dt, void *stream)
 {
-    return BY_DT(dt, pack_filter, dst, src, ci, ci_pad, co, ST);
+    return BY_DT(dt, pack_filter, dst, src, taps, ci, ci_pad, co, ST);
+}
+int trn_k_coord_concat(void *y, const void *x, const float *coords, int n, size_t rows_per_sample, int w, int ci,
+                       int xs, int cc, size_t ncoords, size_t c_off, int dt, void *stream)
+{
+    return BY_DT(dt, coord_concat, y, x, coords, n, rows_per_sample, w, ci, xs, cc, ncoords, c_off, ST);
+}
+int trn_k_maxpool_same_fwd(void *y, const void *x, int n, int d, int h, int w, int c, int pd, int ph, int pw, int dt,
+                           void *stream)
+{
+    return BY_DT(dt, maxpool_same_fwd, y, x, n, d, h, w, c, pd, ph, pw, ST);
 }
 int trn_k_unpack_filter(float *dst, const void *src, int ci, int ci_pad, int co, int dt, void *stream)
 {
