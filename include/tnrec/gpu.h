@@ -45,9 +45,10 @@ typedef struct tnrec_gpu_options {
     tnrec_precision precision;
     int deterministic;          /* 1: only deterministic cuDNN algorithms */
     double loss_scale;          /* fp16: initial dynamic loss scale, >= 1 (0: 65536) */
-    int inference_only;         /* 1: the net only predicts; the TorNet baseline's layers (CoordConv2D,
-                                 * 1x1 convolutions, ReLU, 'same' pooling, element dropout) run
-                                 * on the GPU only in such a net */
+    int inference_only;         /* 1: the net only predicts (no gradients, optimiser moments or
+                                 * backward algorithms are made; training calls fail); the
+                                 * TorNet baseline's layers (CoordConv2D, 1x1 convolutions,
+                                 * ReLU, 'same' pooling, element dropout) run only in such a net */
 } tnrec_gpu_options;
 void tnrec_gpu_options_default(tnrec_gpu_options *out);
 

@@ -370,10 +370,10 @@ tnrec_err trn_conv_create(trn_conv **out, trn_dnn *dnn, int layer, int need_data
 }
 
 tnrec_err trn_conv_create_infer(trn_conv **out, trn_dnn *dnn, int layer, int n, int d, int h, int w, int ci, int co,
-                                int k, size_t ws_limit)
+                                int kd, int k, size_t ws_limit)
 {
-    const int k1kk[3] = { 1, k, k };
-    return conv_create(out, dnn, layer, 0, 1, n, d, h, w, ci, co, k1kk, ws_limit);
+    const int kdkk[3] = { kd, k, k };
+    return conv_create(out, dnn, layer, 0, 1, n, d, h, w, ci, co, kdkk, ws_limit);
 }
 
 size_t trn_conv_workspace(const trn_conv *c) { return c->ws; }

@@ -38,10 +38,11 @@ const char *trn_dnn_version(void);
 tnrec_err trn_conv_create(trn_conv **out, trn_dnn *dnn, int layer, int need_data, int n, int d, int h, int w,
                              int ci, int co, size_t ws_limit);
 /* A convolution for inference only (no backward algorithms; a backward
- * call fails): a k x k kernel per frame (1 x k x k, 'same'; k odd), e.g.
- * CoordConv2D's 3 x 3. filt is [co][1][k][k][ci]. */
+ * call fails): a kd x k x k kernel, 'same' (odd extents): 3 x 3 x 3 for
+ * a Conv3D in an inference net, 1 x 3 x 3 for CoordConv2D's. filt is
+ * [co][kd][k][k][ci]. */
 tnrec_err trn_conv_create_infer(trn_conv **out, trn_dnn *dnn, int layer, int n, int d, int h, int w, int ci, int co,
-                                int k, size_t ws_limit);
+                                int kd, int k, size_t ws_limit);
 void trn_conv_free(trn_conv *c);                   /* accepts NULL */
 /* Largest workspace the chosen algorithms need. */
 size_t trn_conv_workspace(const trn_conv *c);

@@ -214,12 +214,16 @@ static tnrec_err plan_make(tnrec_gpu_net *g, plan *p, int n, size_t ws_limit)
     for (int i = 0; i < g->nl; i++) {
         const trn_layer *L = &g->m->layers[i];
         tnrec_err err = TNREC_OK;
-        if (L->kind == TRN_CONV)
+        if (L->kind == TRN_CONV && g->opt.inference_only)
+            err = trn_conv_create_infer(&p->conv[i], g->dnn, i, n, L->d, L->h, L->w, g->L[i].ci_pad, L->c, 3, 3,
+                                        ws_limit);
+        else if (L->kind == TRN_CONV)
             /* The first layer with parameters never computes its input gradient. */
             err = trn_conv_create(&p->conv[i], g->dnn, i, i != g->first_param, n, L->d, L->h, L->w, g->L[i].ci_pad,
                                      L->c, ws_limit);
         else if (L->kind == TRN_CCONV)
-            err = trn_conv_create_infer(&p->conv[i], g->dnn, i, n, L->d, L->h, L->w, g->L[i].ci_pad, L->c, 3, ws_limit);
+            err = trn_conv_create_infer(&p->conv[i], g->dnn, i, n, L->d, L->h, L->w, g->L[i].ci_pad, L->c, 1, 3,
+                                        ws_limit);
         else if (L->kind == TRN_BN)
             err = trn_bn_create(&p->bn[i], g->dnn, n, L->d, L->h, L->w, L->c);
         if (err)
@@ -364,7 +368,7 @@ static tnrec_err alloc_layers(tnrec_gpu_net *g)
     }
     g->in_cpad = pad_ok ? (m->in.channels + 7) / 8 * 8 : m->in.channels;
     size_t max_elems = (size_t)m->in.frames * m->in.height * m->in.width * g->in_cpad;
-    int cpad = g->in_cpad, is_float = 0;
+    int cpad = g->in_cpad, is_float = 0, train = !g->opt.inference_only;
     size_t bias_scratch = 1, xcat_elems = 0;
     for (int i = 0; i < g->nl; i++) {
         const trn_layer *L = &m->layers[i];
@@ -373,7 +377,8 @@ static tnrec_err alloc_layers(tnrec_gpu_net *g)
             l->ci_pad = cpad;
             size_t fl = (size_t)L->c * 27 * l->ci_pad * es;
             TRY(dalloc(&l->filt, fl, "a conv kernel"));
-            TRY(dalloc(&l->dfilt, fl, "a conv kernel gradient"));
+            if (train)
+                TRY(dalloc(&l->dfilt, fl, "a conv kernel gradient"));
             if (trn_k_conv_bias_scratch(L->c) > bias_scratch)
                 bias_scratch = trn_k_conv_bias_scratch(L->c);
             cpad = L->c;
@@ -389,10 +394,10 @@ static tnrec_err alloc_layers(tnrec_gpu_net *g)
             if (L->kind == TRN_CCONV && (size_t)L->d * L->h * L->w * l->ci_pad > xcat_elems)
                 xcat_elems = (size_t)L->d * L->h * L->w * l->ci_pad;
             cpad = L->c;
-        } else if (L->kind == TRN_BN) {
+        } else if (L->kind == TRN_BN && train) {
             TRY(dalloc((void **)&l->save_mean, (size_t)L->c * sizeof(float), "batch statistics"));
             TRY(dalloc((void **)&l->save_inv, (size_t)L->c * sizeof(float), "batch statistics"));
-        } else if (L->kind == TRN_SDROP || L->kind == TRN_DROP) {
+        } else if ((L->kind == TRN_SDROP || L->kind == TRN_DROP) && train) {
             TRY(dalloc((void **)&l->mask, B * (size_t)L->c * sizeof(float), "dropout masks"));
         } else if (L->kind == TRN_GPOOL) {
             is_float = 1;
@@ -421,9 +426,12 @@ static tnrec_err alloc_layers(tnrec_gpu_net *g)
         if (!g->coord_scratch || !g->coord_work)
             return tnrec__fail(TNREC_ENOMEM, "out of memory for CoordConv coordinates");
     }
-    /* Gradients: large enough for any layer's input or output, in float. */
-    TRY(dalloc(&g->g[0], B * max_elems * sizeof(float), "gradients"));
-    TRY(dalloc(&g->g[1], B * max_elems * sizeof(float), "gradients"));
+    /* Gradients: large enough for any layer's input or output, in float
+     * (none in an inference net). */
+    if (train) {
+        TRY(dalloc(&g->g[0], B * max_elems * sizeof(float), "gradients"));
+        TRY(dalloc(&g->g[1], B * max_elems * sizeof(float), "gradients"));
+    }
     return TNREC_OK;
 }
 
@@ -448,10 +456,12 @@ static tnrec_err setup(tnrec_gpu_net *g)
         return tnrec__fail(TNREC_ENOMEM, "out of memory for the GPU layer table");
     TRY(alloc_layers(g));
     TRY(dalloc((void **)&g->params, m->nparams * sizeof(float), "weights"));
-    TRY(dalloc((void **)&g->grads, m->nparams * sizeof(float), "gradients"));
     TRY(dalloc((void **)&g->state, (m->nstate + 1) * sizeof(float), "BN statistics"));
-    TRY(dalloc((void **)&g->opt_m, m->nparams * sizeof(float), "Adam moments"));
-    TRY(dalloc((void **)&g->opt_v, m->nparams * sizeof(float), "Adam moments"));
+    if (!g->opt.inference_only) {
+        TRY(dalloc((void **)&g->grads, m->nparams * sizeof(float), "gradients"));
+        TRY(dalloc((void **)&g->opt_m, m->nparams * sizeof(float), "Adam moments"));
+        TRY(dalloc((void **)&g->opt_v, m->nparams * sizeof(float), "Adam moments"));
+    }
     for (int s = 0; s < NSLOTS; s++) {
         inslot *sl = &g->in[s];
         TRY(dalloc((void **)&sl->x, B * in_elems * sizeof(float), "an input batch slot"));
@@ -654,8 +664,9 @@ tnrec_err tnrec_gpu_net_download(tnrec_gpu_net *g)
     TRY(cu(cudaSetDevice(g->device), "cudaSetDevice"));
     TRY(cu(cudaMemcpyAsync(m->params, g->params, m->nparams * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
            "download of the weights"));
-    TRY(cu(cudaMemcpyAsync(m->grads, g->grads, m->nparams * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
-           "download of the gradient"));
+    if (g->grads)
+        TRY(cu(cudaMemcpyAsync(m->grads, g->grads, m->nparams * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
+               "download of the gradient"));
     if (m->nstate)
         TRY(cu(cudaMemcpyAsync(m->state, g->state, m->nstate * sizeof(float), cudaMemcpyDeviceToHost, g->stream),
                "download of the BN statistics"));
@@ -1232,6 +1243,8 @@ tnrec_err tnrec_gpu_net_optim_step(tnrec_gpu_net *g, tnrec_optim *o, double lr, 
     tnrec_model *m = g->m;
     if (out_applied)
         *out_applied = 0;
+    if (g->opt.inference_only)
+        return tnrec__fail(TNREC_EINVAL, "this GPU net was made for inference only (tnrec_gpu_options.inference_only)");
     if (o->n != m->nparams)
         return tnrec__fail(TNREC_EINVAL, "optimizer made for %zu parameters used on a model with %zu", o->n, m->nparams);
     if (!(lr >= 0) || !isfinite(lr))
