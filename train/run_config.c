@@ -127,6 +127,20 @@ static int keeps_dataset_nodata(const char *model)
     return model && strcmp(model, "tornet-cnn") == 0;
 }
 
+tnrec_err tnrec_train_nodata_parse(const char *text, float *buf, const float **out)
+{
+    *out = NULL;
+    if (text && strcmp(text, "dataset") == 0)
+        return TNREC_OK;
+    char *end = NULL;
+    double v = text ? strtod(text, &end) : NAN;
+    if (!text || end == text || *end || !isfinite(v) || fabs(v) > 1000)
+        return tnrec__fail(TNREC_EINVAL, "--nodata takes " TNREC_TRAIN_NODATA_RULE ", got '%s'", text ? text : "");
+    *buf = (float)v;
+    *out = buf;
+    return TNREC_OK;
+}
+
 tnrec_err trn_nodata_resolve(const char *text, const char *model, float *buf, const float **out)
 {
     *out = NULL;
@@ -137,15 +151,7 @@ tnrec_err trn_nodata_resolve(const char *text, const char *model, float *buf, co
         *out = buf;
         return TNREC_OK;
     }
-    if (strcmp(text, "dataset") == 0)
-        return TNREC_OK;
-    char *end = NULL;
-    double v = strtod(text, &end);
-    if (end == text || *end || !isfinite(v) || fabs(v) > 1e6)
-        return tnrec__fail(TNREC_EINVAL, "no-data value '%s' is not a finite number or 'dataset'", text);
-    *buf = (float)v;
-    *out = buf;
-    return TNREC_OK;
+    return tnrec_train_nodata_parse(text, buf, out);
 }
 
 const float *trn_config_nodata(const json_t *j, float *buf)

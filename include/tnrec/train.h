@@ -277,7 +277,8 @@ typedef struct tnrec_train_config {
     const char *nodata;     /* value of no-data gates in the input: NULL (the model's default:
                              * 0 for all but tornet-cnn, which keeps the dataset's), "dataset"
                              * (the dataset's nodata, TorNet's -3 by default) or a number
-                             * (normalised units); recorded in the checkpoint */
+                             * in [-1000, 1000] (normalised units; tnrec_train_nodata_parse);
+                             * recorded in the checkpoint */
     int threads;            /* loader threads */
     uint64_t checkpoint_every; /* also checkpoint every N steps mid-epoch; 0: epoch ends only */
     uint64_t max_steps;     /* stop (with a checkpoint) after N steps in this call; 0: no limit */
@@ -291,6 +292,12 @@ typedef struct tnrec_train_config {
     void *step_ctx;         /* for on_step */
 } tnrec_train_config;
 void tnrec_train_config_default(tnrec_train_config *out);
+/* What the config's `nodata` (the --nodata option) takes as text. */
+#define TNREC_TRAIN_NODATA_RULE "a number between -1000 and 1000 (normalised units) or 'dataset'"
+/* Parses a `nodata` text: "dataset" gives *out NULL, a finite number in
+ * [-1000, 1000] stores it in *buf and gives *out = buf. Anything else is
+ * TNREC_EINVAL, "--nodata takes TNREC_TRAIN_NODATA_RULE, got 'TEXT'". */
+tnrec_err tnrec_train_nodata_parse(const char *text, float *buf, const float **out);
 
 typedef struct tnrec_epoch_report {
     int epoch, epochs;

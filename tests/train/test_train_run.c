@@ -477,6 +477,25 @@ static void test_corrupt_shard(const char *dir)
     CHECK(strstr(tnrec_error_last(), "shard-00002.tnr") != NULL);
 }
 
+/* The config's `nodata` text: one parse and one bound for the library and --nodata. */
+static void test_nodata_parse(void)
+{
+    float buf = 7.0f;
+    const float *v = &buf;
+    CHECK_OK(tnrec_train_nodata_parse("dataset", &buf, &v));
+    CHECK(v == NULL);
+    CHECK_OK(tnrec_train_nodata_parse("-1000", &buf, &v));
+    CHECK(v == &buf && buf == -1000.0f);
+    CHECK_OK(tnrec_train_nodata_parse("0.5", &buf, &v));
+    CHECK(v == &buf && buf == 0.5f);
+    const char *bad[] = { "1000.5", "-2e3", "nan", "inf", "abc", "1x", "" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(tnrec_train_nodata_parse(bad[i], &buf, &v) == TNREC_EINVAL && v == NULL);
+        CHECK(strstr(tnrec_error_last(), "--nodata takes") != NULL);
+    }
+    CHECK(tnrec_train_nodata_parse(NULL, &buf, &v) == TNREC_EINVAL);
+}
+
 int main(void)
 {
     const char *dir = tnrec_test_dir();
@@ -485,6 +504,7 @@ int main(void)
     snprintf(bad_dir, sizeof bad_dir, "%s/bad", dir);
     CHECK_OK(fixture_write(train_dir, 96, T_FR, T_AZ, T_RG, 1, 0));
     CHECK_OK(fixture_write(val_dir, 40, T_FR, T_AZ, T_RG, 2, 0));
+    test_nodata_parse();
     test_loader();
     test_loader_peek();
     test_resume(dir);
