@@ -6,6 +6,7 @@
 
 #include "common.h"
 #include "json_util.h"
+#include "nn.h"
 #include "optim.h"
 #include "run_config.h"
 #include "tnrec/tnrec.h"
@@ -14,7 +15,7 @@ void tnrec_train_config_default(tnrec_train_config *out)
 {
     memset(out, 0, sizeof *out);
     out->model = "tiny";
-    out->epochs = 0; /* the model's defaults (trn_default_epochs, trn_default_batch) */
+    out->epochs = 0; /* the model's defaults (trn_model_defaults_of) */
     out->batch = 0;
     out->seed = 1;
     out->lr = 1e-3;
@@ -101,32 +102,6 @@ int trn_metric_lower_is_better(const char *name)
     return n >= 4 && strcmp(name + n - 4, "loss") == 0;
 }
 
-/* tiny's batch and epochs were chosen on the signature family
- * (docs/train.md, "Defaults from a family of signatures"): batch 8 gives
- * four times the steps of 32 per epoch, and the couplets were learned
- * after 6 to 13 epochs of 255 samples. NULL is tiny. */
-static int is_tiny(const char *model)
-{
-    return !model || strcmp(model, "tiny") == 0;
-}
-
-int trn_default_batch(const char *model)
-{
-    return is_tiny(model) ? 8 : 32;
-}
-
-int trn_default_epochs(const char *model)
-{
-    return is_tiny(model) ? 20 : 10;
-}
-
-/* The models that keep the dataset's no-data value by default: the ones
- * made to reproduce a published model fed with TorNet's -3 fill. */
-static int keeps_dataset_nodata(const char *model)
-{
-    return model && strcmp(model, "tornet-cnn") == 0;
-}
-
 tnrec_err tnrec_train_nodata_parse(const char *text, float *buf, const float **out)
 {
     *out = NULL;
@@ -145,7 +120,7 @@ tnrec_err trn_nodata_resolve(const char *text, const char *model, float *buf, co
 {
     *out = NULL;
     if (!text) {
-        if (keeps_dataset_nodata(model))
+        if (trn_model_defaults_of(model)->keeps_dataset_nodata)
             return TNREC_OK;
         *buf = TRN_DEFAULT_NODATA;
         *out = buf;
