@@ -138,24 +138,61 @@ const float *trn_config_nodata(const json_t *j, float *buf)
     return buf;
 }
 
+/* The members every checkpoint's config starts with: the format, the
+ * version, the model and its input. NULL when out of memory. */
+static json_t *config_base(const tnrec_model *m, const char *variables, int mask)
+{
+    json_t *j = json_object();
+    if (!j)
+        return NULL;
+    const tnrec_input_shape *in = tnrec_model_input(m);
+    int bad = json_object_set_new(j, "format", json_string("tnrec-checkpoint"));
+    bad |= json_object_set_new(j, "tnrec_version", json_string(tnrec_version()));
+    bad |= json_object_set_new(j, "model", json_string(tnrec_model_spec(m)));
+    bad |= json_object_set_new(j, "frames", json_integer(in->frames));
+    bad |= json_object_set_new(j, "height", json_integer(in->height));
+    bad |= json_object_set_new(j, "width", json_integer(in->width));
+    bad |= json_object_set_new(j, "channels", json_integer(in->channels));
+    bad |= json_object_set_new(j, "variables", json_string(variables));
+    bad |= json_object_set_new(j, "mask", json_boolean(mask));
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+tnrec_err tnrec_checkpoint_config_text(char **out, const tnrec_model *m, const char *variables, int mask,
+                                       const char *extra)
+{
+    *out = NULL;
+    if (!m || !variables)
+        return tnrec__fail(TNREC_EINVAL, "tnrec_checkpoint_config_text: NULL argument");
+    json_t *more = NULL;
+    if (extra) {
+        json_error_t jerr;
+        more = json_loads(extra, 0, &jerr);
+        if (!json_is_object(more)) {
+            json_decref(more);
+            return tnrec__fail(TNREC_EINVAL, "checkpoint config: the extra members are not a JSON object");
+        }
+    }
+    json_t *j = config_base(m, variables, mask);
+    if (j && (!more || json_object_update(j, more) == 0))
+        *out = json_dumps(j, JSON_COMPACT);
+    json_decref(more);
+    json_decref(j);
+    return *out ? TNREC_OK : tnrec__fail(TNREC_ENOMEM, "out of memory writing a checkpoint config");
+}
+
 json_t *trn_config_json(const tnrec_train_config *c, const tnrec_model *m, const float cw[2], const char *variables,
                         const float *nodata, json_t *data_schema)
 {
-    json_t *j = json_object();
+    json_t *j = config_base(m, variables, c->mask);
     if (!j) {
         json_decref(data_schema);
         return NULL;
     }
-    const tnrec_input_shape *in = tnrec_model_input(m);
-    json_object_set_new(j, "format", json_string("tnrec-checkpoint"));
-    json_object_set_new(j, "tnrec_version", json_string(tnrec_version()));
-    json_object_set_new(j, "model", json_string(tnrec_model_spec(m)));
-    json_object_set_new(j, "frames", json_integer(in->frames));
-    json_object_set_new(j, "height", json_integer(in->height));
-    json_object_set_new(j, "width", json_integer(in->width));
-    json_object_set_new(j, "channels", json_integer(in->channels));
-    json_object_set_new(j, "variables", json_string(variables));
-    json_object_set_new(j, "mask", json_boolean(c->mask));
     json_object_set_new(j, "nodata", nodata ? json_real(*nodata) : json_null());
     json_object_set_new(j, "train", json_string(c->train_path ? c->train_path : ""));
     json_object_set_new(j, "val", c->val_path ? json_string(c->val_path) : json_null());

@@ -336,6 +336,14 @@ tnrec_err tnrec_checkpoint_has_data_schema(int *out, const char *path);
  * "channels", "variables", "mask"), no optimiser state and no training
  * position: a checkpoint eval and predict read, not one to resume. */
 tnrec_err tnrec_checkpoint_write_model(const char *path, const char *config_json, const tnrec_model *m);
+/* The config of a checkpoint of m made outside a training run (an import,
+ * for tnrec_checkpoint_write_model), as compact JSON text: the members a
+ * trained checkpoint's config starts with ("format", "tnrec_version",
+ * "model", "frames", "height", "width", "channels", "variables", "mask"),
+ * then the members of the JSON object `extra` (text, or NULL for none)
+ * in their order. *out is malloc'd; free() it. */
+tnrec_err tnrec_checkpoint_config_text(char **out, const tnrec_model *m, const char *variables, int mask,
+                                       const char *extra);
 /* Loads the model (weights and BN state) of a checkpoint. */
 tnrec_err tnrec_checkpoint_load_model(tnrec_model **out, const char *path);
 

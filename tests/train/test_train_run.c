@@ -496,6 +496,25 @@ static void test_nodata_parse(void)
     CHECK(tnrec_train_nodata_parse(NULL, &buf, &v) == TNREC_EINVAL);
 }
 
+/* The config of a checkpoint made outside a run: the common members, then the caller's. */
+static void test_config_text(void)
+{
+    tnrec_input_shape in = { 1, 4, 4, 2 };
+    tnrec_model *m = NULL;
+    CHECK_OK(tnrec_model_create(&m, "c4,g,o", &in, 1));
+    char *text = NULL;
+    CHECK_OK(tnrec_checkpoint_config_text(&text, m, "DBZ", 1, "{\"epochs\":0,\"imported\":{\"format\":\"x\"}}"));
+    CHECK(text && strncmp(text, "{\"format\":\"tnrec-checkpoint\",\"tnrec_version\":", 44) == 0);
+    CHECK(text && strstr(text, "\"model\":\"c4,g,o\",\"frames\":1,\"height\":4,\"width\":4,\"channels\":2,"
+                               "\"variables\":\"DBZ\",\"mask\":true,\"epochs\":0,\"imported\":{\"format\":\"x\"}}"));
+    free(text);
+    CHECK(tnrec_checkpoint_config_text(&text, m, "DBZ", 0, "[1]") == TNREC_EINVAL && text == NULL);
+    CHECK_OK(tnrec_checkpoint_config_text(&text, m, "DBZ", 0, NULL));
+    CHECK(text && strstr(text, "\"mask\":false}"));
+    free(text);
+    tnrec_model_free(m);
+}
+
 int main(void)
 {
     const char *dir = tnrec_test_dir();
@@ -505,6 +524,7 @@ int main(void)
     CHECK_OK(fixture_write(train_dir, 96, T_FR, T_AZ, T_RG, 1, 0));
     CHECK_OK(fixture_write(val_dir, 40, T_FR, T_AZ, T_RG, 2, 0));
     test_nodata_parse();
+    test_config_text();
     test_loader();
     test_loader_peek();
     test_resume(dir);
