@@ -42,44 +42,17 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_build_samples as samples  # noqa: E402
+from ingest_common import FAILS, check, run, same_dirs, shards  # noqa: E402
 
 VARS = samples.VARS
 NORM = {"DBZ": (-20, 60), "VEL": (-60, 60), "KDP": (-2, 5), "RHOHV": (0.2, 1.04),
         "ZDR": (-1, 8), "WIDTH": (0, 9)}
-FAILS = []
 SKIPPED = []  # checks that could not be made here: the scenario exits 77
-
-
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def run(args, ok=True, env=None):
-    p = subprocess.run(args, capture_output=True, text=True, env=env)
-    if ok and p.returncode != 0:
-        print(p.stdout, p.stderr, file=sys.stderr)
-        raise SystemExit("command failed (%d): %s" % (p.returncode, " ".join(args)))
-    return p
-
-
-def same_dirs(a, b, what):
-    fa, fb = sorted(os.listdir(a)), sorted(os.listdir(b))
-    check(fa == fb, "%s: same files (%s vs %s)" % (what, fa, fb))
-    for f in fa:
-        if f in fb:
-            check(filecmp.cmp(os.path.join(a, f), os.path.join(b, f), shallow=False),
-                  "%s: %s byte-identical" % (what, f))
 
 
 def records(tnrec, ds):
     out = run([tnrec, "dump", "--records", ds]).stdout
     return [l for l in out.splitlines() if l and not l.startswith("#")]
-
-
-def shards(d):
-    return sorted(f for f in os.listdir(d) if f.endswith(".tnr"))
 
 
 def manifest(d):
