@@ -64,11 +64,14 @@ int cli_parse_score_args(cli_score_args *out, const char *cmd, const char *about
 /* The on_step callback for eval and predict: batches, samples/s, ETA;
  * ctx is the cli_progress. */
 void cli_score_progress(void *ctx, const tnrec_step_report *r);
-/* When err is the evaluation's answer to a SIGINT or SIGTERM (cli_stop.c),
- * prints the one line saying so and that nothing was written (with json,
- * also the failure object on stdout, as cli_fail_json) and returns 1; else
- * prints nothing and returns 0. */
-int cli_score_stopped(const char *cmd, tnrec_err err, int json);
+/* The evaluation eval and predict run: warns when the checkpoint records
+ * no training data schema, installs the SIGINT/SIGTERM handlers, runs
+ * tnrec_eval_run_opts into *m (scores to args->output, curves to
+ * args->curves, progress on stderr). Returns -1 when it completed; else
+ * the exit code after printing why not: 130 or 143 after a signal, with
+ * one line saying nothing was written; 1 after an error (with args->json,
+ * also the failure object on stdout). */
+int cli_score_run(cli_score_args *args, const char *cmd, tnrec_metrics *m);
 /* Warns on stderr when checkpoint (a file, or a run directory: its file
  * `name`, or best/last.tnck when name is NULL) does not record its training
  * data's schema, so `what` (the dataset) cannot be checked against it.

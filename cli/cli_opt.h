@@ -81,7 +81,7 @@ extern const char cli_model_names[];    /* "seed3d,tiny,tornet-cnn" */
 int cli_check_variables(void *dst, const char *value);
 /* A model preset name or a layer spec (which has commas). */
 int cli_check_model(void *dst, const char *value);
-/* A no-data value for a model's input: "dataset" or a number in [-1000, 1000]. */
+/* A no-data value for a model's input, as tnrec_train_nodata_parse takes it. */
 int cli_check_nodata(void *dst, const char *value);
 
 #endif

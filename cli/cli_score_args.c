@@ -1,7 +1,9 @@
 /* cli/cli_score_args.c: the arguments `tnrec eval` and `tnrec predict`
  * share: CHECKPOINT DATASET, --batch, -j/--jobs, --device, --precision,
  * progress, and per command --json (eval) or -o/--output (predict); and
- * what both print when a signal stopped them. */
+ * the run both make of them, with what they print when a signal stopped it. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,7 +71,11 @@ void cli_score_progress(void *ctx, const tnrec_step_report *r)
                       (unsigned long long)r->steps, (unsigned long long)r->samples, rate, eta);
 }
 
-int cli_score_stopped(const char *cmd, tnrec_err err, int json)
+/* When err is the evaluation's answer to a SIGINT or SIGTERM (cli_stop.c),
+ * prints the one line saying so and that nothing was written (with json,
+ * also the failure object on stdout, as cli_fail_json) and returns 1; else
+ * prints nothing and returns 0. */
+static int score_stopped(const char *cmd, tnrec_err err, int json)
 {
     if (err != TNREC_ECANCELED || !cli_stop_signal())
         return 0;
@@ -78,6 +84,29 @@ int cli_score_stopped(const char *cmd, tnrec_err err, int json)
     const char *msg = tnrec_error_last();
     fprintf(stderr, "tnrec %s: %s (%s); nothing written\n", cmd, msg && msg[0] ? msg : "stopped", cli_stop_name());
     return 1;
+}
+
+int cli_score_run(cli_score_args *args, const char *cmd, tnrec_metrics *m)
+{
+    char what[64 + 4096];
+    snprintf(what, sizeof what, "dataset '%.4096s'", args->dataset);
+    cli_warn_unchecked_data(cmd, args->checkpoint, NULL, what);
+    if (cli_stop_install() != 0) {
+        fprintf(stderr, "tnrec %s: cannot install the SIGINT/SIGTERM handlers: %s\n", cmd, strerror(errno));
+        return TNREC_EXIT_FAIL;
+    }
+    const tnrec_eval_options opt = { .csv_path = args->output, .curves_path = args->curves, .batch = args->batch,
+                                     .threads = args->threads, .device = args->device,
+                                     .precision = args->precision, .on_step = cli_score_progress,
+                                     .step_ctx = &args->progress, .stop = cli_stop_flag() };
+    cli_progress_start(&args->progress);
+    tnrec_err err = tnrec_eval_run_opts(m, args->checkpoint, args->dataset, &opt);
+    cli_progress_clear(&args->progress);
+    if (!err)
+        return -1;
+    if (score_stopped(cmd, err, args->json))
+        return cli_stop_exit_code();
+    return args->json ? cli_fail_json(cmd, err) : cli_fail(cmd, err);
 }
 
 void cli_warn_unchecked_data(const char *cmd, const char *checkpoint, const char *name, const char *what)

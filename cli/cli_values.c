@@ -1,9 +1,8 @@
 /* cli/cli_values.c: value checks that several commands' option tables share. */
-#include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli_opt.h"
+#include "tnrec/tnrec.h"
 
 const char cli_variable_names[] = "DBZ,VEL,KDP,RHOHV,ZDR,WIDTH,range_folded_mask";
 const char cli_model_names[] = "seed3d,tiny,tornet-cnn";
@@ -48,10 +47,12 @@ int cli_check_model(void *dst, const char *value)
 
 int cli_check_nodata(void *dst, const char *value)
 {
-    char *end = NULL;
-    double v = strtod(value, &end);
-    if (strcmp(value, "dataset") != 0 && (end == value || *end || !isfinite(v) || fabs(v) > 1000))
+    float v;
+    const float *parsed;
+    if (tnrec_train_nodata_parse(value, &v, &parsed) != TNREC_OK) {
+        tnrec_error_clear(); /* the option parser reports it, in the same words */
         return -1;
+    }
     *(const char **)dst = value;
     return 0;
 }

@@ -1,9 +1,7 @@
 /* cli/cmd_eval.c: `tnrec eval`: metrics of a checkpoint on a dataset.
  * SIGINT and SIGTERM stop the evaluation before its next batch (cli_stop.c):
  * no metrics, no --curves file, exit 130 or 143. */
-#include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 
@@ -32,28 +30,13 @@ int cmd_eval(int argc, char **argv)
                                   "130 or 143.\nexample: tnrec eval runs/tiny data/test\n", argc, argv, 0);
     if (rc >= 0)
         return rc;
-    char what[64 + 4096];
-    snprintf(what, sizeof what, "dataset '%.4096s'", args.dataset);
-    cli_warn_unchecked_data(CMD, args.checkpoint, NULL, what);
-    if (cli_stop_install() != 0) {
-        perror("tnrec " CMD ": cannot install the SIGINT/SIGTERM handlers");
-        return TNREC_EXIT_FAIL;
-    }
     tnrec_metrics m;
-    const tnrec_eval_options opt = { .curves_path = args.curves, .batch = args.batch, .threads = args.threads,
-                                     .device = args.device, .precision = args.precision,
-                                     .on_step = cli_score_progress, .step_ctx = &args.progress,
-                                     .stop = cli_stop_flag() };
-    cli_progress_start(&args.progress);
-    tnrec_err err = tnrec_eval_run_opts(&m, args.checkpoint, args.dataset, &opt);
-    cli_progress_clear(&args.progress);
-    if (err && cli_score_stopped(CMD, err, args.json))
-        return cli_stop_exit_code();
-    if (err)
-        return args.json ? cli_fail_json(CMD, err) : cli_fail(CMD, err);
+    if ((rc = cli_score_run(&args, CMD, &m)) >= 0)
+        return rc;
     if (args.json) {
         char *s = NULL;
-        if ((err = tnrec_metrics_json(&m, &s)))
+        tnrec_err err = tnrec_metrics_json(&m, &s);
+        if (err)
             return cli_fail_json(CMD, err);
         puts(s);
         free(s);

@@ -56,6 +56,10 @@ int cmd_merge(int argc, char **argv)
     }
     if (ps.quiet)
         return TNREC_EXIT_OK;
+    if (sum.up_to_date) {
+        fprintf(stderr, "tnrec merge: dataset is complete already (%llu samples)\n", (unsigned long long)sum.samples);
+        return TNREC_EXIT_OK;
+    }
     fprintf(stderr, "tnrec merge: %zu parts, %llu samples (%llu non-tornadic, %llu tornadic), %llu skipped, %.2f MiB\n",
             n, (unsigned long long)sum.samples, (unsigned long long)sum.counts.label[0],
             (unsigned long long)sum.counts.label[1], (unsigned long long)sum.skipped, sum.bytes_out / 1048576.0);

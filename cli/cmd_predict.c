@@ -27,23 +27,9 @@ int cmd_predict(int argc, char **argv)
                                   argv, 1);
     if (rc >= 0)
         return rc;
-    if (cli_stop_install() != 0) {
-        perror("tnrec " CMD ": cannot install the SIGINT/SIGTERM handlers");
-        return TNREC_EXIT_FAIL;
-    }
-    char what[64 + 4096];
-    snprintf(what, sizeof what, "dataset '%.4096s'", args.dataset);
-    cli_warn_unchecked_data(CMD, args.checkpoint, NULL, what);
     tnrec_metrics m;
-    const tnrec_eval_options opt = { .csv_path = args.output, .batch = args.batch, .threads = args.threads,
-                                     .device = args.device, .precision = args.precision,
-                                     .on_step = cli_score_progress, .step_ctx = &args.progress,
-                                     .stop = cli_stop_flag() };
-    cli_progress_start(&args.progress);
-    tnrec_err err = tnrec_eval_run_opts(&m, args.checkpoint, args.dataset, &opt);
-    cli_progress_clear(&args.progress);
-    if (err)
-        return cli_score_stopped(CMD, err, 0) ? cli_stop_exit_code() : cli_fail(CMD, err);
+    if ((rc = cli_score_run(&args, CMD, &m)) >= 0)
+        return rc;
     fprintf(stderr, "wrote %llu rows to %s (roc_auc %.4f)\n", (unsigned long long)m.all.n, args.output, m.all.roc_auc);
     return TNREC_EXIT_OK;
 }

@@ -183,7 +183,7 @@ int cmd_train(int argc, char **argv)
           .help = "last N frames", .seen = &frames_given },
         { CLI_FLAG, "mask", 0, .dst = &c.mask, .help = "add range_folded_mask as input channels", .seen = &mask_given },
         { CLI_CUSTOM, "nodata", 0, NULL, "X|dataset", .dst = &c.nodata, .parse = cli_check_nodata,
-          .rule = "a number between -1000 and 1000 (normalised units) or 'dataset'",
+          .rule = TNREC_TRAIN_NODATA_RULE,
           .help = "value of gates with no data in the model's input (default\n0, the fields' centre; tornet-cnn: dataset, the\ndataset's own, TorNet's -3; docs/train.md)" },
         { CLI_INT, "jobs", 'j', "threads", "N", CLI_INT_DST(c.threads), .min = 1, .max = 4096, .def = "2",
           .help = "loader decode threads" },

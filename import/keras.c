@@ -665,34 +665,21 @@ static void remove_outputs(const char *run_dir, int created)
         rmdir(run_dir);
 }
 
-static char *config_text(const walk *w, const tnrec_model *m, const char *model_path)
+/* The checkpoint's config: train's members of every checkpoint, then
+ * those of an import (no training data; the file it came from). */
+static tnrec_err config_text(char **out, const walk *w, const tnrec_model *m, const char *model_path)
 {
-    const tnrec_input_shape *in = tnrec_model_input(m);
+    *out = NULL;
     char *abs = realpath(model_path, NULL);
-    json_t *imp = json_object(), *j = json_object();
-    char *text = NULL;
-    if (imp && j) {
-        json_object_set_new(imp, "format", json_string("keras"));
-        json_object_set_new(imp, "from", json_string(abs ? abs : model_path));
-        json_object_set_new(j, "format", json_string("tnrec-checkpoint"));
-        json_object_set_new(j, "tnrec_version", json_string(tnrec_version()));
-        json_object_set_new(j, "model", json_string(tnrec_model_spec(m)));
-        json_object_set_new(j, "frames", json_integer(in->frames));
-        json_object_set_new(j, "height", json_integer(in->height));
-        json_object_set_new(j, "width", json_integer(in->width));
-        json_object_set_new(j, "channels", json_integer(in->channels));
-        json_object_set_new(j, "variables", json_string(w->variables));
-        json_object_set_new(j, "mask", json_boolean(w->mask));
-        json_object_set_new(j, "train", json_string(""));
-        json_object_set_new(j, "val", json_null());
-        json_object_set_new(j, "epochs", json_integer(0));
-        json_object_set_new(j, "imported", json_incref(imp));
-        text = json_dumps(j, JSON_COMPACT);
-    }
-    json_decref(imp);
-    json_decref(j);
+    json_t *extra = json_pack("{s:s, s:n, s:i, s:{s:s, s:s}}", "train", "", "val", "epochs", 0, "imported",
+                              "format", "keras", "from", abs ? abs : model_path);
+    char *text = extra ? json_dumps(extra, JSON_COMPACT) : NULL;
+    tnrec_err err = text ? tnrec_checkpoint_config_text(out, m, w->variables, w->mask, text)
+                         : tnrec__fail(TNREC_ENOMEM, "out of memory");
+    free(text);
+    json_decref(extra);
     free(abs);
-    return text;
+    return err;
 }
 
 tnrec_err tnrec_import_keras(const char *model_path, const char *run_dir, tnrec_import_summary *summary)
@@ -721,8 +708,8 @@ tnrec_err tnrec_import_keras(const char *model_path, const char *run_dir, tnrec_
     }
     if (!err)
         err = copy_weights(w, &wm, m);
-    if (!err && !(cfg = config_text(w, m, model_path)))
-        err = tnrec__fail(TNREC_ENOMEM, "out of memory");
+    if (!err)
+        err = config_text(&cfg, w, m, model_path);
     if (!err) {
         int created = 0;
         err = prepare_dir(run_dir, &created);

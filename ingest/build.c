@@ -959,11 +959,10 @@ static int split_code(const char *split)
     return strcmp(split, "train") == 0 ? TN_SPLIT_TRAIN : TN_SPLIT_TEST;
 }
 
-/* A complete dataset already in out_dir with the same parameters? */
-static tnrec_err check_existing(const tnrec_build_options *opt, const plan *p, int *out_done)
+tnrec_err ing_check_existing(const char *dir, const char *params, const char *redo, int *out_done)
 {
     *out_done = 0;
-    char *m = tnrec__path_join(opt->out_dir, TNREC_MANIFEST_NAME);
+    char *m = tnrec__path_join(dir, TNREC_MANIFEST_NAME);
     if (!m)
         return tnrec__fail(TNREC_ENOMEM, "out of memory");
     int have = access(m, F_OK) == 0;
@@ -971,23 +970,23 @@ static tnrec_err check_existing(const tnrec_build_options *opt, const plan *p, i
     if (!have)
         return TNREC_OK;
     tnrec_dataset *ds = NULL;
-    tnrec_err err = tnrec_dataset_open(&ds, opt->out_dir);
+    tnrec_err err = tnrec_dataset_open(&ds, dir);
     if (err)
-        return TNREC_OK; /* damaged: build again */
+        return TNREC_OK; /* damaged: made again */
     json_error_t jerr;
-    json_t *a = json_loads(tnrec_dataset_build_params(ds), 0, &jerr), *b = json_loads(p->params, 0, &jerr);
+    json_t *a = json_loads(tnrec_dataset_build_params(ds), 0, &jerr), *b = json_loads(params, 0, &jerr);
     int same = a && b && json_equal(a, b);
     json_decref(a);
     json_decref(b);
     tnrec_dataset_close(ds);
     if (!same)
         return tnrec__fail(TNREC_EINVAL, "'%s' already holds a dataset built with other options\n"
-                           "hint: choose another -o directory, or remove it to rebuild", opt->out_dir);
+                           "hint: choose another -o directory, or remove it to %s", dir, redo);
     *out_done = 1;
     return TNREC_OK;
 }
 
-static uint64_t dataset_bytes(const char *dir, tnrec_build_summary *sum)
+uint64_t ing_dataset_bytes(const char *dir, tnrec_build_summary *sum)
 {
     tnrec_dataset *ds = NULL;
     uint64_t bytes = 0;
@@ -1098,7 +1097,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
         memset(out, 0, sizeof *out);
 
     int done_already = 0;
-    if ((err = check_existing(opt, &p, &done_already)) != TNREC_OK)
+    if ((err = ing_check_existing(opt->out_dir, p.params, "rebuild", &done_already)) != TNREC_OK)
         goto done;
     st.progress_path = tnrec__path_join(opt->out_dir, TN_PROGRESS_NAME);
     if (!st.progress_path) {
@@ -1108,7 +1107,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
     if (done_already) {
         unlink(st.progress_path);
         st.sum.up_to_date = 1;
-        st.sum.bytes_out = dataset_bytes(opt->out_dir, &st.sum);
+        st.sum.bytes_out = ing_dataset_bytes(opt->out_dir, &st.sum);
         goto done;
     }
 
@@ -1357,7 +1356,7 @@ tnrec_err tnrec_build_run(tnrec_build_summary *out, const tnrec_build_options *o
         goto done;
     unlink(st.progress_path);
     tnrec__fsync_dir(opt->out_dir);
-    st.sum.bytes_out = dataset_bytes(opt->out_dir, NULL);
+    st.sum.bytes_out = ing_dataset_bytes(opt->out_dir, NULL);
     st.sum.bytes_in += fd.tar_bytes_done;
 done:
     /* The writer keeps its finished shards (keep_closed_shards) and removes

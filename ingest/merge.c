@@ -8,6 +8,9 @@
  * at the same places, so shards, manifest and records equal those of the
  * one-machine build. Records are copied as stored (compressed frame,
  * checksum checked, and index metadata), never decoded.
+ * An out_dir that holds a complete dataset already is left as it is: the
+ * merge is done when the dataset has the parts' build parameters, and
+ * refused otherwise, so that a failing merge cannot lose it.
  * Deliberately not here: merging datasets of different builds (refused). */
 #include <jansson.h>
 #include <stdio.h>
@@ -170,6 +173,16 @@ tnrec_err tnrec_merge_run_opts(tnrec_build_summary *out, const char *out_dir, co
         err = tnrec__fail(TNREC_ENOMEM, "out of memory");
         goto done;
     }
+    /* A complete dataset in out_dir stays as it is: the same merge done
+     * already, or refused (as build does), never overwritten. */
+    int complete = 0;
+    if ((err = ing_check_existing(out_dir, params, "merge again", &complete)) != TNREC_OK)
+        goto done;
+    if (complete) {
+        sum.up_to_date = 1;
+        sum.bytes_out = ing_dataset_bytes(out_dir, &sum);
+        goto done;
+    }
     tnrec_dataset_options dopt;
     memset(&dopt, 0, sizeof dopt);
     dopt.max_shard_bytes = (uint64_t)tnrec__json_int(pv[0].params, "shard_bytes");
@@ -203,14 +216,7 @@ tnrec_err tnrec_merge_run_opts(tnrec_build_summary *out, const char *out_dir, co
     w = NULL;
     if (err)
         goto done;
-    {
-        tnrec_dataset *ds = NULL;
-        if (tnrec_dataset_open(&ds, out_dir) == TNREC_OK) {
-            for (size_t s = 0; s < tnrec_dataset_shard_count(ds); s++)
-                sum.bytes_out += tnrec_shard_file_size(tnrec_dataset_shard(ds, s));
-            tnrec_dataset_close(ds);
-        }
-    }
+    sum.bytes_out = ing_dataset_bytes(out_dir, NULL);
 done:
     tnrec_dataset_writer_abort(w);
     if (err && made_dir)

@@ -33,11 +33,7 @@ void tnrec_decoder_set_nodata(tnrec_decoder *d, const float *value)
 /* fd, or a copy of it in *tmp with the decoder's no-data value. */
 static const tnrec_field *with_nodata(const tnrec_decoder *d, const tnrec_field *fd, tnrec_field *tmp)
 {
-    if (!d->has_nodata || fd->encoding == TNREC_ENC_RAW)
-        return fd;
-    *tmp = *fd;
-    tmp->nodata = d->nodata;
-    return tmp;
+    return tnrec_field_with_nodata(fd, d->has_nodata ? &d->nodata : NULL, tmp);
 }
 
 tnrec_err tnrec_decoder_create(tnrec_decoder **out)

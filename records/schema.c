@@ -85,6 +85,15 @@ size_t tnrec_field_channels(const tnrec_field *f)
     return f->ndim && f->ndim <= TNREC_MAX_DIMS ? f->shape[f->ndim - 1] : 1;
 }
 
+const tnrec_field *tnrec_field_with_nodata(const tnrec_field *f, const float *nodata, tnrec_field *tmp)
+{
+    if (!nodata || f->encoding == TNREC_ENC_RAW)
+        return f;
+    *tmp = *f;
+    tmp->nodata = *nodata;
+    return tmp;
+}
+
 size_t rec_stored_elem_size(const tnrec_field *f)
 {
     switch (f->encoding) {

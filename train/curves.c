@@ -154,7 +154,7 @@ tnrec_err tnrec_curves_json(const tnrec_curves *c, char **out)
                           "roc", curve_json(c, roc_names, roc_offs), "pr", curve_json(c, pr_names, pr_offs),
                           "reliability", reliability_json(c));
     int complete = o && json_object_size(o) == 5;
-    char *s = complete ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    char *s = complete ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(o);
     if (!s)
         return tnrec__fail(TNREC_ENOMEM, "out of memory writing the curves as JSON");

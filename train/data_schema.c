@@ -37,17 +37,6 @@ static json_t *field_json(const tnrec_field *f)
     return o;
 }
 
-/* Field f as the loader decodes it: with nodata non-NULL, a float-encoded
- * field's no-data gates take *nodata (a copy in *tmp). */
-static const tnrec_field *as_decoded(const tnrec_field *f, const float *nodata, tnrec_field *tmp)
-{
-    if (!nodata || f->encoding == TNREC_ENC_RAW)
-        return f;
-    *tmp = *f;
-    tmp->nodata = *nodata;
-    return tmp;
-}
-
 /* Appends field `name` of schema sc to fields, if sc has it. -1: out of memory. */
 static int append_field(json_t *fields, const tnrec_schema *sc, const char *name, const float *nodata)
 {
@@ -55,7 +44,7 @@ static int append_field(json_t *fields, const tnrec_schema *sc, const char *name
     if (i < 0)
         return 0;
     tnrec_field tmp;
-    json_t *f = field_json(as_decoded(&sc->fields[i], nodata, &tmp));
+    json_t *f = field_json(tnrec_field_with_nodata(&sc->fields[i], nodata, &tmp));
     return f ? json_array_append_new(fields, f) : -1;
 }
 
@@ -198,7 +187,7 @@ tnrec_err trn_data_schema_check(const json_t *recorded, const tnrec_dataset *ds,
             return mismatch(ds_what, ds_path, ref_what, ref_path, rf.name, "", "missing", "present");
         char what[96], a[96], b[96];
         tnrec_field tmp;
-        if (field_difference(as_decoded(&sc->fields[k], nodata, &tmp), &rf, what, a, b, sizeof a))
+        if (field_difference(tnrec_field_with_nodata(&sc->fields[k], nodata, &tmp), &rf, what, a, b, sizeof a))
             return mismatch(ds_what, ds_path, ref_what, ref_path, rf.name, what, a, b);
     }
     return TNREC_OK;

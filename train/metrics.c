@@ -157,7 +157,7 @@ tnrec_err tnrec_metrics_json(const tnrec_metrics *m, char **out)
 {
     *out = NULL;
     json_t *o = trn_metrics_to_json(m);
-    char *s = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
+    char *s = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL; /* reads back as the same doubles */
     json_decref(o);
     if (!s)
         return tnrec__fail(TNREC_ENOMEM, "out of memory writing metrics as JSON");

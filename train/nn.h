@@ -74,6 +74,15 @@ const char *trn_layer_kind_name(int kind);
 /* The first layer of m that the GPU net cannot run, or -1. */
 int trn_model_first_cpu_only_layer(const tnrec_model *m);
 
+/* What a new run of a model takes when it gives none (train/model.c's
+ * preset table; a layer spec gets the defaults of the non-tiny presets). */
+typedef struct trn_model_defaults {
+    int batch, epochs;          /* the train config's batch and epochs 0 */
+    int keeps_dataset_nodata;   /* the config's nodata NULL: 1 the dataset's value, 0 TRN_DEFAULT_NODATA */
+} trn_model_defaults;
+/* The defaults of model: a preset name, a layer spec, or NULL for tiny. */
+const trn_model_defaults *trn_model_defaults_of(const char *model);
+
 /* Float instances of the reference layers (train/reference_float.c). */
 #define TRN_REF32_DECLS(real, FN)                                                              \
     void FN(conv3d_forward)(real *y, const real *x, const real *k, const real *b, int n, int d,  \

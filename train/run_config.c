@@ -6,6 +6,7 @@
 
 #include "common.h"
 #include "json_util.h"
+#include "nn.h"
 #include "optim.h"
 #include "run_config.h"
 #include "tnrec/tnrec.h"
@@ -14,7 +15,7 @@ void tnrec_train_config_default(tnrec_train_config *out)
 {
     memset(out, 0, sizeof *out);
     out->model = "tiny";
-    out->epochs = 0; /* the model's defaults (trn_default_epochs, trn_default_batch) */
+    out->epochs = 0; /* the model's defaults (trn_model_defaults_of) */
     out->batch = 0;
     out->seed = 1;
     out->lr = 1e-3;
@@ -101,51 +102,31 @@ int trn_metric_lower_is_better(const char *name)
     return n >= 4 && strcmp(name + n - 4, "loss") == 0;
 }
 
-/* tiny's batch and epochs were chosen on the signature family
- * (docs/train.md, "Defaults from a family of signatures"): batch 8 gives
- * four times the steps of 32 per epoch, and the couplets were learned
- * after 6 to 13 epochs of 255 samples. NULL is tiny. */
-static int is_tiny(const char *model)
+tnrec_err tnrec_train_nodata_parse(const char *text, float *buf, const float **out)
 {
-    return !model || strcmp(model, "tiny") == 0;
-}
-
-int trn_default_batch(const char *model)
-{
-    return is_tiny(model) ? 8 : 32;
-}
-
-int trn_default_epochs(const char *model)
-{
-    return is_tiny(model) ? 20 : 10;
-}
-
-/* The models that keep the dataset's no-data value by default: the ones
- * made to reproduce a published model fed with TorNet's -3 fill. */
-static int keeps_dataset_nodata(const char *model)
-{
-    return model && strcmp(model, "tornet-cnn") == 0;
+    *out = NULL;
+    if (text && strcmp(text, "dataset") == 0)
+        return TNREC_OK;
+    char *end = NULL;
+    double v = text ? strtod(text, &end) : NAN;
+    if (!text || end == text || *end || !isfinite(v) || fabs(v) > 1000)
+        return tnrec__fail(TNREC_EINVAL, "--nodata takes " TNREC_TRAIN_NODATA_RULE ", got '%s'", text ? text : "");
+    *buf = (float)v;
+    *out = buf;
+    return TNREC_OK;
 }
 
 tnrec_err trn_nodata_resolve(const char *text, const char *model, float *buf, const float **out)
 {
     *out = NULL;
     if (!text) {
-        if (keeps_dataset_nodata(model))
+        if (trn_model_defaults_of(model)->keeps_dataset_nodata)
             return TNREC_OK;
         *buf = TRN_DEFAULT_NODATA;
         *out = buf;
         return TNREC_OK;
     }
-    if (strcmp(text, "dataset") == 0)
-        return TNREC_OK;
-    char *end = NULL;
-    double v = strtod(text, &end);
-    if (end == text || *end || !isfinite(v) || fabs(v) > 1e6)
-        return tnrec__fail(TNREC_EINVAL, "no-data value '%s' is not a finite number or 'dataset'", text);
-    *buf = (float)v;
-    *out = buf;
-    return TNREC_OK;
+    return tnrec_train_nodata_parse(text, buf, out);
 }
 
 const float *trn_config_nodata(const json_t *j, float *buf)
@@ -157,24 +138,61 @@ const float *trn_config_nodata(const json_t *j, float *buf)
     return buf;
 }
 
+/* The members every checkpoint's config starts with: the format, the
+ * version, the model and its input. NULL when out of memory. */
+static json_t *config_base(const tnrec_model *m, const char *variables, int mask)
+{
+    json_t *j = json_object();
+    if (!j)
+        return NULL;
+    const tnrec_input_shape *in = tnrec_model_input(m);
+    int bad = json_object_set_new(j, "format", json_string("tnrec-checkpoint"));
+    bad |= json_object_set_new(j, "tnrec_version", json_string(tnrec_version()));
+    bad |= json_object_set_new(j, "model", json_string(tnrec_model_spec(m)));
+    bad |= json_object_set_new(j, "frames", json_integer(in->frames));
+    bad |= json_object_set_new(j, "height", json_integer(in->height));
+    bad |= json_object_set_new(j, "width", json_integer(in->width));
+    bad |= json_object_set_new(j, "channels", json_integer(in->channels));
+    bad |= json_object_set_new(j, "variables", json_string(variables));
+    bad |= json_object_set_new(j, "mask", json_boolean(mask));
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+tnrec_err tnrec_checkpoint_config_text(char **out, const tnrec_model *m, const char *variables, int mask,
+                                       const char *extra)
+{
+    *out = NULL;
+    if (!m || !variables)
+        return tnrec__fail(TNREC_EINVAL, "tnrec_checkpoint_config_text: NULL argument");
+    json_t *more = NULL;
+    if (extra) {
+        json_error_t jerr;
+        more = json_loads(extra, 0, &jerr);
+        if (!json_is_object(more)) {
+            json_decref(more);
+            return tnrec__fail(TNREC_EINVAL, "checkpoint config: the extra members are not a JSON object");
+        }
+    }
+    json_t *j = config_base(m, variables, mask);
+    if (j && (!more || json_object_update(j, more) == 0))
+        *out = json_dumps(j, JSON_COMPACT);
+    json_decref(more);
+    json_decref(j);
+    return *out ? TNREC_OK : tnrec__fail(TNREC_ENOMEM, "out of memory writing a checkpoint config");
+}
+
 json_t *trn_config_json(const tnrec_train_config *c, const tnrec_model *m, const float cw[2], const char *variables,
                         const float *nodata, json_t *data_schema)
 {
-    json_t *j = json_object();
+    json_t *j = config_base(m, variables, c->mask);
     if (!j) {
         json_decref(data_schema);
         return NULL;
     }
-    const tnrec_input_shape *in = tnrec_model_input(m);
-    json_object_set_new(j, "format", json_string("tnrec-checkpoint"));
-    json_object_set_new(j, "tnrec_version", json_string(tnrec_version()));
-    json_object_set_new(j, "model", json_string(tnrec_model_spec(m)));
-    json_object_set_new(j, "frames", json_integer(in->frames));
-    json_object_set_new(j, "height", json_integer(in->height));
-    json_object_set_new(j, "width", json_integer(in->width));
-    json_object_set_new(j, "channels", json_integer(in->channels));
-    json_object_set_new(j, "variables", json_string(variables));
-    json_object_set_new(j, "mask", json_boolean(c->mask));
     json_object_set_new(j, "nodata", nodata ? json_real(*nodata) : json_null());
     json_object_set_new(j, "train", json_string(c->train_path ? c->train_path : ""));
     json_object_set_new(j, "val", c->val_path ? json_string(c->val_path) : json_null());

@@ -39,16 +39,11 @@ double trn_metric_value(const char *name, double loss, const tnrec_metrics *trai
                         const tnrec_metrics *val, int *ok);
 int trn_metric_lower_is_better(const char *name);
 
-/* The batch of a run that gives none (the train config's batch 0): 8 for
- * tiny, 32 for the other models. */ 
-int trn_default_batch(const char *model);
-/* The epochs of a new run that gives none (0): 20 for tiny, 10 for the others. */
-int trn_default_epochs(const char *model);
-
 /* The value no-data gates take in the input of a new run: from text (the
  * train config's `nodata`: NULL for the model's default, "dataset" for the
- * dataset's own, or a number in normalised units). *out is buf holding the
- * value, or NULL for the dataset's own. */
+ * dataset's own, or a number in normalised units, as
+ * tnrec_train_nodata_parse takes it). *out is buf holding the value, or
+ * NULL for the dataset's own. */
 tnrec_err trn_nodata_resolve(const char *text, const char *model, float *buf, const float **out);
 /* The same as recorded in a checkpoint's config ("nodata": a number, or
  * null or absent for the dataset's own): buf or NULL. */

@@ -346,9 +346,9 @@ static tnrec_err run_settings(run *r, const tnrec_train_config *cfg)
     if (!r->c.train_path)
         return tnrec__fail(TNREC_EINVAL, "no training dataset given");
     if (!cfg->resume && r->c.batch == 0)
-        r->c.batch = trn_default_batch(r->c.model);
+        r->c.batch = trn_model_defaults_of(r->c.model)->batch;
     if (!cfg->resume && r->c.epochs == 0)
-        r->c.epochs = trn_default_epochs(r->c.model);
+        r->c.epochs = trn_model_defaults_of(r->c.model)->epochs;
     if (r->c.epochs < 1 || r->c.batch < 1)
         return tnrec__fail(TNREC_EINVAL, "epochs (%d) and batch (%d) must be at least 1", r->c.epochs, r->c.batch);
     if (!r->c.monitor)

@@ -117,6 +117,10 @@ tnrec_dtype tnrec_field_decoded_dtype(const tnrec_field *f);
 /* Channels of a field for statistics: the extent of its last dimension
  * (e.g. sweep), 1 for a scalar. */
 size_t tnrec_field_channels(const tnrec_field *f);
+/* Field f as a decoder with no-data value *nodata decodes it: f itself
+ * when nodata is NULL or f is RAW, otherwise a copy of f in *tmp whose
+ * nodata is *nodata (see tnrec_decoder_set_nodata). */
+const tnrec_field *tnrec_field_with_nodata(const tnrec_field *f, const float *nodata, tnrec_field *tmp);
 /* Index of the field named `name`, or -1. */
 int tnrec_schema_find(const tnrec_schema *s, const char *name);
 /* Check names, shapes, types and constants; TNREC_EINVAL naming the field. */

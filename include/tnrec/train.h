@@ -287,7 +287,8 @@ typedef struct tnrec_train_config {
     const char *nodata;     /* value of no-data gates in the input: NULL (the model's default:
                              * 0 for all but tornet-cnn, which keeps the dataset's), "dataset"
                              * (the dataset's nodata, TorNet's -3 by default) or a number
-                             * (normalised units); recorded in the checkpoint */
+                             * in [-1000, 1000] (normalised units; tnrec_train_nodata_parse);
+                             * recorded in the checkpoint */
     int threads;            /* loader threads */
     uint64_t checkpoint_every; /* also checkpoint every N steps mid-epoch; 0: epoch ends only */
     uint64_t max_steps;     /* stop (with a checkpoint) after N steps in this call; 0: no limit */
@@ -301,6 +302,12 @@ typedef struct tnrec_train_config {
     void *step_ctx;         /* for on_step */
 } tnrec_train_config;
 void tnrec_train_config_default(tnrec_train_config *out);
+/* What the config's `nodata` (the --nodata option) takes as text. */
+#define TNREC_TRAIN_NODATA_RULE "a number between -1000 and 1000 (normalised units) or 'dataset'"
+/* Parses a `nodata` text: "dataset" gives *out NULL, a finite number in
+ * [-1000, 1000] stores it in *buf and gives *out = buf. Anything else is
+ * TNREC_EINVAL, "--nodata takes TNREC_TRAIN_NODATA_RULE, got 'TEXT'". */
+tnrec_err tnrec_train_nodata_parse(const char *text, float *buf, const float **out);
 
 typedef struct tnrec_epoch_report {
     int epoch, epochs;
@@ -339,6 +346,14 @@ tnrec_err tnrec_checkpoint_has_data_schema(int *out, const char *path);
  * "channels", "variables", "mask"), no optimiser state and no training
  * position: a checkpoint eval and predict read, not one to resume. */
 tnrec_err tnrec_checkpoint_write_model(const char *path, const char *config_json, const tnrec_model *m);
+/* The config of a checkpoint of m made outside a training run (an import,
+ * for tnrec_checkpoint_write_model), as compact JSON text: the members a
+ * trained checkpoint's config starts with ("format", "tnrec_version",
+ * "model", "frames", "height", "width", "channels", "variables", "mask"),
+ * then the members of the JSON object `extra` (text, or NULL for none)
+ * in their order. *out is malloc'd; free() it. */
+tnrec_err tnrec_checkpoint_config_text(char **out, const tnrec_model *m, const char *variables, int mask,
+                                       const char *extra);
 /* Loads the model (weights and BN state) of a checkpoint. */
 tnrec_err tnrec_checkpoint_load_model(tnrec_model **out, const char *path);
 

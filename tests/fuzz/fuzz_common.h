@@ -1,10 +1,13 @@
-/* tests/fuzz/fuzz_common.h: the small deterministic shards and dataset the
- * fuzz targets and the corpus generator share (public API only). */
+/* tests/fuzz/fuzz_common.h: what the fuzz targets and the corpus generator
+ * share (public API only): the small deterministic shards and dataset, and
+ * the scratch folder and input file of the targets that read files. */
 #ifndef TNREC_FUZZ_COMMON_H
 #define TNREC_FUZZ_COMMON_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tnrec/tnrec.h"
@@ -112,6 +115,51 @@ static inline tnrec_err fz_write_dataset(const char *dir)
         return e;
     }
     return tnrec_dataset_writer_close(w, "{\"seed\": 1}");
+}
+
+/* The scratch folder of a fuzz target ("" until fz_scratch_make). */
+static inline char *fz_scratch(void)
+{
+    static char dir[256];
+    return dir;
+}
+
+static inline void fz_scratch_remove(void)
+{
+    const char *dir = fz_scratch();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (dir[0] && system(cmd) != 0)
+        fprintf(stderr, "fuzz: could not remove %s\n", dir);
+}
+
+/* Makes the scratch folder tnrec_fuzz_NAME_XXXXXX under $TMPDIR (or /tmp)
+ * on its first call, removed at exit, and returns it; aborts when it
+ * cannot be made. */
+static inline const char *fz_scratch_make(const char *name)
+{
+    char *dir = fz_scratch();
+    if (dir[0])
+        return dir;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, 256, "%s/tnrec_fuzz_%s_XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "fuzz_%s: cannot make %s\n", name, dir);
+        abort();
+    }
+    atexit(fz_scratch_remove);
+    return dir;
+}
+
+/* Writes the input to path, whole; aborts when it cannot. */
+static inline void fz_write_input(const char *path, const uint8_t *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        abort();
+    int bad = fwrite(data, 1, size, f) != size;
+    if (fclose(f) != 0 || bad)
+        abort();
 }
 
 #endif

@@ -10,28 +10,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tnrec/tnrec.h"
+#include "fuzz_common.h"
 
-static char fz_dir[256];
 static char fz_model[300], fz_run[300];
-
-static void cleanup(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fz_dir);
-    if (fz_dir[0] && system(cmd) != 0)
-        fprintf(stderr, "fuzz_keras: could not remove %s\n", fz_dir);
-}
 
 static int setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fz_dir, sizeof fz_dir, "%s/tnrec_fuzz_keras_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(fz_dir))
-        abort();
-    snprintf(fz_model, sizeof fz_model, "%s/model.keras", fz_dir);
-    snprintf(fz_run, sizeof fz_run, "%s/run", fz_dir);
-    atexit(cleanup);
+    const char *dir = fz_scratch_make("keras");
+    snprintf(fz_model, sizeof fz_model, "%s/model.keras", dir);
+    snprintf(fz_run, sizeof fz_run, "%s/run", dir);
     return 1;
 }
 
@@ -42,11 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static int ready;
     if (!ready)
         ready = setup();
-    FILE *f = fopen(fz_model, "wb");
-    if (!f)
-        abort();
-    if (fwrite(data, 1, size, f) != size || fclose(f) != 0)
-        abort();
+    fz_write_input(fz_model, data, size);
     tnrec_import_summary sum;
     tnrec_err err = tnrec_import_keras(fz_model, fz_run, &sum);
     struct stat sb;

@@ -10,6 +10,9 @@ scenarios:
   threads  -j1 and -j2 give byte-identical shards and manifest
   parts    parts 0/2 and 1/2 (one from --part, one from MPI's environment)
            merged equal the one-machine build byte for byte
+  merge_existing  a merge into a directory holding a dataset: the same
+           merge again does nothing; another merge, one that fails midway
+           (a damaged record), leaves the dataset whole and verifiable
   resume   kill -9 in the middle of a build, rerun: equal to a clean build
   corrupt  truncated, garbage, schema-violating and missing inputs are
            skipped with a line on stderr and listed; --strict fails
@@ -39,44 +42,17 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_build_samples as samples  # noqa: E402
+from ingest_common import FAILS, check, run, same_dirs, shards  # noqa: E402
 
 VARS = samples.VARS
 NORM = {"DBZ": (-20, 60), "VEL": (-60, 60), "KDP": (-2, 5), "RHOHV": (0.2, 1.04),
         "ZDR": (-1, 8), "WIDTH": (0, 9)}
-FAILS = []
 SKIPPED = []  # checks that could not be made here: the scenario exits 77
-
-
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def run(args, ok=True, env=None):
-    p = subprocess.run(args, capture_output=True, text=True, env=env)
-    if ok and p.returncode != 0:
-        print(p.stdout, p.stderr, file=sys.stderr)
-        raise SystemExit("command failed (%d): %s" % (p.returncode, " ".join(args)))
-    return p
-
-
-def same_dirs(a, b, what):
-    fa, fb = sorted(os.listdir(a)), sorted(os.listdir(b))
-    check(fa == fb, "%s: same files (%s vs %s)" % (what, fa, fb))
-    for f in fa:
-        if f in fb:
-            check(filecmp.cmp(os.path.join(a, f), os.path.join(b, f), shallow=False),
-                  "%s: %s byte-identical" % (what, f))
 
 
 def records(tnrec, ds):
     out = run([tnrec, "dump", "--records", ds]).stdout
     return [l for l in out.splitlines() if l and not l.startswith("#")]
-
-
-def shards(d):
-    return sorted(f for f in os.listdir(d) if f.endswith(".tnr"))
 
 
 def manifest(d):
@@ -263,6 +239,62 @@ def scenario_parts(a):
     same_dirs(merged, whole, "merge vs one-machine build")
     p = run([a.tnrec, "merge", p0, "-o", os.path.join(a.tmp, "m2")], ok=False)
     check(p.returncode == 1 and ("0..0 of 1" in p.stderr or "parts" in p.stderr), "a missing part is refused")
+
+
+def snapshot(d):
+    """Every file of d and its bytes."""
+    out = {}
+    for f in sorted(os.listdir(d)):
+        with open(os.path.join(d, f), "rb") as fh:
+            out[f] = fh.read()
+    return out
+
+
+def damage_record(shard):
+    """Flips a byte in the middle of shard, inside a record's frame: the
+    shard still opens, and its record fails its checksum when read."""
+    size = os.path.getsize(shard)
+    with open(shard, "r+b") as f:
+        f.seek(size // 2)
+        b = f.read(1)
+        f.seek(size // 2)
+        f.write(bytes([b[0] ^ 0xFF]))
+
+
+def scenario_merge_existing(a):
+    root = os.path.join(a.tmp, "root")
+    samples.make_root(root, 11, 7, [2013, 2014])
+    parts = []
+    for name, limit in (("p", "3"), ("q", "2")):
+        for k in (0, 1):
+            d = os.path.join(a.tmp, "%s%d" % (name, k))
+            run([a.tnrec, "build", root, "-o", d, "--part", "%d/2" % k, "--shard-records", limit, "-q",
+                 "--split", "all"])
+            parts.append(d)
+    p0, p1, q0, q1 = parts
+    out = os.path.join(a.tmp, "out")
+    run([a.tnrec, "merge", p0, p1, "-o", out, "-q"])
+    before, recs = snapshot(out), records(a.tnrec, out)
+
+    p = run([a.tnrec, "merge", p0, p1, "-o", out])
+    check("complete already" in p.stderr, "the same merge again says the dataset is complete: %r" % p.stderr)
+    check(snapshot(out) == before, "the same merge again leaves the dataset as it was")
+
+    # q: other shard limits, and a damaged record in part 1's last shard,
+    # after every record of part 0: a merge of q fails midway.
+    damage_record(os.path.join(q1, shards(q1)[-1]))
+    fresh = os.path.join(a.tmp, "fresh")
+    p = run([a.tnrec, "merge", q0, q1, "-o", fresh], ok=False)
+    check(p.returncode == 1 and not os.path.exists(fresh),
+          "the merge of the damaged parts fails midway, leaving nothing: %d %r" % (p.returncode, p.stderr))
+
+    p = run([a.tnrec, "merge", q0, q1, "-o", out], ok=False)
+    check(p.returncode == 1 and "already holds a dataset" in p.stderr,
+          "a merge of other parts into the dataset is refused: %d %r" % (p.returncode, p.stderr))
+    check(snapshot(out) == before, "the failed merge leaves the dataset byte for byte as it was")
+    v = run([a.tnrec, "verify", out], ok=False)
+    check(v.returncode == 0, "the dataset verifies after the failed merge: %r" % v.stderr)
+    check(records(a.tnrec, out) == recs, "the dataset reads the same records after the failed merge")
 
 
 def scenario_resume(a):

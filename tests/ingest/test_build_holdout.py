@@ -25,7 +25,6 @@ than one sample. Checks:
 """
 import argparse
 import datetime as dt
-import filecmp
 import json
 import os
 import re
@@ -36,30 +35,8 @@ import sys
 import tarfile
 import time
 
-FAILS = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def run(args, ok=True):
-    p = subprocess.run(args, capture_output=True, text=True)
-    if ok and p.returncode != 0:
-        print(p.stdout, p.stderr, file=sys.stderr)
-        raise SystemExit("command failed (%d): %s" % (p.returncode, " ".join(args)))
-    return p
-
-
-def same_dirs(a, b, what):
-    fa, fb = sorted(os.listdir(a)), sorted(os.listdir(b))
-    check(fa == fb, "%s: same files (%s vs %s)" % (what, fa, fb))
-    for f in fa:
-        if f in fb:
-            check(filecmp.cmp(os.path.join(a, f), os.path.join(b, f), shallow=False),
-                  "%s: %s byte-identical" % (what, f))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ingest_common import FAILS, check, run, same_dirs  # noqa: E402
 
 
 def records(tnrec, ds):

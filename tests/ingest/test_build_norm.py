@@ -26,17 +26,11 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_build_samples as samples  # noqa: E402
+from ingest_common import FAILS, check  # noqa: E402
 
 # TorNet's normalisation ranges (docs/ingest.md), written out again here.
 RANGES = {"DBZ": (-20, 60), "VEL": (-60, 60), "KDP": (-2, 5), "RHOHV": (0.2, 1.04),
           "ZDR": (-1, 8), "WIDTH": (0, 9)}
-FAILS = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, file=sys.stderr)
 
 
 def run(args):

@@ -40,40 +40,14 @@ import netCDF4
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import test_build_samples as samples  # noqa: E402
+from ingest_common import FAILS, check, run, same_dirs, shards  # noqa: E402
 
-FAILS = []
 PROGRESS = ".tnrec-build-progress.json"
-
-
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def run(args, ok=True, **kw):
-    p = subprocess.run(args, capture_output=True, text=True, **kw)
-    if ok and p.returncode != 0:
-        print(p.stdout, p.stderr, file=sys.stderr)
-        raise SystemExit("command failed (%d): %s" % (p.returncode, " ".join(args)))
-    return p
-
-
-def shards(d):
-    return sorted(f for f in os.listdir(d) if f.endswith(".tnr"))
 
 
 def stamps(d):
     """inode and mtime of each shard: a rewritten shard changes both."""
     return {f: (st.st_ino, st.st_mtime_ns) for f in shards(d) for st in [os.stat(os.path.join(d, f))]}
-
-
-def same_dirs(a, b, what):
-    fa, fb = sorted(os.listdir(a)), sorted(os.listdir(b))
-    check(fa == fb, "%s: same files (%s vs %s)" % (what, fa, fb))
-    for f in set(fa) & set(fb):
-        with open(os.path.join(a, f), "rb") as x, open(os.path.join(b, f), "rb") as y:
-            check(x.read() == y.read(), "%s: %s byte-identical" % (what, f))
 
 
 def no_temporaries(d, what):

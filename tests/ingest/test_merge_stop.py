@@ -25,15 +25,10 @@ import subprocess
 import sys
 import time
 
-FAILS = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ingest_common import FAILS, check  # noqa: E402
+
 RECORDS = 220
-
-
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, file=sys.stderr)
-    return cond
 
 
 def first_progress(proc):

@@ -125,13 +125,14 @@ def check_exact(c, ev):
         tp, fp, tp0, fp0 = float(tps[i]), float(fps[i]), float(tps[i - 1]), float(fps[i - 1])
         area += (fp - fp0) * (tp + tp0) / 2.0
         ap += (tp - tp0) / P * (tp / (tp + fp))
-    # eval --json prints 10 significant digits (train/metrics.c): the areas
-    # must print as the same number, far finer than the 6 decimals of a CSV.
-    def printed(x):
-        return float("%.10g" % x)
-    check(printed(area / (P * N)) == ev["roc_auc"],
+    # eval --json prints the doubles exactly (train/metrics.c): the areas
+    # must equal them but for the summation's rounding, far finer than the
+    # 6 decimals of a CSV.
+    def close(x, y):
+        return abs(x - y) <= 1e-12
+    check(close(area / (P * N), ev["roc_auc"]),
           "ROC area of the curves %r != eval roc_auc %r" % (area / (P * N), ev["roc_auc"]))
-    check(printed(ap) == ev["pr_auc"], "PR area of the curves %r != eval pr_auc %r" % (ap, ev["pr_auc"]))
+    check(close(ap, ev["pr_auc"]), "PR area of the curves %r != eval pr_auc %r" % (ap, ev["pr_auc"]))
     check(pr["threshold"] == roc["threshold"], "ROC and PR thresholds differ")
     check(ev["csi_best_threshold"] in roc["threshold"][1:],
           "eval's best-CSI threshold %r is not a threshold of the curves (scores rounded?)" % ev["csi_best_threshold"])

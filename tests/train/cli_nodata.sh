@@ -26,6 +26,10 @@ set +e
 "$TNREC" train "$WORK/none" -o "$WORK/x" --nodata=nan > /dev/null 2> "$WORK/err.txt"; rc=$?
 set -e
 [ $rc -eq 2 ] || fail "--nodata=nan: exit $rc"
+set +e
+"$TNREC" train "$WORK/none" -o "$WORK/x" --nodata 1001 > /dev/null 2> "$WORK/err.txt"; rc=$?
+set -e
+[ $rc -eq 2 ] && grep -q -- "--nodata takes .*1000" "$WORK/err.txt" || fail "--nodata 1001: exit $rc"
 
 "$TNREC" synth "$WORK/raw" --samples 16 --seed 4 --tor-fraction 0.4 -j 2 -q
 "$TNREC" build "$WORK/raw" --split train -o "$WORK/d3" -q

@@ -49,24 +49,30 @@ start() {
     fi
 }
 
-# after_epoch OUT: waits until the run has printed an epoch line (the
-# next epoch is under way, several steps from its end).
-after_epoch() {
+# await_line PATTERN FILE NONE ENDED: waits (up to a minute) until FILE
+# has a line matching PATTERN while $job runs; fails saying NONE when the
+# line never comes, ENDED when the job ends first.
+await_line() {
     n=0
-    while ! grep -q '^epoch ' "$1"; do
+    while ! grep -q "$1" "$2"; do
         n=$((n + 1))
-        [ $n -lt 1200 ] || fail "no epoch line in $1"
-        kill -0 "$job" 2> /dev/null || fail "the run ended before the signal"
+        [ $n -lt 1200 ] || fail "$3"
+        kill -0 "$job" 2> /dev/null || fail "$4"
         sleep 0.05
     done
+}
+
+# reap: waits for $job; its exit status in $rc.
+reap() {
+    set +e
+    wait "$job"; rc=$?
+    set -e
 }
 
 # stopped SIG CODE ERR: the run exited CODE, and ERR's one line (the
 # launcher's own report aside) says SIG and gives the resume command.
 stopped() {
-    set +e
-    wait "$job"; rc=$?
-    set -e
+    reap
     [ $rc -eq "$2" ] || fail "exit $rc after $1, expected $2"
     grep -q "^tnrec train: stopped by $1 after .*last.tnck written; resume with: .*tnrec train --resume $WORK/run" "$3" \
         || fail "no resume line after $1"
@@ -84,19 +90,25 @@ stopped() {
 # resume_args: the printed command's arguments after `tnrec`.
 resume_args() { printf '%s\n' "$resume" | sed 's/^.*tnrec //'; }
 
+# interrupt N SIG CODE ARGS...: runs tnrec ARGS (output in outN.txt,
+# errors in errN.txt), sends SIG once an epoch line shows the next epoch
+# under way, several steps from its end, and checks the stop (stopped).
+interrupt() {
+    k=$1 sig=$2 code=$3
+    shift 3
+    start "$WORK/out$k.txt" "$WORK/err$k.txt" "$@"
+    await_line '^epoch ' "$WORK/out$k.txt" "no epoch line in $WORK/out$k.txt" "the run ended before the signal"
+    kill -"$sig" "$pid"
+    stopped "SIG$sig" "$code" "$WORK/err$k.txt"
+}
+
 # The uninterrupted run.
 $LAUNCH "$TNREC" train $ARGS -o "$WORK/full" > "$WORK/full.txt"
 
 # SIGTERM in epoch 2, then SIGINT in the resumed run, then to the end.
-start "$WORK/out1.txt" "$WORK/err1.txt" train $ARGS -o "$WORK/run"
-after_epoch "$WORK/out1.txt"
-kill -TERM "$pid"
-stopped SIGTERM 143 "$WORK/err1.txt"
+interrupt 1 TERM 143 train $ARGS -o "$WORK/run"
 grep -q "after step [0-9]* of epoch 2" "$WORK/err1.txt" || fail "SIGTERM did not stop inside epoch 2"
-start "$WORK/out2.txt" "$WORK/err2.txt" $(resume_args)
-after_epoch "$WORK/out2.txt"
-kill -INT "$pid"
-stopped SIGINT 130 "$WORK/err2.txt"
+interrupt 2 INT 130 $(resume_args)
 $LAUNCH "$TNREC" $(resume_args) > "$WORK/out3.txt" 2> "$WORK/err3.txt" || fail "the final resume"
 grep -q '^epoch 4/4' "$WORK/out3.txt" || fail "the final resume did not reach epoch 4"
 [ "$(wc -l < "$WORK/run/metrics.jsonl")" -eq 4 ] || fail "metrics.jsonl lines"
@@ -119,17 +131,10 @@ scored() {
     err="$WORK/err_$cmd.$sig.txt"
     "$TNREC" "$cmd" "$WORK/bigrun" "$WORK/big" --batch 1 -j 1 --progress-interval 0.1 "$@" > /dev/null 2> "$err" &
     job=$!
-    n=0
-    while ! grep -q "^tnrec $cmd: batch " "$err"; do
-        n=$((n + 1))
-        [ $n -lt 1200 ] || fail "$cmd printed no progress"
-        kill -0 "$job" 2> /dev/null || fail "$cmd ended before SIG$sig could be sent: make its dataset larger"
-        sleep 0.05
-    done
+    await_line "^tnrec $cmd: batch " "$err" "$cmd printed no progress" \
+        "$cmd ended before SIG$sig could be sent: make its dataset larger"
     kill -"$sig" "$job"
-    set +e
-    wait "$job"; rc=$?
-    set -e
+    reap
     [ $rc -ne 0 ] || fail "$cmd finished before SIG$sig arrived: make its dataset larger"
     [ $rc -eq "$code" ] || fail "$cmd exited $rc after SIG$sig, expected $code"
     [ "$(grep -c "^tnrec $cmd: stopped .*(SIG$sig); nothing written\$" "$err")" -eq 1 ] \

@@ -16,6 +16,35 @@ static double unif(void)
     return (double)(rs >> 11) * 0x1.0p-53;
 }
 
+/* The number after the first "key": in js, or NAN. */
+static double json_number(const char *js, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *at = js ? strstr(js, pat) : NULL;
+    return at ? strtod(at + strlen(pat), NULL) : NAN;
+}
+
+/* The metrics' JSON reads back as the very doubles computed. */
+static void check_round_trip(const tnrec_metrics *m)
+{
+    char *js = NULL;
+    CHECK_OK(tnrec_metrics_json(m, &js));
+    const struct { const char *key; double v; } f[] = {
+        { "roc_auc", m->all.roc_auc }, { "pr_auc", m->all.pr_auc }, { "accuracy", m->all.accuracy },
+        { "precision", m->all.precision }, { "recall", m->all.recall }, { "far", m->all.far },
+        { "f1", m->all.f1 }, { "csi", m->all.csi }, { "csi_best_threshold", m->all.csi_best_threshold },
+        { "mean_probability", m->all.mean_probability },
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        double got = json_number(js, f[i].key);
+        CHECK(got == f[i].v);
+        if (got != f[i].v)
+            fprintf(stderr, "  %s: JSON %.17g, computed %.17g\n", f[i].key, got, f[i].v);
+    }
+    free(js);
+}
+
 static void hand_cases(void)
 {
     /* Perfect ranking, AUC 1; threshold metrics at p > 0.5. */
@@ -32,6 +61,7 @@ static void hand_cases(void)
     CHECK(fabs(m.all.precision - 2.0 / 3) < 1e-12 && fabs(m.all.recall - 2.0 / 3) < 1e-12);
     CHECK(fabs(m.all.far - 1.0 / 3) < 1e-12 && fabs(m.all.csi - 0.5) < 1e-12);
     CHECK(fabs(m.all.accuracy - 4.0 / 6) < 1e-12);
+    check_round_trip(&m);
     /* CSI best: threshold 0.4 -> tp 3, fp 1, fn 0: 0.75 */
     CHECK(fabs(m.all.csi_best - 0.75) < 1e-12 && fabs(m.all.csi_best_threshold - 0.4f) < 1e-7);
     CHECK(m.category[0].n == 3 && m.category[1].n == 2 && m.category[2].n == 1);

@@ -507,6 +507,44 @@ static void test_corrupt_shard(const char *dir)
     CHECK(strstr(tnrec_error_last(), "shard-00002.tnr") != NULL);
 }
 
+/* The config's `nodata` text: one parse and one bound for the library and --nodata. */
+static void test_nodata_parse(void)
+{
+    float buf = 7.0f;
+    const float *v = &buf;
+    CHECK_OK(tnrec_train_nodata_parse("dataset", &buf, &v));
+    CHECK(v == NULL);
+    CHECK_OK(tnrec_train_nodata_parse("-1000", &buf, &v));
+    CHECK(v == &buf && buf == -1000.0f);
+    CHECK_OK(tnrec_train_nodata_parse("0.5", &buf, &v));
+    CHECK(v == &buf && buf == 0.5f);
+    const char *bad[] = { "1000.5", "-2e3", "nan", "inf", "abc", "1x", "" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(tnrec_train_nodata_parse(bad[i], &buf, &v) == TNREC_EINVAL && v == NULL);
+        CHECK(strstr(tnrec_error_last(), "--nodata takes") != NULL);
+    }
+    CHECK(tnrec_train_nodata_parse(NULL, &buf, &v) == TNREC_EINVAL);
+}
+
+/* The config of a checkpoint made outside a run: the common members, then the caller's. */
+static void test_config_text(void)
+{
+    tnrec_input_shape in = { 1, 4, 4, 2 };
+    tnrec_model *m = NULL;
+    CHECK_OK(tnrec_model_create(&m, "c4,g,o", &in, 1));
+    char *text = NULL;
+    CHECK_OK(tnrec_checkpoint_config_text(&text, m, "DBZ", 1, "{\"epochs\":0,\"imported\":{\"format\":\"x\"}}"));
+    CHECK(text && strncmp(text, "{\"format\":\"tnrec-checkpoint\",\"tnrec_version\":", 44) == 0);
+    CHECK(text && strstr(text, "\"model\":\"c4,g,o\",\"frames\":1,\"height\":4,\"width\":4,\"channels\":2,"
+                               "\"variables\":\"DBZ\",\"mask\":true,\"epochs\":0,\"imported\":{\"format\":\"x\"}}"));
+    free(text);
+    CHECK(tnrec_checkpoint_config_text(&text, m, "DBZ", 0, "[1]") == TNREC_EINVAL && text == NULL);
+    CHECK_OK(tnrec_checkpoint_config_text(&text, m, "DBZ", 0, NULL));
+    CHECK(text && strstr(text, "\"mask\":false}"));
+    free(text);
+    tnrec_model_free(m);
+}
+
 int main(void)
 {
     const char *dir = tnrec_test_dir();
@@ -515,6 +553,8 @@ int main(void)
     snprintf(bad_dir, sizeof bad_dir, "%s/bad", dir);
     CHECK_OK(fixture_write(train_dir, 96, T_FR, T_AZ, T_RG, 1, 0));
     CHECK_OK(fixture_write(val_dir, 40, T_FR, T_AZ, T_RG, 2, 0));
+    test_nodata_parse();
+    test_config_text();
     test_loader();
     test_loader_range_limits();
     test_loader_peek();
