@@ -39,6 +39,10 @@
 #include "tnrec/train.h"
 #include "tnrec/tnrec.h"
 
+/* The TorNet baseline's FillNaNs value, which tnrec build's no-data
+ * default matches (docs/train.md). */
+#define KERAS_NAN_FILL (-3.0)
+
 #define MAX_MEMBER (1ull << 32) /* larger members are not a TorNet model */
 #define MAX_LAYERS 256
 #define MAX_VARS 16
@@ -344,14 +348,14 @@ static tnrec_err walk_layer(walk *w, const json_t *layer)
         return check_normalization(w, layer, name);
     if (!strcmp(cls, "FillNaNs")) {
         const json_t *v = json_object_get(cfg, "fill_val");
-        if (!json_is_number(v) || json_number_value(v) != -3.0)
+        if (!json_is_number(v) || json_number_value(v) != KERAS_NAN_FILL)
             return refuse(w, name, cls, "fills NaN with another value than -3, tnrec build's no-data value");
         return TNREC_OK;
     }
     if (!strcmp(cls, "Where")) { /* FillNaNs traced as where(isnan(x), fill, x) */
         const json_t *args = json_object_get(json_array_get(json_object_get(layer, "inbound_nodes"), 0), "args");
         const json_t *fill = json_array_get(args, 1);
-        if (json_is_number(fill) && json_number_value(fill) != -3.0)
+        if (json_is_number(fill) && json_number_value(fill) != KERAS_NAN_FILL)
             return refuse(w, name, cls, "fills NaN with another value than -3, tnrec build's no-data value");
         return TNREC_OK;
     }
@@ -671,8 +675,10 @@ static tnrec_err config_text(char **out, const walk *w, const tnrec_model *m, co
 {
     *out = NULL;
     char *abs = realpath(model_path, NULL);
-    json_t *extra = json_pack("{s:s, s:n, s:i, s:{s:s, s:s}}", "train", "", "val", "epochs", 0, "imported",
-                              "format", "keras", "from", abs ? abs : model_path);
+    /* nodata: the model's NaN fill (checked to be -3), applied to any
+     * dataset whatever no-data value it was built with. */
+    json_t *extra = json_pack("{s:s, s:n, s:i, s:f, s:{s:s, s:s}}", "train", "", "val", "epochs", 0, "nodata",
+                              (double)KERAS_NAN_FILL, "imported", "format", "keras", "from", abs ? abs : model_path);
     char *text = extra ? json_dumps(extra, JSON_COMPACT) : NULL;
     tnrec_err err = text ? tnrec_checkpoint_config_text(out, m, w->variables, w->mask, text)
                          : tnrec__fail(TNREC_ENOMEM, "out of memory");
