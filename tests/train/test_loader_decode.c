@@ -1,16 +1,18 @@
 /* tests/train/test_loader_decode.c: the loader's batches against the
  * reference decode, bit for bit.
  *
- * The loader converts each field straight into its NDHWC channels
- * (tnrec_decoder_field_rows, SIMD where the CPU has it). The reference
+ * The loader converts the fields straight into their NDHWC channels
+ * (tnrec_decoder_fields_rows: all fields in one SIMD pass where they share
+ * an encoding and have two sweeps, else field by field). The reference
  * here is the path it replaced: tnrec_decoder_field into a whole-field
  * float32 buffer, then one element at a time into channels. Datasets with
  * every float encoding (float32 and float16 with shuffle on and off,
  * uint8) side by side, no-data gates, signed zeros, half subnormals and
  * infinities, uint8 values outside [qmin, qmax], odd shapes (1, 2, 3 and
  * 600 sweeps; element counts that are not multiples of 8), frames fewer
- * than the dataset's, a mask with bytes 0, 1 and 255, and variables named
- * out of schema order. Also run with TNREC_CODEC_PORTABLE=1
+ * than the dataset's, a mask with bytes 0, 1 and 255, variables named
+ * out of schema order or more than once (3 to 7 fields of one encoding),
+ * and the loader's own no-data value. Also run with TNREC_CODEC_PORTABLE=1
  * (test_loader_decode_portable) for the portable conversions. */
 #include <math.h>
 #include <stdint.h>
@@ -152,26 +154,32 @@ static void reference(const tnrec_dataset *ds, tnrec_decoder *dec, uint64_t rec,
     free(tmp8);
 }
 
-static void check_config(const char *dir, const char *vars, int frames, int mask, int batch, int threads)
+/* nodata: NULL, or the value no-data gates decode as (the loader's and the
+ * reference decoder's override). */
+static void check_config_nodata(const char *dir, const char *vars, int frames, int mask, int batch, int threads,
+                                const float *nodata)
 {
     tnrec_dataset *ds = NULL;
     CHECK_OK(tnrec_dataset_open(&ds, dir));
     if (!ds)
         return;
     const tnrec_schema *sc = tnrec_dataset_schema(ds);
-    int fields[NF], nvars = 0;
+    int fields[2 * NF], nvars = 0;
     char buf[256];
     snprintf(buf, sizeof buf, "%s", vars);
     char *save = NULL;
-    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+    for (char *t = strtok_r(buf, ",", &save); t && nvars < 2 * NF; t = strtok_r(NULL, ",", &save))
         fields[nvars++] = tnrec_schema_find(sc, t);
     int mask_f = mask ? tnrec_schema_find(sc, "range_folded_mask") : -1;
     tnrec_loader_config lc = { .batch = batch, .threads = threads, .prefetch = 2, .shuffle = 1, .seed = 5,
                                .frames = frames, .mask = mask, .variables = vars };
+    lc.has_nodata = nodata != NULL;
+    lc.nodata = nodata ? *nodata : 0.0f;
     tnrec_loader *l = NULL;
     CHECK_OK(tnrec_loader_create(&l, ds, &lc));
     tnrec_decoder *dec = NULL;
     CHECK_OK(tnrec_decoder_create(&dec));
+    tnrec_decoder_set_nodata(dec, nodata);
     if (l && dec) {
         tnrec_input_shape s = tnrec_loader_shape(l);
         size_t elems = (size_t)s.frames * s.height * s.width * s.channels;
@@ -205,6 +213,11 @@ static void check_config(const char *dir, const char *vars, int frames, int mask
     tnrec_dataset_close(ds);
 }
 
+static void check_config(const char *dir, const char *vars, int frames, int mask, int batch, int threads)
+{
+    check_config_nodata(dir, vars, frames, mask, batch, threads, NULL);
+}
+
 int main(void)
 {
     const char *tmp = tnrec_test_dir();
@@ -220,6 +233,16 @@ int main(void)
         check_config(dir, "C16S", sh[0], 0, 5, 1);  /* one field, no mask: rows are contiguous */
         check_config(dir, "E8", 1, 0, 7, 2);
         check_config(dir, "B32", sh[0], 1, 3, 1);
+        /* Fields of one encoding (and a mask), 3 to 7 of them: with two
+         * sweeps, converted and interleaved together (tnrec_decoder_fields_rows). */
+        check_config(dir, "A32S,B32,A32S,B32,A32S,B32", sh[0], 1, 3, 2);
+        check_config(dir, "C16S,D16,C16S,D16,C16S,D16", sh[0] - 1, 0, 2, 1);
+        check_config(dir, "E8,E8,E8,E8,E8", sh[0], 1, 4, 2);
+        check_config(dir, "E8,E8,E8,E8", 1, 1, 3, 1);
+        check_config(dir, "C16S,D16", sh[0], 1, 5, 2);
+        const float fill = 0.5f;
+        check_config_nodata(dir, "C16S,D16,C16S,D16,E8", sh[0], 1, 3, 2, &fill);
+        check_config_nodata(dir, "E8,E8,E8,E8,E8,E8", sh[0], 0, 3, 1, &fill);
     }
     return tnrec_test_result("test_loader_decode");
 }
