@@ -733,11 +733,18 @@ static inline void transpose_pairs(const __m256d d[4], __m256d row[4])
     row[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
 }
 
-/* The first cnt (1..4) pairs of v to p. */
+/* The first cnt (1..4) pairs of v to p; nt: with streaming stores, which
+ * bypass the cache (p 16-byte aligned, cnt 2 or 4). */
 __attribute__((target("avx"), always_inline))
-static inline void store_pairs(float *p, __m256d v, int cnt)
+static inline void store_pairs(float *p, __m256d v, int cnt, int nt)
 {
     double *d = (double *)(void *)p;
+    if (nt) {
+        _mm_stream_pd(d, _mm256_castpd256_pd128(v));
+        if (cnt == 4)
+            _mm_stream_pd(d + 2, _mm256_extractf128_pd(v, 1));
+        return;
+    }
     if (cnt == 4) {
         _mm256_storeu_pd(d, v);
         return;
@@ -759,7 +766,7 @@ static inline void store_pairs(float *p, __m256d v, int cnt)
  * constants for both, the conversions compile without a switch. */
 __attribute__((target("avx,f16c"), always_inline))
 static inline void fields_pairs_impl(int enc, int last, const rows_ctx *c, int nf,
-                                     size_t first, size_t rows, float *dst)
+                                     size_t first, size_t rows, float *dst, int nt)
 {
     size_t stride = 2 * (size_t)nf;
     for (size_t r = 0; r < rows; r += 4) {
@@ -776,16 +783,21 @@ static inline void fields_pairs_impl(int enc, int last, const rows_ctx *c, int n
             transpose_pairs(d, row);
 #pragma GCC unroll 4
             for (int g = 0; g < 4; g++)
-                store_pairs(row0 + (size_t)g * stride + 2 * (size_t)j0, row[g], cnt);
+                store_pairs(row0 + (size_t)g * stride + 2 * (size_t)j0, row[g], cnt, nt);
         }
     }
 }
 
 #define REC_PAIRS_CASE(T, E, L)                                                                          \
     __attribute__((target(T))) static void fields_pairs_##E##_##L(const rows_ctx *c, int nf, size_t first, \
-                                                                  size_t rows, float *dst)                 \
+                                                                  size_t rows, float *dst, int nt)         \
     {                                                                                                    \
-        fields_pairs_impl(E, L, c, nf, first, rows, dst);                                                \
+        if (nt) {                                                                                        \
+            fields_pairs_impl(E, L, c, nf, first, rows, dst, 1);                                         \
+            _mm_sfence();                                                                                \
+        } else {                                                                                         \
+            fields_pairs_impl(E, L, c, nf, first, rows, dst, 0);                                         \
+        }                                                                                                \
     }
 REC_PAIRS_CASE("avx,f16c", TNREC_ENC_FLOAT16, TNREC_ENC_FLOAT16)
 REC_PAIRS_CASE("avx,f16c", TNREC_ENC_FLOAT16, TNREC_ENC_RAW)
@@ -798,7 +810,7 @@ REC_PAIRS_CASE("avx,f16c", TNREC_ENC_FLOAT32, TNREC_ENC_RAW)
 /* Every field but the last of one float encoding, the last of that
  * encoding or raw: the SIMD pass; otherwise 0 (field by field). */
 static int fields_pairs_f16c(const tnrec_encoding *enc, const rows_ctx *c, int nf, size_t first, size_t rows,
-                             float *dst)
+                             float *dst, int nt)
 {
     tnrec_encoding e = enc[0], last = enc[nf - 1];
     for (int j = 0; j < nf - 1; j++)
@@ -810,15 +822,15 @@ static int fields_pairs_f16c(const tnrec_encoding *enc, const rows_ctx *c, int n
     switch (e) {
     case TNREC_ENC_FLOAT16:
         (raw ? fields_pairs_TNREC_ENC_FLOAT16_TNREC_ENC_RAW : fields_pairs_TNREC_ENC_FLOAT16_TNREC_ENC_FLOAT16)(
-            c, nf, first, rows, dst);
+            c, nf, first, rows, dst, nt);
         return 1;
     case TNREC_ENC_UINT8:
         (raw ? fields_pairs_TNREC_ENC_UINT8_TNREC_ENC_RAW : fields_pairs_TNREC_ENC_UINT8_TNREC_ENC_UINT8)(
-            c, nf, first, rows, dst);
+            c, nf, first, rows, dst, nt);
         return 1;
     case TNREC_ENC_FLOAT32:
         (raw ? fields_pairs_TNREC_ENC_FLOAT32_TNREC_ENC_RAW : fields_pairs_TNREC_ENC_FLOAT32_TNREC_ENC_FLOAT32)(
-            c, nf, first, rows, dst);
+            c, nf, first, rows, dst, nt);
         return 1;
     case TNREC_ENC_RAW:
         return 0;
@@ -840,7 +852,7 @@ static rows_ctx rows_context(const tnrec_field *f, const uint8_t *stored)
 }
 
 size_t rec_fields_decode_pairs(const tnrec_field *const *f, const uint8_t *const *stored, int nf, size_t first,
-                               size_t rows, float *dst)
+                               size_t rows, float *dst, int stream)
 {
 #if REC_HAVE_F16C_PATH
     if (nf < 1 || nf > REC_PAIRS_MAX_FIELDS || !use_f16c())
@@ -852,9 +864,11 @@ size_t rec_fields_decode_pairs(const tnrec_field *const *f, const uint8_t *const
         c[j] = rows_context(f[j], stored[j]);
     }
     size_t done = rows / 4 * 4;
-    return fields_pairs_f16c(enc, c, nf, first, done, dst) ? done : 0;
+    /* Streaming stores need 16-byte aligned rows: an even count of pairs. */
+    int nt = stream && nf % 2 == 0 && ((uintptr_t)dst & 15) == 0;
+    return fields_pairs_f16c(enc, c, nf, first, done, dst, nt) ? done : 0;
 #else
-    (void)f, (void)stored, (void)nf, (void)first, (void)rows, (void)dst;
+    (void)f, (void)stored, (void)nf, (void)first, (void)rows, (void)dst, (void)stream;
     return 0;
 #endif
 }

@@ -21,6 +21,7 @@ struct tnrec_decoder {
     const tnrec_shard *shard;   /* of the loaded record; NULL when none */
     uint64_t index;
     int has_nodata;             /* 1: float fields' no data decodes as nodata, not the schema's */
+    int stream;                 /* 1: fields_rows writes past the cache (tnrec_decoder_set_stream) */
     float nodata;
 };
 
@@ -31,6 +32,12 @@ void tnrec_decoder_set_content_check(tnrec_decoder *d, int on)
     /* A libzstd that does not know the parameter keeps checking. */
     (void)ZSTD_DCtx_setParameter(d->dctx, ZSTD_d_forceIgnoreChecksum,
                                  on ? ZSTD_d_validateChecksum : ZSTD_d_ignoreChecksum);
+}
+
+void tnrec_decoder_set_stream(tnrec_decoder *d, int on)
+{
+    if (d)
+        d->stream = on != 0;
 }
 
 void tnrec_decoder_set_nodata(tnrec_decoder *d, const float *value)
@@ -269,7 +276,7 @@ static size_t fields_pairs(tnrec_decoder *d, const uint32_t *fields, size_t nf, 
         fp[j] = with_nodata(d, &s->schema.fields[fields[j]], &tmp[j]);
         stored[j] = d->raw + s->field_off[fields[j]];
     }
-    return rec_fields_decode_pairs(fp, stored, (int)nf, (size_t)first, rows, dst);
+    return rec_fields_decode_pairs(fp, stored, (int)nf, (size_t)first, rows, dst, d->stream);
 }
 
 tnrec_err tnrec_decoder_fields_rows(tnrec_decoder *d, const uint32_t *fields, size_t nf, uint64_t first,

@@ -322,6 +322,7 @@ tnrec_err tnrec_loader_create(tnrec_loader **out, const tnrec_dataset *ds, const
             goto fail;
         tnrec_decoder_set_nodata(w->dec, l->cfg.has_nodata ? &l->cfg.nodata : NULL);
         tnrec_decoder_set_content_check(w->dec, 0); /* the frame's XXH3 is checked on every load */
+        tnrec_decoder_set_stream(w->dec, 1);        /* a batch is read after it is complete, from memory */
     }
     for (int i = 0; i < l->nthreads; i++) {
         if (pthread_create(&l->threads[i], NULL, worker_main, &l->ctxs[i]) != 0) {

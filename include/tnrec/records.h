@@ -189,6 +189,10 @@ void tnrec_decoder_set_nodata(tnrec_decoder *dec, const float *value);
  * that load every record many times (the training loader); tnrec verify
  * and every other reader keep the default, on. */
 void tnrec_decoder_set_content_check(tnrec_decoder *dec, int on);
+/* on 1: tnrec_decoder_fields_rows may write its output with streaming
+ * stores, past the cache: for output much larger than the cache that is
+ * read later (the training loader's batches). Same values; default 0. */
+void tnrec_decoder_set_stream(tnrec_decoder *dec, int on);
 /* Reads record i with one pread, checks its checksum and decompresses it.
  * Errors name the shard and the record index. */
 tnrec_err tnrec_decoder_load(tnrec_decoder *dec, const tnrec_shard *shard, uint64_t i);
