@@ -20,9 +20,13 @@
 
 #include "tnrec_test.h"
 
-#define NF 5 /* f32 shuffled, f32, f16 shuffled, f16, u8; then the mask */
+/* f32 shuffled, f32, f16 shuffled, f16, u8, then more of each float
+ * encoding with other constants (several fields of one encoding take the
+ * one-pass interleave); then the mask */
+#define NF 9
 
-static const char *const names[NF + 1] = { "A32S", "B32", "C16S", "D16", "E8", "range_folded_mask" };
+static const char *const names[NF + 1] = { "A32S", "B32", "C16S", "D16", "E8", "F32", "G16S", "H8", "I8",
+                                           "range_folded_mask" };
 
 static uint64_t rng(uint64_t *s)
 {
@@ -53,6 +57,7 @@ static tnrec_err write_dataset(const char *dir, int n, int T, int A, int R, int 
     memset(&sc, 0, sizeof sc);
     sc.nfields = NF + 1;
     const tnrec_encoding enc_of[NF] = { TNREC_ENC_FLOAT32, TNREC_ENC_FLOAT32, TNREC_ENC_FLOAT16, TNREC_ENC_FLOAT16,
+                                        TNREC_ENC_UINT8,   TNREC_ENC_FLOAT32, TNREC_ENC_FLOAT16, TNREC_ENC_UINT8,
                                         TNREC_ENC_UINT8 };
     for (int f = 0; f <= NF; f++) {
         tnrec_field *fd = &sc.fields[f];
@@ -65,12 +70,12 @@ static tnrec_err write_dataset(const char *dir, int n, int T, int A, int R, int 
         snprintf(fd->dims[1], TNREC_NAME_MAX, "azimuth");
         snprintf(fd->dims[2], TNREC_NAME_MAX, "range");
         snprintf(fd->dims[3], TNREC_NAME_MAX, "sweep");
-        fd->shuffle = f == 0 || f == 2;
-        fd->offset = f == 4 ? 0.25f : 0.0f;
-        fd->scale = f == 4 ? 1.5f : 1.0f;
-        fd->nodata = f == 1 ? -0.0f : -3.0f;
-        fd->qmin = -1.0f;
-        fd->qmax = 1.0f;
+        fd->shuffle = f == 0 || f == 2 || f == 6;
+        fd->offset = f == 4 ? 0.25f : (f >= 5 ? -0.125f * (float)f : 0.0f);
+        fd->scale = f == 4 ? 1.5f : (f >= 5 ? 0.5f + 0.25f * (float)f : 1.0f);
+        fd->nodata = f == 1 ? -0.0f : (f >= 5 ? (float)f : -3.0f);
+        fd->qmin = f == 7 ? -2.5f : (f == 8 ? -0.3f : -1.0f);
+        fd->qmax = f == 7 ? 0.75f : (f == 8 ? 1.7f : 1.0f);
     }
     size_t elems = (size_t)T * A * R * S;
     float *vals[NF];
@@ -94,7 +99,10 @@ static tnrec_err write_dataset(const char *dir, int n, int T, int A, int R, int 
             uint64_t r = rng(&rs) % 4;
             mask[k] = r == 0 ? 1 : (r == 1 ? 255 : 0);
         }
-        const void *ptrs[NF + 1] = { vals[0], vals[1], vals[2], vals[3], vals[4], mask };
+        const void *ptrs[NF + 1];
+        for (int v = 0; v < NF; v++)
+            ptrs[v] = vals[v];
+        ptrs[NF] = mask;
         tnrec_record_meta meta;
         memset(&meta, 0, sizeof meta);
         meta.label = i % 3 == 0;
@@ -235,14 +243,14 @@ int main(void)
         check_config(dir, "B32", sh[0], 1, 3, 1);
         /* Fields of one encoding (and a mask), 3 to 7 of them: with two
          * sweeps, converted and interleaved together (tnrec_decoder_fields_rows). */
-        check_config(dir, "A32S,B32,A32S,B32,A32S,B32", sh[0], 1, 3, 2);
-        check_config(dir, "C16S,D16,C16S,D16,C16S,D16", sh[0] - 1, 0, 2, 1);
-        check_config(dir, "E8,E8,E8,E8,E8", sh[0], 1, 4, 2);
-        check_config(dir, "E8,E8,E8,E8", 1, 1, 3, 1);
-        check_config(dir, "C16S,D16", sh[0], 1, 5, 2);
+        check_config(dir, "A32S,B32,F32,B32,F32,A32S", sh[0], 1, 3, 2);
+        check_config(dir, "C16S,D16,G16S,D16,C16S,G16S", sh[0] - 1, 0, 2, 1);
+        check_config(dir, "E8,H8,I8,H8,E8", sh[0], 1, 4, 2);
+        check_config(dir, "I8,E8,H8,E8", 1, 1, 3, 1);
+        check_config(dir, "G16S,D16", sh[0], 1, 5, 2);
         const float fill = 0.5f;
-        check_config_nodata(dir, "C16S,D16,C16S,D16,E8", sh[0], 1, 3, 2, &fill);
-        check_config_nodata(dir, "E8,E8,E8,E8,E8,E8", sh[0], 0, 3, 1, &fill);
+        check_config_nodata(dir, "C16S,D16,G16S,D16,E8", sh[0], 1, 3, 2, &fill);
+        check_config_nodata(dir, "H8,E8,I8,H8,E8,I8", sh[0], 0, 3, 1, &fill);
     }
     return tnrec_test_result("test_loader_decode");
 }
