@@ -30,9 +30,6 @@
 
 #define LOADER_MAX_VARS TNREC_MAX_FIELDS
 #define STEP_NONE UINT64_MAX
-/* Rows (azimuth x range gates of a frame) decoded for all fields before
- * moving on: 1024 rows of 12 channels are 48 KiB of the batch. */
-#define LOADER_BLOCK_ROWS 1024
 
 typedef struct slot {
     tnrec_batch b;
@@ -113,16 +110,13 @@ static tnrec_err decode_sample(worker_ctx *w, uint64_t rec, float *x, float *lab
     if ((err = tnrec_decoder_load(w->dec, sh, local)))
         return err;
     /* Straight into the batch: the fields' (time, azimuth, range, sweep)
-     * elements are converted and land in their NDHWC channels in one pass
-     * (all fields together), a block of rows at a time. */
-    size_t S = (size_t)l->S, C = (size_t)l->channels, AR = (size_t)l->A * (size_t)l->R;
+     * elements are converted and land in their NDHWC channels (all fields
+     * in one pass, or a block of rows at a time for all fields). */
+    size_t S = (size_t)l->S, AR = (size_t)l->A * (size_t)l->R;
     size_t rows = (size_t)l->frames * AR, first = (size_t)(l->T - l->frames) * AR * S;
-    for (size_t r0 = 0; r0 < rows; r0 += LOADER_BLOCK_ROWS) {
-        size_t nr = rows - r0 < LOADER_BLOCK_ROWS ? rows - r0 : LOADER_BLOCK_ROWS;
-        if ((err = tnrec_decoder_fields_rows(w->dec, l->in_field, (size_t)l->n_in, first + r0 * S, nr, S,
-                                             x + r0 * C, C)))
-            return err;
-    }
+    if ((err = tnrec_decoder_fields_rows(w->dec, l->in_field, (size_t)l->n_in, first, rows, S, x,
+                                         (size_t)l->channels)))
+        return err;
     int y = info->meta.label ? 1 : 0;
     *label = (float)y;
     *weight = l->cfg.class_weight[y];
