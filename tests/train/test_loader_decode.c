@@ -226,6 +226,39 @@ static void check_config(const char *dir, const char *vars, int frames, int mask
     check_config_nodata(dir, vars, frames, mask, batch, threads, NULL);
 }
 
+/* tnrec_decoder_fields_rows refuses what tnrec_decoder_field_rows refuses,
+ * and a field list that does not fit the stride. */
+static void check_fields_rows_errors(const char *dir)
+{
+    tnrec_dataset *ds = NULL;
+    tnrec_decoder *dec = NULL;
+    CHECK_OK(tnrec_dataset_open(&ds, dir));
+    CHECK_OK(tnrec_decoder_create(&dec));
+    if (!ds || !dec) {
+        tnrec_decoder_free(dec);
+        tnrec_dataset_close(ds);
+        return;
+    }
+    const tnrec_schema *sc = tnrec_dataset_schema(ds);
+    uint32_t f[2] = { (uint32_t)tnrec_schema_find(sc, "C16S"), (uint32_t)tnrec_schema_find(sc, "D16") };
+    float out[64];
+    CHECK(tnrec_decoder_fields_rows(dec, f, 2, 0, 4, 2, out, 4) == TNREC_EINVAL); /* nothing loaded */
+    size_t shard_i;
+    uint64_t local;
+    CHECK_OK(tnrec_dataset_locate(ds, 0, &shard_i, &local));
+    CHECK_OK(tnrec_decoder_load(dec, tnrec_dataset_shard(ds, shard_i), local));
+    CHECK_OK(tnrec_decoder_fields_rows(dec, f, 2, 0, 4, 2, out, 4));
+    CHECK_OK(tnrec_decoder_fields_rows(dec, f, 0, 0, 4, 2, out, 4));
+    CHECK(tnrec_decoder_fields_rows(dec, NULL, 2, 0, 4, 2, out, 4) == TNREC_EINVAL);
+    CHECK(tnrec_decoder_fields_rows(dec, f, 2, 0, 4, 2, out, 3) == TNREC_EINVAL);
+    CHECK(tnrec_decoder_fields_rows(dec, f, 2, 0, 4, 2, NULL, 4) == TNREC_EINVAL);
+    CHECK(tnrec_decoder_fields_rows(dec, f, 2, 1u << 30, 4, 2, out, 4) == TNREC_ERANGE);
+    uint32_t bad[2] = { f[0], 99 };
+    CHECK(tnrec_decoder_fields_rows(dec, bad, 2, 0, 4, 2, out, 4) == TNREC_ENOTFOUND);
+    tnrec_decoder_free(dec);
+    tnrec_dataset_close(ds);
+}
+
 int main(void)
 {
     const char *tmp = tnrec_test_dir();
@@ -251,6 +284,8 @@ int main(void)
         const float fill = 0.5f;
         check_config_nodata(dir, "C16S,D16,G16S,D16,E8", sh[0], 1, 3, 2, &fill);
         check_config_nodata(dir, "H8,E8,I8,H8,E8,I8", sh[0], 0, 3, 1, &fill);
+        if (k == 1)
+            check_fields_rows_errors(dir);
     }
     return tnrec_test_result("test_loader_decode");
 }
