@@ -7,6 +7,8 @@
  *   write_bw    memset of one sample's float32 output (frames 4, all
  *               variables, 12 channels): the memory write bandwidth, the
  *               floor of any decoder that produces the batch
+ *   write_bw_batch the same into a batch of 32 samples (177 MB), sample
+ *               after sample: the memory's write bandwidth past the caches
  *   read_blob   pread + XXH3 check of each record's frame, no zstd
  *   zstd        ZSTD_decompressDCtx of each frame into one buffer (the
  *               frame's content checksum included), without the pread
@@ -20,6 +22,8 @@
  *   interleave  the same into NDHWC channels, field by field
  *   interleave_fused  the same, all fields in one pass
  *               (tnrec_decoder_fields_rows), as the loader does it
+ *   interleave_fused_batch  the same into a batch of 32 samples with
+ *               streaming stores: the loader's conversion as it runs
  * and the frame sizes (compressed, decompressed) per record. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +35,7 @@
 #include "tnrec/tnrec.h"
 
 static int repeats = 3;
+#define BATCH 32 /* samples of the batch the *_batch steps fill */
 static size_t block = 1024; /* rows per block, as the loader's LOADER_BLOCK_ROWS */
 
 #define MAXR 101
@@ -105,6 +110,21 @@ int main(int argc, char **argv)
         rates[r] = (double)n / (bench_now() - t0);
     }
     report("write_bw", rates, (double)out_elems * 4);
+    /* the same into a batch of 32 samples (177 MB, past every cache), one
+     * sample after the other, as the loader fills its batches */
+    float *batch = malloc(BATCH * out_elems * sizeof(float));
+    if (!batch)
+        return 1;
+    memset(batch, 0, BATCH * out_elems * sizeof(float));
+    for (int r = 0; r < repeats; r++) {
+        double t0 = bench_now();
+        for (uint64_t i = 0; i < n; i++) {
+            memset(batch + (i % BATCH) * out_elems, (int)(i & 1), out_elems * sizeof(float));
+            __asm__ volatile("" : : "r"(batch) : "memory");
+        }
+        rates[r] = (double)n / (bench_now() - t0);
+    }
+    report("write_bw_batch", rates, (double)out_elems * 4);
     for (int r = 0; r < repeats; r++) {
         double t0 = bench_now();
         for (uint64_t i = 0; i < n; i++) {
@@ -204,6 +224,18 @@ int main(int argc, char **argv)
         }
         report(mode_name[mode], rates, (double)out_elems * 4);
     }
+    /* the loader's conversion as it runs: into a batch of 32 samples, with
+     * streaming stores */
+    tnrec_decoder_set_stream(dec, 1);
+    for (int r = 0; r < repeats; r++) {
+        double t0 = bench_now();
+        for (uint64_t i = 0; i < n; i++)
+            if (tnrec_decoder_fields_rows(dec, fields, (size_t)nvars, 0, rows, S, batch + (i % BATCH) * out_elems, C))
+                return 1;
+        rates[r] = (double)n / (bench_now() - t0);
+    }
+    report("interleave_fused_batch", rates, (double)out_elems * 4);
+    free(batch);
     for (uint64_t i = 0; i < n; i++)
         free(frames[i]);
     free(frames);
