@@ -7,15 +7,23 @@
  *   write_bw    memset of one sample's float32 output (frames 4, all
  *               variables, 12 channels): the memory write bandwidth, the
  *               floor of any decoder that produces the batch
+ *   write_bw_batch the same into a batch of 32 samples (177 MB), sample
+ *               after sample: the memory's write bandwidth past the caches
  *   read_blob   pread + XXH3 check of each record's frame, no zstd
  *   zstd        ZSTD_decompressDCtx of each frame into one buffer (the
  *               frame's content checksum included), without the pread
  *   zstd_nocheck the same without verifying the frame's content checksum
  *               (XXH64 of the decompressed bytes): its cost
  *   load        tnrec_decoder_load: pread, XXH3, zstd
+ *   load_nocheck the same without zstd's content checksum, as the loader
+ *               loads (tnrec_decoder_set_content_check off)
  *   convert     field conversion alone of a loaded record, contiguous
  *               (tnrec_decoder_field_rows with stride = width)
- *   interleave  the same into NDHWC channels, as the loader does it
+ *   interleave  the same into NDHWC channels, field by field
+ *   interleave_fused  the same, all fields in one pass
+ *               (tnrec_decoder_fields_rows), as the loader does it
+ *   interleave_fused_batch  the same into a batch of 32 samples with
+ *               streaming stores: the loader's conversion as it runs
  * and the frame sizes (compressed, decompressed) per record. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +35,7 @@
 #include "tnrec/tnrec.h"
 
 static int repeats = 3;
+#define BATCH 32 /* samples of the batch the *_batch steps fill */
 static size_t block = 1024; /* rows per block, as the loader's LOADER_BLOCK_ROWS */
 
 #define MAXR 101
@@ -101,6 +110,21 @@ int main(int argc, char **argv)
         rates[r] = (double)n / (bench_now() - t0);
     }
     report("write_bw", rates, (double)out_elems * 4);
+    /* the same into a batch of 32 samples (177 MB, past every cache), one
+     * sample after the other, as the loader fills its batches */
+    float *batch = malloc(BATCH * out_elems * sizeof(float));
+    if (!batch)
+        return 1;
+    memset(batch, 0, BATCH * out_elems * sizeof(float));
+    for (int r = 0; r < repeats; r++) {
+        double t0 = bench_now();
+        for (uint64_t i = 0; i < n; i++) {
+            memset(batch + (i % BATCH) * out_elems, (int)(i & 1), out_elems * sizeof(float));
+            __asm__ volatile("" : : "r"(batch) : "memory");
+        }
+        rates[r] = (double)n / (bench_now() - t0);
+    }
+    report("write_bw_batch", rates, (double)out_elems * 4);
     for (int r = 0; r < repeats; r++) {
         double t0 = bench_now();
         for (uint64_t i = 0; i < n; i++) {
@@ -157,13 +181,35 @@ int main(int argc, char **argv)
         rates[r] = (double)n / (bench_now() - t0);
     }
     report("load", rates, rawsz / (double)n);
+    tnrec_decoder_set_content_check(dec, 0);
+    for (int r = 0; r < repeats; r++) {
+        double t0 = bench_now();
+        for (uint64_t i = 0; i < n; i++) {
+            size_t si;
+            uint64_t li;
+            tnrec_dataset_locate(ds, i, &si, &li);
+            if (tnrec_decoder_load(dec, tnrec_dataset_shard(ds, si), li))
+                return 1;
+        }
+        rates[r] = (double)n / (bench_now() - t0);
+    }
+    report("load_nocheck", rates, rawsz / (double)n);
     /* conversions of the last loaded record, n times */
-    for (int mode = 0; mode < 2; mode++) {
+    uint32_t fields[TNREC_MAX_FIELDS];
+    for (int v = 0; v < nvars; v++)
+        fields[v] = (uint32_t)vars[v];
+    static const char *mode_name[3] = { "convert", "interleave", "interleave_fused" };
+    for (int mode = 0; mode < 3; mode++) {
         for (int r = 0; r < repeats; r++) {
             double t0 = bench_now();
             for (uint64_t i = 0; i < n; i++)
                 for (size_t r0 = 0; r0 < rows; r0 += block) { /* the loader's blocks */
                     size_t nr = rows - r0 < block ? rows - r0 : block;
+                    if (mode == 2) {
+                        if (tnrec_decoder_fields_rows(dec, fields, (size_t)nvars, r0 * S, nr, S, out + r0 * C, C))
+                            return 1;
+                        continue;
+                    }
                     for (int v = 0; v < nvars; v++) {
                         tnrec_err e =
                             mode == 0 ? tnrec_decoder_field_rows(dec, (uint32_t)vars[v], r0 * S, nr, S,
@@ -176,8 +222,20 @@ int main(int argc, char **argv)
                 }
             rates[r] = (double)n / (bench_now() - t0);
         }
-        report(mode == 0 ? "convert" : "interleave", rates, (double)out_elems * 4);
+        report(mode_name[mode], rates, (double)out_elems * 4);
     }
+    /* the loader's conversion as it runs: into a batch of 32 samples, with
+     * streaming stores */
+    tnrec_decoder_set_stream(dec, 1);
+    for (int r = 0; r < repeats; r++) {
+        double t0 = bench_now();
+        for (uint64_t i = 0; i < n; i++)
+            if (tnrec_decoder_fields_rows(dec, fields, (size_t)nvars, 0, rows, S, batch + (i % BATCH) * out_elems, C))
+                return 1;
+        rates[r] = (double)n / (bench_now() - t0);
+    }
+    report("interleave_fused_batch", rates, (double)out_elems * 4);
+    free(batch);
     for (uint64_t i = 0; i < n; i++)
         free(frames[i]);
     free(frames);

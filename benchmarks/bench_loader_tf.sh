@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # benchmarks/bench_loader_tf.sh BUILD NC_DIR SCRATCH [ROUNDS] [EPOCHS] [THREADS]
+#   THREADS: comma list of thread counts, "all" = nproc (default 1,2,all)
 # The tnrec loader (bench_train_loader) beside tf.data on the seed's uint8
 # TFRecords, built from the same .nc samples, in one run.
 #   TF_PYTHON   a python with tensorflow (default python3)
@@ -16,7 +17,10 @@
 #               float16 and 1 for uint8; e.g. -5 for zstd's fast levels)
 set -eu
 build=$1 nc=$2 dir=$3
-rounds=${4:-3} epochs=${5:-2} threads=${6:-1,2}
+rounds=${4:-3} epochs=${5:-2}
+# THREADS: a comma list; "all" is this machine's core count (nproc). The
+# default, 1,2,all, gives each count once (1,2 on a 2-core machine).
+threads=$(echo "${6:-1,2,all}" | tr ',' '\n' | sed "s/^all$/$(nproc)/" | sort -nu | paste -sd, -)
 tfpy=${TF_PYTHON:-python3}
 seedpy=${SEED_PYTHON:-/usr/bin/python3}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -72,6 +76,14 @@ for t in sorted({k[1] for k in keys}):
         if tf and (k, t) in med:
             w, c = med[(k, t)]
             print("%s / tf.data at %d thread(s): wall %.2fx, per CPU-second %.2fx" % (k, t, w / tf[0], c / tf[1]))
+    # issue 18's goals: per CPU-second uint8 >= 1.0x and float16 >= 0.6x
+    # tf.data's; wall samples/s >= tf.data's for both
+    for k, goal in (("u8", 1.0), ("f16", 0.6)):
+        if tf and ("tnrec " + k, t) in med:
+            w, c = med[("tnrec " + k, t)]
+            print("goal at %d thread(s): tnrec %s per CPU-second %.2fx >= %.1fx %s; wall %.2fx >= 1.0x %s" % (
+                t, k, c / tf[1], goal, "met" if c / tf[1] >= goal else "NOT met",
+                w / tf[0], "met" if w / tf[0] >= 1.0 else "NOT met"))
     for k in ("u8", "f16"):
         a, b = med.get(("tnrec " + k, t)), med.get(("base " + k, t))
         if a and b:

@@ -609,74 +609,89 @@ static inline __m256 nodata_blend(__m256 v, __m256 vnd, __m256 mask)
     return r;
 }
 
-/* Elements [k0, k0 + cnt) with AVX + F16C, 8 at a time, into out (pairs:
- * rows of 2 floats stride apart, cnt even); the tail portable. No-data
+/* Elements [k, k + 8) of a field as float32 with AVX + F16C. No-data
  * lanes come from float compares (NaN after conversion; code 0 as -1.0f
  * after the code minus 1 is converted), which blend in place. */
 __attribute__((target("avx,f16c"), always_inline))
-static inline void rows_f16c_impl(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out,
-                                  int pairs, size_t stride)
+static inline __m256 conv8(int enc, const rows_ctx *c, size_t k)
 {
     const __m256 vnd = _mm256_set1_ps(c->nodata);
     const uint8_t *s = c->stored;
-    size_t k = 0;
-    switch (f->encoding) {
-    case TNREC_ENC_FLOAT16:
-        for (; k + 8 <= cnt; k += 8) {
-            __m128i h;
-            if (c->shuf) {
-                __m128i lo = _mm_loadl_epi64((const __m128i *)(const void *)(s + k0 + k));
-                __m128i hi = _mm_loadl_epi64((const __m128i *)(const void *)(s + c->n + k0 + k));
-                h = _mm_unpacklo_epi8(lo, hi);
-            } else {
-                h = _mm_loadu_si128((const __m128i *)(const void *)(s + 2 * (k0 + k)));
-            }
-            __m256 v = _mm256_cvtph_ps(h);
-            put8(out, k, nodata_blend(v, vnd, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)), pairs, stride);
+    switch (enc) {
+    case TNREC_ENC_FLOAT16: {
+        __m128i h;
+        if (c->shuf) {
+            __m128i lo = _mm_loadl_epi64((const __m128i *)(const void *)(s + k));
+            __m128i hi = _mm_loadl_epi64((const __m128i *)(const void *)(s + c->n + k));
+            h = _mm_unpacklo_epi8(lo, hi);
+        } else {
+            h = _mm_loadu_si128((const __m128i *)(const void *)(s + 2 * k));
         }
-        break;
-    case TNREC_ENC_FLOAT32:
-        for (; k + 8 <= cnt; k += 8) {
-            __m256 v;
-            if (c->shuf) {
-                const uint8_t *p = s + k0 + k;
-                __m128i b0 = _mm_loadl_epi64((const __m128i *)(const void *)p);
-                __m128i b1 = _mm_loadl_epi64((const __m128i *)(const void *)(p + c->n));
-                __m128i b2 = _mm_loadl_epi64((const __m128i *)(const void *)(p + 2 * c->n));
-                __m128i b3 = _mm_loadl_epi64((const __m128i *)(const void *)(p + 3 * c->n));
-                __m128i w01 = _mm_unpacklo_epi8(b0, b1), w23 = _mm_unpacklo_epi8(b2, b3);
-                __m128i lo = _mm_unpacklo_epi16(w01, w23), hi = _mm_unpackhi_epi16(w01, w23);
-                v = _mm256_castsi256_ps(_mm256_insertf128_si256(_mm256_castsi128_si256(lo), hi, 1));
-            } else {
-                v = _mm256_loadu_ps((const float *)(const void *)(s + 4 * (k0 + k)));
-            }
-            put8(out, k, nodata_blend(v, vnd, _mm256_cmp_ps(v, v, _CMP_UNORD_Q)), pairs, stride);
+        __m256 v = _mm256_cvtph_ps(h);
+        return nodata_blend(v, vnd, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    case TNREC_ENC_FLOAT32: {
+        __m256 v;
+        if (c->shuf) {
+            const uint8_t *p = s + k;
+            __m128i b0 = _mm_loadl_epi64((const __m128i *)(const void *)p);
+            __m128i b1 = _mm_loadl_epi64((const __m128i *)(const void *)(p + c->n));
+            __m128i b2 = _mm_loadl_epi64((const __m128i *)(const void *)(p + 2 * c->n));
+            __m128i b3 = _mm_loadl_epi64((const __m128i *)(const void *)(p + 3 * c->n));
+            __m128i w01 = _mm_unpacklo_epi8(b0, b1), w23 = _mm_unpacklo_epi8(b2, b3);
+            __m128i lo = _mm_unpacklo_epi16(w01, w23), hi = _mm_unpackhi_epi16(w01, w23);
+            v = _mm256_castsi256_ps(_mm256_insertf128_si256(_mm256_castsi128_si256(lo), hi, 1));
+        } else {
+            v = _mm256_loadu_ps((const float *)(const void *)(s + 4 * k));
         }
-        break;
+        return nodata_blend(v, vnd, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
     case TNREC_ENC_UINT8: {
         const __m256 vlo = _mm256_set1_ps(c->qmin), vspan = _mm256_set1_ps(c->span);
         const __m256 v254 = _mm256_set1_ps(254.0f), vm1 = _mm256_set1_ps(-1.0f);
         const __m128i one = _mm_set1_epi32(1);
-        for (; k + 8 <= cnt; k += 8) {
-            __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(s + k0 + k));
-            __m128i q0 = _mm_sub_epi32(_mm_cvtepu8_epi32(b), one);
-            __m128i q1 = _mm_sub_epi32(_mm_cvtepu8_epi32(_mm_srli_si128(b, 4)), one);
-            __m256 qf = _mm256_cvtepi32_ps(_mm256_insertf128_si256(_mm256_castsi128_si256(q0), q1, 1));
-            __m256 v = _mm256_add_ps(vlo, _mm256_div_ps(_mm256_mul_ps(qf, vspan), v254));
-            put8(out, k, nodata_blend(v, vnd, _mm256_cmp_ps(qf, vm1, _CMP_EQ_OQ)), pairs, stride);
-        }
-        break;
+        __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(s + k));
+        __m128i q0 = _mm_sub_epi32(_mm_cvtepu8_epi32(b), one);
+        __m128i q1 = _mm_sub_epi32(_mm_cvtepu8_epi32(_mm_srli_si128(b, 4)), one);
+        __m256 qf = _mm256_cvtepi32_ps(_mm256_insertf128_si256(_mm256_castsi128_si256(q0), q1, 1));
+        __m256 v = _mm256_add_ps(vlo, _mm256_div_ps(_mm256_mul_ps(qf, vspan), v254));
+        return nodata_blend(v, vnd, _mm256_cmp_ps(qf, vm1, _CMP_EQ_OQ));
     }
-    case TNREC_ENC_RAW: {
+    case TNREC_ENC_RAW:
+    default: {
         const __m256 vone = _mm256_set1_ps(1.0f), vzero = _mm256_setzero_ps();
-        for (; k + 8 <= cnt; k += 8) {
-            __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(s + k0 + k));
-            __m128i q0 = _mm_cvtepu8_epi32(b), q1 = _mm_cvtepu8_epi32(_mm_srli_si128(b, 4));
-            __m256 qf = _mm256_cvtepi32_ps(_mm256_insertf128_si256(_mm256_castsi128_si256(q0), q1, 1));
-            put8(out, k, _mm256_and_ps(_mm256_cmp_ps(qf, vzero, _CMP_NEQ_OQ), vone), pairs, stride);
-        }
-        break;
+        __m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(s + k));
+        __m128i q0 = _mm_cvtepu8_epi32(b), q1 = _mm_cvtepu8_epi32(_mm_srli_si128(b, 4));
+        __m256 qf = _mm256_cvtepi32_ps(_mm256_insertf128_si256(_mm256_castsi128_si256(q0), q1, 1));
+        return _mm256_and_ps(_mm256_cmp_ps(qf, vzero, _CMP_NEQ_OQ), vone);
     }
+    }
+}
+
+/* Elements [k0, k0 + cnt) with AVX + F16C, 8 at a time, into out (pairs:
+ * rows of 2 floats stride apart, cnt even); the tail portable. */
+__attribute__((target("avx,f16c"), always_inline))
+static inline void rows_f16c_impl(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out,
+                                  int pairs, size_t stride)
+{
+    size_t k = 0;
+    switch (f->encoding) {
+    case TNREC_ENC_FLOAT16:
+        for (; k + 8 <= cnt; k += 8)
+            put8(out, k, conv8(TNREC_ENC_FLOAT16, c, k0 + k), pairs, stride);
+        break;
+    case TNREC_ENC_FLOAT32:
+        for (; k + 8 <= cnt; k += 8)
+            put8(out, k, conv8(TNREC_ENC_FLOAT32, c, k0 + k), pairs, stride);
+        break;
+    case TNREC_ENC_UINT8:
+        for (; k + 8 <= cnt; k += 8)
+            put8(out, k, conv8(TNREC_ENC_UINT8, c, k0 + k), pairs, stride);
+        break;
+    case TNREC_ENC_RAW:
+        for (; k + 8 <= cnt; k += 8)
+            put8(out, k, conv8(TNREC_ENC_RAW, c, k0 + k), pairs, stride);
+        break;
     }
     if (k < cnt) {
         if (!pairs) {
@@ -703,7 +718,160 @@ static void rows_f16c_pairs(const tnrec_field *f, const rows_ctx *c, size_t k0, 
 {
     rows_f16c_impl(f, c, k0, 2 * rows, dst, 1, stride);
 }
+
+/* Row g (0..3) of 4 fields' 4 pairs: d[j] holds field j's pairs of rows
+ * 0..3 as 4 doubles; the 4 x 4 transpose gives, per row, the fields' pairs
+ * side by side. */
+__attribute__((target("avx"), always_inline))
+static inline void transpose_pairs(const __m256d d[4], __m256d row[4])
+{
+    __m256d t0 = _mm256_unpacklo_pd(d[0], d[1]), t1 = _mm256_unpackhi_pd(d[0], d[1]);
+    __m256d t2 = _mm256_unpacklo_pd(d[2], d[3]), t3 = _mm256_unpackhi_pd(d[2], d[3]);
+    row[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    row[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    row[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    row[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+/* The first cnt (1..4) pairs of v to p; nt: with streaming stores, which
+ * bypass the cache (p 16-byte aligned, cnt 2 or 4). */
+__attribute__((target("avx"), always_inline))
+static inline void store_pairs(float *p, __m256d v, int cnt, int nt)
+{
+    double *d = (double *)(void *)p;
+    if (nt) {
+        _mm_stream_pd(d, _mm256_castpd256_pd128(v));
+        if (cnt == 4)
+            _mm_stream_pd(d + 2, _mm256_extractf128_pd(v, 1));
+        return;
+    }
+    if (cnt == 4) {
+        _mm256_storeu_pd(d, v);
+        return;
+    }
+    __m128d lo = _mm256_castpd256_pd128(v);
+    if (cnt == 1) {
+        _mm_storel_pd(d, lo);
+        return;
+    }
+    _mm_storeu_pd(d, lo);
+    if (cnt == 3)
+        _mm_storel_pd(d + 2, _mm256_extractf128_pd(v, 1));
+}
+
+/* Rows [r, r + 4) of every field at once: each field's 8 elements are
+ * converted, then 4 fields at a time are transposed so that every row's
+ * pairs leave as one store of up to 32 bytes. Every field has encoding
+ * enc but the last, which has last (a mask after the variables); with
+ * constants for both, the conversions compile without a switch. */
+__attribute__((target("avx,f16c"), always_inline))
+static inline void fields_pairs_impl(int enc, int last, const rows_ctx *c, int nf,
+                                     size_t first, size_t rows, float *dst, int nt)
+{
+    size_t stride = 2 * (size_t)nf;
+    for (size_t r = 0; r < rows; r += 4) {
+        size_t k = first + 2 * r;
+        float *row0 = dst + r * stride;
+        for (int j0 = 0; j0 < nf; j0 += 4) {
+            int cnt = nf - j0 < 4 ? nf - j0 : 4;
+            __m256d d[4], row[4];
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                int e = j0 + j == nf - 1 ? last : enc;
+                d[j] = j < cnt ? _mm256_castps_pd(conv8(e, &c[j0 + j], k)) : _mm256_setzero_pd();
+            }
+            transpose_pairs(d, row);
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++)
+                store_pairs(row0 + (size_t)g * stride + 2 * (size_t)j0, row[g], cnt, nt);
+        }
+    }
+}
+
+#define REC_PAIRS_CASE(T, E, L)                                                                          \
+    __attribute__((target(T))) static void fields_pairs_##E##_##L(const rows_ctx *c, int nf, size_t first, \
+                                                                  size_t rows, float *dst, int nt)         \
+    {                                                                                                    \
+        if (nt) {                                                                                        \
+            fields_pairs_impl(E, L, c, nf, first, rows, dst, 1);                                         \
+            _mm_sfence();                                                                                \
+        } else {                                                                                         \
+            fields_pairs_impl(E, L, c, nf, first, rows, dst, 0);                                         \
+        }                                                                                                \
+    }
+REC_PAIRS_CASE("avx,f16c", TNREC_ENC_FLOAT16, TNREC_ENC_FLOAT16)
+REC_PAIRS_CASE("avx,f16c", TNREC_ENC_FLOAT16, TNREC_ENC_RAW)
+REC_PAIRS_CASE("avx,f16c", TNREC_ENC_UINT8, TNREC_ENC_UINT8)
+REC_PAIRS_CASE("avx,f16c", TNREC_ENC_UINT8, TNREC_ENC_RAW)
+REC_PAIRS_CASE("avx,f16c", TNREC_ENC_FLOAT32, TNREC_ENC_FLOAT32)
+REC_PAIRS_CASE("avx,f16c", TNREC_ENC_FLOAT32, TNREC_ENC_RAW)
+#undef REC_PAIRS_CASE
+
+/* Every field but the last of one float encoding, the last of that
+ * encoding or raw: the SIMD pass; otherwise 0 (field by field). */
+static int fields_pairs_f16c(const tnrec_encoding *enc, const rows_ctx *c, int nf, size_t first, size_t rows,
+                             float *dst, int nt)
+{
+    tnrec_encoding e = enc[0], last = enc[nf - 1];
+    for (int j = 0; j < nf - 1; j++)
+        if (enc[j] != e)
+            return 0;
+    if (last != e && last != TNREC_ENC_RAW)
+        return 0;
+    int raw = last == TNREC_ENC_RAW && e != TNREC_ENC_RAW;
+    switch (e) {
+    case TNREC_ENC_FLOAT16:
+        (raw ? fields_pairs_TNREC_ENC_FLOAT16_TNREC_ENC_RAW : fields_pairs_TNREC_ENC_FLOAT16_TNREC_ENC_FLOAT16)(
+            c, nf, first, rows, dst, nt);
+        return 1;
+    case TNREC_ENC_UINT8:
+        (raw ? fields_pairs_TNREC_ENC_UINT8_TNREC_ENC_RAW : fields_pairs_TNREC_ENC_UINT8_TNREC_ENC_UINT8)(
+            c, nf, first, rows, dst, nt);
+        return 1;
+    case TNREC_ENC_FLOAT32:
+        (raw ? fields_pairs_TNREC_ENC_FLOAT32_TNREC_ENC_RAW : fields_pairs_TNREC_ENC_FLOAT32_TNREC_ENC_FLOAT32)(
+            c, nf, first, rows, dst, nt);
+        return 1;
+    case TNREC_ENC_RAW:
+        return 0;
+    }
+    return 0;
+}
 #endif
+
+static rows_ctx rows_context(const tnrec_field *f, const uint8_t *stored)
+{
+    rows_ctx c;
+    c.stored = stored;
+    c.n = tnrec_field_elems(f);
+    c.shuf = f->shuffle && rec_stored_elem_size(f) > 1;
+    c.nodata = f->nodata;
+    c.qmin = f->qmin;
+    c.span = f->qmax - f->qmin;
+    return c;
+}
+
+size_t rec_fields_decode_pairs(const tnrec_field *const *f, const uint8_t *const *stored, int nf, size_t first,
+                               size_t rows, float *dst, int stream)
+{
+#if REC_HAVE_F16C_PATH
+    if (nf < 1 || nf > REC_PAIRS_MAX_FIELDS || !use_f16c())
+        return 0;
+    tnrec_encoding enc[REC_PAIRS_MAX_FIELDS];
+    rows_ctx c[REC_PAIRS_MAX_FIELDS];
+    for (int j = 0; j < nf; j++) {
+        enc[j] = f[j]->encoding;
+        c[j] = rows_context(f[j], stored[j]);
+    }
+    size_t done = rows / 4 * 4;
+    /* Streaming stores need 16-byte aligned rows: an even count of pairs. */
+    int nt = stream && nf % 2 == 0 && ((uintptr_t)dst & 15) == 0;
+    return fields_pairs_f16c(enc, c, nf, first, done, dst, nt) ? done : 0;
+#else
+    (void)f, (void)stored, (void)nf, (void)first, (void)rows, (void)dst, (void)stream;
+    return 0;
+#endif
+}
 
 static void rows_convert(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out)
 {
@@ -719,13 +887,7 @@ static void rows_convert(const tnrec_field *f, const rows_ctx *c, size_t k0, siz
 void rec_field_decode_rows(const tnrec_field *f, const uint8_t *stored, size_t first, size_t rows, size_t width,
                            float *dst, size_t stride)
 {
-    rows_ctx c;
-    c.stored = stored;
-    c.n = tnrec_field_elems(f);
-    c.shuf = f->shuffle && rec_stored_elem_size(f) > 1;
-    c.nodata = f->nodata;
-    c.qmin = f->qmin;
-    c.span = f->qmax - f->qmin;
+    rows_ctx c = rows_context(f, stored);
 #if REC_HAVE_F16C_PATH
     if (width == 2 && stride != 2 && use_f16c()) {
         rows_f16c_pairs(f, &c, first, rows, dst, stride);

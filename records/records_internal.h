@@ -79,6 +79,17 @@ void rec_field_stats(const tnrec_field *f, const void *vals, const uint8_t *mask
  * where a byte is nonzero and 0.0f elsewhere. */
 void rec_field_decode_rows(const tnrec_field *f, const uint8_t *stored, size_t first, size_t rows, size_t width,
                            float *dst, size_t stride);
+/* The same for nf fields of 2-element rows at once, interleaved: field j's
+ * pair of row i to dst + i * 2 * nf + 2 * j (dense rows of nf pairs), with
+ * a SIMD path (AVX + F16C) that converts and interleaves in one pass.
+ * Returns the rows it decoded, a multiple of 4 from the first: 0 when
+ * there is no SIMD path (or TNREC_CODEC_PORTABLE=1, or nf is above
+ * REC_PAIRS_MAX_FIELDS); the caller decodes the rest field by field.
+ * stream: write with streaming (non-temporal) stores where the rows allow
+ * (an even nf, dst 16-byte aligned), for output that is not read soon. */
+#define REC_PAIRS_MAX_FIELDS 16
+size_t rec_fields_decode_pairs(const tnrec_field *const *f, const uint8_t *const *stored, int nf, size_t first,
+                               size_t rows, float *dst, int stream);
 
 /* ---- shard_reader.c: an open shard ---- */
 struct tnrec_shard {

@@ -31,9 +31,6 @@
 
 #define LOADER_MAX_VARS TNREC_MAX_FIELDS
 #define STEP_NONE UINT64_MAX
-/* Rows (azimuth x range gates of a frame) decoded for all fields before
- * moving on: 1024 rows of 12 channels are 48 KiB of the batch. */
-#define LOADER_BLOCK_ROWS 1024
 
 typedef struct slot {
     tnrec_batch b;
@@ -54,6 +51,8 @@ struct tnrec_loader {
     const tnrec_dataset *ds;
     tnrec_loader_config cfg;
     int nvars, var_field[LOADER_MAX_VARS], mask_field, range_field;
+    uint32_t in_field[LOADER_MAX_VARS + 1]; /* the input's fields in channel order: variables, then the mask */
+    int n_in;
     int T, A, R, S, frames, channels;
     size_t sample_elems, field_elems;
     uint64_t n_records, steps;
@@ -111,24 +110,14 @@ static tnrec_err decode_sample(worker_ctx *w, uint64_t rec, float *x, float *lab
                            (unsigned long long)local);
     if ((err = tnrec_decoder_load(w->dec, sh, local)))
         return err;
-    /* Straight into the batch: each field's (time, azimuth, range, sweep)
-     * elements are converted and land in their NDHWC channels in one go,
-     * a block of rows at a time for all fields, so the block's part of the
-     * sample stays in cache while every field writes its channels. */
-    size_t S = (size_t)l->S, C = (size_t)l->channels, AR = (size_t)l->A * (size_t)l->R;
+    /* Straight into the batch: the fields' (time, azimuth, range, sweep)
+     * elements are converted and land in their NDHWC channels (all fields
+     * in one pass, or a block of rows at a time for all fields). */
+    size_t S = (size_t)l->S, AR = (size_t)l->A * (size_t)l->R;
     size_t rows = (size_t)l->frames * AR, first = (size_t)(l->T - l->frames) * AR * S;
-    for (size_t r0 = 0; r0 < rows; r0 += LOADER_BLOCK_ROWS) {
-        size_t nr = rows - r0 < LOADER_BLOCK_ROWS ? rows - r0 : LOADER_BLOCK_ROWS;
-        float *dst = x + r0 * C;
-        for (int v = 0; v < l->nvars; v++)
-            if ((err = tnrec_decoder_field_rows(w->dec, (uint32_t)l->var_field[v], first + r0 * S, nr, S,
-                                                dst + (size_t)v * S, C)))
-                return err;
-        if (l->mask_field >= 0 &&
-            (err = tnrec_decoder_field_rows(w->dec, (uint32_t)l->mask_field, first + r0 * S, nr, S,
-                                            dst + (size_t)l->nvars * S, C)))
-            return err;
-    }
+    if ((err = tnrec_decoder_fields_rows(w->dec, l->in_field, (size_t)l->n_in, first, rows, S, x,
+                                         (size_t)l->channels)))
+        return err;
     int y = info->meta.label ? 1 : 0;
     *label = (float)y;
     *weight = l->cfg.class_weight[y];
@@ -286,7 +275,11 @@ static tnrec_err find_fields(tnrec_loader *l)
     l->frames = l->cfg.frames > 0 ? l->cfg.frames : l->T;
     if (l->frames > l->T)
         return tnrec__fail(TNREC_EINVAL, "%d frames asked but the dataset has %d\nhint: use --frames %d or fewer", l->frames, l->T, l->T);
-    l->channels = (l->nvars + (l->mask_field >= 0 ? 1 : 0)) * l->S;
+    for (int v = 0; v < l->nvars; v++)
+        l->in_field[l->n_in++] = (uint32_t)l->var_field[v];
+    if (l->mask_field >= 0)
+        l->in_field[l->n_in++] = (uint32_t)l->mask_field;
+    l->channels = l->n_in * l->S;
     l->sample_elems = (size_t)l->frames * l->A * l->R * l->channels;
     return TNREC_OK;
 }
@@ -354,6 +347,8 @@ tnrec_err tnrec_loader_create(tnrec_loader **out, const tnrec_dataset *ds, const
         if ((err = tnrec_decoder_create(&w->dec)))
             goto fail;
         tnrec_decoder_set_nodata(w->dec, l->cfg.has_nodata ? &l->cfg.nodata : NULL);
+        tnrec_decoder_set_content_check(w->dec, 0); /* the frame's XXH3 is checked on every load */
+        tnrec_decoder_set_stream(w->dec, 1);        /* a batch is read after it is complete, from memory */
     }
     for (int i = 0; i < l->nthreads; i++) {
         if (pthread_create(&l->threads[i], NULL, worker_main, &l->ctxs[i]) != 0) {

@@ -187,6 +187,16 @@ void tnrec_decoder_free(tnrec_decoder *dec);                    /* accepts NULL 
  * tnrec_decoder_field, _field_mask and _field_rows (a model's input fill;
  * physical values keep NaN). NULL: the schema's values again. */
 void tnrec_decoder_set_nodata(tnrec_decoder *dec, const float *value);
+/* on 0: tnrec_decoder_load no longer verifies zstd's content checksum
+ * (XXH64 of the decompressed bytes); the frame's XXH3 from the index is
+ * still checked, so the bytes inflated are the bytes written. For readers
+ * that load every record many times (the training loader); tnrec verify
+ * and every other reader keep the default, on. */
+void tnrec_decoder_set_content_check(tnrec_decoder *dec, int on);
+/* on 1: tnrec_decoder_fields_rows may write its output with streaming
+ * stores, past the cache: for output much larger than the cache that is
+ * read later (the training loader's batches). Same values; default 0. */
+void tnrec_decoder_set_stream(tnrec_decoder *dec, int on);
 /* Reads record i with one pread, checks its checksum and decompresses it.
  * Errors name the shard and the record index. */
 tnrec_err tnrec_decoder_load(tnrec_decoder *dec, const tnrec_shard *shard, uint64_t i);
@@ -213,6 +223,13 @@ tnrec_err tnrec_decoder_field_physical(tnrec_decoder *dec, uint32_t f, float *ds
  * decodes, without a pass over a whole-field buffer. */
 tnrec_err tnrec_decoder_field_rows(tnrec_decoder *dec, uint32_t f, uint64_t first, size_t rows, size_t width,
                                    float *dst, size_t stride);
+/* tnrec_decoder_field_rows for nf fields side by side: field j's rows go
+ * to dst + j * width (stride at least nf * width), the same values. Rows of
+ * 2 packed densely (stride = 2 * nf, e.g. NDHWC channels of two sweeps)
+ * are converted and interleaved in one vectorised pass where the CPU
+ * has AVX and F16C. */
+tnrec_err tnrec_decoder_fields_rows(tnrec_decoder *dec, const uint32_t *fields, size_t nf, uint64_t first,
+                                    size_t rows, size_t width, float *dst, size_t stride);
 /* Statistics of one channel of a decoded field (tnrec_decoder_field_stats). */
 typedef struct tnrec_channel_stats {
     uint64_t count;                         /* elements of the channel */

@@ -1,16 +1,18 @@
 /* tests/train/test_loader_decode.c: the loader's batches against the
  * reference decode, bit for bit.
  *
- * The loader converts each field straight into its NDHWC channels
- * (tnrec_decoder_field_rows, SIMD where the CPU has it). The reference
+ * The loader converts the fields straight into their NDHWC channels
+ * (tnrec_decoder_fields_rows: all fields in one SIMD pass where they share
+ * an encoding and have two sweeps, else field by field). The reference
  * here is the path it replaced: tnrec_decoder_field into a whole-field
  * float32 buffer, then one element at a time into channels. Datasets with
  * every float encoding (float32 and float16 with shuffle on and off,
  * uint8) side by side, no-data gates, signed zeros, half subnormals and
  * infinities, uint8 values outside [qmin, qmax], odd shapes (1, 2, 3 and
  * 600 sweeps; element counts that are not multiples of 8), frames fewer
- * than the dataset's, a mask with bytes 0, 1 and 255, and variables named
- * out of schema order. Also run with TNREC_CODEC_PORTABLE=1
+ * than the dataset's, a mask with bytes 0, 1 and 255, variables named
+ * out of schema order or more than once (3 to 7 fields of one encoding),
+ * and the loader's own no-data value. Also run with TNREC_CODEC_PORTABLE=1
  * (test_loader_decode_portable) for the portable conversions. */
 #include <math.h>
 #include <stdint.h>
@@ -18,9 +20,13 @@
 
 #include "tnrec_test.h"
 
-#define NF 5 /* f32 shuffled, f32, f16 shuffled, f16, u8; then the mask */
+/* f32 shuffled, f32, f16 shuffled, f16, u8, then more of each float
+ * encoding with other constants (several fields of one encoding take the
+ * one-pass interleave); then the mask */
+#define NF 9
 
-static const char *const names[NF + 1] = { "A32S", "B32", "C16S", "D16", "E8", "range_folded_mask" };
+static const char *const names[NF + 1] = { "A32S", "B32", "C16S", "D16", "E8", "F32", "G16S", "H8", "I8",
+                                           "range_folded_mask" };
 
 static uint64_t rng(uint64_t *s)
 {
@@ -51,6 +57,7 @@ static tnrec_err write_dataset(const char *dir, int n, int T, int A, int R, int 
     memset(&sc, 0, sizeof sc);
     sc.nfields = NF + 1;
     const tnrec_encoding enc_of[NF] = { TNREC_ENC_FLOAT32, TNREC_ENC_FLOAT32, TNREC_ENC_FLOAT16, TNREC_ENC_FLOAT16,
+                                        TNREC_ENC_UINT8,   TNREC_ENC_FLOAT32, TNREC_ENC_FLOAT16, TNREC_ENC_UINT8,
                                         TNREC_ENC_UINT8 };
     for (int f = 0; f <= NF; f++) {
         tnrec_field *fd = &sc.fields[f];
@@ -63,12 +70,12 @@ static tnrec_err write_dataset(const char *dir, int n, int T, int A, int R, int 
         snprintf(fd->dims[1], TNREC_NAME_MAX, "azimuth");
         snprintf(fd->dims[2], TNREC_NAME_MAX, "range");
         snprintf(fd->dims[3], TNREC_NAME_MAX, "sweep");
-        fd->shuffle = f == 0 || f == 2;
-        fd->offset = f == 4 ? 0.25f : 0.0f;
-        fd->scale = f == 4 ? 1.5f : 1.0f;
-        fd->nodata = f == 1 ? -0.0f : -3.0f;
-        fd->qmin = -1.0f;
-        fd->qmax = 1.0f;
+        fd->shuffle = f == 0 || f == 2 || f == 6;
+        fd->offset = f == 4 ? 0.25f : (f >= 5 ? -0.125f * (float)f : 0.0f);
+        fd->scale = f == 4 ? 1.5f : (f >= 5 ? 0.5f + 0.25f * (float)f : 1.0f);
+        fd->nodata = f == 1 ? -0.0f : (f >= 5 ? (float)f : -3.0f);
+        fd->qmin = f == 7 ? -2.5f : (f == 8 ? -0.3f : -1.0f);
+        fd->qmax = f == 7 ? 0.75f : (f == 8 ? 1.7f : 1.0f);
     }
     size_t elems = (size_t)T * A * R * S;
     float *vals[NF];
@@ -92,7 +99,10 @@ static tnrec_err write_dataset(const char *dir, int n, int T, int A, int R, int 
             uint64_t r = rng(&rs) % 4;
             mask[k] = r == 0 ? 1 : (r == 1 ? 255 : 0);
         }
-        const void *ptrs[NF + 1] = { vals[0], vals[1], vals[2], vals[3], vals[4], mask };
+        const void *ptrs[NF + 1];
+        for (int v = 0; v < NF; v++)
+            ptrs[v] = vals[v];
+        ptrs[NF] = mask;
         tnrec_record_meta meta;
         memset(&meta, 0, sizeof meta);
         meta.label = i % 3 == 0;
@@ -152,26 +162,32 @@ static void reference(const tnrec_dataset *ds, tnrec_decoder *dec, uint64_t rec,
     free(tmp8);
 }
 
-static void check_config(const char *dir, const char *vars, int frames, int mask, int batch, int threads)
+/* nodata: NULL, or the value no-data gates decode as (the loader's and the
+ * reference decoder's override). */
+static void check_config_nodata(const char *dir, const char *vars, int frames, int mask, int batch, int threads,
+                                const float *nodata)
 {
     tnrec_dataset *ds = NULL;
     CHECK_OK(tnrec_dataset_open(&ds, dir));
     if (!ds)
         return;
     const tnrec_schema *sc = tnrec_dataset_schema(ds);
-    int fields[NF], nvars = 0;
+    int fields[2 * NF], nvars = 0;
     char buf[256];
     snprintf(buf, sizeof buf, "%s", vars);
     char *save = NULL;
-    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+    for (char *t = strtok_r(buf, ",", &save); t && nvars < 2 * NF; t = strtok_r(NULL, ",", &save))
         fields[nvars++] = tnrec_schema_find(sc, t);
     int mask_f = mask ? tnrec_schema_find(sc, "range_folded_mask") : -1;
     tnrec_loader_config lc = { .batch = batch, .threads = threads, .prefetch = 2, .shuffle = 1, .seed = 5,
                                .frames = frames, .mask = mask, .variables = vars };
+    lc.has_nodata = nodata != NULL;
+    lc.nodata = nodata ? *nodata : 0.0f;
     tnrec_loader *l = NULL;
     CHECK_OK(tnrec_loader_create(&l, ds, &lc));
     tnrec_decoder *dec = NULL;
     CHECK_OK(tnrec_decoder_create(&dec));
+    tnrec_decoder_set_nodata(dec, nodata);
     if (l && dec) {
         tnrec_input_shape s = tnrec_loader_shape(l);
         size_t elems = (size_t)s.frames * s.height * s.width * s.channels;
@@ -205,6 +221,44 @@ static void check_config(const char *dir, const char *vars, int frames, int mask
     tnrec_dataset_close(ds);
 }
 
+static void check_config(const char *dir, const char *vars, int frames, int mask, int batch, int threads)
+{
+    check_config_nodata(dir, vars, frames, mask, batch, threads, NULL);
+}
+
+/* tnrec_decoder_fields_rows refuses what tnrec_decoder_field_rows refuses,
+ * and a field list that does not fit the stride. */
+static void check_fields_rows_errors(const char *dir)
+{
+    tnrec_dataset *ds = NULL;
+    tnrec_decoder *dec = NULL;
+    CHECK_OK(tnrec_dataset_open(&ds, dir));
+    CHECK_OK(tnrec_decoder_create(&dec));
+    if (!ds || !dec) {
+        tnrec_decoder_free(dec);
+        tnrec_dataset_close(ds);
+        return;
+    }
+    const tnrec_schema *sc = tnrec_dataset_schema(ds);
+    uint32_t f[2] = { (uint32_t)tnrec_schema_find(sc, "C16S"), (uint32_t)tnrec_schema_find(sc, "D16") };
+    float out[64];
+    CHECK(tnrec_decoder_fields_rows(dec, f, 2, 0, 4, 2, out, 4) == TNREC_EINVAL); /* nothing loaded */
+    size_t shard_i;
+    uint64_t local;
+    CHECK_OK(tnrec_dataset_locate(ds, 0, &shard_i, &local));
+    CHECK_OK(tnrec_decoder_load(dec, tnrec_dataset_shard(ds, shard_i), local));
+    CHECK_OK(tnrec_decoder_fields_rows(dec, f, 2, 0, 4, 2, out, 4));
+    CHECK_OK(tnrec_decoder_fields_rows(dec, f, 0, 0, 4, 2, out, 4));
+    CHECK(tnrec_decoder_fields_rows(dec, NULL, 2, 0, 4, 2, out, 4) == TNREC_EINVAL);
+    CHECK(tnrec_decoder_fields_rows(dec, f, 2, 0, 4, 2, out, 3) == TNREC_EINVAL);
+    CHECK(tnrec_decoder_fields_rows(dec, f, 2, 0, 4, 2, NULL, 4) == TNREC_EINVAL);
+    CHECK(tnrec_decoder_fields_rows(dec, f, 2, 1u << 30, 4, 2, out, 4) == TNREC_ERANGE);
+    uint32_t bad[2] = { f[0], 99 };
+    CHECK(tnrec_decoder_fields_rows(dec, bad, 2, 0, 4, 2, out, 4) == TNREC_ENOTFOUND);
+    tnrec_decoder_free(dec);
+    tnrec_dataset_close(ds);
+}
+
 int main(void)
 {
     const char *tmp = tnrec_test_dir();
@@ -220,6 +274,18 @@ int main(void)
         check_config(dir, "C16S", sh[0], 0, 5, 1);  /* one field, no mask: rows are contiguous */
         check_config(dir, "E8", 1, 0, 7, 2);
         check_config(dir, "B32", sh[0], 1, 3, 1);
+        /* Fields of one encoding (and a mask), 3 to 7 of them: with two
+         * sweeps, converted and interleaved together (tnrec_decoder_fields_rows). */
+        check_config(dir, "A32S,B32,F32,B32,F32,A32S", sh[0], 1, 3, 2);
+        check_config(dir, "C16S,D16,G16S,D16,C16S,G16S", sh[0] - 1, 0, 2, 1);
+        check_config(dir, "E8,H8,I8,H8,E8", sh[0], 1, 4, 2);
+        check_config(dir, "I8,E8,H8,E8", 1, 1, 3, 1);
+        check_config(dir, "G16S,D16", sh[0], 1, 5, 2);
+        const float fill = 0.5f;
+        check_config_nodata(dir, "C16S,D16,G16S,D16,E8", sh[0], 1, 3, 2, &fill);
+        check_config_nodata(dir, "H8,E8,I8,H8,E8,I8", sh[0], 0, 3, 1, &fill);
+        if (k == 1)
+            check_fields_rows_errors(dir);
     }
     return tnrec_test_result("test_loader_decode");
 }
