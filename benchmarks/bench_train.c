@@ -4,7 +4,9 @@
  * usage: bench_train [--model seed3d] [--batch 8] [--steps 3] [--frames 4]
  *                    [--height 120] [--width 240] [--channels 12]
  * Prints one JSON object: model, batch, conv implementation, threads,
- * median seconds per training step and per inference batch, samples/s. */
+ * median seconds per training step and per inference batch, samples/s,
+ * and the median CPU seconds (all threads) of each: on a machine shared
+ * with other work, CPU time moves less than wall time. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,14 @@
 
 #include "bench_util.h"
 #include "tnrec/tnrec.h"
+
+/* CPU seconds of this process, all threads. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 int main(int argc, char **argv)
 {
@@ -57,28 +67,34 @@ int main(int argc, char **argv)
         weight[i] = 1.0f;
     }
     double *tt = malloc((size_t)(steps + 1) * sizeof *tt), *ti = malloc((size_t)(steps + 1) * sizeof *ti);
+    double *ct = malloc((size_t)(steps + 1) * sizeof *ct), *ci = malloc((size_t)(steps + 1) * sizeof *ci);
     for (int k = 0; k <= steps; k++) { /* step 0 warms up */
-        double t0 = bench_now(), loss;
+        double t0 = bench_now(), c0 = cpu_now(), loss;
         if (tnrec_net_train_step(net, x, label, weight, batch, (uint64_t)k, logits, &loss) || tnrec_optim_step(opt, m, 1e-4)) {
             fprintf(stderr, "bench_train: %s\n", tnrec_error_last());
             return 1;
         }
         tt[k] = bench_now() - t0;
+        ct[k] = cpu_now() - c0;
         t0 = bench_now();
+        c0 = cpu_now();
         if (tnrec_net_predict(net, x, batch, logits)) {
             fprintf(stderr, "bench_train: %s\n", tnrec_error_last());
             return 1;
         }
         ti[k] = bench_now() - t0;
+        ci[k] = cpu_now() - c0;
     }
     qsort(tt + 1, (size_t)steps, sizeof *tt, bench_cmp_double);
     qsort(ti + 1, (size_t)steps, sizeof *ti, bench_cmp_double);
     double mt = tt[1 + steps / 2], mi = ti[1 + steps / 2];
+    double mct = bench_median(ct + 1, steps), mci = bench_median(ci + 1, steps);
     const char *thr = getenv("OMP_NUM_THREADS");
     printf("{\"impl\": \"tnrec\", \"model\": \"%s\", \"batch\": %d, \"steps\": %d, \"conv\": \"%s\", \"threads\": \"%s\", "
-           "\"train_step_s\": %.4f, \"train_samples_per_s\": %.3f, \"infer_batch_s\": %.4f, \"infer_samples_per_s\": %.3f}\n",
-           model, batch, steps, "direct", thr ? thr : "default", mt, batch / mt, mi, batch / mi);
-    free(x); free(label); free(weight); free(logits); free(tt); free(ti);
+           "\"train_step_s\": %.4f, \"train_samples_per_s\": %.3f, \"infer_batch_s\": %.4f, \"infer_samples_per_s\": %.3f, "
+           "\"train_cpu_s\": %.4f, \"infer_cpu_s\": %.4f}\n",
+           model, batch, steps, "direct", thr ? thr : "default", mt, batch / mt, mi, batch / mi, mct, mci);
+    free(x); free(label); free(weight); free(logits); free(tt); free(ti); free(ct); free(ci);
     tnrec_optim_free(opt);
     tnrec_net_free(net);
     tnrec_model_free(m);
