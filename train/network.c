@@ -205,6 +205,92 @@ static int n_threads(size_t work)
 #endif
 }
 
+/* [lo, hi) of `len` items for thread tid of nt. */
+static void share(size_t *lo, size_t *hi, size_t len, int tid, int nt)
+{
+    *lo = len * (size_t)tid / (size_t)nt;
+    *hi = len * (size_t)(tid + 1) / (size_t)nt;
+}
+
+/* The reference LeakyReLU, forward and backward, split across threads:
+ * each value is computed on its own, so the split changes nothing. */
+static void leaky_forward(float *y, const float *x, size_t len, float alpha)
+{
+    int nt = n_threads(len);
+#if TNREC_HAVE_OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+        int tid = 0, th = 1;
+#if TNREC_HAVE_OPENMP
+        tid = omp_get_thread_num();
+        th = omp_get_num_threads();
+#endif
+        size_t lo, hi;
+        share(&lo, &hi, len, tid, th);
+        trn_ref32_leaky_relu_forward(y + lo, x + lo, hi - lo, alpha);
+    }
+    (void)nt;
+}
+
+static void leaky_backward(float *dx, const float *y, const float *dy, size_t len, float alpha)
+{
+    int nt = n_threads(len);
+#if TNREC_HAVE_OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+        int tid = 0, th = 1;
+#if TNREC_HAVE_OPENMP
+        tid = omp_get_thread_num();
+        th = omp_get_num_threads();
+#endif
+        size_t lo, hi;
+        share(&lo, &hi, len, tid, th);
+        trn_ref32_leaky_relu_backward(dx + lo, y + lo, dy + lo, hi - lo, alpha);
+    }
+    (void)nt;
+}
+
+/* The reference max pooling, forward (dx NULL) or backward, split across
+ * threads by blocks of output frames: with 'valid' pooling and a frame
+ * count that pd divides, each block of pd input frames is a sample of its
+ * own; otherwise the split is by samples. Each output (and each input
+ * gradient) is computed as the reference computes it. */
+static void pool_run(float *dx, float *y, const float *x, const float *dy, const trn_layer *L, int n)
+{
+    int pd = L->pool[0], ph = L->pool[1], pw = L->pool[2];
+    int slab = !L->same && L->in_d % pd == 0;
+    int units = slab ? n * (L->in_d / pd) : n, ud = slab ? pd : L->in_d;
+    size_t in_sz = (size_t)ud * L->in_h * L->in_w * L->c, out_sz = (size_t)(slab ? 1 : L->d) * L->h * L->w * L->c;
+    int nt = n_threads((size_t)units * in_sz);
+#if TNREC_HAVE_OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+        int tid = 0, th = 1;
+#if TNREC_HAVE_OPENMP
+        tid = omp_get_thread_num();
+        th = omp_get_num_threads();
+#endif
+        size_t lo, hi;
+        share(&lo, &hi, (size_t)units, tid, th);
+        int k = (int)(hi - lo);
+        const float *xs = x + lo * in_sz;
+        if (k > 0 && !dx && L->same)
+            trn_ref32_maxpool3d_same_forward(y + lo * out_sz, xs, k, ud, L->in_h, L->in_w, L->c, pd, ph, pw);
+        else if (k > 0 && !dx)
+            trn_ref32_maxpool3d_forward(y + lo * out_sz, xs, k, ud, L->in_h, L->in_w, L->c, pd, ph, pw);
+        else if (k > 0 && L->same)
+            trn_ref32_maxpool3d_same_backward(dx + lo * in_sz, xs, dy + lo * out_sz, k, ud, L->in_h, L->in_w, L->c, pd,
+                                              ph, pw);
+        else if (k > 0)
+            trn_ref32_maxpool3d_backward(dx + lo * in_sz, xs, dy + lo * out_sz, k, ud, L->in_h, L->in_w, L->c, pd, ph,
+                                         pw);
+    }
+    (void)nt;
+}
+
 /* Per-channel sums over this rank's m positions, in double:
  * tot[ch] = sum of a, tot[c + ch] = sum of a * (b - mu[ch]) (mu NULL: 0).
  * Each of the nt threads sums its own slice into part (nt * 2c zeroed
@@ -484,14 +570,10 @@ static tnrec_err forward(tnrec_net *net, const float *x, const float *range_limi
                                                     m->state + L->s_off + L->c, pos, L->c, (float)TRN_BN_EPSILON);
             break;
         case TRN_LRELU:
-            trn_ref32_leaky_relu_forward(y, in, outn, (float)L->alpha);
+            leaky_forward(y, in, outn, (float)L->alpha);
             break;
         case TRN_POOL:
-            if (L->same)
-                trn_ref32_maxpool3d_same_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1],
-                                                   L->pool[2]);
-            else
-                trn_ref32_maxpool3d_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+            pool_run(NULL, y, in, NULL, L, n);
             break;
         case TRN_CCONV:
             coordconv_prepare(net, L, in, pw, n);
@@ -579,7 +661,7 @@ tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *range_
         case TRN_LRELU:
             /* In place: the output has the sign of the input (alpha > 0). */
             if (dx)
-                trn_ref32_leaky_relu_backward(dx, net->out[i], g, pos * L->c, (float)L->alpha);
+                leaky_backward(dx, net->out[i], g, pos * L->c, (float)L->alpha);
             break;
         case TRN_RELU:
             /* In place: the output is > 0 exactly where the input is. */
@@ -587,11 +669,8 @@ tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *range_
                 trn_ref32_relu_backward(dx, net->out[i], g, pos * L->c);
             break;
         case TRN_POOL:
-            if (dx && L->same)
-                trn_ref32_maxpool3d_same_backward(dx, in, g, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0],
-                                                    L->pool[1], L->pool[2]);
-            else if (dx)
-                trn_ref32_maxpool3d_backward(dx, in, g, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+            if (dx)
+                pool_run(dx, NULL, in, g, L, n);
             break;
         case TRN_CCONV: {
             int ci = L->in_c, cc = ci + TRN_NCOORD;
