@@ -24,7 +24,7 @@
 #include <omp.h>
 #endif
 
-#define NACC 12
+#define NACC 24
 #define REPS 4096
 
 #ifdef HAVE_X86
@@ -37,7 +37,7 @@ __attribute__((target("avx512f"))) static float fma_loop(long iters)
         acc[j] = _mm512_set1_ps((float)j);
     for (long it = 0; it < iters; it++)
         for (int r = 0; r < REPS; r++)
-#pragma GCC unroll 12
+#pragma GCC unroll 24
             for (int j = 0; j < NACC; j++)
                 acc[j] = _mm512_fmadd_ps(acc[j], a, b);
     float s = 0;
@@ -55,7 +55,7 @@ __attribute__((target("avx512f,avx512bf16"))) static float bf16_loop(long iters)
         acc[j] = _mm512_set1_ps((float)j);
     for (long it = 0; it < iters; it++)
         for (int r = 0; r < REPS; r++)
-#pragma GCC unroll 12
+#pragma GCC unroll 24
             for (int j = 0; j < NACC; j++)
                 acc[j] = _mm512_dpbf16_ps(acc[j], a, b);
     float s = 0;
