@@ -3,7 +3,8 @@
 
 usage: bench_train_torch.py [--batch 8] [--steps 3] [--threads 2]
 Prints one JSON object like bench_train's: median seconds per training
-step (forward, weighted BCE, backward, Adam) and per inference batch."""
+step (forward, weighted BCE, backward, Adam) and per inference batch,
+and the median CPU seconds (all threads) of each."""
 import argparse
 import json
 import statistics
@@ -38,27 +39,31 @@ def main():
     y = (torch.arange(a.batch) % 2).float()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, eps=1e-7)
     loss_fn = nn.BCEWithLogitsLoss()
-    train, infer = [], []
+    train, infer, train_cpu, infer_cpu = [], [], [], []
     for k in range(a.steps + 1):
         model.train()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad()
         loss = loss_fn(model(x).squeeze(1), y)
         loss.backward()
         opt.step()
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         model.eval()
         with torch.no_grad():
             model(x)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         if k:
             train.append(t1 - t0)
             infer.append(t2 - t1)
+            train_cpu.append(c1 - c0)
+            infer_cpu.append(c2 - c1)
     mt, mi = statistics.median(train), statistics.median(infer)
     print(json.dumps({"impl": "pytorch " + torch.__version__, "model": "seed3d", "params": nparams, "batch": a.batch,
                       "steps": a.steps, "threads": a.threads, "train_step_s": round(mt, 4),
                       "train_samples_per_s": round(a.batch / mt, 3), "infer_batch_s": round(mi, 4),
-                      "infer_samples_per_s": round(a.batch / mi, 3)}))
+                      "infer_samples_per_s": round(a.batch / mi, 3),
+                      "train_cpu_s": round(statistics.median(train_cpu), 4),
+                      "infer_cpu_s": round(statistics.median(infer_cpu), 4)}))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ int cli_parse_score_args(cli_score_args *out, const char *cmd, const char *about
           .help = "decode threads" },
         { CLI_ENUM, "device", 0, NULL, "D", .dst = &out->device, .choices = "cpu,cuda", .help = "cpu (default) or cuda" },
         { CLI_ENUM, "precision", 0, NULL, "P", .dst = &out->precision, .choices = "fp32,fp16,bf16",
-          .help = "cuda: fp32 (default, TF32 off), fp16 or bf16 activations" },
+          .help = "fp32 (default); cuda: fp16 or bf16 activations;\ncpu: bf16 products, float32 sums where the CPU\nhas avx512_bf16 (TNREC_CPU_BF16=off: fp32)" },
         CLI_PROGRESS_OPTS(out->progress),
         /* eval only: for predict this slot ends the table early */
         with_output ? (cli_opt)CLI_OPT_END : curves_opt,

@@ -21,10 +21,11 @@
 #include "tnrec/train.h"
 
 typedef struct trn_backend_config {
-    tnrec_precision precision;  /* fp32 everywhere; fp16 and bf16 on a GPU */
+    tnrec_precision precision;  /* fp32 everywhere; fp16 and bf16 on a GPU; bf16 inference on the CPU */
     int device;                 /* GPU ordinal; -1: the local rank modulo the device count */
     int deterministic;          /* 1: deterministic cuDNN algorithms only */
-    int inference_only;         /* 1: predictions only (eval, predict) */
+    int inference_only;         /* 1: predictions only (eval, predict): a GPU net without training
+                                 * state; the CPU takes bf16 then */
 } trn_backend_config;
 
 typedef struct trn_backend_ops {

@@ -15,12 +15,15 @@ typedef struct cpu_backend {
 
 static tnrec_err cpu_create(void **impl, tnrec_model *m, int max_batch, const trn_backend_config *c, trn_allreduce *ar)
 {
-    (void)c;
     cpu_backend *be = calloc(1, sizeof *be);
     if (!be)
         return tnrec__fail(TNREC_ENOMEM, "out of memory");
     tnrec_err err = tnrec_net_create(&be->net, m, max_batch);
+    /* Training on the CPU computes in float32 whatever the precision. */
+    if (!err && c && c->inference_only)
+        err = trn_net_set_precision(be->net, c->precision);
     if (err) {
+        tnrec_net_free(be->net);
         free(be);
         return err;
     }

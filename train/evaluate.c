@@ -306,9 +306,9 @@ tnrec_err tnrec_eval_run_opts(tnrec_metrics *out, const char *checkpoint, const 
         goto done;
     if ((err = trn_backend_find(&ops, device)))
         goto done;
-    if (prec != TNREC_PRECISION_FP32 && !trn_backend_is_device(ops)) {
-        err = tnrec__fail(TNREC_EINVAL, "precision '%s' is for the GPU only\nhint: add --device cuda, or drop --precision "
-                          "(the CPU computes in float32)", precision);
+    if (prec == TNREC_PRECISION_FP16 && !trn_backend_is_device(ops)) {
+        err = tnrec__fail(TNREC_EINVAL, "precision '%s' is for the GPU only\nhint: add --device cuda, or use --precision "
+                          "bf16 or fp32 on the CPU", precision);
         goto done;
     }
     if ((err = tnrec_checkpoint_resolve(&resolved, checkpoint)))

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "conv_infer.h"
 #include "nn.h"
 #include "tnrec/config.h"
 
@@ -43,6 +44,11 @@ struct tnrec_net {
     double *cscratch, *cwork; /* one chip's coordinates while computing them */
     float *xcat, *dxcat;     /* CoordConv2D: input and coordinates, and their gradient */
     float *k27, *dk27;       /* CoordConv2D: its kernel as a 3x3x3 one, and the gradient */
+    int infer_fast;          /* inference convolutions through conv_infer.c (AVX-512) */
+    int bf16;                /* ... with bfloat16 products (trn_net_set_precision) */
+    void *xpad;              /* inference: a convolution's input, rows padded (float or bf16) */
+    uint16_t *kbf;           /* inference: a kernel packed as bfloat16 pairs */
+    float *ep;               /* inference: batch norm's per-channel values (4 x c) */
 };
 
 void tnrec_net_free(tnrec_net *net)
@@ -69,7 +75,50 @@ void tnrec_net_free(tnrec_net *net)
     free(net->dxcat);
     free(net->k27);
     free(net->dk27);
+    free(net->xpad);
+    free(net->kbf);
+    free(net->ep);
     free(net);
+}
+
+/* Channels of a convolution's input as the inference kernels store it:
+ * even, for bfloat16 pairs. */
+static int infer_channels(int ci)
+{
+    return ci + (ci & 1);
+}
+
+/* A convolution conv_infer.c can run: 16k output channels. */
+static int infer_conv_ok(const trn_layer *L)
+{
+    return L->kind == TRN_CONV && L->c % 16 == 0;
+}
+
+/* The inference convolutions' scratch, sized for the largest layer;
+ * 1 when out of memory. */
+static int infer_alloc(tnrec_net *net)
+{
+    const tnrec_model *m = net->m;
+    size_t xp = 0, kb = 0, ep = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        const trn_layer *L = &m->layers[i];
+        if (!infer_conv_ok(L))
+            continue;
+        size_t cp = (size_t)infer_channels(L->in_c);
+        size_t e = (size_t)net->max_batch * L->d * L->h * (L->w + 2) * cp;
+        xp = e > xp ? e : xp;
+        kb = 27 * cp * L->c > kb ? 27 * cp * L->c : kb;
+        ep = 4 * (size_t)L->c > ep ? 4 * (size_t)L->c : ep;
+    }
+    if (!xp)
+        return 0;
+    net->xpad = malloc(xp * sizeof(float));
+    net->kbf = malloc(kb * sizeof *net->kbf);
+    net->ep = malloc(ep * sizeof *net->ep);
+    if (!net->xpad || !net->kbf || !net->ep)
+        return 1;
+    net->infer_fast = 1;
+    return 0;
 }
 
 tnrec_err tnrec_net_create(tnrec_net **out, tnrec_model *m, int max_batch)
@@ -126,6 +175,8 @@ tnrec_err tnrec_net_create(tnrec_net **out, tnrec_model *m, int max_batch)
         if (!net->xcat || !net->dxcat || !net->k27 || !net->dk27 || !net->coords || !net->cscratch || !net->cwork)
             goto oom;
     }
+    if (trn_infer_fast_ok() && infer_alloc(net))
+        goto oom;
     net->gbuf[0] = malloc((size_t)max_batch * maxe * sizeof(float));
     net->gbuf[1] = malloc((size_t)max_batch * maxe * sizeof(float));
     net->bn_mean = calloc(m->nstate + 1, sizeof(float));
@@ -152,6 +203,92 @@ static int n_threads(size_t work)
     (void)work;
     return 1;
 #endif
+}
+
+/* [lo, hi) of `len` items for thread tid of nt. */
+static void share(size_t *lo, size_t *hi, size_t len, int tid, int nt)
+{
+    *lo = len * (size_t)tid / (size_t)nt;
+    *hi = len * (size_t)(tid + 1) / (size_t)nt;
+}
+
+/* The reference LeakyReLU, forward and backward, split across threads:
+ * each value is computed on its own, so the split changes nothing. */
+static void leaky_forward(float *y, const float *x, size_t len, float alpha)
+{
+    int nt = n_threads(len);
+#if TNREC_HAVE_OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+        int tid = 0, th = 1;
+#if TNREC_HAVE_OPENMP
+        tid = omp_get_thread_num();
+        th = omp_get_num_threads();
+#endif
+        size_t lo, hi;
+        share(&lo, &hi, len, tid, th);
+        trn_ref32_leaky_relu_forward(y + lo, x + lo, hi - lo, alpha);
+    }
+    (void)nt;
+}
+
+static void leaky_backward(float *dx, const float *y, const float *dy, size_t len, float alpha)
+{
+    int nt = n_threads(len);
+#if TNREC_HAVE_OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+        int tid = 0, th = 1;
+#if TNREC_HAVE_OPENMP
+        tid = omp_get_thread_num();
+        th = omp_get_num_threads();
+#endif
+        size_t lo, hi;
+        share(&lo, &hi, len, tid, th);
+        trn_ref32_leaky_relu_backward(dx + lo, y + lo, dy + lo, hi - lo, alpha);
+    }
+    (void)nt;
+}
+
+/* The reference max pooling, forward (dx NULL) or backward, split across
+ * threads by blocks of output frames: with 'valid' pooling and a frame
+ * count that pd divides, each block of pd input frames is a sample of its
+ * own; otherwise the split is by samples. Each output (and each input
+ * gradient) is computed as the reference computes it. */
+static void pool_run(float *dx, float *y, const float *x, const float *dy, const trn_layer *L, int n)
+{
+    int pd = L->pool[0], ph = L->pool[1], pw = L->pool[2];
+    int slab = !L->same && L->in_d % pd == 0;
+    int units = slab ? n * (L->in_d / pd) : n, ud = slab ? pd : L->in_d;
+    size_t in_sz = (size_t)ud * L->in_h * L->in_w * L->c, out_sz = (size_t)(slab ? 1 : L->d) * L->h * L->w * L->c;
+    int nt = n_threads((size_t)units * in_sz);
+#if TNREC_HAVE_OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+        int tid = 0, th = 1;
+#if TNREC_HAVE_OPENMP
+        tid = omp_get_thread_num();
+        th = omp_get_num_threads();
+#endif
+        size_t lo, hi;
+        share(&lo, &hi, (size_t)units, tid, th);
+        int k = (int)(hi - lo);
+        const float *xs = x + lo * in_sz;
+        if (k > 0 && !dx && L->same)
+            trn_ref32_maxpool3d_same_forward(y + lo * out_sz, xs, k, ud, L->in_h, L->in_w, L->c, pd, ph, pw);
+        else if (k > 0 && !dx)
+            trn_ref32_maxpool3d_forward(y + lo * out_sz, xs, k, ud, L->in_h, L->in_w, L->c, pd, ph, pw);
+        else if (k > 0 && L->same)
+            trn_ref32_maxpool3d_same_backward(dx + lo * in_sz, xs, dy + lo * out_sz, k, ud, L->in_h, L->in_w, L->c, pd,
+                                              ph, pw);
+        else if (k > 0)
+            trn_ref32_maxpool3d_backward(dx + lo * in_sz, xs, dy + lo * out_sz, k, ud, L->in_h, L->in_w, L->c, pd, ph,
+                                         pw);
+    }
+    (void)nt;
 }
 
 /* Per-channel sums over this rank's m positions, in double:
@@ -327,6 +464,81 @@ static void coordconv_prepare(tnrec_net *net, const trn_layer *L, const float *x
     memcpy(net->k27 + plane, k9, plane * sizeof *net->k27);
 }
 
+/* The last layer of the inference group that starts with convolution i:
+ * the convolution, then a batch norm, then a (Leaky)ReLU, each optional
+ * after the convolution; *act as trn_infer_conv's. */
+static int infer_group(const tnrec_model *m, int i, int *act, float *alpha)
+{
+    int j = i;
+    *act = 0;
+    *alpha = 1.0f;
+    if (j + 1 < m->nlayers && m->layers[j + 1].kind == TRN_BN)
+        j++;
+    if (j + 1 < m->nlayers && m->layers[j + 1].kind == TRN_LRELU) {
+        j++;
+        *act = 1;
+        *alpha = (float)m->layers[j].alpha;
+    } else if (j + 1 < m->nlayers && m->layers[j + 1].kind == TRN_RELU) {
+        j++;
+        *act = 2;
+    }
+    return j;
+}
+
+/* Inference of convolution i and the layers infer_group adds, into the
+ * last one's output; returns that layer's index. */
+static int infer_conv(tnrec_net *net, int i, const float *in, int n)
+{
+    const tnrec_model *m = net->m;
+    const trn_layer *L = &m->layers[i];
+    trn_infer_conv c = { .n = n, .d = L->d, .h = L->h, .w = L->w, .ci = infer_channels(L->in_c), .co = L->c,
+                         .bf16 = net->bf16 };
+    int last = infer_group(m, i, &c.act, &c.alpha);
+    const trn_layer *bn = m->layers[i + 1].kind == TRN_BN && last > i ? &m->layers[i + 1] : NULL;
+    if (bn)
+        trn_infer_epilogue(net->ep, m->params + bn->w_off, m->params + bn->b_off, m->state + bn->s_off,
+                           m->state + bn->s_off + bn->c, L->c);
+    else
+        trn_infer_epilogue(net->ep, NULL, NULL, NULL, NULL, L->c);
+    const float *k = m->params + L->w_off;
+    int rows = n * L->d * L->h;
+    if (c.bf16) {
+        trn_infer_pad_bf16(net->xpad, in, rows, L->w, L->in_c, c.ci);
+        trn_infer_pack_bf16(net->kbf, k, L->in_c, c.ci, L->c);
+        trn_conv3d_infer(net->out[last], net->xpad, net->kbf, m->params + L->b_off, net->ep, &c);
+    } else {
+        c.ci = L->in_c; /* the kernel's own layout: no pairs to fill */
+        trn_infer_pad_f32(net->xpad, in, rows, L->w, L->in_c, c.ci);
+        trn_conv3d_infer(net->out[last], net->xpad, k, m->params + L->b_off, net->ep, &c);
+    }
+    return last;
+}
+
+tnrec_err trn_net_set_precision(tnrec_net *net, tnrec_precision p)
+{
+    if (p == TNREC_PRECISION_FP16)
+        return tnrec__fail(TNREC_EINVAL, "precision 'fp16' is for the GPU only\nhint: add --device cuda, or use "
+                           "--precision bf16 or fp32 on the CPU");
+    net->bf16 = p == TNREC_PRECISION_BF16 && net->infer_fast && trn_infer_bf16_ok();
+    return TNREC_OK;
+}
+
+int trn_net_bf16(const tnrec_net *net)
+{
+    return net->bf16;
+}
+
+tnrec_err tnrec_net_set_precision(tnrec_net *net, const char *precision, int *out_bf16)
+{
+    tnrec_precision p;
+    tnrec_err err = tnrec_precision_parse(&p, precision ? precision : "fp32");
+    if (!err)
+        err = trn_net_set_precision(net, p);
+    if (out_bf16)
+        *out_bf16 = net->bf16;
+    return err;
+}
+
 static tnrec_err forward(tnrec_net *net, const float *x, const float *range_limits, int n, int global_n,
                          int global_first, int training, uint64_t seed, trn_allreduce *ar)
 {
@@ -341,6 +553,10 @@ static tnrec_err forward(tnrec_net *net, const float *x, const float *range_limi
         size_t pos = (size_t)n * L->d * L->h * L->w;
         size_t outn = pos * L->c;
         const float *pw = m->params + L->w_off, *pb = m->params + L->b_off;
+        if (!training && net->infer_fast && infer_conv_ok(L)) {
+            i = infer_conv(net, i, in, n);
+            continue;
+        }
         switch (L->kind) {
         case TRN_CONV:
             err = tnrec_conv3d_forward(y, in, pw, pb, n, L->d, L->h, L->w, L->in_c, L->c);
@@ -354,14 +570,10 @@ static tnrec_err forward(tnrec_net *net, const float *x, const float *range_limi
                                                     m->state + L->s_off + L->c, pos, L->c, (float)TRN_BN_EPSILON);
             break;
         case TRN_LRELU:
-            trn_ref32_leaky_relu_forward(y, in, outn, (float)L->alpha);
+            leaky_forward(y, in, outn, (float)L->alpha);
             break;
         case TRN_POOL:
-            if (L->same)
-                trn_ref32_maxpool3d_same_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1],
-                                                   L->pool[2]);
-            else
-                trn_ref32_maxpool3d_forward(y, in, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+            pool_run(NULL, y, in, NULL, L, n);
             break;
         case TRN_CCONV:
             coordconv_prepare(net, L, in, pw, n);
@@ -449,7 +661,7 @@ tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *range_
         case TRN_LRELU:
             /* In place: the output has the sign of the input (alpha > 0). */
             if (dx)
-                trn_ref32_leaky_relu_backward(dx, net->out[i], g, pos * L->c, (float)L->alpha);
+                leaky_backward(dx, net->out[i], g, pos * L->c, (float)L->alpha);
             break;
         case TRN_RELU:
             /* In place: the output is > 0 exactly where the input is. */
@@ -457,11 +669,8 @@ tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *range_
                 trn_ref32_relu_backward(dx, net->out[i], g, pos * L->c);
             break;
         case TRN_POOL:
-            if (dx && L->same)
-                trn_ref32_maxpool3d_same_backward(dx, in, g, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0],
-                                                    L->pool[1], L->pool[2]);
-            else if (dx)
-                trn_ref32_maxpool3d_backward(dx, in, g, n, L->in_d, L->in_h, L->in_w, L->c, L->pool[0], L->pool[1], L->pool[2]);
+            if (dx)
+                pool_run(dx, NULL, in, g, L, n);
             break;
         case TRN_CCONV: {
             int ci = L->in_c, cc = ci + TRN_NCOORD;

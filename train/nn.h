@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "allreduce.h"
+#include "tnrec/gpu.h"
 #include "tnrec/train.h"
 
 #define TRN_BN_MOMENTUM 0.99
@@ -156,6 +157,13 @@ tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *range_
                              const float *label, const float *weight, int n, int global_n, int global_first,
                              uint64_t dropout_seed, trn_allreduce *ar, float *logits,
                              double *out_loss);
+/* The precision of inference on the CPU: fp32 (the default), or bf16:
+ * bfloat16 products and float32 sums in the convolutions where the CPU
+ * has avx512_bf16 and TNREC_CPU_BF16 is not "off", float32 elsewhere
+ * (trn_net_bf16 says which). fp16 is refused (TNREC_EINVAL). Training
+ * steps compute in float32 either way. */
+tnrec_err trn_net_set_precision(tnrec_net *net, tnrec_precision p);
+int trn_net_bf16(const tnrec_net *net);
 /* L2 penalty of the current weights (sum over layers of l2 * sum w^2). */
 double trn_model_l2(const tnrec_model *m);
 

@@ -132,6 +132,13 @@ tnrec_err tnrec_net_predict(tnrec_net *net, const float *x, int n, float *logits
  * that is not a window (not finite, lower < 0, upper <= lower) is
  * TNREC_EINVAL. Models without CoordConv layers ignore range_limits. */
 tnrec_err tnrec_net_predict_at(tnrec_net *net, const float *x, const float *range_limits, int n, float *logits);
+/* The precision of tnrec_net_predict*: "fp32" (the default) or "bf16":
+ * the convolutions take bfloat16 products with float32 sums where the CPU
+ * has avx512_bf16 (vdpbf16ps) and the environment does not set
+ * TNREC_CPU_BF16=off, and compute in float32 elsewhere. *out_bf16 (may be
+ * NULL): 1 when bfloat16 is in effect. "fp16" and other names are
+ * TNREC_EINVAL. Training steps compute in float32 either way. */
+tnrec_err tnrec_net_set_precision(tnrec_net *net, const char *precision, int *out_bf16);
 
 /* ---- optimiser ---- */
 typedef enum tnrec_optimizer_kind { TNREC_OPT_ADAM = 0, TNREC_OPT_ADAMW = 1 } tnrec_optimizer_kind;

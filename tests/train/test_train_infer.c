@@ -1,0 +1,197 @@
+/* tests/train/test_train_infer.c: CPU inference (train/conv_infer.c).
+ *
+ * float32: a convolution with batch norm (random moving statistics) and
+ * LeakyReLU, the scene's maximum and a dense output against the double
+ * reference layers, for each register blocking (16, 32, 64, 128 output
+ * channels), an odd number of input channels and a row width that leaves
+ * a remainder. bfloat16: logits within BF16_TOL of float32 on small
+ * models with pooling; TNREC_CPU_BF16=off gives float32's bits; fp16 is
+ * refused. Where the CPU lacks avx512_bf16, bf16 must fall back to float32
+ * bits too. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TNREC_TESTING 1
+#include "tnrec/testing.h"
+#include "tnrec_test.h"
+
+/* |bf16 - fp32| <= BF16_TOL * (1 + |fp32|) for every logit. bfloat16
+ * keeps 8 significant bits (relative rounding 2^-9 per operand); the
+ * models below show at most 1.3e-3 (the test prints each). */
+#define BF16_TOL 1e-2
+
+static uint64_t rng_state = 1;
+
+static double uniform(double lo, double hi)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * (double)(rng_state >> 11) * 0x1.0p-53;
+}
+
+/* Random batch norm parameters and moving statistics, so that the
+ * inference epilogue has something to get wrong. */
+static void randomise_bn(tnrec_model *m)
+{
+    float *p = tnrec_model_params(m), *st = tnrec_model_state(m);
+    size_t so = 0;
+    for (size_t i = 0; i < tnrec_model_tensor_count(m); i++) {
+        tnrec_param_tensor t;
+        if (tnrec_model_tensor(&t, m, i) || strcmp(t.layer_type, "BatchNormalization") != 0)
+            continue;
+        int beta = strcmp(t.role, "beta") == 0;
+        for (size_t j = 0; j < t.len; j++)
+            p[t.off + j] = (float)(beta ? uniform(-0.2, 0.2) : uniform(0.5, 1.5));
+        if (beta) { /* after gamma: this layer's moving mean and variance */
+            for (size_t j = 0; j < t.len; j++) {
+                st[so + j] = (float)uniform(-0.3, 0.3);
+                st[so + t.len + j] = (float)uniform(0.3, 2.0);
+            }
+            so += 2 * t.len;
+        }
+    }
+}
+
+static float *random_input(const tnrec_input_shape *in, int n)
+{
+    size_t len = (size_t)n * in->frames * in->height * in->width * in->channels;
+    float *x = malloc(len * sizeof *x);
+    for (size_t i = 0; x && i < len; i++)
+        x[i] = (float)uniform(-1, 1);
+    return x;
+}
+
+/* "cCO,g,o" in double with the reference layers. */
+static void reference_logits(double *out, const tnrec_model *mc, const float *x, int n)
+{
+    tnrec_model *m = (tnrec_model *)mc;
+    const tnrec_input_shape *in = tnrec_model_input(m);
+    const float *p = tnrec_model_params(m), *st = tnrec_model_state(m);
+    size_t np = tnrec_model_trainable_count(m);
+    int d = in->frames, h = in->height, w = in->width, ci = in->channels;
+    tnrec_param_tensor kt;
+    tnrec_model_tensor(&kt, m, 1); /* the conv's bias: co values */
+    int co = (int)kt.len;
+    size_t pos = (size_t)n * d * h * w;
+    double *pd = malloc(np * sizeof *pd), *xd = malloc(pos * ci * sizeof *xd), *y = malloc(pos * co * sizeof *y);
+    double *sd = malloc(2 * (size_t)co * sizeof *sd), *g = malloc((size_t)n * co * sizeof *g);
+    for (size_t i = 0; i < np; i++)
+        pd[i] = p[i];
+    for (size_t i = 0; i < pos * ci; i++)
+        xd[i] = x[i];
+    for (int i = 0; i < 2 * co; i++)
+        sd[i] = st[i];
+    size_t k = (size_t)27 * ci * co;
+    tnrec_ref_conv3d_forward(y, xd, pd, pd + k, n, d, h, w, ci, co);
+    tnrec_ref_batchnorm_forward_infer(y, y, pd + k + co, pd + k + 2 * co, sd, sd + co, pos, co, (double)1e-3f);
+    tnrec_ref_leaky_relu_forward(y, y, pos * co, 0.1);
+    tnrec_ref_global_maxpool_forward(g, y, n, (size_t)d * h * w, co);
+    tnrec_ref_dense_forward(out, g, pd + k + 3 * co, pd + k + 4 * co, n, co, 1);
+    free(pd);
+    free(xd);
+    free(y);
+    free(sd);
+    free(g);
+}
+
+static void test_fp32_against_reference(void)
+{
+    static const char *const specs[] = { "c16,g,o", "c32,g,o", "c64,g,o", "c128,g,o" };
+    tnrec_input_shape in = { 3, 5, 29, 13 };
+    int n = 2;
+    for (int s = 0; s < 4; s++) {
+        tnrec_model *m = NULL;
+        tnrec_net *net = NULL;
+        CHECK_OK(tnrec_model_create(&m, specs[s], &in, 7));
+        if (!m)
+            continue;
+        randomise_bn(m);
+        CHECK_OK(tnrec_net_create(&net, m, n));
+        float *x = random_input(&in, n), got[2];
+        double want[2];
+        CHECK_OK(tnrec_net_predict(net, x, n, got));
+        reference_logits(want, m, x, n);
+        for (int i = 0; i < n; i++) {
+            if (!(fabs(got[i] - want[i]) <= 1e-5 * (1 + fabs(want[i]))))
+                fprintf(stderr, "%s: sample %d: %.9g, reference %.9g\n", specs[s], i, (double)got[i], want[i]);
+            CHECK(fabs(got[i] - want[i]) <= 1e-5 * (1 + fabs(want[i])));
+        }
+        free(x);
+        tnrec_net_free(net);
+        tnrec_model_free(m);
+    }
+}
+
+/* Logits of spec on n random samples in precision (NULL: the default). */
+static void logits_of(float *out, int *bf16, const char *spec, const tnrec_input_shape *in, int n,
+                      const char *precision)
+{
+    tnrec_model *m = NULL;
+    tnrec_net *net = NULL;
+    rng_state = 99;
+    CHECK_OK(tnrec_model_create(&m, spec, in, 3));
+    if (!m)
+        return;
+    randomise_bn(m);
+    float *x = random_input(in, n);
+    CHECK_OK(tnrec_net_create(&net, m, n));
+    if (net && precision)
+        CHECK_OK(tnrec_net_set_precision(net, precision, bf16));
+    if (net && x)
+        CHECK_OK(tnrec_net_predict(net, x, n, out));
+    free(x);
+    tnrec_net_free(net);
+    tnrec_model_free(m);
+}
+
+static void test_bf16(void)
+{
+    static const char *const specs[] = { "p122,c16,p122,c16,p222,c32,g,d16,o", "c32,c32,p122,k64,p122,c128,g,o",
+                                         "c16,c64,g,o" };
+    tnrec_input_shape in = { 4, 16, 36, 12 };
+    enum { N = 3 };
+    const char *env = getenv("TNREC_CPU_BF16");
+    int forced_off = env && strcmp(env, "off") == 0;
+    for (int s = 0; s < 3; s++) {
+        float f32[N], b16[N], off[N];
+        int on = -1, on_off = -1;
+        logits_of(f32, NULL, specs[s], &in, N, NULL);
+        logits_of(b16, &on, specs[s], &in, N, "bf16");
+        setenv("TNREC_CPU_BF16", "off", 1);
+        logits_of(off, &on_off, specs[s], &in, N, "bf16");
+        if (forced_off)
+            setenv("TNREC_CPU_BF16", "off", 1);
+        else
+            unsetenv("TNREC_CPU_BF16");
+        CHECK(on_off == 0);
+        CHECK(memcmp(off, f32, sizeof f32) == 0);
+        if (forced_off)
+            CHECK(on == 0);
+        double worst = 0;
+        for (int i = 0; i < N; i++) {
+            double e = fabs((double)b16[i] - f32[i]) / (1 + fabs(f32[i]));
+            worst = e > worst ? e : worst;
+        }
+        printf("%s: bf16 %s, worst |bf16 - fp32| / (1 + |fp32|) = %.2e\n", specs[s], on ? "on" : "off (fp32)", worst);
+        CHECK(worst <= BF16_TOL);
+        if (!on)
+            CHECK(memcmp(b16, f32, sizeof f32) == 0);
+    }
+    tnrec_model *m = NULL;
+    tnrec_net *net = NULL;
+    CHECK_OK(tnrec_model_create(&m, specs[0], &in, 3));
+    CHECK_OK(tnrec_net_create(&net, m, 1));
+    CHECK(net && tnrec_net_set_precision(net, "fp16", NULL) == TNREC_EINVAL);
+    CHECK(net && tnrec_net_set_precision(net, "bf17", NULL) == TNREC_EINVAL);
+    CHECK(net && tnrec_net_set_precision(net, "fp32", NULL) == TNREC_OK);
+    tnrec_net_free(net);
+    tnrec_model_free(m);
+}
+
+int main(void)
+{
+    test_fp32_against_reference();
+    test_bf16();
+    return tnrec_test_failures ? 1 : 0;
+}
