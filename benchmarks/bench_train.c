@@ -4,8 +4,9 @@
  * usage: bench_train [--model seed3d] [--batch 8] [--steps 3] [--frames 4]
  *                    [--height 120] [--width 240] [--channels 12]
  *                    [--precision fp32|bf16] [--train 1|0]
- * --precision is inference's (tnrec_net_set_precision; training computes
- * in float32); "precision" in the output is the one in effect. --train 0
+ * --precision bf16: bfloat16 products in the convolutions of the training
+ * step (tnrec_net_set_train_precision) and of inference, where the CPU has
+ * avx512_bf16; "precision" in the output is the one in effect. --train 0
  * times inference only.
  * Prints one JSON object: model, batch, conv implementation, threads,
  * median seconds per training step and per inference batch, samples/s,
@@ -59,7 +60,7 @@ int main(int argc, char **argv)
     tnrec_optim_config_default(&oc, TNREC_OPT_ADAM);
     int bf16 = 0;
     if (tnrec_model_create(&m, model, &in, 1) || tnrec_net_create(&net, m, batch) || tnrec_optim_create(&opt, &oc, m) ||
-        tnrec_net_set_precision(net, precision, &bf16)) {
+        (train ? tnrec_net_set_train_precision(net, precision, &bf16) : tnrec_net_set_precision(net, precision, &bf16))) {
         fprintf(stderr, "bench_train: %s\n", tnrec_error_last());
         return 1;
     }

@@ -19,9 +19,11 @@ static tnrec_err cpu_create(void **impl, tnrec_model *m, int max_batch, const tr
     if (!be)
         return tnrec__fail(TNREC_ENOMEM, "out of memory");
     tnrec_err err = tnrec_net_create(&be->net, m, max_batch);
-    /* Training on the CPU computes in float32 whatever the precision. */
-    if (!err && c && c->inference_only)
-        err = trn_net_set_precision(be->net, c->precision);
+    /* bf16: bfloat16 products in the convolutions where the CPU has
+     * avx512_bf16, float32 elsewhere; fp16 is refused. */
+    if (!err && c)
+        err = c->inference_only ? trn_net_set_precision(be->net, c->precision)
+                                : trn_net_set_train_precision(be->net, c->precision);
     if (err) {
         tnrec_net_free(be->net);
         free(be);

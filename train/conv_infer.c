@@ -102,17 +102,6 @@ void trn_infer_pad_f32(float *xp, const float *x, int rows, int w, int ci, int c
     }
 }
 
-/* float -> bfloat16, round to nearest even (NaN kept a NaN). */
-static uint16_t to_bf16(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u)
-        return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fffu + ((u >> 16) & 1);
-    return (uint16_t)(u >> 16);
-}
-
 void trn_infer_pad_bf16(uint16_t *xp, const float *x, int rows, int w, int ci, int cp)
 {
     size_t rw = (size_t)(w + 2) * cp;
@@ -127,7 +116,7 @@ void trn_infer_pad_bf16(uint16_t *xp, const float *x, int rows, int w, int ci, i
         for (int q = 0; q < w; q++) {
             uint16_t *d = dst + (size_t)(q + 1) * cp;
             for (int c = 0; c < ci; c++)
-                d[c] = to_bf16(src[(size_t)q * ci + c]);
+                d[c] = trn_bf16_of(src[(size_t)q * ci + c]);
             for (int c = ci; c < cp; c++)
                 d[c] = 0;
         }
@@ -141,7 +130,7 @@ void trn_infer_pack_bf16(uint16_t *kp, const float *k, int ci, int cp, int co)
         for (int c = 0; c < cp; c++)
             for (int o = 0; o < co; o++) {
                 float v = c < ci ? k[((size_t)t * ci + c) * co + o] : 0.0f;
-                kp[(((size_t)t * cp + (c & ~1)) * co) + (size_t)o * 2 + (c & 1)] = to_bf16(v);
+                kp[(((size_t)t * cp + (c & ~1)) * co) + (size_t)o * 2 + (c & 1)] = trn_bf16_of(v);
             }
 }
 
@@ -315,7 +304,6 @@ __attribute__((target("avx512f,avx512bf16"))) static void row_bf16(float *y, con
         }
     }
 }
-#endif
 
 /* The padded input rows of output row `row`'s nine (kz, ky) taps. */
 static void tap_rows(const void **xrow, const char *xp, size_t row_bytes, long row, int d, int h)
@@ -330,6 +318,7 @@ static void tap_rows(const void **xrow, const char *xp, size_t row_bytes, long r
                                     : xp + (((size_t)i * d + zz) * h + yy) * row_bytes;
         }
 }
+#endif
 
 void trn_conv3d_infer(float *y, const void *xp, const void *k, const float *b, const float *ep,
                       const trn_infer_conv *c)

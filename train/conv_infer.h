@@ -6,6 +6,18 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* float -> bfloat16, round to nearest even (a NaN stays a NaN). */
+static inline uint16_t trn_bf16_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
 
 /* 1 where the CPU has AVX-512 (the kernels below run); 0 elsewhere, where
  * inference goes through conv_fast.c and the reference layers. */

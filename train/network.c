@@ -21,10 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define TNREC_TESTING 1 /* tnrec_test_conv3d_bf16 (tnrec/testing.h) */
 #include "common.h"
 #include "conv_infer.h"
+#include "conv_wgrad_bf16.h"
 #include "nn.h"
 #include "tnrec/config.h"
+#include "tnrec/testing.h"
 
 #if TNREC_HAVE_OPENMP
 #include <omp.h>
@@ -49,6 +52,9 @@ struct tnrec_net {
     void *xpad;              /* inference: a convolution's input, rows padded (float or bf16) */
     uint16_t *kbf;           /* inference: a kernel packed as bfloat16 pairs */
     float *ep;               /* inference: batch norm's per-channel values (4 x c) */
+    int bf16_train;          /* training convolutions in bfloat16 products (trn_net_set_train_precision) */
+    float *kflip;            /* bf16 training: a kernel flipped for the input gradient */
+    float *zeros;            /* bf16 training: a zero bias for the input gradient */
 };
 
 void tnrec_net_free(tnrec_net *net)
@@ -78,6 +84,8 @@ void tnrec_net_free(tnrec_net *net)
     free(net->xpad);
     free(net->kbf);
     free(net->ep);
+    free(net->kflip);
+    free(net->zeros);
     free(net);
 }
 
@@ -539,6 +547,168 @@ tnrec_err tnrec_net_set_precision(tnrec_net *net, const char *precision, int *ou
     return err;
 }
 
+/* The bfloat16 training step's scratch: xpad and the packed kernel wide
+ * enough for a convolution's input or output gradient, the flipped
+ * kernel, a zero bias. 1 when out of memory. */
+static int train_bf16_alloc(tnrec_net *net)
+{
+    const tnrec_model *m = net->m;
+    size_t xp = 0, kb = 0, ch = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        const trn_layer *L = &m->layers[i];
+        if ((L->kind != TRN_CONV && L->kind != TRN_CCONV) || L->c % 16 != 0)
+            continue;
+        size_t ci = (size_t)L->in_c + (L->kind == TRN_CCONV ? TRN_NCOORD : 0);
+        size_t cp = (size_t)infer_channels((int)ci), wide = cp > (size_t)L->c ? cp : (size_t)L->c;
+        size_t e = (size_t)net->max_batch * L->d * L->h * (L->w + 2) * wide;
+        xp = e > xp ? e : xp;
+        kb = 27 * wide * L->c > kb ? 27 * wide * L->c : kb;
+        ch = wide > ch ? wide : ch;
+    }
+    if (!xp)
+        return 0;
+    free(net->xpad);
+    free(net->kbf);
+    free(net->ep);
+    net->xpad = malloc(xp * sizeof(float));
+    net->kbf = malloc(kb * sizeof *net->kbf);
+    net->ep = malloc(4 * ch * sizeof *net->ep);
+    net->kflip = malloc(kb * sizeof *net->kflip);
+    net->zeros = calloc(ch, sizeof *net->zeros);
+    return !net->xpad || !net->kbf || !net->ep || !net->kflip || !net->zeros;
+}
+
+tnrec_err trn_net_set_train_precision(tnrec_net *net, tnrec_precision p)
+{
+    tnrec_err err = trn_net_set_precision(net, p);
+    if (err || !net->bf16 || net->bf16_train)
+        return err;
+    if (train_bf16_alloc(net)) {
+        net->bf16 = 0;
+        net->infer_fast = 0; /* its scratch may be gone: the float32 layers take over */
+        return tnrec__fail(TNREC_ENOMEM, "out of memory for bfloat16 training at a batch of %d\nhint: use a smaller "
+                           "--batch or --precision fp32", net->max_batch);
+    }
+    net->bf16_train = 1;
+    return TNREC_OK;
+}
+
+/* The bfloat16 convolutions' scratch, for a layer of ci inputs and co
+ * outputs: xpad (rows x (w + 2) x max(even ci, co) bfloat16 values), kbf
+ * and kflip (27 x max(even ci, co) x co), ep (4 x max), zeros (max). */
+typedef struct bf16_scratch {
+    uint16_t *xpad, *kbf;
+    float *kflip, *ep, *zeros;
+} bf16_scratch;
+
+/* A convolution's output (3x3x3, 'same'), in bfloat16 products with
+ * float32 sums: conv_infer.c's kernel with batch norm and activation off. */
+static void conv_forward_bf16(const bf16_scratch *s, float *y, const float *x, const float *k, const float *b, int n,
+                              int d, int h, int w, int ci, int co)
+{
+    int cp = infer_channels(ci);
+    trn_infer_conv c = { .n = n, .d = d, .h = h, .w = w, .ci = cp, .co = co, .bf16 = 1 };
+    trn_infer_pad_bf16(s->xpad, x, n * d * h, w, ci, cp);
+    trn_infer_pack_bf16(s->kbf, k, ci, cp, co);
+    trn_infer_epilogue(s->ep, NULL, NULL, NULL, NULL, co);
+    trn_conv3d_infer(y, s->xpad, s->kbf, b, s->ep, &c);
+}
+
+/* dx = conv(dy, K') with K'[26 - t][o][c] = K[t][c][o], as conv_fast.c
+ * computes it, in bfloat16 products: ci a multiple of 16. */
+static void conv_dgrad_bf16(const bf16_scratch *s, float *dx, const float *k, const float *dy, int n, int d, int h,
+                            int w, int ci, int co)
+{
+    for (int t = 0; t < 27; t++)
+        for (int c = 0; c < ci; c++)
+            for (int o = 0; o < co; o++)
+                s->kflip[((size_t)(26 - t) * co + o) * ci + c] = k[((size_t)t * ci + c) * co + o];
+    trn_infer_conv c = { .n = n, .d = d, .h = h, .w = w, .ci = co, .co = ci, .bf16 = 1 };
+    trn_infer_pad_bf16(s->xpad, dy, n * d * h, w, co, co);
+    trn_infer_pack_bf16(s->kbf, s->kflip, co, co, ci);
+    trn_infer_epilogue(s->ep, NULL, NULL, NULL, NULL, ci);
+    trn_conv3d_infer(dx, s->xpad, s->kbf, s->zeros, s->ep, &c);
+}
+
+/* The net's scratch as a bf16_scratch. */
+static bf16_scratch net_scratch(const tnrec_net *net)
+{
+    return (bf16_scratch){ .xpad = net->xpad, .kbf = net->kbf, .kflip = net->kflip, .ep = net->ep, .zeros = net->zeros };
+}
+
+/* A training step's convolution forward: bfloat16 products where
+ * trn_net_set_train_precision asked for them and the layer fits the
+ * kernels (16k outputs), float32 (conv_fast.c) otherwise. */
+static tnrec_err conv_forward(tnrec_net *net, float *y, const float *x, const float *k, const float *b, int n, int d,
+                              int h, int w, int ci, int co)
+{
+    if (!net->bf16_train || co % 16 != 0)
+        return tnrec_conv3d_forward(y, x, k, b, n, d, h, w, ci, co);
+    bf16_scratch sc = net_scratch(net);
+    conv_forward_bf16(&sc, y, x, k, b, n, d, h, w, ci, co);
+    return TNREC_OK;
+}
+
+/* Its backward: input gradient (where dx), kernel and bias gradients. In
+ * bfloat16 the input gradient needs ci a multiple of 16 too; the bias
+ * gradient is always summed in double from dy. */
+static tnrec_err conv_backward(tnrec_net *net, float *dx, float *dk, float *db, const float *x, const float *k,
+                               const float *dy, int n, int d, int h, int w, int ci, int co)
+{
+    if (!net->bf16_train || co % 16 != 0)
+        return tnrec_conv3d_backward(dx, dk, db, x, k, dy, n, d, h, w, ci, co);
+    tnrec_err err = TNREC_OK;
+    bf16_scratch sc = net_scratch(net);
+    if (dx && ci % 16 == 0)
+        conv_dgrad_bf16(&sc, dx, k, dy, n, d, h, w, ci, co);
+    else if (dx)
+        err = tnrec_conv3d_backward(dx, NULL, NULL, x, k, dy, n, d, h, w, ci, co);
+    if (!err)
+        err = tnrec_conv3d_backward(NULL, NULL, db, x, k, dy, n, d, h, w, ci, co);
+    if (!err)
+        err = trn_conv3d_wgrad_bf16(dk, x, dy, n, d, h, w, ci, co);
+    return err;
+}
+
+tnrec_err tnrec_test_conv3d_bf16(float *y, float *dx, float *dk, const float *x, const float *k, const float *b,
+                                 const float *dy, int n, int d, int h, int w, int ci, int co)
+{
+    if (!trn_infer_bf16_ok() || co % 16 != 0 || (dx && ci % 16 != 0))
+        return tnrec__fail(TNREC_EUNSUPPORTED, "bfloat16 convolutions need avx512_bf16 and 16k channels");
+    size_t wide = (size_t)(ci + 1 > co ? ci + 1 : co);
+    bf16_scratch sc = { .xpad = malloc((size_t)n * d * h * (w + 2) * wide * sizeof *sc.xpad),
+                        .kbf = malloc(27 * wide * wide * sizeof *sc.kbf),
+                        .kflip = malloc(27 * wide * wide * sizeof *sc.kflip),
+                        .ep = malloc(4 * wide * sizeof *sc.ep),
+                        .zeros = calloc(wide, sizeof *sc.zeros) };
+    tnrec_err err = TNREC_OK;
+    if (!sc.xpad || !sc.kbf || !sc.kflip || !sc.ep || !sc.zeros)
+        err = tnrec__fail(TNREC_ENOMEM, "out of memory");
+    if (!err) {
+        conv_forward_bf16(&sc, y, x, k, b, n, d, h, w, ci, co);
+        if (dx)
+            conv_dgrad_bf16(&sc, dx, k, dy, n, d, h, w, ci, co);
+        err = trn_conv3d_wgrad_bf16(dk, x, dy, n, d, h, w, ci, co);
+    }
+    free(sc.xpad);
+    free(sc.kbf);
+    free(sc.kflip);
+    free(sc.ep);
+    free(sc.zeros);
+    return err;
+}
+
+tnrec_err tnrec_net_set_train_precision(tnrec_net *net, const char *precision, int *out_bf16)
+{
+    tnrec_precision p;
+    tnrec_err err = tnrec_precision_parse(&p, precision ? precision : "fp32");
+    if (!err)
+        err = trn_net_set_train_precision(net, p);
+    if (out_bf16)
+        *out_bf16 = net->bf16_train;
+    return err;
+}
+
 static tnrec_err forward(tnrec_net *net, const float *x, const float *range_limits, int n, int global_n,
                          int global_first, int training, uint64_t seed, trn_allreduce *ar)
 {
@@ -559,7 +729,8 @@ static tnrec_err forward(tnrec_net *net, const float *x, const float *range_limi
         }
         switch (L->kind) {
         case TRN_CONV:
-            err = tnrec_conv3d_forward(y, in, pw, pb, n, L->d, L->h, L->w, L->in_c, L->c);
+            err = training ? conv_forward(net, y, in, pw, pb, n, L->d, L->h, L->w, L->in_c, L->c)
+                           : tnrec_conv3d_forward(y, in, pw, pb, n, L->d, L->h, L->w, L->in_c, L->c);
             break;
         case TRN_BN:
             if (training)
@@ -577,7 +748,9 @@ static tnrec_err forward(tnrec_net *net, const float *x, const float *range_limi
             break;
         case TRN_CCONV:
             coordconv_prepare(net, L, in, pw, n);
-            err = tnrec_conv3d_forward(y, net->xcat, net->k27, pb, n, L->d, L->h, L->w, L->in_c + TRN_NCOORD, L->c);
+            err = training ? conv_forward(net, y, net->xcat, net->k27, pb, n, L->d, L->h, L->w, L->in_c + TRN_NCOORD, L->c)
+                           : tnrec_conv3d_forward(y, net->xcat, net->k27, pb, n, L->d, L->h, L->w, L->in_c + TRN_NCOORD,
+                                                  L->c);
             break;
         case TRN_CONV1:
             trn_ref32_dense_forward(y, in, pw, pb, (int)pos, L->in_c, L->c);
@@ -652,7 +825,7 @@ tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *range_
         float *gw = m->grads + L->w_off, *gb = m->grads + L->b_off;
         switch (L->kind) {
         case TRN_CONV:
-            err = tnrec_conv3d_backward(dx, gw, gb, in, pw, g, n, L->d, L->h, L->w, L->in_c, L->c);
+            err = conv_backward(net, dx, gw, gb, in, pw, g, n, L->d, L->h, L->w, L->in_c, L->c);
             break;
         case TRN_BN:
             err = bn_backward(dx, gw, gb, in, g, pos, (size_t)global_n * L->d * L->h * L->w, L->c, pw,
@@ -676,8 +849,8 @@ tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *range_
             int ci = L->in_c, cc = ci + TRN_NCOORD;
             size_t plane = (size_t)9 * cc * L->c;
             coordconv_prepare(net, L, in, pw, n);
-            err = tnrec_conv3d_backward(dx ? net->dxcat : NULL, net->dk27, gb, net->xcat, net->k27, g, n, L->d, L->h,
-                                        L->w, cc, L->c);
+            err = conv_backward(net, dx ? net->dxcat : NULL, net->dk27, gb, net->xcat, net->k27, g, n, L->d, L->h, L->w,
+                                cc, L->c);
             if (err)
                 break;
             memcpy(gw, net->dk27 + plane, plane * sizeof *gw);

@@ -163,6 +163,11 @@ tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *range_
  * (trn_net_bf16 says which). fp16 is refused (TNREC_EINVAL). Training
  * steps compute in float32 either way. */
 tnrec_err trn_net_set_precision(tnrec_net *net, tnrec_precision p);
+/* The same for training steps too: with bf16 (where it takes effect) the
+ * convolutions' forward, input gradient and kernel gradient multiply in
+ * bfloat16 and sum in float32; the weights, their gradients and every
+ * other layer stay float32. Allocates the scratch it needs. */
+tnrec_err trn_net_set_train_precision(tnrec_net *net, tnrec_precision p);
 int trn_net_bf16(const tnrec_net *net);
 /* L2 penalty of the current weights (sum over layers of l2 * sum w^2). */
 double trn_model_l2(const tnrec_model *m);

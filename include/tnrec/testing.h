@@ -35,6 +35,13 @@ void tnrec_ref_conv3d_forward(double *y, const double *x, const double *k, const
 void tnrec_ref_conv3d_backward(double *dx, double *dk, double *db, const double *x,
                                const double *k, const double *dy, int n, int d, int h, int w,
                                int ci, int co);
+/* The bfloat16 training convolution's three passes (train/network.c):
+ * y = conv(x) + b, dx and dk from dy, products of bfloat16-rounded
+ * operands summed in float32. co a multiple of 16, and ci too unless dx
+ * is NULL (no input gradient); needs
+ * avx512_bf16 (TNREC_EUNSUPPORTED otherwise). */
+tnrec_err tnrec_test_conv3d_bf16(float *y, float *dx, float *dk, const float *x, const float *k, const float *b,
+                                 const float *dy, int n, int d, int h, int w, int ci, int co);
 /* m = number of positions (n*d*h*w); mean and var (biased) per channel out. */
 void tnrec_ref_batchnorm_forward_train(double *y, double *mean, double *var, const double *x,
                                        const double *gamma, const double *beta, size_t m, int c,

@@ -139,6 +139,12 @@ tnrec_err tnrec_net_predict_at(tnrec_net *net, const float *x, const float *rang
  * NULL): 1 when bfloat16 is in effect. "fp16" and other names are
  * TNREC_EINVAL. Training steps compute in float32 either way. */
 tnrec_err tnrec_net_set_precision(tnrec_net *net, const char *precision, int *out_bf16);
+/* The same for tnrec_net_train_step too: with "bf16" in effect the
+ * convolutions' forward pass, input gradient and kernel gradient multiply
+ * in bfloat16 and sum in float32 (16k output channels; others, and every
+ * other layer, stay float32), and the weights and their gradients are
+ * float32. Allocates the scratch this needs (TNREC_ENOMEM). */
+tnrec_err tnrec_net_set_train_precision(tnrec_net *net, const char *precision, int *out_bf16);
 
 /* ---- optimiser ---- */
 typedef enum tnrec_optimizer_kind { TNREC_OPT_ADAM = 0, TNREC_OPT_ADAMW = 1 } tnrec_optimizer_kind;
