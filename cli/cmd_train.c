@@ -190,7 +190,7 @@ int cmd_train(int argc, char **argv)
         { CLI_ENUM, "device", 0, NULL, "D", .dst = &c.device, .choices = "cpu,cuda",
           .help = "cpu (default) or cuda (cuDNN; one GPU per process)" },
         { CLI_ENUM, "precision", 0, NULL, "P", .dst = &c.precision, .choices = "fp32,fp16,bf16",
-          .help = "cuda: fp32 (default, TF32 off), fp16 (mixed, loss\nscaling) or bf16" },
+          .help = "cuda: fp32 (default, TF32 off), fp16 (mixed, loss\nscaling) or bf16; cpu: fp32 or bf16 (bf16 products,\nfloat32 sums, where the CPU has avx512_bf16)" },
         { CLI_FLAG, "deterministic", 0, .dst = &c.deterministic, .help = "cuda: deterministic cuDNN algorithms only" },
         { CLI_INT, "gpu", 0, NULL, "N", CLI_INT_DST(c.gpu), .min = 0, .max = 1024,
           .help = "cuda: device ordinal (default: the local rank)" },

@@ -1,7 +1,10 @@
 /* train/network.c: running a model on batches in float: the training step
  * (forward, loss, backward, gradient all-reduce, L2) and inference.
  *
- * Convolutions go to the fast kernels (conv_fast.c); the other layers use
+ * Convolutions go to the fast kernels (conv_fast.c; in inference
+ * conv_infer.c with batch norm and activation fused; in bf16 training
+ * conv_infer.c's bfloat16 kernel with the fusion off and
+ * conv_wgrad_bf16.c); the other layers use
  * the float reference layers, except BatchNorm, which is written here
  * because its statistics are summed over ranks (synchronised batch norm):
  * a 2-process run then computes exactly what a 1-process run with the same

@@ -161,7 +161,7 @@ tnrec_err trn_net_train_step(tnrec_net *net, const float *x, const float *range_
  * bfloat16 products and float32 sums in the convolutions where the CPU
  * has avx512_bf16 and TNREC_CPU_BF16 is not "off", float32 elsewhere
  * (trn_net_bf16 says which). fp16 is refused (TNREC_EINVAL). Training
- * steps compute in float32 either way. */
+ * steps compute in float32 unless trn_net_set_train_precision says bf16. */
 tnrec_err trn_net_set_precision(tnrec_net *net, tnrec_precision p);
 /* The same for training steps too: with bf16 (where it takes effect) the
  * convolutions' forward, input gradient and kernel gradient multiply in

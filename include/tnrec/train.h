@@ -137,7 +137,8 @@ tnrec_err tnrec_net_predict_at(tnrec_net *net, const float *x, const float *rang
  * has avx512_bf16 (vdpbf16ps) and the environment does not set
  * TNREC_CPU_BF16=off, and compute in float32 elsewhere. *out_bf16 (may be
  * NULL): 1 when bfloat16 is in effect. "fp16" and other names are
- * TNREC_EINVAL. Training steps compute in float32 either way. */
+ * TNREC_EINVAL. Training steps compute in float32 unless
+ * tnrec_net_set_train_precision says otherwise. */
 tnrec_err tnrec_net_set_precision(tnrec_net *net, const char *precision, int *out_bf16);
 /* The same for tnrec_net_train_step too: with "bf16" in effect the
  * convolutions' forward pass, input gradient and kernel gradient multiply
