@@ -652,14 +652,18 @@ static tnrec_err train_run(run *r, const tnrec_train_config *cfg, tnrec_train_pr
     r->local_batch = (r->c.batch + r->world - 1) / r->world;
     if ((err = open_data(r, vars, cfg->resume)) || (err = build_model(r, vars)))
         return err;
+    /* The precision is checked before a run directory is made. */
+    trn_backend_config bc = { .device = r->c.gpu, .deterministic = r->c.deterministic };
+    if ((err = tnrec_precision_parse(&bc.precision, r->c.precision ? r->c.precision : "fp32")))
+        return err;
+    if (bc.precision == TNREC_PRECISION_FP16 && !trn_backend_is_device(r->device))
+        return tnrec__fail(TNREC_EINVAL, "precision 'fp16' is for the GPU only\nhint: add --device cuda, or use "
+                           "--precision bf16 or fp32 on the CPU");
     if (cfg->resume)
         err = restore(r);
     else if (r->rank == 0)
         err = trn_run_dir_create(&r->dir);
     if (err)
-        return err;
-    trn_backend_config bc = { .device = r->c.gpu, .deterministic = r->c.deterministic };
-    if ((err = tnrec_precision_parse(&bc.precision, r->c.precision ? r->c.precision : "fp32")))
         return err;
     if ((err = trn_backend_create(&r->be, r->device, r->model, r->local_batch, &bc, r->ar)))
         return err;

@@ -47,4 +47,19 @@ set +e
 "$TNREC" eval "$WORK/nothing" "$WORK/data" 2> "$WORK/err.txt"; rc=$?
 set -e
 [ $rc -eq 1 ] && grep -q "nothing" "$WORK/err.txt" || fail "missing checkpoint"
+# Precision on the CPU: fp16 is the GPU's and leaves nothing behind; bf16
+# trains (bfloat16 products where the CPU has avx512_bf16, float32
+# elsewhere), resumes, and its checkpoint scores.
+set +e
+"$TNREC" train "$WORK/data" -o "$WORK/runs/fp16" --epochs 1 --batch 8 --model "$M" --precision fp16 2> "$WORK/err.txt"; rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "GPU only" "$WORK/err.txt" || fail "train --precision fp16 on the CPU: exit $rc"
+[ ! -e "$WORK/runs/fp16" ] || fail "a refused fp16 run left a run directory"
+B="c16,p122,c16,g,d8,o"
+"$TNREC" train "$WORK/data" -o "$WORK/runs/bf16" --epochs 1 --batch 8 --model "$B" --precision bf16 > "$WORK/bf16.txt" ||
+  fail "train --precision bf16"
+"$TNREC" train --resume "$WORK/runs/bf16" --epochs 2 --precision bf16 > /dev/null || fail "resume in bf16"
+[ "$(wc -l < "$WORK/runs/bf16/metrics.jsonl")" -eq 2 ] || fail "bf16 metrics.jsonl lines"
+grep -q '"loss": null' "$WORK/runs/bf16/metrics.jsonl" && fail "a bf16 loss is not finite"
+"$TNREC" eval "$WORK/runs/bf16" "$WORK/data" | grep -q "^all " || fail "eval of a bf16 run"
 echo "cli_train: all checks passed"
