@@ -584,8 +584,12 @@ static int train_bf16_alloc(tnrec_net *net)
 tnrec_err trn_net_set_train_precision(tnrec_net *net, tnrec_precision p)
 {
     tnrec_err err = trn_net_set_precision(net, p);
-    if (err || !net->bf16 || net->bf16_train)
+    if (err)
         return err;
+    if (!net->bf16)
+        net->bf16_train = 0;
+    if (!net->bf16 || net->bf16_train)
+        return TNREC_OK;
     if (train_bf16_alloc(net)) {
         net->bf16 = 0;
         net->infer_fast = 0; /* its scratch may be gone: the float32 layers take over */

@@ -20,8 +20,8 @@
  * batch, on models whose convolutions take each bf16 path (forward; input
  * gradient with 16k input channels and the float32 one without; kernel
  * gradient with 16 and 32k outputs, input channels in blocks of 8 and
- * one at a time, odd and even row widths); TNREC_CPU_BF16=off gives
- * float32's bits. */
+ * one at a time, odd and even row widths); TNREC_CPU_BF16=off, and fp32
+ * set after bf16, give float32's bits. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -305,8 +305,12 @@ static void train_step_of(float *grads, double *loss, int *bf16, const char *spe
         return;
     float *x = random_input(in, n), label[4] = { 1, 0, 1, 0 }, weight[4] = { 1, 1, 1, 1 };
     CHECK_OK(tnrec_net_create(&net, m, n));
-    if (net && precision)
-        CHECK_OK(tnrec_net_set_train_precision(net, precision, bf16));
+    /* "bf16,fp32": one after the other (the last one holds). */
+    for (const char *p = precision; net && p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        char one[8];
+        snprintf(one, sizeof one, "%.*s", (int)strcspn(p, ","), p);
+        CHECK_OK(tnrec_net_set_train_precision(net, one, bf16));
+    }
     if (net && x)
         CHECK_OK(tnrec_net_train_step(net, x, label, weight, n, 11, NULL, loss));
     memcpy(grads, tnrec_model_grads(m), tnrec_model_trainable_count(m) * sizeof *grads);
@@ -339,6 +343,10 @@ static void test_bf16_training(void)
         if (!forced_off)
             unsetenv("TNREC_CPU_BF16");
         CHECK(on_off == 0);
+        CHECK(loff == l32 && memcmp(goff, g32, np * sizeof *g32) == 0);
+        int back = -1;
+        train_step_of(goff, &loff, &back, specs[s], &shapes[s], N, "bf16,fp32");
+        CHECK(back == 0);
         CHECK(loff == l32 && memcmp(goff, g32, np * sizeof *g32) == 0);
         if (forced_off)
             CHECK(on == 0);
