@@ -149,8 +149,15 @@ static void rows_into(float *dk, const packed *pk, long lo, long hi, int d, int 
 }
 #endif
 
+void trn_wgrad_ws_free(trn_wgrad_ws *ws)
+{
+    free(ws->buf);
+    ws->buf = NULL;
+    ws->cap = 0;
+}
+
 tnrec_err trn_conv3d_wgrad_bf16(float *dk, const float *x, const float *dy, int n, int d, int h, int w, int ci,
-                                int co)
+                                int co, trn_wgrad_ws *ws)
 {
 #ifdef TRN_X86
     if (co % 16 != 0 || n < 0 || d < 1 || h < 1 || w < 1 || ci < 1)
@@ -163,15 +170,19 @@ tnrec_err trn_conv3d_wgrad_bf16(float *dk, const float *x, const float *dy, int 
     if ((double)rows * w * ci * co * 27 > 4e6)
         nth = omp_get_max_threads();
 #endif
-    pk.dyp = malloc(((size_t)rows * pk.np * co + 1) * sizeof *pk.dyp);
-    pk.xe = malloc(((size_t)rows * (pk.np + 1) * ci + 1) * sizeof *pk.xe);
-    pk.xo = malloc(((size_t)rows * pk.np * ci + 1) * sizeof *pk.xo);
-    float *part = calloc((size_t)nth * klen, sizeof *part);
-    tnrec_err err = TNREC_OK;
-    if (!pk.dyp || !pk.xe || !pk.xo || !part) {
-        err = tnrec__fail(TNREC_ENOMEM, "out of memory in the bfloat16 weight gradient (%ld rows)", rows);
-        goto done;
+    size_t ndy = (size_t)rows * pk.np * co, nxe = (size_t)rows * (pk.np + 1) * ci, nxo = (size_t)rows * pk.np * ci;
+    if (ws->cap < ndy + nxe + nxo) {
+        trn_wgrad_ws_free(ws);
+        if (!(ws->buf = malloc((ndy + nxe + nxo) * sizeof *ws->buf)))
+            return tnrec__fail(TNREC_ENOMEM, "out of memory in the bfloat16 weight gradient (%ld rows)", rows);
+        ws->cap = ndy + nxe + nxo;
     }
+    pk.dyp = ws->buf;
+    pk.xe = ws->buf + ndy;
+    pk.xo = ws->buf + ndy + nxe;
+    float *part = calloc((size_t)nth * klen, sizeof *part);
+    if (!part)
+        return tnrec__fail(TNREC_ENOMEM, "out of memory in the bfloat16 weight gradient (%zu weights)", klen);
 #if TNREC_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(nth)
 #endif
@@ -192,14 +203,10 @@ tnrec_err trn_conv3d_wgrad_bf16(float *dk, const float *x, const float *dy, int 
     for (int t = 1; t < nth; t++)
         for (size_t j = 0; j < klen; j++)
             dk[j] += part[(size_t)t * klen + j];
-done:
-    free(pk.dyp);
-    free(pk.xe);
-    free(pk.xo);
     free(part);
-    return err;
+    return TNREC_OK;
 #else
-    (void)dk, (void)x, (void)dy, (void)n, (void)d, (void)h, (void)w, (void)ci, (void)co;
+    (void)dk, (void)x, (void)dy, (void)n, (void)d, (void)h, (void)w, (void)ci, (void)co, (void)ws;
     return tnrec__fail(TNREC_EUNSUPPORTED, "the bfloat16 weight gradient needs an x86-64 build with AVX-512");
 #endif
 }

@@ -58,6 +58,7 @@ struct tnrec_net {
     int bf16_train;          /* training convolutions in bfloat16 products (trn_net_set_train_precision) */
     float *kflip;            /* bf16 training: a kernel flipped for the input gradient */
     float *zeros;            /* bf16 training: a zero bias for the input gradient */
+    trn_wgrad_ws wws;        /* bf16 training: the kernel gradient's packed operands */
 };
 
 void tnrec_net_free(tnrec_net *net)
@@ -89,6 +90,7 @@ void tnrec_net_free(tnrec_net *net)
     free(net->ep);
     free(net->kflip);
     free(net->zeros);
+    trn_wgrad_ws_free(&net->wws);
     free(net);
 }
 
@@ -685,7 +687,7 @@ static tnrec_err conv_backward(tnrec_net *net, float *dx, float *dk, float *db, 
     if (!err)
         err = tnrec_conv3d_backward(NULL, NULL, db, x, k, dy, n, d, h, w, ci, co);
     if (!err)
-        err = trn_conv3d_wgrad_bf16(dk, x, dy, n, d, h, w, ci, co);
+        err = trn_conv3d_wgrad_bf16(dk, x, dy, n, d, h, w, ci, co, &net->wws);
     return err;
 }
 
@@ -707,7 +709,9 @@ tnrec_err tnrec_test_conv3d_bf16(float *y, float *dx, float *dk, const float *x,
         conv_forward_bf16(&sc, y, x, k, b, n, d, h, w, ci, co);
         if (dx)
             conv_dgrad_bf16(&sc, dx, k, dy, n, d, h, w, ci, co);
-        err = trn_conv3d_wgrad_bf16(dk, x, dy, n, d, h, w, ci, co);
+        trn_wgrad_ws ws = { 0 };
+        err = trn_conv3d_wgrad_bf16(dk, x, dy, n, d, h, w, ci, co, &ws);
+        trn_wgrad_ws_free(&ws);
     }
     free(sc.xpad);
     free(sc.kbf);
