@@ -65,6 +65,7 @@ __attribute__((target("avx512f,avx512bf16"))) static float bf16_loop(long iters)
 }
 #endif
 
+#ifdef HAVE_X86
 /* CPU seconds of this process, all threads. */
 static double cpu_now(void)
 {
@@ -102,6 +103,7 @@ static double rate(float (*loop)(long), double flops_per_inner, double seconds, 
     *per_core = flops / cpu * 1e-9;
     return flops / t * 1e-9;
 }
+#endif
 
 int main(int argc, char **argv)
 {
@@ -134,6 +136,7 @@ int main(int argc, char **argv)
         printf("\"bf16_gflops\": null}\n");
     }
 #else
+    (void)seconds; /* no loops to time on this CPU */
     printf("{\"threads\": %d, \"fp32_gflops\": null, \"bf16_gflops\": null}\n", threads);
 #endif
     return 0;

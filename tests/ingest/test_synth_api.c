@@ -132,7 +132,7 @@ int main(void)
     /* attributes consistent with the category; values quantised; files
      * read back bit for bit. The first TOR sample among the first 40 also
      * carries labelled frames. */
-    int tor_seen = 0, missing_files = 0, nan_total = 0, written = 0;
+    int tor_seen = 0, missing_files = 0, written = 0;
     for (uint64_t i = 0; i < 40; i++) {
         tnrec_synth_sample_generate(a, 1, i);
         int tor = strcmp(a->category, "TOR") == 0;
@@ -149,7 +149,6 @@ int main(void)
         check_values(a, &nans, &miss);
         CHECK(nans > 0);
         CHECK((miss > 0) == a->has_missing_gates);
-        nan_total += nans;
         missing_files += miss > 0;
         if (i < 3 || (tor && !tor_seen)) {
             snprintf(path, sizeof path, "%s/one_%llu.nc", dir, (unsigned long long)i);
