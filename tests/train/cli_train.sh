@@ -1,9 +1,10 @@
 #!/bin/sh
 # tests/train/cli_train.sh: the real `tnrec train / eval / predict` on a
 # small fixture: summary, usage errors, a run, resume, eval --json, CSV.
-# usage: cli_train.sh TNREC FIXTURE_PROGRAM WORKDIR
+# usage: cli_train.sh TNREC FIXTURE_PROGRAM WORKDIR [PYTHON COMPARE_CHECKPOINTS]
+# (with PYTHON, a resumed bf16 run is compared with an uninterrupted one)
 set -eu
-TNREC=$1 FIXTURE=$2 WORK=$3
+TNREC=$1 FIXTURE=$2 WORK=$3 PY=${4:-} CMP=${5:-}
 rm -rf "$WORK" && mkdir -p "$WORK"
 fail() { echo "FAIL: $*"; exit 1; }
 export OMP_NUM_THREADS=1
@@ -62,4 +63,11 @@ B="c16,p122,c16,g,d8,o"
 [ "$(wc -l < "$WORK/runs/bf16/metrics.jsonl")" -eq 2 ] || fail "bf16 metrics.jsonl lines"
 grep -q '"loss": null' "$WORK/runs/bf16/metrics.jsonl" && fail "a bf16 loss is not finite"
 "$TNREC" eval "$WORK/runs/bf16" "$WORK/data" | grep -q "^all " || fail "eval of a bf16 run"
+if [ -n "$PY" ] && [ -n "$CMP" ]; then
+  # bf16 steps are deterministic at a given thread count: resuming gives
+  # the uninterrupted run's weights to the bit.
+  "$TNREC" train "$WORK/data" -o "$WORK/runs/bf16-straight" --epochs 2 --batch 8 --model "$B" --precision bf16 > /dev/null ||
+    fail "train --precision bf16, two epochs"
+  "$PY" "$CMP" "$WORK/runs/bf16/last.tnck" "$WORK/runs/bf16-straight/last.tnck" 0 || fail "bf16 resume is not exact"
+fi
 echo "cli_train: all checks passed"
