@@ -336,12 +336,10 @@ static void channel_sums(double *tot, double *part, int nt, const float *a, cons
 }
 
 /* Batch-norm forward in training mode: sums over this rank's m positions,
- * summed over ranks, normalised with the global count. leaky (> 0): the
- * LeakyReLU after it, with that slope, applied before the store, as that
- * layer would (the same values, one pass over the output fewer). */
+ * summed over ranks, normalised with the global count. */
 static tnrec_err bn_forward_train(float *y, const float *x, size_t m, size_t m_global, int c,
                                   const float *gamma, const float *beta, float *mean_out,
-                                  float *var_out, float *moving, float leaky, trn_allreduce *ar)
+                                  float *var_out, float *moving, trn_allreduce *ar)
 {
     int nt = n_threads(m * (size_t)c);
     double *part = calloc((size_t)nt * 2 * c + 2 * (size_t)c, sizeof *part);
@@ -375,19 +373,9 @@ static tnrec_err bn_forward_train(float *y, const float *x, size_t m, size_t m_g
 #if TNREC_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt)
 #endif
-    for (size_t p = 0; p < m; p++) {
-        float *yp = y + p * c;
-        const float *xp = x + p * c;
-        if (leaky > 0) {
-            for (int ch = 0; ch < c; ch++) {
-                float v = xp[ch] * scale[ch] + scale[c + ch];
-                yp[ch] = v > 0 ? v : leaky * v;
-            }
-        } else {
-            for (int ch = 0; ch < c; ch++)
-                yp[ch] = xp[ch] * scale[ch] + scale[c + ch];
-        }
-    }
+    for (size_t p = 0; p < m; p++)
+        for (int ch = 0; ch < c; ch++)
+            y[p * c + ch] = x[p * c + ch] * scale[ch] + scale[c + ch];
     free(part);
     free(scale);
     return TNREC_OK;
@@ -756,15 +744,10 @@ static tnrec_err forward(tnrec_net *net, const float *x, const float *range_limi
                            : tnrec_conv3d_forward(y, in, pw, pb, n, L->d, L->h, L->w, L->in_c, L->c);
             break;
         case TRN_BN:
-            if (training) {
-                /* A LeakyReLU in place after it is applied at the store. */
-                const trn_layer *A = i + 1 < m->nlayers ? &m->layers[i + 1] : NULL;
-                int fuse = A && A->kind == TRN_LRELU && A->inplace && A->alpha > 0;
+            if (training)
                 err = bn_forward_train(y, in, pos, (size_t)global_n * L->d * L->h * L->w, L->c, pw, pb,
-                                       net->bn_mean + L->s_off, net->bn_var + L->s_off, m->state + L->s_off,
-                                       fuse ? (float)A->alpha : 0.0f, ar);
-                i += fuse;
-            } else
+                                       net->bn_mean + L->s_off, net->bn_var + L->s_off, m->state + L->s_off, ar);
+            else
                 trn_ref32_batchnorm_forward_infer(y, in, pw, pb, m->state + L->s_off,
                                                     m->state + L->s_off + L->c, pos, L->c, (float)TRN_BN_EPSILON);
             break;
