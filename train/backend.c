@@ -24,6 +24,14 @@ tnrec_err trn_backend_find(const trn_backend_ops **out, const char *device)
 
 int trn_backend_is_device(const trn_backend_ops *ops) { return ops && ops != &trn_backend_cpu; }
 
+tnrec_err trn_backend_check_precision(const trn_backend_ops *ops, tnrec_precision p)
+{
+    if (p == TNREC_PRECISION_FP16 && !trn_backend_is_device(ops))
+        return tnrec__fail(TNREC_EINVAL, "precision 'fp16' is for the GPU only\nhint: add --device cuda, or use "
+                           "--precision bf16 or fp32 on the CPU");
+    return TNREC_OK;
+}
+
 tnrec_err trn_backend_create(trn_backend *be, const trn_backend_ops *ops, tnrec_model *m, int max_batch,
                              const trn_backend_config *c, trn_allreduce *ar)
 {

@@ -73,6 +73,9 @@ typedef struct trn_backend {
 tnrec_err trn_backend_find(const trn_backend_ops **out, const char *device);
 /* 1 when the device is not the CPU (its input goes through staging). */
 int trn_backend_is_device(const trn_backend_ops *ops);
+/* TNREC_EINVAL with a hint where the device cannot compute in that
+ * precision (fp16 on the CPU); checked before anything is read or made. */
+tnrec_err trn_backend_check_precision(const trn_backend_ops *ops, tnrec_precision p);
 
 tnrec_err trn_backend_create(trn_backend *be, const trn_backend_ops *ops, tnrec_model *m, int max_batch,
                              const trn_backend_config *c, trn_allreduce *ar);

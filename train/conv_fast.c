@@ -212,6 +212,14 @@ HOT static void row_weights(float *restrict dk, const float *restrict xrow,
     }
 }
 
+void trn_conv3d_flip_kernel(float *kflip, const float *k, int ci, int co)
+{
+    for (int t = 0; t < 27; t++)
+        for (int c = 0; c < ci; c++)
+            for (int o = 0; o < co; o++)
+                kflip[((size_t)(26 - t) * co + o) * ci + c] = k[((size_t)t * ci + c) * co + o];
+}
+
 tnrec_err tnrec_conv3d_backward(float *dx, float *dk, float *db, const float *x, const float *k,
                                 const float *dy, int n, int d, int h, int w, int ci, int co)
 {
@@ -229,11 +237,7 @@ tnrec_err tnrec_conv3d_backward(float *dx, float *dk, float *db, const float *x,
         return tnrec__fail(TNREC_ENOMEM, "out of memory in conv3d backward (%zu weights)", klen);
     }
     if (dx) {
-        /* dx = conv(dy, K') with K'[2-kz][2-ky][2-kx][o][c] = K[kz][ky][kx][c][o]. */
-        for (int t = 0; t < 27; t++)
-            for (int c = 0; c < ci; c++)
-                for (int o = 0; o < co; o++)
-                    kflip[((size_t)(26 - t) * co + o) * ci + c] = k[((size_t)t * ci + c) * co + o];
+        trn_conv3d_flip_kernel(kflip, k, ci, co);
         conv_rows(dx, dy, kflip, NULL, n, d, h, w, co, ci);
     }
     if (dk) {

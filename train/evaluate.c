@@ -306,11 +306,8 @@ tnrec_err tnrec_eval_run_opts(tnrec_metrics *out, const char *checkpoint, const 
         goto done;
     if ((err = trn_backend_find(&ops, device)))
         goto done;
-    if (prec == TNREC_PRECISION_FP16 && !trn_backend_is_device(ops)) {
-        err = tnrec__fail(TNREC_EINVAL, "precision '%s' is for the GPU only\nhint: add --device cuda, or use --precision "
-                          "bf16 or fp32 on the CPU", precision);
+    if ((err = trn_backend_check_precision(ops, prec)))
         goto done;
-    }
     if ((err = tnrec_checkpoint_resolve(&resolved, checkpoint)))
         goto done;
     if ((err = trn_checkpoint_read(resolved, &config, &m, NULL, NULL)))

@@ -541,15 +541,27 @@ int trn_net_bf16(const tnrec_net *net)
     return net->bf16;
 }
 
-tnrec_err tnrec_net_set_precision(tnrec_net *net, const char *precision, int *out_bf16)
+/* A precision by name (NULL: fp32) for inference, or (train) for training
+ * steps too; *out_bf16 (may be NULL): whether bfloat16 is in effect. */
+static tnrec_err set_precision_named(tnrec_net *net, const char *precision, int train, int *out_bf16)
 {
     tnrec_precision p;
     tnrec_err err = tnrec_precision_parse(&p, precision ? precision : "fp32");
     if (!err)
-        err = trn_net_set_precision(net, p);
+        err = train ? trn_net_set_train_precision(net, p) : trn_net_set_precision(net, p);
     if (out_bf16)
-        *out_bf16 = net->bf16;
+        *out_bf16 = train ? net->bf16_train : net->bf16;
     return err;
+}
+
+tnrec_err tnrec_net_set_precision(tnrec_net *net, const char *precision, int *out_bf16)
+{
+    return set_precision_named(net, precision, 0, out_bf16);
+}
+
+tnrec_err tnrec_net_set_train_precision(tnrec_net *net, const char *precision, int *out_bf16)
+{
+    return set_precision_named(net, precision, 1, out_bf16);
 }
 
 /* The bfloat16 training step's scratch: xpad and the packed kernel wide
@@ -628,10 +640,7 @@ static void conv_forward_bf16(const bf16_scratch *s, float *y, const float *x, c
 static void conv_dgrad_bf16(const bf16_scratch *s, float *dx, const float *k, const float *dy, int n, int d, int h,
                             int w, int ci, int co)
 {
-    for (int t = 0; t < 27; t++)
-        for (int c = 0; c < ci; c++)
-            for (int o = 0; o < co; o++)
-                s->kflip[((size_t)(26 - t) * co + o) * ci + c] = k[((size_t)t * ci + c) * co + o];
+    trn_conv3d_flip_kernel(s->kflip, k, ci, co);
     trn_infer_conv c = { .n = n, .d = d, .h = h, .w = w, .ci = co, .co = ci, .bf16 = 1 };
     trn_infer_pad_bf16(s->xpad, dy, n * d * h, w, co, co);
     trn_infer_pack_bf16(s->kbf, s->kflip, co, co, ci);
@@ -706,17 +715,6 @@ tnrec_err tnrec_test_conv3d_bf16(float *y, float *dx, float *dk, const float *x,
     free(sc.kflip);
     free(sc.ep);
     free(sc.zeros);
-    return err;
-}
-
-tnrec_err tnrec_net_set_train_precision(tnrec_net *net, const char *precision, int *out_bf16)
-{
-    tnrec_precision p;
-    tnrec_err err = tnrec_precision_parse(&p, precision ? precision : "fp32");
-    if (!err)
-        err = trn_net_set_train_precision(net, p);
-    if (out_bf16)
-        *out_bf16 = net->bf16_train;
     return err;
 }
 

@@ -84,6 +84,10 @@ typedef struct trn_model_defaults {
 /* The defaults of model: a preset name, a layer spec, or NULL for tiny. */
 const trn_model_defaults *trn_model_defaults_of(const char *model);
 
+/* The input gradient's kernel (train/conv_fast.c): dx = conv(dy, K') with
+ * K'[2-kz][2-ky][2-kx][o][c] = K[kz][ky][kx][c][o]; kflip holds 27 x co x ci. */
+void trn_conv3d_flip_kernel(float *kflip, const float *k, int ci, int co);
+
 /* Float instances of the reference layers (train/reference_float.c). */
 #define TRN_REF32_DECLS(real, FN)                                                              \
     void FN(conv3d_forward)(real *y, const real *x, const real *k, const real *b, int n, int d,  \

@@ -656,9 +656,8 @@ static tnrec_err train_run(run *r, const tnrec_train_config *cfg, tnrec_train_pr
     trn_backend_config bc = { .device = r->c.gpu, .deterministic = r->c.deterministic };
     if ((err = tnrec_precision_parse(&bc.precision, r->c.precision ? r->c.precision : "fp32")))
         return err;
-    if (bc.precision == TNREC_PRECISION_FP16 && !trn_backend_is_device(r->device))
-        return tnrec__fail(TNREC_EINVAL, "precision 'fp16' is for the GPU only\nhint: add --device cuda, or use "
-                           "--precision bf16 or fp32 on the CPU");
+    if ((err = trn_backend_check_precision(r->device, bc.precision)))
+        return err;
     if (cfg->resume)
         err = restore(r);
     else if (r->rank == 0)
