@@ -112,7 +112,10 @@ int main(int argc, char **argv)
     report("write_bw", rates, (double)out_elems * 4);
     /* the same into a batch of 32 samples (177 MB, past every cache), one
      * sample after the other, as the loader fills its batches */
-    float *batch = malloc(BATCH * out_elems * sizeof(float));
+    /* page-aligned, as the loader's batch slots */
+    float *batch = NULL;
+    if (posix_memalign((void **)&batch, 4096, BATCH * out_elems * sizeof(float)) != 0)
+        batch = NULL;
     if (!batch)
         return 1;
     memset(batch, 0, BATCH * out_elems * sizeof(float));

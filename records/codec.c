@@ -174,6 +174,26 @@ static int use_f16c(void)
 #endif
 }
 
+/* 1 when the F16C path is in use and the CPU has AVX-512 (the one-pass
+ * interleave's 8-row kernel, codec_avx512.c), unless TNREC_CODEC_AVX512=0
+ * asks for the AVX path (to compare the two, or to test the AVX path on
+ * a machine with AVX-512). */
+static int use_avx512(void)
+{
+#if REC_HAVE_F16C_PATH
+    static atomic_int state = -1;
+    int v = atomic_load_explicit(&state, memory_order_relaxed);
+    if (v < 0) {
+        const char *env = getenv("TNREC_CODEC_AVX512");
+        v = use_f16c() && __builtin_cpu_supports("avx512f") && !(env && env[0] == '0');
+        atomic_store_explicit(&state, v, memory_order_relaxed);
+    }
+    return v;
+#else
+    return 0;
+#endif
+}
+
 static void encode_f16(const void *src, uint8_t *out, size_t n, float off, float scale)
 {
 #if REC_HAVE_F16C_PATH
@@ -863,10 +883,14 @@ size_t rec_fields_decode_pairs(const tnrec_field *const *f, const uint8_t *const
         enc[j] = f[j]->encoding;
         c[j] = rows_context(f[j], stored[j]);
     }
-    size_t done = rows / 4 * 4;
+    size_t done8 = use_avx512() ? rec_fields_decode_pairs512(f, stored, nf, first, rows, dst, stream) : 0;
+    size_t stride = 2 * (size_t)nf, done = done8 + (rows - done8) / 4 * 4;
+    float *rest = dst + done8 * stride;
     /* Streaming stores need 16-byte aligned rows: an even count of pairs. */
-    int nt = stream && nf % 2 == 0 && ((uintptr_t)dst & 15) == 0;
-    return fields_pairs_f16c(enc, c, nf, first, done, dst, nt) ? done : 0;
+    int nt = stream && nf % 2 == 0 && ((uintptr_t)rest & 15) == 0;
+    if (done == done8 || fields_pairs_f16c(enc, c, nf, first + 2 * done8, done - done8, rest, nt))
+        return done;
+    return done8;
 #else
     (void)f, (void)stored, (void)nf, (void)first, (void)rows, (void)dst, (void)stream;
     return 0;

@@ -90,6 +90,13 @@ void rec_field_decode_rows(const tnrec_field *f, const uint8_t *stored, size_t f
 #define REC_PAIRS_MAX_FIELDS 16
 size_t rec_fields_decode_pairs(const tnrec_field *const *f, const uint8_t *const *stored, int nf, size_t first,
                                size_t rows, float *dst, int stream);
+/* codec_avx512.c: the same with AVX-512, 8 rows at a time, for 4, 6, 7 or
+ * 8 fields of the encodings rec_fields_decode_pairs takes (float32 only
+ * unshuffled); returns the rows it decoded (rows / 8 * 8), or 0 where it
+ * does not apply. Streaming stores where asked and dst is 64-byte
+ * aligned. The caller checks the CPU (rec_fields_decode_pairs). */
+size_t rec_fields_decode_pairs512(const tnrec_field *const *f, const uint8_t *const *stored, int nf, size_t first,
+                                  size_t rows, float *dst, int stream);
 
 /* ---- shard_reader.c: an open shard ---- */
 struct tnrec_shard {

@@ -11,9 +11,11 @@
  * infinities, uint8 values outside [qmin, qmax], odd shapes (1, 2, 3 and
  * 600 sweeps; element counts that are not multiples of 8), frames fewer
  * than the dataset's, a mask with bytes 0, 1 and 255, variables named
- * out of schema order or more than once (3 to 7 fields of one encoding),
+ * out of schema order or more than once (3 to 8 fields of one encoding),
  * and the loader's own no-data value. Also run with TNREC_CODEC_PORTABLE=1
- * (test_loader_decode_portable) for the portable conversions. */
+ * (test_loader_decode_portable) for the portable conversions and with
+ * TNREC_CODEC_AVX512=0 (test_loader_decode_avx) for the AVX path where
+ * the CPU has AVX-512. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -280,6 +282,16 @@ int main(void)
         check_config(dir, "C16S,D16,G16S,D16,C16S,G16S", sh[0] - 1, 0, 2, 1);
         check_config(dir, "E8,H8,I8,H8,E8", sh[0], 1, 4, 2);
         check_config(dir, "I8,E8,H8,E8", 1, 1, 3, 1);
+        /* 4, 7 and 8 fields (with AVX-512, 8 rows at once; float32 there
+         * only unshuffled) */
+        check_config(dir, "E8,H8,I8", sh[0], 1, 3, 2);
+        check_config(dir, "D16,G16S,C16S", sh[0] - 1, 1, 2, 1);
+        check_config(dir, "B32,F32,B32,F32", sh[0], 0, 3, 2);
+        check_config(dir, "C16S,D16,G16S,D16,C16S,G16S,D16", sh[0], 0, 3, 2);
+        check_config(dir, "I8,H8,E8,I8,H8,E8", sh[0], 1, 2, 1);
+        check_config(dir, "B32,F32,B32,F32,B32,F32,B32", 1, 1, 3, 2);
+        check_config(dir, "E8,H8,I8,E8,H8,I8,E8,H8", sh[0], 0, 4, 2);
+        check_config(dir, "G16S,D16,C16S,D16,G16S,D16,C16S", sh[0], 1, 3, 1);
         check_config(dir, "G16S,D16", sh[0], 1, 5, 2);
         const float fill = 0.5f;
         check_config_nodata(dir, "C16S,D16,G16S,D16,E8", sh[0], 1, 3, 2, &fill);
