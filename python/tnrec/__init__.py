@@ -426,6 +426,18 @@ class Loader:
         out["step"] = int(b.step)
         return out
 
+    # The arrays handed to the loader start on a 64-byte boundary, where its
+    # streaming stores write whole cache lines (numpy's large arrays start 16
+    # bytes past a page). The pool keeps the allocations themselves, so that
+    # the batches handed out, views of them, count in their reference counts.
+    _ALIGN = 64
+
+    def _x_start(self, raw):
+        return (-raw.ctypes.data % self._ALIGN) // 4     # in floats
+
+    def _x_alloc(self):
+        return np.empty(self._xfloats + self._ALIGN // 4, np.float32)
+
     def _take_x(self, n):
         give = None
         for k in range(len(self._xpool)):
@@ -433,20 +445,21 @@ class Loader:
                 give = self._xpool.pop(k)
                 break
         if give is None:
-            give = np.empty(self._xfloats, np.float32)
+            give = self._x_alloc()
+        addr = give.ctypes.data + 4 * self._x_start(give)
         got = ctypes.c_void_p()
-        _check(_lib.lib.tnrec_loader_swap(self._h, give.ctypes.data, ctypes.byref(got)))
-        self._given[give.ctypes.data] = give
+        _check(_lib.lib.tnrec_loader_swap(self._h, addr, ctypes.byref(got)))
+        self._given[addr] = give
         arr = self._given.pop(got.value, None)
         if arr is None:
             # one of the loader's own arrays (the first batch of each slot):
             # copied once, then released; its slot decodes into ours from now on
-            arr = np.empty(self._xfloats, np.float32)
-            ctypes.memmove(arr.ctypes.data, got.value, arr.nbytes)
+            arr = self._x_alloc()
+            ctypes.memmove(arr.ctypes.data + 4 * self._x_start(arr), got.value, 4 * self._xfloats)
             _lib.libc.free(got.value)
         self._xpool.append(arr)
-        m = n * int(np.prod(self.shape))
-        return arr[:m].reshape((n,) + self.shape)
+        o, m = self._x_start(arr), n * int(np.prod(self.shape))
+        return arr[o:o + m].reshape((n,) + self.shape)
 
     def close(self):
         if getattr(self, "_h", None) is not None and self._pid == os.getpid():
