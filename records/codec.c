@@ -456,8 +456,9 @@ static void decode_uint8(const tnrec_field *f, const uint8_t *stored, size_t n, 
     for (int c = 1; c < 256; c++)
         lut[c] = f->qmin + (float)(c - 1) * span / 254.0f;
     if (as == TNREC_DTYPE_F32) {
-        for (size_t k = 0; k < n; k++)
-            st_f32(dst, k, lut[stored[k]]);
+        if (!decode_whole_simd(f, stored, dst))
+            for (size_t k = 0; k < n; k++)
+                st_f32(dst, k, lut[stored[k]]);
     } else {
         uint16_t lut16[256];
         for (int c = 0; c < 256; c++)

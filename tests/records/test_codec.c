@@ -111,6 +111,14 @@ static void test_encoding(tnrec_encoding encoding, uint32_t shuffle)
                 float c = n < f->qmin ? f->qmin : (n > f->qmax ? f->qmax : n);
                 CHECK(fabsf(out[k] - c) <= (f->qmax - f->qmin) / 508.0f * 1.0001f);
                 CHECK(out16[k] == ref_f16(out[k]));
+                /* bit for bit one of docs/format.md's 255 decoded values, in
+                 * float arithmetic (whichever path decoded it) */
+                int code_found = 0;
+                for (int q = 1; q < 256 && !code_found; q++) {
+                    float v = f->qmin + (float)(q - 1) * (f->qmax - f->qmin) / 254.0f;
+                    code_found = memcmp(&v, &out[k], sizeof v) == 0;
+                }
+                CHECK(code_found);
             }
         }
         CHECK(encoding != TNREC_ENC_FLOAT16 || isinf(out[0]));
