@@ -5,7 +5,9 @@
  * the float16 encoder (F16C's vcvtps2ph rounds to nearest even like
  * f32_to_f16, so both give the same bits) and the uint8 encoder (SSE2,
  * the same codes as the reference), and the decode into rows of a wider
- * array that the training loader uses (AVX + F16C); test_codec and
+ * array that the training loader uses (AVX + F16C; 8 rows at a time with
+ * AVX-512 in codec_avx512.c), which also decodes whole float16 and uint8
+ * fields into float32; test_codec and
  * test_loader_decode run both, the portable ones with
  * TNREC_CODEC_PORTABLE=1. The branchy scalar
  * conversion was the largest single cost of `tnrec build`. No allocation: callers pass every buffer, and

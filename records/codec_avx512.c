@@ -125,6 +125,8 @@ AI void pairs512_impl(int enc, int last, const ctx512 *c, const int NF, size_t f
         double *out = (double *)(void *)(dst + r * stride);
 #pragma GCC unroll 8
         for (int m = 0; m < NF; m++) {
+            /* (with NF < 8, lo[m] + 1 <= 7: the bound only keeps NF == 8,
+             * whose rows are the output as they are, inside the array) */
             __m512d v = NF == 8 ? d[m] : _mm512_permutex2var_pd(d[lo[m]], idx[m], d[lo[m] + 1 < 8 ? lo[m] + 1 : 7]);
             if (nt)
                 _mm512_stream_pd(out + 8 * m, v);
