@@ -145,52 +145,64 @@ static int cpu_has_f16c(void)
 }
 #endif
 
-/* 1 when TNREC_CODEC_PORTABLE=1 asks for the element-by-element
- * reference instead of the SIMD paths. Decided once; every thread
- * computes the same answer. */
-static int portable_requested(void)
+/* *state (-1: not decided yet) decided once by decide(); every thread
+ * computes the same answer, so a race only repeats the work. */
+static int decided(atomic_int *state, int (*decide)(void))
 {
-    static atomic_int state = -1;
-    int v = atomic_load_explicit(&state, memory_order_relaxed);
+    int v = atomic_load_explicit(state, memory_order_relaxed);
     if (v < 0) {
-        const char *env = getenv("TNREC_CODEC_PORTABLE");
-        v = env && env[0] == '1';
-        atomic_store_explicit(&state, v, memory_order_relaxed);
+        v = decide();
+        atomic_store_explicit(state, v, memory_order_relaxed);
     }
     return v;
 }
+
+static int portable_env(void)
+{
+    const char *env = getenv("TNREC_CODEC_PORTABLE");
+    return env && env[0] == '1';
+}
+
+/* 1 when TNREC_CODEC_PORTABLE=1 asks for the element-by-element
+ * reference instead of the SIMD paths. */
+static int portable_requested(void)
+{
+    static atomic_int state = -1;
+    return decided(&state, portable_env);
+}
+
+#if REC_HAVE_F16C_PATH
+static int f16c_usable(void) { return cpu_has_f16c() && !portable_requested(); }
+#endif
 
 /* 1 when the F16C path is usable and not switched off by the environment. */
 static int use_f16c(void)
 {
 #if REC_HAVE_F16C_PATH
     static atomic_int state = -1;
-    int v = atomic_load_explicit(&state, memory_order_relaxed);
-    if (v < 0) {
-        v = cpu_has_f16c() && !portable_requested();
-        atomic_store_explicit(&state, v, memory_order_relaxed);
-    }
-    return v;
+    return decided(&state, f16c_usable);
 #else
     return 0;
 #endif
 }
 
+#if REC_HAVE_F16C_PATH
+/* TNREC_CODEC_AVX512=0 asks for the AVX path (to compare the two, or to
+ * test the AVX path on a machine with AVX-512). */
+static int avx512_usable(void)
+{
+    const char *env = getenv("TNREC_CODEC_AVX512");
+    return use_f16c() && __builtin_cpu_supports("avx512f") && !(env && env[0] == '0');
+}
+#endif
+
 /* 1 when the F16C path is in use and the CPU has AVX-512 (the one-pass
- * interleave's 8-row kernel, codec_avx512.c), unless TNREC_CODEC_AVX512=0
- * asks for the AVX path (to compare the two, or to test the AVX path on
- * a machine with AVX-512). */
+ * interleave's 8-row kernel, codec_avx512.c). */
 static int use_avx512(void)
 {
 #if REC_HAVE_F16C_PATH
     static atomic_int state = -1;
-    int v = atomic_load_explicit(&state, memory_order_relaxed);
-    if (v < 0) {
-        const char *env = getenv("TNREC_CODEC_AVX512");
-        v = use_f16c() && __builtin_cpu_supports("avx512f") && !(env && env[0] == '0');
-        atomic_store_explicit(&state, v, memory_order_relaxed);
-    }
-    return v;
+    return decided(&state, avx512_usable);
 #else
     return 0;
 #endif
@@ -452,15 +464,19 @@ static void decode_float16(const tnrec_field *f, const uint8_t *stored, size_t n
 static void decode_uint8(const tnrec_field *f, const uint8_t *stored, size_t n, tnrec_dtype as, void *dst,
                          uint8_t *mask)
 {
+    if (mask)
+        for (size_t k = 0; k < n; k++)
+            mask[k] = stored[k] == 0;
+    if (as == TNREC_DTYPE_F32 && decode_whole_simd(f, stored, dst))
+        return;
     float lut[256];
     lut[0] = f->nodata;
     const float span = f->qmax - f->qmin;
     for (int c = 1; c < 256; c++)
         lut[c] = f->qmin + (float)(c - 1) * span / 254.0f;
     if (as == TNREC_DTYPE_F32) {
-        if (!decode_whole_simd(f, stored, dst))
-            for (size_t k = 0; k < n; k++)
-                st_f32(dst, k, lut[stored[k]]);
+        for (size_t k = 0; k < n; k++)
+            st_f32(dst, k, lut[stored[k]]);
     } else {
         uint16_t lut16[256];
         for (int c = 0; c < 256; c++)
@@ -468,9 +484,6 @@ static void decode_uint8(const tnrec_field *f, const uint8_t *stored, size_t n, 
         for (size_t k = 0; k < n; k++)
             st_u16(dst, k, lut16[stored[k]]);
     }
-    if (mask)
-        for (size_t k = 0; k < n; k++)
-            mask[k] = stored[k] == 0;
 }
 
 void rec_field_decode(const tnrec_field *f, const uint8_t *stored, tnrec_dtype as, void *dst, uint8_t *mask)
@@ -568,15 +581,8 @@ void rec_field_stats(const tnrec_field *f, const void *vals, const uint8_t *mask
 
 #define ROWS_CHUNK 512
 
-typedef struct rows_ctx {
-    const uint8_t *stored;
-    size_t n;              /* elements of the field (plane size when shuffled) */
-    int shuf;
-    float nodata, qmin, span;
-} rows_ctx;
-
 /* Portable conversion of elements [k0, k0 + cnt) into out. */
-static void rows_portable(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out)
+static void rows_portable(const tnrec_field *f, const rec_rows_ctx *c, size_t k0, size_t cnt, float *out)
 {
     uint32_t nodata;
     memcpy(&nodata, &c->nodata, 4);
@@ -640,7 +646,7 @@ static inline __m256 nodata_blend(__m256 v, __m256 vnd, __m256 mask)
  * lanes come from float compares (NaN after conversion; code 0 as -1.0f
  * after the code minus 1 is converted), which blend in place. */
 __attribute__((target("avx,f16c"), always_inline))
-static inline __m256 conv8(int enc, const rows_ctx *c, size_t k)
+static inline __m256 conv8(int enc, const rec_rows_ctx *c, size_t k)
 {
     const __m256 vnd = _mm256_set1_ps(c->nodata);
     const uint8_t *s = c->stored;
@@ -698,7 +704,7 @@ static inline __m256 conv8(int enc, const rows_ctx *c, size_t k)
 /* Elements [k0, k0 + cnt) with AVX + F16C, 8 at a time, into out (pairs:
  * rows of 2 floats stride apart, cnt even); the tail portable. */
 __attribute__((target("avx,f16c"), always_inline))
-static inline void rows_f16c_impl(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out,
+static inline void rows_f16c_impl(const tnrec_field *f, const rec_rows_ctx *c, size_t k0, size_t cnt, float *out,
                                   int pairs, size_t stride)
 {
     size_t k = 0;
@@ -733,14 +739,14 @@ static inline void rows_f16c_impl(const tnrec_field *f, const rows_ctx *c, size_
 }
 
 __attribute__((target("avx,f16c")))
-static void rows_f16c(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out)
+static void rows_f16c(const tnrec_field *f, const rec_rows_ctx *c, size_t k0, size_t cnt, float *out)
 {
     rows_f16c_impl(f, c, k0, cnt, out, 0, 0);
 }
 
 /* Rows of 2 (TorNet's two sweeps): no buffer, each row stored in place. */
 __attribute__((target("avx,f16c")))
-static void rows_f16c_pairs(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t rows, float *dst,
+static void rows_f16c_pairs(const tnrec_field *f, const rec_rows_ctx *c, size_t k0, size_t rows, float *dst,
                             size_t stride)
 {
     rows_f16c_impl(f, c, k0, 2 * rows, dst, 1, stride);
@@ -792,7 +798,7 @@ static inline void store_pairs(float *p, __m256d v, int cnt, int nt)
  * enc but the last, which has last (a mask after the variables); with
  * constants for both, the conversions compile without a switch. */
 __attribute__((target("avx,f16c"), always_inline))
-static inline void fields_pairs_impl(int enc, int last, const rows_ctx *c, int nf,
+static inline void fields_pairs_impl(int enc, int last, const rec_rows_ctx *c, int nf,
                                      size_t first, size_t rows, float *dst, int nt)
 {
     size_t stride = 2 * (size_t)nf;
@@ -816,7 +822,7 @@ static inline void fields_pairs_impl(int enc, int last, const rows_ctx *c, int n
 }
 
 #define REC_PAIRS_CASE(T, E, L)                                                                          \
-    __attribute__((target(T))) static void fields_pairs_##E##_##L(const rows_ctx *c, int nf, size_t first, \
+    __attribute__((target(T))) static void fields_pairs_##E##_##L(const rec_rows_ctx *c, int nf, size_t first, \
                                                                   size_t rows, float *dst, int nt)         \
     {                                                                                                    \
         if (nt) {                                                                                        \
@@ -834,18 +840,11 @@ REC_PAIRS_CASE("avx,f16c", TNREC_ENC_FLOAT32, TNREC_ENC_FLOAT32)
 REC_PAIRS_CASE("avx,f16c", TNREC_ENC_FLOAT32, TNREC_ENC_RAW)
 #undef REC_PAIRS_CASE
 
-/* Every field but the last of one float encoding, the last of that
- * encoding or raw: the SIMD pass; otherwise 0 (field by field). */
-static int fields_pairs_f16c(const tnrec_encoding *enc, const rows_ctx *c, int nf, size_t first, size_t rows,
+/* Fields of encoding e (the last a raw mask where raw), as
+ * rec_pairs_encoding found them: the SIMD pass; 0 for raw fields. */
+static int fields_pairs_f16c(tnrec_encoding e, int raw, const rec_rows_ctx *c, int nf, size_t first, size_t rows,
                              float *dst, int nt)
 {
-    tnrec_encoding e = enc[0], last = enc[nf - 1];
-    for (int j = 0; j < nf - 1; j++)
-        if (enc[j] != e)
-            return 0;
-    if (last != e && last != TNREC_ENC_RAW)
-        return 0;
-    int raw = last == TNREC_ENC_RAW && e != TNREC_ENC_RAW;
     switch (e) {
     case TNREC_ENC_FLOAT16:
         (raw ? fields_pairs_TNREC_ENC_FLOAT16_TNREC_ENC_RAW : fields_pairs_TNREC_ENC_FLOAT16_TNREC_ENC_FLOAT16)(
@@ -866,9 +865,22 @@ static int fields_pairs_f16c(const tnrec_encoding *enc, const rows_ctx *c, int n
 }
 #endif
 
-static rows_ctx rows_context(const tnrec_field *f, const uint8_t *stored)
+int rec_pairs_encoding(const tnrec_field *const *f, int nf, tnrec_encoding *e, int *raw_last)
 {
-    rows_ctx c;
+    tnrec_encoding first = f[0]->encoding, last = f[nf - 1]->encoding;
+    for (int j = 0; j < nf - 1; j++)
+        if (f[j]->encoding != first)
+            return 0;
+    if (last != first && last != TNREC_ENC_RAW)
+        return 0;
+    *e = first;
+    *raw_last = last != first;
+    return 1;
+}
+
+static rec_rows_ctx rows_context(const tnrec_field *f, const uint8_t *stored)
+{
+    rec_rows_ctx c;
     c.stored = stored;
     c.n = tnrec_field_elems(f);
     c.shuf = f->shuffle && rec_stored_elem_size(f) > 1;
@@ -882,20 +894,19 @@ size_t rec_fields_decode_pairs(const tnrec_field *const *f, const uint8_t *const
                                size_t rows, float *dst, int stream)
 {
 #if REC_HAVE_F16C_PATH
-    if (nf < 1 || nf > REC_PAIRS_MAX_FIELDS || !use_f16c())
+    tnrec_encoding e;
+    int raw;
+    if (nf < 1 || nf > REC_PAIRS_MAX_FIELDS || !use_f16c() || !rec_pairs_encoding(f, nf, &e, &raw))
         return 0;
-    tnrec_encoding enc[REC_PAIRS_MAX_FIELDS];
-    rows_ctx c[REC_PAIRS_MAX_FIELDS];
-    for (int j = 0; j < nf; j++) {
-        enc[j] = f[j]->encoding;
+    rec_rows_ctx c[REC_PAIRS_MAX_FIELDS];
+    for (int j = 0; j < nf; j++)
         c[j] = rows_context(f[j], stored[j]);
-    }
-    size_t done8 = use_avx512() ? rec_fields_decode_pairs512(f, stored, nf, first, rows, dst, stream) : 0;
+    size_t done8 = use_avx512() ? rec_fields_decode_pairs512(e, raw, c, nf, first, rows, dst, stream) : 0;
     size_t stride = 2 * (size_t)nf, done = done8 + (rows - done8) / 4 * 4;
     float *rest = dst + done8 * stride;
     /* Streaming stores need 16-byte aligned rows: an even count of pairs. */
     int nt = stream && nf % 2 == 0 && ((uintptr_t)rest & 15) == 0;
-    if (done == done8 || fields_pairs_f16c(enc, c, nf, first + 2 * done8, done - done8, rest, nt))
+    if (done == done8 || fields_pairs_f16c(e, raw, c, nf, first + 2 * done8, done - done8, rest, nt))
         return done;
     return done8;
 #else
@@ -904,7 +915,7 @@ size_t rec_fields_decode_pairs(const tnrec_field *const *f, const uint8_t *const
 #endif
 }
 
-static void rows_convert(const tnrec_field *f, const rows_ctx *c, size_t k0, size_t cnt, float *out)
+static void rows_convert(const tnrec_field *f, const rec_rows_ctx *c, size_t k0, size_t cnt, float *out)
 {
 #if REC_HAVE_F16C_PATH
     if (use_f16c()) {
@@ -915,16 +926,17 @@ static void rows_convert(const tnrec_field *f, const rows_ctx *c, size_t k0, siz
     rows_portable(f, c, k0, cnt, out);
 }
 
-/* A whole float16 field into float32 (dst need not be aligned) with the
- * F16C conversion the rows use: the values of the loop in decode_float16,
- * bit for bit (ds[i] of the Python reader on float16 shards: 1.7x the
- * samples/s). 0 where there is no SIMD path. */
+/* A whole float16 or uint8 field into float32 (dst need not be aligned)
+ * with the SIMD conversion the rows use: the values of the scalar loops in
+ * decode_float16 and decode_uint8, bit for bit (ds[i] of the Python
+ * reader: 1.7x the samples/s on float16 shards, 1.1x on uint8). 0 where
+ * there is no SIMD path. */
 static int decode_whole_simd(const tnrec_field *f, const uint8_t *stored, float *dst)
 {
 #if REC_HAVE_F16C_PATH
     if (!use_f16c())
         return 0;
-    rows_ctx c = rows_context(f, stored);
+    rec_rows_ctx c = rows_context(f, stored);
     rows_f16c(f, &c, 0, c.n, dst);
     return 1;
 #else
@@ -936,7 +948,7 @@ static int decode_whole_simd(const tnrec_field *f, const uint8_t *stored, float 
 void rec_field_decode_rows(const tnrec_field *f, const uint8_t *stored, size_t first, size_t rows, size_t width,
                            float *dst, size_t stride)
 {
-    rows_ctx c = rows_context(f, stored);
+    rec_rows_ctx c = rows_context(f, stored);
 #if REC_HAVE_F16C_PATH
     if (width == 2 && stride != 2 && use_f16c()) {
         rows_f16c_pairs(f, &c, first, rows, dst, stride);

@@ -20,15 +20,8 @@
 
 #define AI __attribute__((target("avx512f"), always_inline)) static inline
 
-typedef struct ctx512 {
-    const uint8_t *stored;
-    size_t n; /* elements of the field (plane size when shuffled) */
-    int shuf;
-    float nodata, qmin, span;
-} ctx512;
-
 /* Elements [k, k + 16) of a field as float32. */
-AI __m512 conv16(int enc, const ctx512 *c, size_t k)
+AI __m512 conv16(int enc, const rec_rows_ctx *c, size_t k)
 {
     const uint8_t *s = c->stored;
     const __m512 vnd = _mm512_set1_ps(c->nodata);
@@ -95,7 +88,7 @@ AI void transpose8(__m512d d[8])
 
 /* Rows [r, r + 8) for r in steps of 8 up to rows: NF fields (a constant),
  * every one of encoding enc but the last, of encoding last. */
-AI void pairs512_impl(int enc, int last, const ctx512 *c, const int NF, size_t first, size_t rows, float *dst,
+AI void pairs512_impl(int enc, int last, const rec_rows_ctx *c, const int NF, size_t first, size_t rows, float *dst,
                       int nt)
 {
     /* Output register m of a group of 8 rows takes its lanes l from the
@@ -137,7 +130,7 @@ AI void pairs512_impl(int enc, int last, const ctx512 *c, const int NF, size_t f
 }
 
 #define PAIRS512_CASE(E, L, NF)                                                                             \
-    __attribute__((target("avx512f"))) static void pairs512_##E##_##L##_##NF(const ctx512 *c, size_t first, \
+    __attribute__((target("avx512f"))) static void pairs512_##E##_##L##_##NF(const rec_rows_ctx *c, size_t first, \
                                                                              size_t rows, float *dst, int nt) \
     {                                                                                                      \
         if (nt) {                                                                                          \
@@ -157,7 +150,7 @@ PAIRS512_ENC(TNREC_ENC_FLOAT32, TNREC_ENC_RAW)
 #undef PAIRS512_ENC
 #undef PAIRS512_CASE
 
-typedef void (*pairs512_fn)(const ctx512 *, size_t, size_t, float *, int);
+typedef void (*pairs512_fn)(const rec_rows_ctx *, size_t, size_t, float *, int);
 
 #define PAIRS512_PICK(E, L)                                                                          \
     (nf == 4 ? pairs512_##E##_##L##_4                                                                \
@@ -182,29 +175,16 @@ static pairs512_fn pick(tnrec_encoding e, int raw_last, int nf)
 }
 #undef PAIRS512_PICK
 
-size_t rec_fields_decode_pairs512(const tnrec_field *const *f, const uint8_t *const *stored, int nf, size_t first,
+size_t rec_fields_decode_pairs512(tnrec_encoding e, int raw_last, const rec_rows_ctx *c, int nf, size_t first,
                                   size_t rows, float *dst, int stream)
 {
     if (nf != 4 && nf != 6 && nf != 7 && nf != 8)
         return 0;
-    tnrec_encoding e = f[0]->encoding, last = f[nf - 1]->encoding;
-    ctx512 c[8];
-    for (int j = 0; j < nf; j++) {
-        const tnrec_field *fj = f[j];
-        if (j < nf - 1 && fj->encoding != e)
-            return 0;
-        c[j].stored = stored[j];
-        c[j].n = tnrec_field_elems(fj);
-        c[j].shuf = fj->shuffle && rec_stored_elem_size(fj) > 1;
-        c[j].nodata = fj->nodata;
-        c[j].qmin = fj->qmin;
-        c[j].span = fj->qmax - fj->qmin;
-        if (fj->encoding == TNREC_ENC_FLOAT32 && c[j].shuf)
-            return 0;
-    }
-    if (last != e && last != TNREC_ENC_RAW)
-        return 0;
-    pairs512_fn fn = pick(e, last != e, nf);
+    if (e == TNREC_ENC_FLOAT32)
+        for (int j = 0; j < nf - raw_last; j++)
+            if (c[j].shuf)
+                return 0;
+    pairs512_fn fn = pick(e, raw_last, nf);
     if (!fn)
         return 0;
     /* Streaming stores of whole lines need dst 64-byte aligned; where it is
@@ -218,10 +198,10 @@ size_t rec_fields_decode_pairs512(const tnrec_field *const *f, const uint8_t *co
 
 #else
 
-size_t rec_fields_decode_pairs512(const tnrec_field *const *f, const uint8_t *const *stored, int nf, size_t first,
+size_t rec_fields_decode_pairs512(tnrec_encoding e, int raw_last, const rec_rows_ctx *c, int nf, size_t first,
                                   size_t rows, float *dst, int stream)
 {
-    (void)f, (void)stored, (void)nf, (void)first, (void)rows, (void)dst, (void)stream;
+    (void)e, (void)raw_last, (void)c, (void)nf, (void)first, (void)rows, (void)dst, (void)stream;
     return 0;
 }
 

@@ -90,12 +90,22 @@ void rec_field_decode_rows(const tnrec_field *f, const uint8_t *stored, size_t f
 #define REC_PAIRS_MAX_FIELDS 16
 size_t rec_fields_decode_pairs(const tnrec_field *const *f, const uint8_t *const *stored, int nf, size_t first,
                                size_t rows, float *dst, int stream);
-/* codec_avx512.c: the same with AVX-512, 8 rows at a time, for 4, 6, 7 or
- * 8 fields of the encodings rec_fields_decode_pairs takes (float32 only
- * unshuffled); returns the rows it decoded (rows / 8 * 8), or 0 where it
- * does not apply. Streaming stores where asked and dst is 64-byte
- * aligned. The caller checks the CPU (rec_fields_decode_pairs). */
-size_t rec_fields_decode_pairs512(const tnrec_field *const *f, const uint8_t *const *stored, int nf, size_t first,
+/* One field's constants for the row conversions (codec.c, codec_avx512.c). */
+typedef struct rec_rows_ctx {
+    const uint8_t *stored;
+    size_t n;              /* elements of the field (plane size when shuffled) */
+    int shuf;              /* shuffled bytes (elements wider than one byte) */
+    float nodata, qmin, span;
+} rec_rows_ctx;
+/* 1 when nf fields suit the one-pass interleave: every field but the last
+ * of one encoding *e, the last of it or (*raw_last) a raw mask. */
+int rec_pairs_encoding(const tnrec_field *const *f, int nf, tnrec_encoding *e, int *raw_last);
+/* codec_avx512.c: rec_fields_decode_pairs's pass with AVX-512, 8 rows at a
+ * time, for 4, 6, 7 or 8 fields of encoding e found by rec_pairs_encoding
+ * (not raw; float32 only unshuffled); returns the rows it decoded (rows /
+ * 8 * 8), or 0 where it does not apply. Streaming stores where asked and
+ * dst is 64-byte aligned. The caller checks the CPU. */
+size_t rec_fields_decode_pairs512(tnrec_encoding e, int raw_last, const rec_rows_ctx *c, int nf, size_t first,
                                   size_t rows, float *dst, int stream);
 
 /* ---- shard_reader.c: an open shard ---- */
